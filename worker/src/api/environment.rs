@@ -1,0 +1,198 @@
+//! The execution environment: job-wide settings, sources, and `execute`.
+
+use crate::api::datastream::DataStream;
+use crate::connectors::collection::CollectionSource;
+use crate::connectors::socket::SocketTextSource;
+use crate::connectors::text_file::TextFileSource;
+use crate::error::{Error, Result};
+use crate::graph::job_graph::JobGraph;
+use crate::graph::stream_graph::{
+    ChainingStrategy, NodeKind, Partitioning, StreamEdge, StreamGraph, StreamNode, WriterFactory,
+};
+use crate::record::Data;
+use crate::runtime::minicluster::{self, JobHandle, JobResult, MiniClusterConfig};
+use crate::runtime::source::{Source, TypedSourceDriver};
+use crate::time::clock::Clock;
+use crate::time::watermark::WatermarkStrategy;
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+
+pub(crate) struct EnvInner {
+    pub graph: StreamGraph,
+    pub cluster: MiniClusterConfig,
+    pub errors: Vec<String>,
+}
+
+/// Where a job is defined and from where it is executed (Flink's `StreamExecutionEnvironment`).
+/// Cheap to clone; clones share the job being built.
+#[derive(Clone)]
+pub struct StreamExecutionEnvironment {
+    pub(crate) inner: Rc<RefCell<EnvInner>>,
+}
+
+impl Default for StreamExecutionEnvironment {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl StreamExecutionEnvironment {
+    /// An environment running on a local mini-cluster with one task manager.
+    pub fn new() -> Self {
+        StreamExecutionEnvironment {
+            inner: Rc::new(RefCell::new(EnvInner {
+                graph: StreamGraph::default(),
+                cluster: MiniClusterConfig::default(),
+                errors: Vec::new(),
+            })),
+        }
+    }
+
+    /// Default parallelism of operators.
+    pub fn set_parallelism(&self, parallelism: usize) -> &Self {
+        self.inner.borrow_mut().graph.config.parallelism = parallelism;
+        self
+    }
+
+    /// The default parallelism.
+    pub fn parallelism(&self) -> usize {
+        self.inner.borrow().graph.config.parallelism
+    }
+
+    /// Default number of key groups (upper bound for rescaling keyed state).
+    pub fn set_max_parallelism(&self, max_parallelism: usize) -> &Self {
+        self.inner.borrow_mut().graph.config.max_parallelism = max_parallelism;
+        self
+    }
+
+    /// Turns operator chaining off for the whole job.
+    pub fn disable_operator_chaining(&self) -> &Self {
+        self.inner.borrow_mut().graph.config.chaining = false;
+        self
+    }
+
+    /// Records per batch (sources and channels). 1 makes watermarks follow every record.
+    pub fn set_batch_size(&self, batch_size: usize) -> &Self {
+        self.inner.borrow_mut().graph.config.batch_size = batch_size.max(1);
+        self
+    }
+
+    /// Batches a channel buffers before its sender blocks.
+    pub fn set_channel_capacity(&self, batches: usize) -> &Self {
+        self.inner.borrow_mut().graph.config.channel_capacity = batches.max(1);
+        self
+    }
+
+    /// Processing-time clock (tests use a manual one).
+    pub fn set_clock(&self, clock: Arc<dyn Clock>) -> &Self {
+        self.inner.borrow_mut().graph.config.clock = clock;
+        self
+    }
+
+    /// Size of the local cluster: `task_managers` × `slots` (slots `None`: as many as needed).
+    pub fn set_cluster(&self, task_managers: usize, slots: Option<usize>) -> &Self {
+        self.inner.borrow_mut().cluster =
+            MiniClusterConfig { task_managers: task_managers.max(1), slots_per_task_manager: slots };
+        self
+    }
+
+    /// A stream from a split-based source.
+    pub fn from_source<T: Data, S: Source<T>>(
+        &self,
+        source: S,
+        strategy: WatermarkStrategy<T>,
+        name: &str,
+    ) -> DataStream<T> {
+        let limit = source.max_parallelism();
+        let source = Arc::new(source);
+        let factory = Arc::new(move |p: &crate::graph::stream_graph::SourceParams| {
+            Box::new(TypedSourceDriver::new(
+                source.clone(),
+                &strategy,
+                p.batch_size,
+                p.clock.clone(),
+                p.metrics.clone(),
+            )) as Box<dyn crate::runtime::source::SourceDriver>
+        });
+        let node = self.add_node(name, NodeKind::Source(factory), ChainingStrategy::Head);
+        self.inner.borrow_mut().graph.nodes[node].parallelism_limit = limit;
+        DataStream::from_node(self.clone(), node)
+    }
+
+    /// A bounded stream of the given elements, in order (parallelism 1, like Flink's `fromData`).
+    pub fn from_collection<T: Data>(&self, items: Vec<T>) -> DataStream<T> {
+        self.from_source(CollectionSource::new(items), WatermarkStrategy::no_watermarks(), "Collection Source")
+    }
+
+    /// The lines of a file, or of every file in a directory (bounded).
+    pub fn read_text_file(&self, path: impl Into<PathBuf>) -> DataStream<String> {
+        self.from_source(TextFileSource::new(path.into()), WatermarkStrategy::no_watermarks(), "Text File Source")
+    }
+
+    /// The lines arriving on a TCP socket (unbounded, parallelism 1).
+    pub fn socket_text_stream(&self, host: &str, port: u16) -> DataStream<String> {
+        self.from_source(SocketTextSource::new(host, port), WatermarkStrategy::no_watermarks(), "Socket Stream")
+    }
+
+    /// The job graph of what was defined so far.
+    pub fn job_graph(&self) -> Result<JobGraph> {
+        let inner = self.inner.borrow();
+        if let Some(e) = inner.errors.first() {
+            return Err(Error::InvalidJob(e.clone()));
+        }
+        JobGraph::build(inner.graph.clone())
+    }
+
+    /// Runs the job on the local mini-cluster and waits for it to end.
+    pub fn execute(&self, job_name: &str) -> Result<JobResult> {
+        let job = self.job_graph()?;
+        let cluster = self.inner.borrow().cluster;
+        minicluster::execute(&job, job_name, cluster)
+    }
+
+    /// Starts the job and returns its handle and graph.
+    pub fn execute_async(&self, job_name: &str) -> Result<(JobHandle, JobGraph)> {
+        let job = self.job_graph()?;
+        let cluster = self.inner.borrow().cluster;
+        Ok((minicluster::submit(&job, job_name, cluster)?, job))
+    }
+
+    pub(crate) fn add_node(&self, name: &str, kind: NodeKind, chaining: ChainingStrategy) -> usize {
+        let mut inner = self.inner.borrow_mut();
+        let id = inner.graph.nodes.len();
+        inner.graph.nodes.push(StreamNode {
+            id,
+            name: name.to_string(),
+            uid: None,
+            parallelism: None,
+            max_parallelism: None,
+            parallelism_limit: None,
+            chaining,
+            slot_sharing_group: "default".into(),
+            kind,
+        });
+        id
+    }
+
+    pub(crate) fn add_edge(
+        &self,
+        source: usize,
+        tag: Option<Arc<str>>,
+        target: usize,
+        input: usize,
+        partitioning: Partitioning,
+        writer: WriterFactory,
+    ) {
+        self.inner.borrow_mut().graph.edges.push(StreamEdge { source, target, input, tag, partitioning, writer });
+    }
+
+    pub(crate) fn with_node(&self, node: usize, f: impl FnOnce(&mut StreamNode)) {
+        f(&mut self.inner.borrow_mut().graph.nodes[node]);
+    }
+
+    pub(crate) fn defer_error(&self, message: String) {
+        self.inner.borrow_mut().errors.push(message);
+    }
+}

@@ -1,0 +1,23 @@
+//! Drops every record (Flink's `DiscardingSink`), for benchmarks.
+
+use crate::error::Result;
+use crate::record::Record;
+use crate::runtime::context::TaskInfo;
+use crate::runtime::sink::{Sink, SinkWriter};
+
+/// See the module documentation.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DiscardSink;
+
+impl<T: 'static> Sink<T> for DiscardSink {
+    fn create_writer(&self, _task: &TaskInfo) -> Result<Box<dyn SinkWriter<T>>> {
+        Ok(Box::new(DiscardSink))
+    }
+}
+
+impl<T> SinkWriter<T> for DiscardSink {
+    fn write(&mut self, batch: Vec<Record<T>>) -> Result<()> {
+        drop(batch);
+        Ok(())
+    }
+}

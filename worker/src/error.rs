@@ -1,0 +1,84 @@
+//! The engine's error type: every error says whose fault it is (the user's job or input, an external
+//! system, or the engine itself) so callers can decide whether a retry can help.
+
+use std::fmt;
+
+/// Result with the engine's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Who is at fault for an [`Error`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Domain {
+    /// Bad job definition, arguments or input data: retrying the same thing fails the same way.
+    User,
+    /// A file, socket or other external system failed: a retry may help.
+    External,
+    /// A bug or broken invariant inside the engine.
+    Internal,
+}
+
+impl fmt::Display for Domain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Domain::User => "user error",
+            Domain::External => "external error",
+            Domain::Internal => "internal error",
+        })
+    }
+}
+
+/// An engine error.
+#[must_use]
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The job or its arguments are invalid.
+    #[error("invalid job: {0}")]
+    InvalidJob(String),
+    /// The cluster cannot run the job as configured.
+    #[error("not enough task slots: {0}")]
+    NotEnoughSlots(String),
+    /// An I/O operation on an external system failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What the engine was doing.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Encoding or decoding a record or state value failed.
+    #[error("codec error: {0}")]
+    Codec(String),
+    /// A task failed; the message names the task.
+    #[error("task {task} failed: {message}")]
+    TaskFailed {
+        /// `vertex name (subtask i/n)`.
+        task: String,
+        /// Why it failed.
+        message: String,
+    },
+    /// The job was cancelled (for example by Ctrl-C).
+    #[error("job cancelled")]
+    Cancelled,
+}
+
+impl Error {
+    /// Who is at fault.
+    pub fn domain(&self) -> Domain {
+        match self {
+            Error::InvalidJob(_) | Error::NotEnoughSlots(_) => Domain::User,
+            Error::Io { .. } => Domain::External,
+            Error::Codec(_) | Error::TaskFailed { .. } | Error::Cancelled => Domain::Internal,
+        }
+    }
+
+    /// Whether retrying the same operation may succeed.
+    pub fn is_retryable(&self) -> bool {
+        self.domain() == Domain::External
+    }
+
+    /// An I/O error with what the engine was doing when it happened.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io { context: context.into(), source }
+    }
+}

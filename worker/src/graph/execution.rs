@@ -1,0 +1,64 @@
+//! Placing subtasks into task slots with slot sharing: within a slot-sharing group, slot `i` of the
+//! group holds subtask `i` of every vertex, so a group needs as many slots as its highest
+//! parallelism and the job needs the sum over its groups. Slots are numbered task manager by task
+//! manager.
+
+use crate::error::{Error, Result};
+use crate::graph::job_graph::JobGraph;
+
+/// Where one subtask runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SlotAddress {
+    /// Task manager index.
+    pub task_manager: usize,
+    /// Slot index within it.
+    pub slot: usize,
+}
+
+/// The placement of every subtask.
+#[derive(Clone, Debug)]
+pub struct Placement {
+    /// Per vertex, per subtask.
+    pub subtasks: Vec<Vec<SlotAddress>>,
+    /// Slots the job uses.
+    pub slots_used: usize,
+}
+
+/// Places `job` on `task_managers` × `slots_per_task_manager` slots.
+pub fn place(job: &JobGraph, task_managers: usize, slots_per_task_manager: usize) -> Result<Placement> {
+    let mut groups: Vec<(&str, usize)> = Vec::new();
+    for v in &job.vertices {
+        match groups.iter_mut().find(|(g, _)| *g == v.slot_sharing_group) {
+            Some((_, need)) => *need = (*need).max(v.parallelism),
+            None => groups.push((&v.slot_sharing_group, v.parallelism)),
+        }
+    }
+    let needed: usize = groups.iter().map(|(_, n)| n).sum();
+    let available = task_managers * slots_per_task_manager;
+    if needed > available {
+        return Err(Error::NotEnoughSlots(format!(
+            "the job needs {needed} slots but the cluster has {available} ({task_managers} task managers × \
+             {slots_per_task_manager} slots); raise --slots or lower --parallelism"
+        )));
+    }
+    let mut offsets = Vec::new();
+    let mut acc = 0;
+    for (g, n) in &groups {
+        offsets.push((*g, acc));
+        acc += n;
+    }
+    let subtasks = job
+        .vertices
+        .iter()
+        .map(|v| {
+            let base = offsets.iter().find(|(g, _)| *g == v.slot_sharing_group).map(|(_, o)| *o).unwrap_or(0);
+            (0..v.parallelism)
+                .map(|i| SlotAddress {
+                    task_manager: (base + i) / slots_per_task_manager,
+                    slot: (base + i) % slots_per_task_manager,
+                })
+                .collect()
+        })
+        .collect();
+    Ok(Placement { subtasks, slots_used: needed })
+}

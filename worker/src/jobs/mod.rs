@@ -1,0 +1,111 @@
+//! Built-in jobs, written with the DataStream API and run by `ferroflink run <job> [args]`.
+//!
+//! A job is built deterministically from its name and arguments: every process that builds it gets
+//! the same graph, operator ids and key-group assignment (the contract the distributed runtime
+//! relies on).
+
+pub mod nexmark;
+pub mod socket_wordcount;
+pub mod wordcount;
+
+use crate::api::StreamExecutionEnvironment;
+use crate::connectors::checksum::Checksum;
+use crate::error::{Error, Result};
+use clap::Parser;
+
+/// Settings every built-in job takes.
+#[derive(Clone, Debug, clap::Args)]
+pub struct CommonArgs {
+    /// Default parallelism of the job's operators.
+    #[arg(long, short = 'p', default_value_t = 1)]
+    pub parallelism: usize,
+    /// Slots per task manager of the local cluster (default: as many as the job needs).
+    #[arg(long)]
+    pub slots: Option<usize>,
+    /// Task managers of the local cluster.
+    #[arg(long, default_value_t = 1)]
+    pub task_managers: usize,
+    /// Records per batch on channels.
+    #[arg(long, default_value_t = 1024)]
+    pub batch_size: usize,
+}
+
+impl CommonArgs {
+    /// Applies the settings to `env`.
+    pub fn apply(&self, env: &StreamExecutionEnvironment) {
+        env.set_parallelism(self.parallelism)
+            .set_batch_size(self.batch_size)
+            .set_cluster(self.task_managers, self.slots);
+    }
+}
+
+/// What the CLI reports when a job ends.
+pub enum Report {
+    /// Nothing beyond the job's own output.
+    None,
+    /// A summary line with the events processed and a checksum of the results.
+    Summary {
+        /// What ran, e.g. `nexmark q5`.
+        title: String,
+        /// Events the job was asked to process (`None`: unbounded).
+        events: Option<u64>,
+        /// Digest of the results.
+        checksum: Checksum,
+    },
+}
+
+/// A job ready to execute.
+pub struct BuiltJob {
+    /// The environment holding the job.
+    pub env: StreamExecutionEnvironment,
+    /// Job name.
+    pub name: String,
+    /// What to report at the end.
+    pub report: Report,
+}
+
+/// The built-in jobs and what they do.
+pub const JOBS: &[(&str, &str)] = &[
+    ("wordcount", "count words in a file or directory: --input <path> [--output <dir>]"),
+    ("socket-window-wordcount", "count words from a socket in 5 s processing-time windows: --host H --port P"),
+    ("nexmark", "Nexmark queries over generated events: --query <q0|q1|q2|q5|q7|q8|tumble-count|hop-count> --events N"),
+];
+
+/// Builds the built-in job `name` from its arguments (without the job name).
+pub fn build(name: &str, args: &[String]) -> Result<BuiltJob> {
+    let argv = || std::iter::once(format!("ferroflink run {name}")).chain(args.iter().cloned());
+    let parse_error = |e: clap::Error| Error::InvalidJob(e.to_string().trim_end().to_string());
+    match name {
+        "wordcount" => wordcount::build(wordcount::Args::try_parse_from(argv()).map_err(parse_error)?),
+        "socket-window-wordcount" => {
+            socket_wordcount::build(socket_wordcount::Args::try_parse_from(argv()).map_err(parse_error)?)
+        }
+        "nexmark" => nexmark::build(nexmark::Args::try_parse_from(argv()).map_err(parse_error)?),
+        other => Err(Error::InvalidJob(format!(
+            "unknown job '{other}'; built-in jobs are: {}",
+            JOBS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
+/// Splits text into words: ASCII letters lower-cased, digits and `_` kept, every other character
+/// (including all non-ASCII ones) a separator; empty tokens dropped.
+pub fn tokenize(line: &str) -> Vec<String> {
+    line.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .map(|w| w.to_ascii_lowercase())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokenize_follows_the_contract() {
+        assert_eq!(tokenize("Hello, WORLD_1 héllo--x  "), vec!["hello", "world_1", "h", "llo", "x"]);
+        assert!(tokenize(" ,;é ").is_empty());
+        assert!(build("nope", &[]).err().unwrap().to_string().contains("wordcount"));
+        assert!(build("wordcount", &["--bogus".into()]).is_err());
+    }
+}

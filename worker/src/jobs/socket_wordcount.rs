@@ -1,0 +1,39 @@
+//! `socket-window-wordcount`: Flink's classic example. Reads lines from a socket and prints word
+//! counts per 5 s processing-time tumbling window (`nc -lk 9999` to feed it).
+
+use super::{BuiltJob, CommonArgs, Report, tokenize};
+use crate::api::{Count, StreamExecutionEnvironment};
+use crate::connectors::print::PrintSink;
+use crate::error::Result;
+use crate::window::assigner::TumblingProcessingTimeWindows;
+use std::time::Duration;
+
+/// Arguments of `ferroflink run socket-window-wordcount`.
+#[derive(Debug, clap::Parser)]
+pub struct Args {
+    /// Host to connect to.
+    #[arg(long, default_value = "localhost")]
+    pub host: String,
+    /// Port to connect to.
+    #[arg(long)]
+    pub port: u16,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+/// Builds the job.
+pub fn build(args: Args) -> Result<BuiltJob> {
+    let env = StreamExecutionEnvironment::new();
+    args.common.apply(&env);
+    env.socket_text_stream(&args.host, args.port)
+        .flat_map(|line: String| tokenize(&line))
+        .name("Tokenizer")
+        .key_by(|w: &String| w.clone())
+        .window(TumblingProcessingTimeWindows::of(Duration::from_secs(5)))
+        .aggregate_with(Count, |word: &String, _, n| (word.clone(), n))
+        .name("Window Count")
+        .sink_to(PrintSink::with_format(|(w, n): &(String, u64)| format!("{w} : {n}")))
+        .name("Print")
+        .set_parallelism(1);
+    Ok(BuiltJob { env, name: "socket-window-wordcount".into(), report: Report::None })
+}

@@ -1,0 +1,105 @@
+//! The `ferroflink` command line.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use ferroflink::jobs::{self, Report};
+use std::io::IsTerminal;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(name = "ferroflink", version, about = "A Flink-style dataflow engine")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a built-in job on a local mini-cluster: `ferroflink run <job> [job args]`.
+    Run {
+        /// The job (see `ferroflink jobs`).
+        job: String,
+        /// The job's arguments, e.g. `--input words.txt --parallelism 4`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// List the built-in jobs.
+    Jobs,
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "ferroflink=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run { job, args } => run(&job, &args),
+        Command::Jobs => {
+            for (name, what) in jobs::JOBS {
+                println!("{name:<26}{what}");
+            }
+            Ok(())
+        }
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(job: &str, args: &[String]) -> anyhow::Result<()> {
+    let built = jobs::build(job, args)?;
+    let started = Instant::now();
+    let (handle, graph) =
+        built.env.execute_async(&built.name).with_context(|| format!("cannot start {}", built.name))?;
+    let (cancel, user_cancel) = handle.cancel_flags();
+    ctrlc::set_handler(move || {
+        user_cancel.store(true, Ordering::SeqCst);
+        cancel.store(true, Ordering::SeqCst);
+    })
+    .context("installing the Ctrl-C handler")?;
+
+    // A progress line every 5 s on long runs.
+    let mut last = (Instant::now(), 0u64, 0u64);
+    while !handle.is_finished() {
+        std::thread::sleep(Duration::from_millis(100));
+        if last.0.elapsed() >= Duration::from_secs(5) {
+            let (read, written) = handle.progress();
+            let secs = last.0.elapsed().as_secs_f64();
+            eprintln!(
+                "progress: {:.0} records/s in, {:.0} records/s out ({read} in, {written} out in {:.0} s)",
+                (read - last.1) as f64 / secs,
+                (written - last.2) as f64 / secs,
+                started.elapsed().as_secs_f64()
+            );
+            last = (Instant::now(), read, written);
+        }
+    }
+    let result = handle.wait().with_context(|| format!("{} failed", built.name))?;
+    let elapsed = started.elapsed();
+    if result.cancelled {
+        eprintln!("{} cancelled after {:.1} s", built.name, elapsed.as_secs_f64());
+    }
+    if let Report::Summary { title, events, checksum } = built.report {
+        let processed = result.source_records(&graph);
+        if let Some(expected) = events
+            && !result.cancelled
+            && processed != expected
+        {
+            anyhow::bail!("{title}: read {processed} events but {expected} were generated");
+        }
+        println!(
+            "{title}: {processed} events in {:.3} s ({:.0} events/s), {} results, checksum {:016x}",
+            elapsed.as_secs_f64(),
+            processed as f64 / elapsed.as_secs_f64(),
+            checksum.count(),
+            checksum.value()
+        );
+    }
+    Ok(())
+}

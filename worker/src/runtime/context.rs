@@ -1,0 +1,55 @@
+//! What an operator instance knows about where it runs: its task, its key-group range, its keyed
+//! state backend and the processing-time clock.
+
+use crate::runtime::metrics::TaskMetrics;
+use crate::state::KeyedStateBackend;
+use crate::state::keygroup::KeyGroupRange;
+use crate::time::clock::Clock;
+use std::sync::Arc;
+
+/// Identity of one parallel instance of an operator.
+#[derive(Clone, Debug)]
+pub struct TaskInfo {
+    /// Name of the job.
+    pub job_name: String,
+    /// Name of the job vertex (the chain) this operator runs in.
+    pub task_name: String,
+    /// Name of the operator.
+    pub operator_name: String,
+    /// Stable operator id (from `uid`, else from the topology).
+    pub operator_id: String,
+    /// This instance's index, `0..parallelism`.
+    pub subtask_index: usize,
+    /// Number of parallel instances.
+    pub parallelism: usize,
+    /// Number of key groups.
+    pub max_parallelism: usize,
+}
+
+impl TaskInfo {
+    /// `name (i/n)` as Flink prints it (1-based).
+    pub fn display_name(&self) -> String {
+        format!("{} ({}/{})", self.task_name, self.subtask_index + 1, self.parallelism)
+    }
+}
+
+/// Context handed to an operator's `open`.
+pub struct RuntimeContext {
+    /// Who this instance is.
+    pub task: TaskInfo,
+    /// Key groups this instance owns.
+    pub key_groups: KeyGroupRange,
+    /// This operator's keyed state.
+    pub state: KeyedStateBackend,
+    /// Processing-time clock.
+    pub clock: Arc<dyn Clock>,
+    /// The task's counters (sinks add what they write).
+    pub metrics: Arc<TaskMetrics>,
+}
+
+impl RuntimeContext {
+    /// Current processing time in ms.
+    pub fn processing_time(&self) -> i64 {
+        self.clock.now()
+    }
+}

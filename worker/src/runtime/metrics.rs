@@ -1,0 +1,68 @@
+//! Per-task metrics: records in and out, and where the task's time went (busy, idle waiting for
+//! input, back-pressured waiting for output space).
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Counters of one subtask, shared with the cluster for progress reporting.
+#[derive(Debug, Default)]
+pub struct TaskMetrics {
+    /// Records that entered the task (read from the source, for source tasks).
+    pub records_in: AtomicU64,
+    /// Records the task sent downstream.
+    pub records_out: AtomicU64,
+    /// Records written by sink operators in this task.
+    pub sink_records: AtomicU64,
+    /// Nanoseconds spent waiting for input.
+    pub idle_ns: AtomicU64,
+    /// Nanoseconds spent blocked on full output channels.
+    pub backpressured_ns: AtomicU64,
+    /// Nanoseconds from start to finish.
+    pub total_ns: AtomicU64,
+    /// Current input watermark (ms), `i64::MIN` before the first.
+    pub watermark: AtomicI64,
+}
+
+impl TaskMetrics {
+    /// Adds blocked-on-output time.
+    pub fn add_backpressured(&self, d: Duration) {
+        self.backpressured_ns.fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// Adds waiting-for-input time.
+    pub fn add_idle(&self, d: Duration) {
+        self.idle_ns.fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// A plain copy of the counters.
+    pub fn snapshot(&self) -> TaskMetricsSnapshot {
+        let total = self.total_ns.load(Ordering::Relaxed);
+        let idle = self.idle_ns.load(Ordering::Relaxed);
+        let bp = self.backpressured_ns.load(Ordering::Relaxed);
+        TaskMetricsSnapshot {
+            records_in: self.records_in.load(Ordering::Relaxed),
+            records_out: self.records_out.load(Ordering::Relaxed),
+            sink_records: self.sink_records.load(Ordering::Relaxed),
+            idle: Duration::from_nanos(idle),
+            backpressured: Duration::from_nanos(bp),
+            busy: Duration::from_nanos(total.saturating_sub(idle + bp)),
+        }
+    }
+}
+
+/// A copy of [`TaskMetrics`] at the end of a run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TaskMetricsSnapshot {
+    /// See [`TaskMetrics::records_in`].
+    pub records_in: u64,
+    /// See [`TaskMetrics::records_out`].
+    pub records_out: u64,
+    /// See [`TaskMetrics::sink_records`].
+    pub sink_records: u64,
+    /// Time spent processing.
+    pub busy: Duration,
+    /// Time spent waiting for input.
+    pub idle: Duration,
+    /// Time spent blocked on output.
+    pub backpressured: Duration,
+}

@@ -1,0 +1,79 @@
+//! Sinks: a [`Sink`] creates a [`SinkWriter`] per subtask; the [`SinkOperator`] feeds it. End of
+//! input calls `finish`, where a writer flushes (and, for transactional sinks, commits).
+
+use crate::error::Result;
+use crate::record::{Data, Record};
+use crate::runtime::context::{RuntimeContext, TaskInfo};
+use crate::runtime::metrics::TaskMetrics;
+use crate::runtime::operator::{Operator, Output};
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// A destination for records of type `T`.
+pub trait Sink<T>: Send + Sync + 'static {
+    /// The writer of one subtask, created on its thread.
+    fn create_writer(&self, task: &TaskInfo) -> Result<Box<dyn SinkWriter<T>>>;
+}
+
+/// Writes one subtask's records.
+pub trait SinkWriter<T> {
+    /// Writes a batch.
+    fn write(&mut self, batch: Vec<Record<T>>) -> Result<()>;
+    /// Input ended: flush everything.
+    fn finish(&mut self) -> Result<()> {
+        Ok(())
+    }
+    /// Release resources (also after failure or cancellation).
+    fn close(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Runs a [`Sink`]'s writer as an operator.
+pub struct SinkOperator<T, S> {
+    sink: Arc<S>,
+    writer: Option<Box<dyn SinkWriter<T>>>,
+    metrics: Option<Arc<TaskMetrics>>,
+    _t: PhantomData<fn(T)>,
+}
+
+impl<T: Data, S: Sink<T>> SinkOperator<T, S> {
+    /// An operator writing to `sink`.
+    pub fn new(sink: Arc<S>) -> Self {
+        SinkOperator { sink, writer: None, metrics: None, _t: PhantomData }
+    }
+}
+
+impl<T: Data, S: Sink<T>> Operator for SinkOperator<T, S> {
+    type In = T;
+    type Out = ();
+
+    fn open(&mut self, ctx: &mut RuntimeContext) -> Result<()> {
+        self.writer = Some(self.sink.create_writer(&ctx.task)?);
+        self.metrics = Some(ctx.metrics.clone());
+        Ok(())
+    }
+
+    fn process_batch(&mut self, batch: Vec<Record<T>>, _out: &mut Output<()>) -> Result<()> {
+        if let Some(m) = &self.metrics {
+            m.sink_records.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        }
+        self.writer.as_mut().expect("opened").write(batch)
+    }
+
+    fn process_watermark(&mut self, _watermark: i64, _out: &mut Output<()>) -> Result<()> {
+        Ok(())
+    }
+
+    fn finish(&mut self, _out: &mut Output<()>) -> Result<()> {
+        self.writer.as_mut().expect("opened").finish()
+    }
+
+    fn close(&mut self) -> Result<()> {
+        match self.writer.as_mut() {
+            Some(w) => w.close(),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! The heap state backend: objects in hash maps, per operator instance, on the task's thread.
+//! Per key, namespaces are kept in a short vector (a key has few live windows at a time), so plain
+//! keyed state costs one hash lookup and no key clone per access.
+
+use super::ttl::{Stamped, Ttl};
+use super::{ListStateBackend, MapStateBackend, StateDescriptor, ValueStateBackend, duplicate_state};
+use crate::error::Result;
+use crate::record::{Data, Key};
+use crate::state::Namespace;
+use crate::time::clock::Clock;
+use rustc_hash::FxHashMap;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// Per key, the namespaces and their slots.
+struct Table<K, N, S> {
+    map: FxHashMap<K, Vec<(N, S)>>,
+}
+
+impl<K: Key, N: Namespace, S> Table<K, N, S> {
+    fn new() -> Self {
+        Table { map: FxHashMap::default() }
+    }
+
+    fn slot(&mut self, key: &K, ns: &N) -> Option<&mut S> {
+        self.map.get_mut(key)?.iter_mut().find(|(n, _)| n == ns).map(|(_, s)| s)
+    }
+
+    fn slot_or_insert(&mut self, key: &K, ns: &N, init: impl FnOnce() -> S) -> &mut S {
+        if !self.map.contains_key(key) {
+            self.map.insert(key.clone(), Vec::with_capacity(1));
+        }
+        let v = self.map.get_mut(key).expect("inserted above");
+        let pos = match v.iter().position(|(n, _)| n == ns) {
+            Some(p) => p,
+            None => {
+                v.push((ns.clone(), init()));
+                v.len() - 1
+            }
+        };
+        &mut v[pos].1
+    }
+
+    fn remove(&mut self, key: &K, ns: &N) {
+        if let Some(v) = self.map.get_mut(key) {
+            v.retain(|(n, _)| n != ns);
+            if v.is_empty() {
+                self.map.remove(key);
+            }
+        }
+    }
+}
+
+type Shared<K, N, S> = Rc<RefCell<Table<K, N, S>>>;
+
+/// The heap backend of one operator instance.
+pub struct HeapKeyedStateBackend {
+    clock: Arc<dyn Clock>,
+    names: Vec<String>,
+}
+
+impl HeapKeyedStateBackend {
+    /// A backend whose TTL uses `clock`.
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        HeapKeyedStateBackend { clock, names: Vec::new() }
+    }
+
+    fn register(&mut self, desc: &StateDescriptor) -> Result<Ttl> {
+        if self.names.contains(&desc.name) {
+            return Err(duplicate_state(&desc.name));
+        }
+        self.names.push(desc.name.clone());
+        Ok(Ttl::new(desc.ttl, self.clock.clone()))
+    }
+
+    pub(super) fn value<K: Key, V: Data, N: Namespace>(
+        &mut self,
+        desc: &StateDescriptor,
+    ) -> Result<Box<dyn ValueStateBackend<K, N, V>>> {
+        let ttl = self.register(desc)?;
+        Ok(Box::new(HeapValue::<K, N, V> { table: Rc::new(RefCell::new(Table::new())), ttl }))
+    }
+
+    pub(super) fn list<K: Key, V: Data, N: Namespace>(
+        &mut self,
+        desc: &StateDescriptor,
+    ) -> Result<Box<dyn ListStateBackend<K, N, V>>> {
+        let ttl = self.register(desc)?;
+        Ok(Box::new(HeapList::<K, N, V> { table: Rc::new(RefCell::new(Table::new())), ttl }))
+    }
+
+    pub(super) fn map<K: Key, UK: Key, UV: Data, N: Namespace>(
+        &mut self,
+        desc: &StateDescriptor,
+    ) -> Result<Box<dyn MapStateBackend<K, N, UK, UV>>> {
+        let ttl = self.register(desc)?;
+        Ok(Box::new(HeapMap::<K, N, UK, UV> { table: Rc::new(RefCell::new(Table::new())), ttl }))
+    }
+
+    pub(super) fn state_names(&self) -> Vec<String> {
+        self.names.clone()
+    }
+}
+
+struct HeapValue<K, N, V> {
+    table: Shared<K, N, Stamped<V>>,
+    ttl: Ttl,
+}
+
+impl<K: Key, N: Namespace, V: Data> ValueStateBackend<K, N, V> for HeapValue<K, N, V> {
+    fn get(&self, key: &K, ns: &N) -> Option<V> {
+        let mut t = self.table.borrow_mut();
+        let slot = t.slot(key, ns)?;
+        if self.ttl.expired(slot) {
+            t.remove(key, ns);
+            return None;
+        }
+        self.ttl.on_read(slot);
+        Some(slot.value.clone())
+    }
+
+    fn put(&self, key: &K, ns: &N, value: V) {
+        let stamped = self.ttl.stamp(value);
+        let mut t = self.table.borrow_mut();
+        match t.slot(key, ns) {
+            Some(slot) => *slot = stamped,
+            None => {
+                t.slot_or_insert(key, ns, || stamped);
+            }
+        }
+    }
+
+    fn clear(&self, key: &K, ns: &N) {
+        self.table.borrow_mut().remove(key, ns);
+    }
+}
+
+struct HeapList<K, N, V> {
+    table: Shared<K, N, Vec<Stamped<V>>>,
+    ttl: Ttl,
+}
+
+impl<K: Key, N: Namespace, V: Data> ListStateBackend<K, N, V> for HeapList<K, N, V> {
+    fn get(&self, key: &K, ns: &N) -> Vec<V> {
+        let mut t = self.table.borrow_mut();
+        let Some(list) = t.slot(key, ns) else { return Vec::new() };
+        list.retain(|s| !self.ttl.expired(s));
+        let values = list
+            .iter_mut()
+            .map(|s| {
+                self.ttl.on_read(s);
+                s.value.clone()
+            })
+            .collect::<Vec<_>>();
+        if values.is_empty() {
+            t.remove(key, ns);
+        }
+        values
+    }
+
+    fn add(&self, key: &K, ns: &N, value: V) {
+        let stamped = self.ttl.stamp(value);
+        self.table.borrow_mut().slot_or_insert(key, ns, Vec::new).push(stamped);
+    }
+
+    fn update(&self, key: &K, ns: &N, values: Vec<V>) {
+        let mut t = self.table.borrow_mut();
+        if values.is_empty() {
+            t.remove(key, ns);
+            return;
+        }
+        let stamped = values.into_iter().map(|v| self.ttl.stamp(v)).collect();
+        *t.slot_or_insert(key, ns, Vec::new) = stamped;
+    }
+
+    fn clear(&self, key: &K, ns: &N) {
+        self.table.borrow_mut().remove(key, ns);
+    }
+}
+
+struct HeapMap<K, N, UK, UV> {
+    table: Shared<K, N, FxHashMap<UK, Stamped<UV>>>,
+    ttl: Ttl,
+}
+
+impl<K: Key, N: Namespace, UK: Key, UV: Data> MapStateBackend<K, N, UK, UV> for HeapMap<K, N, UK, UV> {
+    fn get(&self, key: &K, ns: &N, user_key: &UK) -> Option<UV> {
+        let mut t = self.table.borrow_mut();
+        let map = t.slot(key, ns)?;
+        let slot = map.get_mut(user_key)?;
+        if self.ttl.expired(slot) {
+            map.remove(user_key);
+            return None;
+        }
+        self.ttl.on_read(slot);
+        Some(slot.value.clone())
+    }
+
+    fn put(&self, key: &K, ns: &N, user_key: UK, value: UV) {
+        let stamped = self.ttl.stamp(value);
+        self.table.borrow_mut().slot_or_insert(key, ns, FxHashMap::default).insert(user_key, stamped);
+    }
+
+    fn remove(&self, key: &K, ns: &N, user_key: &UK) {
+        let mut t = self.table.borrow_mut();
+        if let Some(map) = t.slot(key, ns) {
+            map.remove(user_key);
+            if map.is_empty() {
+                t.remove(key, ns);
+            }
+        }
+    }
+
+    fn entries(&self, key: &K, ns: &N) -> Vec<(UK, UV)> {
+        let mut t = self.table.borrow_mut();
+        let Some(map) = t.slot(key, ns) else { return Vec::new() };
+        map.retain(|_, s| !self.ttl.expired(s));
+        map.iter_mut()
+            .map(|(k, s)| {
+                self.ttl.on_read(s);
+                (k.clone(), s.value.clone())
+            })
+            .collect()
+    }
+
+    fn clear(&self, key: &K, ns: &N) {
+        self.table.borrow_mut().remove(key, ns);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::functions::Count;
+    use crate::state::ttl::StateTtlConfig;
+    use crate::state::{KeyedStateBackend, StateDescriptor};
+    use crate::time::clock::ManualClock;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    fn backend(clock: &ManualClock) -> KeyedStateBackend {
+        KeyedStateBackend::Heap(super::HeapKeyedStateBackend::new(Arc::new(clock.clone())))
+    }
+
+    #[test]
+    fn value_list_map_reducing_aggregating() {
+        let clock = ManualClock::new(0);
+        let mut b = backend(&clock);
+        let v = b.value_state::<String, u64, ()>(&StateDescriptor::new("v")).unwrap();
+        assert_eq!(v.get(&"k".into()), None);
+        v.put(&"k".into(), 3);
+        assert_eq!(v.get(&"k".into()), Some(3));
+        assert_eq!(v.get(&"other".into()), None);
+        v.clear(&"k".into());
+        assert_eq!(v.get(&"k".into()), None);
+
+        let l = b.list_state::<u64, String, i64>(&StateDescriptor::new("l")).unwrap();
+        l.add_in(&1, &10, "a".into());
+        l.add_in(&1, &10, "b".into());
+        l.add_in(&1, &20, "c".into());
+        assert_eq!(l.get_in(&1, &10), vec!["a".to_string(), "b".into()]);
+        assert_eq!(l.get_in(&1, &20), vec!["c".to_string()]);
+        l.clear_in(&1, &10);
+        assert!(l.get_in(&1, &10).is_empty());
+
+        let m = b.map_state::<u64, String, u64, ()>(&StateDescriptor::new("m")).unwrap();
+        m.put(&1, "x".into(), 1);
+        m.put(&1, "y".into(), 2);
+        m.remove(&1, &"x".into());
+        assert_eq!(m.entries(&1), vec![("y".to_string(), 2)]);
+
+        let r = b.reducing_state::<u64, u64, ()>(&StateDescriptor::new("r"), |a, b| a.max(b)).unwrap();
+        for x in [3, 9, 4] {
+            r.add(&7, x);
+        }
+        assert_eq!(r.get(&7), Some(9));
+
+        let a = b.aggregating_state::<u64, &str, Count, ()>(&StateDescriptor::new("a"), Count).unwrap();
+        a.add(&1, "x");
+        a.add(&1, "y");
+        assert_eq!(a.get(&1), Some(2));
+
+        assert!(b.value_state::<u64, u64, ()>(&StateDescriptor::new("v")).is_err());
+    }
+
+    #[test]
+    fn ttl_expires_values_and_read_refresh() {
+        let clock = ManualClock::new(1_000);
+        let mut b = backend(&clock);
+        let ttl = StateTtlConfig::new(Duration::from_millis(100));
+        let v = b.value_state::<u64, u64, ()>(&StateDescriptor::new("v").with_ttl(ttl)).unwrap();
+        let r = b.value_state::<u64, u64, ()>(&StateDescriptor::new("r").with_ttl(ttl.refresh_on_read())).unwrap();
+        let l = b.list_state::<u64, u64, ()>(&StateDescriptor::new("l").with_ttl(ttl)).unwrap();
+        v.put(&1, 1);
+        r.put(&1, 1);
+        l.add(&1, 1);
+        clock.advance(60);
+        l.add(&1, 2);
+        assert_eq!(v.get(&1), Some(1));
+        assert_eq!(r.get(&1), Some(1)); // refreshed to expire at 1160
+        clock.advance(50); // 1110
+        assert_eq!(v.get(&1), None, "written at 1000, expired at 1100");
+        assert_eq!(r.get(&1), Some(1));
+        assert_eq!(l.get(&1), vec![2], "the older element expired, the newer lives");
+        clock.advance(200);
+        assert_eq!(r.get(&1), None);
+        assert!(l.get(&1).is_empty());
+    }
+}

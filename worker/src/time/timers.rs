@@ -1,0 +1,150 @@
+//! Keyed timers: event-time timers fire when the watermark passes them, processing-time timers
+//! when the clock does. A timer is identified by (key, namespace, time); registering the same one
+//! twice keeps one. Timers fire in time order.
+
+use crate::record::Timestamp;
+use rustc_hash::FxHashSet;
+use std::collections::BTreeMap;
+use std::hash::Hash;
+
+/// One time domain's timers.
+#[derive(Debug)]
+struct TimerQueue<K, N> {
+    by_time: BTreeMap<Timestamp, Vec<(K, N)>>,
+    registered: FxHashSet<(K, N, Timestamp)>,
+}
+
+impl<K: Clone + Hash + Eq, N: Clone + Hash + Eq> TimerQueue<K, N> {
+    fn new() -> Self {
+        TimerQueue { by_time: BTreeMap::new(), registered: FxHashSet::default() }
+    }
+
+    fn register(&mut self, key: &K, ns: &N, time: Timestamp) {
+        if self.registered.insert((key.clone(), ns.clone(), time)) {
+            self.by_time.entry(time).or_default().push((key.clone(), ns.clone()));
+        }
+    }
+
+    fn delete(&mut self, key: &K, ns: &N, time: Timestamp) {
+        if self.registered.remove(&(key.clone(), ns.clone(), time))
+            && let Some(v) = self.by_time.get_mut(&time)
+        {
+            v.retain(|(k, n)| !(k == key && n == ns));
+            if v.is_empty() {
+                self.by_time.remove(&time);
+            }
+        }
+    }
+
+    fn pop_due(&mut self, up_to: Timestamp) -> Option<(Timestamp, K, N)> {
+        let mut entry = self.by_time.first_entry()?;
+        let time = *entry.key();
+        if time > up_to {
+            return None;
+        }
+        let v = entry.get_mut();
+        let (k, n) = v.remove(0);
+        if v.is_empty() {
+            entry.remove();
+        }
+        self.registered.remove(&(k.clone(), n.clone(), time));
+        Some((time, k, n))
+    }
+
+    fn next(&self) -> Option<Timestamp> {
+        self.by_time.keys().next().copied()
+    }
+
+    fn len(&self) -> usize {
+        self.registered.len()
+    }
+}
+
+/// Event-time and processing-time timers of one keyed operator.
+#[derive(Debug)]
+pub struct TimerService<K, N = ()> {
+    event: TimerQueue<K, N>,
+    processing: TimerQueue<K, N>,
+}
+
+impl<K: Clone + Hash + Eq, N: Clone + Hash + Eq> Default for TimerService<K, N> {
+    fn default() -> Self {
+        TimerService { event: TimerQueue::new(), processing: TimerQueue::new() }
+    }
+}
+
+impl<K: Clone + Hash + Eq, N: Clone + Hash + Eq> TimerService<K, N> {
+    /// Registers an event-time timer.
+    pub fn register_event_time_timer(&mut self, key: &K, ns: &N, time: Timestamp) {
+        self.event.register(key, ns, time);
+    }
+
+    /// Deletes an event-time timer if it exists.
+    pub fn delete_event_time_timer(&mut self, key: &K, ns: &N, time: Timestamp) {
+        self.event.delete(key, ns, time);
+    }
+
+    /// Registers a processing-time timer.
+    pub fn register_processing_time_timer(&mut self, key: &K, ns: &N, time: Timestamp) {
+        self.processing.register(key, ns, time);
+    }
+
+    /// Deletes a processing-time timer if it exists.
+    pub fn delete_processing_time_timer(&mut self, key: &K, ns: &N, time: Timestamp) {
+        self.processing.delete(key, ns, time);
+    }
+
+    /// The next event-time timer at or before `watermark`, removed.
+    pub fn pop_event_timer(&mut self, watermark: Timestamp) -> Option<(Timestamp, K, N)> {
+        self.event.pop_due(watermark)
+    }
+
+    /// The next processing-time timer at or before `now`, removed.
+    pub fn pop_processing_timer(&mut self, now: Timestamp) -> Option<(Timestamp, K, N)> {
+        self.processing.pop_due(now)
+    }
+
+    /// When the earliest processing-time timer is due.
+    pub fn next_processing_time(&self) -> Option<Timestamp> {
+        self.processing.next()
+    }
+
+    /// When the earliest event-time timer is due.
+    pub fn next_event_time(&self) -> Option<Timestamp> {
+        self.event.next()
+    }
+
+    /// Number of registered timers (both domains).
+    pub fn len(&self) -> usize {
+        self.event.len() + self.processing.len()
+    }
+
+    /// Whether no timer is registered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fire_in_order_once_and_deleted_never() {
+        let mut t = TimerService::<&str, ()>::default();
+        t.register_event_time_timer(&"a", &(), 30);
+        t.register_event_time_timer(&"b", &(), 10);
+        t.register_event_time_timer(&"b", &(), 10);
+        t.register_event_time_timer(&"c", &(), 20);
+        t.delete_event_time_timer(&"c", &(), 20);
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.pop_event_timer(25), Some((10, "b", ())));
+        assert_eq!(t.pop_event_timer(25), None);
+        assert_eq!(t.pop_event_timer(30), Some((30, "a", ())));
+        assert!(t.is_empty());
+        t.register_processing_time_timer(&"p", &(), 7);
+        assert_eq!(t.next_processing_time(), Some(7));
+        assert_eq!(t.pop_processing_timer(6), None);
+        assert_eq!(t.pop_processing_timer(7), Some((7, "p", ())));
+    }
+}
