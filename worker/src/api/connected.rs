@@ -83,6 +83,7 @@ fn two_input_node<A: Data, B: Data, O: Data>(
     let node = env.add_node(name, NodeKind::Operator(factory), ChainingStrategy::Always);
     first.connect_into(node, 0);
     second.connect_into(node, 1);
+    env.inherit_slot_sharing_group(node);
     DataStream::from_node(env, node)
 }
 

@@ -98,6 +98,7 @@ impl<T: Data> DataStream<T> {
     pub(crate) fn transform<U: Data>(&self, name: &str, factory: OperatorFactory) -> DataStream<U> {
         let node = self.env.add_node(name, NodeKind::Operator(factory), ChainingStrategy::Always);
         self.connect_into(node, 0);
+        self.env.inherit_slot_sharing_group(node);
         DataStream::from_node(self.env.clone(), node)
     }
 

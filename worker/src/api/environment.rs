@@ -188,6 +188,21 @@ impl StreamExecutionEnvironment {
         self.inner.borrow_mut().graph.edges.push(StreamEdge { source, target, input, tag, partitioning, writer });
     }
 
+    /// An operator whose inputs all share a slot-sharing group joins it (Flink's rule); otherwise
+    /// it stays in `default`. An explicit `slot_sharing_group(..)` later overrides this.
+    pub(crate) fn inherit_slot_sharing_group(&self, node: usize) {
+        let mut inner = self.inner.borrow_mut();
+        let graph = &inner.graph;
+        let groups: Vec<&str> =
+            graph.in_edges(node).map(|(_, e)| graph.nodes[e.source].slot_sharing_group.as_str()).collect();
+        if let Some(first) = groups.first()
+            && groups.iter().all(|g| g == first)
+        {
+            let group = first.to_string();
+            inner.graph.nodes[node].slot_sharing_group = group;
+        }
+    }
+
     pub(crate) fn with_node(&self, node: usize, f: impl FnOnce(&mut StreamNode)) {
         f(&mut self.inner.borrow_mut().graph.nodes[node]);
     }
