@@ -7,6 +7,11 @@ use std::io::IsTerminal;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+/// Batches are allocated on one task thread and freed on another; mimalloc handles that
+/// cross-thread pattern far better than glibc's malloc (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "ferroflink", version, about = "A Flink-style dataflow engine")]
 struct Cli {

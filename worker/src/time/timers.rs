@@ -1,16 +1,16 @@
 //! Keyed timers: event-time timers fire when the watermark passes them, processing-time timers
 //! when the clock does. A timer is identified by (key, namespace, time); registering the same one
-//! twice keeps one. Timers fire in time order.
+//! twice keeps one. Timers fire in time order, and timers of equal time in registration order.
 
 use crate::record::Timestamp;
 use rustc_hash::FxHashSet;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::hash::Hash;
 
 /// One time domain's timers.
 #[derive(Debug)]
 struct TimerQueue<K, N> {
-    by_time: BTreeMap<Timestamp, Vec<(K, N)>>,
+    by_time: BTreeMap<Timestamp, VecDeque<(K, N)>>,
     registered: FxHashSet<(K, N, Timestamp)>,
 }
 
@@ -21,7 +21,7 @@ impl<K: Clone + Hash + Eq, N: Clone + Hash + Eq> TimerQueue<K, N> {
 
     fn register(&mut self, key: &K, ns: &N, time: Timestamp) {
         if self.registered.insert((key.clone(), ns.clone(), time)) {
-            self.by_time.entry(time).or_default().push((key.clone(), ns.clone()));
+            self.by_time.entry(time).or_default().push_back((key.clone(), ns.clone()));
         }
     }
 
@@ -43,7 +43,7 @@ impl<K: Clone + Hash + Eq, N: Clone + Hash + Eq> TimerQueue<K, N> {
             return None;
         }
         let v = entry.get_mut();
-        let (k, n) = v.remove(0);
+        let (k, n) = v.pop_front().expect("queues in the map are never empty");
         if v.is_empty() {
             entry.remove();
         }
