@@ -31,6 +31,18 @@ enum Command {
     },
     /// List the built-in jobs.
     Jobs,
+    /// Measure Nexmark throughput per core (events ÷ process CPU seconds), one query after another.
+    Bench {
+        /// Queries to run; `generator` runs the source alone into a discarding sink.
+        #[arg(long, value_delimiter = ',', default_value = "generator,q1,tumble-count,hop-count,q5,q7")]
+        queries: Vec<String>,
+        /// Events per query.
+        #[arg(long, default_value_t = 10_000_000)]
+        events: u64,
+        /// Parallelism.
+        #[arg(long, short = 'p', default_value_t = 1)]
+        parallelism: usize,
+    },
 }
 
 fn main() {
@@ -44,6 +56,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run { job, args } => run(&job, &args),
+        Command::Bench { queries, events, parallelism } => bench(&queries, events, parallelism),
         Command::Jobs => {
             for (name, what) in jobs::JOBS {
                 println!("{name:<26}{what}");
@@ -104,6 +117,38 @@ fn run(job: &str, args: &[String]) -> anyhow::Result<()> {
             processed as f64 / elapsed.as_secs_f64(),
             checksum.count(),
             checksum.value()
+        );
+    }
+    Ok(())
+}
+
+fn bench(queries: &[String], events: u64, parallelism: usize) -> anyhow::Result<()> {
+    println!("{:<14}{:>12}{:>10}{:>10}{:>16}{:>14}", "query", "events", "wall s", "cpu s", "events/s/core", "events/s");
+    for query in queries {
+        let (env, name) = if query == "generator" {
+            let env = ferroflink::api::StreamExecutionEnvironment::new();
+            env.set_parallelism(parallelism);
+            let config = ferroflink::connectors::nexmark::NexmarkConfig::default();
+            jobs::nexmark::events(&env, config, Some(events), None)
+                .sink_to(ferroflink::connectors::discard::DiscardSink)
+                .name("Discard");
+            (env, "nexmark generator".to_string())
+        } else {
+            let args: Vec<String> = ["--query", query, "--events", &events.to_string(), "--parallelism", &parallelism.to_string()]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            let built = jobs::build("nexmark", &args)?;
+            (built.env, built.name)
+        };
+        let cpu = cpu_time::ProcessTime::now();
+        let wall = Instant::now();
+        env.execute(&name).with_context(|| format!("{name} failed"))?;
+        let (cpu, wall) = (cpu.elapsed().as_secs_f64(), wall.elapsed().as_secs_f64());
+        println!(
+            "{query:<14}{events:>12}{wall:>10.2}{cpu:>10.2}{:>16.0}{:>14.0}",
+            events as f64 / cpu,
+            events as f64 / wall
         );
     }
     Ok(())
