@@ -41,9 +41,9 @@ pub use error::{Error, Result};
 /// The names most jobs need.
 pub mod prelude {
     pub use crate::api::{
-        AggregateFunction, CoProcessContext, DataStream, KeyedCoProcessFunction, KeyedContext, KeyedProcessFunction,
-        KeyedStream, OutputTag, ProcessContext, ProcessFunction, ProcessWindowFunction, StreamExecutionEnvironment,
-        WindowedStream,
+        AggregateFunction, CoProcessContext, Count, DataStream, KeyedCoProcessFunction, KeyedContext,
+        KeyedProcessFunction, KeyedStream, OutputTag, ProcessContext, ProcessFunction, ProcessWindowFunction,
+        StreamExecutionEnvironment, WindowedStream,
     };
     pub use crate::record::{Data, Key, Record, Timestamp};
     pub use crate::time::watermark::WatermarkStrategy;

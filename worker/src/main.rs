@@ -134,10 +134,11 @@ fn bench(queries: &[String], events: u64, parallelism: usize) -> anyhow::Result<
                 .name("Discard");
             (env, "nexmark generator".to_string())
         } else {
-            let args: Vec<String> = ["--query", query, "--events", &events.to_string(), "--parallelism", &parallelism.to_string()]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
+            let args: Vec<String> =
+                ["--query", query, "--events", &events.to_string(), "--parallelism", &parallelism.to_string()]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect();
             let built = jobs::build("nexmark", &args)?;
             (built.env, built.name)
         };

@@ -48,7 +48,16 @@ fn key_by_rebalance_and_parallelism_changes_break_chains() {
 #[test]
 fn disable_chaining_start_new_chain_and_global_switch() {
     let env = StreamExecutionEnvironment::new();
-    source(&env).map(|x: u64| x).name("A").disable_chaining().map(|x: u64| x).name("B").start_new_chain().map(|x: u64| x).name("C").print();
+    source(&env)
+        .map(|x: u64| x)
+        .name("A")
+        .disable_chaining()
+        .map(|x: u64| x)
+        .name("B")
+        .start_new_chain()
+        .map(|x: u64| x)
+        .name("C")
+        .print();
     assert_eq!(names(&env.job_graph().unwrap()), vec!["Source", "A", "B -> C -> Print to Std. Out"]);
 
     let env = StreamExecutionEnvironment::new();
