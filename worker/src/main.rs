@@ -21,9 +21,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a built-in job on a local mini-cluster: `ferroflink run <job> [job args]`.
+    /// Run a built-in job on a local mini-cluster: `ferroflink run <job> [job args]`
+    /// (`ferroflink run <job> --help` lists the job's arguments).
+    #[command(disable_help_flag = true)]
     Run {
         /// The job (see `ferroflink jobs`).
+        #[arg(allow_hyphen_values = true)]
         job: String,
         /// The job's arguments, e.g. `--input words.txt --parallelism 4`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -71,6 +74,19 @@ fn main() {
 }
 
 fn run(job: &str, args: &[String]) -> anyhow::Result<()> {
+    if job == "--help" || job == "-h" {
+        println!("Usage: ferroflink run <JOB> [JOB ARGS]...\n\nJobs:");
+        for (name, what) in jobs::JOBS {
+            println!("  {name:<26}{what}");
+        }
+        return Ok(());
+    }
+    if args.iter().any(|a| a == "--help" || a == "-h")
+        && let Some(help) = jobs::help(job)
+    {
+        print!("{help}");
+        return Ok(());
+    }
     let built = jobs::build(job, args)?;
     let started = Instant::now();
     let (handle, graph) =

@@ -74,7 +74,7 @@ pub const JOBS: &[(&str, &str)] = &[
 /// Builds the built-in job `name` from its arguments (without the job name).
 pub fn build(name: &str, args: &[String]) -> Result<BuiltJob> {
     let argv = || std::iter::once(format!("ferroflink run {name}")).chain(args.iter().cloned());
-    let parse_error = |e: clap::Error| Error::InvalidJob(e.to_string().trim_end().to_string());
+    let parse_error = |e: clap::Error| Error::InvalidJob(one_line(&e.to_string()));
     match name {
         "wordcount" => wordcount::build(wordcount::Args::try_parse_from(argv()).map_err(parse_error)?),
         "socket-window-wordcount" => {
@@ -86,6 +86,36 @@ pub fn build(name: &str, args: &[String]) -> Result<BuiltJob> {
             JOBS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
         ))),
     }
+}
+
+/// The `--help` text of job `name`.
+pub fn help(name: &str) -> Option<String> {
+    use clap::CommandFactory;
+    let mut cmd = match name {
+        "wordcount" => wordcount::Args::command(),
+        "socket-window-wordcount" => socket_wordcount::Args::command(),
+        "nexmark" => nexmark::Args::command(),
+        _ => return None,
+    };
+    Some(cmd.render_help().to_string())
+}
+
+/// Folds clap's multi-line message into one line: the reason, then the usage.
+fn one_line(message: &str) -> String {
+    let mut reason = Vec::new();
+    let mut usage = None;
+    for line in message.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if let Some(u) = line.strip_prefix("Usage: ") {
+            usage = Some(u.to_string());
+        } else if !line.starts_with("For more information") {
+            reason.push(line.trim_start_matches("error: "));
+        }
+    }
+    let mut out = reason.join(" ");
+    if let Some(u) = usage {
+        out.push_str(&format!(" (usage: {u})"));
+    }
+    out
 }
 
 /// Splits text into words: ASCII letters lower-cased, digits and `_` kept, every other character
@@ -106,6 +136,8 @@ mod tests {
         assert_eq!(tokenize("Hello, WORLD_1 héllo--x  "), vec!["hello", "world_1", "h", "llo", "x"]);
         assert!(tokenize(" ,;é ").is_empty());
         assert!(build("nope", &[]).err().unwrap().to_string().contains("wordcount"));
-        assert!(build("wordcount", &["--bogus".into()]).is_err());
+        let e = build("wordcount", &[]).err().unwrap().to_string();
+        assert!(!e.contains('\n') && e.contains("--input") && e.contains("usage: "), "{e}");
+        assert!(help("nexmark").unwrap().contains("--query"));
     }
 }

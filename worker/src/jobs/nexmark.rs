@@ -38,6 +38,7 @@ pub const SLIDE: Duration = Duration::from_secs(2);
 
 /// Arguments of `ferroflink run nexmark`.
 #[derive(Debug, clap::Parser)]
+#[command(name = "ferroflink run nexmark")]
 pub struct Args {
     /// Which query.
     #[arg(long, value_parser = ["q0", "q1", "q2", "q5", "q7", "q8", "tumble-count", "hop-count"])]

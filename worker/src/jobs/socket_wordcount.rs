@@ -10,6 +10,7 @@ use std::time::Duration;
 
 /// Arguments of `ferroflink run socket-window-wordcount`.
 #[derive(Debug, clap::Parser)]
+#[command(name = "ferroflink run socket-window-wordcount")]
 pub struct Args {
     /// Host to connect to.
     #[arg(long, default_value = "localhost")]

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 /// Arguments of `ferroflink run wordcount`.
 #[derive(Debug, clap::Parser)]
+#[command(name = "ferroflink run wordcount")]
 pub struct Args {
     /// A text file or a directory of them.
     #[arg(long)]
