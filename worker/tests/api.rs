@@ -206,7 +206,7 @@ fn a_failing_operator_fails_the_job_with_its_name() {
     .map(|v: u64| if v == 5_000 { panic!("bad record {v}") } else { v })
     .name("Picky")
     .sink_to(ferroflink::connectors::discard::DiscardSink);
-    let e = env.execute("failing").err().expect("the job fails").to_string();
+    let e = env.execute("failing").expect_err("the job fails").to_string();
     assert!(e.contains("Picky") && e.contains("bad record 5000"), "{e}");
 }
 
