@@ -4,6 +4,7 @@
 use crate::runtime::metrics::TaskMetrics;
 use crate::state::KeyedStateBackend;
 use crate::state::keygroup::KeyGroupRange;
+use crate::state::operator::OperatorStateStore;
 use crate::time::clock::Clock;
 use std::sync::Arc;
 
@@ -41,6 +42,8 @@ pub struct RuntimeContext {
     pub key_groups: KeyGroupRange,
     /// This operator's keyed state.
     pub state: KeyedStateBackend,
+    /// This operator's non-keyed state.
+    pub operator_state: OperatorStateStore,
     /// Processing-time clock.
     pub clock: Arc<dyn Clock>,
     /// The task's counters (sinks add what they write).

@@ -18,6 +18,7 @@ use crate::runtime::task::{Task, TaskInput};
 use crate::state::KeyedStateBackend;
 use crate::state::heap::HeapKeyedStateBackend;
 use crate::state::keygroup::KeyGroupRange;
+use crate::state::operator::OperatorStateStore;
 use crossbeam_channel::{Receiver, bounded};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -326,6 +327,7 @@ impl TaskSpec {
                 task: info(n),
                 key_groups: KeyGroupRange::for_operator(maxp, v.parallelism, self.subtask),
                 state: KeyedStateBackend::Heap(HeapKeyedStateBackend::new(cfg.clock.clone())),
+                operator_state: OperatorStateStore::default(),
                 clock: cfg.clock.clone(),
                 metrics: self.metrics.clone(),
             };

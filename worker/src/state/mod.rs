@@ -1,5 +1,5 @@
 //! Keyed state: value, list, map, reducing and aggregating state scoped to a key (and optionally a
-//! namespace such as a window), with time-to-live.
+//! namespace such as a window), with time-to-live. Non-keyed operator state is in [`operator`].
 //!
 //! Operators declare state in `open` through their [`KeyedStateBackend`] and get typed handles.
 //! A backend implements three primitive kinds (value, list, map) behind object-safe traits;
@@ -9,6 +9,7 @@
 
 pub mod heap;
 pub mod keygroup;
+pub mod operator;
 pub mod ttl;
 
 use crate::error::{Error, Result};
