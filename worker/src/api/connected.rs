@@ -1,16 +1,15 @@
 //! Two connected streams of different types, processed by one two-input function (`connect`).
 
 use crate::api::datastream::DataStream;
-use crate::api::functions::{KeyedContext, TimeDomain};
+use crate::api::functions::KeyedContext;
 use crate::api::keyed::KeyedStream;
+use crate::api::operators::KeyedTime;
 use crate::error::Result;
 use crate::graph::stream_graph::{ChainingStrategy, NodeKind};
 use crate::record::{Data, Key, NO_TIMESTAMP, Record, Timestamp};
 use crate::runtime::chain::TwoInput;
 use crate::runtime::context::RuntimeContext;
 use crate::runtime::operator::{Output, OutputTag, TwoInputOperator};
-use crate::time::clock::Clock;
-use crate::time::timers::TimerService;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -130,9 +129,7 @@ impl<A: Data, B: Data, K: Key> KeyedConnectedStreams<A, B, K> {
                     state: None,
                     key1: ka.clone(),
                     key2: kb.clone(),
-                    timers: TimerService::default(),
-                    watermark: NO_TIMESTAMP,
-                    clock: None,
+                    time: KeyedTime::new(),
                     _t: PhantomData,
                 })
             }),
@@ -185,30 +182,8 @@ struct KeyedCoProcessOp<K, A, B, O, P: KeyedCoProcessFunction<K, A, B, O>> {
     state: Option<P::State>,
     key1: KeyFn<A, K>,
     key2: KeyFn<B, K>,
-    timers: TimerService<K>,
-    watermark: Timestamp,
-    clock: Option<Arc<dyn Clock>>,
+    time: KeyedTime<K>,
     _t: PhantomData<fn(A, B) -> O>,
-}
-
-impl<K: Key, A: Data, B: Data, O: Data, P: KeyedCoProcessFunction<K, A, B, O>> KeyedCoProcessOp<K, A, B, O, P> {
-    fn now(&self) -> Timestamp {
-        self.clock.as_ref().map_or(0, |c| c.now())
-    }
-
-    fn fire(&mut self, domain: TimeDomain, time: Timestamp, key: K, out: &mut Output<O>) {
-        let processing_time = self.now();
-        let mut ctx = KeyedContext {
-            key: &key,
-            timestamp: time,
-            watermark: self.watermark,
-            processing_time,
-            timers: &mut self.timers,
-            out,
-            domain: Some(domain),
-        };
-        self.f.on_timer(self.state.as_mut().expect("opened"), time, &mut ctx);
-    }
 }
 
 impl<K: Key, A: Data, B: Data, O: Data, P: KeyedCoProcessFunction<K, A, B, O>> TwoInputOperator
@@ -218,61 +193,39 @@ impl<K: Key, A: Data, B: Data, O: Data, P: KeyedCoProcessFunction<K, A, B, O>> T
     type In2 = B;
     type Out = O;
     fn open(&mut self, ctx: &mut RuntimeContext) -> Result<()> {
-        self.clock = Some(ctx.clock.clone());
+        self.time.open(ctx);
         self.state = Some(self.f.open(ctx)?);
         Ok(())
     }
     fn process_batch1(&mut self, batch: Vec<Record<A>>, out: &mut Output<O>) -> Result<()> {
-        let processing_time = self.now();
+        let now = self.time.now();
         let state = self.state.as_mut().expect("opened");
         for r in batch {
             let key = (self.key1)(&r.value);
-            let mut ctx = KeyedContext {
-                key: &key,
-                timestamp: r.timestamp,
-                watermark: self.watermark,
-                processing_time,
-                timers: &mut self.timers,
-                out,
-                domain: None,
-            };
-            self.f.process_element1(state, r.value, &mut ctx);
+            self.f.process_element1(state, r.value, &mut self.time.context(&key, r.timestamp, now, out, None));
         }
         Ok(())
     }
     fn process_batch2(&mut self, batch: Vec<Record<B>>, out: &mut Output<O>) -> Result<()> {
-        let processing_time = self.now();
+        let now = self.time.now();
         let state = self.state.as_mut().expect("opened");
         for r in batch {
             let key = (self.key2)(&r.value);
-            let mut ctx = KeyedContext {
-                key: &key,
-                timestamp: r.timestamp,
-                watermark: self.watermark,
-                processing_time,
-                timers: &mut self.timers,
-                out,
-                domain: None,
-            };
-            self.f.process_element2(state, r.value, &mut ctx);
+            self.f.process_element2(state, r.value, &mut self.time.context(&key, r.timestamp, now, out, None));
         }
         Ok(())
     }
     fn process_watermark(&mut self, watermark: Timestamp, out: &mut Output<O>) -> Result<()> {
-        self.watermark = watermark;
-        while let Some((time, key, ())) = self.timers.pop_event_timer(watermark) {
-            self.fire(TimeDomain::EventTime, time, key, out);
-        }
-        out.emit_watermark(watermark);
+        let (f, state) = (&mut self.f, self.state.as_mut().expect("opened"));
+        self.time.advance_watermark(watermark, out, |t, ctx| f.on_timer(state, t, ctx));
         Ok(())
     }
     fn next_processing_time(&self) -> Option<Timestamp> {
-        self.timers.next_processing_time()
+        self.time.next_processing_time()
     }
     fn on_processing_time(&mut self, now: Timestamp, out: &mut Output<O>) -> Result<()> {
-        while let Some((time, key, ())) = self.timers.pop_processing_timer(now) {
-            self.fire(TimeDomain::ProcessingTime, time, key, out);
-        }
+        let (f, state) = (&mut self.f, self.state.as_mut().expect("opened"));
+        self.time.advance_processing_time(now, out, |t, ctx| f.on_timer(state, t, ctx));
         Ok(())
     }
 }

@@ -96,46 +96,91 @@ impl<I: Data, O: Data, P: ProcessFunction<I, O>> Operator for ProcessOp<I, O, P>
     }
 }
 
-/// Runs a [`KeyedProcessFunction`]: keys each element, fires its timers.
-pub(crate) struct KeyedProcessOp<K, I, O, P: KeyedProcessFunction<K, I, O>> {
-    pub f: P,
-    pub state: Option<P::State>,
-    pub key: KeySelector<I, K>,
-    pub timers: TimerService<K>,
-    pub watermark: Timestamp,
-    pub clock: Option<Arc<dyn Clock>>,
-    pub _t: PhantomData<fn(I) -> O>,
+/// The time side of a keyed operator: its timers, watermark and processing-time clock, and the
+/// [`KeyedContext`] user functions see.
+pub(crate) struct KeyedTime<K> {
+    timers: TimerService<K>,
+    watermark: Timestamp,
+    clock: Option<Arc<dyn Clock>>,
 }
 
-impl<K: Key, I: Data, O: Data, P: KeyedProcessFunction<K, I, O>> KeyedProcessOp<K, I, O, P> {
-    pub fn new(f: P, key: KeySelector<I, K>) -> Self {
-        KeyedProcessOp {
-            f,
-            state: None,
-            key,
-            timers: TimerService::default(),
-            watermark: NO_TIMESTAMP,
-            clock: None,
-            _t: PhantomData,
-        }
+impl<K: Key> KeyedTime<K> {
+    pub fn new() -> Self {
+        KeyedTime { timers: TimerService::default(), watermark: NO_TIMESTAMP, clock: None }
     }
 
-    fn now(&self) -> Timestamp {
+    pub fn open(&mut self, ctx: &RuntimeContext) {
+        self.clock = Some(ctx.clock.clone());
+    }
+
+    pub fn now(&self) -> Timestamp {
         self.clock.as_ref().map_or(0, |c| c.now())
     }
 
-    fn fire(&mut self, domain: TimeDomain, time: Timestamp, key: K, out: &mut Output<O>) {
-        let processing_time = self.now();
-        let mut ctx = KeyedContext {
-            key: &key,
-            timestamp: time,
+    /// The context for an element (or timer) of `key`.
+    pub fn context<'a, O>(
+        &'a mut self,
+        key: &'a K,
+        timestamp: Timestamp,
+        processing_time: Timestamp,
+        out: &'a mut Output<O>,
+        domain: Option<TimeDomain>,
+    ) -> KeyedContext<'a, K, O> {
+        KeyedContext {
+            key,
+            timestamp,
             watermark: self.watermark,
             processing_time,
             timers: &mut self.timers,
             out,
-            domain: Some(domain),
-        };
-        self.f.on_timer(self.state.as_mut().expect("opened"), time, &mut ctx);
+            domain,
+        }
+    }
+
+    /// Advances event time, calling `fire` for every timer that became due, in time order.
+    pub fn advance_watermark<O: Data>(
+        &mut self,
+        watermark: Timestamp,
+        out: &mut Output<O>,
+        mut fire: impl FnMut(Timestamp, &mut KeyedContext<'_, K, O>),
+    ) {
+        self.watermark = watermark;
+        while let Some((time, key, ())) = self.timers.pop_event_timer(watermark) {
+            let now = self.now();
+            fire(time, &mut self.context(&key, time, now, out, Some(TimeDomain::EventTime)));
+        }
+        out.emit_watermark(watermark);
+    }
+
+    /// Fires the processing-time timers due at `now`.
+    pub fn advance_processing_time<O: Data>(
+        &mut self,
+        now: Timestamp,
+        out: &mut Output<O>,
+        mut fire: impl FnMut(Timestamp, &mut KeyedContext<'_, K, O>),
+    ) {
+        while let Some((time, key, ())) = self.timers.pop_processing_timer(now) {
+            fire(time, &mut self.context(&key, time, now, out, Some(TimeDomain::ProcessingTime)));
+        }
+    }
+
+    pub fn next_processing_time(&self) -> Option<Timestamp> {
+        self.timers.next_processing_time()
+    }
+}
+
+/// Runs a [`KeyedProcessFunction`]: keys each element, fires its timers.
+pub(crate) struct KeyedProcessOp<K, I, O, P: KeyedProcessFunction<K, I, O>> {
+    f: P,
+    state: Option<P::State>,
+    key: KeySelector<I, K>,
+    time: KeyedTime<K>,
+    _t: PhantomData<fn(I) -> O>,
+}
+
+impl<K: Key, I: Data, O: Data, P: KeyedProcessFunction<K, I, O>> KeyedProcessOp<K, I, O, P> {
+    pub fn new(f: P, key: KeySelector<I, K>) -> Self {
+        KeyedProcessOp { f, state: None, key, time: KeyedTime::new(), _t: PhantomData }
     }
 }
 
@@ -143,43 +188,30 @@ impl<K: Key, I: Data, O: Data, P: KeyedProcessFunction<K, I, O>> Operator for Ke
     type In = I;
     type Out = O;
     fn open(&mut self, ctx: &mut RuntimeContext) -> Result<()> {
-        self.clock = Some(ctx.clock.clone());
+        self.time.open(ctx);
         self.state = Some(self.f.open(ctx)?);
         Ok(())
     }
     fn process_batch(&mut self, batch: Vec<Record<I>>, out: &mut Output<O>) -> Result<()> {
-        let processing_time = self.now();
+        let now = self.time.now();
         let state = self.state.as_mut().expect("opened");
         for r in batch {
             let key = (self.key)(&r.value);
-            let mut ctx = KeyedContext {
-                key: &key,
-                timestamp: r.timestamp,
-                watermark: self.watermark,
-                processing_time,
-                timers: &mut self.timers,
-                out,
-                domain: None,
-            };
-            self.f.process_element(state, r.value, &mut ctx);
+            self.f.process_element(state, r.value, &mut self.time.context(&key, r.timestamp, now, out, None));
         }
         Ok(())
     }
     fn process_watermark(&mut self, watermark: Timestamp, out: &mut Output<O>) -> Result<()> {
-        self.watermark = watermark;
-        while let Some((time, key, ())) = self.timers.pop_event_timer(watermark) {
-            self.fire(TimeDomain::EventTime, time, key, out);
-        }
-        out.emit_watermark(watermark);
+        let (f, state) = (&mut self.f, self.state.as_mut().expect("opened"));
+        self.time.advance_watermark(watermark, out, |t, ctx| f.on_timer(state, t, ctx));
         Ok(())
     }
     fn next_processing_time(&self) -> Option<Timestamp> {
-        self.timers.next_processing_time()
+        self.time.next_processing_time()
     }
     fn on_processing_time(&mut self, now: Timestamp, out: &mut Output<O>) -> Result<()> {
-        while let Some((time, key, ())) = self.timers.pop_processing_timer(now) {
-            self.fire(TimeDomain::ProcessingTime, time, key, out);
-        }
+        let (f, state) = (&mut self.f, self.state.as_mut().expect("opened"));
+        self.time.advance_processing_time(now, out, |t, ctx| f.on_timer(state, t, ctx));
         Ok(())
     }
 }

@@ -251,7 +251,9 @@ pub type HighestBid = (i64, u64, u64, u64, i64);
 pub fn q7(events: &DataStream<Event>) -> DataStream<HighestBid> {
     events
         .flat_map(|e: Event| match e {
-            Event::Bid(b) => Some(PricedBid { auction: b.auction, bidder: b.bidder, price: b.price, date_time: b.date_time }),
+            Event::Bid(b) => {
+                Some(PricedBid { auction: b.auction, bidder: b.bidder, price: b.price, date_time: b.date_time })
+            }
             _ => None,
         })
         .name("PricedBids")
