@@ -1,0 +1,271 @@
+//! The `FlinkJob` custom resource (`ferroflink.io/v1alpha1`), its validation (OpenAPI constraints and
+//! CEL rules the API server enforces) and its status.
+
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A dataflow job run by ferroflink: a JobManager Deployment and TaskManager pods.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "ferroflink.io",
+    version = "v1alpha1",
+    kind = "FlinkJob",
+    namespaced,
+    shortname = "fj",
+    status = "FlinkJobStatus",
+    printcolumn(name = "Job", type_ = "string", json_path = ".status.jobState", description = "state of the job"),
+    printcolumn(name = "Lifecycle", type_ = "string", json_path = ".status.lifecycleState"),
+    printcolumn(name = "Parallelism", type_ = "integer", json_path = ".spec.job.parallelism"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = Rule::new("!has(self.spec.jobManager) || self.spec.jobManager.replicas <= 1 || has(self.spec.checkpointing)")
+        .message("jobManager.replicas > 1 (standby JobManagers) requires checkpointing.storage for the HA pointers"),
+)]
+#[serde(rename_all = "camelCase")]
+pub struct FlinkJobSpec {
+    /// Image holding the `ferroflink` binary.
+    #[schemars(length(min = 1, max = 512))]
+    pub image: String,
+    /// Image pull policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_pull_policy: Option<PullPolicy>,
+    /// What to run.
+    pub job: JobSpec,
+    /// JobManager settings.
+    #[serde(default)]
+    pub job_manager: JobManagerSpec,
+    /// TaskManager settings.
+    #[serde(default)]
+    pub task_manager: TaskManagerSpec,
+    /// Periodic checkpoints; their storage also holds the HA pointers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpointing: Option<CheckpointingSpec>,
+    /// Where savepoints go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub savepoints: Option<SavepointsSpec>,
+    /// S3-compatible storage settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<S3Spec>,
+    /// Extra engine settings, `section.key: value` (see the engine's configuration reference).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 128))]
+    pub config: BTreeMap<String, String>,
+    /// A pod template merged under the JobManager and TaskManager pods (node selectors,
+    /// tolerations, sidecars, annotations...). The operator's own fields win.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "preserve_unknown_fields")]
+    pub pod_template: Option<serde_json::Value>,
+}
+
+fn preserve_unknown_fields(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "object", "x-kubernetes-preserve-unknown-fields": true})
+}
+
+/// Image pull policy.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
+pub enum PullPolicy {
+    /// Always pull.
+    Always,
+    /// Pull when missing.
+    IfNotPresent,
+    /// Never pull.
+    Never,
+}
+
+/// The job.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobSpec {
+    /// A job compiled into the image (`ferroflink jobs` lists them).
+    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9][a-z0-9-]*$"))]
+    pub builtin: String,
+    /// The job's arguments.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub args: Vec<String>,
+    /// Parallelism: the slots the job needs.
+    #[schemars(range(min = 1, max = 32768))]
+    pub parallelism: i32,
+    /// Key groups (upper bound for rescaling); engine default 128.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 32768))]
+    pub max_parallelism: Option<i32>,
+}
+
+/// CPU and memory of a pod.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+pub struct Resources {
+    /// CPU, as a Kubernetes quantity (`"4"`, `"500m"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?|[0-9]+m)$"))]
+    pub cpu: Option<String>,
+    /// Memory, as a Kubernetes quantity (`"8Gi"`, `"512Mi"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$"))]
+    pub memory: Option<String>,
+}
+
+/// JobManager settings.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobManagerSpec {
+    /// Replicas: one leader, the rest standbys (needs checkpoint storage).
+    #[serde(default = "one")]
+    #[schemars(range(min = 1, max = 5))]
+    pub replicas: i32,
+    /// Resources per JobManager pod.
+    #[serde(default)]
+    pub resources: Resources,
+}
+
+fn one() -> i32 {
+    1
+}
+
+impl Default for JobManagerSpec {
+    fn default() -> Self {
+        JobManagerSpec { replicas: 1, resources: Resources::default() }
+    }
+}
+
+/// TaskManager settings.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskManagerSpec {
+    /// Slots per pod; default: the CPU request rounded down, at least 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1024))]
+    pub slots: Option<i32>,
+    /// Run TaskManager pods in the node's network namespace.
+    #[serde(default)]
+    pub host_network: bool,
+    /// Resources per TaskManager pod.
+    #[serde(default)]
+    pub resources: Resources,
+}
+
+/// Checkpointing.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+pub struct CheckpointingSpec {
+    /// Interval, e.g. `10s`, `1m`, `500ms`.
+    #[serde(default = "default_interval")]
+    #[schemars(regex(pattern = r"^[0-9]+(ms|s|m|h)$"))]
+    pub interval: String,
+    /// `s3://bucket/prefix` (or `file:///path` for a shared volume).
+    #[schemars(length(max = 1024), regex(pattern = r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?|file:///.+)$"))]
+    pub storage: String,
+    /// Completed checkpoints to keep.
+    #[serde(default = "default_retained")]
+    #[schemars(range(min = 1, max = 100))]
+    pub retained: i32,
+}
+
+fn default_interval() -> String {
+    "10s".into()
+}
+
+fn default_retained() -> i32 {
+    3
+}
+
+/// Savepoints.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+pub struct SavepointsSpec {
+    /// `s3://bucket/prefix` (or `file:///path`).
+    #[schemars(length(max = 1024), regex(pattern = r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?|file:///.+)$"))]
+    pub storage: String,
+}
+
+/// S3-compatible storage.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct S3Spec {
+    /// Endpoint URL for non-AWS stores (MinIO, Ceph...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^https?://.+$"))]
+    pub endpoint: Option<String>,
+    /// Region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Path-style addressing (needed by most non-AWS stores).
+    #[serde(default)]
+    pub path_style: bool,
+    /// Secret with keys `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`; without it the AWS default
+    /// credential chain (e.g. workload identity) is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub credentials_secret: Option<String>,
+}
+
+/// Where a FlinkJob is in its life.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema, Default)]
+pub enum LifecycleState {
+    /// Accepted, nothing deployed yet.
+    #[default]
+    Created,
+    /// Objects created, pods starting.
+    Deploying,
+    /// The job runs.
+    Running,
+    /// A spec change is being rolled out.
+    Upgrading,
+    /// Returning to the last stable spec after a failed upgrade.
+    RollingBack,
+    /// Stopped on request, state kept in a savepoint.
+    Suspended,
+    /// The job finished (bounded input).
+    Finished,
+    /// The job failed.
+    Failed,
+    /// Being deleted.
+    Deleting,
+}
+
+/// A condition, as Kubernetes conventions shape it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    /// `Ready`, `Progressing`, `Degraded` or `Savepointing`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    /// Machine-readable reason.
+    pub reason: String,
+    /// Human-readable message.
+    pub message: String,
+    /// Generation the condition was computed for.
+    pub observed_generation: i64,
+    /// When the status last changed (RFC 3339).
+    pub last_transition_time: String,
+}
+
+/// Observed state of a FlinkJob.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FlinkJobStatus {
+    /// The generation this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Lifecycle.
+    #[serde(default)]
+    pub lifecycle_state: LifecycleState,
+    /// The engine's job state (`RUNNING`, `FINISHED`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_state: Option<String>,
+    /// The job id (derived from the FlinkJob's uid).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    /// TaskManager pods wanted.
+    #[serde(default)]
+    pub task_managers_desired: i32,
+    /// TaskManager pods ready.
+    #[serde(default)]
+    pub task_managers_ready: i32,
+    /// Conditions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// The last error, for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}

@@ -1,0 +1,6 @@
+//! The ferroflink Kubernetes operator: the `FlinkJob` resource ([`crd`]) and what it becomes
+//! ([`render`]). The operator never links the engine; it talks to JobManagers over REST and hands
+//! them their configuration file.
+
+pub mod crd;
+pub mod render;

@@ -1,0 +1,52 @@
+//! `ferroflink-operator`: `crdgen` prints the FlinkJob CRD; `render -f <file>` prints what a
+//! FlinkJob becomes, without a cluster (for review in GitOps pull requests).
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use ferroflink_operator::crd::FlinkJob;
+use ferroflink_operator::render::render;
+use kube::CustomResourceExt;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "ferroflink-operator", version, about = "Kubernetes operator for ferroflink")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the FlinkJob CustomResourceDefinition as YAML.
+    Crdgen,
+    /// Print the objects a FlinkJob becomes, as multi-document YAML, without contacting a cluster.
+    Render {
+        /// A file holding one FlinkJob (YAML or JSON); `-` for standard input.
+        #[arg(short = 'f', long = "filename")]
+        file: PathBuf,
+    },
+}
+
+fn main() {
+    if let Err(e) = run(Cli::parse()) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Crdgen => print!("{}", serde_saphyr::to_string(&FlinkJob::crd())?),
+        Command::Render { file } => {
+            let text = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())?
+            } else {
+                std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?
+            };
+            let job: FlinkJob =
+                serde_saphyr::from_str(&text).with_context(|| format!("{} is not a valid FlinkJob", file.display()))?;
+            print!("{}", render(&job)?.to_yaml()?);
+        }
+    }
+    Ok(())
+}

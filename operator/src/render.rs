@@ -1,0 +1,712 @@
+//! What a `FlinkJob` becomes: a ConfigMap with the engine's configuration file, a ServiceAccount
+//! with the Role its pods need (Leases and ConfigMaps for JobManager HA), the JobManager Deployment
+//! and Service, and the TaskManager pods. Pure functions of the resource, so `render` can show the
+//! result without a cluster and reconciling twice changes nothing.
+
+use crate::crd::{FlinkJob, PullPolicy};
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
+    HTTPGetAction, ObjectFieldSelector, Pod, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    ResourceRequirements, SecretKeySelector, SecurityContext, Capabilities, Service, ServiceAccount, ServicePort,
+    ServiceSpec, Volume, VolumeMount,
+};
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+/// JobManager RPC port (Flink's default).
+pub const RPC_PORT: i32 = 6123;
+/// JobManager REST API and web UI port (Flink's default).
+pub const REST_PORT: i32 = 8081;
+/// TaskManager metrics and health port.
+pub const METRICS_PORT: i32 = 9249;
+/// Where pods mount the configuration file.
+pub const CONFIG_DIR: &str = "/etc/ferroflink";
+/// The configuration file's name in the ConfigMap.
+pub const CONFIG_FILE: &str = "ferroflink.yaml";
+/// The uid used when rendering a resource that the API server has not assigned one yet.
+pub const UNASSIGNED_UID: &str = "00000000-0000-0000-0000-000000000000";
+
+/// Why a FlinkJob cannot be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// The resource has no name.
+    #[error("the FlinkJob has no metadata.name")]
+    MissingName,
+    /// `spec.podTemplate` does not have the shape of a pod.
+    #[error("spec.podTemplate is not a valid pod: {0}")]
+    BadPodTemplate(String),
+    /// A quantity could not be parsed.
+    #[error("{field}: '{value}' is not a Kubernetes quantity (e.g. \"4\", \"500m\", \"8Gi\")")]
+    BadQuantity {
+        /// Which field.
+        field: &'static str,
+        /// What it held.
+        value: String,
+    },
+}
+
+/// Everything a FlinkJob becomes.
+#[derive(Clone, Debug)]
+pub struct Rendered {
+    /// The engine configuration file.
+    pub config_map: ConfigMap,
+    /// Identity of the job's pods.
+    pub service_account: ServiceAccount,
+    /// What the job's pods may do (Lease and ConfigMap access for HA).
+    pub role: Role,
+    /// Binds the role to the service account.
+    pub role_binding: RoleBinding,
+    /// JobManager(s).
+    pub jobmanager: Deployment,
+    /// JobManager RPC and REST.
+    pub jobmanager_service: Service,
+    /// TaskManager pods, `ceil(parallelism / slots)` of them.
+    pub taskmanagers: Vec<Pod>,
+}
+
+impl Rendered {
+    /// All objects as one multi-document YAML text, in apply order.
+    pub fn to_yaml(&self) -> Result<String, serde_saphyr::ser::Error> {
+        let mut docs: Vec<Value> = vec![
+            object("v1", "ConfigMap", &self.config_map),
+            object("v1", "ServiceAccount", &self.service_account),
+            object("rbac.authorization.k8s.io/v1", "Role", &self.role),
+            object("rbac.authorization.k8s.io/v1", "RoleBinding", &self.role_binding),
+            object("v1", "Service", &self.jobmanager_service),
+            object("apps/v1", "Deployment", &self.jobmanager),
+        ];
+        docs.extend(self.taskmanagers.iter().map(|p| object("v1", "Pod", p)));
+        serde_saphyr::to_string_multiple(&docs)
+    }
+}
+
+fn object<T: serde::Serialize>(api_version: &str, kind: &str, o: &T) -> Value {
+    let mut v = serde_json::to_value(o).expect("Kubernetes objects serialize");
+    let map = v.as_object_mut().expect("an object");
+    map.insert("apiVersion".into(), json!(api_version));
+    map.insert("kind".into(), json!(kind));
+    v
+}
+
+/// Parses a CPU quantity into millicores.
+pub fn cpu_millis(q: &str) -> Option<i64> {
+    match q.strip_suffix('m') {
+        Some(m) => m.parse().ok(),
+        None => q.parse::<f64>().ok().filter(|c| *c >= 0.0).map(|c| (c * 1000.0).round() as i64),
+    }
+}
+
+/// Parses a memory quantity into bytes.
+pub fn memory_bytes(q: &str) -> Option<u64> {
+    let units: [(&str, f64); 8] = [
+        ("Ki", 1024.0),
+        ("Mi", 1024.0 * 1024.0),
+        ("Gi", 1024.0 * 1024.0 * 1024.0),
+        ("Ti", 1024.0 * 1024.0 * 1024.0 * 1024.0),
+        ("k", 1e3),
+        ("M", 1e6),
+        ("G", 1e9),
+        ("T", 1e12),
+    ];
+    let (number, factor) =
+        units.iter().find_map(|(u, f)| q.strip_suffix(u).map(|n| (n, *f))).unwrap_or((q, 1.0));
+    number.parse::<f64>().ok().filter(|n| *n >= 0.0).map(|n| (n * factor) as u64)
+}
+
+/// Slots per TaskManager pod: as given, else the CPU rounded down, at least 1.
+pub fn slots_per_pod(job: &FlinkJob) -> Result<i32, RenderError> {
+    if let Some(s) = job.spec.task_manager.slots {
+        return Ok(s.max(1));
+    }
+    match &job.spec.task_manager.resources.cpu {
+        Some(cpu) => {
+            let millis = cpu_millis(cpu)
+                .ok_or_else(|| RenderError::BadQuantity { field: "taskManager.resources.cpu", value: cpu.clone() })?;
+            Ok(((millis / 1000) as i32).max(1))
+        }
+        None => Ok(1),
+    }
+}
+
+/// TaskManager pods: `ceil(parallelism / slots)`.
+pub fn taskmanager_count(job: &FlinkJob) -> Result<i32, RenderError> {
+    let slots = slots_per_pod(job)?;
+    Ok((job.spec.job.parallelism.max(1) + slots - 1) / slots)
+}
+
+/// The job id: the FlinkJob's uid without dashes (32 hex digits), never its name.
+pub fn job_id(job: &FlinkJob) -> String {
+    uid(job).replace('-', "")
+}
+
+fn uid(job: &FlinkJob) -> &str {
+    job.metadata.uid.as_deref().unwrap_or(UNASSIGNED_UID)
+}
+
+/// Whether JobManager HA is on: whenever checkpoint storage is set.
+pub fn ha_enabled(job: &FlinkJob) -> bool {
+    job.spec.checkpointing.is_some()
+}
+
+/// The engine configuration file (YAML), in the layout of the engine's configuration reference:
+/// sections `job`, `checkpointing`, `savepoints`, `ha`, `s3`, `rpc`, `rest`, `metrics`,
+/// `taskmanager`, then `spec.config` entries (`section.key: value`) on top. Credentials never go here.
+pub fn engine_config(job: &FlinkJob) -> Result<String, RenderError> {
+    let spec = &job.spec;
+    let mut cfg = json!({
+        "job": {
+            "id": job_id(job),
+            "builtin": spec.job.builtin,
+            "args": spec.job.args,
+            "parallelism": spec.job.parallelism,
+        },
+        "rpc": {"port": RPC_PORT},
+        "rest": {"port": REST_PORT},
+        "metrics": {"port": METRICS_PORT},
+        "taskmanager": {"slots": slots_per_pod(job)?},
+        "ha": {"mode": "none"},
+    });
+    if let Some(m) = spec.job.max_parallelism {
+        cfg["job"]["max-parallelism"] = json!(m);
+    }
+    if let Some(c) = &spec.checkpointing {
+        cfg["checkpointing"] = json!({"interval": c.interval, "dir": c.storage, "retained": c.retained});
+        cfg["ha"] = json!({
+            "mode": "kubernetes",
+            "cluster-id": uid(job),
+            "dir": format!("{}/ha", c.storage.trim_end_matches('/')),
+        });
+    }
+    if let Some(s) = &spec.savepoints {
+        cfg["savepoints"] = json!({"dir": s.storage});
+    }
+    if let Some(s3) = &spec.s3 {
+        let mut section = json!({"path-style": s3.path_style});
+        if let Some(e) = &s3.endpoint {
+            section["endpoint"] = json!(e);
+        }
+        if let Some(r) = &s3.region {
+            section["region"] = json!(r);
+        }
+        cfg["s3"] = section;
+    }
+    for (key, value) in &spec.config {
+        let (section, name) = key.split_once('.').unwrap_or(("job", key.as_str()));
+        if !cfg[section].is_object() {
+            cfg[section] = json!({});
+        }
+        cfg[section][name] = json!(value);
+    }
+    Ok(serde_saphyr::to_string(&cfg).expect("a JSON value serializes to YAML"))
+}
+
+fn labels(job: &FlinkJob, component: &str) -> BTreeMap<String, String> {
+    let name = job.metadata.name.clone().unwrap_or_default();
+    BTreeMap::from([
+        ("app.kubernetes.io/name".into(), "ferroflink".into()),
+        ("app.kubernetes.io/instance".into(), name),
+        ("app.kubernetes.io/component".into(), component.into()),
+        ("app.kubernetes.io/managed-by".into(), "ferroflink-operator".into()),
+    ])
+}
+
+fn owner(job: &FlinkJob) -> OwnerReference {
+    OwnerReference {
+        api_version: "ferroflink.io/v1alpha1".into(),
+        kind: "FlinkJob".into(),
+        name: job.metadata.name.clone().unwrap_or_default(),
+        uid: uid(job).into(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
+}
+
+fn meta(job: &FlinkJob, name: String, component: &str) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name),
+        namespace: job.metadata.namespace.clone(),
+        labels: Some(labels(job, component)),
+        owner_references: Some(vec![owner(job)]),
+        ..Default::default()
+    }
+}
+
+fn resources(r: &crate::crd::Resources) -> Option<ResourceRequirements> {
+    let mut q = BTreeMap::new();
+    if let Some(c) = &r.cpu {
+        q.insert("cpu".to_string(), Quantity(c.clone()));
+    }
+    if let Some(m) = &r.memory {
+        q.insert("memory".to_string(), Quantity(m.clone()));
+    }
+    // Requests = limits: the pod's share is what the engine sizes its slots and memory from.
+    (!q.is_empty()).then(|| ResourceRequirements { limits: Some(q.clone()), requests: Some(q), ..Default::default() })
+}
+
+fn env(job: &FlinkJob) -> Vec<EnvVar> {
+    let mut env = vec![EnvVar {
+        name: "POD_IP".into(),
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector { field_path: "status.podIP".into(), ..Default::default() }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }];
+    if let Some(secret) = job.spec.s3.as_ref().and_then(|s| s.credentials_secret.as_ref()) {
+        for key in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+            env.push(EnvVar {
+                name: key.into(),
+                value_from: Some(EnvVarSource {
+                    secret_key_ref: Some(SecretKeySelector { name: secret.clone(), key: key.into(), optional: Some(false) }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+        }
+    }
+    env
+}
+
+fn http_probe(path: &str, port: i32, period: i32) -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction { path: Some(path.into()), port: IntOrString::Int(port), ..Default::default() }),
+        period_seconds: Some(period),
+        failure_threshold: Some(3),
+        ..Default::default()
+    }
+}
+
+fn port(name: &str, port: i32) -> ContainerPort {
+    ContainerPort { name: Some(name.into()), container_port: port, protocol: Some("TCP".into()), ..Default::default() }
+}
+
+fn container(job: &FlinkJob, name: &str, args: Vec<String>, ports: Vec<ContainerPort>, probe: Probe, res: &crate::crd::Resources) -> Container {
+    Container {
+        name: name.into(),
+        image: Some(job.spec.image.clone()),
+        image_pull_policy: job.spec.image_pull_policy.map(|p| {
+            match p {
+                PullPolicy::Always => "Always",
+                PullPolicy::IfNotPresent => "IfNotPresent",
+                PullPolicy::Never => "Never",
+            }
+            .to_string()
+        }),
+        args: Some(args),
+        env: Some(env(job)),
+        ports: Some(ports),
+        readiness_probe: Some(probe.clone()),
+        liveness_probe: Some(Probe { failure_threshold: Some(6), initial_delay_seconds: Some(10), ..probe }),
+        resources: resources(res),
+        security_context: Some(SecurityContext {
+            allow_privilege_escalation: Some(false),
+            read_only_root_filesystem: Some(true),
+            run_as_non_root: Some(true),
+            capabilities: Some(Capabilities { drop: Some(vec!["ALL".into()]), ..Default::default() }),
+            ..Default::default()
+        }),
+        volume_mounts: Some(vec![
+            VolumeMount { name: "config".into(), mount_path: CONFIG_DIR.into(), read_only: Some(true), ..Default::default() },
+            VolumeMount { name: "tmp".into(), mount_path: "/tmp".into(), ..Default::default() },
+        ]),
+        ..Default::default()
+    }
+}
+
+fn pod_spec(job: &FlinkJob, container: Container, host_network: bool) -> PodSpec {
+    let name = job.metadata.name.clone().unwrap_or_default();
+    PodSpec {
+        service_account_name: Some(format!("{name}-job")),
+        containers: vec![container],
+        host_network: host_network.then_some(true),
+        dns_policy: host_network.then(|| "ClusterFirstWithHostNet".into()),
+        security_context: Some(PodSecurityContext {
+            run_as_non_root: Some(true),
+            run_as_user: Some(10001),
+            run_as_group: Some(10001),
+            fs_group: Some(10001),
+            ..Default::default()
+        }),
+        volumes: Some(vec![
+            Volume {
+                name: "config".into(),
+                config_map: Some(ConfigMapVolumeSource { name: format!("{name}-config"), ..Default::default() }),
+                ..Default::default()
+            },
+            Volume { name: "tmp".into(), empty_dir: Some(EmptyDirVolumeSource::default()), ..Default::default() },
+        ]),
+        ..Default::default()
+    }
+}
+
+/// Merges the user's pod template under a rendered pod: objects merge key by key, lists of named
+/// items (containers, env, volumes, ports...) merge by name, and the rendered side wins conflicts.
+pub fn merge_under(template: &Value, rendered: Value) -> Value {
+    match (template, rendered) {
+        (Value::Object(t), Value::Object(mut r)) => {
+            for (k, tv) in t {
+                let merged = match r.remove(k) {
+                    Some(rv) => merge_under(tv, rv),
+                    None => tv.clone(),
+                };
+                r.insert(k.clone(), merged);
+            }
+            Value::Object(r)
+        }
+        (Value::Array(t), Value::Array(r)) if is_named_list(t) && is_named_list(&r) => {
+            let mut out: Vec<Value> = Vec::new();
+            for rv in r {
+                let name = rv["name"].clone();
+                match t.iter().find(|tv| tv["name"] == name) {
+                    Some(tv) => out.push(merge_under(tv, rv)),
+                    None => out.push(rv),
+                }
+            }
+            for tv in t {
+                if !out.iter().any(|o| o["name"] == tv["name"]) {
+                    out.push(tv.clone());
+                }
+            }
+            Value::Array(out)
+        }
+        (_, Value::Null) => template.clone(),
+        (_, rendered) => rendered,
+    }
+}
+
+fn is_named_list(items: &[Value]) -> bool {
+    items.iter().all(|i| i.get("name").is_some_and(Value::is_string))
+}
+
+/// Merges `spec.podTemplate` (a pod: `metadata` and `spec`) under a rendered pod or pod template.
+fn with_template<T: serde::Serialize + serde::de::DeserializeOwned>(job: &FlinkJob, rendered: T) -> Result<T, RenderError> {
+    let Some(template) = &job.spec.pod_template else { return Ok(rendered) };
+    let merged = merge_under(template, serde_json::to_value(&rendered).expect("Kubernetes objects serialize"));
+    serde_json::from_value(merged).map_err(|e| RenderError::BadPodTemplate(e.to_string()))
+}
+
+/// Renders everything a FlinkJob becomes.
+pub fn render(job: &FlinkJob) -> Result<Rendered, RenderError> {
+    let name = job.metadata.name.clone().ok_or(RenderError::MissingName)?;
+    let spec = &job.spec;
+    let config_path = format!("{CONFIG_DIR}/{CONFIG_FILE}");
+    let config_map = ConfigMap {
+        metadata: meta(job, format!("{name}-config"), "config"),
+        data: Some(BTreeMap::from([(CONFIG_FILE.to_string(), engine_config(job)?)])),
+        ..Default::default()
+    };
+    let account = format!("{name}-job");
+    let service_account = ServiceAccount { metadata: meta(job, account.clone(), "rbac"), ..Default::default() };
+    let verbs: Vec<String> =
+        ["get", "list", "watch", "create", "update", "patch", "delete"].iter().map(|s| s.to_string()).collect();
+    let role = Role {
+        metadata: meta(job, account.clone(), "rbac"),
+        rules: Some(vec![
+            PolicyRule {
+                api_groups: Some(vec!["coordination.k8s.io".into()]),
+                resources: Some(vec!["leases".into()]),
+                verbs: verbs.clone(),
+                ..Default::default()
+            },
+            PolicyRule {
+                api_groups: Some(vec![String::new()]),
+                resources: Some(vec!["configmaps".into()]),
+                verbs,
+                ..Default::default()
+            },
+        ]),
+    };
+    let role_binding = RoleBinding {
+        metadata: meta(job, account.clone(), "rbac"),
+        role_ref: RoleRef { api_group: "rbac.authorization.k8s.io".into(), kind: "Role".into(), name: account.clone() },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: account,
+            namespace: job.metadata.namespace.clone(),
+            ..Default::default()
+        }]),
+    };
+
+    let jm_labels = labels(job, "jobmanager");
+    let jm_container = container(
+        job,
+        "jobmanager",
+        vec!["jobmanager".into(), "--config".into(), config_path.clone(), "--advertised-address".into(), "$(POD_IP)".into()],
+        vec![port("rpc", RPC_PORT), port("rest", REST_PORT)],
+        http_probe("/healthz", REST_PORT, 5),
+        &spec.job_manager.resources,
+    );
+    let jm_template = with_template(
+        job,
+        PodTemplateSpec {
+            metadata: Some(ObjectMeta { labels: Some(jm_labels.clone()), ..Default::default() }),
+            spec: Some(pod_spec(job, jm_container, false)),
+        },
+    )?;
+    let jobmanager = Deployment {
+        metadata: meta(job, format!("{name}-jobmanager"), "jobmanager"),
+        spec: Some(DeploymentSpec {
+            replicas: Some(spec.job_manager.replicas),
+            selector: LabelSelector { match_labels: Some(jm_labels.clone()), ..Default::default() },
+            strategy: Some(DeploymentStrategy { type_: Some("Recreate".into()), ..Default::default() }),
+            template: jm_template,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let jobmanager_service = Service {
+        metadata: meta(job, format!("{name}-jobmanager"), "jobmanager"),
+        spec: Some(ServiceSpec {
+            selector: Some(jm_labels),
+            ports: Some(vec![
+                ServicePort { name: Some("rpc".into()), port: RPC_PORT, target_port: Some(IntOrString::String("rpc".into())), ..Default::default() },
+                ServicePort { name: Some("rest".into()), port: REST_PORT, target_port: Some(IntOrString::String("rest".into())), ..Default::default() },
+            ]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+
+    let slots = slots_per_pod(job)?;
+    let mut tm_args = vec![
+        "taskmanager".to_string(),
+        "--config".into(),
+        config_path,
+        "--jobmanager-address".into(),
+        format!("{name}-jobmanager:{RPC_PORT}"),
+        "--slots".into(),
+        slots.to_string(),
+        "--advertised-address".into(),
+        "$(POD_IP)".into(),
+        "--metrics-port".into(),
+        METRICS_PORT.to_string(),
+    ];
+    if let Some(mem) = &spec.task_manager.resources.memory {
+        let bytes = memory_bytes(mem)
+            .ok_or_else(|| RenderError::BadQuantity { field: "taskManager.resources.memory", value: mem.clone() })?;
+        tm_args.extend(["--memory".into(), bytes.to_string()]);
+    }
+    if spec.task_manager.host_network {
+        // Several TaskManagers may share a node: let the kernel pick a free data port.
+        tm_args.extend(["--data-port".into(), "0".into()]);
+    }
+    let mut taskmanagers = Vec::new();
+    for i in 0..taskmanager_count(job)? {
+        let c = container(
+            job,
+            "taskmanager",
+            tm_args.clone(),
+            vec![port("metrics", METRICS_PORT)],
+            http_probe("/healthz", METRICS_PORT, 5),
+            &spec.task_manager.resources,
+        );
+        let mut metadata = meta(job, format!("{name}-taskmanager-{i}"), "taskmanager");
+        metadata.labels.get_or_insert_default().insert("ferroflink.io/taskmanager-index".into(), i.to_string());
+        let pod = Pod { metadata, spec: Some(pod_spec(job, c, spec.task_manager.host_network)), ..Default::default() };
+        taskmanagers.push(with_template(job, pod)?);
+    }
+    Ok(Rendered { config_map, service_account, role, role_binding, jobmanager, jobmanager_service, taskmanagers })
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::FlinkJobSpec;
+
+    fn job(spec: Value) -> FlinkJob {
+        let mut base = json!({
+            "image": "ferroflink:test",
+            "job": {"builtin": "nexmark", "args": ["--query", "q5"], "parallelism": 10},
+        });
+        merge_json(&mut base, spec);
+        let spec: FlinkJobSpec = serde_json::from_value(base).unwrap();
+        let mut job = FlinkJob::new("bids", spec);
+        job.metadata.namespace = Some("streaming".into());
+        job.metadata.uid = Some("0b5c3f2e-1d2a-4c3b-9e8f-7a6b5c4d3e2f".into());
+        job
+    }
+
+    fn merge_json(base: &mut Value, patch: Value) {
+        match (base, patch) {
+            (Value::Object(b), Value::Object(p)) => {
+                for (k, v) in p {
+                    merge_json(b.entry(k).or_insert(Value::Null), v);
+                }
+            }
+            (b, p) => *b = p,
+        }
+    }
+
+    fn tm_args(r: &Rendered) -> Vec<String> {
+        r.taskmanagers[0].spec.as_ref().unwrap().containers[0].args.clone().unwrap()
+    }
+
+    fn arg_after(args: &[String], flag: &str) -> Option<String> {
+        args.iter().position(|a| a == flag).map(|i| args[i + 1].clone())
+    }
+
+    #[test]
+    fn slots_and_taskmanager_count_table() {
+        // (taskManager spec, parallelism, expected slots, expected pods)
+        let table = [
+            (json!({"slots": 4}), 10, 4, 3),
+            (json!({"slots": 4}), 8, 4, 2),
+            (json!({"resources": {"cpu": "4"}}), 10, 4, 3),
+            (json!({"resources": {"cpu": "2500m"}}), 5, 2, 3),
+            (json!({"resources": {"cpu": "500m"}}), 3, 1, 3),
+            (json!({"resources": {"cpu": "1.9"}}), 1, 1, 1),
+            (json!({}), 2, 1, 2),
+            (json!({"slots": 16, "resources": {"cpu": "2"}}), 1, 16, 1),
+        ];
+        for (tm, parallelism, slots, pods) in table {
+            let j = job(json!({"taskManager": tm, "job": {"parallelism": parallelism}}));
+            let r = render(&j).unwrap();
+            assert_eq!(slots_per_pod(&j).unwrap(), slots, "{tm}");
+            assert_eq!(r.taskmanagers.len(), pods, "{tm} p={parallelism}");
+            assert_eq!(arg_after(&tm_args(&r), "--slots"), Some(slots.to_string()));
+            let names: Vec<_> = r.taskmanagers.iter().map(|p| p.metadata.name.clone().unwrap()).collect();
+            assert_eq!(names[0], "bids-taskmanager-0");
+        }
+        let bad = job(json!({"taskManager": {"resources": {"cpu": "lots"}}}));
+        assert!(render(&bad).unwrap_err().to_string().contains("taskManager.resources.cpu"));
+    }
+
+    #[test]
+    fn host_network_memory_and_ports() {
+        let r = render(&job(json!({"taskManager": {"hostNetwork": true, "resources": {"memory": "8Gi"}}}))).unwrap();
+        let spec = r.taskmanagers[0].spec.as_ref().unwrap();
+        assert_eq!(spec.host_network, Some(true));
+        assert_eq!(spec.dns_policy.as_deref(), Some("ClusterFirstWithHostNet"));
+        let args = tm_args(&r);
+        assert_eq!(arg_after(&args, "--memory"), Some((8u64 << 30).to_string()));
+        assert_eq!(arg_after(&args, "--data-port"), Some("0".into()));
+        assert_eq!(arg_after(&args, "--advertised-address"), Some("$(POD_IP)".into()));
+        assert_eq!(arg_after(&args, "--jobmanager-address"), Some("bids-jobmanager:6123".into()));
+        let c = &spec.containers[0];
+        assert_eq!(c.ports.as_ref().unwrap()[0].container_port, METRICS_PORT);
+        let probe = c.readiness_probe.as_ref().unwrap().http_get.as_ref().unwrap();
+        assert_eq!((probe.path.as_deref(), &probe.port), (Some("/healthz"), &IntOrString::Int(METRICS_PORT)));
+        // Without host networking: no host network, no ephemeral data port.
+        let r = render(&job(json!({}))).unwrap();
+        assert_eq!(r.taskmanagers[0].spec.as_ref().unwrap().host_network, None);
+        assert_eq!(arg_after(&tm_args(&r), "--data-port"), None);
+        assert_eq!(memory_bytes("512Mi"), Some(512 << 20));
+        assert_eq!(memory_bytes("1G"), Some(1_000_000_000));
+        assert_eq!(cpu_millis("250m"), Some(250));
+    }
+
+    #[test]
+    fn jobmanager_deployment_service_and_ha() {
+        let r = render(&job(json!({
+            "jobManager": {"replicas": 2},
+            "checkpointing": {"storage": "s3://bucket/ck"},
+        })))
+        .unwrap();
+        let d = r.jobmanager.spec.as_ref().unwrap();
+        assert_eq!(d.replicas, Some(2));
+        assert_eq!(d.strategy.as_ref().unwrap().type_.as_deref(), Some("Recreate"));
+        let pod = d.template.spec.as_ref().unwrap();
+        let c = &pod.containers[0];
+        let probe = c.readiness_probe.as_ref().unwrap().http_get.as_ref().unwrap();
+        assert_eq!(probe.port, IntOrString::Int(REST_PORT));
+        let ports: Vec<i32> =
+            r.jobmanager_service.spec.as_ref().unwrap().ports.as_ref().unwrap().iter().map(|p| p.port).collect();
+        assert_eq!(ports, vec![RPC_PORT, REST_PORT]);
+        let config = &r.config_map.data.as_ref().unwrap()[CONFIG_FILE];
+        assert!(config.contains("mode: kubernetes") && config.contains("cluster-id: 0b5c3f2e-1d2a-4c3b-9e8f-7a6b5c4d3e2f"));
+        assert!(config.contains("0b5c3f2e1d2a4c3b9e8f7a6b5c4d3e2f"), "job id from the uid: {config}");
+        assert!(!config.contains("bids"), "the name never makes the ids");
+        // HA follows checkpoint storage, whatever the replica count.
+        let single = render(&job(json!({"checkpointing": {"storage": "s3://b/c"}}))).unwrap();
+        assert!(single.config_map.data.as_ref().unwrap()[CONFIG_FILE].contains("mode: kubernetes"));
+        let none = render(&job(json!({}))).unwrap();
+        assert!(none.config_map.data.as_ref().unwrap()[CONFIG_FILE].contains("mode: none"));
+    }
+
+    #[test]
+    fn secrets_are_referenced_never_copied() {
+        let r = render(&job(json!({"s3": {"credentialsSecret": "s3-creds", "endpoint": "http://minio:9000"}}))).unwrap();
+        let env = r.taskmanagers[0].spec.as_ref().unwrap().containers[0].env.clone().unwrap();
+        let refs: Vec<_> = env
+            .iter()
+            .filter_map(|e| e.value_from.as_ref()?.secret_key_ref.as_ref().map(|s| (e.name.clone(), s.name.clone())))
+            .collect();
+        assert_eq!(refs, vec![("AWS_ACCESS_KEY_ID".into(), "s3-creds".into()), ("AWS_SECRET_ACCESS_KEY".into(), "s3-creds".into())]);
+        assert!(env.iter().all(|e| e.value.is_none()), "no literal values");
+        let config = &r.config_map.data.as_ref().unwrap()[CONFIG_FILE];
+        assert!(!config.contains("AWS_") && !config.contains("s3-creds"));
+        // No secret: the SDK's default chain, so no AWS variables at all.
+        let r = render(&job(json!({}))).unwrap();
+        let env = r.taskmanagers[0].spec.as_ref().unwrap().containers[0].env.clone().unwrap();
+        assert!(env.iter().all(|e| !e.name.starts_with("AWS_")));
+    }
+
+    #[test]
+    fn owners_labels_security_and_rbac() {
+        let r = render(&job(json!({}))).unwrap();
+        let yaml = r.to_yaml().unwrap();
+        let docs: Vec<Value> = serde_saphyr::from_multiple(&yaml).unwrap();
+        assert_eq!(docs.len(), 6 + r.taskmanagers.len());
+        for d in &docs {
+            let m = &d["metadata"];
+            assert_eq!(m["ownerReferences"][0]["kind"], "FlinkJob", "{d}");
+            assert_eq!(m["ownerReferences"][0]["uid"], "0b5c3f2e-1d2a-4c3b-9e8f-7a6b5c4d3e2f");
+            assert_eq!(m["ownerReferences"][0]["controller"], true);
+            assert_eq!(m["labels"]["app.kubernetes.io/instance"], "bids");
+            assert_eq!(m["namespace"], "streaming");
+        }
+        let pod = r.taskmanagers[0].spec.as_ref().unwrap();
+        assert_eq!(pod.security_context.as_ref().unwrap().run_as_non_root, Some(true));
+        let sc = pod.containers[0].security_context.as_ref().unwrap();
+        assert_eq!((sc.read_only_root_filesystem, sc.allow_privilege_escalation), (Some(true), Some(false)));
+        assert_eq!(pod.service_account_name.as_deref(), Some("bids-job"));
+        let resources: Vec<String> =
+            r.role.rules.as_ref().unwrap().iter().flat_map(|r| r.resources.clone().unwrap()).collect();
+        assert_eq!(resources, vec!["leases", "configmaps"]);
+    }
+
+    #[test]
+    fn pod_template_merges_under_the_rendered_pod() {
+        let r = render(&job(json!({"podTemplate": {
+            "metadata": {"annotations": {"a": "b"}, "labels": {"team": "x", "app.kubernetes.io/name": "overridden?"}},
+            "spec": {
+                "nodeSelector": {"disk": "ssd"},
+                "hostNetwork": true,
+                "containers": [
+                    {"name": "taskmanager", "env": [{"name": "EXTRA", "value": "1"}]},
+                    {"name": "sidecar", "image": "busybox"},
+                ],
+            },
+        }})))
+        .unwrap();
+        let pod = &r.taskmanagers[0];
+        let meta = &pod.metadata;
+        assert_eq!(meta.annotations.as_ref().unwrap()["a"], "b");
+        assert_eq!(meta.labels.as_ref().unwrap()["team"], "x");
+        assert_eq!(meta.labels.as_ref().unwrap()["app.kubernetes.io/name"], "ferroflink", "rendered fields win");
+        let spec = pod.spec.as_ref().unwrap();
+        assert_eq!(spec.node_selector.as_ref().unwrap()["disk"], "ssd");
+        let names: Vec<&str> = spec.containers.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, vec!["taskmanager", "sidecar"]);
+        let env: Vec<&str> = spec.containers[0].env.as_ref().unwrap().iter().map(|e| e.name.as_str()).collect();
+        assert!(env.contains(&"EXTRA") && env.contains(&"POD_IP"));
+        assert_eq!(spec.containers[0].image.as_deref(), Some("ferroflink:test"));
+        let jm = r.jobmanager.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+        assert_eq!(jm.node_selector.as_ref().unwrap()["disk"], "ssd");
+        let bad = job(json!({"podTemplate": {"spec": {"nodeSelector": "nope"}}}));
+        assert!(matches!(render(&bad), Err(RenderError::BadPodTemplate(_))));
+    }
+
+    #[test]
+    fn rendering_is_deterministic() {
+        let j = job(json!({"checkpointing": {"storage": "s3://b/c"}, "config": {"state.backend": "rocksdb"}}));
+        assert_eq!(render(&j).unwrap().to_yaml().unwrap(), render(&j).unwrap().to_yaml().unwrap());
+        assert!(engine_config(&j).unwrap().contains("backend: rocksdb"));
+    }
+}
