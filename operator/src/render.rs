@@ -6,10 +6,10 @@
 use crate::crd::{FlinkJob, PullPolicy};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
-    HTTPGetAction, ObjectFieldSelector, Pod, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
-    ResourceRequirements, SecretKeySelector, SecurityContext, Capabilities, Service, ServiceAccount, ServicePort,
-    ServiceSpec, Volume, VolumeMount,
+    Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
+    EnvVarSource, HTTPGetAction, ObjectFieldSelector, Pod, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    ResourceRequirements, SecretKeySelector, SecurityContext, Service, ServiceAccount, ServicePort, ServiceSpec,
+    Volume, VolumeMount,
 };
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -113,8 +113,7 @@ pub fn memory_bytes(q: &str) -> Option<u64> {
         ("G", 1e9),
         ("T", 1e12),
     ];
-    let (number, factor) =
-        units.iter().find_map(|(u, f)| q.strip_suffix(u).map(|n| (n, *f))).unwrap_or((q, 1.0));
+    let (number, factor) = units.iter().find_map(|(u, f)| q.strip_suffix(u).map(|n| (n, *f))).unwrap_or((q, 1.0));
     number.parse::<f64>().ok().filter(|n| *n >= 0.0).map(|n| (n * factor) as u64)
 }
 
@@ -262,7 +261,11 @@ fn env(job: &FlinkJob) -> Vec<EnvVar> {
             env.push(EnvVar {
                 name: key.into(),
                 value_from: Some(EnvVarSource {
-                    secret_key_ref: Some(SecretKeySelector { name: secret.clone(), key: key.into(), optional: Some(false) }),
+                    secret_key_ref: Some(SecretKeySelector {
+                        name: secret.clone(),
+                        key: key.into(),
+                        optional: Some(false),
+                    }),
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -285,7 +288,14 @@ fn port(name: &str, port: i32) -> ContainerPort {
     ContainerPort { name: Some(name.into()), container_port: port, protocol: Some("TCP".into()), ..Default::default() }
 }
 
-fn container(job: &FlinkJob, name: &str, args: Vec<String>, ports: Vec<ContainerPort>, probe: Probe, res: &crate::crd::Resources) -> Container {
+fn container(
+    job: &FlinkJob,
+    name: &str,
+    args: Vec<String>,
+    ports: Vec<ContainerPort>,
+    probe: Probe,
+    res: &crate::crd::Resources,
+) -> Container {
     Container {
         name: name.into(),
         image: Some(job.spec.image.clone()),
@@ -311,7 +321,12 @@ fn container(job: &FlinkJob, name: &str, args: Vec<String>, ports: Vec<Container
             ..Default::default()
         }),
         volume_mounts: Some(vec![
-            VolumeMount { name: "config".into(), mount_path: CONFIG_DIR.into(), read_only: Some(true), ..Default::default() },
+            VolumeMount {
+                name: "config".into(),
+                mount_path: CONFIG_DIR.into(),
+                read_only: Some(true),
+                ..Default::default()
+            },
             VolumeMount { name: "tmp".into(), mount_path: "/tmp".into(), ..Default::default() },
         ]),
         ..Default::default()
@@ -384,7 +399,10 @@ fn is_named_list(items: &[Value]) -> bool {
 }
 
 /// Merges `spec.podTemplate` (a pod: `metadata` and `spec`) under a rendered pod or pod template.
-fn with_template<T: serde::Serialize + serde::de::DeserializeOwned>(job: &FlinkJob, rendered: T) -> Result<T, RenderError> {
+fn with_template<T: serde::Serialize + serde::de::DeserializeOwned>(
+    job: &FlinkJob,
+    rendered: T,
+) -> Result<T, RenderError> {
     let Some(template) = &job.spec.pod_template else { return Ok(rendered) };
     let merged = merge_under(template, serde_json::to_value(&rendered).expect("Kubernetes objects serialize"));
     serde_json::from_value(merged).map_err(|e| RenderError::BadPodTemplate(e.to_string()))
@@ -436,7 +454,13 @@ pub fn render(job: &FlinkJob) -> Result<Rendered, RenderError> {
     let jm_container = container(
         job,
         "jobmanager",
-        vec!["jobmanager".into(), "--config".into(), config_path.clone(), "--advertised-address".into(), "$(POD_IP)".into()],
+        vec![
+            "jobmanager".into(),
+            "--config".into(),
+            config_path.clone(),
+            "--advertised-address".into(),
+            "$(POD_IP)".into(),
+        ],
         vec![port("rpc", RPC_PORT), port("rest", REST_PORT)],
         http_probe("/healthz", REST_PORT, 5),
         &spec.job_manager.resources,
@@ -464,8 +488,18 @@ pub fn render(job: &FlinkJob) -> Result<Rendered, RenderError> {
         spec: Some(ServiceSpec {
             selector: Some(jm_labels),
             ports: Some(vec![
-                ServicePort { name: Some("rpc".into()), port: RPC_PORT, target_port: Some(IntOrString::String("rpc".into())), ..Default::default() },
-                ServicePort { name: Some("rest".into()), port: REST_PORT, target_port: Some(IntOrString::String("rest".into())), ..Default::default() },
+                ServicePort {
+                    name: Some("rpc".into()),
+                    port: RPC_PORT,
+                    target_port: Some(IntOrString::String("rpc".into())),
+                    ..Default::default()
+                },
+                ServicePort {
+                    name: Some("rest".into()),
+                    port: REST_PORT,
+                    target_port: Some(IntOrString::String("rest".into())),
+                    ..Default::default()
+                },
             ]),
             ..Default::default()
         }),
@@ -512,7 +546,6 @@ pub fn render(job: &FlinkJob) -> Result<Rendered, RenderError> {
     }
     Ok(Rendered { config_map, service_account, role, role_binding, jobmanager, jobmanager_service, taskmanagers })
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -619,7 +652,9 @@ mod tests {
             r.jobmanager_service.spec.as_ref().unwrap().ports.as_ref().unwrap().iter().map(|p| p.port).collect();
         assert_eq!(ports, vec![RPC_PORT, REST_PORT]);
         let config = &r.config_map.data.as_ref().unwrap()[CONFIG_FILE];
-        assert!(config.contains("mode: kubernetes") && config.contains("cluster-id: 0b5c3f2e-1d2a-4c3b-9e8f-7a6b5c4d3e2f"));
+        assert!(
+            config.contains("mode: kubernetes") && config.contains("cluster-id: 0b5c3f2e-1d2a-4c3b-9e8f-7a6b5c4d3e2f")
+        );
         assert!(config.contains("0b5c3f2e1d2a4c3b9e8f7a6b5c4d3e2f"), "job id from the uid: {config}");
         assert!(!config.contains("bids"), "the name never makes the ids");
         // HA follows checkpoint storage, whatever the replica count.
@@ -631,13 +666,17 @@ mod tests {
 
     #[test]
     fn secrets_are_referenced_never_copied() {
-        let r = render(&job(json!({"s3": {"credentialsSecret": "s3-creds", "endpoint": "http://minio:9000"}}))).unwrap();
+        let r =
+            render(&job(json!({"s3": {"credentialsSecret": "s3-creds", "endpoint": "http://minio:9000"}}))).unwrap();
         let env = r.taskmanagers[0].spec.as_ref().unwrap().containers[0].env.clone().unwrap();
         let refs: Vec<_> = env
             .iter()
             .filter_map(|e| e.value_from.as_ref()?.secret_key_ref.as_ref().map(|s| (e.name.clone(), s.name.clone())))
             .collect();
-        assert_eq!(refs, vec![("AWS_ACCESS_KEY_ID".into(), "s3-creds".into()), ("AWS_SECRET_ACCESS_KEY".into(), "s3-creds".into())]);
+        assert_eq!(
+            refs,
+            vec![("AWS_ACCESS_KEY_ID".into(), "s3-creds".into()), ("AWS_SECRET_ACCESS_KEY".into(), "s3-creds".into())]
+        );
         assert!(env.iter().all(|e| e.value.is_none()), "no literal values");
         let config = &r.config_map.data.as_ref().unwrap()[CONFIG_FILE];
         assert!(!config.contains("AWS_") && !config.contains("s3-creds"));

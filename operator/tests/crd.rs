@@ -1,0 +1,135 @@
+//! The generated CRD: what is checked in equals what `crdgen` prints; it stays small enough for
+//! client-side `kubectl apply`; bad FlinkJobs are rejected by its OpenAPI schema (under a JSON-Schema
+//! validator) or by its CEL rules (under a CEL interpreter), and the examples pass both.
+
+use ferroflink_operator::crd::FlinkJob;
+use kube::CustomResourceExt;
+use serde_json::{Value, json};
+use std::path::Path;
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
+}
+
+fn generated() -> String {
+    serde_saphyr::to_string(&FlinkJob::crd()).unwrap()
+}
+
+fn schema() -> Value {
+    let crd = serde_json::to_value(FlinkJob::crd()).unwrap();
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"].clone()
+}
+
+#[test]
+fn checked_in_crds_match_crdgen() {
+    for path in ["crds/flinkjob.yaml", "charts/ferroflink/crds/flinkjob.yaml"] {
+        let file = repo().join(path);
+        if path.starts_with("charts") && !file.parent().unwrap().exists() {
+            continue;
+        }
+        let checked_in = std::fs::read_to_string(&file).unwrap_or_default();
+        assert!(
+            checked_in == generated(),
+            "{path} is stale: regenerate with `cargo run -p ferroflink-operator -- crdgen > {path}`"
+        );
+    }
+    assert!(generated().len() < 256 * 1024, "the CRD must fit client-side kubectl apply");
+}
+
+fn good() -> Value {
+    json!({
+        "apiVersion": "ferroflink.io/v1alpha1",
+        "kind": "FlinkJob",
+        "metadata": {"name": "bids", "namespace": "streaming"},
+        "spec": {
+            "image": "ferroflink:0.1.0",
+            "job": {"builtin": "nexmark", "args": ["--query", "q7"], "parallelism": 10},
+            "jobManager": {"replicas": 2},
+            "taskManager": {"slots": 4, "resources": {"cpu": "4", "memory": "8Gi"}},
+            "checkpointing": {"interval": "10s", "storage": "s3://bucket/checkpoints", "retained": 3},
+            "s3": {"endpoint": "http://minio:9000", "pathStyle": true, "credentialsSecret": "s3-creds"},
+        }
+    })
+}
+
+fn with(patch: Value) -> Value {
+    fn merge(base: &mut Value, patch: Value) {
+        match (base, patch) {
+            (Value::Object(b), Value::Object(p)) => {
+                for (k, v) in p {
+                    if v.is_null() {
+                        b.remove(&k);
+                    } else {
+                        merge(b.entry(k).or_insert(Value::Null), v);
+                    }
+                }
+            }
+            (b, p) => *b = p,
+        }
+    }
+    let mut v = good();
+    merge(&mut v, json!({"spec": patch}));
+    v
+}
+
+fn schema_errors(object: &Value) -> Vec<String> {
+    let validator = jsonschema::validator_for(&schema()).unwrap();
+    validator.iter_errors(object).map(|e| format!("{} at {}", e, e.instance_path())).collect()
+}
+
+fn cel_errors(object: &Value) -> Vec<String> {
+    match kube::core::cel::Validator::new().validate(&schema(), object, None) {
+        Ok(()) => Vec::new(),
+        Err(errors) => errors.into_vec().into_iter().map(|e| e.message).collect(),
+    }
+}
+
+#[test]
+fn good_specs_and_examples_pass_schema_and_cel() {
+    assert!(schema_errors(&good()).is_empty(), "{:?}", schema_errors(&good()));
+    assert!(cel_errors(&good()).is_empty(), "{:?}", cel_errors(&good()));
+    let examples = repo().join("manifests/examples");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&examples).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let object: Value = serde_saphyr::from_str(&text).unwrap();
+        assert!(schema_errors(&object).is_empty(), "{}: {:?}", path.display(), schema_errors(&object));
+        assert!(cel_errors(&object).is_empty(), "{}: {:?}", path.display(), cel_errors(&object));
+        let job: FlinkJob = serde_json::from_value(object).unwrap();
+        ferroflink_operator::render::render(&job).unwrap();
+        seen += 1;
+    }
+    assert!(seen >= 2, "examples exist");
+}
+
+#[test]
+fn bad_specs_are_rejected_by_the_schema() {
+    let cases = [
+        ("zero parallelism", json!({"job": {"parallelism": 0}}), "/spec/job/parallelism"),
+        ("negative parallelism", json!({"job": {"parallelism": -3}}), "/spec/job/parallelism"),
+        ("zero slots", json!({"taskManager": {"slots": 0}}), "/spec/taskManager/slots"),
+        ("negative replicas", json!({"jobManager": {"replicas": -1}}), "/spec/jobManager/replicas"),
+        ("malformed S3 URI", json!({"checkpointing": {"storage": "s3:/bucket"}}), "/spec/checkpointing/storage"),
+        ("not S3 at all", json!({"savepoints": {"storage": "http://x/y"}}), "/spec/savepoints/storage"),
+        ("missing image", json!({"image": null}), "/spec"),
+        ("empty image", json!({"image": ""}), "/spec/image"),
+        ("bad interval", json!({"checkpointing": {"interval": "soon"}}), "/spec/checkpointing/interval"),
+        ("bad cpu", json!({"taskManager": {"resources": {"cpu": "four"}}}), "/spec/taskManager/resources/cpu"),
+        ("bad job name", json!({"job": {"builtin": "Word Count"}}), "/spec/job/builtin"),
+    ];
+    for (what, patch, path) in cases {
+        let errors = schema_errors(&with(patch));
+        assert!(errors.iter().any(|e| e.ends_with(&format!("at {path}"))), "{what}: {errors:?}");
+    }
+}
+
+#[test]
+fn cel_rule_requires_storage_for_standby_jobmanagers() {
+    let bad = with(json!({"checkpointing": null}));
+    assert!(schema_errors(&bad).is_empty(), "the schema alone allows it");
+    let errors = cel_errors(&bad);
+    assert!(errors.iter().any(|e| e.contains("requires checkpointing.storage")), "{errors:?}");
+    let single = with(json!({"checkpointing": null, "jobManager": {"replicas": 1}}));
+    assert!(cel_errors(&single).is_empty());
+}
