@@ -342,9 +342,9 @@ fn pod_spec(job: &FlinkJob, container: Container, host_network: bool) -> PodSpec
         dns_policy: host_network.then(|| "ClusterFirstWithHostNet".into()),
         security_context: Some(PodSecurityContext {
             run_as_non_root: Some(true),
-            run_as_user: Some(10001),
-            run_as_group: Some(10001),
-            fs_group: Some(10001),
+            run_as_user: Some(65532),
+            run_as_group: Some(65532),
+            fs_group: Some(65532),
             ..Default::default()
         }),
         volumes: Some(vec![
