@@ -3,4 +3,5 @@
 //! them their configuration file.
 
 pub mod crd;
+pub mod reconcile;
 pub mod render;

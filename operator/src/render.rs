@@ -138,9 +138,28 @@ pub fn taskmanager_count(job: &FlinkJob) -> Result<i32, RenderError> {
     Ok((job.spec.job.parallelism.max(1) + slots - 1) / slots)
 }
 
-/// The job id: the FlinkJob's uid without dashes (32 hex digits), never its name.
+/// The job id (32 hex digits): the FlinkJob's uid and its generation, never its name. A spec change
+/// bumps the generation, so the redeployed job is a new run with a fresh id.
 pub fn job_id(job: &FlinkJob) -> String {
-    uid(job).replace('-', "")
+    let hex = uid(job).replace('-', "");
+    format!("{}{:08x}", &hex[..24.min(hex.len())], generation(job))
+}
+
+/// The HA cluster id: the uid and generation (a new run does not pick up the old run's HA record).
+pub fn ha_cluster_id(job: &FlinkJob) -> String {
+    format!("{}-{}", uid(job), generation(job))
+}
+
+fn generation(job: &FlinkJob) -> i64 {
+    job.metadata.generation.unwrap_or(1)
+}
+
+/// Annotation holding a hash of what a pod (template) was rendered from: a change replaces it.
+pub const SPEC_HASH: &str = "ferroflink.io/spec-hash";
+
+fn spec_hash<T: serde::Serialize>(value: &T) -> String {
+    let bytes = serde_json::to_vec(value).expect("Kubernetes objects serialize");
+    format!("{:016x}", xxhash_rust::xxh64::xxh64(&bytes, 0))
 }
 
 fn uid(job: &FlinkJob) -> &str {
@@ -177,7 +196,7 @@ pub fn engine_config(job: &FlinkJob) -> Result<String, RenderError> {
         cfg["checkpointing"] = json!({"interval": c.interval, "dir": c.storage, "retained": c.retained});
         cfg["ha"] = json!({
             "mode": "kubernetes",
-            "cluster-id": uid(job),
+            "cluster-id": ha_cluster_id(job),
             "dir": format!("{}/ha", c.storage.trim_end_matches('/')),
         });
     }
@@ -465,13 +484,16 @@ pub fn render(job: &FlinkJob) -> Result<Rendered, RenderError> {
         http_probe("/healthz", REST_PORT, 5),
         &spec.job_manager.resources,
     );
-    let jm_template = with_template(
+    let mut jm_template = with_template(
         job,
         PodTemplateSpec {
             metadata: Some(ObjectMeta { labels: Some(jm_labels.clone()), ..Default::default() }),
             spec: Some(pod_spec(job, jm_container, false)),
         },
     )?;
+    // The configuration is part of what the JobManager runs: a change restarts it.
+    let jm_hash = spec_hash(&(&jm_template, &config_map.data));
+    jm_template.metadata.get_or_insert_default().annotations.get_or_insert_default().insert(SPEC_HASH.into(), jm_hash);
     let jobmanager = Deployment {
         metadata: meta(job, format!("{name}-jobmanager"), "jobmanager"),
         spec: Some(DeploymentSpec {
@@ -542,7 +564,10 @@ pub fn render(job: &FlinkJob) -> Result<Rendered, RenderError> {
         let mut metadata = meta(job, format!("{name}-taskmanager-{i}"), "taskmanager");
         metadata.labels.get_or_insert_default().insert("ferroflink.io/taskmanager-index".into(), i.to_string());
         let pod = Pod { metadata, spec: Some(pod_spec(job, c, spec.task_manager.host_network)), ..Default::default() };
-        taskmanagers.push(with_template(job, pod)?);
+        let mut pod: Pod = with_template(job, pod)?;
+        let hash = spec_hash(&(&pod.spec, &config_map.data));
+        pod.metadata.annotations.get_or_insert_default().insert(SPEC_HASH.into(), hash);
+        taskmanagers.push(pod);
     }
     Ok(Rendered { config_map, service_account, role, role_binding, jobmanager, jobmanager_service, taskmanagers })
 }
@@ -653,9 +678,10 @@ mod tests {
         assert_eq!(ports, vec![RPC_PORT, REST_PORT]);
         let config = &r.config_map.data.as_ref().unwrap()[CONFIG_FILE];
         assert!(
-            config.contains("mode: kubernetes") && config.contains("cluster-id: 0b5c3f2e-1d2a-4c3b-9e8f-7a6b5c4d3e2f")
+            config.contains("mode: kubernetes")
+                && config.contains("cluster-id: 0b5c3f2e-1d2a-4c3b-9e8f-7a6b5c4d3e2f-1")
         );
-        assert!(config.contains("0b5c3f2e1d2a4c3b9e8f7a6b5c4d3e2f"), "job id from the uid: {config}");
+        assert!(config.contains("0b5c3f2e1d2a4c3b9e8f7a6b00000001"), "job id from the uid: {config}");
         assert!(!config.contains("bids"), "the name never makes the ids");
         // HA follows checkpoint storage, whatever the replica count.
         let single = render(&job(json!({"checkpointing": {"storage": "s3://b/c"}}))).unwrap();

@@ -1,0 +1,287 @@
+//! The reconciler: makes the cluster hold what a FlinkJob renders to, and reports what it sees.
+//!
+//! One pass: add the finalizer; server-side apply the ConfigMap, RBAC, Service and JobManager
+//! Deployment; bring the TaskManager pods to the rendered set (create missing ones; delete failed
+//! ones, extra ones and ones rendered from an older spec — pods are immutable, so a spec change
+//! replaces them); then write the status (observed generation, lifecycle, TaskManagers desired and
+//! ready, conditions) and record an Event when the lifecycle changes. Every step is idempotent: a
+//! second pass over an unchanged cluster changes nothing. Deletion relies on owner references for
+//! garbage collection; the finalizer only records the deletion and never blocks it. The finalizer
+//! list is changed with the object's resource version, so a concurrent writer causes a conflict
+//! and a retry rather than a lost update.
+
+use crate::crd::{Condition, FlinkJob, FlinkJobStatus, LifecycleState};
+use crate::render::{SPEC_HASH, render};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::{Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Field manager of everything the operator applies.
+pub const MANAGER: &str = "ferroflink-operator";
+/// The operator's finalizer.
+pub const FINALIZER: &str = "ferroflink.io/cleanup";
+/// How often a healthy FlinkJob is looked at again.
+pub const RESYNC: Duration = Duration::from_secs(30);
+
+/// Reconciliation errors.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The API server refused or failed a request (retried).
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    /// The FlinkJob is not namespaced.
+    #[error("the FlinkJob has no namespace")]
+    MissingNamespace,
+}
+
+/// What the reconciler shares.
+pub struct Context {
+    /// The API client.
+    pub client: Client,
+    /// Publishes Kubernetes Events.
+    pub recorder: Recorder,
+}
+
+impl Context {
+    /// A context for `client`.
+    pub fn new(client: Client) -> Self {
+        let reporter = Reporter { controller: MANAGER.into(), instance: std::env::var("POD_NAME").ok() };
+        Context { recorder: Recorder::new(client.clone(), reporter), client }
+    }
+}
+
+/// Reconciles one FlinkJob.
+pub async fn reconcile(job: Arc<FlinkJob>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let ns = job.namespace().ok_or(Error::MissingNamespace)?;
+    let api: Api<FlinkJob> = Api::namespaced(ctx.client.clone(), &ns);
+    let has_finalizer = job.finalizers().iter().any(|f| f == FINALIZER);
+    if job.metadata.deletion_timestamp.is_some() {
+        if has_finalizer {
+            cleanup(&job, &ctx).await;
+            let others: Vec<&String> = job.finalizers().iter().filter(|f| *f != FINALIZER).collect();
+            set_finalizers(&api, &job, json!(others)).await?;
+        }
+        return Ok(Action::await_change());
+    }
+    if !has_finalizer {
+        let mut all: Vec<&String> = job.finalizers().iter().collect();
+        let ours = FINALIZER.to_string();
+        all.push(&ours);
+        set_finalizers(&api, &job, json!(all)).await?;
+        // Continue on the updated object, in the next pass.
+        return Ok(Action::requeue(Duration::ZERO));
+    }
+    apply(&job, &ctx, &ns).await
+}
+
+/// Replaces the finalizer list, failing with a conflict if the object changed since it was read.
+async fn set_finalizers(api: &Api<FlinkJob>, job: &FlinkJob, finalizers: serde_json::Value) -> Result<(), Error> {
+    let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": job.resource_version()}});
+    api.patch(&job.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    Ok(())
+}
+
+/// What to do after a failed pass: retry soon.
+pub fn error_policy(_job: Arc<FlinkJob>, error: &Error, _ctx: Arc<Context>) -> Action {
+    tracing::warn!(%error, "reconcile failed; retrying");
+    Action::requeue(Duration::from_secs(10))
+}
+
+async fn ssa<K>(client: &Client, ns: &str, object: &K) -> Result<(), Error>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + Serialize
+        + DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), ns);
+    let name = object.meta().name.clone().expect("rendered objects are named");
+    let mut object = serde_json::to_value(object).expect("serializes");
+    object["apiVersion"] = K::api_version(&()).into();
+    object["kind"] = K::kind(&()).into();
+    api.patch(&name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&object)).await?;
+    Ok(())
+}
+
+async fn apply(job: &FlinkJob, ctx: &Context, ns: &str) -> Result<Action, Error> {
+    let rendered = match render(job) {
+        Ok(r) => r,
+        Err(e) => {
+            // A spec the API server accepted but that cannot be rendered: wait for the user to fix it.
+            let status = status(job, LifecycleState::Failed, 0, 0, Some(e.to_string()));
+            write_status(job, ctx, status).await?;
+            return Ok(Action::await_change());
+        }
+    };
+    let client = &ctx.client;
+    ssa::<ConfigMap>(client, ns, &rendered.config_map).await?;
+    ssa::<ServiceAccount>(client, ns, &rendered.service_account).await?;
+    ssa::<Role>(client, ns, &rendered.role).await?;
+    ssa::<RoleBinding>(client, ns, &rendered.role_binding).await?;
+    ssa::<Service>(client, ns, &rendered.jobmanager_service).await?;
+    ssa::<Deployment>(client, ns, &rendered.jobmanager).await?;
+
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let selector = format!("app.kubernetes.io/instance={},app.kubernetes.io/component=taskmanager", job.name_any());
+    let existing = pods.list(&ListParams::default().labels(&selector)).await?.items;
+    let desired: BTreeMap<String, &Pod> = rendered.taskmanagers.iter().map(|p| (p.name_any(), p)).collect();
+    let mut kept = BTreeMap::new();
+    for pod in existing {
+        let name = pod.name_any();
+        let failed = pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed");
+        let current = desired.get(&name).is_some_and(|d| annotation(d) == annotation(&pod));
+        if pod.metadata.deletion_timestamp.is_some() {
+            kept.insert(name, None); // going away: recreate once it is gone
+        } else if failed || !current {
+            tracing::info!(pod = %name, failed, "replacing TaskManager pod");
+            pods.delete(&name, &DeleteParams::default()).await?;
+            kept.insert(name, None);
+        } else {
+            kept.insert(name, Some(pod));
+        }
+    }
+    for (name, pod) in &desired {
+        if !kept.contains_key(name) {
+            match pods.create(&PostParams::default(), pod).await {
+                Ok(_) => {}
+                // Created by a concurrent pass, or the old pod is still terminating: next pass.
+                Err(kube::Error::Api(e)) if e.code == 409 => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    let ready = kept.values().flatten().filter(|p| desired.contains_key(&p.name_any()) && pod_ready(p)).count() as i32;
+    let jm_api: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    let jm_ready = jm_api
+        .get_opt(&rendered.jobmanager.name_any())
+        .await?
+        .and_then(|d| d.status)
+        .and_then(|s| s.ready_replicas)
+        .unwrap_or(0);
+    let desired_count = desired.len() as i32;
+    let lifecycle =
+        if ready == desired_count && jm_ready >= 1 { LifecycleState::Running } else { LifecycleState::Deploying };
+    write_status(job, ctx, status(job, lifecycle, desired_count, ready, None)).await?;
+    Ok(Action::requeue(RESYNC))
+}
+
+async fn cleanup(job: &FlinkJob, ctx: &Context) {
+    // Owned objects go with the FlinkJob (owner references); nothing may block the deletion.
+    let event = Event {
+        type_: EventType::Normal,
+        reason: "Deleting".into(),
+        note: Some("FlinkJob deleted; its pods and objects are garbage-collected".into()),
+        action: "Cleanup".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &job.object_ref(&())).await {
+        tracing::warn!(error = %e, "could not record the deletion event");
+    }
+}
+
+fn annotation(pod: &Pod) -> Option<&String> {
+    pod.metadata.annotations.as_ref()?.get(SPEC_HASH)
+}
+
+fn pod_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+fn condition(job: &FlinkJob, type_: &str, ok: bool, reason: &str, message: String) -> Condition {
+    let generation = job.metadata.generation.unwrap_or(0);
+    let previous = job.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == type_));
+    let status = if ok { "True" } else { "False" }.to_string();
+    // The transition time moves only when the status does (idempotent re-reconciles).
+    let last_transition_time = match previous {
+        Some(p) if p.status == status => p.last_transition_time.clone(),
+        _ => k8s_openapi::jiff::Timestamp::now().to_string(),
+    };
+    Condition {
+        type_: type_.into(),
+        status,
+        reason: reason.into(),
+        message,
+        observed_generation: generation,
+        last_transition_time,
+    }
+}
+
+fn status(
+    job: &FlinkJob,
+    lifecycle: LifecycleState,
+    desired: i32,
+    ready: i32,
+    error: Option<String>,
+) -> FlinkJobStatus {
+    let running = lifecycle == LifecycleState::Running;
+    let failed = error.is_some();
+    let progress = format!("{ready}/{desired} TaskManager pods ready");
+    FlinkJobStatus {
+        observed_generation: job.metadata.generation,
+        lifecycle_state: lifecycle,
+        job_state: job.status.as_ref().and_then(|s| s.job_state.clone()),
+        job_id: Some(crate::render::job_id(job)),
+        task_managers_desired: desired,
+        task_managers_ready: ready,
+        conditions: vec![
+            condition(job, "Ready", running, if running { "Running" } else { "NotReady" }, progress.clone()),
+            condition(
+                job,
+                "Progressing",
+                !running && !failed,
+                if running { "Deployed" } else { "Deploying" },
+                progress,
+            ),
+            condition(
+                job,
+                "Degraded",
+                failed,
+                if failed { "InvalidSpec" } else { "Healthy" },
+                error.clone().unwrap_or_default(),
+            ),
+        ],
+        error,
+    }
+}
+
+async fn write_status(job: &FlinkJob, ctx: &Context, status: FlinkJobStatus) -> Result<(), Error> {
+    let old = job.status.clone().unwrap_or_default();
+    if old == status {
+        return Ok(());
+    }
+    let api: Api<FlinkJob> = Api::namespaced(ctx.client.clone(), &job.namespace().unwrap_or_default());
+    api.patch_status(&job.name_any(), &PatchParams::default(), &Patch::Merge(&serde_json::json!({"status": status})))
+        .await?;
+    if old.lifecycle_state != status.lifecycle_state || job.status.is_none() {
+        let event = Event {
+            type_: if status.error.is_some() { EventType::Warning } else { EventType::Normal },
+            reason: format!("{:?}", status.lifecycle_state),
+            note: Some(
+                status
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| format!("{:?} → {:?}", old.lifecycle_state, status.lifecycle_state)),
+            ),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        if let Err(e) = ctx.recorder.publish(&event, &job.object_ref(&())).await {
+            tracing::warn!(error = %e, "could not record an event");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,181 @@
+//! The reconciler against an in-memory API server (kube-fake-client: resource versions, conflicts,
+//! status subresource, server-side apply): create, idempotent re-reconcile, readiness and status,
+//! spec change redeploy, failed TaskManager pod replaced, deletion through the finalizer.
+
+use ferroflink_operator::crd::{FlinkJob, FlinkJobSpec, LifecycleState};
+use ferroflink_operator::reconcile::{Context, FINALIZER, reconcile};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::api::rbac::v1::Role;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
+use serde_json::json;
+use std::sync::Arc;
+
+const NS: &str = "streaming";
+
+async fn client() -> Client {
+    kube_fake_client::ClientBuilder::new()
+        .with_resource::<FlinkJob>()
+        .with_status_subresource::<Pod>()
+        .build()
+        .await
+        .unwrap()
+}
+
+fn spec(parallelism: i32) -> FlinkJobSpec {
+    serde_json::from_value(json!({
+        "image": "ferroflink:test",
+        "job": {"builtin": "nexmark", "args": ["--query", "q5"], "parallelism": parallelism},
+        "taskManager": {"slots": 4, "resources": {"cpu": "4", "memory": "4Gi"}},
+        "checkpointing": {"storage": "s3://bucket/ck"},
+    }))
+    .unwrap()
+}
+
+async fn create(client: &Client, parallelism: i32) -> Api<FlinkJob> {
+    let api: Api<FlinkJob> = Api::namespaced(client.clone(), NS);
+    let mut job = FlinkJob::new("bids", spec(parallelism));
+    job.metadata.namespace = Some(NS.into());
+    api.create(&PostParams::default(), &job).await.unwrap();
+    api
+}
+
+async fn pass(client: &Client, api: &Api<FlinkJob>) {
+    let job = api.get("bids").await.unwrap();
+    reconcile(Arc::new(job), Arc::new(Context::new(client.clone()))).await.unwrap();
+}
+
+async fn taskmanagers(client: &Client) -> Vec<Pod> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
+    let mut list =
+        pods.list(&ListParams::default().labels("app.kubernetes.io/component=taskmanager")).await.unwrap().items;
+    list.sort_by_key(|p| p.name_any());
+    list
+}
+
+#[tokio::test]
+async fn creates_everything_and_a_second_pass_changes_nothing() {
+    let client = client().await;
+    let api = create(&client, 10).await;
+    pass(&client, &api).await; // adds the finalizer
+    assert_eq!(api.get("bids").await.unwrap().finalizers(), [FINALIZER.to_string()]);
+    pass(&client, &api).await;
+    let cm: Api<ConfigMap> = Api::namespaced(client.clone(), NS);
+    assert!(cm.get("bids-config").await.unwrap().data.unwrap()["ferroflink.yaml"].contains("parallelism: 10"));
+    let deploy: Api<Deployment> = Api::namespaced(client.clone(), NS);
+    assert_eq!(deploy.get("bids-jobmanager").await.unwrap().spec.unwrap().replicas, Some(1));
+    let roles: Api<Role> = Api::namespaced(client.clone(), NS);
+    assert!(roles.get_opt("bids-job").await.unwrap().is_some());
+    let pods = taskmanagers(&client).await;
+    let names: Vec<String> = pods.iter().map(|p| p.name_any()).collect();
+    assert_eq!(names, ["bids-taskmanager-0", "bids-taskmanager-1", "bids-taskmanager-2"]);
+    let status = api.get("bids").await.unwrap().status.unwrap();
+    assert_eq!((status.task_managers_desired, status.task_managers_ready), (3, 0));
+    assert_eq!(status.lifecycle_state, LifecycleState::Deploying);
+    assert_eq!(status.observed_generation, api.get("bids").await.unwrap().metadata.generation);
+
+    let before: Vec<(String, Option<String>)> = pods.iter().map(|p| (p.name_any(), p.uid())).collect();
+    let status_before = api.get("bids").await.unwrap().status;
+    pass(&client, &api).await;
+    let after: Vec<(String, Option<String>)> =
+        taskmanagers(&client).await.iter().map(|p| (p.name_any(), p.uid())).collect();
+    assert_eq!(before, after, "no pod churn");
+    assert_eq!(api.get("bids").await.unwrap().status, status_before, "status unchanged");
+}
+
+async fn make_ready(client: &Client) {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
+    for p in taskmanagers(client).await {
+        let status = json!({"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}});
+        pods.patch_status(&p.name_any(), &PatchParams::default(), &Patch::Merge(&status)).await.unwrap();
+    }
+    let deploy: Api<Deployment> = Api::namespaced(client.clone(), NS);
+    let status = json!({"status": {"readyReplicas": 1}});
+    deploy.patch_status("bids-jobmanager", &PatchParams::default(), &Patch::Merge(&status)).await.unwrap();
+}
+
+#[tokio::test]
+async fn ready_pods_make_it_running_and_a_failed_pod_is_replaced() {
+    let client = client().await;
+    let api = create(&client, 8).await;
+    pass(&client, &api).await;
+    pass(&client, &api).await;
+    make_ready(&client).await;
+    pass(&client, &api).await;
+    let status = api.get("bids").await.unwrap().status.unwrap();
+    assert_eq!(status.lifecycle_state, LifecycleState::Running);
+    assert_eq!(status.task_managers_ready, 2);
+    assert!(status.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+
+    let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
+    let old = pods.get("bids-taskmanager-1").await.unwrap().uid();
+    let failed = json!({"status": {"phase": "Failed"}});
+    pods.patch_status("bids-taskmanager-1", &PatchParams::default(), &Patch::Merge(&failed)).await.unwrap();
+    pass(&client, &api).await; // deletes the failed pod
+    pass(&client, &api).await; // creates its replacement
+    let new = pods.get("bids-taskmanager-1").await.unwrap();
+    assert_ne!(new.uid(), old, "a fresh pod");
+    assert_eq!(taskmanagers(&client).await.len(), 2);
+    assert_eq!(api.get("bids").await.unwrap().status.unwrap().lifecycle_state, LifecycleState::Deploying);
+}
+
+#[tokio::test]
+async fn a_spec_change_redeploys_as_a_new_run() {
+    let client = client().await;
+    let api = create(&client, 8).await;
+    pass(&client, &api).await;
+    pass(&client, &api).await;
+    let old_id = api.get("bids").await.unwrap().status.unwrap().job_id.unwrap();
+    let old_pods: Vec<Option<String>> = taskmanagers(&client).await.iter().map(|p| p.uid()).collect();
+    let change = json!({"spec": {"job": {"parallelism": 12}}});
+    api.patch("bids", &PatchParams::default(), &Patch::Merge(&change)).await.unwrap();
+    pass(&client, &api).await;
+    pass(&client, &api).await;
+    let pods = taskmanagers(&client).await;
+    assert_eq!(pods.len(), 3, "12 / 4 slots");
+    assert!(pods.iter().all(|p| !old_pods.contains(&p.uid())), "every TaskManager was replaced");
+    let job = api.get("bids").await.unwrap();
+    let status = job.status.unwrap();
+    assert_eq!(status.observed_generation, job.metadata.generation);
+    assert_ne!(status.job_id.unwrap(), old_id, "a new run gets a fresh job id");
+    let cm: Api<ConfigMap> = Api::namespaced(client.clone(), NS);
+    assert!(cm.get("bids-config").await.unwrap().data.unwrap()["ferroflink.yaml"].contains("parallelism: 12"));
+}
+
+#[tokio::test]
+async fn deletion_releases_the_finalizer_and_owned_objects_follow() {
+    let client = client().await;
+    let api = create(&client, 4).await;
+    pass(&client, &api).await;
+    pass(&client, &api).await;
+    // What the API server does on delete while a finalizer is present: set deletionTimestamp and
+    // hand the object to the controller (the in-memory server deletes at once, so do it by hand).
+    let mut job = api.get("bids").await.unwrap();
+    job.metadata.deletion_timestamp =
+        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now()));
+    let ctx = Arc::new(Context::new(client.clone()));
+    reconcile(Arc::new(job.clone()), ctx.clone()).await.unwrap();
+    assert!(api.get("bids").await.unwrap().finalizers().is_empty(), "the finalizer let go");
+    // A second delivery of the same (now stale) object must not loop or fail the deletion.
+    let err = reconcile(Arc::new(job), ctx).await.unwrap_err();
+    assert!(err.to_string().contains("409") || err.to_string().to_lowercase().contains("conflict"), "{err}");
+    // Garbage collection by owner references takes the JobManager and TaskManagers with it.
+    api.delete("bids", &DeleteParams::default()).await.unwrap();
+    assert!(taskmanagers(&client).await.is_empty());
+    let deploy: Api<Deployment> = Api::namespaced(client.clone(), NS);
+    assert!(deploy.get_opt("bids-jobmanager").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_stale_object_gets_a_conflict_not_a_lost_update() {
+    let client = client().await;
+    let api = create(&client, 4).await;
+    let stale = api.get("bids").await.unwrap();
+    // Someone else changes the FlinkJob after we read it.
+    let change = json!({"metadata": {"labels": {"team": "x"}}});
+    api.patch("bids", &PatchParams::default(), &Patch::Merge(&change)).await.unwrap();
+    let err = reconcile(Arc::new(stale), Arc::new(Context::new(client.clone()))).await.unwrap_err();
+    assert!(err.to_string().contains("409") || err.to_string().to_lowercase().contains("conflict"), "{err}");
+    assert_eq!(api.get("bids").await.unwrap().labels()["team"], "x", "their change survives");
+}
