@@ -1,8 +1,10 @@
-//! `ferroflink-operator`: `crdgen` prints the FlinkJob CRD; `render -f <file>` prints what a
-//! FlinkJob becomes, without a cluster (for review in GitOps pull requests).
+//! `ferroflink-operator`: `run` (the default) runs the controller; `crdgen` prints the FlinkJob
+//! CRD; `render -f <file>` prints what a FlinkJob becomes, without a cluster (for review in GitOps
+//! pull requests).
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use ferroflink_operator::controller::{self, RunArgs};
 use ferroflink_operator::crd::FlinkJob;
 use ferroflink_operator::render::render;
 use kube::CustomResourceExt;
@@ -12,11 +14,13 @@ use std::path::PathBuf;
 #[command(name = "ferroflink-operator", version, about = "Kubernetes operator for ferroflink")]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the controller (the default): leader election, reconcile FlinkJobs, serve /metrics.
+    Run(RunArgs),
     /// Print the FlinkJob CustomResourceDefinition as YAML.
     Crdgen,
     /// Print the objects a FlinkJob becomes, as multi-document YAML, without contacting a cluster.
@@ -28,6 +32,12 @@ enum Command {
 }
 
 fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,kube=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     if let Err(e) = run(Cli::parse()) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
@@ -35,7 +45,15 @@ fn main() {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
+    // No subcommand: `run` with its defaults.
+    let command = match cli.command {
+        Some(c) => c,
+        None => Cli::parse_from(["ferroflink-operator", "run"]).command.expect("run parses"),
+    };
+    match command {
+        Command::Run(args) => {
+            tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(controller::run(args))?
+        }
         Command::Crdgen => print!("{}", serde_saphyr::to_string(&FlinkJob::crd())?),
         Command::Render { file } => {
             let text = if file.as_os_str() == "-" {
