@@ -52,3 +52,19 @@ fn dockerfile_passes_hadolint_and_uses_the_documented_build() {
     let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
     assert!(readme.lines().any(|l| l.trim() == build), "README.md documents `{build}`");
 }
+
+#[test]
+fn install_bundle_validates_and_matches_the_chart_and_crd() {
+    let result = tool("kubernetes-validate", &["--strict", "--kubernetes-version", "1.32.0", "manifests/install.yaml"]);
+    let report = String::from_utf8_lossy(&result.stdout).to_string() + &String::from_utf8_lossy(&result.stderr);
+    assert!(result.status.success() && !report.contains("WARN"), "{report}");
+    for kind in ["customresourcedefinition/", "clusterrole/", "deployment/", "serviceaccount/"] {
+        assert!(report.contains(&format!("passed for resource {kind}")), "{kind}: {report}");
+    }
+    let install = std::fs::read_to_string(repo().join("manifests/install.yaml")).unwrap();
+    let crd = std::fs::read_to_string(repo().join("crds/flinkjob.yaml")).unwrap();
+    assert!(install.contains(crd.trim_end()), "manifests/install.yaml embeds crds/flinkjob.yaml verbatim: update it");
+    let role = std::fs::read_to_string(repo().join("charts/ferroflink/templates/rbac/clusterrole.yaml")).unwrap();
+    let rules = &role[role.find("rules:").unwrap()..];
+    assert!(install.contains(rules.trim_end()), "install.yaml's ClusterRole rules equal the chart's");
+}
