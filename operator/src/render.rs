@@ -166,11 +166,6 @@ fn uid(job: &FlinkJob) -> &str {
     job.metadata.uid.as_deref().unwrap_or(UNASSIGNED_UID)
 }
 
-/// Whether JobManager HA is on: whenever checkpoint storage is set.
-pub fn ha_enabled(job: &FlinkJob) -> bool {
-    job.spec.checkpointing.is_some()
-}
-
 /// The engine configuration file (YAML), in the layout of the engine's configuration reference:
 /// sections `job`, `checkpointing`, `savepoints`, `ha`, `s3`, `rpc`, `rest`, `metrics`,
 /// `taskmanager`, then `spec.config` entries (`section.key: value`) on top. Credentials never go here.

@@ -27,13 +27,6 @@ pub struct TaskInfo {
     pub max_parallelism: usize,
 }
 
-impl TaskInfo {
-    /// `name (i/n)` as Flink prints it (1-based).
-    pub fn display_name(&self) -> String {
-        format!("{} ({}/{})", self.task_name, self.subtask_index + 1, self.parallelism)
-    }
-}
-
 /// Context handed to an operator's `open`.
 pub struct RuntimeContext {
     /// Who this instance is.

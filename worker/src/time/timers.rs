@@ -109,11 +109,6 @@ impl<K: Clone + Hash + Eq, N: Clone + Hash + Eq> TimerService<K, N> {
         self.processing.next()
     }
 
-    /// When the earliest event-time timer is due.
-    pub fn next_event_time(&self) -> Option<Timestamp> {
-        self.event.next()
-    }
-
     /// Number of registered timers (both domains).
     pub fn len(&self) -> usize {
         self.event.len() + self.processing.len()
