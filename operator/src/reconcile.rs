@@ -14,6 +14,7 @@ use crate::crd::{Condition, FlinkJob, FlinkJobStatus, LifecycleState};
 use crate::render::{SPEC_HASH, render};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
@@ -131,6 +132,15 @@ async fn apply(job: &FlinkJob, ctx: &Context, ns: &str) -> Result<Action, Error>
     ssa::<RoleBinding>(client, ns, &rendered.role_binding).await?;
     ssa::<Service>(client, ns, &rendered.jobmanager_service).await?;
     ssa::<Deployment>(client, ns, &rendered.jobmanager).await?;
+    match &rendered.ingress {
+        Some(ingress) => ssa::<Ingress>(client, ns, ingress).await?,
+        None => {
+            let api: Api<Ingress> = Api::namespaced(client.clone(), ns);
+            if api.get_opt(&format!("{}-ui", job.name_any())).await?.is_some() {
+                api.delete(&format!("{}-ui", job.name_any()), &DeleteParams::default()).await?;
+            }
+        }
+    }
 
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let selector = format!("app.kubernetes.io/instance={},app.kubernetes.io/component=taskmanager", job.name_any());

@@ -11,6 +11,10 @@ use k8s_openapi::api::core::v1::{
     ResourceRequirements, SecretKeySelector, SecurityContext, Service, ServiceAccount, ServicePort, ServiceSpec,
     Volume, VolumeMount,
 };
+use k8s_openapi::api::networking::v1::{
+    HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule, IngressServiceBackend, IngressSpec,
+    IngressTLS, ServiceBackendPort,
+};
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
@@ -67,6 +71,8 @@ pub struct Rendered {
     pub jobmanager_service: Service,
     /// TaskManager pods, `ceil(parallelism / slots)` of them.
     pub taskmanagers: Vec<Pod>,
+    /// The web UI's Ingress, when asked for.
+    pub ingress: Option<Ingress>,
 }
 
 impl Rendered {
@@ -80,6 +86,7 @@ impl Rendered {
             object("v1", "Service", &self.jobmanager_service),
             object("apps/v1", "Deployment", &self.jobmanager),
         ];
+        docs.extend(self.ingress.iter().map(|i| object("networking.k8s.io/v1", "Ingress", i)));
         docs.extend(self.taskmanagers.iter().map(|p| object("v1", "Pod", p)));
         serde_saphyr::to_string_multiple(&docs)
     }
@@ -564,7 +571,46 @@ pub fn render(job: &FlinkJob) -> Result<Rendered, RenderError> {
         pod.metadata.annotations.get_or_insert_default().insert(SPEC_HASH.into(), hash);
         taskmanagers.push(pod);
     }
-    Ok(Rendered { config_map, service_account, role, role_binding, jobmanager, jobmanager_service, taskmanagers })
+    let ingress = spec.ingress.as_ref().map(|i| Ingress {
+        metadata: ObjectMeta {
+            annotations: (!i.annotations.is_empty()).then(|| i.annotations.clone()),
+            ..meta(job, format!("{name}-ui"), "jobmanager")
+        },
+        spec: Some(IngressSpec {
+            ingress_class_name: i.class_name.clone(),
+            rules: Some(vec![IngressRule {
+                host: Some(i.host.clone()),
+                http: Some(HTTPIngressRuleValue {
+                    paths: vec![HTTPIngressPath {
+                        path: Some("/".into()),
+                        path_type: "Prefix".into(),
+                        backend: IngressBackend {
+                            service: Some(IngressServiceBackend {
+                                name: format!("{name}-jobmanager"),
+                                port: Some(ServiceBackendPort { name: Some("rest".into()), ..Default::default() }),
+                            }),
+                            ..Default::default()
+                        },
+                    }],
+                }),
+            }]),
+            tls: i.tls_secret.as_ref().map(|secret| {
+                vec![IngressTLS { hosts: Some(vec![i.host.clone()]), secret_name: Some(secret.clone()) }]
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    Ok(Rendered {
+        config_map,
+        service_account,
+        role,
+        role_binding,
+        jobmanager,
+        jobmanager_service,
+        taskmanagers,
+        ingress,
+    })
 }
 
 #[cfg(test)]
@@ -761,6 +807,18 @@ mod tests {
         assert_eq!(jm.node_selector.as_ref().unwrap()["disk"], "ssd");
         let bad = job(json!({"podTemplate": {"spec": {"nodeSelector": "nope"}}}));
         assert!(matches!(render(&bad), Err(RenderError::BadPodTemplate(_))));
+    }
+
+    #[test]
+    fn ingress_only_when_asked() {
+        assert!(render(&job(json!({}))).unwrap().ingress.is_none());
+        let r = render(&job(json!({"ingress": {"host": "bids.example.com", "tlsSecret": "cert"}}))).unwrap();
+        let ingress = r.ingress.unwrap();
+        let spec = ingress.spec.unwrap();
+        let backend = spec.rules.unwrap()[0].http.as_ref().unwrap().paths[0].backend.service.clone().unwrap();
+        assert_eq!(backend.name, "bids-jobmanager");
+        assert_eq!(spec.tls.unwrap()[0].secret_name.as_deref(), Some("cert"));
+        assert_eq!(ingress.metadata.owner_references.unwrap()[0].kind, "FlinkJob");
     }
 
     #[test]
