@@ -24,8 +24,8 @@ pub struct Placement {
     pub slots_used: usize,
 }
 
-/// Places `job` on `task_managers` × `slots_per_task_manager` slots.
-pub fn place(job: &JobGraph, task_managers: usize, slots_per_task_manager: usize) -> Result<Placement> {
+/// Slot-sharing groups in order of first use, with the slots each needs (its highest parallelism).
+fn groups(job: &JobGraph) -> Vec<(&str, usize)> {
     let mut groups: Vec<(&str, usize)> = Vec::new();
     for v in &job.vertices {
         match groups.iter_mut().find(|(g, _)| *g == v.slot_sharing_group) {
@@ -33,6 +33,17 @@ pub fn place(job: &JobGraph, task_managers: usize, slots_per_task_manager: usize
             None => groups.push((&v.slot_sharing_group, v.parallelism)),
         }
     }
+    groups
+}
+
+/// Slots the job needs: the sum over its slot-sharing groups of their highest parallelism.
+pub fn slots_needed(job: &JobGraph) -> usize {
+    groups(job).iter().map(|(_, n)| n).sum()
+}
+
+/// Places `job` on `task_managers` × `slots_per_task_manager` slots.
+pub fn place(job: &JobGraph, task_managers: usize, slots_per_task_manager: usize) -> Result<Placement> {
+    let groups = groups(job);
     let needed: usize = groups.iter().map(|(_, n)| n).sum();
     let available = task_managers * slots_per_task_manager;
     if needed > available {

@@ -5,7 +5,7 @@
 //! is the job's.
 
 use crate::error::{Error, Result};
-use crate::graph::execution::{Placement, place};
+use crate::graph::execution::{Placement, place, slots_needed};
 use crate::graph::job_graph::JobGraph;
 use crate::graph::stream_graph::{NodeKind, SourceParams, WriterParams};
 use crate::runtime::chain::{Chain, ChainNode, Target, TargetKind};
@@ -175,7 +175,7 @@ pub fn execute(job: &JobGraph, job_name: &str, cluster: MiniClusterConfig) -> Re
 
 /// Starts `job` on a mini-cluster of `cluster`'s size.
 pub fn submit(job: &JobGraph, job_name: &str, cluster: MiniClusterConfig) -> Result<JobHandle> {
-    let needed = place(job, 1, usize::MAX / 2)?.slots_used;
+    let needed = slots_needed(job);
     let slots = cluster.slots_per_task_manager.unwrap_or(needed.div_ceil(cluster.task_managers.max(1)));
     let placement: Placement = place(job, cluster.task_managers, slots)?;
     tracing::info!(job = job_name, slots = placement.slots_used, "submitting job\n{}", job.describe());
