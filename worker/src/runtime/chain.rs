@@ -123,7 +123,7 @@ impl<O: TwoInputOperator> ChainOperator for TwoInput<O> {
 }
 
 /// Where an operator's output goes.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub enum TargetKind {
     /// Into a later operator of the same chain, on its input 0 or 1.
     Chained {
@@ -275,12 +275,16 @@ impl Chain {
     }
 
     fn route_batch(&mut self, from: From, tag: Option<&Arc<str>>, batch: AnyBatch) -> Result<()> {
-        let matching: Vec<TargetKind> =
-            self.targets(from).iter().filter(|t| t.tag.as_ref() == tag).map(|t| t.kind.clone()).collect();
+        // The last matching target gets the batch itself, earlier ones a copy (no allocation per batch).
+        let Some(last) = self.targets(from).iter().rposition(|t| t.tag.as_ref() == tag) else { return Ok(()) };
         let mut batch = Some(batch);
-        let n = matching.len();
-        for (i, kind) in matching.into_iter().enumerate() {
-            let b = if i + 1 == n {
+        for i in 0..=last {
+            let target = &self.targets(from)[i];
+            if target.tag.as_ref() != tag {
+                continue;
+            }
+            let kind = target.kind;
+            let b = if i == last {
                 batch.take().expect("moved once")
             } else {
                 batch.as_ref().expect("still here").duplicate()
@@ -297,9 +301,8 @@ impl Chain {
     }
 
     fn forward_watermark(&mut self, from: From, watermark: Timestamp) -> Result<()> {
-        let kinds: Vec<TargetKind> = self.targets(from).iter().map(|t| t.kind.clone()).collect();
-        for kind in kinds {
-            match kind {
+        for i in 0..self.targets(from).len() {
+            match self.targets(from)[i].kind {
                 TargetKind::Chained { node, .. } => self.push_watermark(node, watermark)?,
                 TargetKind::Writer(w) => self.writers[w].broadcast(&Element::Watermark(watermark))?,
             }
