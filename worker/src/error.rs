@@ -49,6 +49,9 @@ pub enum Error {
     /// Encoding or decoding a record or state value failed.
     #[error("codec error: {0}")]
     Codec(String),
+    /// A checkpoint or savepoint could not be written or read.
+    #[error("{0}")]
+    Checkpoint(String),
     /// A task failed; the message names the task.
     #[error("task {task} failed: {message}")]
     TaskFailed {
@@ -56,6 +59,8 @@ pub enum Error {
         task: String,
         /// Why it failed.
         message: String,
+        /// Who is at fault for the underlying error.
+        cause: Domain,
     },
     /// The job was cancelled (for example by Ctrl-C).
     #[error("job cancelled")]
@@ -67,8 +72,9 @@ impl Error {
     pub fn domain(&self) -> Domain {
         match self {
             Error::InvalidJob(_) | Error::NotEnoughSlots(_) => Domain::User,
-            Error::Io { .. } => Domain::External,
-            Error::Codec(_) | Error::TaskFailed { .. } | Error::Cancelled => Domain::Internal,
+            Error::Io { .. } | Error::Checkpoint(_) => Domain::External,
+            Error::TaskFailed { cause, .. } => *cause,
+            Error::Codec(_) | Error::Cancelled => Domain::Internal,
         }
     }
 

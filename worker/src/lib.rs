@@ -25,6 +25,7 @@
 //! ```
 
 pub mod api;
+pub mod checkpoint;
 pub mod connectors;
 pub mod error;
 pub mod functions;

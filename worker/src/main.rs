@@ -2,9 +2,11 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use crossbeam_channel::Receiver;
 use ferroflink::jobs::{self, Report};
 use std::io::IsTerminal;
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Batches are allocated on one task thread and freed on another; mimalloc handles that
@@ -88,27 +90,73 @@ fn run(job: &str, args: &[String]) -> anyhow::Result<()> {
         return Ok(());
     }
     let built = jobs::build(job, args)?;
+    let settings = built.env.execution_settings();
+    if let Some(r) = &settings.restore {
+        eprintln!("restoring {} from {}", built.name, r.path);
+    }
     let started = Instant::now();
     let (handle, graph) =
         built.env.execute_async(&built.name).with_context(|| format!("cannot start {}", built.name))?;
-    let (cancel, user_cancel) = handle.cancel_flags();
+
+    // Ctrl-C: stop with a savepoint when --savepoint-on-exit is given (a second Ctrl-C cancels),
+    // otherwise cancel. SIGUSR1: a savepoint into --savepoint-dir while the job keeps running.
+    let interrupts = Arc::new(AtomicUsize::new(0));
+    let counter = interrupts.clone();
     ctrlc::set_handler(move || {
-        user_cancel.store(true, Ordering::SeqCst);
-        cancel.store(true, Ordering::SeqCst);
+        counter.fetch_add(1, Ordering::SeqCst);
     })
     .context("installing the Ctrl-C handler")?;
+    let usr1 = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGUSR1, usr1.clone())
+        .context("installing the SIGUSR1 handler")?;
+    let canceller = handle.canceller();
+    let stop_dir = settings.checkpoint.final_savepoint_dir.clone();
+    let mut stopping: Option<Receiver<ferroflink::Result<String>>> = None;
+    let mut savepoints: Vec<Receiver<ferroflink::Result<String>>> = Vec::new();
 
     // A progress line every 5 s on long runs.
     let mut last = (Instant::now(), 0u64, 0u64);
     while !handle.is_finished() {
         std::thread::sleep(Duration::from_millis(100));
+        match (interrupts.load(Ordering::SeqCst), &stop_dir) {
+            (0, _) => {}
+            (1, Some(dir)) if stopping.is_none() => {
+                eprintln!("stopping {} with a savepoint into {dir} (Ctrl-C again cancels)", built.name);
+                let rx = handle.savepoint(dir, true);
+                savepoints.push(rx.clone());
+                stopping = Some(rx);
+            }
+            (1, Some(_)) => {}
+            _ => canceller.cancel(),
+        }
+        if usr1.swap(false, Ordering::SeqCst) {
+            match &settings.checkpoint.savepoint_dir {
+                Some(dir) => savepoints.push(handle.savepoint(dir, false)),
+                None => eprintln!("SIGUSR1: no --savepoint-dir was given, so no savepoint is taken"),
+            }
+        }
+        savepoints.retain(|rx| match rx.try_recv() {
+            Ok(Ok(location)) => {
+                eprintln!("savepoint written: {location}");
+                false
+            }
+            Ok(Err(e)) => {
+                eprintln!("savepoint failed: {e}");
+                if stopping.as_ref().is_some_and(|s| s.same_channel(rx)) {
+                    eprintln!("cancelling {} instead", built.name);
+                    canceller.cancel();
+                }
+                false
+            }
+            Err(_) => true,
+        });
         if last.0.elapsed() >= Duration::from_secs(5) {
             let (read, written) = handle.progress();
             let secs = last.0.elapsed().as_secs_f64();
             eprintln!(
                 "progress: {:.0} records/s in, {:.0} records/s out ({read} in, {written} out in {:.0} s)",
-                (read - last.1) as f64 / secs,
-                (written - last.2) as f64 / secs,
+                read.saturating_sub(last.1) as f64 / secs,
+                written.saturating_sub(last.2) as f64 / secs,
                 started.elapsed().as_secs_f64()
             );
             last = (Instant::now(), read, written);
@@ -119,10 +167,26 @@ fn run(job: &str, args: &[String]) -> anyhow::Result<()> {
     if result.cancelled {
         eprintln!("{} cancelled after {:.1} s", built.name, elapsed.as_secs_f64());
     }
+    if let Some(location) = &result.savepoint
+        && stopping.is_none()
+    {
+        eprintln!("savepoint written: {location}");
+    }
+    if !result.checkpoints.is_empty() || result.restarts > 0 {
+        eprintln!(
+            "job {}: {} checkpoints completed, {} failed, {} restarts",
+            result.job_id,
+            result.checkpoints.len(),
+            result.failed_checkpoints,
+            result.restarts
+        );
+    }
     if let Report::Summary { title, events, checksum } = built.report {
         let processed = result.source_records(&graph);
+        // A restored or restarted run reads only what comes after its checkpoint.
+        let whole_run = result.restored_from.is_none() && result.restarts == 0 && !result.cancelled;
         if let Some(expected) = events
-            && !result.cancelled
+            && whole_run
             && processed != expected
         {
             anyhow::bail!("{title}: read {processed} events but {expected} were generated");

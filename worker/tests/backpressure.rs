@@ -3,14 +3,14 @@
 
 use ferroflink::connectors::generator::GeneratorSource;
 use ferroflink::prelude::*;
-use ferroflink::runtime::context::TaskInfo;
+use ferroflink::runtime::context::RuntimeContext;
 use ferroflink::runtime::sink::{Sink, SinkWriter};
 use std::time::{Duration, Instant};
 
 struct SlowSink;
 
 impl Sink<Vec<u8>> for SlowSink {
-    fn create_writer(&self, _task: &TaskInfo) -> ferroflink::Result<Box<dyn SinkWriter<Vec<u8>>>> {
+    fn create_writer(&self, _ctx: &mut RuntimeContext) -> ferroflink::Result<Box<dyn SinkWriter<Vec<u8>>>> {
         Ok(Box::new(SlowSink))
     }
 }

@@ -193,7 +193,7 @@ impl<K: Key, A: Data, B: Data, O: Data, P: KeyedCoProcessFunction<K, A, B, O>> T
     type In2 = B;
     type Out = O;
     fn open(&mut self, ctx: &mut RuntimeContext) -> Result<()> {
-        self.time.open(ctx);
+        self.time.open(ctx)?;
         self.state = Some(self.f.open(ctx)?);
         Ok(())
     }

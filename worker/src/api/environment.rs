@@ -1,6 +1,8 @@
 //! The execution environment: job-wide settings, sources, and `execute`.
 
 use crate::api::datastream::DataStream;
+use crate::checkpoint::CheckpointConfig;
+use crate::checkpoint::restore::RestoreSettings;
 use crate::connectors::collection::CollectionSource;
 use crate::connectors::socket::SocketTextSource;
 use crate::connectors::text_file::TextFileSource;
@@ -10,7 +12,8 @@ use crate::graph::stream_graph::{
     ChainingStrategy, NodeKind, Partitioning, StreamEdge, StreamGraph, StreamNode, WriterFactory,
 };
 use crate::record::Data;
-use crate::runtime::minicluster::{self, JobHandle, JobResult, MiniClusterConfig};
+use crate::runtime::minicluster::{self, ExecutionSettings, JobHandle, JobResult, MiniClusterConfig};
+use crate::runtime::restart::RestartStrategy;
 use crate::runtime::source::{Source, TypedSourceDriver};
 use crate::time::clock::Clock;
 use crate::time::watermark::WatermarkStrategy;
@@ -18,10 +21,11 @@ use std::cell::RefCell;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub(crate) struct EnvInner {
     pub graph: StreamGraph,
-    pub cluster: MiniClusterConfig,
+    pub execution: ExecutionSettings,
     pub errors: Vec<String>,
 }
 
@@ -44,7 +48,7 @@ impl StreamExecutionEnvironment {
         StreamExecutionEnvironment {
             inner: Rc::new(RefCell::new(EnvInner {
                 graph: StreamGraph::default(),
-                cluster: MiniClusterConfig::default(),
+                execution: ExecutionSettings::default(),
                 errors: Vec::new(),
             })),
         }
@@ -93,8 +97,45 @@ impl StreamExecutionEnvironment {
 
     /// Size of the local cluster: `task_managers` × `slots` (slots `None`: as many as needed).
     pub fn set_cluster(&self, task_managers: usize, slots: Option<usize>) -> &Self {
-        self.inner.borrow_mut().cluster =
+        self.inner.borrow_mut().execution.cluster =
             MiniClusterConfig { task_managers: task_managers.max(1), slots_per_task_manager: slots };
+        self
+    }
+
+    /// Checkpoints every `interval` into `dir` (a local directory; `<dir>/<job id>/chk-<n>`).
+    pub fn enable_checkpointing(&self, interval: Duration, dir: &str) -> &Self {
+        let mut inner = self.inner.borrow_mut();
+        inner.execution.checkpoint.interval = Some(interval);
+        inner.execution.checkpoint.dir = Some(dir.to_string());
+        self
+    }
+
+    /// Changes the checkpoint settings (timeout, pauses, retention...).
+    pub fn configure_checkpoints(&self, f: impl FnOnce(&mut CheckpointConfig)) -> &Self {
+        f(&mut self.inner.borrow_mut().execution.checkpoint);
+        self
+    }
+
+    /// Starts the job from a checkpoint or savepoint.
+    pub fn restore_from(&self, restore: RestoreSettings) -> &Self {
+        self.inner.borrow_mut().execution.restore = Some(restore);
+        self
+    }
+
+    /// How the job restarts after failures (default: Flink's, see [`RestartStrategy::default_for`]).
+    pub fn set_restart_strategy(&self, strategy: RestartStrategy) -> &Self {
+        self.inner.borrow_mut().execution.restart = Some(strategy);
+        self
+    }
+
+    /// How the job will run.
+    pub fn execution_settings(&self) -> ExecutionSettings {
+        self.inner.borrow().execution.clone()
+    }
+
+    /// The job's id (default: derived, see [`minicluster::derive_job_id`]).
+    pub fn set_job_id(&self, job_id: &str) -> &Self {
+        self.inner.borrow_mut().execution.job_id = Some(job_id.to_string());
         self
     }
 
@@ -148,15 +189,15 @@ impl StreamExecutionEnvironment {
     /// Runs the job on the local mini-cluster and waits for it to end.
     pub fn execute(&self, job_name: &str) -> Result<JobResult> {
         let job = self.job_graph()?;
-        let cluster = self.inner.borrow().cluster;
-        minicluster::execute(&job, job_name, cluster)
+        let settings = self.inner.borrow().execution.clone();
+        minicluster::execute(&job, job_name, &settings)
     }
 
     /// Starts the job and returns its handle and graph.
     pub fn execute_async(&self, job_name: &str) -> Result<(JobHandle, JobGraph)> {
         let job = self.job_graph()?;
-        let cluster = self.inner.borrow().cluster;
-        Ok((minicluster::submit(&job, job_name, cluster)?, job))
+        let settings = self.inner.borrow().execution.clone();
+        Ok((minicluster::submit(&job, job_name, &settings)?, job))
     }
 
     pub(crate) fn add_node(&self, name: &str, kind: NodeKind, chaining: ChainingStrategy) -> usize {

@@ -4,7 +4,7 @@ use crate::error::Result;
 use crate::record::{Data, NO_TIMESTAMP, Record, Timestamp};
 use crate::runtime::context::RuntimeContext;
 use crate::runtime::operator::{Output, OutputTag};
-use crate::time::timers::TimerService;
+use crate::time::timers::Timers;
 use crate::window::assigner::TimeWindow;
 
 /// Which clock fired a timer.
@@ -62,7 +62,7 @@ pub struct KeyedContext<'a, K, O> {
     pub(crate) timestamp: Timestamp,
     pub(crate) watermark: Timestamp,
     pub(crate) processing_time: Timestamp,
-    pub(crate) timers: &'a mut TimerService<K>,
+    pub(crate) timers: &'a Timers<K>,
     pub(crate) out: &'a mut Output<O>,
     pub(crate) domain: Option<TimeDomain>,
 }

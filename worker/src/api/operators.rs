@@ -8,7 +8,7 @@ use crate::runtime::context::RuntimeContext;
 use crate::runtime::operator::{Operator, Output};
 use crate::state::{StateDescriptor, ValueState};
 use crate::time::clock::Clock;
-use crate::time::timers::TimerService;
+use crate::time::timers::Timers;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -99,18 +99,20 @@ impl<I: Data, O: Data, P: ProcessFunction<I, O>> Operator for ProcessOp<I, O, P>
 /// The time side of a keyed operator: its timers, watermark and processing-time clock, and the
 /// [`KeyedContext`] user functions see.
 pub(crate) struct KeyedTime<K> {
-    timers: TimerService<K>,
+    timers: Timers<K>,
     watermark: Timestamp,
     clock: Option<Arc<dyn Clock>>,
 }
 
 impl<K: Key> KeyedTime<K> {
     pub fn new() -> Self {
-        KeyedTime { timers: TimerService::default(), watermark: NO_TIMESTAMP, clock: None }
+        KeyedTime { timers: Timers::default(), watermark: NO_TIMESTAMP, clock: None }
     }
 
-    pub fn open(&mut self, ctx: &RuntimeContext) {
+    pub fn open(&mut self, ctx: &mut RuntimeContext) -> Result<()> {
         self.clock = Some(ctx.clock.clone());
+        self.timers = ctx.state.timer_service("timers")?;
+        Ok(())
     }
 
     pub fn now(&self) -> Timestamp {
@@ -126,15 +128,7 @@ impl<K: Key> KeyedTime<K> {
         out: &'a mut Output<O>,
         domain: Option<TimeDomain>,
     ) -> KeyedContext<'a, K, O> {
-        KeyedContext {
-            key,
-            timestamp,
-            watermark: self.watermark,
-            processing_time,
-            timers: &mut self.timers,
-            out,
-            domain,
-        }
+        KeyedContext { key, timestamp, watermark: self.watermark, processing_time, timers: &self.timers, out, domain }
     }
 
     /// Advances event time, calling `fire` for every timer that became due, in time order.
@@ -188,7 +182,7 @@ impl<K: Key, I: Data, O: Data, P: KeyedProcessFunction<K, I, O>> Operator for Ke
     type In = I;
     type Out = O;
     fn open(&mut self, ctx: &mut RuntimeContext) -> Result<()> {
-        self.time.open(ctx);
+        self.time.open(ctx)?;
         self.state = Some(self.f.open(ctx)?);
         Ok(())
     }

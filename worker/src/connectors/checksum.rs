@@ -5,7 +5,7 @@
 use crate::error::Result;
 use crate::record::{Data, Record};
 use crate::runtime::codec::encode_into;
-use crate::runtime::context::TaskInfo;
+use crate::runtime::context::RuntimeContext;
 use crate::runtime::sink::{Sink, SinkWriter};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,7 +44,7 @@ impl ChecksumSink {
 }
 
 impl<T: Data> Sink<T> for ChecksumSink {
-    fn create_writer(&self, _task: &TaskInfo) -> Result<Box<dyn SinkWriter<T>>> {
+    fn create_writer(&self, _ctx: &mut RuntimeContext) -> Result<Box<dyn SinkWriter<T>>> {
         Ok(Box::new(ChecksumWriter { checksum: self.checksum.clone(), sum: 0, count: 0, buf: Vec::new() }))
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::error::Result;
 use crate::record::{Data, Record};
-use crate::runtime::context::TaskInfo;
+use crate::runtime::context::RuntimeContext;
 use crate::runtime::sink::{Sink, SinkWriter};
 use std::sync::{Arc, Mutex};
 
@@ -53,7 +53,7 @@ impl<T: Data> CollectSink<T> {
 }
 
 impl<T: Data> Sink<T> for CollectSink<T> {
-    fn create_writer(&self, _task: &TaskInfo) -> Result<Box<dyn SinkWriter<T>>> {
+    fn create_writer(&self, _ctx: &mut RuntimeContext) -> Result<Box<dyn SinkWriter<T>>> {
         Ok(Box::new(CollectWriter { records: self.records.clone() }))
     }
 }

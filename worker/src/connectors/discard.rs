@@ -2,7 +2,7 @@
 
 use crate::error::Result;
 use crate::record::Record;
-use crate::runtime::context::TaskInfo;
+use crate::runtime::context::RuntimeContext;
 use crate::runtime::sink::{Sink, SinkWriter};
 
 /// See the module documentation.
@@ -10,7 +10,7 @@ use crate::runtime::sink::{Sink, SinkWriter};
 pub struct DiscardSink;
 
 impl<T: 'static> Sink<T> for DiscardSink {
-    fn create_writer(&self, _task: &TaskInfo) -> Result<Box<dyn SinkWriter<T>>> {
+    fn create_writer(&self, _ctx: &mut RuntimeContext) -> Result<Box<dyn SinkWriter<T>>> {
         Ok(Box::new(DiscardSink))
     }
 }

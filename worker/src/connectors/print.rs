@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::record::{Data, Record};
-use crate::runtime::context::TaskInfo;
+use crate::runtime::context::RuntimeContext;
 use crate::runtime::sink::{Sink, SinkWriter};
 use std::io::Write;
 use std::sync::Arc;
@@ -35,7 +35,8 @@ impl<T: Data> PrintSink<T> {
 }
 
 impl<T: Data> Sink<T> for PrintSink<T> {
-    fn create_writer(&self, task: &TaskInfo) -> Result<Box<dyn SinkWriter<T>>> {
+    fn create_writer(&self, ctx: &mut RuntimeContext) -> Result<Box<dyn SinkWriter<T>>> {
+        let task = &ctx.task;
         let prefix =
             if self.prefix && task.parallelism > 1 { format!("{}> ", task.subtask_index + 1) } else { String::new() };
         Ok(Box::new(PrintWriter { format: self.format.clone(), prefix }))

@@ -9,9 +9,12 @@ pub mod socket_wordcount;
 pub mod wordcount;
 
 use crate::api::StreamExecutionEnvironment;
+use crate::checkpoint::restore::{RestoreMode, RestoreSettings};
 use crate::connectors::checksum::Checksum;
 use crate::error::{Error, Result};
+use crate::runtime::restart::RestartStrategy;
 use clap::Parser;
+use std::time::Duration;
 
 /// Settings every built-in job takes.
 #[derive(Clone, Debug, clap::Args)]
@@ -28,6 +31,54 @@ pub struct CommonArgs {
     /// Records per batch on channels.
     #[arg(long, default_value_t = 1024)]
     pub batch_size: usize,
+    /// Time between checkpoints, e.g. `200ms`, `10s` (needs --checkpoint-dir).
+    #[arg(long, value_parser = humantime::parse_duration, requires = "checkpoint_dir")]
+    pub checkpoint_interval: Option<Duration>,
+    /// Where checkpoints go: `<dir>/<job id>/chk-<n>/_metadata`.
+    #[arg(long)]
+    pub checkpoint_dir: Option<String>,
+    /// A checkpoint that takes longer is aborted.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10min")]
+    pub checkpoint_timeout: Duration,
+    /// Completed checkpoints to keep.
+    #[arg(long, default_value_t = 1)]
+    pub checkpoints_retained: usize,
+    /// Keyed state backend.
+    #[arg(long, value_parser = ["heap"], default_value = "heap")]
+    pub state_backend: String,
+    /// Start from this checkpoint (`chk-<n>`) or savepoint directory.
+    #[arg(long)]
+    pub restore: Option<String>,
+    /// `no-claim`: never touch the restored files; `claim`: the job owns them (retention deletes them).
+    #[arg(long, value_parser = ["no-claim", "claim"], default_value = "no-claim", requires = "restore")]
+    pub restore_mode: String,
+    /// Drop restored state of operators (or states) the job no longer has.
+    #[arg(long, requires = "restore")]
+    pub allow_non_restored_state: bool,
+    /// The job's id (default: derived from the job name and its operators).
+    #[arg(long)]
+    pub job_id: Option<String>,
+    /// Restart strategy after failures (default: exponential-delay with checkpoints, none without).
+    #[arg(long, value_parser = ["none", "fixed-delay", "exponential-delay", "failure-rate"])]
+    pub restart_strategy: Option<String>,
+    /// fixed-delay: restarts allowed; failure-rate: failures allowed per --failure-rate-interval.
+    #[arg(long, default_value_t = 3)]
+    pub restart_attempts: usize,
+    /// Delay before a restart (exponential-delay: the first one).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
+    pub restart_delay: Duration,
+    /// exponential-delay: the longest delay.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1min")]
+    pub restart_max_delay: Duration,
+    /// failure-rate: the interval failures are counted in.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1min")]
+    pub failure_rate_interval: Duration,
+    /// Take a savepoint here when the job ends or is stopped with Ctrl-C (stop-with-savepoint).
+    #[arg(long)]
+    pub savepoint_on_exit: Option<String>,
+    /// Default directory of savepoints triggered while running (SIGUSR1).
+    #[arg(long)]
+    pub savepoint_dir: Option<String>,
 }
 
 impl CommonArgs {
@@ -36,6 +87,45 @@ impl CommonArgs {
         env.set_parallelism(self.parallelism)
             .set_batch_size(self.batch_size)
             .set_cluster(self.task_managers, self.slots);
+        env.configure_checkpoints(|c| {
+            c.interval = self.checkpoint_interval;
+            c.dir = self.checkpoint_dir.clone();
+            c.timeout = self.checkpoint_timeout;
+            c.retained = self.checkpoints_retained.max(1);
+            c.final_savepoint_dir = self.savepoint_on_exit.clone();
+            c.savepoint_dir = self.savepoint_dir.clone().or_else(|| self.savepoint_on_exit.clone());
+        });
+        if let Some(path) = &self.restore {
+            env.restore_from(RestoreSettings {
+                path: path.clone(),
+                mode: if self.restore_mode == "claim" { RestoreMode::Claim } else { RestoreMode::NoClaim },
+                allow_non_restored_state: self.allow_non_restored_state,
+            });
+        }
+        if let Some(id) = &self.job_id {
+            env.set_job_id(id);
+        }
+        let strategy = match self.restart_strategy.as_deref() {
+            Some("none") => Some(RestartStrategy::None),
+            Some("fixed-delay") => {
+                Some(RestartStrategy::FixedDelay { attempts: self.restart_attempts, delay: self.restart_delay })
+            }
+            Some("exponential-delay") => Some(RestartStrategy::ExponentialDelay {
+                initial: self.restart_delay,
+                max: self.restart_max_delay,
+                multiplier: 2.0,
+                reset_after: Duration::from_secs(3600),
+            }),
+            Some("failure-rate") => Some(RestartStrategy::FailureRate {
+                max_failures: self.restart_attempts,
+                interval: self.failure_rate_interval,
+                delay: self.restart_delay,
+            }),
+            _ => None,
+        };
+        if let Some(s) = strategy {
+            env.set_restart_strategy(s);
+        }
     }
 }
 

@@ -2,12 +2,14 @@
 //! other by direct calls. Type erasure happens once per batch ([`ChainOperator`]); the typed
 //! operator behind it sees `Vec<Record<T>>`.
 
+use crate::checkpoint::SubtaskSnapshot;
 use crate::error::Result;
 use crate::record::Timestamp;
 use crate::runtime::context::RuntimeContext;
 use crate::runtime::element::{AnyBatch, Element};
 use crate::runtime::operator::{ChainOutput, Operator, Output, TwoInputOperator};
 use crate::runtime::partition::RecordWriter;
+use crate::state::snapshot::OperatorSubtaskState;
 use std::sync::Arc;
 
 /// A type-erased operator as the chain drives it.
@@ -24,6 +26,10 @@ pub trait ChainOperator {
     fn processing_time(&mut self, now: Timestamp, out: &mut ChainOutput) -> Result<()>;
     /// See [`Operator::finish`].
     fn finish(&mut self, out: &mut ChainOutput) -> Result<()>;
+    /// See [`Operator::snapshot_state`].
+    fn snapshot_state(&mut self, checkpoint_id: u64) -> Result<()>;
+    /// See [`Operator::notify_checkpoint_complete`].
+    fn notify_checkpoint_complete(&mut self, checkpoint_id: u64) -> Result<()>;
     /// See [`Operator::close`].
     fn close(&mut self) -> Result<()>;
 }
@@ -67,6 +73,12 @@ impl<O: Operator> ChainOperator for OneInput<O> {
         self.op.finish(&mut self.out)?;
         self.out.drain_into(out);
         Ok(())
+    }
+    fn snapshot_state(&mut self, checkpoint_id: u64) -> Result<()> {
+        self.op.snapshot_state(checkpoint_id)
+    }
+    fn notify_checkpoint_complete(&mut self, checkpoint_id: u64) -> Result<()> {
+        self.op.notify_checkpoint_complete(checkpoint_id)
     }
     fn close(&mut self) -> Result<()> {
         self.op.close()
@@ -117,6 +129,12 @@ impl<O: TwoInputOperator> ChainOperator for TwoInput<O> {
         self.out.drain_into(out);
         Ok(())
     }
+    fn snapshot_state(&mut self, checkpoint_id: u64) -> Result<()> {
+        self.op.snapshot_state(checkpoint_id)
+    }
+    fn notify_checkpoint_complete(&mut self, checkpoint_id: u64) -> Result<()> {
+        self.op.notify_checkpoint_complete(checkpoint_id)
+    }
     fn close(&mut self) -> Result<()> {
         self.op.close()
     }
@@ -145,12 +163,14 @@ pub struct Target {
     pub kind: TargetKind,
 }
 
-/// One operator of a chain with its output edges.
+/// One operator of a chain with its output edges and its state.
 pub struct ChainNode {
     /// The operator.
     pub op: Box<dyn ChainOperator>,
     /// Its outputs; chained targets always have a higher index.
     pub targets: Vec<Target>,
+    /// What it was opened with: identity and state backends.
+    pub ctx: RuntimeContext,
 }
 
 /// The operators of one task and the writers leaving it. Node 0 is the head unless the task is a
@@ -247,6 +267,33 @@ impl Chain {
             self.route(From::Node(i), out)?;
         }
         self.broadcast(&Element::EndOfInput)
+    }
+
+    /// Snapshots every operator (upstream first) for checkpoint `checkpoint_id`.
+    pub fn snapshot(&mut self, checkpoint_id: u64) -> Result<Vec<SubtaskSnapshot>> {
+        let mut states = Vec::with_capacity(self.nodes.len());
+        for node in &mut self.nodes {
+            node.op.snapshot_state(checkpoint_id)?;
+            let ctx = &node.ctx;
+            states.push(SubtaskSnapshot {
+                operator_id: ctx.task.operator_id.clone(),
+                name: ctx.task.operator_name.clone(),
+                subtask: ctx.task.subtask_index,
+                parallelism: ctx.task.parallelism,
+                max_parallelism: ctx.task.max_parallelism,
+                key_groups: ctx.key_groups,
+                state: OperatorSubtaskState { keyed: ctx.state.snapshot()?, operator: ctx.operator_state.snapshot()? },
+            });
+        }
+        Ok(states)
+    }
+
+    /// Tells every operator that checkpoint `checkpoint_id` completed.
+    pub fn notify_checkpoint_complete(&mut self, checkpoint_id: u64) -> Result<()> {
+        for node in &mut self.nodes {
+            node.op.notify_checkpoint_complete(checkpoint_id)?;
+        }
+        Ok(())
     }
 
     /// Closes every operator, returning the first error.

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod minicluster;
 pub mod operator;
 pub mod partition;
+pub mod restart;
 pub mod sink;
 pub mod source;
 pub mod task;

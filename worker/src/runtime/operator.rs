@@ -178,6 +178,20 @@ pub trait Operator: 'static {
         Ok(())
     }
 
+    /// A checkpoint barrier passed: all input before it has been processed and nothing after it.
+    /// Move state kept outside the state backends into them, and pre-commit (a transactional sink
+    /// makes what it wrote so far pending). The backends are snapshotted right after.
+    fn snapshot_state(&mut self, _checkpoint_id: u64) -> Result<()> {
+        Ok(())
+    }
+
+    /// Checkpoint `checkpoint_id` completed (its `_metadata` is written): commit what was
+    /// pre-committed for it and earlier checkpoints. `u64::MAX` commits everything (end of a job
+    /// that runs without checkpoints).
+    fn notify_checkpoint_complete(&mut self, _checkpoint_id: u64) -> Result<()> {
+        Ok(())
+    }
+
     /// Releases resources; called on success, failure and cancellation.
     fn close(&mut self) -> Result<()> {
         Ok(())
@@ -216,6 +230,14 @@ pub trait TwoInputOperator: 'static {
     }
     /// See [`Operator::finish`].
     fn finish(&mut self, _out: &mut Output<Self::Out>) -> Result<()> {
+        Ok(())
+    }
+    /// See [`Operator::snapshot_state`].
+    fn snapshot_state(&mut self, _checkpoint_id: u64) -> Result<()> {
+        Ok(())
+    }
+    /// See [`Operator::notify_checkpoint_complete`].
+    fn notify_checkpoint_complete(&mut self, _checkpoint_id: u64) -> Result<()> {
         Ok(())
     }
     /// See [`Operator::close`].

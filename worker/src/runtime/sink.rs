@@ -1,9 +1,11 @@
 //! Sinks: a [`Sink`] creates a [`SinkWriter`] per subtask; the [`SinkOperator`] feeds it. End of
-//! input calls `finish`, where a writer flushes (and, for transactional sinks, commits).
+//! input calls `finish`, where a writer flushes. Transactional sinks (two-phase commit) pre-commit
+//! in `snapshot_state` at each checkpoint barrier, keeping what is pending in operator state, and
+//! commit in `notify_checkpoint_complete`; without checkpoints they commit at `finish`.
 
 use crate::error::Result;
 use crate::record::{Data, Record};
-use crate::runtime::context::{RuntimeContext, TaskInfo};
+use crate::runtime::context::RuntimeContext;
 use crate::runtime::metrics::TaskMetrics;
 use crate::runtime::operator::{Operator, Output};
 use std::marker::PhantomData;
@@ -12,8 +14,8 @@ use std::sync::atomic::Ordering;
 
 /// A destination for records of type `T`.
 pub trait Sink<T>: Send + Sync + 'static {
-    /// The writer of one subtask, created on its thread.
-    fn create_writer(&self, task: &TaskInfo) -> Result<Box<dyn SinkWriter<T>>>;
+    /// The writer of one subtask, created on its thread (it may declare operator state in `ctx`).
+    fn create_writer(&self, ctx: &mut RuntimeContext) -> Result<Box<dyn SinkWriter<T>>>;
 }
 
 /// Writes one subtask's records.
@@ -22,6 +24,14 @@ pub trait SinkWriter<T> {
     fn write(&mut self, batch: Vec<Record<T>>) -> Result<()>;
     /// Input ended: flush everything.
     fn finish(&mut self) -> Result<()> {
+        Ok(())
+    }
+    /// A checkpoint barrier passed: pre-commit what was written so far.
+    fn snapshot_state(&mut self, _checkpoint_id: u64) -> Result<()> {
+        Ok(())
+    }
+    /// A checkpoint completed: commit what was pre-committed up to it.
+    fn notify_checkpoint_complete(&mut self, _checkpoint_id: u64) -> Result<()> {
         Ok(())
     }
     /// Release resources (also after failure or cancellation).
@@ -50,7 +60,7 @@ impl<T: Data, S: Sink<T>> Operator for SinkOperator<T, S> {
     type Out = ();
 
     fn open(&mut self, ctx: &mut RuntimeContext) -> Result<()> {
-        self.writer = Some(self.sink.create_writer(&ctx.task)?);
+        self.writer = Some(self.sink.create_writer(ctx)?);
         self.metrics = Some(ctx.metrics.clone());
         Ok(())
     }
@@ -68,6 +78,14 @@ impl<T: Data, S: Sink<T>> Operator for SinkOperator<T, S> {
 
     fn finish(&mut self, _out: &mut Output<()>) -> Result<()> {
         self.writer.as_mut().expect("opened").finish()
+    }
+
+    fn snapshot_state(&mut self, checkpoint_id: u64) -> Result<()> {
+        self.writer.as_mut().expect("opened").snapshot_state(checkpoint_id)
+    }
+
+    fn notify_checkpoint_complete(&mut self, checkpoint_id: u64) -> Result<()> {
+        self.writer.as_mut().expect("opened").notify_checkpoint_complete(checkpoint_id)
     }
 
     fn close(&mut self) -> Result<()> {

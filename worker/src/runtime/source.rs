@@ -7,8 +7,11 @@
 use crate::error::Result;
 use crate::record::{Data, MAX_WATERMARK, Record};
 use crate::runtime::chain::Chain;
+use crate::runtime::codec::{decode, encode};
 use crate::runtime::element::{AnyBatch, Element};
 use crate::runtime::metrics::TaskMetrics;
+use crate::state::operator::Distribution;
+use crate::state::snapshot::{OperatorListSnapshot, OperatorSubtaskState};
 use crate::time::clock::Clock;
 use crate::time::watermark::{WatermarkGenerator, WatermarkStrategy};
 use std::sync::Arc;
@@ -85,10 +88,16 @@ pub enum SourceStep {
     Finished,
 }
 
+/// Name of the operator list holding a source's splits and positions in a snapshot.
+pub const SPLITS_STATE: &str = "source-splits";
+
 /// Runs a source inside a task (type-erased).
 pub trait SourceDriver {
-    /// Creates the reader and takes this subtask's splits.
-    fn open(&mut self, parallelism: usize, index: usize) -> Result<()>;
+    /// Creates the reader and takes this subtask's splits: from `restored` state if given, else a
+    /// fresh assignment.
+    fn open(&mut self, parallelism: usize, index: usize, restored: Option<OperatorSubtaskState>) -> Result<()>;
+    /// The reader's splits and positions as operator state.
+    fn snapshot(&self) -> Result<OperatorSubtaskState>;
     /// Reads one batch and pushes it, with watermarks, into the chain.
     fn poll(&mut self, chain: &mut Chain) -> Result<SourceStep>;
     /// Whether the end of this source ends the job (bounded).
@@ -128,8 +137,16 @@ impl<T: Data, S: Source<T>> TypedSourceDriver<T, S> {
 }
 
 impl<T: Data, S: Source<T>> SourceDriver for TypedSourceDriver<T, S> {
-    fn open(&mut self, parallelism: usize, index: usize) -> Result<()> {
-        let splits = assign_splits(self.source.enumerate_splits(parallelism)?, parallelism, index);
+    fn open(&mut self, parallelism: usize, index: usize, restored: Option<OperatorSubtaskState>) -> Result<()> {
+        let restored = restored.and_then(|s| s.operator.into_iter().find(|l| l.name == SPLITS_STATE));
+        let splits = match restored {
+            Some(list) => {
+                let splits = list.elements.iter().map(|b| decode(b)).collect::<Result<Vec<S::Split>>>()?;
+                tracing::info!(subtask = index, ?splits, "source resumes at restored split positions");
+                splits
+            }
+            None => assign_splits(self.source.enumerate_splits(parallelism)?, parallelism, index),
+        };
         let mut reader = self.source.create_reader()?;
         reader.add_splits(splits)?;
         self.reader = Some(reader);
@@ -165,6 +182,18 @@ impl<T: Data, S: Source<T>> SourceDriver for TypedSourceDriver<T, S> {
                 }
                 SourceStep::Finished
             }
+        })
+    }
+
+    fn snapshot(&self) -> Result<OperatorSubtaskState> {
+        let splits = self.reader.as_ref().map(|r| r.snapshot_splits()).unwrap_or_default();
+        Ok(OperatorSubtaskState {
+            keyed: Vec::new(),
+            operator: vec![OperatorListSnapshot {
+                name: SPLITS_STATE.into(),
+                distribution: Distribution::Split,
+                elements: splits.iter().map(encode).collect::<Result<_>>()?,
+            }],
         })
     }
 

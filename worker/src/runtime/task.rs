@@ -2,16 +2,21 @@
 //! chain from a source reader or from its input gate, fires processing-time timers, flushes output
 //! when its input runs dry, and stops on end of input, failure or cancellation.
 
+use crate::checkpoint::coordinator::SnapshotSender;
+use crate::checkpoint::{SubtaskSnapshot, TaskCommand, TaskSnapshot};
 use crate::error::{Error, Result};
 use crate::runtime::chain::Chain;
 use crate::runtime::context::TaskInfo;
-use crate::runtime::element::Element;
+use crate::runtime::element::{CheckpointBarrier, Element};
 use crate::runtime::gate::{GateEvent, InputGate};
 use crate::runtime::metrics::TaskMetrics;
 use crate::runtime::source::{SourceDriver, SourceStep};
+use crate::state::keygroup::KeyGroupRange;
+use crate::state::snapshot::OperatorSubtaskState;
 use crate::time::clock::Clock;
+use crossbeam_channel::Receiver;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// How often a waiting task looks at the cancel flag.
@@ -23,6 +28,35 @@ pub enum TaskInput {
     Source(Box<dyn SourceDriver>),
     /// Channels from upstream tasks.
     Gate(InputGate),
+}
+
+/// A task's part in checkpointing.
+pub struct TaskCheckpointing {
+    /// Index of the task in its job attempt.
+    pub task: usize,
+    /// The attempt.
+    pub attempt: u64,
+    /// Commands from the coordinator.
+    pub commands: Receiver<TaskCommand>,
+    /// Where snapshots go.
+    pub snapshots: SnapshotSender,
+    /// Counts tasks that finished their input.
+    pub finished: Arc<AtomicUsize>,
+    /// After finishing, wait for the job's final checkpoint (checkpoints are on) instead of ending.
+    pub await_final_checkpoint: bool,
+    /// State the source restores from.
+    pub source_state: Option<OperatorSubtaskState>,
+    /// The newest checkpoint this task snapshotted.
+    pub last_snapshot: u64,
+    /// The newest checkpoint triggered while the task waited for its barrier.
+    pub max_triggered: u64,
+}
+
+/// Whether the task goes on after its commands.
+#[derive(PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Exit,
 }
 
 /// Everything a task thread needs.
@@ -39,6 +73,8 @@ pub struct Task {
     pub cancel: Arc<AtomicBool>,
     /// Its counters.
     pub metrics: Arc<TaskMetrics>,
+    /// Checkpointing.
+    pub checkpointing: TaskCheckpointing,
 }
 
 impl Task {
@@ -56,10 +92,15 @@ impl Task {
     }
 
     fn run_inner(&mut self) -> Result<()> {
-        match &mut self.input {
-            TaskInput::Source(_) => self.run_source(),
-            TaskInput::Gate(_) => self.run_gate(),
+        let ended = match &mut self.input {
+            TaskInput::Source(_) => self.run_source()?,
+            TaskInput::Gate(_) => self.run_gate()?,
+        };
+        if ended == Flow::Exit {
+            return Ok(());
         }
+        self.chain.finish()?;
+        self.after_finish()
     }
 
     fn cancelled(&self) -> bool {
@@ -85,10 +126,97 @@ impl Task {
         Ok(())
     }
 
-    fn run_source(&mut self) -> Result<()> {
-        let TaskInput::Source(driver) = &mut self.input else { unreachable!() };
-        driver.open(self.info.parallelism, self.info.subtask_index)?;
+    fn is_source(&self) -> bool {
+        matches!(self.input, TaskInput::Source(_))
+    }
+
+    /// Carries out the coordinator's commands, waiting up to `wait` for the first one.
+    fn handle_commands(&mut self, wait: Option<Duration>, finished: bool) -> Result<Flow> {
+        let cp = &self.checkpointing;
+        let mut commands: Vec<TaskCommand> = match wait {
+            Some(d) => cp.commands.recv_timeout(d).into_iter().collect(),
+            None => Vec::new(),
+        };
+        commands.extend(cp.commands.try_iter());
+        for command in commands {
+            match command {
+                TaskCommand::Trigger(barrier) if self.is_source() || finished => self.checkpoint(barrier, finished)?,
+                TaskCommand::Trigger(barrier) => {
+                    // Snapshotted when the barrier arrives on every input (or at the end of input).
+                    self.checkpointing.max_triggered = self.checkpointing.max_triggered.max(barrier.id);
+                }
+                TaskCommand::Complete { checkpoint_id, then_exit } => {
+                    self.chain.notify_checkpoint_complete(checkpoint_id)?;
+                    if then_exit {
+                        return Ok(Flow::Exit);
+                    }
+                }
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// Snapshots the task for `barrier`'s checkpoint, then (while running) forwards the barrier.
+    fn checkpoint(&mut self, barrier: CheckpointBarrier, finished: bool) -> Result<()> {
+        if barrier.id <= self.checkpointing.last_snapshot {
+            return Ok(());
+        }
+        self.checkpointing.last_snapshot = barrier.id;
+        let mut states = Vec::new();
+        if let TaskInput::Source(driver) = &self.input {
+            states.push(SubtaskSnapshot {
+                operator_id: self.info.operator_id.clone(),
+                name: self.info.operator_name.clone(),
+                subtask: self.info.subtask_index,
+                parallelism: self.info.parallelism,
+                max_parallelism: self.info.max_parallelism,
+                key_groups: KeyGroupRange::for_operator(
+                    self.info.max_parallelism,
+                    self.info.parallelism,
+                    self.info.subtask_index,
+                ),
+                state: driver.snapshot()?,
+            });
+        }
+        states.extend(self.chain.snapshot(barrier.id)?);
+        let cp = &self.checkpointing;
+        cp.snapshots.send(TaskSnapshot { attempt: cp.attempt, checkpoint_id: barrier.id, task: cp.task, states });
+        if !finished {
+            self.chain.broadcast(&Element::Barrier(barrier))?;
+        }
+        Ok(())
+    }
+
+    /// After end of input: count the task as finished and, with checkpoints on, take part in the
+    /// checkpoints still to come until the final one completes (so sinks commit exactly once).
+    fn after_finish(&mut self) -> Result<()> {
+        self.chain.flush()?;
+        self.checkpointing.finished.fetch_add(1, Ordering::SeqCst);
+        if !self.checkpointing.await_final_checkpoint {
+            return Ok(());
+        }
+        let missed = self.checkpointing.max_triggered;
+        if missed > self.checkpointing.last_snapshot {
+            self.checkpoint(CheckpointBarrier { id: missed, timestamp: self.clock.now() }, true)?;
+        }
         loop {
+            if self.handle_commands(Some(CANCEL_CHECK), true)? == Flow::Exit {
+                return Ok(());
+            }
+            if self.cancelled() {
+                return Err(Error::Cancelled);
+            }
+        }
+    }
+
+    fn run_source(&mut self) -> Result<Flow> {
+        let TaskInput::Source(driver) = &mut self.input else { unreachable!() };
+        let restored = self.checkpointing.source_state.take();
+        driver.open(self.info.parallelism, self.info.subtask_index, restored)?;
+        loop {
+            if self.handle_commands(None, false)? == Flow::Exit {
+                return Ok(Flow::Exit);
+            }
             if self.cancelled() {
                 return Err(Error::Cancelled);
             }
@@ -101,14 +229,17 @@ impl Task {
                     std::thread::sleep(wait);
                     self.metrics.add_idle(wait);
                 }
-                SourceStep::Finished => return self.chain.finish(),
+                SourceStep::Finished => return Ok(Flow::Continue),
             }
             self.fire_timers()?;
         }
     }
 
-    fn run_gate(&mut self) -> Result<()> {
+    fn run_gate(&mut self) -> Result<Flow> {
         loop {
+            if self.handle_commands(None, false)? == Flow::Exit {
+                return Ok(Flow::Exit);
+            }
             if self.cancelled() {
                 return Err(Error::Cancelled);
             }
@@ -135,10 +266,17 @@ impl Task {
                     self.chain.push_watermark(0, wm)?;
                 }
                 GateEvent::Idle(idle) => self.chain.broadcast(&Element::Idle(idle))?,
-                GateEvent::Barrier(b) => self.chain.broadcast(&Element::Barrier(b))?,
-                GateEvent::EndOfInput => return self.chain.finish(),
+                GateEvent::Barrier(b) => self.checkpoint(b, false)?,
+                GateEvent::EndOfInput => return Ok(Flow::Continue),
                 GateEvent::Timeout => {}
-                GateEvent::UpstreamLost => return Err(Error::Cancelled),
+                GateEvent::UpstreamLost => {
+                    // An upstream task ended early: after a stop-with-savepoint that is expected, and
+                    // this task's own command to end is already queued.
+                    return match self.handle_commands(None, false)? {
+                        Flow::Exit => Ok(Flow::Exit),
+                        Flow::Continue => Err(Error::Cancelled),
+                    };
+                }
             }
             self.fire_timers()?;
         }

@@ -2,13 +2,16 @@
 //! Per key, namespaces are kept in a short vector (a key has few live windows at a time), so plain
 //! keyed state costs one hash lookup and no key clone per access.
 
+use super::snapshot::{EntryEncoder, KeyedEntry, KeyedStateSnapshot, SnapshotTable, StateKind, decode_entry};
 use super::ttl::{Stamped, Ttl};
-use super::{ListStateBackend, MapStateBackend, StateDescriptor, ValueStateBackend, duplicate_state};
-use crate::error::Result;
+use super::{ListStateBackend, MapStateBackend, StateDescriptor, Timers, ValueStateBackend, duplicate_state};
+use crate::error::{Error, Result};
 use crate::record::{Data, Key};
 use crate::state::Namespace;
 use crate::time::clock::Clock;
 use rustc_hash::FxHashMap;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -54,52 +57,122 @@ impl<K: Key, N: Namespace, S> Table<K, N, S> {
 
 type Shared<K, N, S> = Rc<RefCell<Table<K, N, S>>>;
 
+impl<K: Key, N: Namespace, S: Serialize + DeserializeOwned> SnapshotTable for RefCell<Table<K, N, S>> {
+    fn snapshot(&self, enc: &mut EntryEncoder) -> Result<()> {
+        for (key, slots) in &self.borrow().map {
+            let group = enc.key(key)?;
+            for (ns, slot) in slots {
+                enc.push(group, ns, slot)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn restore(&self, state: &str, entries: &[KeyedEntry]) -> Result<()> {
+        let mut table = self.borrow_mut();
+        for e in entries {
+            let (key, ns, slot): (K, N, S) = decode_entry(state, e)?;
+            // A snapshot holds each key and namespace once.
+            table.map.entry(key).or_insert_with(|| Vec::with_capacity(1)).push((ns, slot));
+        }
+        Ok(())
+    }
+}
+
 /// The heap backend of one operator instance.
 pub struct HeapKeyedStateBackend {
     clock: Arc<dyn Clock>,
-    names: Vec<String>,
+    max_parallelism: usize,
+    tables: Vec<(String, StateKind, Rc<dyn SnapshotTable>)>,
+    restored: Vec<KeyedStateSnapshot>,
 }
 
 impl HeapKeyedStateBackend {
-    /// A backend whose TTL uses `clock`.
-    pub fn new(clock: Arc<dyn Clock>) -> Self {
-        HeapKeyedStateBackend { clock, names: Vec::new() }
+    /// A backend whose TTL uses `clock`, for `max_parallelism` key groups.
+    pub fn new(clock: Arc<dyn Clock>, max_parallelism: usize) -> Self {
+        HeapKeyedStateBackend { clock, max_parallelism, tables: Vec::new(), restored: Vec::new() }
     }
 
-    fn register(&mut self, desc: &StateDescriptor) -> Result<Ttl> {
-        if self.names.contains(&desc.name) {
-            return Err(duplicate_state(&desc.name));
+    /// A backend that fills each state from `restored` when the operator declares it.
+    pub fn restoring(clock: Arc<dyn Clock>, max_parallelism: usize, restored: Vec<KeyedStateSnapshot>) -> Self {
+        HeapKeyedStateBackend { restored, ..Self::new(clock, max_parallelism) }
+    }
+
+    fn register(&mut self, name: &str, kind: StateKind, table: Rc<dyn SnapshotTable>) -> Result<()> {
+        if self.tables.iter().any(|(n, _, _)| n == name) {
+            return Err(duplicate_state(name));
         }
-        self.names.push(desc.name.clone());
-        Ok(Ttl::new(desc.ttl, self.clock.clone()))
+        if let Some(pos) = self.restored.iter().position(|s| s.name == name) {
+            let snapshot = self.restored.swap_remove(pos);
+            if snapshot.kind != kind {
+                return Err(Error::InvalidJob(format!(
+                    "state '{name}' is a {} in the snapshot but the job declares it as a {kind}",
+                    snapshot.kind
+                )));
+            }
+            table.restore(name, &snapshot.entries)?;
+        }
+        self.tables.push((name.to_string(), kind, table));
+        Ok(())
+    }
+
+    fn table<K: Key, N: Namespace, S: Serialize + DeserializeOwned + 'static>(
+        &mut self,
+        desc: &StateDescriptor,
+        kind: StateKind,
+    ) -> Result<(Shared<K, N, S>, Ttl)> {
+        let table: Shared<K, N, S> = Rc::new(RefCell::new(Table::new()));
+        self.register(&desc.name, kind, table.clone())?;
+        Ok((table, Ttl::new(desc.ttl, self.clock.clone())))
     }
 
     pub(super) fn value<K: Key, V: Data, N: Namespace>(
         &mut self,
         desc: &StateDescriptor,
     ) -> Result<Box<dyn ValueStateBackend<K, N, V>>> {
-        let ttl = self.register(desc)?;
-        Ok(Box::new(HeapValue::<K, N, V> { table: Rc::new(RefCell::new(Table::new())), ttl }))
+        let (table, ttl) = self.table(desc, StateKind::Value)?;
+        Ok(Box::new(HeapValue::<K, N, V> { table, ttl }))
     }
 
     pub(super) fn list<K: Key, V: Data, N: Namespace>(
         &mut self,
         desc: &StateDescriptor,
     ) -> Result<Box<dyn ListStateBackend<K, N, V>>> {
-        let ttl = self.register(desc)?;
-        Ok(Box::new(HeapList::<K, N, V> { table: Rc::new(RefCell::new(Table::new())), ttl }))
+        let (table, ttl) = self.table(desc, StateKind::List)?;
+        Ok(Box::new(HeapList::<K, N, V> { table, ttl }))
     }
 
     pub(super) fn map<K: Key, UK: Key, UV: Data, N: Namespace>(
         &mut self,
         desc: &StateDescriptor,
     ) -> Result<Box<dyn MapStateBackend<K, N, UK, UV>>> {
-        let ttl = self.register(desc)?;
-        Ok(Box::new(HeapMap::<K, N, UK, UV> { table: Rc::new(RefCell::new(Table::new())), ttl }))
+        let (table, ttl) = self.table(desc, StateKind::Map)?;
+        Ok(Box::new(HeapMap::<K, N, UK, UV> { table, ttl }))
+    }
+
+    pub(super) fn timers<K: Key, N: Namespace>(&mut self, name: &str) -> Result<Timers<K, N>> {
+        let timers = Timers::<K, N>::default();
+        self.register(name, StateKind::Timers, timers.shared())?;
+        Ok(timers)
     }
 
     pub(super) fn state_names(&self) -> Vec<String> {
-        self.names.clone()
+        self.tables.iter().map(|(n, _, _)| n.clone()).collect()
+    }
+
+    pub(super) fn snapshot(&self) -> Result<Vec<KeyedStateSnapshot>> {
+        self.tables
+            .iter()
+            .map(|(name, kind, table)| {
+                let mut enc = EntryEncoder::new(self.max_parallelism);
+                table.snapshot(&mut enc)?;
+                Ok(KeyedStateSnapshot { name: name.clone(), kind: *kind, entries: enc.finish() })
+            })
+            .collect()
+    }
+
+    pub(super) fn unrestored(&self) -> impl Iterator<Item = &str> {
+        self.restored.iter().map(|s| s.name.as_str())
     }
 }
 
@@ -239,7 +312,7 @@ mod tests {
     use std::time::Duration;
 
     fn backend(clock: &ManualClock) -> KeyedStateBackend {
-        KeyedStateBackend::Heap(super::HeapKeyedStateBackend::new(Arc::new(clock.clone())))
+        KeyedStateBackend::Heap(super::HeapKeyedStateBackend::new(Arc::new(clock.clone()), 128))
     }
 
     #[test]

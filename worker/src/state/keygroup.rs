@@ -50,7 +50,7 @@ pub fn operator_index_for_key_group(max_parallelism: usize, parallelism: usize, 
 }
 
 /// An inclusive range of key groups.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct KeyGroupRange {
     /// First group.
     pub start: usize,

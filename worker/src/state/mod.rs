@@ -10,13 +10,16 @@
 pub mod heap;
 pub mod keygroup;
 pub mod operator;
+pub mod snapshot;
 pub mod ttl;
 
 use crate::error::{Error, Result};
 use crate::functions::AggregateFunction;
 use crate::record::{Data, Key};
+pub use crate::time::timers::Timers;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use snapshot::KeyedStateSnapshot;
 use std::fmt::Debug;
 use std::hash::Hash;
 use std::sync::Arc;
@@ -332,10 +335,29 @@ impl KeyedStateBackend {
         Ok(AggregatingState { acc: self.value_state(desc)?, function })
     }
 
+    /// Declares the operator's timer service (stored with its state under `name`).
+    pub fn timer_service<K: Key, N: Namespace>(&mut self, name: &str) -> Result<Timers<K, N>> {
+        self.heap().timers(name)
+    }
+
     /// Names of the declared states.
     pub fn state_names(&self) -> Vec<String> {
         match self {
             KeyedStateBackend::Heap(h) => h.state_names(),
+        }
+    }
+
+    /// The canonical snapshot of every declared state.
+    pub fn snapshot(&self) -> Result<Vec<KeyedStateSnapshot>> {
+        match self {
+            KeyedStateBackend::Heap(h) => h.snapshot(),
+        }
+    }
+
+    /// Restored states the operator has not declared (so far).
+    pub fn unrestored(&self) -> Vec<String> {
+        match self {
+            KeyedStateBackend::Heap(h) => h.unrestored().map(str::to_string).collect(),
         }
     }
 }

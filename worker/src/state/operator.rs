@@ -4,13 +4,15 @@
 //! whole to every instance (Flink's list and union list state).
 
 use super::duplicate_state;
-use crate::error::Result;
+use super::snapshot::{OperatorListSnapshot, SnapshotList};
+use crate::error::{Error, Result};
 use crate::record::Data;
+use crate::runtime::codec::{decode, encode};
 use std::cell::RefCell;
 use std::rc::Rc;
 
 /// How a list is redistributed on rescale.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Distribution {
     /// The elements of all instances are dealt out among the new instances.
     Split,
@@ -47,13 +49,38 @@ impl<T: Data> OperatorListState<T> {
     }
 }
 
+impl<T: Data> SnapshotList for RefCell<Vec<T>> {
+    fn snapshot(&self) -> Result<Vec<Vec<u8>>> {
+        self.borrow().iter().map(encode).collect()
+    }
+
+    fn restore(&self, name: &str, elements: &[Vec<u8>]) -> Result<()> {
+        let mut items = self.borrow_mut();
+        for bytes in elements {
+            items.push(decode(bytes).map_err(|e| {
+                Error::Codec(format!(
+                    "operator state '{name}': a stored element does not decode as the declared type ({e}); \
+                     the job's state types changed since the snapshot was taken"
+                ))
+            })?);
+        }
+        Ok(())
+    }
+}
+
 /// The operator state of one operator instance.
 #[derive(Default)]
 pub struct OperatorStateStore {
-    names: Vec<(String, Distribution)>,
+    lists: Vec<(String, Distribution, Rc<dyn SnapshotList>)>,
+    restored: Vec<OperatorListSnapshot>,
 }
 
 impl OperatorStateStore {
+    /// A store that fills each list from `restored` when the operator declares it.
+    pub fn restoring(restored: Vec<OperatorListSnapshot>) -> Self {
+        OperatorStateStore { lists: Vec::new(), restored }
+    }
+
     /// Declares a list redistributed by splitting.
     pub fn list_state<T: Data>(&mut self, name: &str) -> Result<OperatorListState<T>> {
         self.declare(name, Distribution::Split)
@@ -65,16 +92,36 @@ impl OperatorStateStore {
     }
 
     /// Declared lists and their distribution.
-    pub fn declared(&self) -> &[(String, Distribution)] {
-        &self.names
+    pub fn declared(&self) -> Vec<(String, Distribution)> {
+        self.lists.iter().map(|(n, d, _)| (n.clone(), *d)).collect()
+    }
+
+    /// The canonical snapshot of every declared list.
+    pub fn snapshot(&self) -> Result<Vec<OperatorListSnapshot>> {
+        self.lists
+            .iter()
+            .map(|(name, distribution, list)| {
+                Ok(OperatorListSnapshot { name: name.clone(), distribution: *distribution, elements: list.snapshot()? })
+            })
+            .collect()
+    }
+
+    /// Restored lists the operator has not declared (so far).
+    pub fn unrestored(&self) -> Vec<String> {
+        self.restored.iter().map(|l| l.name.clone()).collect()
     }
 
     fn declare<T: Data>(&mut self, name: &str, distribution: Distribution) -> Result<OperatorListState<T>> {
-        if self.names.iter().any(|(n, _)| n == name) {
+        if self.lists.iter().any(|(n, _, _)| n == name) {
             return Err(duplicate_state(name));
         }
-        self.names.push((name.to_string(), distribution));
-        Ok(OperatorListState { items: Rc::new(RefCell::new(Vec::new())), distribution })
+        let items = Rc::new(RefCell::new(Vec::new()));
+        if let Some(pos) = self.restored.iter().position(|l| l.name == name) {
+            let restored = self.restored.swap_remove(pos);
+            items.restore(name, &restored.elements)?;
+        }
+        self.lists.push((name.to_string(), distribution, items.clone()));
+        Ok(OperatorListState { items, distribution })
     }
 }
 

@@ -39,7 +39,7 @@ impl StateTtlConfig {
 }
 
 /// A stored value with its expiry time (`i64::MAX`: never).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Stamped<V> {
     /// The value.
     pub value: V,

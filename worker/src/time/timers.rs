@@ -2,10 +2,16 @@
 //! when the clock does. A timer is identified by (key, namespace, time); registering the same one
 //! twice keeps one. Timers fire in time order, and timers of equal time in registration order.
 
+use crate::error::Result;
 use crate::record::Timestamp;
+use crate::state::snapshot::{EntryEncoder, KeyedEntry, SnapshotTable, decode_entry};
 use rustc_hash::FxHashSet;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 use std::hash::Hash;
+use std::rc::Rc;
 
 /// One time domain's timers.
 #[derive(Debug)]
@@ -117,6 +123,96 @@ impl<K: Clone + Hash + Eq, N: Clone + Hash + Eq> TimerService<K, N> {
     /// Whether no timer is registered.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// The timer service of an operator as registered with its state backend (so its timers are
+/// checkpointed with the state): a shared handle whose methods never hold a borrow across calls,
+/// so a timer callback may register timers.
+pub struct Timers<K, N = ()>(Rc<RefCell<TimerService<K, N>>>);
+
+impl<K: Clone + Hash + Eq, N: Clone + Hash + Eq> Default for Timers<K, N> {
+    fn default() -> Self {
+        Timers(Rc::new(RefCell::new(TimerService::default())))
+    }
+}
+
+impl<K: Clone + Hash + Eq, N: Clone + Hash + Eq> Timers<K, N> {
+    /// See [`TimerService::register_event_time_timer`].
+    pub fn register_event_time_timer(&self, key: &K, ns: &N, time: Timestamp) {
+        self.0.borrow_mut().register_event_time_timer(key, ns, time)
+    }
+    /// See [`TimerService::delete_event_time_timer`].
+    pub fn delete_event_time_timer(&self, key: &K, ns: &N, time: Timestamp) {
+        self.0.borrow_mut().delete_event_time_timer(key, ns, time)
+    }
+    /// See [`TimerService::register_processing_time_timer`].
+    pub fn register_processing_time_timer(&self, key: &K, ns: &N, time: Timestamp) {
+        self.0.borrow_mut().register_processing_time_timer(key, ns, time)
+    }
+    /// See [`TimerService::delete_processing_time_timer`].
+    pub fn delete_processing_time_timer(&self, key: &K, ns: &N, time: Timestamp) {
+        self.0.borrow_mut().delete_processing_time_timer(key, ns, time)
+    }
+    /// See [`TimerService::pop_event_timer`].
+    pub fn pop_event_timer(&self, watermark: Timestamp) -> Option<(Timestamp, K, N)> {
+        self.0.borrow_mut().pop_event_timer(watermark)
+    }
+    /// See [`TimerService::pop_processing_timer`].
+    pub fn pop_processing_timer(&self, now: Timestamp) -> Option<(Timestamp, K, N)> {
+        self.0.borrow_mut().pop_processing_timer(now)
+    }
+    /// See [`TimerService::next_processing_time`].
+    pub fn next_processing_time(&self) -> Option<Timestamp> {
+        self.0.borrow().next_processing_time()
+    }
+    /// See [`TimerService::len`].
+    pub fn len(&self) -> usize {
+        self.0.borrow().len()
+    }
+    /// Whether no timer is registered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    pub(crate) fn shared(&self) -> Rc<RefCell<TimerService<K, N>>> {
+        self.0.clone()
+    }
+}
+
+/// Time domain of a timer in a snapshot entry.
+const EVENT_TIME: u8 = 0;
+const PROCESSING_TIME: u8 = 1;
+
+/// A snapshot holds one entry per timer, value `(domain, time)`, in firing order within a key group.
+impl<K, N> SnapshotTable for RefCell<TimerService<K, N>>
+where
+    K: Clone + Hash + Eq + Serialize + DeserializeOwned,
+    N: Clone + Hash + Eq + Serialize + DeserializeOwned,
+{
+    fn snapshot(&self, enc: &mut EntryEncoder) -> Result<()> {
+        let timers = self.borrow();
+        for (domain, queue) in [(EVENT_TIME, &timers.event), (PROCESSING_TIME, &timers.processing)] {
+            for (time, due) in &queue.by_time {
+                for (key, ns) in due {
+                    let group = enc.key(key)?;
+                    enc.push(group, ns, &(domain, *time))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn restore(&self, state: &str, entries: &[KeyedEntry]) -> Result<()> {
+        let mut timers = self.borrow_mut();
+        for e in entries {
+            let (key, ns, (domain, time)): (K, N, (u8, Timestamp)) = decode_entry(state, e)?;
+            if domain == EVENT_TIME {
+                timers.register_event_time_timer(&key, &ns, time);
+            } else {
+                timers.register_processing_time_timer(&key, &ns, time);
+            }
+        }
+        Ok(())
     }
 }
 

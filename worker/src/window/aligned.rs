@@ -11,13 +11,13 @@ use crate::runtime::context::RuntimeContext;
 use crate::runtime::operator::{Operator, Output, OutputTag};
 use crate::state::{StateDescriptor, ValueState};
 use crate::time::clock::Clock;
-use crate::time::timers::TimerService;
+use crate::time::timers::Timers;
 use crate::window::assigner::{TimeWindow, WindowAssigner, WindowTime, window_start};
 use crate::window::body::WindowBody;
 use std::sync::Arc;
 
 /// What a window timer does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 enum WindowTimer {
     /// Fire the window starting here.
     Fire(i64),
@@ -99,7 +99,7 @@ pub struct AlignedWindowOperator<K, T, B: WindowBody<K, T>> {
     lateness: i64,
     late_tag: Option<OutputTag<T>>,
     panes: Option<ValueState<K, B::Acc, i64>>,
-    timers: TimerService<K, WindowTimer>,
+    timers: Timers<K, WindowTimer>,
     watermark: Timestamp,
     clock: Option<Arc<dyn Clock>>,
     results: Vec<B::Out>,
@@ -122,7 +122,7 @@ impl<K: Key, T: Data, B: WindowBody<K, T>> AlignedWindowOperator<K, T, B> {
             lateness: if assigner.time() == WindowTime::EventTime { lateness } else { 0 },
             late_tag,
             panes: None,
-            timers: TimerService::default(),
+            timers: Timers::default(),
             watermark: NO_TIMESTAMP,
             clock: None,
             results: Vec::new(),
@@ -183,6 +183,7 @@ impl<K: Key, T: Data, B: WindowBody<K, T>> Operator for AlignedWindowOperator<K,
 
     fn open(&mut self, ctx: &mut RuntimeContext) -> Result<()> {
         self.panes = Some(ctx.state.value_state(&StateDescriptor::new("window-panes"))?);
+        self.timers = ctx.state.timer_service("window-timers")?;
         self.clock = Some(ctx.clock.clone());
         Ok(())
     }

@@ -12,7 +12,7 @@ use crate::runtime::context::RuntimeContext;
 use crate::runtime::operator::{Operator, Output, OutputTag};
 use crate::state::{StateDescriptor, ValueState};
 use crate::time::clock::Clock;
-use crate::time::timers::TimerService;
+use crate::time::timers::Timers;
 use crate::window::assigner::{TimeWindow, WindowAssigner, WindowTime};
 use crate::window::body::WindowBody;
 use serde::{Deserialize, Serialize};
@@ -27,7 +27,7 @@ pub struct Session<A> {
     pub acc: A,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 enum SessionTimer {
     Fire(TimeWindow),
     Cleanup(TimeWindow),
@@ -42,7 +42,7 @@ pub struct SessionWindowOperator<K, T, B: WindowBody<K, T>> {
     lateness: i64,
     late_tag: Option<OutputTag<T>>,
     sessions: Option<ValueState<K, Vec<Session<B::Acc>>>>,
-    timers: TimerService<K, SessionTimer>,
+    timers: Timers<K, SessionTimer>,
     watermark: Timestamp,
     clock: Option<Arc<dyn Clock>>,
     results: Vec<B::Out>,
@@ -68,7 +68,7 @@ impl<K: Key, T: Data, B: WindowBody<K, T>> SessionWindowOperator<K, T, B> {
             lateness: if time == WindowTime::EventTime { lateness } else { 0 },
             late_tag,
             sessions: None,
-            timers: TimerService::default(),
+            timers: Timers::default(),
             watermark: NO_TIMESTAMP,
             clock: None,
             results: Vec::new(),
@@ -167,6 +167,7 @@ impl<K: Key, T: Data, B: WindowBody<K, T>> Operator for SessionWindowOperator<K,
 
     fn open(&mut self, ctx: &mut RuntimeContext) -> Result<()> {
         self.sessions = Some(ctx.state.value_state(&StateDescriptor::new("sessions"))?);
+        self.timers = ctx.state.timer_service("session-timers")?;
         self.clock = Some(ctx.clock.clone());
         Ok(())
     }

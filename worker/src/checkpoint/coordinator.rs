@@ -1,0 +1,502 @@
+//! The checkpoint coordinator: one thread per job that triggers periodic checkpoints (interval,
+//! timeout, max concurrent, min pause), savepoints on request, and the final checkpoint once every
+//! task finished; it stores the snapshots tasks send, writes `_metadata` last, notifies the tasks,
+//! and deletes checkpoints beyond the retained count. Checkpoint ids never repeat for a job: they
+//! continue after the restored checkpoint and after any `chk-<n>` already in the job's directory.
+
+use crate::checkpoint::metadata::{
+    CheckpointMetadata, FORMAT_VERSION, METADATA_FILE, OperatorStateMeta, SnapshotKind, SubtaskStateHandle,
+    encode_state_file,
+};
+use crate::checkpoint::restore::{RestoreMode, RestoredSnapshot};
+use crate::checkpoint::storage::{self, CheckpointStorage};
+use crate::checkpoint::{CheckpointConfig, TaskCommand, TaskSnapshot};
+use crate::error::{Error, Result};
+use crate::runtime::element::CheckpointBarrier;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, unbounded};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The tasks of one execution attempt, as the coordinator reaches them.
+pub struct AttemptTasks {
+    /// Attempt number (snapshots of other attempts are ignored).
+    pub attempt: u64,
+    /// One command channel per task, indexed by task.
+    pub commands: Vec<Sender<TaskCommand>>,
+    /// How many tasks have finished their input.
+    pub finished: Arc<AtomicUsize>,
+    /// Set to stop the attempt's tasks (after a stop-with-savepoint).
+    pub cancel: Arc<AtomicBool>,
+}
+
+/// A completed checkpoint as the coordinator remembers it.
+#[derive(Clone, Debug)]
+pub struct CompletedCheckpoint {
+    /// Its id.
+    pub id: u64,
+    /// Storage rooted at its directory.
+    pub storage: Arc<dyn CheckpointStorage>,
+    /// How long it took from trigger to `_metadata`.
+    pub duration: Duration,
+    /// Bytes of state written.
+    pub bytes: u64,
+}
+
+/// What the job's other parts can ask of the coordinator and learn from it.
+#[derive(Default)]
+struct Shared {
+    latest: Mutex<Option<CompletedCheckpoint>>,
+    history: Mutex<Vec<CompletedCheckpoint>>,
+    exit_savepoint: Mutex<Option<String>>,
+    stopped: AtomicBool,
+    failed: AtomicUsize,
+}
+
+enum Msg {
+    Attempt(Option<AttemptTasks>),
+    Snapshot(TaskSnapshot),
+    Savepoint { dir: String, stop: bool, reply: Sender<Result<String>> },
+    Shutdown,
+}
+
+/// Where tasks send their snapshots.
+#[derive(Clone)]
+pub struct SnapshotSender(Sender<Msg>);
+
+impl SnapshotSender {
+    /// Hands a task's snapshot to the coordinator.
+    pub fn send(&self, snapshot: TaskSnapshot) {
+        // The coordinator outlives every attempt; a send fails only while the job shuts down.
+        let _ = self.0.send(Msg::Snapshot(snapshot));
+    }
+}
+
+/// The handle of a running coordinator.
+pub struct Coordinator {
+    tx: Sender<Msg>,
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Coordinator {
+    /// Starts the coordinator of job `job_id`, continuing after `restored` if given.
+    pub fn start(
+        config: CheckpointConfig,
+        job_id: &str,
+        job_name: &str,
+        restored: Option<&RestoredSnapshot>,
+    ) -> Result<Coordinator> {
+        let job_storage = match &config.dir {
+            Some(dir) => Some(storage::open(dir)?.scoped(job_id)),
+            None => None,
+        };
+        let mut next_id = restored.map_or(1, |r| r.metadata.checkpoint_id + 1);
+        if let Some(s) = &job_storage {
+            for name in s.list("")? {
+                if let Some(n) = name.strip_prefix("chk-").and_then(|n| n.parse::<u64>().ok()) {
+                    next_id = next_id.max(n + 1);
+                }
+            }
+        }
+        let mut completed = VecDeque::new();
+        if let Some(r) = restored.filter(|r| r.mode == RestoreMode::Claim) {
+            completed.push_back(CompletedCheckpoint {
+                id: r.metadata.checkpoint_id,
+                storage: r.storage.clone(),
+                duration: Duration::ZERO,
+                bytes: 0,
+            });
+        }
+        let shared = Arc::new(Shared::default());
+        let (tx, rx) = unbounded();
+        let state = CoordinatorLoop {
+            config,
+            job_id: job_id.to_string(),
+            job_name: job_name.to_string(),
+            job_storage,
+            next_id,
+            attempt: None,
+            pending: BTreeMap::new(),
+            completed,
+            last_trigger: None,
+            last_completion: None,
+            done: false,
+            shared: shared.clone(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("checkpoint-coordinator".into())
+            .spawn(move || state.run(rx))
+            .map_err(|e| Error::io("starting the checkpoint coordinator", e))?;
+        Ok(Coordinator { tx, shared, thread: Some(thread) })
+    }
+
+    /// Where tasks send snapshots.
+    pub fn snapshot_sender(&self) -> SnapshotSender {
+        SnapshotSender(self.tx.clone())
+    }
+
+    /// An attempt started (its tasks take part from now on) or ended (`None`).
+    pub fn set_attempt(&self, tasks: Option<AttemptTasks>) {
+        let _ = self.tx.send(Msg::Attempt(tasks));
+    }
+
+    /// Triggers a savepoint into `dir`; the receiver gets its location when complete. With `stop`,
+    /// the job stops once it is complete.
+    pub fn trigger_savepoint(&self, dir: &str, stop: bool) -> Receiver<Result<String>> {
+        let (reply, rx) = crossbeam_channel::bounded(1);
+        let _ = self.tx.send(Msg::Savepoint { dir: dir.to_string(), stop, reply });
+        rx
+    }
+
+    /// A handle to trigger savepoints from other threads.
+    pub fn savepoint_trigger(&self) -> SavepointTrigger {
+        SavepointTrigger(self.tx.clone())
+    }
+
+    /// The latest completed checkpoint.
+    pub fn latest(&self) -> Option<CompletedCheckpoint> {
+        self.shared.latest.lock().expect("coordinator lock").clone()
+    }
+
+    /// Every checkpoint completed so far, oldest first.
+    pub fn history(&self) -> Vec<CompletedCheckpoint> {
+        self.shared.history.lock().expect("coordinator lock").clone()
+    }
+
+    /// Checkpoints that failed or timed out.
+    pub fn failed(&self) -> usize {
+        self.shared.failed.load(Ordering::Relaxed)
+    }
+
+    /// The savepoint taken as the job stopped (stop-with-savepoint) or ended (final savepoint).
+    pub fn exit_savepoint(&self) -> Option<String> {
+        self.shared.exit_savepoint.lock().expect("coordinator lock").clone()
+    }
+
+    /// Whether the job was stopped with a savepoint.
+    pub fn stopped(&self) -> bool {
+        self.shared.stopped.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Coordinator {
+    fn drop(&mut self) {
+        let _ = self.tx.send(Msg::Shutdown);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Triggers savepoints of a running job from any thread.
+#[derive(Clone)]
+pub struct SavepointTrigger(Sender<Msg>);
+
+impl SavepointTrigger {
+    /// See [`Coordinator::trigger_savepoint`].
+    pub fn trigger(&self, dir: &str, stop: bool) -> Receiver<Result<String>> {
+        let (reply, rx) = crossbeam_channel::bounded(1);
+        let _ = self.0.send(Msg::Savepoint { dir: dir.to_string(), stop, reply });
+        rx
+    }
+}
+
+/// A checkpoint in flight.
+struct Pending {
+    kind: SnapshotKind,
+    storage: Arc<dyn CheckpointStorage>,
+    started: Instant,
+    timestamp_ms: i64,
+    acked: HashMap<usize, Vec<(OperatorStateMeta, Option<SubtaskStateHandle>)>>,
+    bytes: u64,
+    then_exit: bool,
+    stop: bool,
+    reply: Option<Sender<Result<String>>>,
+}
+
+struct CoordinatorLoop {
+    config: CheckpointConfig,
+    job_id: String,
+    job_name: String,
+    job_storage: Option<Arc<dyn CheckpointStorage>>,
+    next_id: u64,
+    attempt: Option<AttemptTasks>,
+    pending: BTreeMap<u64, Pending>,
+    completed: VecDeque<CompletedCheckpoint>,
+    last_trigger: Option<Instant>,
+    last_completion: Option<Instant>,
+    /// The attempt's final snapshot completed: nothing more to trigger.
+    done: bool,
+    shared: Arc<Shared>,
+}
+
+const TICK: Duration = Duration::from_millis(20);
+
+impl CoordinatorLoop {
+    fn run(mut self, rx: Receiver<Msg>) {
+        loop {
+            match rx.recv_timeout(TICK) {
+                Ok(Msg::Attempt(tasks)) => {
+                    self.abort_all(None);
+                    self.attempt = tasks;
+                    self.done = false;
+                    self.last_trigger = Some(Instant::now());
+                }
+                Ok(Msg::Snapshot(s)) => self.on_snapshot(s),
+                Ok(Msg::Savepoint { dir, stop, reply }) => self.trigger_savepoint(&dir, stop, reply),
+                Ok(Msg::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
+                    self.abort_all(None);
+                    return;
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            self.tick();
+        }
+    }
+
+    fn tick(&mut self) {
+        let now = Instant::now();
+        let expired: Vec<u64> =
+            self.pending.iter().filter(|(_, p)| now - p.started > self.config.timeout).map(|(id, _)| *id).collect();
+        for id in expired {
+            self.abort(id, Some(&format!("it did not complete within {:?}", self.config.timeout)));
+        }
+        let Some(attempt) = self.attempt.as_ref().filter(|_| !self.done) else { return };
+        let all_finished = attempt.finished.load(Ordering::SeqCst) == attempt.commands.len();
+        let paused = self.last_completion.is_some_and(|t| now - t < self.config.min_pause);
+        if all_finished {
+            // The final snapshot: the finished tasks' last state, after which sinks commit and the
+            // job ends. A final savepoint directory makes it a savepoint.
+            if !self.pending.is_empty() || paused {
+                return;
+            }
+            if let Some(dir) = self.config.final_savepoint_dir.clone() {
+                match storage::open(&dir) {
+                    Ok(s) => self.trigger(SnapshotKind::Savepoint, s, true, false, None),
+                    Err(e) => tracing::warn!("cannot take the final savepoint: {e}"),
+                }
+            } else if let Some(job_storage) = self.job_storage.clone() {
+                self.trigger(SnapshotKind::Checkpoint, job_storage, true, false, None);
+            }
+            return;
+        }
+        let Some(job_storage) = self.job_storage.clone() else { return };
+        let Some(interval) = self.config.interval else { return };
+        let due = self.last_trigger.is_none_or(|t| now - t >= interval);
+        let in_flight = self.pending.values().filter(|p| p.kind == SnapshotKind::Checkpoint).count();
+        if due && !paused && in_flight < self.config.max_concurrent.max(1) {
+            self.trigger(SnapshotKind::Checkpoint, job_storage, false, false, None);
+        }
+    }
+
+    fn trigger_savepoint(&mut self, dir: &str, stop: bool, reply: Sender<Result<String>>) {
+        if self.attempt.is_none() {
+            let _ = reply.send(Err(Error::Checkpoint("the job is not running; no savepoint was taken".into())));
+            return;
+        }
+        match storage::open(dir) {
+            Ok(s) => self.trigger(SnapshotKind::Savepoint, s, false, stop, Some(reply)),
+            Err(e) => {
+                let _ = reply.send(Err(e));
+            }
+        }
+    }
+
+    fn trigger(
+        &mut self,
+        kind: SnapshotKind,
+        parent: Arc<dyn CheckpointStorage>,
+        then_exit: bool,
+        stop: bool,
+        reply: Option<Sender<Result<String>>>,
+    ) {
+        let Some(attempt) = &self.attempt else { return };
+        let id = self.next_id;
+        self.next_id += 1;
+        let dir = match kind {
+            SnapshotKind::Checkpoint => format!("chk-{id}"),
+            SnapshotKind::Savepoint => format!("savepoint-{}-{id}", &self.job_id[..self.job_id.len().min(6)]),
+        };
+        let timestamp_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let barrier = CheckpointBarrier { id, timestamp: timestamp_ms };
+        for c in &attempt.commands {
+            let _ = c.send(TaskCommand::Trigger(barrier));
+        }
+        tracing::debug!(checkpoint_id = id, ?kind, "triggered");
+        self.last_trigger = Some(Instant::now());
+        self.pending.insert(
+            id,
+            Pending {
+                kind,
+                storage: parent.scoped(&dir),
+                started: Instant::now(),
+                timestamp_ms,
+                acked: HashMap::new(),
+                bytes: 0,
+                then_exit: then_exit || stop,
+                stop,
+                reply,
+            },
+        );
+    }
+
+    fn on_snapshot(&mut self, s: TaskSnapshot) {
+        let Some(attempt) = &self.attempt else { return };
+        if s.attempt != attempt.attempt {
+            return;
+        }
+        let tasks = attempt.commands.len();
+        let Some(p) = self.pending.get_mut(&s.checkpoint_id) else { return };
+        let mut written = Vec::new();
+        for st in s.states {
+            let meta = OperatorStateMeta {
+                operator_id: st.operator_id.clone(),
+                name: st.name.clone(),
+                parallelism: st.parallelism,
+                max_parallelism: st.max_parallelism,
+                subtasks: Vec::new(),
+            };
+            if st.state.declares_nothing() {
+                written.push((meta, None));
+                continue;
+            }
+            let file = format!("{}-{}", st.operator_id, st.subtask);
+            let result = encode_state_file(&st.state)
+                .and_then(|(bytes, sum)| p.storage.write(&file, &bytes).map(|()| (bytes, sum)));
+            match result {
+                Ok((bytes, sum)) => {
+                    p.bytes += bytes.len() as u64;
+                    let handle = SubtaskStateHandle {
+                        subtask: st.subtask,
+                        key_groups: st.key_groups,
+                        file,
+                        bytes: bytes.len() as u64,
+                        checksum: format!("{sum:016x}"),
+                        has_operator_state: st.state.operator.iter().any(|l| !l.elements.is_empty()),
+                    };
+                    written.push((meta, Some(handle)));
+                }
+                Err(e) => return self.abort(s.checkpoint_id, Some(&e.to_string())),
+            }
+        }
+        p.acked.insert(s.task, written);
+        if p.acked.len() == tasks {
+            self.complete(s.checkpoint_id);
+        }
+    }
+
+    fn complete(&mut self, id: u64) {
+        let p = self.pending.remove(&id).expect("pending checkpoint");
+        let mut operators: Vec<OperatorStateMeta> = Vec::new();
+        let mut tasks: Vec<_> = p.acked.into_iter().collect();
+        tasks.sort_by_key(|(t, _)| *t);
+        for (meta, handle) in tasks.into_iter().flat_map(|(_, w)| w) {
+            let op = match operators.iter_mut().find(|o| o.operator_id == meta.operator_id) {
+                Some(op) => op,
+                None => {
+                    operators.push(meta);
+                    operators.last_mut().expect("pushed")
+                }
+            };
+            op.subtasks.extend(handle);
+        }
+        operators.retain(|o| !o.subtasks.is_empty());
+        for op in &mut operators {
+            op.subtasks.sort_by_key(|h| h.subtask);
+        }
+        let metadata = CheckpointMetadata {
+            version: FORMAT_VERSION,
+            kind: p.kind,
+            job_id: self.job_id.clone(),
+            job_name: self.job_name.clone(),
+            checkpoint_id: id,
+            timestamp_ms: p.timestamp_ms,
+            finished: p.then_exit && !p.stop,
+            operators,
+        };
+        let written = metadata.to_bytes().and_then(|bytes| p.storage.write(METADATA_FILE, &bytes));
+        let location = p.storage.location("");
+        if let Err(e) = written {
+            self.fail(id, p.kind, &location, &e.to_string(), p.reply);
+            let _ = p.storage.delete_dir("");
+            return;
+        }
+        let duration = p.started.elapsed();
+        tracing::info!(checkpoint_id = id, ?duration, bytes = p.bytes, %location, "{:?} completed", p.kind);
+        self.last_completion = Some(Instant::now());
+        self.done |= p.then_exit;
+        let done = CompletedCheckpoint { id, storage: p.storage.clone(), duration, bytes: p.bytes };
+        self.shared.history.lock().expect("coordinator lock").push(done.clone());
+        if p.kind == SnapshotKind::Checkpoint {
+            *self.shared.latest.lock().expect("coordinator lock") = Some(done.clone());
+            self.completed.push_back(done);
+            while self.completed.len() > self.config.retained.max(1) {
+                let old = self.completed.pop_front().expect("non-empty");
+                if let Err(e) = old.storage.delete_dir("") {
+                    tracing::warn!(checkpoint_id = old.id, "cannot delete a subsumed checkpoint: {e}");
+                }
+            }
+        }
+        if p.then_exit && p.kind == SnapshotKind::Savepoint {
+            *self.shared.exit_savepoint.lock().expect("coordinator lock") = Some(location.clone());
+        }
+        if p.stop {
+            self.shared.stopped.store(true, Ordering::SeqCst);
+        }
+        if let Some(attempt) = &self.attempt {
+            for c in &attempt.commands {
+                let _ = c.send(TaskCommand::Complete { checkpoint_id: id, then_exit: p.then_exit });
+            }
+            if p.stop {
+                attempt.cancel.store(true, Ordering::SeqCst);
+            }
+        }
+        if let Some(reply) = p.reply {
+            let _ = reply.send(Ok(location));
+        }
+    }
+
+    /// Aborts checkpoint `id`: it failed (`why`), or its tasks ended (`None`).
+    fn abort(&mut self, id: u64, why: Option<&str>) {
+        if let Some(p) = self.pending.remove(&id) {
+            let location = p.storage.location("");
+            match why {
+                Some(why) => self.fail(id, p.kind, &location, why, p.reply),
+                None => {
+                    tracing::debug!(checkpoint_id = id, "aborted: the job's tasks ended");
+                    if let Some(reply) = p.reply {
+                        let _ = reply.send(Err(Error::Checkpoint(format!(
+                            "savepoint {id} was abandoned: the job's tasks ended before it completed"
+                        ))));
+                    }
+                }
+            }
+            if let Err(e) = p.storage.delete_dir("") {
+                tracing::warn!(checkpoint_id = id, "cannot delete the files of a failed checkpoint: {e}");
+            }
+        }
+    }
+
+    fn fail(&self, id: u64, kind: SnapshotKind, location: &str, why: &str, reply: Option<Sender<Result<String>>>) {
+        self.shared.failed.fetch_add(1, Ordering::Relaxed);
+        let last = self.shared.latest.lock().expect("coordinator lock").as_ref().map(|c| c.id);
+        tracing::warn!(
+            checkpoint_id = id,
+            "{kind:?} {id} at '{location}' failed: {why}; the job keeps running{}",
+            last.map_or(String::new(), |l| format!(" and would restore from checkpoint {l}"))
+        );
+        if let Some(reply) = reply {
+            let _ = reply.send(Err(Error::Checkpoint(format!("savepoint {id} at '{location}' failed: {why}"))));
+        }
+    }
+
+    fn abort_all(&mut self, why: Option<&str>) {
+        let ids: Vec<u64> = self.pending.keys().copied().collect();
+        for id in ids {
+            self.abort(id, why);
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! Checkpoints and savepoints: the coordinator that triggers them and completes them
+//! ([`coordinator`]), where their files go ([`storage`]), their format ([`metadata`]) and how a job
+//! restores from one at any parallelism ([`restore`]).
+//!
+//! The protocol (aligned barriers): the coordinator sends a trigger to every task; source tasks
+//! snapshot their split positions and operator state and emit a barrier into their outputs; a task
+//! with inputs snapshots when the barrier arrived on every input (the gate blocks inputs that
+//! delivered theirs); a task that already finished snapshots its final state on the trigger. Each
+//! snapshot goes to the coordinator, which writes the state files (off the task threads) and, when
+//! every task's snapshot is stored, writes `_metadata` last and tells every task the checkpoint
+//! completed, which is when transactional sinks commit.
+
+pub mod coordinator;
+pub mod metadata;
+pub mod restore;
+pub mod storage;
+
+use crate::runtime::element::CheckpointBarrier;
+use crate::state::keygroup::KeyGroupRange;
+use crate::state::snapshot::OperatorSubtaskState;
+use std::time::Duration;
+
+/// Checkpointing settings of a job.
+#[derive(Clone, Debug)]
+pub struct CheckpointConfig {
+    /// Time between periodic checkpoints (`None`: no periodic checkpoints).
+    pub interval: Option<Duration>,
+    /// Where checkpoints go: `<dir>/<job id>/chk-<n>`; `None`: no checkpoints (savepoints still work).
+    pub dir: Option<String>,
+    /// A checkpoint not completed after this long is aborted.
+    pub timeout: Duration,
+    /// Minimum time between the end of one checkpoint and the start of the next.
+    pub min_pause: Duration,
+    /// Checkpoints in flight at once.
+    pub max_concurrent: usize,
+    /// Completed checkpoints kept; older ones are deleted.
+    pub retained: usize,
+    /// When every task finished, take the final snapshot as a savepoint here.
+    pub final_savepoint_dir: Option<String>,
+    /// Default target of savepoints triggered while the job runs.
+    pub savepoint_dir: Option<String>,
+}
+
+impl Default for CheckpointConfig {
+    fn default() -> Self {
+        CheckpointConfig {
+            interval: None,
+            dir: None,
+            timeout: Duration::from_secs(600),
+            min_pause: Duration::ZERO,
+            max_concurrent: 1,
+            retained: 1,
+            final_savepoint_dir: None,
+            savepoint_dir: None,
+        }
+    }
+}
+
+impl CheckpointConfig {
+    /// Whether the job writes checkpoints (and so runs its sinks exactly once).
+    pub fn enabled(&self) -> bool {
+        self.dir.is_some()
+    }
+
+    /// Whether finished tasks wait for a final checkpoint or savepoint before they end.
+    pub fn has_final_snapshot(&self) -> bool {
+        self.dir.is_some() || self.final_savepoint_dir.is_some()
+    }
+}
+
+/// What the coordinator tells a task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskCommand {
+    /// Take part in checkpoint `barrier.id`: sources (and finished tasks) snapshot now.
+    Trigger(CheckpointBarrier),
+    /// The checkpoint (or savepoint) completed: commit what belongs to it; with `then_exit`, stop
+    /// afterwards (stop-with-savepoint, or the job's final checkpoint).
+    Complete {
+        /// The completed checkpoint.
+        checkpoint_id: u64,
+        /// End the task after committing.
+        then_exit: bool,
+    },
+}
+
+/// The state of one operator instance in a task's snapshot.
+#[derive(Debug)]
+pub struct SubtaskSnapshot {
+    /// Stable operator id.
+    pub operator_id: String,
+    /// Operator name.
+    pub name: String,
+    /// Subtask index.
+    pub subtask: usize,
+    /// Parallelism of the operator.
+    pub parallelism: usize,
+    /// Its max parallelism.
+    pub max_parallelism: usize,
+    /// Key groups the instance owns.
+    pub key_groups: KeyGroupRange,
+    /// The state.
+    pub state: OperatorSubtaskState,
+}
+
+/// One task's part of a checkpoint.
+#[derive(Debug)]
+pub struct TaskSnapshot {
+    /// Execution attempt of the job the task belongs to.
+    pub attempt: u64,
+    /// The checkpoint.
+    pub checkpoint_id: u64,
+    /// Index of the task in the attempt.
+    pub task: usize,
+    /// Its operators' states.
+    pub states: Vec<SubtaskSnapshot>,
+}
