@@ -1,0 +1,187 @@
+//! The crash test: `ferroflink run nexmark --query q7` with the exactly-once file sink and
+//! checkpoints every 200 ms is killed with SIGKILL after at least two completed checkpoints with
+//! committed files, then started again with `--restore` of the latest complete `chk-<n>`. The files
+//! committed before the kill stay unchanged (bytes and inode), the restored sources start at the
+//! positions stored in the checkpoint, and the final committed output equals an uninterrupted run.
+
+use ferroflink::checkpoint::metadata::METADATA_FILE;
+use ferroflink::checkpoint::restore::{RestoreMode, RestoreSettings, RestoredSnapshot};
+use ferroflink::connectors::generator::GeneratorSplit;
+use ferroflink::runtime::codec::decode;
+use ferroflink::state::keygroup::KeyGroupRange;
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().unwrap().parent().unwrap().join("ferroflink");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo).args(["build", "-p", "ferroflink", "--bin", "ferroflink"]).status().unwrap();
+        assert!(status.success());
+    }
+    bin
+}
+
+const EVENTS: &str = "600000";
+
+fn q7_args(output: &Path, checkpoints: &Path) -> Vec<String> {
+    [
+        "run",
+        "nexmark",
+        "--query",
+        "q7",
+        "--events",
+        EVENTS,
+        "--rate",
+        "120000",
+        "--parallelism",
+        "2",
+        "--output",
+        output.to_str().unwrap(),
+        "--checkpoint-interval",
+        "200ms",
+        "--checkpoint-dir",
+        checkpoints.to_str().unwrap(),
+        "--checkpoints-retained",
+        "3",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// Completed checkpoints (directories with `_metadata`), oldest first.
+fn completed_checkpoints(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for job in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        for chk in std::fs::read_dir(job.path()).into_iter().flatten().flatten() {
+            let name = chk.file_name().to_string_lossy().into_owned();
+            if let Some(n) = name.strip_prefix("chk-").and_then(|n| n.parse::<u64>().ok())
+                && chk.path().join(METADATA_FILE).exists()
+            {
+                found.push((n, chk.path()));
+            }
+        }
+    }
+    found.sort();
+    found.into_iter().map(|(_, p)| p).collect()
+}
+
+/// Committed part files: name → (bytes, inode).
+fn committed(dir: &Path) -> BTreeMap<String, (Vec<u8>, u64)> {
+    let mut files = BTreeMap::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.starts_with('.') && !name.starts_with('_') {
+            files.insert(name, (std::fs::read(e.path()).unwrap(), e.metadata().unwrap().ino()));
+        }
+    }
+    files
+}
+
+fn sorted_lines(dir: &Path) -> Vec<String> {
+    let mut lines: Vec<String> = committed(dir)
+        .into_values()
+        .flat_map(|(bytes, _)| String::from_utf8(bytes).unwrap().lines().map(str::to_string).collect::<Vec<_>>())
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// The source split positions stored in a checkpoint, by the library that reads checkpoints.
+fn checkpointed_positions(chk: &Path) -> BTreeSet<(u64, u64)> {
+    let snapshot = RestoredSnapshot::load(&RestoreSettings {
+        path: chk.to_str().unwrap().into(),
+        mode: RestoreMode::NoClaim,
+        allow_non_restored_state: false,
+    })
+    .unwrap();
+    let source = snapshot.metadata.operators.iter().find(|o| o.name == "Nexmark Source").expect("source state");
+    let mut positions = BTreeSet::new();
+    for i in 0..source.parallelism {
+        let range = KeyGroupRange::for_operator(source.max_parallelism, source.parallelism, i);
+        let state = snapshot.subtask_state(&source.operator_id, source.parallelism, i, range).unwrap().unwrap();
+        for e in &state.operator[0].elements {
+            let s: GeneratorSplit = decode(e).unwrap();
+            positions.insert((s.next, s.stride));
+        }
+    }
+    positions
+}
+
+/// The positions the restored run's sources report: `GeneratorSplit { next: N, stride: S }`.
+fn reported_positions(log: &str) -> BTreeSet<(u64, u64)> {
+    let mut positions = BTreeSet::new();
+    for line in log.lines().filter(|l| l.contains("source resumes at restored split positions")) {
+        for part in line.split("GeneratorSplit { next: ").skip(1) {
+            let (next, rest) = part.split_once(", stride: ").unwrap();
+            let stride = rest.split(' ').next().unwrap();
+            positions.insert((next.parse().unwrap(), stride.parse().unwrap()));
+        }
+    }
+    positions
+}
+
+#[test]
+fn killed_run_restores_with_exactly_once_output() {
+    let root = std::env::temp_dir().join(format!("ff-crash-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let (out, ck, reference) = (root.join("out"), root.join("checkpoints"), root.join("reference"));
+
+    let mut child = Command::new(binary()).args(q7_args(&out, &ck)).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        assert!(Instant::now() < deadline, "no two checkpoints with committed output within 120 s");
+        assert!(child.try_wait().unwrap().is_none(), "the job ended before it could be killed; raise EVENTS");
+        if completed_checkpoints(&ck).len() >= 2 && !committed(&out).is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let before = committed(&out);
+    let latest = completed_checkpoints(&ck).pop().unwrap();
+    let stored = checkpointed_positions(&latest);
+    assert!(!stored.is_empty());
+
+    let restored = Command::new(binary())
+        .args(q7_args(&out, &ck))
+        .args(["--restore", latest.to_str().unwrap()])
+        .env("RUST_LOG", "ferroflink=info")
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&restored.stderr);
+    assert!(restored.status.success(), "{log}");
+    assert_eq!(reported_positions(&log), stored, "restored sources must start at the checkpointed positions");
+
+    let after = committed(&out);
+    for (name, (bytes, inode)) in &before {
+        let (now_bytes, now_inode) = after.get(name).unwrap_or_else(|| panic!("committed file {name} disappeared"));
+        assert_eq!(now_bytes, bytes, "committed file {name} changed");
+        assert_eq!(now_inode, inode, "committed file {name} was replaced");
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "in-progress or pending files left after the job finished: {leftovers:?}");
+
+    let plain = Command::new(binary())
+        .args(["run", "nexmark", "--query", "q7", "--events", EVENTS, "--parallelism", "2", "--output"])
+        .arg(&reference)
+        .output()
+        .unwrap();
+    assert!(plain.status.success(), "{}", String::from_utf8_lossy(&plain.stderr));
+    let expected = sorted_lines(&reference);
+    assert!(expected.len() > 3, "q7 over {EVENTS} events has several windows");
+    assert_eq!(sorted_lines(&out), expected, "committed output differs from an uninterrupted run");
+    std::fs::remove_dir_all(&root).unwrap();
+}
