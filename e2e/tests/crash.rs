@@ -132,7 +132,8 @@ fn killed_run_restores_with_exactly_once_output() {
     let _ = std::fs::remove_dir_all(&root);
     let (out, ck, reference) = (root.join("out"), root.join("checkpoints"), root.join("reference"));
 
-    let mut child = Command::new(binary()).args(q7_args(&out, &ck)).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child =
+        Command::new(binary()).args(q7_args(&out, &ck)).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         assert!(Instant::now() < deadline, "no two checkpoints with committed output within 120 s");

@@ -52,6 +52,9 @@ pub enum Error {
     /// A checkpoint or savepoint could not be written or read.
     #[error("{0}")]
     Checkpoint(String),
+    /// A checkpoint or savepoint is damaged or incomplete: restoring it again cannot succeed.
+    #[error("{0}")]
+    CorruptSnapshot(String),
     /// A task failed; the message names the task.
     #[error("task {task} failed: {message}")]
     TaskFailed {
@@ -71,7 +74,7 @@ impl Error {
     /// Who is at fault.
     pub fn domain(&self) -> Domain {
         match self {
-            Error::InvalidJob(_) | Error::NotEnoughSlots(_) => Domain::User,
+            Error::InvalidJob(_) | Error::NotEnoughSlots(_) | Error::CorruptSnapshot(_) => Domain::User,
             Error::Io { .. } | Error::Checkpoint(_) => Domain::External,
             Error::TaskFailed { cause, .. } => *cause,
             Error::Codec(_) | Error::Cancelled => Domain::Internal,

@@ -26,6 +26,9 @@ pub struct AttemptTasks {
     pub attempt: u64,
     /// One command channel per task, indexed by task.
     pub commands: Vec<Sender<TaskCommand>>,
+    /// How many tasks have opened their operators and restored their state: checkpoints start
+    /// when all have (so a checkpoint being restored is never subsumed and deleted under them).
+    pub running: Arc<AtomicUsize>,
     /// How many tasks have finished their input.
     pub finished: Arc<AtomicUsize>,
     /// Set to stop the attempt's tasks (after a stop-with-savepoint).
@@ -56,7 +59,7 @@ struct Shared {
 }
 
 enum Msg {
-    Attempt(Option<AttemptTasks>),
+    Attempt(Option<AttemptTasks>, Sender<()>),
     Snapshot(TaskSnapshot),
     Savepoint { dir: String, stop: bool, reply: Sender<Result<String>> },
     Shutdown,
@@ -138,9 +141,14 @@ impl Coordinator {
         SnapshotSender(self.tx.clone())
     }
 
-    /// An attempt started (its tasks take part from now on) or ended (`None`).
+    /// An attempt started (its tasks take part from now on) or ended (`None`). Returns once the
+    /// coordinator has handled everything the previous attempt's tasks sent, so [`Self::latest`]
+    /// is final for it.
     pub fn set_attempt(&self, tasks: Option<AttemptTasks>) {
-        let _ = self.tx.send(Msg::Attempt(tasks));
+        let (done, wait) = crossbeam_channel::bounded(1);
+        if self.tx.send(Msg::Attempt(tasks, done)).is_ok() {
+            let _ = wait.recv();
+        }
     }
 
     /// Triggers a savepoint into `dir`; the receiver gets its location when complete. With `stop`,
@@ -239,11 +247,12 @@ impl CoordinatorLoop {
     fn run(mut self, rx: Receiver<Msg>) {
         loop {
             match rx.recv_timeout(TICK) {
-                Ok(Msg::Attempt(tasks)) => {
+                Ok(Msg::Attempt(tasks, done)) => {
                     self.abort_all(None);
                     self.attempt = tasks;
                     self.done = false;
                     self.last_trigger = Some(Instant::now());
+                    let _ = done.send(());
                 }
                 Ok(Msg::Snapshot(s)) => self.on_snapshot(s),
                 Ok(Msg::Savepoint { dir, stop, reply }) => self.trigger_savepoint(&dir, stop, reply),
@@ -265,6 +274,9 @@ impl CoordinatorLoop {
             self.abort(id, Some(&format!("it did not complete within {:?}", self.config.timeout)));
         }
         let Some(attempt) = self.attempt.as_ref().filter(|_| !self.done) else { return };
+        if attempt.running.load(Ordering::SeqCst) < attempt.commands.len() {
+            return;
+        }
         let all_finished = attempt.finished.load(Ordering::SeqCst) == attempt.commands.len();
         let paused = self.last_completion.is_some_and(|t| now - t < self.config.min_pause);
         if all_finished {
@@ -293,6 +305,13 @@ impl CoordinatorLoop {
     }
 
     fn trigger_savepoint(&mut self, dir: &str, stop: bool, reply: Sender<Result<String>>) {
+        let starting = self.attempt.as_ref().is_some_and(|a| a.running.load(Ordering::SeqCst) < a.commands.len());
+        if starting {
+            let _ = reply.send(Err(Error::Checkpoint(
+                "the job's tasks are still starting or restoring; trigger the savepoint again in a moment".into(),
+            )));
+            return;
+        }
         if self.attempt.is_none() {
             let _ = reply.send(Err(Error::Checkpoint("the job is not running; no savepoint was taken".into())));
             return;

@@ -117,7 +117,7 @@ impl CheckpointMetadata {
 }
 
 fn corrupt(location: &str, why: &str) -> Error {
-    Error::Checkpoint(format!("'{location}' is corrupt ({why}); restore from another checkpoint or savepoint"))
+    Error::CorruptSnapshot(format!("'{location}' is corrupt ({why}); restore from another checkpoint or savepoint"))
 }
 
 /// Encodes a state file; returns the bytes and their checksum.

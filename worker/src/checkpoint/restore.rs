@@ -62,12 +62,21 @@ impl RestoredSnapshot {
     pub fn from_storage(storage: Arc<dyn CheckpointStorage>, mode: RestoreMode, allow: bool) -> Result<Self> {
         let location = storage.location(METADATA_FILE);
         if !storage.exists(METADATA_FILE)? {
-            return Err(Error::Checkpoint(format!(
+            return Err(Error::CorruptSnapshot(format!(
                 "'{location}' does not exist: the checkpoint is incomplete or the path is wrong; restore from a \
                  directory chk-<n> (or a savepoint directory) that has a _metadata file"
             )));
         }
         let metadata = CheckpointMetadata::from_bytes(&storage.read(METADATA_FILE)?, &location)?;
+        for handle in metadata.operators.iter().flat_map(|o| &o.subtasks) {
+            if !storage.exists(&handle.file)? {
+                return Err(Error::CorruptSnapshot(format!(
+                    "'{}' is missing: the snapshot at '{}' is incomplete; restore from another checkpoint or savepoint",
+                    storage.location(&handle.file),
+                    storage.location("")
+                )));
+            }
+        }
         Ok(RestoredSnapshot { metadata, storage, allow_non_restored_state: allow, mode })
     }
 

@@ -9,8 +9,9 @@
 //! On restore, pending parts recorded in the checkpoint are committed (they belong to a completed
 //! checkpoint), and any other in-progress or pending part of the old subtasks this subtask takes
 //! over is deleted (it holds records the restored job writes again). Part numbers continue after
-//! the highest one recorded, so names never repeat. Without checkpoints, parts commit as they roll
-//! and when input ends.
+//! the highest one recorded, so names never repeat. Savepoints commit like checkpoints. When input
+//! ends, the job's final checkpoint commits the rest; a job without checkpoints commits when its
+//! input ends (so an unbounded job without checkpoints commits only at savepoints, as in Flink).
 
 use crate::error::{Error, Result};
 use crate::record::{Data, Record};
@@ -101,7 +102,7 @@ impl<T: Data> Sink<T> for FileSink<T> {
             next_part: restored.iter().map(|s| s.next_part).max().unwrap_or(0),
             current: None,
             pending: Vec::new(),
-            exactly_once: ctx.exactly_once,
+            commit_on_finish: !ctx.final_checkpoint,
             state,
             line: String::new(),
         };
@@ -125,7 +126,7 @@ struct FileWriter<T> {
     next_part: u64,
     current: Option<OpenPart>,
     pending: Vec<PendingPart>,
-    exactly_once: bool,
+    commit_on_finish: bool,
     state: OperatorListState<SubtaskParts>,
     line: String,
 }
@@ -168,13 +169,14 @@ impl<T> FileWriter<T> {
     fn commit(&self, subtask: usize, part: u64) -> Result<()> {
         let pending = self.dir.join(pending_name(subtask, part));
         let done = self.dir.join(final_name(subtask, part));
+        tracing::debug!(file = %done.display(), "committing");
         if pending.exists() {
             return rename(&pending, &done);
         }
         if done.exists() {
             return Ok(());
         }
-        Err(Error::Checkpoint(format!(
+        Err(Error::CorruptSnapshot(format!(
             "pending part '{}' of a completed checkpoint is missing and was never committed; it was removed \
              outside ferroflink, so its records are lost from the output",
             pending.display()
@@ -192,21 +194,16 @@ impl<T> FileWriter<T> {
         Ok(self.current.as_mut().expect("just opened"))
     }
 
-    /// Closes the open part: pending until a checkpoint covers it, or committed at once without
-    /// checkpoints.
+    /// Closes the open part; it is pending until a checkpoint covers it.
     fn roll(&mut self) -> Result<()> {
         let Some(mut p) = self.current.take() else { return Ok(()) };
         let path = self.dir.join(in_progress_name(self.subtask, p.part));
         let write_error = |e| Error::io(format!("cannot write '{}'", path.display()), e);
         p.file.flush().map_err(write_error)?;
         p.file.get_ref().sync_all().map_err(write_error)?;
-        if self.exactly_once {
-            rename(&path, &self.dir.join(pending_name(self.subtask, p.part)))?;
-            self.pending.push(PendingPart { checkpoint_id: None, part: p.part });
-            Ok(())
-        } else {
-            rename(&path, &self.dir.join(final_name(self.subtask, p.part)))
-        }
+        rename(&path, &self.dir.join(pending_name(self.subtask, p.part)))?;
+        self.pending.push(PendingPart { checkpoint_id: None, part: p.part });
+        Ok(())
     }
 }
 
@@ -230,11 +227,18 @@ impl<T: Data> SinkWriter<T> for FileWriter<T> {
     }
 
     fn finish(&mut self) -> Result<()> {
-        self.roll()
+        self.roll()?;
+        if self.commit_on_finish {
+            for p in std::mem::take(&mut self.pending) {
+                self.commit(self.subtask, p.part)?;
+            }
+        }
+        Ok(())
     }
 
     fn snapshot_state(&mut self, checkpoint_id: u64) -> Result<()> {
         self.roll()?;
+        tracing::debug!(checkpoint_id, subtask = self.subtask, pending = ?self.pending, "pre-commit");
         for p in &mut self.pending {
             p.checkpoint_id.get_or_insert(checkpoint_id);
         }
@@ -247,6 +251,7 @@ impl<T: Data> SinkWriter<T> for FileWriter<T> {
     }
 
     fn notify_checkpoint_complete(&mut self, checkpoint_id: u64) -> Result<()> {
+        tracing::debug!(checkpoint_id, subtask = self.subtask, pending = ?self.pending, "commit");
         let (due, later): (Vec<_>, Vec<_>) =
             self.pending.drain(..).partition(|p| p.checkpoint_id.is_some_and(|c| c <= checkpoint_id));
         self.pending = later;

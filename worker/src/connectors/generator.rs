@@ -77,7 +77,6 @@ impl<T: Data> Source<T> for GeneratorSource<T> {
             f: self.f.clone(),
             timestamp: self.timestamp.clone(),
             splits: Vec::new(),
-            current: 0,
             started: None,
             produced: 0,
             share: 1.0,
@@ -91,7 +90,6 @@ struct GeneratorReader<T> {
     f: GenFn<T>,
     timestamp: Option<TsFn<T>>,
     splits: Vec<GeneratorSplit>,
-    current: usize,
     started: Option<Instant>,
     produced: u64,
     share: f64,
@@ -117,17 +115,22 @@ impl<T: Data> SourceReader<T, GeneratorSplit> for GeneratorReader<T> {
             }
             budget = budget.min(allowed - self.produced);
         }
+        if let Some(c) = self.count {
+            self.splits.retain(|s| s.next < c);
+        }
         while budget > 0 && !self.splits.is_empty() {
-            let i = self.current % self.splits.len();
-            let split = &mut self.splits[i];
-            if self.count.is_some_and(|c| split.next >= c) {
-                self.splits.remove(i);
-                continue;
-            }
-            let take = match self.count {
+            // Several splits (after a restore at lower parallelism) are merged in index order, so
+            // event time stays in order and no split's records fall behind the watermark.
+            let (i, split) = self.splits.iter().enumerate().min_by_key(|(_, s)| s.next).expect("non-empty");
+            let limit = self.splits.iter().filter(|s| s.next > split.next).map(|s| s.next).min();
+            let mut take = match self.count {
                 Some(c) => budget.min((c - split.next).div_ceil(split.stride)),
                 None => budget,
             };
+            if let Some(limit) = limit {
+                take = take.min((limit - split.next).div_ceil(split.stride));
+            }
+            let split = &mut self.splits[i];
             for _ in 0..take {
                 let value = (self.f)(split.next);
                 let ts = self.timestamp.as_ref().map_or(NO_TIMESTAMP, |t| t(&value));
@@ -136,7 +139,9 @@ impl<T: Data> SourceReader<T, GeneratorSplit> for GeneratorReader<T> {
             }
             budget -= take;
             self.produced += take;
-            self.current = self.current.wrapping_add(1);
+            if self.count.is_some_and(|c| split.next >= c) {
+                self.splits.remove(i);
+            }
         }
         Ok(if self.splits.is_empty() { ReaderStatus::Finished } else { ReaderStatus::MoreAvailable })
     }

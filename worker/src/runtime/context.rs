@@ -41,9 +41,9 @@ pub struct RuntimeContext {
     pub clock: Arc<dyn Clock>,
     /// The task's counters (sinks add what they write).
     pub metrics: Arc<TaskMetrics>,
-    /// Whether the job checkpoints, so transactional sinks commit on completed checkpoints
-    /// (otherwise they commit when their input ends).
-    pub exactly_once: bool,
+    /// Whether a final checkpoint (or savepoint) follows the end of input and commits what
+    /// transactional sinks left pending; without one they commit when their input ends.
+    pub final_checkpoint: bool,
 }
 
 impl RuntimeContext {

@@ -266,7 +266,6 @@ pub fn submit(job: &JobGraph, job_name: &str, settings: &ExecutionSettings) -> R
         job: job.clone(),
         job_name: job_name.to_string(),
         cluster: settings.cluster,
-        checkpointing: settings.checkpoint.enabled(),
         final_snapshot: settings.checkpoint.has_final_snapshot(),
         coordinator: coordinator.clone(),
         shared: shared.clone(),
@@ -350,7 +349,6 @@ struct AttemptRunner {
     job: Arc<JobGraph>,
     job_name: String,
     cluster: MiniClusterConfig,
-    checkpointing: bool,
     final_snapshot: bool,
     coordinator: Arc<Coordinator>,
     shared: Arc<JobShared>,
@@ -442,6 +440,7 @@ impl AttemptRunner {
         }
 
         let finished = Arc::new(AtomicUsize::new(0));
+        let running = Arc::new(AtomicUsize::new(0));
         let mut commands = Vec::new();
         let mut threads = Vec::new();
         for v in &job.vertices {
@@ -470,15 +469,19 @@ impl AttemptRunner {
                     metrics: task_metrics.clone(),
                     restored: restored.clone(),
                     checkpointing,
-                    exactly_once: self.checkpointing,
                 };
                 let name = format!("{} ({}/{})", v.name, i + 1, v.parallelism);
                 let cancel = cancel.clone();
+                let running = running.clone();
                 let thread = std::thread::Builder::new()
                     .name(truncate(&name, 60))
                     .spawn(move || {
                         let display = name.clone();
-                        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| spec.build()?.run()));
+                        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            let task = spec.build()?;
+                            running.fetch_add(1, Ordering::SeqCst);
+                            task.run()
+                        }));
                         let result = match outcome {
                             Ok(r) => r,
                             Err(panic) => Err(Error::TaskFailed {
@@ -505,6 +508,7 @@ impl AttemptRunner {
         self.coordinator.set_attempt(Some(AttemptTasks {
             attempt: number,
             commands,
+            running,
             finished,
             cancel: cancel.clone(),
         }));
@@ -531,7 +535,6 @@ struct TaskSpec {
     metrics: Arc<TaskMetrics>,
     restored: Option<Arc<RestoredSnapshot>>,
     checkpointing: TaskCheckpointing,
-    exactly_once: bool,
 }
 
 impl TaskSpec {
@@ -600,7 +603,7 @@ impl TaskSpec {
                 operator_state: OperatorStateStore::restoring(restored.operator),
                 clock: cfg.clock.clone(),
                 metrics: self.metrics.clone(),
-                exactly_once: self.exactly_once,
+                final_checkpoint: self.checkpointing.await_final_checkpoint,
             };
             let mut op = factory(&ctx);
             op.open(&mut ctx)?;
