@@ -1,8 +1,12 @@
-//! The crash test: `ferroflink run nexmark --query q7` with the exactly-once file sink and
-//! checkpoints every 200 ms is killed with SIGKILL after at least two completed checkpoints with
-//! committed files, then started again with `--restore` of the latest complete `chk-<n>`. The files
-//! committed before the kill stay unchanged (bytes and inode), the restored sources start at the
-//! positions stored in the checkpoint, and the final committed output equals an uninterrupted run.
+//! Process-level fault tolerance of `ferroflink run nexmark --query q7` with the exactly-once file
+//! sink and checkpoints every 200 ms:
+//! - killed with SIGKILL after at least two completed checkpoints with committed files, then started
+//!   again with `--restore` of the latest complete `chk-<n>`: the files committed before the kill
+//!   stay unchanged (bytes and inode), the restored sources start at the positions stored in the
+//!   checkpoint, and the final committed output equals an uninterrupted run;
+//! - with its checkpoint directory on a size-limited tmpfs (in a private mount namespace) that fills
+//!   up mid-run: checkpoints fail with "No space left on device", the job keeps running, and its
+//!   output is still exact.
 
 use ferroflink::checkpoint::metadata::METADATA_FILE;
 use ferroflink::checkpoint::restore::{RestoreMode, RestoreSettings, RestoredSnapshot};
@@ -184,5 +188,51 @@ fn killed_run_restores_with_exactly_once_output() {
     let expected = sorted_lines(&reference);
     assert!(expected.len() > 3, "q7 over {EVENTS} events has several windows");
     assert_eq!(sorted_lines(&out), expected, "committed output differs from an uninterrupted run");
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+/// Runs `script` as root in a private mount namespace, or says why it cannot.
+fn in_mount_namespace(script: &str) -> std::process::Output {
+    Command::new("unshare").args(["-m", "sh", "-c", script]).output().expect("unshare (util-linux) is installed")
+}
+
+#[test]
+fn full_checkpoint_disk_fails_checkpoints_not_the_job() {
+    let probe = in_mount_namespace("mount -t tmpfs -o size=64k tmpfs /mnt && umount /mnt");
+    assert!(
+        probe.status.success(),
+        "this test needs root and `unshare -m` to mount a small tmpfs: {}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    let root = std::env::temp_dir().join(format!("ff-full-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let (out, ck, reference) = (root.join("out"), root.join("checkpoints"), root.join("reference"));
+    std::fs::create_dir_all(&ck).unwrap();
+    let args: Vec<String> = q7_args(&out, &ck).into_iter().map(|a| format!("'{a}'")).collect();
+    // Fill the tmpfs after one second, free it a second later; the job runs about five seconds.
+    let script = format!(
+        "mount -t tmpfs -o size=4m tmpfs '{ck}' || exit 90
+         '{bin}' {args} 2> '{log}' & job=$!
+         sleep 1; dd if=/dev/zero of='{ck}/filler' bs=4k 2>/dev/null; sleep 1; rm '{ck}/filler'
+         wait $job",
+        ck = ck.display(),
+        bin = binary().display(),
+        args = args.join(" "),
+        log = root.join("log").display()
+    );
+    let run = in_mount_namespace(&script);
+    let log = std::fs::read_to_string(root.join("log")).unwrap_or_default();
+    assert!(run.status.success(), "exit {:?}: {log}", run.status.code());
+    assert!(log.contains("No space left on device"), "a checkpoint failed on the full disk: {log}");
+    let summary = log.lines().find(|l| l.contains("checkpoints completed")).expect("summary line");
+    assert!(!summary.contains(" 0 failed") && summary.contains(" 0 restarts"), "{summary}");
+
+    let plain = Command::new(binary())
+        .args(["run", "nexmark", "--query", "q7", "--events", EVENTS, "--parallelism", "2", "--output"])
+        .arg(&reference)
+        .output()
+        .unwrap();
+    assert!(plain.status.success());
+    assert_eq!(sorted_lines(&out), sorted_lines(&reference), "committed output differs from an uninterrupted run");
     std::fs::remove_dir_all(&root).unwrap();
 }

@@ -47,6 +47,10 @@ enum Command {
         /// Parallelism.
         #[arg(long, short = 'p', default_value_t = 1)]
         parallelism: usize,
+        /// Also checkpoint every this long (into a fresh temporary directory) and report the
+        /// checkpoint durations, to compare with a run without.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        checkpoint_interval: Option<Duration>,
     },
 }
 
@@ -61,7 +65,9 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run { job, args } => run(&job, &args),
-        Command::Bench { queries, events, parallelism } => bench(&queries, events, parallelism),
+        Command::Bench { queries, events, parallelism, checkpoint_interval } => {
+            bench(&queries, events, parallelism, checkpoint_interval)
+        }
         Command::Jobs => {
             for (name, what) in jobs::JOBS {
                 println!("{name:<26}{what}");
@@ -173,10 +179,17 @@ fn run(job: &str, args: &[String]) -> anyhow::Result<()> {
         eprintln!("savepoint written: {location}");
     }
     if !result.checkpoints.is_empty() || result.restarts > 0 {
+        let mut ms: Vec<f64> = result.checkpoints.iter().map(|c| c.duration.as_secs_f64() * 1e3).collect();
+        ms.sort_by(f64::total_cmp);
+        let pct = |p: f64| ms.get(((ms.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0);
         eprintln!(
-            "job {}: {} checkpoints completed, {} failed, {} restarts",
+            "job {}: {} checkpoints completed (duration p50 {:.1} ms, p99 {:.1} ms, largest {} bytes), {} failed, \
+             {} restarts",
             result.job_id,
             result.checkpoints.len(),
+            pct(0.5),
+            pct(0.99),
+            result.checkpoints.iter().map(|c| c.bytes).max().unwrap_or(0),
             result.failed_checkpoints,
             result.restarts
         );
@@ -202,8 +215,11 @@ fn run(job: &str, args: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn bench(queries: &[String], events: u64, parallelism: usize) -> anyhow::Result<()> {
-    println!("{:<14}{:>12}{:>10}{:>10}{:>16}{:>14}", "query", "events", "wall s", "cpu s", "events/s/core", "events/s");
+fn bench(queries: &[String], events: u64, parallelism: usize, checkpoints: Option<Duration>) -> anyhow::Result<()> {
+    println!(
+        "{:<14}{:>12}{:>10}{:>10}{:>16}{:>14}{:>24}",
+        "query", "events", "wall s", "cpu s", "events/s/core", "events/s", "checkpoints (p50/p99 ms)"
+    );
     for query in queries {
         let (env, name) = if query == "generator" {
             let env = ferroflink::api::StreamExecutionEnvironment::new();
@@ -222,12 +238,22 @@ fn bench(queries: &[String], events: u64, parallelism: usize) -> anyhow::Result<
             let built = jobs::build("nexmark", &args)?;
             (built.env, built.name)
         };
+        let dir = std::env::temp_dir().join(format!("ferroflink-bench-{}", std::process::id()));
+        if let Some(interval) = checkpoints {
+            env.enable_checkpointing(interval, &dir.to_string_lossy());
+        }
         let cpu = cpu_time::ProcessTime::now();
         let wall = Instant::now();
-        env.execute(&name).with_context(|| format!("{name} failed"))?;
+        let result = env.execute(&name).with_context(|| format!("{name} failed"))?;
         let (cpu, wall) = (cpu.elapsed().as_secs_f64(), wall.elapsed().as_secs_f64());
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut ms: Vec<f64> = result.checkpoints.iter().map(|c| c.duration.as_secs_f64() * 1e3).collect();
+        ms.sort_by(f64::total_cmp);
+        let pct = |p: f64| ms.get(((ms.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0);
+        let checkpoint_column =
+            if ms.is_empty() { "-".to_string() } else { format!("{} ({:.1}/{:.1})", ms.len(), pct(0.5), pct(0.99)) };
         println!(
-            "{query:<14}{events:>12}{wall:>10.2}{cpu:>10.2}{:>16.0}{:>14.0}",
+            "{query:<14}{events:>12}{wall:>10.2}{cpu:>10.2}{:>16.0}{:>14.0}{checkpoint_column:>24}",
             events as f64 / cpu,
             events as f64 / wall
         );

@@ -379,4 +379,64 @@ mod tests {
         assert_eq!(r.get(&1), None);
         assert!(l.get(&1).is_empty());
     }
+
+    #[test]
+    fn snapshots_restore_by_key_group_range() {
+        use crate::state::keygroup::{KeyGroupAssigner, KeyGroupRange};
+        use crate::state::snapshot::OperatorSubtaskState;
+        let clock = ManualClock::new(0);
+        let mut b = backend(&clock);
+        let v = b.value_state::<u64, u64, ()>(&StateDescriptor::new("v")).unwrap();
+        let l = b.list_state::<u64, String, i64>(&StateDescriptor::new("l")).unwrap();
+        let m = b.map_state::<u64, String, u64, ()>(&StateDescriptor::new("m")).unwrap();
+        let t = b.timer_service::<u64, i64>("t").unwrap();
+        for k in 0..200u64 {
+            v.put(&k, k * 10);
+            l.add_in(&k, &7, format!("x{k}"));
+            m.put(&k, "a".into(), k);
+            t.register_event_time_timer(&k, &(k as i64), 1_000 + k as i64);
+        }
+        let snapshot = OperatorSubtaskState { keyed: b.snapshot().unwrap(), operator: Vec::new() };
+        let assigner = KeyGroupAssigner::new(128);
+        let mut scratch = Vec::new();
+        let mut seen_timers = 0;
+        for index in 0..3 {
+            let range = KeyGroupRange::for_operator(128, 3, index);
+            let mut part = snapshot.clone();
+            part.retain_key_groups(range);
+            let mut r = KeyedStateBackend::Heap(super::HeapKeyedStateBackend::restoring(
+                Arc::new(clock.clone()),
+                128,
+                part.keyed,
+            ));
+            let v = r.value_state::<u64, u64, ()>(&StateDescriptor::new("v")).unwrap();
+            let l = r.list_state::<u64, String, i64>(&StateDescriptor::new("l")).unwrap();
+            let m = r.map_state::<u64, String, u64, ()>(&StateDescriptor::new("m")).unwrap();
+            let t = r.timer_service::<u64, i64>("t").unwrap();
+            assert!(r.unrestored().is_empty());
+            for k in 0..200u64 {
+                let mine = range.contains(assigner.key_group(&k, &mut scratch));
+                assert_eq!(v.get(&k), mine.then_some(k * 10));
+                assert_eq!(l.get_in(&k, &7), if mine { vec![format!("x{k}")] } else { vec![] });
+                assert_eq!(m.get(&k, &"a".into()), mine.then_some(k));
+            }
+            while let Some((time, k, ns)) = t.pop_event_timer(i64::MAX) {
+                assert_eq!((time, ns), (1_000 + k as i64, k as i64));
+                assert!(range.contains(assigner.key_group(&k, &mut scratch)));
+                seen_timers += 1;
+            }
+        }
+        assert_eq!(seen_timers, 200, "every timer restored exactly once");
+
+        let mut wrong = KeyedStateBackend::Heap(super::HeapKeyedStateBackend::restoring(
+            Arc::new(clock.clone()),
+            128,
+            snapshot.keyed.clone(),
+        ));
+        let e = wrong.list_state::<u64, u64, ()>(&StateDescriptor::new("v")).err().unwrap().to_string();
+        assert!(e.contains("'v' is a value state in the snapshot") && e.contains("list state"), "{e}");
+        let e = wrong.value_state::<String, u64, ()>(&StateDescriptor::new("m")).err().unwrap().to_string();
+        assert!(e.contains("map state"), "{e}");
+        assert!(wrong.unrestored().contains(&"l".to_string()));
+    }
 }
