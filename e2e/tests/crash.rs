@@ -8,8 +8,13 @@
 //!   up mid-run: checkpoints fail with "No space left on device", the job keeps running, and its
 //!   output is still exact.
 
+#[path = "../../worker/tests/support/moto.rs"]
+mod moto;
+
 use ferroflink::checkpoint::metadata::METADATA_FILE;
 use ferroflink::checkpoint::restore::{RestoreMode, RestoreSettings, RestoredSnapshot};
+use ferroflink::checkpoint::s3::S3Config;
+use ferroflink::checkpoint::storage;
 use ferroflink::connectors::generator::GeneratorSplit;
 use ferroflink::runtime::codec::decode;
 use ferroflink::state::keygroup::KeyGroupRange;
@@ -32,7 +37,7 @@ fn binary() -> PathBuf {
 
 const EVENTS: &str = "600000";
 
-fn q7_args(output: &Path, checkpoints: &Path) -> Vec<String> {
+fn q7_args(output: &Path, checkpoints: &str) -> Vec<String> {
     [
         "run",
         "nexmark",
@@ -49,7 +54,7 @@ fn q7_args(output: &Path, checkpoints: &Path) -> Vec<String> {
         "--checkpoint-interval",
         "200ms",
         "--checkpoint-dir",
-        checkpoints.to_str().unwrap(),
+        checkpoints,
         "--checkpoints-retained",
         "3",
     ]
@@ -58,16 +63,17 @@ fn q7_args(output: &Path, checkpoints: &Path) -> Vec<String> {
     .collect()
 }
 
-/// Completed checkpoints (directories with `_metadata`), oldest first.
-fn completed_checkpoints(dir: &Path) -> Vec<PathBuf> {
+/// Completed checkpoints (directories with `_metadata`) under a checkpoint location, oldest first.
+fn completed_checkpoints(location: &str, s3: &S3Config) -> Vec<String> {
+    let root = storage::open(location, s3).unwrap();
     let mut found = Vec::new();
-    for job in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        for chk in std::fs::read_dir(job.path()).into_iter().flatten().flatten() {
-            let name = chk.file_name().to_string_lossy().into_owned();
-            if let Some(n) = name.strip_prefix("chk-").and_then(|n| n.parse::<u64>().ok())
-                && chk.path().join(METADATA_FILE).exists()
+    for job in root.list("").unwrap_or_default() {
+        let job = root.scoped(&job);
+        for chk in job.list("").unwrap_or_default() {
+            if let Some(n) = chk.strip_prefix("chk-").and_then(|n| n.parse::<u64>().ok())
+                && job.exists(&format!("{chk}/{METADATA_FILE}")).unwrap_or(false)
             {
-                found.push((n, chk.path()));
+                found.push((n, job.location(&chk)));
             }
         }
     }
@@ -97,13 +103,10 @@ fn sorted_lines(dir: &Path) -> Vec<String> {
 }
 
 /// The source split positions stored in a checkpoint, by the library that reads checkpoints.
-fn checkpointed_positions(chk: &Path) -> BTreeSet<(u64, u64)> {
-    let snapshot = RestoredSnapshot::load(&RestoreSettings {
-        path: chk.to_str().unwrap().into(),
-        mode: RestoreMode::NoClaim,
-        allow_non_restored_state: false,
-    })
-    .unwrap();
+fn checkpointed_positions(chk: &str, s3: &S3Config) -> BTreeSet<(u64, u64)> {
+    let settings =
+        RestoreSettings { path: chk.to_string(), mode: RestoreMode::NoClaim, allow_non_restored_state: false };
+    let snapshot = RestoredSnapshot::load(&settings, s3).unwrap();
     let source = snapshot.metadata.operators.iter().find(|o| o.name == "Nexmark Source").expect("source state");
     let mut positions = BTreeSet::new();
     for i in 0..source.parallelism {
@@ -134,15 +137,41 @@ fn reported_positions(log: &str) -> BTreeSet<(u64, u64)> {
 fn killed_run_restores_with_exactly_once_output() {
     let root = std::env::temp_dir().join(format!("ff-crash-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
-    let (out, ck, reference) = (root.join("out"), root.join("checkpoints"), root.join("reference"));
+    let checkpoints = root.join("checkpoints");
+    killed_run_restores(&root, checkpoints.to_str().unwrap(), &S3Config::default(), &[]);
+}
 
-    let mut child =
-        Command::new(binary()).args(q7_args(&out, &ck)).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+#[test]
+fn killed_run_restores_from_s3_checkpoints() {
+    let server = moto::Moto::start();
+    server.create_bucket("ckpts");
+    let root = std::env::temp_dir().join(format!("ff-crash-s3-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let config = server.config(&server.endpoint);
+    let flags = ["--s3-endpoint", server.endpoint.as_str(), "--s3-path-style"];
+    let credentials = server.credentials_file().to_str().unwrap();
+    let env = [("FERROFLINK__S3__CREDENTIALS_FILE", credentials), ("AWS_REGION", "us-east-1")];
+    killed_run_restores_with(&root, "s3://ckpts/jobs", &config, &flags, &env);
+}
+
+fn killed_run_restores(root: &Path, checkpoints: &str, s3: &S3Config, flags: &[&str]) {
+    killed_run_restores_with(root, checkpoints, s3, flags, &[]);
+}
+
+fn killed_run_restores_with(root: &Path, checkpoints: &str, s3: &S3Config, flags: &[&str], env: &[(&str, &str)]) {
+    let (out, reference) = (root.join("out"), root.join("reference"));
+    let command = || {
+        let mut c = Command::new(binary());
+        c.args(q7_args(&out, checkpoints)).args(flags).envs(env.iter().copied());
+        c
+    };
+
+    let mut child = command().stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         assert!(Instant::now() < deadline, "no two checkpoints with committed output within 120 s");
         assert!(child.try_wait().unwrap().is_none(), "the job ended before it could be killed; raise EVENTS");
-        if completed_checkpoints(&ck).len() >= 2 && !committed(&out).is_empty() {
+        if completed_checkpoints(checkpoints, s3).len() >= 2 && !committed(&out).is_empty() {
             break;
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -151,16 +180,11 @@ fn killed_run_restores_with_exactly_once_output() {
     child.wait().unwrap();
 
     let before = committed(&out);
-    let latest = completed_checkpoints(&ck).pop().unwrap();
-    let stored = checkpointed_positions(&latest);
+    let latest = completed_checkpoints(checkpoints, s3).pop().unwrap();
+    let stored = checkpointed_positions(&latest, s3);
     assert!(!stored.is_empty());
 
-    let restored = Command::new(binary())
-        .args(q7_args(&out, &ck))
-        .args(["--restore", latest.to_str().unwrap()])
-        .env("RUST_LOG", "ferroflink=info")
-        .output()
-        .unwrap();
+    let restored = command().args(["--restore", &latest]).env("RUST_LOG", "ferroflink=info").output().unwrap();
     let log = String::from_utf8_lossy(&restored.stderr);
     assert!(restored.status.success(), "{log}");
     assert_eq!(reported_positions(&log), stored, "restored sources must start at the checkpointed positions");
@@ -188,7 +212,7 @@ fn killed_run_restores_with_exactly_once_output() {
     let expected = sorted_lines(&reference);
     assert!(expected.len() > 3, "q7 over {EVENTS} events has several windows");
     assert_eq!(sorted_lines(&out), expected, "committed output differs from an uninterrupted run");
-    std::fs::remove_dir_all(&root).unwrap();
+    std::fs::remove_dir_all(root).unwrap();
 }
 
 /// Runs `script` as root in a private mount namespace, or says why it cannot.
@@ -208,7 +232,7 @@ fn full_checkpoint_disk_fails_checkpoints_not_the_job() {
     let _ = std::fs::remove_dir_all(&root);
     let (out, ck, reference) = (root.join("out"), root.join("checkpoints"), root.join("reference"));
     std::fs::create_dir_all(&ck).unwrap();
-    let args: Vec<String> = q7_args(&out, &ck).into_iter().map(|a| format!("'{a}'")).collect();
+    let args: Vec<String> = q7_args(&out, ck.to_str().unwrap()).into_iter().map(|a| format!("'{a}'")).collect();
     // Fill the tmpfs after one second, free it a second later; the job runs about five seconds.
     let script = format!(
         "mount -t tmpfs -o size=4m tmpfs '{ck}' || exit 90

@@ -3,7 +3,11 @@
 //! broken checkpoints and unwritable storage. Every result is compared with a reference computed
 //! here without the engine.
 
+mod support;
+
 use ferroflink::checkpoint::restore::{RestoreMode, RestoreSettings};
+use ferroflink::checkpoint::s3::S3Storage;
+use ferroflink::checkpoint::storage::CheckpointStorage;
 use ferroflink::connectors::file::FileSink;
 use ferroflink::connectors::generator::GeneratorSource;
 use ferroflink::prelude::*;
@@ -18,6 +22,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::moto::{Moto, Proxy};
 
 /// Event time of record `i`: 10 ms apart, so a 1 s window holds 100 consecutive records.
 const TICK_MS: u64 = 10;
@@ -443,4 +448,108 @@ fn unwritable_checkpoint_storage_fails_checkpoints_not_the_job() {
     assert_eq!(result.restarts, 0, "the job kept running");
     assert_output(&root.join("out"), n);
     std::fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn s3_checkpoints_survive_injected_failures_and_savepoints_rescale() {
+    let moto = Moto::start();
+    moto.create_bucket("state");
+    let root = temp("s3");
+    let n = 16_000;
+    let faults =
+        Arc::new(Faults { at_records: vec![5_001], in_snapshot: Some(3), before_commit: Some(6), ..Faults::default() });
+    let env = env(2);
+    env.enable_checkpointing(Duration::from_millis(100), "s3://state/checkpoints");
+    env.configure_checkpoints(|c| {
+        c.s3 = moto.config(&moto.endpoint);
+        c.retained = 2;
+    });
+    build(&env, n, 6_000.0, &root.join("out"), &faults);
+    let result = env.execute("s3-faults").unwrap();
+    assert_eq!(faults.fired.lock().unwrap().len(), 3);
+    assert!(result.restarts >= 1);
+    assert!(result.checkpoints.iter().all(|c| c.storage.location("").starts_with("s3://state/checkpoints/")));
+    assert_output(&root.join("out"), n);
+    let s3 = S3Storage::open("s3://state/checkpoints", &moto.config(&moto.endpoint)).unwrap();
+    let job = s3.list("").unwrap();
+    assert_eq!(job, vec![result.job_id.clone()]);
+    let kept: Vec<String> = s3.list(&result.job_id).unwrap();
+    assert_eq!(kept.len(), 2, "two retained checkpoints, older ones deleted: {kept:?}");
+
+    // A savepoint into S3 at parallelism 3, finished at 2.
+    let out = root.join("rescaled");
+    let env = env_with_s3(3, &moto);
+    build(&env, n, 8_000.0, &out, &Arc::new(Faults::default()));
+    let (handle, _) = env.execute_async("s3-rescale").unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    let location = handle.savepoint("s3://state/savepoints", true).recv().unwrap().unwrap();
+    assert!(location.starts_with("s3://state/savepoints/savepoint-"), "{location}");
+    handle.wait().unwrap();
+    let env = env_with_s3(2, &moto);
+    env.restore_from(restore(&location));
+    build(&env, n, 1e9, &out, &Arc::new(Faults::default()));
+    env.execute("s3-rescale").unwrap();
+    assert_output(&out, n);
+    std::fs::remove_dir_all(root).unwrap();
+}
+
+fn env_with_s3(parallelism: usize, moto: &Moto) -> StreamExecutionEnvironment {
+    let env = env(parallelism);
+    let config = moto.config(&moto.endpoint);
+    env.configure_checkpoints(move |c| c.s3 = config);
+    env
+}
+
+#[test]
+fn unreachable_s3_fails_checkpoints_not_the_job() {
+    let moto = Moto::start();
+    moto.create_bucket("state");
+    let proxy = Proxy::start(&moto.endpoint);
+    let root = temp("s3-down");
+    let n = 20_000;
+    let env = env(2);
+    env.enable_checkpointing(Duration::from_millis(100), "s3://state/checkpoints");
+    let config = moto.config(&proxy.endpoint);
+    env.configure_checkpoints(move |c| {
+        c.s3 = config;
+        c.timeout = Duration::from_secs(1);
+    });
+    build(&env, n, 6_000.0, &root.join("out"), &Arc::new(Faults::default()));
+    let (handle, _) = env.execute_async("s3-down").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while handle.checkpoints().is_empty() {
+        assert!(Instant::now() < deadline, "no checkpoint");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    proxy.set_down(true);
+    std::thread::sleep(Duration::from_millis(1500));
+    let completed_while_down = handle.checkpoints().len();
+    proxy.set_down(false);
+    let result = handle.wait().unwrap();
+    assert!(result.failed_checkpoints > 0, "checkpoints failed while S3 was unreachable");
+    assert!(result.checkpoints.len() > completed_while_down, "checkpoints completed again afterwards");
+    assert_eq!(result.restarts, 0, "the job kept running");
+    assert_output(&root.join("out"), n);
+    std::fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn s3_storage_writes_large_files_in_parts() {
+    let moto = Moto::start();
+    moto.create_bucket("big");
+    let s3 = S3Storage::open("s3://big/some/prefix", &moto.config(&moto.endpoint)).unwrap();
+    let bytes: Vec<u8> = (0..20u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    s3.write("chk-1/large", &bytes).unwrap();
+    s3.write("chk-1/_metadata", b"{}").unwrap();
+    s3.write("chk-2/x", b"x").unwrap();
+    assert_eq!(s3.read("chk-1/large").unwrap(), bytes, "20 MiB in three parts, read back whole");
+    assert_eq!(s3.list("").unwrap(), vec!["chk-1".to_string(), "chk-2".into()]);
+    assert_eq!(s3.list("chk-1").unwrap(), vec!["_metadata".to_string(), "large".into()]);
+    assert!(s3.exists("chk-1/_metadata").unwrap() && !s3.exists("chk-1/nothing").unwrap());
+    let scoped = s3.scoped("chk-1");
+    assert_eq!(scoped.location("large"), "s3://big/some/prefix/chk-1/large");
+    scoped.delete_dir("").unwrap();
+    assert_eq!(s3.list("").unwrap(), vec!["chk-2".to_string()]);
+    let e = s3.read("chk-1/large").unwrap_err().to_string();
+    assert!(e.contains("cannot read 's3://big/some/prefix/chk-1/large'"), "{e}");
 }

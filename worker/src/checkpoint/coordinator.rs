@@ -58,9 +58,13 @@ struct Shared {
     failed: AtomicUsize,
 }
 
+/// What a writer thread stored of one task's snapshot: per operator, its metadata and file.
+type Written = Vec<(OperatorStateMeta, Option<SubtaskStateHandle>)>;
+
 enum Msg {
     Attempt(Option<AttemptTasks>, Sender<()>),
     Snapshot(TaskSnapshot),
+    Written { attempt: u64, checkpoint_id: u64, task: usize, result: std::result::Result<(Written, u64), String> },
     Savepoint { dir: String, stop: bool, reply: Sender<Result<String>> },
     Shutdown,
 }
@@ -93,7 +97,7 @@ impl Coordinator {
         restored: Option<&RestoredSnapshot>,
     ) -> Result<Coordinator> {
         let job_storage = match &config.dir {
-            Some(dir) => Some(storage::open(dir)?.scoped(job_id)),
+            Some(dir) => Some(storage::open(dir, &config.s3)?.scoped(job_id)),
             None => None,
         };
         let mut next_id = restored.map_or(1, |r| r.metadata.checkpoint_id + 1);
@@ -115,7 +119,26 @@ impl Coordinator {
         }
         let shared = Arc::new(Shared::default());
         let (tx, rx) = unbounded();
+        let (write_tx, write_rx) = unbounded::<WriteJob>();
+        for i in 0..WRITERS {
+            let (jobs, done) = (write_rx.clone(), tx.clone());
+            std::thread::Builder::new()
+                .name(format!("checkpoint-writer-{i}"))
+                .spawn(move || {
+                    for job in jobs {
+                        let result = write_states(&job.storage, job.snapshot.states);
+                        let snapshot = (job.snapshot.attempt, job.snapshot.checkpoint_id, job.snapshot.task);
+                        let msg =
+                            Msg::Written { attempt: snapshot.0, checkpoint_id: snapshot.1, task: snapshot.2, result };
+                        if done.send(msg).is_err() {
+                            return;
+                        }
+                    }
+                })
+                .map_err(|e| Error::io("starting a checkpoint writer", e))?;
+        }
         let state = CoordinatorLoop {
+            writers: write_tx,
             config,
             job_id: job_id.to_string(),
             job_name: job_name.to_string(),
@@ -124,6 +147,7 @@ impl Coordinator {
             attempt: None,
             pending: BTreeMap::new(),
             completed,
+            draining: HashMap::new(),
             last_trigger: None,
             last_completion: None,
             done: false,
@@ -218,14 +242,69 @@ struct Pending {
     storage: Arc<dyn CheckpointStorage>,
     started: Instant,
     timestamp_ms: i64,
-    acked: HashMap<usize, Vec<(OperatorStateMeta, Option<SubtaskStateHandle>)>>,
+    acked: HashMap<usize, Written>,
+    /// Snapshots handed to writer threads and not yet reported back.
+    in_flight: usize,
     bytes: u64,
     then_exit: bool,
     stop: bool,
     reply: Option<Sender<Result<String>>>,
 }
 
+/// A task's snapshot to store.
+struct WriteJob {
+    storage: Arc<dyn CheckpointStorage>,
+    snapshot: TaskSnapshot,
+}
+
+/// Threads that write state files, so the coordinator stays responsive to slow storage.
+const WRITERS: usize = 4;
+
+/// Writes the state files of one task's snapshot; returns what `_metadata` lists and the bytes.
+fn write_states(
+    storage: &Arc<dyn CheckpointStorage>,
+    states: Vec<crate::checkpoint::SubtaskSnapshot>,
+) -> std::result::Result<(Written, u64), String> {
+    let mut written = Vec::new();
+    let mut total = 0;
+    for st in states {
+        let meta = OperatorStateMeta {
+            operator_id: st.operator_id.clone(),
+            name: st.name.clone(),
+            parallelism: st.parallelism,
+            max_parallelism: st.max_parallelism,
+            subtasks: Vec::new(),
+        };
+        if st.state.declares_nothing() {
+            written.push((meta, None));
+            continue;
+        }
+        let file = format!("{}-{}", st.operator_id, st.subtask);
+        let (bytes, sum) = encode_state_file(&st.state).map_err(|e| e.to_string())?;
+        storage.write(&file, &bytes).map_err(|e| e.to_string())?;
+        total += bytes.len() as u64;
+        let handle = SubtaskStateHandle {
+            subtask: st.subtask,
+            key_groups: st.key_groups,
+            file,
+            bytes: bytes.len() as u64,
+            checksum: format!("{sum:016x}"),
+            has_operator_state: st.state.operator.iter().any(|l| !l.elements.is_empty()),
+        };
+        written.push((meta, Some(handle)));
+    }
+    Ok((written, total))
+}
+
+/// Deletes what a failed checkpoint wrote.
+fn delete_failed(id: u64, storage: &Arc<dyn CheckpointStorage>) {
+    if let Err(e) = storage.delete_dir("") {
+        tracing::warn!(checkpoint_id = id, "cannot delete the files of a failed checkpoint: {e}");
+    }
+}
+
 struct CoordinatorLoop {
+    writers: Sender<WriteJob>,
     config: CheckpointConfig,
     job_id: String,
     job_name: String,
@@ -234,6 +313,8 @@ struct CoordinatorLoop {
     attempt: Option<AttemptTasks>,
     pending: BTreeMap<u64, Pending>,
     completed: VecDeque<CompletedCheckpoint>,
+    /// Aborted checkpoints whose files are deleted once their last write returns.
+    draining: HashMap<u64, (Arc<dyn CheckpointStorage>, usize)>,
     last_trigger: Option<Instant>,
     last_completion: Option<Instant>,
     /// The attempt's final snapshot completed: nothing more to trigger.
@@ -255,6 +336,9 @@ impl CoordinatorLoop {
                     let _ = done.send(());
                 }
                 Ok(Msg::Snapshot(s)) => self.on_snapshot(s),
+                Ok(Msg::Written { attempt, checkpoint_id, task, result }) => {
+                    self.on_written(attempt, checkpoint_id, task, result)
+                }
                 Ok(Msg::Savepoint { dir, stop, reply }) => self.trigger_savepoint(&dir, stop, reply),
                 Ok(Msg::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
                     self.abort_all(None);
@@ -286,7 +370,7 @@ impl CoordinatorLoop {
                 return;
             }
             if let Some(dir) = self.config.final_savepoint_dir.clone() {
-                match storage::open(&dir) {
+                match storage::open(&dir, &self.config.s3) {
                     Ok(s) => self.trigger(SnapshotKind::Savepoint, s, true, false, None),
                     Err(e) => tracing::warn!("cannot take the final savepoint: {e}"),
                 }
@@ -316,7 +400,7 @@ impl CoordinatorLoop {
             let _ = reply.send(Err(Error::Checkpoint("the job is not running; no savepoint was taken".into())));
             return;
         }
-        match storage::open(dir) {
+        match storage::open(dir, &self.config.s3) {
             Ok(s) => self.trigger(SnapshotKind::Savepoint, s, false, stop, Some(reply)),
             Err(e) => {
                 let _ = reply.send(Err(e));
@@ -354,6 +438,7 @@ impl CoordinatorLoop {
                 started: Instant::now(),
                 timestamp_ms,
                 acked: HashMap::new(),
+                in_flight: 0,
                 bytes: 0,
                 then_exit: then_exit || stop,
                 stop,
@@ -363,47 +448,37 @@ impl CoordinatorLoop {
     }
 
     fn on_snapshot(&mut self, s: TaskSnapshot) {
-        let Some(attempt) = &self.attempt else { return };
-        if s.attempt != attempt.attempt {
+        if self.attempt.as_ref().is_none_or(|a| a.attempt != s.attempt) {
             return;
         }
-        let tasks = attempt.commands.len();
         let Some(p) = self.pending.get_mut(&s.checkpoint_id) else { return };
-        let mut written = Vec::new();
-        for st in s.states {
-            let meta = OperatorStateMeta {
-                operator_id: st.operator_id.clone(),
-                name: st.name.clone(),
-                parallelism: st.parallelism,
-                max_parallelism: st.max_parallelism,
-                subtasks: Vec::new(),
-            };
-            if st.state.declares_nothing() {
-                written.push((meta, None));
-                continue;
+        p.in_flight += 1;
+        let _ = self.writers.send(WriteJob { storage: p.storage.clone(), snapshot: s });
+    }
+
+    fn on_written(&mut self, attempt: u64, id: u64, task: usize, result: std::result::Result<(Written, u64), String>) {
+        if let Some((storage, left)) = self.draining.get_mut(&id) {
+            *left -= 1;
+            if *left == 0 {
+                delete_failed(id, storage);
+                self.draining.remove(&id);
             }
-            let file = format!("{}-{}", st.operator_id, st.subtask);
-            let result = encode_state_file(&st.state)
-                .and_then(|(bytes, sum)| p.storage.write(&file, &bytes).map(|()| (bytes, sum)));
-            match result {
-                Ok((bytes, sum)) => {
-                    p.bytes += bytes.len() as u64;
-                    let handle = SubtaskStateHandle {
-                        subtask: st.subtask,
-                        key_groups: st.key_groups,
-                        file,
-                        bytes: bytes.len() as u64,
-                        checksum: format!("{sum:016x}"),
-                        has_operator_state: st.state.operator.iter().any(|l| !l.elements.is_empty()),
-                    };
-                    written.push((meta, Some(handle)));
-                }
-                Err(e) => return self.abort(s.checkpoint_id, Some(&e.to_string())),
-            }
+            return;
         }
-        p.acked.insert(s.task, written);
-        if p.acked.len() == tasks {
-            self.complete(s.checkpoint_id);
+        let Some(p) = self.pending.get_mut(&id) else { return };
+        p.in_flight -= 1;
+        let Some(tasks) = self.attempt.as_ref().filter(|a| a.attempt == attempt).map(|a| a.commands.len()) else {
+            return;
+        };
+        match result {
+            Ok((written, bytes)) => {
+                p.bytes += bytes;
+                p.acked.insert(task, written);
+                if p.acked.len() == tasks {
+                    self.complete(id);
+                }
+            }
+            Err(why) => self.abort(id, Some(&why)),
         }
     }
 
@@ -493,8 +568,10 @@ impl CoordinatorLoop {
                     }
                 }
             }
-            if let Err(e) = p.storage.delete_dir("") {
-                tracing::warn!(checkpoint_id = id, "cannot delete the files of a failed checkpoint: {e}");
+            if p.in_flight == 0 {
+                delete_failed(id, &p.storage);
+            } else {
+                self.draining.insert(id, (p.storage, p.in_flight));
             }
         }
     }

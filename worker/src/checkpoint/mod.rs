@@ -13,11 +13,13 @@
 pub mod coordinator;
 pub mod metadata;
 pub mod restore;
+pub mod s3;
 pub mod storage;
 
 use crate::runtime::element::CheckpointBarrier;
 use crate::state::keygroup::KeyGroupRange;
 use crate::state::snapshot::OperatorSubtaskState;
+use s3::S3Config;
 use std::time::Duration;
 
 /// Checkpointing settings of a job.
@@ -25,7 +27,8 @@ use std::time::Duration;
 pub struct CheckpointConfig {
     /// Time between periodic checkpoints (`None`: no periodic checkpoints).
     pub interval: Option<Duration>,
-    /// Where checkpoints go: `<dir>/<job id>/chk-<n>`; `None`: no checkpoints (savepoints still work).
+    /// Where checkpoints go (a directory or `s3://bucket/prefix`): `<dir>/<job id>/chk-<n>`;
+    /// `None`: no checkpoints (savepoints still work).
     pub dir: Option<String>,
     /// A checkpoint not completed after this long is aborted.
     pub timeout: Duration,
@@ -39,6 +42,8 @@ pub struct CheckpointConfig {
     pub final_savepoint_dir: Option<String>,
     /// Default target of savepoints triggered while the job runs.
     pub savepoint_dir: Option<String>,
+    /// How `s3://` locations are reached.
+    pub s3: S3Config,
 }
 
 impl Default for CheckpointConfig {
@@ -52,6 +57,7 @@ impl Default for CheckpointConfig {
             retained: 1,
             final_savepoint_dir: None,
             savepoint_dir: None,
+            s3: S3Config::from_env(),
         }
     }
 }

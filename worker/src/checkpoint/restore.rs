@@ -8,6 +8,7 @@
 //! user allows dropping it.
 
 use crate::checkpoint::metadata::{CheckpointMetadata, METADATA_FILE, decode_state_file};
+use crate::checkpoint::s3::S3Config;
 use crate::checkpoint::storage::{self, CheckpointStorage};
 use crate::error::{Error, Result};
 use crate::state::keygroup::KeyGroupRange;
@@ -50,11 +51,11 @@ pub struct RestoredSnapshot {
 }
 
 impl RestoredSnapshot {
-    /// Reads the snapshot's metadata.
-    pub fn load(settings: &RestoreSettings) -> Result<Self> {
+    /// Reads the snapshot's metadata (`s3` says how to reach `s3://` locations).
+    pub fn load(settings: &RestoreSettings, s3: &S3Config) -> Result<Self> {
         let dir = settings.path.trim_end_matches('/');
         let dir = dir.strip_suffix(METADATA_FILE).unwrap_or(dir).trim_end_matches('/');
-        let storage = storage::open(dir)?;
+        let storage = storage::open(dir, s3)?;
         Self::from_storage(storage, settings.mode, settings.allow_non_restored_state)
     }
 

@@ -3,6 +3,7 @@
 //! addresses files by `/`-separated paths relative to that root, so a checkpoint refers to its
 //! files relatively and can be moved as a whole.
 
+use crate::checkpoint::s3::{S3Config, S3Storage};
 use crate::error::{Error, Result};
 use std::fmt::Debug;
 use std::io::Write;
@@ -27,12 +28,10 @@ pub trait CheckpointStorage: Send + Sync + Debug {
     fn scoped(&self, dir: &str) -> Arc<dyn CheckpointStorage>;
 }
 
-/// Opens the storage rooted at `location`: a local path, or an `s3://` URI.
-pub fn open(location: &str) -> Result<Arc<dyn CheckpointStorage>> {
+/// Opens the storage rooted at `location`: a local path, or an `s3://` URI reached with `s3`.
+pub fn open(location: &str, s3: &S3Config) -> Result<Arc<dyn CheckpointStorage>> {
     if location.starts_with("s3://") {
-        return Err(Error::InvalidJob(format!(
-            "'{location}': S3 checkpoint storage is not built into this version yet; use a local directory"
-        )));
+        return Ok(Arc::new(S3Storage::open(location, s3)?));
     }
     if location.contains("://") {
         return Err(Error::InvalidJob(format!(

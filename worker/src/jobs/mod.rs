@@ -79,6 +79,13 @@ pub struct CommonArgs {
     /// Default directory of savepoints triggered while running (SIGUSR1).
     #[arg(long)]
     pub savepoint_dir: Option<String>,
+    /// S3 endpoint URL for `s3://` locations (default: `FERROFLINK__S3__ENDPOINT`, then
+    /// `AWS_ENDPOINT_URL_S3`, then AWS).
+    #[arg(long)]
+    pub s3_endpoint: Option<String>,
+    /// Address S3 buckets in the path (MinIO, most test servers); also `FERROFLINK__S3__PATH_STYLE`.
+    #[arg(long)]
+    pub s3_path_style: bool,
 }
 
 impl CommonArgs {
@@ -94,6 +101,10 @@ impl CommonArgs {
             c.retained = self.checkpoints_retained.max(1);
             c.final_savepoint_dir = self.savepoint_on_exit.clone();
             c.savepoint_dir = self.savepoint_dir.clone().or_else(|| self.savepoint_on_exit.clone());
+            if let Some(endpoint) = &self.s3_endpoint {
+                c.s3.endpoint = Some(endpoint.clone());
+            }
+            c.s3.path_style |= self.s3_path_style;
         });
         if let Some(path) = &self.restore {
             env.restore_from(RestoreSettings {

@@ -241,7 +241,7 @@ pub fn submit(job: &JobGraph, job_name: &str, settings: &ExecutionSettings) -> R
     let job_id = settings.job_id.clone().unwrap_or_else(|| derive_job_id(job_name, job));
     let restored = match &settings.restore {
         Some(r) => {
-            let snapshot = RestoredSnapshot::load(r)?;
+            let snapshot = RestoredSnapshot::load(r, &settings.checkpoint.s3)?;
             snapshot.check_fits(
                 job.graph
                     .nodes

@@ -1,0 +1,296 @@
+//! Checkpoint storage in S3-compatible object stores (`s3://bucket/prefix`), through `aws-sdk-s3`.
+//!
+//! Credentials and region come from the standard AWS chain: `AWS_ACCESS_KEY_ID` /
+//! `AWS_SECRET_ACCESS_KEY` (and `AWS_SESSION_TOKEN`), the shared credentials file
+//! (`s3.credentials-file` / `FERROFLINK__S3__CREDENTIALS_FILE`, else `AWS_SHARED_CREDENTIALS_FILE`
+//! or `~/.aws/credentials`), web identity (Kubernetes service account tokens), or instance metadata. The endpoint is `s3.endpoint` (`--s3-endpoint`,
+//! `FERROFLINK__S3__ENDPOINT`) or `AWS_ENDPOINT_URL_S3`; `s3.path-style`
+//! (`FERROFLINK__S3__PATH_STYLE=true`) addresses buckets in the path, as MinIO and most test
+//! servers need. Files over 8 MiB go up in multipart uploads; failed requests are retried with
+//! exponential backoff (5 attempts), and every request has a deadline, so a dead endpoint fails a
+//! checkpoint within about a minute instead of hanging it.
+
+use crate::checkpoint::storage::{CheckpointStorage, join};
+use crate::error::{Error, Result};
+use aws_sdk_s3::Client;
+use aws_sdk_s3::error::DisplayErrorContext;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+use std::collections::BTreeSet;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+/// Files larger than this are uploaded in parts of this size.
+const PART_BYTES: usize = 8 << 20;
+
+/// How to reach the object store.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct S3Config {
+    /// Endpoint URL (`None`: AWS, or `AWS_ENDPOINT_URL_S3`).
+    pub endpoint: Option<String>,
+    /// Region (`None`: from the AWS chain, else `us-east-1`).
+    pub region: Option<String>,
+    /// Address buckets in the path rather than the host name.
+    pub path_style: bool,
+    /// A credentials file in the AWS shared-credentials format to read instead of the default
+    /// `~/.aws/credentials` (for example a mounted Kubernetes Secret).
+    pub credentials_file: Option<std::path::PathBuf>,
+}
+
+impl S3Config {
+    /// The settings in `FERROFLINK__S3__ENDPOINT`, `FERROFLINK__S3__REGION`,
+    /// `FERROFLINK__S3__PATH_STYLE` and `FERROFLINK__S3__CREDENTIALS_FILE`.
+    pub fn from_env() -> Self {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        S3Config {
+            endpoint: var("FERROFLINK__S3__ENDPOINT"),
+            region: var("FERROFLINK__S3__REGION"),
+            path_style: var("FERROFLINK__S3__PATH_STYLE").is_some_and(|v| v == "true" || v == "1"),
+            credentials_file: var("FERROFLINK__S3__CREDENTIALS_FILE").map(Into::into),
+        }
+    }
+}
+
+/// The runtime S3 requests run on; storage calls come from plain threads and block on it.
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("s3-io")
+            .enable_all()
+            .build()
+            .expect("a tokio runtime for S3 requests")
+    })
+}
+
+/// Objects under `s3://bucket/prefix`.
+#[derive(Clone)]
+pub struct S3Storage {
+    client: Client,
+    bucket: String,
+    prefix: String,
+}
+
+impl std::fmt::Debug for S3Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "S3Storage({})", self.location(""))
+    }
+}
+
+impl S3Storage {
+    /// Storage rooted at `uri` (`s3://bucket[/prefix]`).
+    pub fn open(uri: &str, config: &S3Config) -> Result<Self> {
+        let rest = uri.strip_prefix("s3://").unwrap_or(uri);
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(Error::InvalidJob(format!("'{uri}' names no bucket; use s3://<bucket>/<prefix>")));
+        }
+        let http =
+            aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(http)
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5))
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .operation_attempt_timeout(Duration::from_secs(30))
+                    .operation_timeout(Duration::from_secs(90))
+                    .build(),
+            );
+        if let Some(endpoint) = &config.endpoint {
+            loader = loader.endpoint_url(endpoint);
+        }
+        if let Some(file) = &config.credentials_file {
+            use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
+            loader =
+                loader.profile_files(EnvConfigFiles::builder().with_file(EnvConfigFileKind::Credentials, file).build());
+        }
+        if let Some(region) = &config.region {
+            loader = loader.region(aws_config::Region::new(region.clone()));
+        }
+        let shared = runtime().block_on(loader.load());
+        let mut s3 = aws_sdk_s3::config::Builder::from(&shared).force_path_style(config.path_style);
+        if shared.region().is_none() {
+            s3 = s3.region(aws_config::Region::from_static("us-east-1"));
+        }
+        Ok(S3Storage {
+            client: Client::from_conf(s3.build()),
+            bucket: bucket.to_string(),
+            prefix: prefix.trim_matches('/').to_string(),
+        })
+    }
+
+    fn key(&self, path: &str) -> String {
+        join(&self.prefix, path.trim_matches('/'))
+    }
+
+    fn fail(&self, what: &str, path: &str, e: impl std::error::Error) -> Error {
+        Error::Checkpoint(format!("cannot {what} '{}': {}", self.location(path), DisplayErrorContext(e)))
+    }
+
+    async fn put_multipart(&self, key: &str, bytes: &[u8]) -> std::result::Result<(), String> {
+        let c = &self.client;
+        let created = c.create_multipart_upload().bucket(&self.bucket).key(key).send().await;
+        let upload = created.map_err(|e| DisplayErrorContext(e).to_string())?;
+        let id = upload.upload_id().unwrap_or_default().to_string();
+        let mut parts = Vec::new();
+        let mut result = Ok(());
+        for (i, chunk) in bytes.chunks(PART_BYTES).enumerate() {
+            let number = i as i32 + 1;
+            let sent = c
+                .upload_part()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(&id)
+                .part_number(number)
+                .body(ByteStream::from(chunk.to_vec()))
+                .send()
+                .await;
+            match sent {
+                Ok(part) => parts.push(
+                    CompletedPart::builder().part_number(number).set_e_tag(part.e_tag().map(str::to_string)).build(),
+                ),
+                Err(e) => {
+                    result = Err(DisplayErrorContext(e).to_string());
+                    break;
+                }
+            }
+        }
+        if result.is_ok() {
+            let done = CompletedMultipartUpload::builder().set_parts(Some(parts)).build();
+            let completed = c
+                .complete_multipart_upload()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(&id)
+                .multipart_upload(done)
+                .send();
+            result = completed.await.map(|_| ()).map_err(|e| DisplayErrorContext(e).to_string());
+        }
+        if result.is_err() {
+            let _ = c.abort_multipart_upload().bucket(&self.bucket).key(key).upload_id(&id).send().await;
+        }
+        result
+    }
+
+    /// Every key under `prefix`.
+    async fn keys_under(&self, prefix: &str) -> std::result::Result<Vec<String>, String> {
+        let mut keys = Vec::new();
+        let mut pages = self.client.list_objects_v2().bucket(&self.bucket).prefix(prefix).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| DisplayErrorContext(e).to_string())?;
+            keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_string)));
+        }
+        Ok(keys)
+    }
+}
+
+impl CheckpointStorage for S3Storage {
+    fn write(&self, path: &str, bytes: &[u8]) -> Result<()> {
+        let key = self.key(path);
+        let result = runtime().block_on(async {
+            if bytes.len() > PART_BYTES {
+                return self.put_multipart(&key, bytes).await;
+            }
+            let put = self.client.put_object().bucket(&self.bucket).key(&key).body(ByteStream::from(bytes.to_vec()));
+            put.send().await.map(|_| ()).map_err(|e| DisplayErrorContext(e).to_string())
+        });
+        result.map_err(|e| Error::Checkpoint(format!("cannot write '{}': {e}", self.location(path))))
+    }
+
+    fn read(&self, path: &str) -> Result<Vec<u8>> {
+        let key = self.key(path);
+        runtime().block_on(async {
+            let object = self
+                .client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(&key)
+                .send()
+                .await
+                .map_err(|e| self.fail("read", path, e))?;
+            let body = object.body.collect().await.map_err(|e| self.fail("read", path, e))?;
+            Ok(body.into_bytes().to_vec())
+        })
+    }
+
+    fn exists(&self, path: &str) -> Result<bool> {
+        let key = self.key(path);
+        runtime().block_on(async {
+            match self.client.head_object().bucket(&self.bucket).key(&key).send().await {
+                Ok(_) => Ok(true),
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
+                Err(e) => Err(self.fail("look at", path, e)),
+            }
+        })
+    }
+
+    fn list(&self, dir: &str) -> Result<Vec<String>> {
+        let prefix = match self.key(dir) {
+            k if k.is_empty() => k,
+            k => format!("{k}/"),
+        };
+        runtime().block_on(async {
+            let mut names = BTreeSet::new();
+            let mut pages = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(&prefix)
+                .delimiter("/")
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| self.fail("list", dir, e))?;
+                let dirs = page.common_prefixes().iter().filter_map(|p| p.prefix());
+                let files = page.contents().iter().filter_map(|o| o.key());
+                for name in dirs.chain(files) {
+                    let name = name[prefix.len()..].trim_end_matches('/');
+                    if !name.is_empty() {
+                        names.insert(name.to_string());
+                    }
+                }
+            }
+            Ok(names.into_iter().collect())
+        })
+    }
+
+    fn delete_dir(&self, dir: &str) -> Result<()> {
+        let prefix = format!("{}/", self.key(dir));
+        let prefix = prefix.trim_start_matches('/');
+        runtime().block_on(async {
+            let keys = self
+                .keys_under(prefix)
+                .await
+                .map_err(|e| Error::Checkpoint(format!("cannot list '{}' to delete it: {e}", self.location(dir))))?;
+            for batch in keys.chunks(1000) {
+                let objects = batch
+                    .iter()
+                    .map(|k| ObjectIdentifier::builder().key(k).build())
+                    .collect::<std::result::Result<Vec<_>, _>>()
+                    .map_err(|e| self.fail("delete", dir, e))?;
+                let delete = Delete::builder().set_objects(Some(objects)).quiet(true).build();
+                let delete = delete.map_err(|e| self.fail("delete", dir, e))?;
+                self.client
+                    .delete_objects()
+                    .bucket(&self.bucket)
+                    .delete(delete)
+                    .send()
+                    .await
+                    .map_err(|e| self.fail("delete", dir, e))?;
+            }
+            Ok(())
+        })
+    }
+
+    fn location(&self, path: &str) -> String {
+        let key = self.key(path);
+        if key.is_empty() { format!("s3://{}", self.bucket) } else { format!("s3://{}/{key}", self.bucket) }
+    }
+
+    fn scoped(&self, dir: &str) -> Arc<dyn CheckpointStorage> {
+        Arc::new(S3Storage { prefix: self.key(dir), ..self.clone() })
+    }
+}

@@ -1,0 +1,3 @@
+//! Test servers shared by integration tests.
+
+pub mod moto;
