@@ -179,16 +179,14 @@ fn run(job: &str, args: &[String]) -> anyhow::Result<()> {
         eprintln!("savepoint written: {location}");
     }
     if !result.checkpoints.is_empty() || result.restarts > 0 {
-        let mut ms: Vec<f64> = result.checkpoints.iter().map(|c| c.duration.as_secs_f64() * 1e3).collect();
-        ms.sort_by(f64::total_cmp);
-        let pct = |p: f64| ms.get(((ms.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0);
+        let pct = durations_ms(&result.checkpoints);
         eprintln!(
             "job {}: {} checkpoints completed (duration p50 {:.1} ms, p99 {:.1} ms, largest {} bytes), {} failed, \
              {} restarts",
             result.job_id,
             result.checkpoints.len(),
-            pct(0.5),
-            pct(0.99),
+            pct.0,
+            pct.1,
             result.checkpoints.iter().map(|c| c.bytes).max().unwrap_or(0),
             result.failed_checkpoints,
             result.restarts
@@ -247,11 +245,12 @@ fn bench(queries: &[String], events: u64, parallelism: usize, checkpoints: Optio
         let result = env.execute(&name).with_context(|| format!("{name} failed"))?;
         let (cpu, wall) = (cpu.elapsed().as_secs_f64(), wall.elapsed().as_secs_f64());
         let _ = std::fs::remove_dir_all(&dir);
-        let mut ms: Vec<f64> = result.checkpoints.iter().map(|c| c.duration.as_secs_f64() * 1e3).collect();
-        ms.sort_by(f64::total_cmp);
-        let pct = |p: f64| ms.get(((ms.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0);
-        let checkpoint_column =
-            if ms.is_empty() { "-".to_string() } else { format!("{} ({:.1}/{:.1})", ms.len(), pct(0.5), pct(0.99)) };
+        let pct = durations_ms(&result.checkpoints);
+        let checkpoint_column = if result.checkpoints.is_empty() {
+            "-".to_string()
+        } else {
+            format!("{} ({:.1}/{:.1})", result.checkpoints.len(), pct.0, pct.1)
+        };
         println!(
             "{query:<14}{events:>12}{wall:>10.2}{cpu:>10.2}{:>16.0}{:>14.0}{checkpoint_column:>24}",
             events as f64 / cpu,
@@ -259,4 +258,12 @@ fn bench(queries: &[String], events: u64, parallelism: usize, checkpoints: Optio
         );
     }
     Ok(())
+}
+
+/// Median and 99th percentile of checkpoint durations, in milliseconds (zero when there are none).
+fn durations_ms(checkpoints: &[ferroflink::checkpoint::coordinator::CompletedCheckpoint]) -> (f64, f64) {
+    let mut ms: Vec<f64> = checkpoints.iter().map(|c| c.duration.as_secs_f64() * 1e3).collect();
+    ms.sort_by(f64::total_cmp);
+    let pct = |p: f64| ms.get(((ms.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0);
+    (pct(0.5), pct(0.99))
 }

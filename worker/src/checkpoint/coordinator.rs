@@ -178,9 +178,7 @@ impl Coordinator {
     /// Triggers a savepoint into `dir`; the receiver gets its location when complete. With `stop`,
     /// the job stops once it is complete.
     pub fn trigger_savepoint(&self, dir: &str, stop: bool) -> Receiver<Result<String>> {
-        let (reply, rx) = crossbeam_channel::bounded(1);
-        let _ = self.tx.send(Msg::Savepoint { dir: dir.to_string(), stop, reply });
-        rx
+        self.savepoint_trigger().trigger(dir, stop)
     }
 
     /// A handle to trigger savepoints from other threads.
