@@ -26,32 +26,42 @@ fn free_port() -> u16 {
 }
 
 impl Moto {
-    /// Starts a server and waits until it accepts connections.
+    /// Starts a server and waits until it answers HTTP. A bare TCP connect is not proof: a connect
+    /// to a free port of the ephemeral range can connect to itself before the server listens.
     pub fn start() -> Moto {
-        let port = free_port();
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start moto_server ({e}): run .ci/setup, or pip install 'moto[server]'"));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto_server did not listen on port {port} within 30 s");
-            std::thread::sleep(Duration::from_millis(50));
+        for _ in 0..3 {
+            let port = free_port();
+            let mut child = Command::new("moto_server")
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| {
+                    panic!("cannot start moto_server ({e}): run .ci/setup, or pip install 'moto[server]'")
+                });
+            let endpoint = format!("127.0.0.1:{port}");
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break; // the port was taken meanwhile: try another
+                }
+                if request(&endpoint, "GET", "/").is_ok_and(|r| r.starts_with("HTTP/1.")) {
+                    let credentials = std::env::temp_dir().join(format!("ff-moto-credentials-{port}"));
+                    std::fs::write(&credentials, "[default]\naws_access_key_id = test\naws_secret_access_key = test\n")
+                        .unwrap();
+                    return Moto { child, endpoint: format!("http://{endpoint}"), credentials };
+                }
+                assert!(Instant::now() < deadline, "moto_server did not answer on port {port} within 30 s");
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
-        let credentials = std::env::temp_dir().join(format!("ff-moto-credentials-{port}"));
-        std::fs::write(&credentials, "[default]\naws_access_key_id = test\naws_secret_access_key = test\n").unwrap();
-        Moto { child, endpoint: format!("http://127.0.0.1:{port}"), credentials }
+        panic!("moto_server exited at start three times: is `moto_server -H 127.0.0.1 -p <port>` working?");
     }
 
     /// Creates a bucket (moto accepts unsigned requests).
     pub fn create_bucket(&self, name: &str) {
         let host = self.endpoint.trim_start_matches("http://");
-        let mut s = TcpStream::connect(host).unwrap();
-        write!(s, "PUT /{name} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
-        let mut response = String::new();
-        s.read_to_string(&mut response).unwrap();
+        let response = request(host, "PUT", &format!("/{name}")).unwrap();
         assert!(response.starts_with("HTTP/1.1 200"), "creating bucket {name}: {response}");
     }
 
@@ -120,6 +130,16 @@ impl Proxy {
             }
         }
     }
+}
+
+/// One HTTP/1.1 request without a body; the whole response.
+fn request(host: &str, method: &str, path: &str) -> std::io::Result<String> {
+    let mut s = TcpStream::connect(host)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
+    let mut response = String::new();
+    s.read_to_string(&mut response)?;
+    Ok(response)
 }
 
 fn pipe(mut from: TcpStream, mut to: TcpStream) {
