@@ -16,6 +16,8 @@ use ferroflink::runtime::context::RuntimeContext;
 use ferroflink::runtime::minicluster::JobResult;
 use ferroflink::runtime::restart::RestartStrategy;
 use ferroflink::runtime::sink::{Sink, SinkWriter};
+use ferroflink::state::StateBackendConfig;
+use ferroflink::state::rocksdb::RocksDbConfig;
 use ferroflink::time::watermark::WatermarkStrategy;
 use ferroflink::window::assigner::TumblingEventTimeWindows;
 use std::collections::HashSet;
@@ -241,6 +243,15 @@ fn temp(name: &str) -> PathBuf {
     dir
 }
 
+/// The RocksDB backend with its files under `root`.
+fn rocksdb(root: &Path) -> StateBackendConfig {
+    StateBackendConfig::RocksDb(RocksDbConfig {
+        local_dir: root.join("rocksdb"),
+        memory_bytes: 32 << 20,
+        ..RocksDbConfig::default()
+    })
+}
+
 fn env(parallelism: usize) -> StreamExecutionEnvironment {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -258,7 +269,15 @@ fn restore(path: &str) -> RestoreSettings {
 
 #[test]
 fn injected_failures_keep_the_output_exactly_once() {
-    let root = temp("faults");
+    injected_failures(temp("faults"), |_| StateBackendConfig::Heap);
+}
+
+#[test]
+fn injected_failures_keep_the_output_exactly_once_on_rocksdb() {
+    injected_failures(temp("faults-rocksdb"), rocksdb);
+}
+
+fn injected_failures(root: PathBuf, backend: impl Fn(&Path) -> StateBackendConfig) {
     let n = 24_000;
     let faults = Arc::new(Faults {
         at_records: vec![3_001, 9_500, 17_222],
@@ -268,6 +287,7 @@ fn injected_failures_keep_the_output_exactly_once() {
         ..Faults::default()
     });
     let env = env(2);
+    env.set_state_backend(backend(&root));
     env.enable_checkpointing(Duration::from_millis(100), root.join("checkpoints").to_str().unwrap());
     build(&env, n, 6_000.0, &root.join("out"), &faults);
     let result = env.execute("faults").unwrap();
@@ -303,7 +323,19 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 fn finish_from(location: &str, parallelism: usize, n: u64, out: &Path, checkpoints: Option<&Path>) -> JobResult {
+    finish_on(StateBackendConfig::Heap, location, parallelism, n, out, checkpoints)
+}
+
+fn finish_on(
+    backend: StateBackendConfig,
+    location: &str,
+    parallelism: usize,
+    n: u64,
+    out: &Path,
+    checkpoints: Option<&Path>,
+) -> JobResult {
     let env = env(parallelism);
+    env.set_state_backend(backend);
     env.restore_from(restore(location));
     if let Some(dir) = checkpoints {
         env.enable_checkpointing(Duration::from_millis(100), dir.to_str().unwrap());
@@ -321,10 +353,11 @@ fn savepoint_restores_at_lower_and_higher_parallelism() {
     assert!(meta.contains("\"kind\": \"savepoint\"") && meta.contains("\"parallelism\": 4"), "{meta}");
     let committed_before = committed_lines(&root.join("out-4/rolling")).len() as u64;
     assert!(committed_before > 0 && committed_before < n, "the savepoint is taken mid-run ({committed_before} of {n})");
-    for p in [2, 8] {
+    // Down to 2 on the heap, up to 8 in RocksDB (heap to RocksDB through the canonical format).
+    for (p, backend) in [(2, StateBackendConfig::Heap), (8, rocksdb(&root))] {
         let out = root.join(format!("out-{p}"));
         copy_dir(&root.join("out-4"), &out);
-        let result = finish_from(&location, p, n, &out, None);
+        let result = finish_on(backend, &location, p, n, &out, None);
         assert!(result.restored_from.is_some());
         assert_eq!(result.restarts, 0);
         assert_output(&out, n);
@@ -332,12 +365,14 @@ fn savepoint_restores_at_lower_and_higher_parallelism() {
     std::fs::remove_dir_all(root).unwrap();
 }
 
+/// A retained checkpoint of the RocksDB backend, restored at another parallelism.
 #[test]
 fn retained_checkpoint_restores_at_another_parallelism() {
     let root = temp("retained");
     let n = 20_000;
     let (out, checkpoints) = (root.join("out"), root.join("checkpoints"));
     let env = env(4);
+    env.set_state_backend(rocksdb(&root));
     env.enable_checkpointing(Duration::from_millis(100), checkpoints.to_str().unwrap());
     build(&env, n, 8_000.0, &out, &Arc::new(Faults::default()));
     let (handle, _) = env.execute_async("retained").unwrap();
@@ -349,7 +384,7 @@ fn retained_checkpoint_restores_at_another_parallelism() {
     handle.cancel();
     let result = handle.wait().unwrap();
     let latest = result.checkpoints.last().unwrap().storage.location("");
-    let result = finish_from(&latest, 3, n, &out, Some(&checkpoints));
+    let result = finish_on(rocksdb(&root), &latest, 3, n, &out, Some(&checkpoints));
     assert!(result.checkpoints.first().is_some_and(|c| c.id > result.restored_from.unwrap()), "ids continue");
     assert_output(&out, n);
     std::fs::remove_dir_all(root).unwrap();

@@ -15,6 +15,7 @@ use crate::record::Data;
 use crate::runtime::minicluster::{self, ExecutionSettings, JobHandle, JobResult, MiniClusterConfig};
 use crate::runtime::restart::RestartStrategy;
 use crate::runtime::source::{Source, TypedSourceDriver};
+use crate::state::StateBackendConfig;
 use crate::time::clock::Clock;
 use crate::time::watermark::WatermarkStrategy;
 use std::cell::RefCell;
@@ -125,6 +126,12 @@ impl StreamExecutionEnvironment {
     /// How the job restarts after failures (default: Flink's, see [`RestartStrategy::default_for`]).
     pub fn set_restart_strategy(&self, strategy: RestartStrategy) -> &Self {
         self.inner.borrow_mut().execution.restart = Some(strategy);
+        self
+    }
+
+    /// The keyed state backend of the job's operators.
+    pub fn set_state_backend(&self, backend: StateBackendConfig) -> &Self {
+        self.inner.borrow_mut().execution.state_backend = backend;
         self
     }
 

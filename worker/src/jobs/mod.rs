@@ -13,7 +13,10 @@ use crate::checkpoint::restore::{RestoreMode, RestoreSettings};
 use crate::connectors::checksum::Checksum;
 use crate::error::{Error, Result};
 use crate::runtime::restart::RestartStrategy;
+use crate::state::StateBackendConfig;
+use crate::state::rocksdb::RocksDbConfig;
 use clap::Parser;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Settings every built-in job takes.
@@ -43,9 +46,15 @@ pub struct CommonArgs {
     /// Completed checkpoints to keep.
     #[arg(long, default_value_t = 1)]
     pub checkpoints_retained: usize,
-    /// Keyed state backend.
-    #[arg(long, value_parser = ["heap"], default_value = "heap")]
+    /// Keyed state backend: `heap` (state in memory) or `rocksdb` (state on local disk).
+    #[arg(long, value_parser = ["heap", "rocksdb"], default_value = "heap")]
     pub state_backend: String,
+    /// rocksdb: working directory of the RocksDB instances (default: the system temp directory).
+    #[arg(long)]
+    pub rocksdb_dir: Option<PathBuf>,
+    /// rocksdb: memory for all instances (block cache and write buffers), e.g. `512MiB`.
+    #[arg(long, value_parser = parse_bytes, default_value = "256MiB")]
+    pub rocksdb_memory: usize,
     /// Start from this checkpoint (`chk-<n>`) or savepoint directory.
     #[arg(long)]
     pub restore: Option<String>,
@@ -116,6 +125,13 @@ impl CommonArgs {
         if let Some(id) = &self.job_id {
             env.set_job_id(id);
         }
+        if self.state_backend == "rocksdb" {
+            let mut config = RocksDbConfig { memory_bytes: self.rocksdb_memory, ..RocksDbConfig::default() };
+            if let Some(dir) = &self.rocksdb_dir {
+                config.local_dir = dir.clone();
+            }
+            env.set_state_backend(StateBackendConfig::RocksDb(config));
+        }
         let strategy = match self.restart_strategy.as_deref() {
             Some("none") => Some(RestartStrategy::None),
             Some("fixed-delay") => {
@@ -138,6 +154,22 @@ impl CommonArgs {
             env.set_restart_strategy(s);
         }
     }
+}
+
+/// Parses a byte size: a number with an optional binary unit (`KiB`, `MiB`, `GiB`; `k`, `m`, `g`).
+pub fn parse_bytes(text: &str) -> std::result::Result<usize, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: usize = number.parse().map_err(|_| format!("'{text}' is not a size such as 512MiB"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => return Err(format!("'{text}': unknown unit; use KiB, MiB or GiB")),
+    };
+    n.checked_mul(1 << shift).ok_or_else(|| format!("'{text}' is too large"))
 }
 
 /// What the CLI reports when a job ends.
@@ -240,5 +272,9 @@ mod tests {
         let e = build("wordcount", &[]).err().unwrap().to_string();
         assert!(!e.contains('\n') && e.contains("--input") && e.contains("usage: "), "{e}");
         assert!(help("nexmark").unwrap().contains("--query"));
+        assert_eq!(parse_bytes("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_bytes("3g"), Ok(3 << 30));
+        assert_eq!(parse_bytes("100"), Ok(100));
+        assert!(parse_bytes("12 parsecs").is_err() && parse_bytes("MiB").is_err());
     }
 }

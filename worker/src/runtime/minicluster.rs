@@ -19,11 +19,12 @@ use crate::runtime::metrics::{TaskMetrics, TaskMetricsSnapshot};
 use crate::runtime::partition::{ChannelSender, ShipStrategy};
 use crate::runtime::restart::{RestartStrategy, RestartTracker};
 use crate::runtime::task::{Task, TaskCheckpointing, TaskInput};
-use crate::state::KeyedStateBackend;
 use crate::state::heap::HeapKeyedStateBackend;
 use crate::state::keygroup::KeyGroupRange;
 use crate::state::operator::OperatorStateStore;
+use crate::state::rocksdb::{RocksDbKeyedStateBackend, RocksDbResources};
 use crate::state::snapshot::OperatorSubtaskState;
+use crate::state::{KeyedStateBackend, StateBackendConfig};
 use crossbeam_channel::{Receiver, bounded, unbounded};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -60,6 +61,8 @@ pub struct ExecutionSettings {
     pub restart: Option<RestartStrategy>,
     /// Job id (`None`: derived from the job name and its operator ids, see [`derive_job_id`]).
     pub job_id: Option<String>,
+    /// Keyed state backend.
+    pub state_backend: StateBackendConfig,
 }
 
 /// The id of a job that was not given one: 32 hex digits, the xxHash64 of the job name followed by
@@ -262,7 +265,12 @@ pub fn submit(job: &JobGraph, job_name: &str, settings: &ExecutionSettings) -> R
         Arc::new(Coordinator::start(settings.checkpoint.clone(), &job_id, job_name, restored.as_deref())?);
     let shared = Arc::new(JobShared::default());
     let job = Arc::new(job.clone());
+    let rocksdb = match &settings.state_backend {
+        StateBackendConfig::Heap => None,
+        StateBackendConfig::RocksDb(config) => Some(RocksDbResources::new(config.clone())),
+    };
     let run = AttemptRunner {
+        rocksdb,
         job: job.clone(),
         job_name: job_name.to_string(),
         cluster: settings.cluster,
@@ -346,6 +354,8 @@ pub fn submit(job: &JobGraph, job_name: &str, settings: &ExecutionSettings) -> R
 
 /// Starts execution attempts of one job.
 struct AttemptRunner {
+    /// The memory budget of the RocksDB backend, when the job uses it.
+    rocksdb: Option<Arc<RocksDbResources>>,
     job: Arc<JobGraph>,
     job_name: String,
     cluster: MiniClusterConfig,
@@ -468,6 +478,7 @@ impl AttemptRunner {
                     cancel: cancel.clone(),
                     metrics: task_metrics.clone(),
                     restored: restored.clone(),
+                    rocksdb: self.rocksdb.clone(),
                     checkpointing,
                 };
                 let name = format!("{} ({}/{})", v.name, i + 1, v.parallelism);
@@ -534,6 +545,7 @@ struct TaskSpec {
     cancel: Arc<AtomicBool>,
     metrics: Arc<TaskMetrics>,
     restored: Option<Arc<RestoredSnapshot>>,
+    rocksdb: Option<Arc<RocksDbResources>>,
     checkpointing: TaskCheckpointing,
 }
 
@@ -592,14 +604,22 @@ impl TaskSpec {
             let task = info(n);
             let key_groups = KeyGroupRange::for_operator(maxp, v.parallelism, self.subtask);
             let restored = self.restored_state(&task, key_groups)?.unwrap_or_default();
+            let state = match &self.rocksdb {
+                None => {
+                    KeyedStateBackend::Heap(HeapKeyedStateBackend::restoring(cfg.clock.clone(), maxp, restored.keyed))
+                }
+                Some(resources) => KeyedStateBackend::RocksDb(RocksDbKeyedStateBackend::new(
+                    resources.clone(),
+                    &format!("{}-{}", task.operator_id, self.subtask),
+                    maxp,
+                    cfg.clock.clone(),
+                    restored.keyed,
+                )),
+            };
             let mut ctx = RuntimeContext {
                 task,
                 key_groups,
-                state: KeyedStateBackend::Heap(HeapKeyedStateBackend::restoring(
-                    cfg.clock.clone(),
-                    maxp,
-                    restored.keyed,
-                )),
+                state,
                 operator_state: OperatorStateStore::restoring(restored.operator),
                 clock: cfg.clock.clone(),
                 metrics: self.metrics.clone(),

@@ -79,6 +79,33 @@ impl<K: Key, N: Namespace, S: Serialize + DeserializeOwned> SnapshotTable for Re
     }
 }
 
+/// Map state snapshots one entry per user key, valued `(user key, stamped value)`: the rows the
+/// RocksDB backend stores.
+struct MapRows<K, N, UK, UV>(Shared<K, N, FxHashMap<UK, Stamped<UV>>>);
+
+impl<K: Key, N: Namespace, UK: Key, UV: Data> SnapshotTable for MapRows<K, N, UK, UV> {
+    fn snapshot(&self, enc: &mut EntryEncoder) -> Result<()> {
+        for (key, slots) in &self.0.borrow().map {
+            let group = enc.key(key)?;
+            for (ns, map) in slots {
+                for row in map {
+                    enc.push(group, ns, &row)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn restore(&self, state: &str, entries: &[KeyedEntry]) -> Result<()> {
+        let mut table = self.0.borrow_mut();
+        for e in entries {
+            let (key, ns, (user_key, value)): (K, N, (UK, Stamped<UV>)) = decode_entry(state, e)?;
+            table.slot_or_insert(&key, &ns, FxHashMap::default).insert(user_key, value);
+        }
+        Ok(())
+    }
+}
+
 /// The heap backend of one operator instance.
 pub struct HeapKeyedStateBackend {
     clock: Arc<dyn Clock>,
@@ -146,8 +173,9 @@ impl HeapKeyedStateBackend {
         &mut self,
         desc: &StateDescriptor,
     ) -> Result<Box<dyn MapStateBackend<K, N, UK, UV>>> {
-        let (table, ttl) = self.table(desc, StateKind::Map)?;
-        Ok(Box::new(HeapMap::<K, N, UK, UV> { table, ttl }))
+        let table: Shared<K, N, FxHashMap<UK, Stamped<UV>>> = Rc::new(RefCell::new(Table::new()));
+        self.register(&desc.name, StateKind::Map, Rc::new(MapRows(table.clone())))?;
+        Ok(Box::new(HeapMap::<K, N, UK, UV> { table, ttl: Ttl::new(desc.ttl, self.clock.clone()) }))
     }
 
     pub(super) fn timers<K: Key, N: Namespace>(&mut self, name: &str) -> Result<Timers<K, N>> {

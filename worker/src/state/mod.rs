@@ -10,6 +10,7 @@
 pub mod heap;
 pub mod keygroup;
 pub mod operator;
+pub mod rocksdb;
 pub mod snapshot;
 pub mod ttl;
 
@@ -283,30 +284,44 @@ impl<K, In, F: AggregateFunction<In>> AggregatingState<K, In, F, ()> {
     }
 }
 
+/// Which keyed state backend a job's operators use.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum StateBackendConfig {
+    /// Objects on the heap (fastest; state must fit in memory).
+    #[default]
+    Heap,
+    /// An embedded RocksDB per operator instance (state may exceed memory).
+    RocksDb(rocksdb::RocksDbConfig),
+}
+
 /// The keyed state of one operator instance. Variants are the state backends.
 pub enum KeyedStateBackend {
     /// Objects on the heap.
     Heap(heap::HeapKeyedStateBackend),
+    /// An embedded RocksDB per instance.
+    RocksDb(rocksdb::RocksDbKeyedStateBackend),
 }
 
 impl KeyedStateBackend {
-    fn heap(&mut self) -> &mut heap::HeapKeyedStateBackend {
-        match self {
-            KeyedStateBackend::Heap(h) => h,
-        }
-    }
-
     /// Declares a value state.
     pub fn value_state<K: Key, V: Data, N: Namespace>(
         &mut self,
         desc: &StateDescriptor,
     ) -> Result<ValueState<K, V, N>> {
-        Ok(ValueState { inner: self.heap().value(desc)? })
+        let inner = match self {
+            KeyedStateBackend::Heap(h) => h.value(desc)?,
+            KeyedStateBackend::RocksDb(r) => r.value(desc)?,
+        };
+        Ok(ValueState { inner })
     }
 
     /// Declares a list state.
     pub fn list_state<K: Key, V: Data, N: Namespace>(&mut self, desc: &StateDescriptor) -> Result<ListState<K, V, N>> {
-        Ok(ListState { inner: self.heap().list(desc)? })
+        let inner = match self {
+            KeyedStateBackend::Heap(h) => h.list(desc)?,
+            KeyedStateBackend::RocksDb(r) => r.list(desc)?,
+        };
+        Ok(ListState { inner })
     }
 
     /// Declares a map state.
@@ -314,7 +329,11 @@ impl KeyedStateBackend {
         &mut self,
         desc: &StateDescriptor,
     ) -> Result<MapState<K, UK, UV, N>> {
-        Ok(MapState { inner: self.heap().map(desc)? })
+        let inner = match self {
+            KeyedStateBackend::Heap(h) => h.map(desc)?,
+            KeyedStateBackend::RocksDb(r) => r.map(desc)?,
+        };
+        Ok(MapState { inner })
     }
 
     /// Declares a reducing state.
@@ -337,13 +356,17 @@ impl KeyedStateBackend {
 
     /// Declares the operator's timer service (stored with its state under `name`).
     pub fn timer_service<K: Key, N: Namespace>(&mut self, name: &str) -> Result<Timers<K, N>> {
-        self.heap().timers(name)
+        match self {
+            KeyedStateBackend::Heap(h) => h.timers(name),
+            KeyedStateBackend::RocksDb(r) => r.timers(name),
+        }
     }
 
     /// Names of the declared states.
     pub fn state_names(&self) -> Vec<String> {
         match self {
             KeyedStateBackend::Heap(h) => h.state_names(),
+            KeyedStateBackend::RocksDb(r) => r.state_names(),
         }
     }
 
@@ -351,6 +374,7 @@ impl KeyedStateBackend {
     pub fn snapshot(&self) -> Result<Vec<KeyedStateSnapshot>> {
         match self {
             KeyedStateBackend::Heap(h) => h.snapshot(),
+            KeyedStateBackend::RocksDb(r) => r.snapshot(),
         }
     }
 
@@ -358,6 +382,7 @@ impl KeyedStateBackend {
     pub fn unrestored(&self) -> Vec<String> {
         match self {
             KeyedStateBackend::Heap(h) => h.unrestored().map(str::to_string).collect(),
+            KeyedStateBackend::RocksDb(r) => r.unrestored().map(str::to_string).collect(),
         }
     }
 }

@@ -78,6 +78,11 @@ impl Ttl {
         s.expires_at != i64::MAX && self.clock.now() >= s.expires_at
     }
 
+    /// Whether reads refresh the time-to-live.
+    pub fn refreshes_on_read(&self) -> bool {
+        self.config.is_some_and(|c| c.update == TtlUpdate::OnReadAndWrite)
+    }
+
     /// Refreshes a value that was just read, if reads refresh.
     #[inline]
     pub fn on_read<V>(&self, s: &mut Stamped<V>) {
