@@ -51,7 +51,14 @@ enum Command {
         /// checkpoint durations, to compare with a run without.
         #[arg(long, value_parser = humantime::parse_duration)]
         checkpoint_interval: Option<Duration>,
+        /// More arguments for the Nexmark job, after `--` (e.g. `-- --state-backend rocksdb
+        /// --in-flight-auctions 1000000`).
+        #[arg(last = true)]
+        job_args: Vec<String>,
     },
+    /// Measure keyed state: `ValueState<u64>` read-modify-write per core, or (with
+    /// `--incremental`) the bytes incremental checkpoints upload and the restore time.
+    BenchState(ferroflink::state::bench::Args),
 }
 
 fn main() {
@@ -65,9 +72,10 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run { job, args } => run(&job, &args),
-        Command::Bench { queries, events, parallelism, checkpoint_interval } => {
-            bench(&queries, events, parallelism, checkpoint_interval)
+        Command::Bench { queries, events, parallelism, checkpoint_interval, job_args } => {
+            bench(&queries, events, parallelism, checkpoint_interval, &job_args)
         }
+        Command::BenchState(args) => ferroflink::state::bench::run(&args).map_err(Into::into),
         Command::Jobs => {
             for (name, what) in jobs::JOBS {
                 println!("{name:<26}{what}");
@@ -213,7 +221,13 @@ fn run(job: &str, args: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn bench(queries: &[String], events: u64, parallelism: usize, checkpoints: Option<Duration>) -> anyhow::Result<()> {
+fn bench(
+    queries: &[String],
+    events: u64,
+    parallelism: usize,
+    checkpoints: Option<Duration>,
+    job_args: &[String],
+) -> anyhow::Result<()> {
     println!(
         "{:<14}{:>12}{:>10}{:>10}{:>16}{:>14}{:>24}",
         "query", "events", "wall s", "cpu s", "events/s/core", "events/s", "checkpoints (p50/p99 ms)"
@@ -228,11 +242,12 @@ fn bench(queries: &[String], events: u64, parallelism: usize, checkpoints: Optio
                 .name("Discard");
             (env, "nexmark generator".to_string())
         } else {
-            let args: Vec<String> =
+            let mut args: Vec<String> =
                 ["--query", query, "--events", &events.to_string(), "--parallelism", &parallelism.to_string()]
                     .iter()
                     .map(|s| s.to_string())
                     .collect();
+            args.extend(job_args.iter().cloned());
             let built = jobs::build("nexmark", &args)?;
             (built.env, built.name)
         };

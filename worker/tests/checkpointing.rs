@@ -5,9 +5,10 @@
 
 mod support;
 
+use ferroflink::checkpoint::metadata::{CheckpointMetadata, METADATA_FILE};
 use ferroflink::checkpoint::restore::{RestoreMode, RestoreSettings};
 use ferroflink::checkpoint::s3::S3Storage;
-use ferroflink::checkpoint::storage::CheckpointStorage;
+use ferroflink::checkpoint::storage::{CheckpointStorage, LocalStorage};
 use ferroflink::connectors::file::FileSink;
 use ferroflink::connectors::generator::GeneratorSource;
 use ferroflink::prelude::*;
@@ -295,7 +296,31 @@ fn injected_failures(root: PathBuf, backend: impl Fn(&Path) -> StateBackendConfi
     // Two failures in the same attempt (in different tasks) cause one restart.
     assert!((3..=6).contains(&result.restarts), "{} restarts", result.restarts);
     assert_output(&root.join("out"), n);
+    if matches!(backend(&root), StateBackendConfig::RocksDb(_)) {
+        let job: Arc<dyn CheckpointStorage> =
+            Arc::new(LocalStorage::new(root.join("checkpoints").join(&result.job_id)));
+        assert_shared_files_are_those_retained(&job);
+    }
     std::fs::remove_dir_all(root).unwrap();
+}
+
+/// Incremental RocksDB checkpoints: the job directory's `shared/` holds exactly the files its
+/// retained checkpoints list (none left behind by subsumed, failed or aborted checkpoints).
+fn assert_shared_files_are_those_retained(job: &Arc<dyn CheckpointStorage>) {
+    let mut listed = HashSet::new();
+    let mut incremental = false;
+    for chk in job.list("").unwrap().into_iter().filter(|d| d.starts_with("chk-")) {
+        let dir = job.scoped(&chk);
+        let meta = CheckpointMetadata::from_bytes(&dir.read(METADATA_FILE).unwrap(), &chk).unwrap();
+        for db in meta.operators.iter().flat_map(|o| &o.subtasks).filter_map(|h| h.rocksdb.as_ref()) {
+            incremental = true;
+            listed.extend(db.shared.iter().map(|f| f.path.clone()));
+            assert!(db.private.iter().all(|f| dir.exists(&f.path).unwrap()), "{chk}: {db:?}");
+        }
+    }
+    assert!(incremental, "the retained checkpoints are incremental");
+    let stored: HashSet<String> = job.list("shared").unwrap().into_iter().collect();
+    assert_eq!(stored, listed, "shared/ holds exactly what the retained checkpoints list");
 }
 
 /// Runs the job at `parallelism` until `stop` returns a savepoint location.
@@ -384,9 +409,19 @@ fn retained_checkpoint_restores_at_another_parallelism() {
     handle.cancel();
     let result = handle.wait().unwrap();
     let latest = result.checkpoints.last().unwrap().storage.location("");
+    let job: Arc<dyn CheckpointStorage> = Arc::new(LocalStorage::new(checkpoints.join(&result.job_id)));
+    assert_shared_files_are_those_retained(&job);
+    let shared_before = job.list("shared").unwrap();
+    // The incremental checkpoint restores on the heap too (at 2), and on RocksDB at 3.
+    let heap_out = root.join("out-heap");
+    copy_dir(&out, &heap_out);
+    let result = finish_on(StateBackendConfig::Heap, &latest, 2, n, &heap_out, None);
+    assert!(result.restored_from.is_some());
+    assert_output(&heap_out, n);
     let result = finish_on(rocksdb(&root), &latest, 3, n, &out, Some(&checkpoints));
     assert!(result.checkpoints.first().is_some_and(|c| c.id > result.restored_from.unwrap()), "ids continue");
     assert_output(&out, n);
+    assert_eq!(job.list("shared").unwrap(), shared_before, "a no-claim restore leaves the checkpoint's files alone");
     std::fs::remove_dir_all(root).unwrap();
 }
 
@@ -494,22 +529,35 @@ fn s3_checkpoints_survive_injected_failures_and_savepoints_rescale() {
     let faults =
         Arc::new(Faults { at_records: vec![5_001], in_snapshot: Some(3), before_commit: Some(6), ..Faults::default() });
     let env = env(2);
+    env.set_state_backend(rocksdb(&root));
     env.enable_checkpointing(Duration::from_millis(100), "s3://state/checkpoints");
     env.configure_checkpoints(|c| {
         c.s3 = moto.config(&moto.endpoint);
         c.retained = 2;
     });
-    build(&env, n, 6_000.0, &root.join("out"), &faults);
+    // The output goes to S3 too: part files as multipart uploads completed at checkpoints.
+    build(&env, n, 6_000.0, Path::new("s3://state/out"), &faults);
     let result = env.execute("s3-faults").unwrap();
     assert_eq!(faults.fired.lock().unwrap().len(), 3);
     assert!(result.restarts >= 1);
     assert!(result.checkpoints.iter().all(|c| c.storage.location("").starts_with("s3://state/checkpoints/")));
+    let output = S3Storage::open("s3://state/out", &moto.config(&moto.endpoint)).unwrap();
+    for dir in ["windows", "rolling"] {
+        assert_eq!(output.uploads(dir).unwrap(), vec![], "no upload left in progress or pending in {dir}");
+        let local = root.join("out").join(dir);
+        std::fs::create_dir_all(&local).unwrap();
+        for name in output.list(dir).unwrap() {
+            std::fs::write(local.join(&name), output.read(&format!("{dir}/{name}")).unwrap()).unwrap();
+        }
+    }
     assert_output(&root.join("out"), n);
     let s3 = S3Storage::open("s3://state/checkpoints", &moto.config(&moto.endpoint)).unwrap();
     let job = s3.list("").unwrap();
     assert_eq!(job, vec![result.job_id.clone()]);
     let kept: Vec<String> = s3.list(&result.job_id).unwrap();
-    assert_eq!(kept.len(), 2, "two retained checkpoints, older ones deleted: {kept:?}");
+    let retained = kept.iter().filter(|d| d.starts_with("chk-")).count();
+    assert_eq!(retained, 2, "two retained checkpoints, older ones deleted: {kept:?}");
+    assert_shared_files_are_those_retained(&s3.scoped(&result.job_id));
 
     // A savepoint into S3 at parallelism 3, finished at 2.
     let out = root.join("rescaled");

@@ -4,6 +4,7 @@
 //! and deletes checkpoints beyond the retained count. Checkpoint ids never repeat for a job: they
 //! continue after the restored checkpoint and after any `chk-<n>` already in the job's directory.
 
+use crate::checkpoint::incremental::{SharedFile, SharedRegistry};
 use crate::checkpoint::metadata::{
     CheckpointMetadata, FORMAT_VERSION, METADATA_FILE, OperatorStateMeta, SnapshotKind, SubtaskStateHandle,
     encode_state_file,
@@ -12,7 +13,7 @@ use crate::checkpoint::restore::{RestoreMode, RestoredSnapshot};
 use crate::checkpoint::storage::{self, CheckpointStorage};
 use crate::checkpoint::{CheckpointConfig, TaskCommand, TaskSnapshot};
 use crate::error::{Error, Result};
-use crate::runtime::element::CheckpointBarrier;
+use crate::runtime::element::{CheckpointBarrier, SnapshotFormat};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, unbounded};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -46,6 +47,10 @@ pub struct CompletedCheckpoint {
     pub duration: Duration,
     /// Bytes of state written.
     pub bytes: u64,
+    /// Shared files it lists (incremental RocksDB checkpoints).
+    pub shared: Vec<SharedFile>,
+    /// Whether it is in this job's directory, so later checkpoints may build on it.
+    pub own: bool,
 }
 
 /// What the job's other parts can ask of the coordinator and learn from it.
@@ -109,12 +114,17 @@ impl Coordinator {
             }
         }
         let mut completed = VecDeque::new();
+        let mut shared_files = SharedRegistry::default();
         if let Some(r) = restored.filter(|r| r.mode == RestoreMode::Claim) {
+            let shared = r.shared_files();
+            shared_files.acquire(&shared);
             completed.push_back(CompletedCheckpoint {
                 id: r.metadata.checkpoint_id,
                 storage: r.storage.clone(),
                 duration: Duration::ZERO,
                 bytes: 0,
+                shared,
+                own: false,
             });
         }
         let shared = Arc::new(Shared::default());
@@ -126,7 +136,7 @@ impl Coordinator {
                 .name(format!("checkpoint-writer-{i}"))
                 .spawn(move || {
                     for job in jobs {
-                        let result = write_states(&job.storage, job.snapshot.states);
+                        let result = write_states(&job.storage, job.shared.as_ref(), job.snapshot.states);
                         let snapshot = (job.snapshot.attempt, job.snapshot.checkpoint_id, job.snapshot.task);
                         let msg =
                             Msg::Written { attempt: snapshot.0, checkpoint_id: snapshot.1, task: snapshot.2, result };
@@ -147,6 +157,7 @@ impl Coordinator {
             attempt: None,
             pending: BTreeMap::new(),
             completed,
+            shared_files,
             draining: HashMap::new(),
             last_trigger: None,
             last_completion: None,
@@ -247,11 +258,15 @@ struct Pending {
     then_exit: bool,
     stop: bool,
     reply: Option<Sender<Result<String>>>,
+    /// Shared files of the base checkpoint, held while this one is in flight.
+    base: Vec<SharedFile>,
 }
 
 /// A task's snapshot to store.
 struct WriteJob {
     storage: Arc<dyn CheckpointStorage>,
+    /// The job's `shared/` directory (checkpoints only).
+    shared: Option<Arc<dyn CheckpointStorage>>,
     snapshot: TaskSnapshot,
 }
 
@@ -261,6 +276,7 @@ const WRITERS: usize = 4;
 /// Writes the state files of one task's snapshot; returns what `_metadata` lists and the bytes.
 fn write_states(
     storage: &Arc<dyn CheckpointStorage>,
+    shared: Option<&Arc<dyn CheckpointStorage>>,
     states: Vec<crate::checkpoint::SubtaskSnapshot>,
 ) -> std::result::Result<(Written, u64), String> {
     let mut written = Vec::new();
@@ -273,11 +289,21 @@ fn write_states(
             max_parallelism: st.max_parallelism,
             subtasks: Vec::new(),
         };
-        if st.state.declares_nothing() {
+        if st.state.declares_nothing() && st.incremental.is_none() {
             written.push((meta, None));
             continue;
         }
         let file = format!("{}-{}", st.operator_id, st.subtask);
+        let rocksdb = match (st.incremental, shared) {
+            (Some(snapshot), Some(shared)) => {
+                let (handle, bytes) =
+                    snapshot.store(shared, storage, &format!("{file}.db")).map_err(|e| e.to_string())?;
+                total += bytes;
+                Some(handle)
+            }
+            (Some(_), None) => return Err("an incremental snapshot needs the job's checkpoint directory".into()),
+            (None, _) => None,
+        };
         let (bytes, sum) = encode_state_file(&st.state).map_err(|e| e.to_string())?;
         storage.write(&file, &bytes).map_err(|e| e.to_string())?;
         total += bytes.len() as u64;
@@ -288,10 +314,21 @@ fn write_states(
             bytes: bytes.len() as u64,
             checksum: format!("{sum:016x}"),
             has_operator_state: st.state.operator.iter().any(|l| !l.elements.is_empty()),
+            rocksdb,
         };
         written.push((meta, Some(handle)));
     }
     Ok((written, total))
+}
+
+/// Name of the directory, in a job's checkpoint directory, of files shared by checkpoints.
+pub const SHARED_DIR: &str = "shared";
+
+/// The shared files a task's stored snapshot lists.
+fn shared_of(job_storage: Option<&Arc<dyn CheckpointStorage>>, written: &Written) -> Vec<SharedFile> {
+    let Some(dir) = job_storage.map(|j| j.scoped(SHARED_DIR)) else { return Vec::new() };
+    let handles = written.iter().filter_map(|(_, h)| h.as_ref()?.rocksdb.as_ref());
+    handles.flat_map(|h| &h.shared).map(|f| SharedFile { dir: dir.clone(), path: f.path.clone() }).collect()
 }
 
 /// Deletes what a failed checkpoint wrote.
@@ -311,6 +348,8 @@ struct CoordinatorLoop {
     attempt: Option<AttemptTasks>,
     pending: BTreeMap<u64, Pending>,
     completed: VecDeque<CompletedCheckpoint>,
+    /// Reference counts of the files in `shared/` directories.
+    shared_files: SharedRegistry,
     /// Aborted checkpoints whose files are deleted once their last write returns.
     draining: HashMap<u64, (Arc<dyn CheckpointStorage>, usize)>,
     last_trigger: Option<Instant>,
@@ -340,11 +379,28 @@ impl CoordinatorLoop {
                 Ok(Msg::Savepoint { dir, stop, reply }) => self.trigger_savepoint(&dir, stop, reply),
                 Ok(Msg::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
                     self.abort_all(None);
+                    self.finish_draining(&rx);
                     return;
                 }
                 Err(RecvTimeoutError::Timeout) => {}
             }
             self.tick();
+        }
+    }
+
+    /// Waits (a bounded time) for the writes of aborted checkpoints, so their files are deleted
+    /// rather than left behind when the job ends.
+    fn finish_draining(&mut self, rx: &Receiver<Msg>) {
+        let deadline = Instant::now() + self.config.timeout.min(Duration::from_secs(60));
+        while !self.draining.is_empty() {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else { break };
+            match rx.recv_timeout(left) {
+                Ok(Msg::Written { attempt, checkpoint_id, task, result }) => {
+                    self.on_written(attempt, checkpoint_id, task, result)
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
         }
     }
 
@@ -422,7 +478,15 @@ impl CoordinatorLoop {
             SnapshotKind::Savepoint => format!("savepoint-{}-{id}", &self.job_id[..self.job_id.len().min(6)]),
         };
         let timestamp_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-        let barrier = CheckpointBarrier { id, timestamp: timestamp_ms };
+        // Checkpoints build on the newest one of this job's directory, holding its shared files
+        // until this one completes or fails; savepoints are self-contained.
+        let (format, base) = match (kind, self.completed.iter().rev().find(|c| c.own)) {
+            (SnapshotKind::Checkpoint, Some(c)) => (SnapshotFormat::Incremental { base: c.id }, c.shared.clone()),
+            (SnapshotKind::Checkpoint, None) => (SnapshotFormat::Incremental { base: 0 }, Vec::new()),
+            (SnapshotKind::Savepoint, _) => (SnapshotFormat::Canonical, Vec::new()),
+        };
+        self.shared_files.acquire(&base);
+        let barrier = CheckpointBarrier { id, timestamp: timestamp_ms, format };
         for c in &attempt.commands {
             let _ = c.send(TaskCommand::Trigger(barrier));
         }
@@ -441,6 +505,7 @@ impl CoordinatorLoop {
                 then_exit: then_exit || stop,
                 stop,
                 reply,
+                base,
             },
         );
     }
@@ -451,11 +516,16 @@ impl CoordinatorLoop {
         }
         let Some(p) = self.pending.get_mut(&s.checkpoint_id) else { return };
         p.in_flight += 1;
-        let _ = self.writers.send(WriteJob { storage: p.storage.clone(), snapshot: s });
+        let shared =
+            self.job_storage.as_ref().filter(|_| p.kind == SnapshotKind::Checkpoint).map(|j| j.scoped(SHARED_DIR));
+        let _ = self.writers.send(WriteJob { storage: p.storage.clone(), shared, snapshot: s });
     }
 
     fn on_written(&mut self, attempt: u64, id: u64, task: usize, result: std::result::Result<(Written, u64), String>) {
         if let Some((storage, left)) = self.draining.get_mut(&id) {
+            if let Ok((written, _)) = &result {
+                self.shared_files.discard_unheld(&shared_of(self.job_storage.as_ref(), written));
+            }
             *left -= 1;
             if *left == 0 {
                 delete_failed(id, storage);
@@ -482,6 +552,7 @@ impl CoordinatorLoop {
 
     fn complete(&mut self, id: u64) {
         let p = self.pending.remove(&id).expect("pending checkpoint");
+        let shared: Vec<SharedFile> = p.acked.values().flat_map(|w| shared_of(self.job_storage.as_ref(), w)).collect();
         let mut operators: Vec<OperatorStateMeta> = Vec::new();
         let mut tasks: Vec<_> = p.acked.into_iter().collect();
         tasks.sort_by_key(|(t, _)| *t);
@@ -514,13 +585,17 @@ impl CoordinatorLoop {
         if let Err(e) = written {
             self.fail(id, p.kind, &location, &e.to_string(), p.reply);
             let _ = p.storage.delete_dir("");
+            self.shared_files.discard_unheld(&shared);
+            self.shared_files.release(&p.base);
             return;
         }
+        self.shared_files.acquire(&shared);
+        self.shared_files.release(&p.base);
         let duration = p.started.elapsed();
         tracing::info!(checkpoint_id = id, ?duration, bytes = p.bytes, %location, "{:?} completed", p.kind);
         self.last_completion = Some(Instant::now());
         self.done |= p.then_exit;
-        let done = CompletedCheckpoint { id, storage: p.storage.clone(), duration, bytes: p.bytes };
+        let done = CompletedCheckpoint { id, storage: p.storage.clone(), duration, bytes: p.bytes, shared, own: true };
         self.shared.history.lock().expect("coordinator lock").push(done.clone());
         if p.kind == SnapshotKind::Checkpoint {
             *self.shared.latest.lock().expect("coordinator lock") = Some(done.clone());
@@ -530,6 +605,7 @@ impl CoordinatorLoop {
                 if let Err(e) = old.storage.delete_dir("") {
                     tracing::warn!(checkpoint_id = old.id, "cannot delete a subsumed checkpoint: {e}");
                 }
+                self.shared_files.release(&old.shared);
             }
         }
         if p.then_exit && p.kind == SnapshotKind::Savepoint {
@@ -555,6 +631,10 @@ impl CoordinatorLoop {
     fn abort(&mut self, id: u64, why: Option<&str>) {
         if let Some(p) = self.pending.remove(&id) {
             let location = p.storage.location("");
+            let uploaded: Vec<SharedFile> =
+                p.acked.values().flat_map(|w| shared_of(self.job_storage.as_ref(), w)).collect();
+            self.shared_files.discard_unheld(&uploaded);
+            self.shared_files.release(&p.base);
             match why {
                 Some(why) => self.fail(id, p.kind, &location, why, p.reply),
                 None => {

@@ -10,7 +10,12 @@
 //! A state file is the magic `FFST`, a version byte, the postcard encoding of an
 //! [`OperatorSubtaskState`] (the canonical form, see [`crate::state::snapshot`]) and the xxHash64
 //! (seed 0, little endian) of everything before it. Readers refuse versions they do not know.
+//!
+//! An incremental RocksDB checkpoint adds, per instance, the database's files (`rocksdb` in the
+//! subtask's entry): table files in the job's `shared/` directory, the rest under
+//! `<operator id>-<subtask>.db/` in the checkpoint's; see [`crate::checkpoint::incremental`].
 
+use crate::checkpoint::incremental::IncrementalHandle;
 use crate::error::{Error, Result};
 use crate::runtime::codec;
 use crate::state::keygroup::KeyGroupRange;
@@ -50,6 +55,10 @@ pub struct SubtaskStateHandle {
     pub checksum: String,
     /// Whether it holds operator (non-keyed) state, which every restored instance may need.
     pub has_operator_state: bool,
+    /// The instance's RocksDB database, in an incremental checkpoint (the file then holds only
+    /// the timers and the operator state); see [`crate::checkpoint::incremental`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rocksdb: Option<IncrementalHandle>,
 }
 
 /// The state of one operator in a snapshot.
@@ -183,6 +192,7 @@ mod tests {
             bytes: bytes.len() as u64,
             checksum: format!("{sum:016x}"),
             has_operator_state: true,
+            rocksdb: None,
         };
         assert_eq!(decode_state_file(&bytes, &handle, "x-0").unwrap(), state);
         let mut bad = bytes.clone();

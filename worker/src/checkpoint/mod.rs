@@ -11,6 +11,7 @@
 //! completed, which is when transactional sinks commit.
 
 pub mod coordinator;
+pub mod incremental;
 pub mod metadata;
 pub mod restore;
 pub mod s3;
@@ -19,6 +20,7 @@ pub mod storage;
 use crate::runtime::element::CheckpointBarrier;
 use crate::state::keygroup::KeyGroupRange;
 use crate::state::snapshot::OperatorSubtaskState;
+use incremental::IncrementalSnapshot;
 use s3::S3Config;
 use std::time::Duration;
 
@@ -104,8 +106,10 @@ pub struct SubtaskSnapshot {
     pub max_parallelism: usize,
     /// Key groups the instance owns.
     pub key_groups: KeyGroupRange,
-    /// The state.
+    /// The state (with an incremental snapshot: the timers and operator state only).
     pub state: OperatorSubtaskState,
+    /// The keyed state's database files, when the backend snapshotted incrementally.
+    pub incremental: Option<IncrementalSnapshot>,
 }
 
 /// One task's part of a checkpoint.

@@ -7,6 +7,8 @@
 //! Operators are matched by id; state of an operator the job no longer has is refused unless the
 //! user allows dropping it.
 
+use crate::checkpoint::coordinator::SHARED_DIR;
+use crate::checkpoint::incremental::{RestoredDb, SharedFile};
 use crate::checkpoint::metadata::{CheckpointMetadata, METADATA_FILE, decode_state_file};
 use crate::checkpoint::s3::S3Config;
 use crate::checkpoint::storage::{self, CheckpointStorage};
@@ -69,6 +71,13 @@ impl RestoredSnapshot {
             )));
         }
         let metadata = CheckpointMetadata::from_bytes(&storage.read(METADATA_FILE)?, &location)?;
+        let restored = RestoredSnapshot { metadata, storage, allow_non_restored_state: allow, mode };
+        for op in &restored.metadata.operators {
+            for db in restored.restored_dbs(&op.operator_id, KeyGroupRange { start: 0, end: op.max_parallelism - 1 }) {
+                db.check_files()?;
+            }
+        }
+        let (metadata, storage) = (&restored.metadata, &restored.storage);
         for handle in metadata.operators.iter().flat_map(|o| &o.subtasks) {
             if !storage.exists(&handle.file)? {
                 return Err(Error::CorruptSnapshot(format!(
@@ -78,7 +87,35 @@ impl RestoredSnapshot {
                 )));
             }
         }
-        Ok(RestoredSnapshot { metadata, storage, allow_non_restored_state: allow, mode })
+        Ok(restored)
+    }
+
+    /// The databases of incremental RocksDB checkpoints that instances of `operator_id` whose key
+    /// groups overlap `range` had.
+    pub fn restored_dbs(&self, operator_id: &str, range: KeyGroupRange) -> Vec<RestoredDb> {
+        let Some(op) = self.metadata.operator(operator_id) else { return Vec::new() };
+        let shared = self.storage.parent().scoped(SHARED_DIR);
+        op.subtasks
+            .iter()
+            .filter(|h| h.key_groups.start <= range.end && range.start <= h.key_groups.end)
+            .filter_map(|h| {
+                Some(RestoredDb {
+                    checkpoint_id: self.metadata.checkpoint_id,
+                    key_groups: h.key_groups,
+                    handle: h.rocksdb.clone()?,
+                    private: self.storage.clone(),
+                    shared: shared.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// Every shared file the snapshot lists (for claim mode, where the job deletes them once no
+    /// checkpoint of its own needs them).
+    pub fn shared_files(&self) -> Vec<SharedFile> {
+        let shared = self.storage.parent().scoped(SHARED_DIR);
+        let handles = self.metadata.operators.iter().flat_map(|o| &o.subtasks).filter_map(|h| h.rocksdb.as_ref());
+        handles.flat_map(|h| &h.shared).map(|f| SharedFile { dir: shared.clone(), path: f.path.clone() }).collect()
     }
 
     /// Where it is, as the user gave it.

@@ -13,7 +13,7 @@
 use crate::checkpoint::storage::{CheckpointStorage, join};
 use crate::error::{Error, Result};
 use aws_sdk_s3::Client;
-use aws_sdk_s3::error::DisplayErrorContext;
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
@@ -22,7 +22,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// Files larger than this are uploaded in parts of this size.
-const PART_BYTES: usize = 8 << 20;
+pub(crate) const PART_BYTES: usize = 8 << 20;
 
 /// How to reach the object store.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -175,6 +175,98 @@ impl S3Storage {
         result
     }
 
+    /// Starts a multipart upload to `path`: an object that appears, whole, only when the upload
+    /// completes. Returns the upload id.
+    pub fn start_upload(&self, path: &str) -> Result<String> {
+        let request = self.client.create_multipart_upload().bucket(&self.bucket).key(self.key(path));
+        let upload = runtime().block_on(request.send()).map_err(|e| self.fail("start an upload to", path, e))?;
+        upload.upload_id().map(str::to_string).ok_or_else(|| {
+            Error::Checkpoint(format!("the object store gave no upload id for '{}'", self.location(path)))
+        })
+    }
+
+    /// Uploads part `number` (from 1; every part but the last at least 5 MiB) of an upload;
+    /// returns its ETag, which completing the upload needs.
+    pub fn upload_part(&self, path: &str, upload_id: &str, number: i32, bytes: Vec<u8>) -> Result<String> {
+        let request = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(self.key(path))
+            .upload_id(upload_id)
+            .part_number(number)
+            .body(ByteStream::from(bytes));
+        let part = runtime().block_on(request.send()).map_err(|e| self.fail("upload a part of", path, e))?;
+        Ok(part.e_tag().unwrap_or_default().to_string())
+    }
+
+    /// Completes an upload of the parts with `etags` (part `i + 1` has `etags[i]`), so the object
+    /// appears. An upload already completed is not an error when its object exists.
+    pub fn complete_upload(&self, path: &str, upload_id: &str, etags: &[String]) -> Result<()> {
+        let parts = etags
+            .iter()
+            .enumerate()
+            .map(|(i, e)| CompletedPart::builder().part_number(i as i32 + 1).e_tag(e).build())
+            .collect();
+        let done = CompletedMultipartUpload::builder().set_parts(Some(parts)).build();
+        let request = self
+            .client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(self.key(path))
+            .upload_id(upload_id)
+            .multipart_upload(done);
+        match runtime().block_on(request.send()) {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("NoSuchUpload") && self.exists(path)? => {
+                Ok(())
+            }
+            Err(e) => Err(self.fail("complete the upload of", path, e)),
+        }
+    }
+
+    /// Aborts an upload, dropping its parts.
+    pub fn abort_upload(&self, path: &str, upload_id: &str) -> Result<()> {
+        let request =
+            self.client.abort_multipart_upload().bucket(&self.bucket).key(self.key(path)).upload_id(upload_id);
+        runtime().block_on(request.send()).map_err(|e| self.fail("abort the upload of", path, e))?;
+        Ok(())
+    }
+
+    /// Uploads in progress directly under `dir`: `(name, upload id)`.
+    pub fn uploads(&self, dir: &str) -> Result<Vec<(String, String)>> {
+        let prefix = match self.key(dir) {
+            k if k.is_empty() => k,
+            k => format!("{k}/"),
+        };
+        runtime().block_on(async {
+            let mut out = Vec::new();
+            let (mut key_marker, mut id_marker) = (None::<String>, None::<String>);
+            loop {
+                let page = self
+                    .client
+                    .list_multipart_uploads()
+                    .bucket(&self.bucket)
+                    .prefix(&prefix)
+                    .set_key_marker(key_marker.take())
+                    .set_upload_id_marker(id_marker.take())
+                    .send()
+                    .await
+                    .map_err(|e| self.fail("list the uploads under", dir, e))?;
+                for u in page.uploads() {
+                    if let (Some(key), Some(id)) = (u.key(), u.upload_id()) {
+                        out.push((key[prefix.len()..].to_string(), id.to_string()));
+                    }
+                }
+                if page.is_truncated() != Some(true) {
+                    return Ok(out);
+                }
+                key_marker = page.next_key_marker().map(str::to_string);
+                id_marker = page.next_upload_id_marker().map(str::to_string);
+            }
+        })
+    }
+
     /// Every key under `prefix`.
     async fn keys_under(&self, prefix: &str) -> std::result::Result<Vec<String>, String> {
         let mut keys = Vec::new();
@@ -285,6 +377,12 @@ impl CheckpointStorage for S3Storage {
         })
     }
 
+    fn delete(&self, path: &str) -> Result<()> {
+        let request = self.client.delete_object().bucket(&self.bucket).key(self.key(path));
+        runtime().block_on(request.send()).map_err(|e| self.fail("delete", path, e))?;
+        Ok(())
+    }
+
     fn location(&self, path: &str) -> String {
         let key = self.key(path);
         if key.is_empty() { format!("s3://{}", self.bucket) } else { format!("s3://{}/{key}", self.bucket) }
@@ -292,5 +390,10 @@ impl CheckpointStorage for S3Storage {
 
     fn scoped(&self, dir: &str) -> Arc<dyn CheckpointStorage> {
         Arc::new(S3Storage { prefix: self.key(dir), ..self.clone() })
+    }
+
+    fn parent(&self) -> Arc<dyn CheckpointStorage> {
+        let prefix = self.prefix.rsplit_once('/').map_or("", |(p, _)| p).to_string();
+        Arc::new(S3Storage { prefix, ..self.clone() })
     }
 }

@@ -22,10 +22,14 @@ pub trait CheckpointStorage: Send + Sync + Debug {
     fn list(&self, dir: &str) -> Result<Vec<String>>;
     /// Deletes `dir` and everything under it (nothing if it does not exist).
     fn delete_dir(&self, dir: &str) -> Result<()>;
+    /// Deletes the file at `path` (nothing if it does not exist).
+    fn delete(&self, path: &str) -> Result<()>;
     /// The location of `path` as a user would type it (for messages and `--restore`).
     fn location(&self, path: &str) -> String;
     /// A storage rooted at `dir` under this one.
     fn scoped(&self, dir: &str) -> Arc<dyn CheckpointStorage>;
+    /// The storage rooted at the directory that holds this one's root.
+    fn parent(&self) -> Arc<dyn CheckpointStorage>;
 }
 
 /// Opens the storage rooted at `location`: a local path, or an `s3://` URI reached with `s3`.
@@ -124,12 +128,24 @@ impl CheckpointStorage for LocalStorage {
         }
     }
 
+    fn delete(&self, path: &str) -> Result<()> {
+        let p = self.path(path);
+        match std::fs::remove_file(&p) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io("delete", &p, e)),
+            _ => Ok(()),
+        }
+    }
+
     fn location(&self, path: &str) -> String {
         self.path(path).display().to_string()
     }
 
     fn scoped(&self, dir: &str) -> Arc<dyn CheckpointStorage> {
         Arc::new(LocalStorage { root: self.path(dir) })
+    }
+
+    fn parent(&self) -> Arc<dyn CheckpointStorage> {
+        Arc::new(LocalStorage { root: self.root.parent().unwrap_or(&self.root).to_path_buf() })
     }
 }
 
@@ -148,7 +164,11 @@ mod tests {
         assert!(s.list("nope").unwrap().is_empty());
         let scoped = s.scoped("job/chk-1");
         assert_eq!(scoped.read("a").unwrap(), b"hello");
+        assert_eq!(scoped.parent().location("chk-1/a"), s.location("job/chk-1/a"));
         assert!(scoped.exists("_metadata").unwrap());
+        s.delete("job/chk-1/a").unwrap();
+        s.delete("job/chk-1/a").unwrap();
+        assert!(!s.exists("job/chk-1/a").unwrap());
         s.delete_dir("job/chk-1").unwrap();
         assert!(!s.exists("job/chk-1/a").unwrap());
         let e = s.read("job/chk-1/a").unwrap_err().to_string();

@@ -12,14 +12,23 @@
 //! the highest one recorded, so names never repeat. Savepoints commit like checkpoints. When input
 //! ends, the job's final checkpoint commits the rest; a job without checkpoints commits when its
 //! input ends (so an unbounded job without checkpoints commits only at savepoints, as in Flink).
+//!
+//! An `s3://bucket/prefix` directory works the same with S3 multipart uploads in place of files:
+//! a part is an upload to its final key `part-<i>-<n>` (invisible while in progress; its data goes
+//! up in 8 MiB parts), pending once its last part is uploaded at the barrier, and committed by
+//! completing the upload, when the object appears whole. Recovery completes the restored pending
+//! uploads and aborts the other uploads of the old subtasks it takes over. The job's S3 settings
+//! (`--s3-endpoint`, ...) apply.
 
+use crate::checkpoint::s3::{PART_BYTES, S3Storage};
+use crate::checkpoint::storage::CheckpointStorage;
 use crate::error::{Error, Result};
 use crate::record::{Data, Record};
 use crate::runtime::context::RuntimeContext;
 use crate::runtime::sink::{Sink, SinkWriter};
 use crate::state::operator::OperatorListState;
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -29,6 +38,8 @@ type Format<T> = Arc<dyn Fn(&T) -> String + Send + Sync>;
 
 /// Name of the sink's operator state.
 const STATE: &str = "file-sink";
+/// Name of the state listing the S3 uploads of pending parts.
+const UPLOADS: &str = "file-sink-uploads";
 
 /// See the module documentation.
 pub struct FileSink<T> {
@@ -59,6 +70,21 @@ struct PendingPart {
     part: u64,
 }
 
+/// The S3 upload of a part: completing it needs the id and the parts' ETags.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Upload {
+    upload_id: String,
+    etags: Vec<String>,
+}
+
+/// A pending part's upload, in the checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct PendingUpload {
+    subtask: usize,
+    part: u64,
+    upload: Upload,
+}
+
 /// What one subtask keeps in a checkpoint.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct SubtaskParts {
@@ -79,6 +105,12 @@ fn final_name(subtask: usize, part: u64) -> String {
     format!("part-{subtask}-{part}")
 }
 
+/// `(subtask, part)` of a final part file name.
+fn parse_final(name: &str) -> Option<(usize, u64)> {
+    let (subtask, part) = name.strip_prefix("part-")?.split_once('-')?;
+    Some((subtask.parse().ok()?, part.parse().ok()?))
+}
+
 /// `(subtask, part)` of a hidden part file name.
 fn parse_hidden(name: &str) -> Option<(usize, u64)> {
     let rest = name.strip_prefix(".part-")?;
@@ -89,13 +121,21 @@ fn parse_hidden(name: &str) -> Option<(usize, u64)> {
 
 impl<T: Data> Sink<T> for FileSink<T> {
     fn create_writer(&self, ctx: &mut RuntimeContext) -> Result<Box<dyn SinkWriter<T>>> {
-        std::fs::create_dir_all(&self.dir)
-            .map_err(|e| Error::io(format!("cannot create output directory '{}'", self.dir.display()), e))?;
+        let location = self.dir.to_string_lossy();
+        let store: Box<dyn PartStore> = if location.starts_with("s3://") {
+            Box::new(S3Parts { storage: S3Storage::open(&location, &ctx.s3)? })
+        } else {
+            std::fs::create_dir_all(&self.dir)
+                .map_err(|e| Error::io(format!("cannot create output directory '{}'", self.dir.display()), e))?;
+            Box::new(LocalParts { dir: self.dir.clone() })
+        };
         let state: OperatorListState<SubtaskParts> = ctx.operator_state.union_list_state(STATE)?;
+        let upload_state: OperatorListState<PendingUpload> = ctx.operator_state.union_list_state(UPLOADS)?;
         let (subtask, parallelism) = (ctx.task.subtask_index, ctx.task.parallelism);
         let restored = state.get();
+        let uploads = upload_state.get().into_iter().map(|u| ((u.subtask, u.part), u.upload)).collect();
         let mut writer = FileWriter {
-            dir: self.dir.clone(),
+            store,
             format: self.format.clone(),
             max_part_bytes: self.max_part_bytes,
             subtask,
@@ -104,22 +144,203 @@ impl<T: Data> Sink<T> for FileSink<T> {
             pending: Vec::new(),
             commit_on_finish: !ctx.final_checkpoint,
             state,
+            upload_state,
+            uploads,
             line: String::new(),
         };
         writer.recover(&restored, parallelism)?;
         writer.state.clear();
+        writer.upload_state.clear();
         Ok(Box::new(writer))
     }
 }
 
-struct OpenPart {
+/// Where part files go: a local directory or an S3 prefix.
+trait PartStore: Send {
+    /// Starts part `part` of `subtask`, in progress.
+    fn open(&self, subtask: usize, part: u64) -> Result<Box<dyn PartFile>>;
+    /// Makes a pending part final (idempotent: a committed part is left alone); `upload` is what
+    /// [`PartFile::make_pending`] returned for it.
+    fn commit(&self, subtask: usize, part: u64, upload: Option<&Upload>) -> Result<()>;
+    /// Deletes (or aborts) every in-progress or pending part of the old subtasks `mine` accepts
+    /// except `keep`.
+    fn discard(&self, mine: &dyn Fn(usize) -> bool, keep: &HashSet<(usize, u64)>) -> Result<()>;
+}
+
+/// A part being written.
+trait PartFile: Send {
+    fn write(&mut self, bytes: &[u8]) -> Result<()>;
+    /// Stores everything written so far durably, as a pending part: not visible as output, and
+    /// committable by any later writer that knows `(subtask, part)` and the upload returned.
+    fn make_pending(self: Box<Self>) -> Result<Option<Upload>>;
+    /// Hands buffered bytes to the storage (before the task closes without a checkpoint).
+    fn flush(&mut self) -> Result<()>;
+}
+
+/// Parts as files of a directory: `.inprogress`, renamed `.pending`, renamed final.
+struct LocalParts {
+    dir: PathBuf,
+}
+
+struct LocalPart {
     file: BufWriter<File>,
+    path: PathBuf,
+    pending: PathBuf,
+}
+
+impl PartStore for LocalParts {
+    fn open(&self, subtask: usize, part: u64) -> Result<Box<dyn PartFile>> {
+        let path = self.dir.join(in_progress_name(subtask, part));
+        let file = File::create(&path).map_err(|e| Error::io(format!("cannot create '{}'", path.display()), e))?;
+        Ok(Box::new(LocalPart {
+            file: BufWriter::new(file),
+            path,
+            pending: self.dir.join(pending_name(subtask, part)),
+        }))
+    }
+
+    fn commit(&self, subtask: usize, part: u64, _: Option<&Upload>) -> Result<()> {
+        let pending = self.dir.join(pending_name(subtask, part));
+        let done = self.dir.join(final_name(subtask, part));
+        tracing::debug!(file = %done.display(), "committing");
+        if pending.exists() {
+            return rename(&pending, &done);
+        }
+        if done.exists() {
+            return Ok(());
+        }
+        Err(missing_pending(&pending.display().to_string()))
+    }
+
+    fn discard(&self, mine: &dyn Fn(usize) -> bool, keep: &HashSet<(usize, u64)>) -> Result<()> {
+        let entries = std::fs::read_dir(&self.dir)
+            .map_err(|e| Error::io(format!("cannot list output directory '{}'", self.dir.display()), e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(format!("cannot list '{}'", self.dir.display()), e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some((old, part)) = parse_hidden(&name)
+                && mine(old)
+                && !keep.contains(&(old, part))
+            {
+                tracing::info!(file = %name, "deleting a part file no completed checkpoint covers");
+                std::fs::remove_file(entry.path())
+                    .map_err(|e| Error::io(format!("cannot delete '{}'", entry.path().display()), e))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl PartFile for LocalPart {
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.file.write_all(bytes).map_err(|e| Error::io(format!("cannot write '{}'", self.path.display()), e))
+    }
+
+    fn make_pending(mut self: Box<Self>) -> Result<Option<Upload>> {
+        let write_error = |e| Error::io(format!("cannot write '{}'", self.path.display()), e);
+        self.file.flush().map_err(write_error)?;
+        self.file.get_ref().sync_all().map_err(write_error)?;
+        rename(&self.path, &self.pending)?;
+        Ok(None)
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.file.flush().map_err(|e| Error::io(format!("cannot write '{}'", self.path.display()), e))
+    }
+}
+
+/// Parts as S3 multipart uploads to their final keys: an upload in progress is invisible, its
+/// parts go up as they fill, the last one at the barrier (then it is pending), and completing the
+/// upload commits it: the object appears whole under `part-<i>-<n>`.
+struct S3Parts {
+    storage: S3Storage,
+}
+
+struct S3Part {
+    storage: S3Storage,
+    key: String,
+    upload: Upload,
+    buffer: Vec<u8>,
+}
+
+impl S3Part {
+    fn upload(&mut self) -> Result<()> {
+        let number = self.upload.etags.len() as i32 + 1;
+        let bytes = std::mem::take(&mut self.buffer);
+        let etag = self.storage.upload_part(&self.key, &self.upload.upload_id, number, bytes)?;
+        self.upload.etags.push(etag);
+        Ok(())
+    }
+}
+
+impl PartStore for S3Parts {
+    fn open(&self, subtask: usize, part: u64) -> Result<Box<dyn PartFile>> {
+        let key = final_name(subtask, part);
+        let upload = Upload { upload_id: self.storage.start_upload(&key)?, etags: Vec::new() };
+        Ok(Box::new(S3Part { storage: self.storage.clone(), key, upload, buffer: Vec::new() }))
+    }
+
+    fn commit(&self, subtask: usize, part: u64, upload: Option<&Upload>) -> Result<()> {
+        let key = final_name(subtask, part);
+        match upload {
+            Some(u) => self.storage.complete_upload(&key, &u.upload_id, &u.etags),
+            None if self.storage.exists(&key)? => Ok(()),
+            None => Err(missing_pending(&self.storage.location(&key))),
+        }
+    }
+
+    fn discard(&self, mine: &dyn Fn(usize) -> bool, keep: &HashSet<(usize, u64)>) -> Result<()> {
+        for (key, id) in self.storage.uploads("")? {
+            if let Some((old, part)) = parse_final(&key)
+                && mine(old)
+                && !keep.contains(&(old, part))
+            {
+                tracing::info!(key = %self.storage.location(&key), "aborting a part upload no completed checkpoint covers");
+                self.storage.abort_upload(&key, &id)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl PartFile for S3Part {
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.buffer.extend_from_slice(bytes);
+        if self.buffer.len() >= PART_BYTES {
+            self.upload()?;
+        }
+        Ok(())
+    }
+
+    fn make_pending(mut self: Box<Self>) -> Result<Option<Upload>> {
+        if !self.buffer.is_empty() || self.upload.etags.is_empty() {
+            self.upload()?;
+        }
+        Ok(Some(self.upload))
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        // Parts below 5 MiB may only end an upload: what is buffered stays for the barrier (a
+        // restore writes it again anyway).
+        Ok(())
+    }
+}
+
+fn missing_pending(location: &str) -> Error {
+    Error::CorruptSnapshot(format!(
+        "pending part '{location}' of a completed checkpoint is missing and was never committed; it was removed \
+         outside ferroflink, so its records are lost from the output"
+    ))
+}
+
+struct OpenPart {
+    file: Box<dyn PartFile>,
     bytes: u64,
     part: u64,
 }
 
 struct FileWriter<T> {
-    dir: PathBuf,
+    store: Box<dyn PartStore>,
     format: Format<T>,
     max_part_bytes: u64,
     subtask: usize,
@@ -128,6 +349,9 @@ struct FileWriter<T> {
     pending: Vec<PendingPart>,
     commit_on_finish: bool,
     state: OperatorListState<SubtaskParts>,
+    upload_state: OperatorListState<PendingUpload>,
+    /// Uploads of pending parts (S3), by `(subtask, part)`.
+    uploads: HashMap<(usize, u64), Upload>,
     line: String,
 }
 
@@ -140,68 +364,40 @@ impl<T> FileWriter<T> {
     /// Commits the restored pending parts of the old subtasks this one takes over (`j mod p == i`)
     /// and deletes their other hidden parts.
     fn recover(&mut self, restored: &[SubtaskParts], parallelism: usize) -> Result<()> {
-        let mine = |old: usize| old % parallelism == self.subtask;
+        let subtask = self.subtask;
+        let mine = move |old: usize| old % parallelism == subtask;
         let mut committed = HashSet::new();
         for old in restored.iter().filter(|s| mine(s.subtask)) {
             for p in &old.pending {
-                self.commit(old.subtask, p.part)?;
+                self.store.commit(old.subtask, p.part, self.uploads.get(&(old.subtask, p.part)))?;
                 committed.insert((old.subtask, p.part));
             }
         }
-        let entries = std::fs::read_dir(&self.dir)
-            .map_err(|e| Error::io(format!("cannot list output directory '{}'", self.dir.display()), e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| Error::io(format!("cannot list '{}'", self.dir.display()), e))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some((old, part)) = parse_hidden(&name)
-                && mine(old)
-                && !committed.contains(&(old, part))
-            {
-                tracing::info!(file = %name, "deleting a part file no completed checkpoint covers");
-                std::fs::remove_file(entry.path())
-                    .map_err(|e| Error::io(format!("cannot delete '{}'", entry.path().display()), e))?;
-            }
-        }
-        Ok(())
+        self.uploads.clear();
+        self.store.discard(&mine, &committed)
     }
 
-    /// Renames a pending part to its final name (idempotent: an already committed part is left).
-    fn commit(&self, subtask: usize, part: u64) -> Result<()> {
-        let pending = self.dir.join(pending_name(subtask, part));
-        let done = self.dir.join(final_name(subtask, part));
-        tracing::debug!(file = %done.display(), "committing");
-        if pending.exists() {
-            return rename(&pending, &done);
-        }
-        if done.exists() {
-            return Ok(());
-        }
-        Err(Error::CorruptSnapshot(format!(
-            "pending part '{}' of a completed checkpoint is missing and was never committed; it was removed \
-             outside ferroflink, so its records are lost from the output",
-            pending.display()
-        )))
+    fn commit(&mut self, part: u64) -> Result<()> {
+        let upload = self.uploads.remove(&(self.subtask, part));
+        self.store.commit(self.subtask, part, upload.as_ref())
     }
 
     fn open(&mut self) -> Result<&mut OpenPart> {
         if self.current.is_none() {
             let part = self.next_part;
-            let path = self.dir.join(in_progress_name(self.subtask, part));
-            let file = File::create(&path).map_err(|e| Error::io(format!("cannot create '{}'", path.display()), e))?;
+            let file = self.store.open(self.subtask, part)?;
             self.next_part += 1;
-            self.current = Some(OpenPart { file: BufWriter::new(file), bytes: 0, part });
+            self.current = Some(OpenPart { file, bytes: 0, part });
         }
         Ok(self.current.as_mut().expect("just opened"))
     }
 
     /// Closes the open part; it is pending until a checkpoint covers it.
     fn roll(&mut self) -> Result<()> {
-        let Some(mut p) = self.current.take() else { return Ok(()) };
-        let path = self.dir.join(in_progress_name(self.subtask, p.part));
-        let write_error = |e| Error::io(format!("cannot write '{}'", path.display()), e);
-        p.file.flush().map_err(write_error)?;
-        p.file.get_ref().sync_all().map_err(write_error)?;
-        rename(&path, &self.dir.join(pending_name(self.subtask, p.part)))?;
+        let Some(p) = self.current.take() else { return Ok(()) };
+        if let Some(upload) = p.file.make_pending()? {
+            self.uploads.insert((self.subtask, p.part), upload);
+        }
         self.pending.push(PendingPart { checkpoint_id: None, part: p.part });
         Ok(())
     }
@@ -215,7 +411,7 @@ impl<T: Data> SinkWriter<T> for FileWriter<T> {
             self.line.push('\n');
             let line = std::mem::take(&mut self.line);
             let part = self.open()?;
-            part.file.write_all(line.as_bytes()).map_err(|e| Error::io("cannot write a part file", e))?;
+            part.file.write(line.as_bytes())?;
             part.bytes += line.len() as u64;
             let full = part.bytes >= self.max_part_bytes;
             self.line = line;
@@ -230,7 +426,7 @@ impl<T: Data> SinkWriter<T> for FileWriter<T> {
         self.roll()?;
         if self.commit_on_finish {
             for p in std::mem::take(&mut self.pending) {
-                self.commit(self.subtask, p.part)?;
+                self.commit(p.part)?;
             }
         }
         Ok(())
@@ -247,6 +443,11 @@ impl<T: Data> SinkWriter<T> for FileWriter<T> {
             next_part: self.next_part,
             pending: self.pending.clone(),
         }]);
+        let uploads = self.pending.iter().filter_map(|p| {
+            let upload = self.uploads.get(&(self.subtask, p.part))?.clone();
+            Some(PendingUpload { subtask: self.subtask, part: p.part, upload })
+        });
+        self.upload_state.update(uploads.collect());
         Ok(())
     }
 
@@ -256,14 +457,14 @@ impl<T: Data> SinkWriter<T> for FileWriter<T> {
             self.pending.drain(..).partition(|p| p.checkpoint_id.is_some_and(|c| c <= checkpoint_id));
         self.pending = later;
         for p in due {
-            self.commit(self.subtask, p.part)?;
+            self.commit(p.part)?;
         }
         Ok(())
     }
 
     fn close(&mut self) -> Result<()> {
         if let Some(p) = self.current.as_mut() {
-            p.file.flush().map_err(|e| Error::io("cannot write a part file", e))?;
+            p.file.flush()?;
         }
         Ok(())
     }
@@ -279,5 +480,7 @@ mod tests {
         assert_eq!(parse_hidden(&pending_name(0, 2)), Some((0, 2)));
         assert_eq!(parse_hidden(&final_name(0, 2)), None);
         assert_eq!(parse_hidden(".part-x-2.pending"), None);
+        assert_eq!(parse_final(&final_name(4, 9)), Some((4, 9)));
+        assert_eq!(parse_final(&pending_name(4, 9)), None);
     }
 }

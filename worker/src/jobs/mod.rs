@@ -55,6 +55,9 @@ pub struct CommonArgs {
     /// rocksdb: memory for all instances (block cache and write buffers), e.g. `512MiB`.
     #[arg(long, value_parser = parse_bytes, default_value = "256MiB")]
     pub rocksdb_memory: usize,
+    /// rocksdb: full checkpoints instead of incremental ones (only new table files uploaded).
+    #[arg(long)]
+    pub full_checkpoints: bool,
     /// Start from this checkpoint (`chk-<n>`) or savepoint directory.
     #[arg(long)]
     pub restore: Option<String>,
@@ -126,7 +129,11 @@ impl CommonArgs {
             env.set_job_id(id);
         }
         if self.state_backend == "rocksdb" {
-            let mut config = RocksDbConfig { memory_bytes: self.rocksdb_memory, ..RocksDbConfig::default() };
+            let mut config = RocksDbConfig {
+                memory_bytes: self.rocksdb_memory,
+                incremental: !self.full_checkpoints,
+                ..RocksDbConfig::default()
+            };
             if let Some(dir) = &self.rocksdb_dir {
                 config.local_dir = dir.clone();
             }

@@ -52,7 +52,15 @@ pub struct Args {
     /// Seed of the generator.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Directory for the results as part files (default: only the checksum).
+    /// Bids go to one of this many most recent auctions (the key space of tumble-count and
+    /// hop-count); Nexmark's default is 100.
+    #[arg(long, default_value_t = 100)]
+    pub in_flight_auctions: u64,
+    /// A bid goes to the hot auction with probability 1 - 1/ratio (1: no hot auction).
+    #[arg(long, default_value_t = 2)]
+    pub hot_auction_ratio: u64,
+    /// Directory (or `s3://bucket/prefix`) for the results as exactly-once part files (default:
+    /// only the checksum).
     #[arg(long)]
     pub output: Option<PathBuf>,
     #[command(flatten)]
@@ -363,7 +371,12 @@ fn finish<T: Data>(results: DataStream<T>, output: Option<PathBuf>) -> crate::co
 pub fn build(args: Args) -> Result<BuiltJob> {
     let env = StreamExecutionEnvironment::new();
     args.common.apply(&env);
-    let config = NexmarkConfig { seed: args.seed, ..NexmarkConfig::default() };
+    let config = NexmarkConfig {
+        seed: args.seed,
+        num_in_flight_auctions: args.in_flight_auctions.max(1),
+        hot_auction_ratio: args.hot_auction_ratio,
+        ..NexmarkConfig::default()
+    };
     let events = events(&env, config, args.events, args.rate);
     let out = args.output;
     let checksum = match args.query.as_str() {

@@ -16,7 +16,8 @@ pub struct Args {
     /// A text file or a directory of them.
     #[arg(long)]
     pub input: PathBuf,
-    /// Directory for part files (default: print to standard output).
+    /// Directory (or `s3://bucket/prefix`) for exactly-once part files (default: print to
+    /// standard output).
     #[arg(long)]
     pub output: Option<PathBuf>,
     #[command(flatten)]

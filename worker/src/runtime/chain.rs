@@ -6,7 +6,7 @@ use crate::checkpoint::SubtaskSnapshot;
 use crate::error::Result;
 use crate::record::Timestamp;
 use crate::runtime::context::RuntimeContext;
-use crate::runtime::element::{AnyBatch, Element};
+use crate::runtime::element::{AnyBatch, CheckpointBarrier, Element};
 use crate::runtime::operator::{ChainOutput, Operator, Output, TwoInputOperator};
 use crate::runtime::partition::RecordWriter;
 use crate::state::snapshot::OperatorSubtaskState;
@@ -269,12 +269,13 @@ impl Chain {
         self.broadcast(&Element::EndOfInput)
     }
 
-    /// Snapshots every operator (upstream first) for checkpoint `checkpoint_id`.
-    pub fn snapshot(&mut self, checkpoint_id: u64) -> Result<Vec<SubtaskSnapshot>> {
+    /// Snapshots every operator (upstream first) for `barrier`'s checkpoint.
+    pub fn snapshot(&mut self, barrier: &CheckpointBarrier) -> Result<Vec<SubtaskSnapshot>> {
         let mut states = Vec::with_capacity(self.nodes.len());
         for node in &mut self.nodes {
-            node.op.snapshot_state(checkpoint_id)?;
+            node.op.snapshot_state(barrier.id)?;
             let ctx = &node.ctx;
+            let (keyed, incremental) = ctx.state.snapshot(barrier.format, barrier.id)?;
             states.push(SubtaskSnapshot {
                 operator_id: ctx.task.operator_id.clone(),
                 name: ctx.task.operator_name.clone(),
@@ -282,7 +283,8 @@ impl Chain {
                 parallelism: ctx.task.parallelism,
                 max_parallelism: ctx.task.max_parallelism,
                 key_groups: ctx.key_groups,
-                state: OperatorSubtaskState { keyed: ctx.state.snapshot()?, operator: ctx.operator_state.snapshot()? },
+                state: OperatorSubtaskState { keyed, operator: ctx.operator_state.snapshot()? },
+                incremental,
             });
         }
         Ok(states)

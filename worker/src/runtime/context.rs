@@ -1,6 +1,7 @@
 //! What an operator instance knows about where it runs: its task, its key-group range, its keyed
 //! state backend and the processing-time clock.
 
+use crate::checkpoint::s3::S3Config;
 use crate::runtime::metrics::TaskMetrics;
 use crate::state::KeyedStateBackend;
 use crate::state::keygroup::KeyGroupRange;
@@ -44,6 +45,8 @@ pub struct RuntimeContext {
     /// Whether a final checkpoint (or savepoint) follows the end of input and commits what
     /// transactional sinks left pending; without one they commit when their input ends.
     pub final_checkpoint: bool,
+    /// How the job reaches `s3://` locations (its checkpoint storage's settings).
+    pub s3: Arc<S3Config>,
 }
 
 impl RuntimeContext {

@@ -63,6 +63,23 @@ pub struct CheckpointBarrier {
     pub id: u64,
     /// When the coordinator triggered it (processing time, ms).
     pub timestamp: Timestamp,
+    /// How keyed state is snapshotted for it.
+    pub format: SnapshotFormat,
+}
+
+/// How keyed state backends snapshot their state for one checkpoint.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SnapshotFormat {
+    /// The canonical, self-contained form every backend reads (savepoints; heap checkpoints).
+    #[default]
+    Canonical,
+    /// A backend that can (RocksDB) uploads only its files that checkpoint `base` does not
+    /// already hold and refers to the rest; `base` 0: no checkpoint to build on.
+    Incremental {
+        /// The checkpoint whose files may be referenced: the coordinator keeps them while this
+        /// checkpoint is in flight.
+        base: u64,
+    },
 }
 
 /// One item on a channel.

@@ -203,6 +203,7 @@ impl InputGate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::element::SnapshotFormat;
     use crossbeam_channel::{Sender, bounded};
     use std::time::Duration;
 
@@ -249,7 +250,7 @@ mod tests {
     #[test]
     fn barriers_align_by_blocking_channels() {
         let (mut g, tx) = gate(2);
-        let b = CheckpointBarrier { id: 1, timestamp: 0 };
+        let b = CheckpointBarrier { id: 1, timestamp: 0, format: SnapshotFormat::Canonical };
         tx[0].send(Element::Barrier(b)).unwrap();
         tx[0].send(Element::Batch(AnyBatch::new(vec![crate::record::Record::untimed(1u64)]))).unwrap();
         tx[1].send(Element::Batch(AnyBatch::new(vec![crate::record::Record::untimed(2u64)]))).unwrap();

@@ -7,6 +7,7 @@
 use crate::checkpoint::CheckpointConfig;
 use crate::checkpoint::coordinator::{AttemptTasks, CompletedCheckpoint, Coordinator, SavepointTrigger};
 use crate::checkpoint::restore::{RestoreMode, RestoreSettings, RestoredSnapshot};
+use crate::checkpoint::s3::S3Config;
 use crate::error::{Domain, Error, Result};
 use crate::graph::execution::{Placement, place, slots_needed};
 use crate::graph::job_graph::JobGraph;
@@ -22,7 +23,7 @@ use crate::runtime::task::{Task, TaskCheckpointing, TaskInput};
 use crate::state::heap::HeapKeyedStateBackend;
 use crate::state::keygroup::KeyGroupRange;
 use crate::state::operator::OperatorStateStore;
-use crate::state::rocksdb::{RocksDbKeyedStateBackend, RocksDbResources};
+use crate::state::rocksdb::{RocksDbConfig, RocksDbKeyedStateBackend, RocksDbResources, canonical_from_dbs};
 use crate::state::snapshot::OperatorSubtaskState;
 use crate::state::{KeyedStateBackend, StateBackendConfig};
 use crossbeam_channel::{Receiver, bounded, unbounded};
@@ -271,6 +272,7 @@ pub fn submit(job: &JobGraph, job_name: &str, settings: &ExecutionSettings) -> R
     };
     let run = AttemptRunner {
         rocksdb,
+        s3: Arc::new(settings.checkpoint.s3.clone()),
         job: job.clone(),
         job_name: job_name.to_string(),
         cluster: settings.cluster,
@@ -356,6 +358,8 @@ pub fn submit(job: &JobGraph, job_name: &str, settings: &ExecutionSettings) -> R
 struct AttemptRunner {
     /// The memory budget of the RocksDB backend, when the job uses it.
     rocksdb: Option<Arc<RocksDbResources>>,
+    /// How `s3://` locations are reached (sinks writing there too).
+    s3: Arc<S3Config>,
     job: Arc<JobGraph>,
     job_name: String,
     cluster: MiniClusterConfig,
@@ -465,7 +469,7 @@ impl AttemptRunner {
                     await_final_checkpoint: self.final_snapshot,
                     source_state: None,
                     last_snapshot: 0,
-                    max_triggered: 0,
+                    max_triggered: None,
                 };
                 commands.push(command_tx);
                 let spec = TaskSpec {
@@ -479,6 +483,7 @@ impl AttemptRunner {
                     metrics: task_metrics.clone(),
                     restored: restored.clone(),
                     rocksdb: self.rocksdb.clone(),
+                    s3: self.s3.clone(),
                     checkpointing,
                 };
                 let name = format!("{} ({}/{})", v.name, i + 1, v.parallelism);
@@ -546,6 +551,7 @@ struct TaskSpec {
     metrics: Arc<TaskMetrics>,
     restored: Option<Arc<RestoredSnapshot>>,
     rocksdb: Option<Arc<RocksDbResources>>,
+    s3: Arc<S3Config>,
     checkpointing: TaskCheckpointing,
 }
 
@@ -603,17 +609,24 @@ impl TaskSpec {
             let maxp = job.max_parallelism[n];
             let task = info(n);
             let key_groups = KeyGroupRange::for_operator(maxp, v.parallelism, self.subtask);
-            let restored = self.restored_state(&task, key_groups)?.unwrap_or_default();
+            let mut restored = self.restored_state(&task, key_groups)?.unwrap_or_default();
+            let dbs = self.restored.as_ref().map(|r| r.restored_dbs(&task.operator_id, key_groups)).unwrap_or_default();
             let state = match &self.rocksdb {
                 None => {
+                    if !dbs.is_empty() {
+                        let scratch = RocksDbConfig::default().local_dir;
+                        restored.keyed.extend(canonical_from_dbs(&dbs, key_groups, &scratch)?);
+                    }
                     KeyedStateBackend::Heap(HeapKeyedStateBackend::restoring(cfg.clock.clone(), maxp, restored.keyed))
                 }
                 Some(resources) => KeyedStateBackend::RocksDb(RocksDbKeyedStateBackend::new(
                     resources.clone(),
                     &format!("{}-{}", task.operator_id, self.subtask),
                     maxp,
+                    key_groups,
                     cfg.clock.clone(),
                     restored.keyed,
+                    dbs,
                 )),
             };
             let mut ctx = RuntimeContext {
@@ -624,6 +637,7 @@ impl TaskSpec {
                 clock: cfg.clock.clone(),
                 metrics: self.metrics.clone(),
                 final_checkpoint: self.checkpointing.await_final_checkpoint,
+                s3: self.s3.clone(),
             };
             let mut op = factory(&ctx);
             op.open(&mut ctx)?;

@@ -49,7 +49,7 @@ pub struct TaskCheckpointing {
     /// The newest checkpoint this task snapshotted.
     pub last_snapshot: u64,
     /// The newest checkpoint triggered while the task waited for its barrier.
-    pub max_triggered: u64,
+    pub max_triggered: Option<CheckpointBarrier>,
 }
 
 /// Whether the task goes on after its commands.
@@ -143,7 +143,10 @@ impl Task {
                 TaskCommand::Trigger(barrier) if self.is_source() || finished => self.checkpoint(barrier, finished)?,
                 TaskCommand::Trigger(barrier) => {
                     // Snapshotted when the barrier arrives on every input (or at the end of input).
-                    self.checkpointing.max_triggered = self.checkpointing.max_triggered.max(barrier.id);
+                    let newest = &mut self.checkpointing.max_triggered;
+                    if newest.is_none_or(|b| b.id < barrier.id) {
+                        *newest = Some(barrier);
+                    }
                 }
                 TaskCommand::Complete { checkpoint_id, then_exit } => {
                     self.chain.notify_checkpoint_complete(checkpoint_id)?;
@@ -176,9 +179,10 @@ impl Task {
                     self.info.subtask_index,
                 ),
                 state: driver.snapshot()?,
+                incremental: None,
             });
         }
-        states.extend(self.chain.snapshot(barrier.id)?);
+        states.extend(self.chain.snapshot(&barrier)?);
         let cp = &self.checkpointing;
         cp.snapshots.send(TaskSnapshot { attempt: cp.attempt, checkpoint_id: barrier.id, task: cp.task, states });
         if !finished {
@@ -195,9 +199,8 @@ impl Task {
         if !self.checkpointing.await_final_checkpoint {
             return Ok(());
         }
-        let missed = self.checkpointing.max_triggered;
-        if missed > self.checkpointing.last_snapshot {
-            self.checkpoint(CheckpointBarrier { id: missed, timestamp: self.clock.now() }, true)?;
+        if let Some(missed) = self.checkpointing.max_triggered.filter(|b| b.id > self.checkpointing.last_snapshot) {
+            self.checkpoint(missed, true)?;
         }
         loop {
             if self.handle_commands(Some(CANCEL_CHECK), true)? == Flow::Exit {

@@ -410,6 +410,7 @@ mod tests {
 
     #[test]
     fn snapshots_restore_by_key_group_range() {
+        use crate::runtime::element::SnapshotFormat;
         use crate::state::keygroup::{KeyGroupAssigner, KeyGroupRange};
         use crate::state::snapshot::OperatorSubtaskState;
         let clock = ManualClock::new(0);
@@ -424,7 +425,8 @@ mod tests {
             m.put(&k, "a".into(), k);
             t.register_event_time_timer(&k, &(k as i64), 1_000 + k as i64);
         }
-        let snapshot = OperatorSubtaskState { keyed: b.snapshot().unwrap(), operator: Vec::new() };
+        let snapshot =
+            OperatorSubtaskState { keyed: b.snapshot(SnapshotFormat::Canonical, 1).unwrap().0, operator: Vec::new() };
         let assigner = KeyGroupAssigner::new(128);
         let mut scratch = Vec::new();
         let mut seen_timers = 0;

@@ -7,6 +7,7 @@
 //! The heap backend ([`heap`]) keeps objects in hash maps; a RocksDB backend implements the same
 //! traits over bytes.
 
+pub mod bench;
 pub mod heap;
 pub mod keygroup;
 pub mod operator;
@@ -14,9 +15,11 @@ pub mod rocksdb;
 pub mod snapshot;
 pub mod ttl;
 
+use crate::checkpoint::incremental::IncrementalSnapshot;
 use crate::error::{Error, Result};
 use crate::functions::AggregateFunction;
 use crate::record::{Data, Key};
+use crate::runtime::element::SnapshotFormat;
 pub use crate::time::timers::Timers;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -370,11 +373,17 @@ impl KeyedStateBackend {
         }
     }
 
-    /// The canonical snapshot of every declared state.
-    pub fn snapshot(&self) -> Result<Vec<KeyedStateSnapshot>> {
+    /// The snapshot of every declared state for checkpoint `checkpoint_id`: canonical, or (when
+    /// `format` asks for it and the backend can) incremental database files plus the rest in
+    /// canonical form.
+    pub fn snapshot(
+        &self,
+        format: SnapshotFormat,
+        checkpoint_id: u64,
+    ) -> Result<(Vec<KeyedStateSnapshot>, Option<IncrementalSnapshot>)> {
         match self {
-            KeyedStateBackend::Heap(h) => h.snapshot(),
-            KeyedStateBackend::RocksDb(r) => r.snapshot(),
+            KeyedStateBackend::Heap(h) => Ok((h.snapshot()?, None)),
+            KeyedStateBackend::RocksDb(r) => r.snapshot(format, checkpoint_id),
         }
     }
 
@@ -382,7 +391,7 @@ impl KeyedStateBackend {
     pub fn unrestored(&self) -> Vec<String> {
         match self {
             KeyedStateBackend::Heap(h) => h.unrestored().map(str::to_string).collect(),
-            KeyedStateBackend::RocksDb(r) => r.unrestored().map(str::to_string).collect(),
+            KeyedStateBackend::RocksDb(r) => r.unrestored(),
         }
     }
 }

@@ -1,11 +1,20 @@
 //! The RocksDB state backend: keyed state of one operator instance in an embedded RocksDB, one
 //! column family per declared state, so state larger than memory spills to local disk.
 //!
-//! Keys are `[key group: u16 big endian][key][namespace]` (map state appends the user key), all in
-//! the engine codec, whose encodings are self-delimiting: a key group's rows are one contiguous
-//! range, and a key's rows one prefix. Values are stored exactly as the canonical snapshot encodes
-//! them ([`crate::state::snapshot`]), so a snapshot is a scan that splits keys and copies values,
-//! and a restore writes rows back; savepoints move between this backend and the heap backend.
+//! Keys are `[key group: u16 big endian][len][key][len][namespace]` (map state appends the user
+//! key; `len` is an LEB128 byte count; key and namespace in the engine codec): a key group's rows
+//! are one contiguous range, a key's rows one prefix, and a row splits without knowing its types.
+//! Values are stored exactly as the canonical snapshot encodes them ([`crate::state::snapshot`]),
+//! so a canonical snapshot (a savepoint) is a scan that splits keys and copies values, and a restore
+//! writes rows back; savepoints move between this backend and the heap backend.
+//!
+//! Checkpoints are incremental ([`crate::checkpoint::incremental`]): the database's files at the
+//! barrier (a RocksDB checkpoint: a flush and hard links, on the task thread) of which only the
+//! table files the base checkpoint does not hold are uploaded (on the coordinator's writer
+//! threads). A restore downloads the database of the old instance overlapping most, deletes the key
+//! groups the new instance does not own, and copies in the rows of the other overlapping ones, so a
+//! retained checkpoint restores at any parallelism. The heap backend restores it through the same
+//! type-free scan.
 //!
 //! Memory: every instance in a process (a TaskManager) shares one LRU block cache and one write
 //! buffer manager charged to it ([`RocksDbResources`]), so the budget holds however many
@@ -15,21 +24,26 @@
 use super::snapshot::{KeyedEntry, KeyedStateSnapshot, SnapshotTable, StateKind};
 use super::ttl::{Stamped, Ttl};
 use super::{ListStateBackend, MapStateBackend, StateDescriptor, Timers, ValueStateBackend, duplicate_state};
+use crate::checkpoint::incremental::{DbFile, DbState, IncrementalHandle, IncrementalSnapshot, LocalDir, RestoredDb};
 use crate::error::{Error, Result};
 use crate::record::{Data, Key};
 use crate::runtime::codec::{decode, encode_into};
+use crate::runtime::element::SnapshotFormat;
 use crate::state::Namespace;
+use crate::state::keygroup::KeyGroupRange;
 use crate::state::keygroup::key_group_for_bytes;
 use crate::time::clock::Clock;
+use rocksdb::checkpoint::Checkpoint;
 use rocksdb::{
-    BlockBasedOptions, Cache, DB, DBCompressionType, Direction, IteratorMode, Options, WriteBatch, WriteBufferManager,
-    WriteOptions,
+    BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, DBCompressionType, Direction, IteratorMode, Options,
+    ReadOptions, WriteBatch, WriteBufferManager, WriteOptions,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 use std::marker::PhantomData;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -49,6 +63,8 @@ pub struct RocksDbConfig {
     pub background_jobs: i32,
     /// Compress SST files with LZ4.
     pub compression: bool,
+    /// Checkpoints upload only new table files (savepoints are always full and canonical).
+    pub incremental: bool,
 }
 
 impl Default for RocksDbConfig {
@@ -60,6 +76,7 @@ impl Default for RocksDbConfig {
             block_size: 16 << 10,
             background_jobs: 2,
             compression: true,
+            incremental: true,
         }
     }
 }
@@ -120,6 +137,12 @@ struct Instance {
     dir: PathBuf,
     write: WriteOptions,
     options: Options,
+    /// Names this instance's uploads (unique across processes).
+    uid: String,
+    /// Per checkpoint it took part in (or restored), its table files as stored.
+    uploads: BTreeMap<u64, HashMap<String, DbFile>>,
+    /// Column families restored that no state declared (yet).
+    undeclared: Vec<DbState>,
 }
 
 impl Drop for Instance {
@@ -130,18 +153,51 @@ impl Drop for Instance {
 
 type Shared = Rc<RefCell<Option<Instance>>>;
 
-/// Lengths of the key and the namespace at the start of a row key (after the key group).
-type SplitKey = fn(&[u8]) -> Result<(usize, usize)>;
+impl Instance {
+    /// Takes a RocksDB checkpoint (a flush and hard links) of the database for checkpoint `id`:
+    /// table files the instance stored for checkpoint `base` are referenced, the others uploaded.
+    fn checkpoint(&mut self, id: u64, base: u64, states: Vec<DbState>) -> Result<IncrementalSnapshot> {
+        let dir = LocalDir(sibling(&self.dir, &format!("chk-{id}")));
+        let _ = std::fs::remove_dir_all(&dir.0);
+        Checkpoint::new(&self.db)
+            .and_then(|c| c.create_checkpoint(&dir.0))
+            .map_err(|e| db_error(&format!("take a checkpoint into '{}'", dir.0.display()), e))?;
+        let listing = std::fs::read_dir(&dir.0)
+            .map_err(|e| Error::io(format!("cannot list the RocksDB checkpoint '{}'", dir.0.display()), e))?;
+        let held = self.uploads.get(&base);
+        let (mut shared, mut private, mut upload) = (Vec::new(), Vec::new(), Vec::new());
+        for entry in listing {
+            let entry = entry.map_err(|e| Error::io("cannot list a RocksDB checkpoint", e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let bytes = entry.metadata().map_err(|e| Error::io("cannot read a RocksDB checkpoint", e))?.len();
+            if !name.ends_with(".sst") {
+                private.push(DbFile { name, path: String::new(), bytes });
+            } else if let Some(stored) = held.and_then(|h| h.get(&name)) {
+                shared.push(stored.clone());
+            } else {
+                upload.push(name.clone());
+                let path = format!("{}-{id}-{name}", self.uid);
+                shared.push(DbFile { name, path, bytes });
+            }
+        }
+        shared.sort_by(|a, b| a.name.cmp(&b.name));
+        private.sort_by(|a, b| a.name.cmp(&b.name));
+        self.uploads.insert(id, shared.iter().map(|f| (f.name.clone(), f.clone())).collect());
+        // Later checkpoints build on `base` or newer.
+        self.uploads.retain(|&c, _| c >= base);
+        Ok(IncrementalSnapshot { dir, handle: IncrementalHandle { states, shared, private }, upload })
+    }
+}
+
 /// Length of the user key at the start of a canonical map value.
 type UserKeyLen = fn(&[u8]) -> Result<usize>;
 /// Ties a typed view to its key, namespace and value types.
 type Marker<K, N, V> = PhantomData<fn() -> (K, N, V)>;
 
-/// How a state's rows are split back into key, namespace and (for maps) user key.
+/// A declared state: its column family and how canonical map values split into user key and value.
 struct Layout {
     cf: String,
     kind: StateKind,
-    split: SplitKey,
     user_key: Option<UserKeyLen>,
 }
 
@@ -150,9 +206,122 @@ fn prefix_len<T: DeserializeOwned>(bytes: &[u8]) -> Result<usize> {
     Ok(bytes.len() - rest.len())
 }
 
-fn split<K: DeserializeOwned, N: DeserializeOwned>(bytes: &[u8]) -> Result<(usize, usize)> {
-    let k = prefix_len::<K>(bytes)?;
-    Ok((k, prefix_len::<N>(&bytes[k..])?))
+/// Appends `bytes` with its LEB128 length in front.
+fn push_len_prefixed(buf: &mut Vec<u8>, bytes: &[u8]) {
+    let mut n = bytes.len();
+    while n >= 0x80 {
+        buf.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    buf.push(n as u8);
+    buf.extend_from_slice(bytes);
+}
+
+/// Takes a length-prefixed part off the front of `bytes`.
+fn take_len_prefixed(bytes: &[u8]) -> Result<(&[u8], &[u8])> {
+    let (mut n, mut shift, mut i) = (0usize, 0, 0);
+    loop {
+        let b = *bytes.get(i).ok_or_else(|| Error::Codec("truncated RocksDB row key".into()))?;
+        n |= ((b & 0x7f) as usize) << shift;
+        i += 1;
+        if b < 0x80 {
+            break;
+        }
+        shift += 7;
+    }
+    if bytes.len() < i + n {
+        return Err(Error::Codec("truncated RocksDB row key".into()));
+    }
+    Ok((&bytes[i..i + n], &bytes[i + n..]))
+}
+
+/// A row as the canonical form has it: key group, key, namespace; and the value with a map's user
+/// key in front.
+fn canonical_entry(key: &[u8], value: &[u8]) -> Result<KeyedEntry> {
+    if key.len() < 2 {
+        return Err(Error::Codec("RocksDB row key without a key group".into()));
+    }
+    let key_group = u16::from_be_bytes([key[0], key[1]]);
+    let (k, rest) = take_len_prefixed(&key[2..])?;
+    let (ns, user_key) = take_len_prefixed(rest)?;
+    let mut v = Vec::with_capacity(user_key.len() + value.len());
+    v.extend_from_slice(user_key);
+    v.extend_from_slice(value);
+    Ok(KeyedEntry { key_group, key: k.to_vec(), namespace: ns.to_vec(), value: v })
+}
+
+/// The row-key bounds `[from, to)` of key groups `range`.
+fn key_group_bounds(range: KeyGroupRange) -> ([u8; 2], Vec<u8>) {
+    let to = match u16::try_from(range.end + 1) {
+        Ok(g) => g.to_be_bytes().to_vec(),
+        Err(_) => vec![0xff; 3],
+    };
+    ((range.start as u16).to_be_bytes(), to)
+}
+
+fn overlap(a: KeyGroupRange, b: KeyGroupRange) -> Option<KeyGroupRange> {
+    let (start, end) = (a.start.max(b.start), a.end.min(b.end));
+    (start <= end).then_some(KeyGroupRange { start, end })
+}
+
+/// Rows of one column family within `range`, in key order.
+fn scan_range<'a>(db: &'a DB, cf: &str, range: KeyGroupRange) -> Result<rocksdb::DBIteratorWithThreadMode<'a, DB>> {
+    let handle = db.cf_handle(cf).ok_or_else(|| Error::Checkpoint(format!("the checkpoint has no state '{cf}'")))?;
+    let (from, to) = key_group_bounds(range);
+    let mut read = ReadOptions::default();
+    read.set_iterate_upper_bound(to);
+    Ok(db.iterator_cf_opt(handle, read, IteratorMode::From(&from, Direction::Forward)))
+}
+
+/// `<dir>.<suffix>`, next to `dir` (on the same file system, so hard links work).
+fn sibling(dir: &Path, suffix: &str) -> PathBuf {
+    let mut name = dir.as_os_str().to_owned();
+    name.push(".");
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Opens a restored database read-only from a scratch copy (deleted with the returned guard).
+fn open_copy(db: &RestoredDb, dir: &Path, options: &Options) -> Result<(DB, LocalDir)> {
+    let _ = std::fs::remove_dir_all(dir);
+    let guard = LocalDir(dir.to_path_buf());
+    db.download(dir)?;
+    let names: Vec<&str> = db.handle.states.iter().map(|s| s.name.as_str()).collect();
+    let opened = DB::open_cf_for_read_only(options, dir, names, false)
+        .map_err(|e| db_error(&format!("open the checkpointed database '{}'", dir.display()), e))?;
+    Ok((opened, guard))
+}
+
+/// The canonical form of the keyed state in `dbs` (incremental checkpoints) within `range`: how
+/// the heap backend restores them. `scratch` is a local directory for the downloads.
+pub fn canonical_from_dbs(dbs: &[RestoredDb], range: KeyGroupRange, scratch: &Path) -> Result<Vec<KeyedStateSnapshot>> {
+    let mut out: Vec<KeyedStateSnapshot> = Vec::new();
+    for (i, db) in dbs.iter().enumerate() {
+        let Some(part) = overlap(db.key_groups, range) else { continue };
+        let dir = scratch.join(format!(
+            "restore-{}-{}-{i}",
+            std::process::id(),
+            NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed)
+        ));
+        let (opened, _guard) = open_copy(db, &dir, &Options::default())?;
+        for state in &db.handle.states {
+            let pos = match out.iter().position(|s| s.name == state.name) {
+                Some(p) => p,
+                None => {
+                    out.push(KeyedStateSnapshot { name: state.name.clone(), kind: state.kind, entries: Vec::new() });
+                    out.len() - 1
+                }
+            };
+            for row in scan_range(&opened, &state.name, part)? {
+                let (k, v) = row.map_err(|e| db_error("read a checkpointed database", e))?;
+                out[pos].entries.push(canonical_entry(&k, &v)?);
+            }
+        }
+    }
+    for s in &mut out {
+        s.entries.sort_by_key(|e| e.key_group);
+    }
+    Ok(out)
 }
 
 /// The RocksDB backend of one operator instance.
@@ -162,30 +331,38 @@ pub struct RocksDbKeyedStateBackend {
     name: String,
     max_parallelism: usize,
     clock: Arc<dyn Clock>,
+    key_groups: KeyGroupRange,
     states: Vec<Layout>,
     timers: Vec<(String, Rc<dyn SnapshotTable>)>,
     restored: Vec<KeyedStateSnapshot>,
+    /// Databases of an incremental checkpoint to restore when the instance opens.
+    dbs: Vec<RestoredDb>,
 }
 
 impl RocksDbKeyedStateBackend {
-    /// A backend for instance `name` (operator id and subtask) that fills each state from
-    /// `restored` when the operator declares it.
+    /// A backend for instance `name` (operator id and subtask) owning `key_groups`, that restores
+    /// the databases `dbs` (incremental checkpoints) when it opens and fills each state from the
+    /// canonical `restored` when the operator declares it.
     pub fn new(
         resources: Arc<RocksDbResources>,
         name: &str,
         max_parallelism: usize,
+        key_groups: KeyGroupRange,
         clock: Arc<dyn Clock>,
         restored: Vec<KeyedStateSnapshot>,
+        dbs: Vec<RestoredDb>,
     ) -> Self {
         RocksDbKeyedStateBackend {
             resources,
             instance: Rc::new(RefCell::new(None)),
             name: name.to_string(),
             max_parallelism,
+            key_groups,
             clock,
             states: Vec::new(),
             timers: Vec::new(),
             restored,
+            dbs,
         }
     }
 
@@ -205,31 +382,83 @@ impl RocksDbKeyedStateBackend {
         Ok(Some(snapshot))
     }
 
-    fn open_instance(&self) -> Result<()> {
+    fn open_instance(&mut self) -> Result<()> {
         let mut slot = self.instance.borrow_mut();
         if slot.is_some() {
             return Ok(());
         }
         let n = NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed);
-        let dir = self.resources.config.local_dir.join(format!("{}-{}-{n}", self.name, std::process::id()));
+        let instance = format!("{}-{}-{n}", self.name, std::process::id());
+        let dir = self.resources.config.local_dir.join(&instance);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)
             .map_err(|e| Error::io(format!("cannot create the RocksDB directory '{}'", dir.display()), e))?;
+        let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let uid =
+            format!("{}-{:016x}", self.name, xxhash_rust::xxh64::xxh64(instance.as_bytes(), started.as_nanos() as u64));
         let options = self.resources.options();
-        let db = DB::open(&options, &dir).map_err(|e| db_error(&format!("open '{}'", dir.display()), e))?;
         let mut write = WriteOptions::default();
         write.disable_wal(true);
-        *slot = Some(Instance { db, dir, write, options });
+        let mut uploads = BTreeMap::new();
+        let mut undeclared = Vec::new();
+        // The restored database that overlaps most becomes this one; the others' rows are copied in.
+        let base = (0..self.dbs.len())
+            .max_by_key(|&i| overlap(self.dbs[i].key_groups, self.key_groups).map_or(0, |o| o.end - o.start + 1));
+        let db = match base {
+            None => DB::open(&options, &dir).map_err(|e| db_error(&format!("open '{}'", dir.display()), e))?,
+            Some(b) => {
+                let restored = &self.dbs[b];
+                restored.download(&dir)?;
+                let cfs = restored.handle.states.iter().map(|s| ColumnFamilyDescriptor::new(&s.name, options.clone()));
+                let mut db = DB::open_cf_descriptors(&options, &dir, cfs)
+                    .map_err(|e| db_error(&format!("open the restored database '{}'", dir.display()), e))?;
+                let all = KeyGroupRange { start: 0, end: self.max_parallelism - 1 };
+                let (from, to) = key_group_bounds(self.key_groups);
+                let (low, high) = key_group_bounds(all);
+                for state in &restored.handle.states {
+                    let cf = db.cf_handle(&state.name).expect("opened");
+                    let drop_error = |e| db_error("drop key groups of other instances", e);
+                    if restored.key_groups.start < self.key_groups.start {
+                        db.delete_range_cf(cf, low, from).map_err(drop_error)?;
+                    }
+                    if restored.key_groups.end > self.key_groups.end {
+                        db.delete_range_cf(cf, &to, &high).map_err(drop_error)?;
+                    }
+                }
+                uploads.insert(
+                    restored.checkpoint_id,
+                    restored.handle.shared.iter().map(|f| (f.name.clone(), f.clone())).collect(),
+                );
+                undeclared.extend(restored.handle.states.iter().cloned());
+                for (i, other) in self.dbs.iter().enumerate().filter(|(i, _)| *i != b) {
+                    let Some(part) = overlap(other.key_groups, self.key_groups) else { continue };
+                    let (copy, _guard) = open_copy(other, &sibling(&dir, &format!("restore-{i}")), &options)?;
+                    for state in &other.handle.states {
+                        if db.cf_handle(&state.name).is_none() {
+                            db.create_cf(&state.name, &options).map_err(|e| db_error("create a restored state", e))?;
+                            undeclared.push(state.clone());
+                        }
+                        let cf = db.cf_handle(&state.name).expect("created");
+                        let mut batch = WriteBatch::default();
+                        for row in scan_range(&copy, &state.name, part)? {
+                            let (k, v) = row.map_err(|e| db_error("read a checkpointed database", e))?;
+                            batch.put_cf(cf, k, v);
+                            if batch.len() >= 10_000 {
+                                db.write_opt(std::mem::take(&mut batch), &write).map_err(|e| db_error("restore", e))?;
+                            }
+                        }
+                        db.write_opt(batch, &write).map_err(|e| db_error("restore", e))?;
+                    }
+                }
+                db
+            }
+        };
+        self.dbs.clear();
+        *slot = Some(Instance { db, dir, write, options, uid, uploads, undeclared });
         Ok(())
     }
 
-    fn declare(
-        &mut self,
-        desc: &StateDescriptor,
-        kind: StateKind,
-        split: SplitKey,
-        user_key: Option<UserKeyLen>,
-    ) -> Result<Handle> {
+    fn declare(&mut self, desc: &StateDescriptor, kind: StateKind, user_key: Option<UserKeyLen>) -> Result<Handle> {
         if self.declared(&desc.name) {
             return Err(duplicate_state(&desc.name));
         }
@@ -238,12 +467,25 @@ impl RocksDbKeyedStateBackend {
         {
             let mut slot = self.instance.borrow_mut();
             let inst = slot.as_mut().expect("opened");
-            let options = inst.options.clone();
-            inst.db
-                .create_cf(&desc.name, &options)
-                .map_err(|e| db_error(&format!("create state '{}'", desc.name), e))?;
+            match inst.undeclared.iter().position(|s| s.name == desc.name) {
+                Some(pos) => {
+                    let restored = inst.undeclared.swap_remove(pos);
+                    if restored.kind != kind {
+                        return Err(Error::InvalidJob(format!(
+                            "state '{}' is a {} in the checkpoint but the job declares it as a {kind}",
+                            desc.name, restored.kind
+                        )));
+                    }
+                }
+                None => {
+                    let options = inst.options.clone();
+                    inst.db
+                        .create_cf(&desc.name, &options)
+                        .map_err(|e| db_error(&format!("create state '{}'", desc.name), e))?;
+                }
+            }
         }
-        let layout = Layout { cf: desc.name.clone(), kind, split, user_key };
+        let layout = Layout { cf: desc.name.clone(), kind, user_key };
         if let Some(snapshot) = restored {
             self.restore_rows(&layout, &snapshot.entries)?;
         }
@@ -254,6 +496,7 @@ impl RocksDbKeyedStateBackend {
             max_parallelism: self.max_parallelism,
             ttl: Ttl::new(desc.ttl, self.clock.clone()),
             scratch: RefCell::new(Vec::new()),
+            part: RefCell::new(Vec::new()),
         })
     }
 
@@ -266,8 +509,8 @@ impl RocksDbKeyedStateBackend {
         for e in entries {
             key.clear();
             key.extend_from_slice(&e.key_group.to_be_bytes());
-            key.extend_from_slice(&e.key);
-            key.extend_from_slice(&e.namespace);
+            push_len_prefixed(&mut key, &e.key);
+            push_len_prefixed(&mut key, &e.namespace);
             let value = match layout.user_key {
                 Some(user_key) => {
                     let n = user_key(&e.value)?;
@@ -288,7 +531,7 @@ impl RocksDbKeyedStateBackend {
         &mut self,
         desc: &StateDescriptor,
     ) -> Result<Box<dyn ValueStateBackend<K, N, V>>> {
-        let handle = self.declare(desc, StateKind::Value, split::<K, N>, None)?;
+        let handle = self.declare(desc, StateKind::Value, None)?;
         Ok(Box::new(Typed::<K, N, V> { handle, _t: PhantomData }))
     }
 
@@ -296,7 +539,7 @@ impl RocksDbKeyedStateBackend {
         &mut self,
         desc: &StateDescriptor,
     ) -> Result<Box<dyn ListStateBackend<K, N, V>>> {
-        let handle = self.declare(desc, StateKind::List, split::<K, N>, None)?;
+        let handle = self.declare(desc, StateKind::List, None)?;
         Ok(Box::new(Typed::<K, N, V> { handle, _t: PhantomData }))
     }
 
@@ -304,7 +547,7 @@ impl RocksDbKeyedStateBackend {
         &mut self,
         desc: &StateDescriptor,
     ) -> Result<Box<dyn MapStateBackend<K, N, UK, UV>>> {
-        let handle = self.declare(desc, StateKind::Map, split::<K, N>, Some(prefix_len::<UK>))?;
+        let handle = self.declare(desc, StateKind::Map, Some(prefix_len::<UK>))?;
         Ok(Box::new(Typed::<K, N, (UK, UV)> { handle, _t: PhantomData }))
     }
 
@@ -324,41 +567,54 @@ impl RocksDbKeyedStateBackend {
         self.states.iter().map(|s| s.cf.clone()).chain(self.timers.iter().map(|(n, _)| n.clone())).collect()
     }
 
-    pub(super) fn unrestored(&self) -> impl Iterator<Item = &str> {
-        self.restored.iter().map(|s| s.name.as_str())
+    pub(super) fn unrestored(&self) -> Vec<String> {
+        let slot = self.instance.borrow();
+        let undeclared = match slot.as_ref() {
+            Some(inst) => inst.undeclared.iter().map(|s| s.name.clone()).collect(),
+            None => self.dbs.iter().flat_map(|d| &d.handle.states).map(|s| s.name.clone()).collect::<Vec<_>>(),
+        };
+        let mut names: Vec<String> = self.restored.iter().map(|s| s.name.clone()).chain(undeclared).collect();
+        names.sort();
+        names.dedup();
+        names
     }
 
-    /// The canonical snapshot: a scan per state in key-group order.
-    pub(super) fn snapshot(&self) -> Result<Vec<KeyedStateSnapshot>> {
+    /// A snapshot for checkpoint `checkpoint_id`: canonical (every state scanned in key-group
+    /// order), or incremental when `format` asks for it (the database's files, with the timers in
+    /// canonical form).
+    pub(super) fn snapshot(
+        &self,
+        format: SnapshotFormat,
+        checkpoint_id: u64,
+    ) -> Result<(Vec<KeyedStateSnapshot>, Option<IncrementalSnapshot>)> {
         let mut out = Vec::new();
-        let slot = self.instance.borrow();
-        for layout in &self.states {
-            let inst = slot.as_ref().expect("a declared state opened the instance");
-            let cf = inst.db.cf_handle(&layout.cf).expect("created");
-            let mut entries: Vec<KeyedEntry> = Vec::new();
-            for row in inst.db.iterator_cf(cf, IteratorMode::Start) {
-                let (key, value) = row.map_err(|e| db_error("read state for a snapshot", e))?;
-                let key_group = u16::from_be_bytes([key[0], key[1]]);
-                let (k, n) = (layout.split)(&key[2..])?;
-                let (key_bytes, rest) = key[2..].split_at(k);
-                let (ns, user_key) = rest.split_at(n);
-                let mut value_bytes = user_key.to_vec();
-                value_bytes.extend_from_slice(&value);
-                entries.push(KeyedEntry {
-                    key_group,
-                    key: key_bytes.to_vec(),
-                    namespace: ns.to_vec(),
-                    value: value_bytes,
-                });
-            }
-            out.push(KeyedStateSnapshot { name: layout.cf.clone(), kind: layout.kind, entries });
-        }
         for (name, timers) in &self.timers {
             let mut enc = super::snapshot::EntryEncoder::new(self.max_parallelism);
             timers.snapshot(&mut enc)?;
             out.push(KeyedStateSnapshot { name: name.clone(), kind: StateKind::Timers, entries: enc.finish() });
         }
-        Ok(out)
+        let mut slot = self.instance.borrow_mut();
+        let Some(inst) = slot.as_mut() else { return Ok((out, None)) };
+        if let SnapshotFormat::Incremental { base } = format
+            && self.resources.config.incremental
+        {
+            let mut states: Vec<DbState> =
+                self.states.iter().map(|l| DbState { name: l.cf.clone(), kind: l.kind }).collect();
+            states.extend(inst.undeclared.iter().cloned());
+            return Ok((out, Some(inst.checkpoint(checkpoint_id, base, states)?)));
+        }
+        let all = KeyGroupRange { start: 0, end: self.max_parallelism - 1 };
+        let mut keyed = Vec::new();
+        for layout in &self.states {
+            let mut entries: Vec<KeyedEntry> = Vec::new();
+            for row in scan_range(&inst.db, &layout.cf, all)? {
+                let (key, value) = row.map_err(|e| db_error("read state for a snapshot", e))?;
+                entries.push(canonical_entry(&key, &value)?);
+            }
+            keyed.push(KeyedStateSnapshot { name: layout.cf.clone(), kind: layout.kind, entries });
+        }
+        keyed.extend(out);
+        Ok((keyed, None))
     }
 }
 
@@ -369,18 +625,21 @@ struct Handle {
     max_parallelism: usize,
     ttl: Ttl,
     scratch: RefCell<Vec<u8>>,
+    part: RefCell<Vec<u8>>,
 }
 
 impl Handle {
     /// Builds `[key group][key][namespace]` into the scratch buffer and runs `f` on it.
     fn with_key<K: Serialize, N: Serialize, R>(&self, key: &K, ns: &N, f: impl FnOnce(&Instance, &[u8]) -> R) -> R {
-        let mut buf = self.scratch.borrow_mut();
+        let (mut buf, mut part) = (self.scratch.borrow_mut(), self.part.borrow_mut());
+        part.clear();
+        encode_into(key, &mut part).expect("keys encode into memory");
         buf.clear();
-        buf.extend_from_slice(&[0, 0]);
-        encode_into(key, &mut buf).expect("keys encode into memory");
-        let group = key_group_for_bytes(&buf[2..], self.max_parallelism) as u16;
-        buf[..2].copy_from_slice(&group.to_be_bytes());
-        encode_into(ns, &mut buf).expect("namespaces encode into memory");
+        buf.extend_from_slice(&(key_group_for_bytes(&part, self.max_parallelism) as u16).to_be_bytes());
+        push_len_prefixed(&mut buf, &part);
+        part.clear();
+        encode_into(ns, &mut part).expect("namespaces encode into memory");
+        push_len_prefixed(&mut buf, &part);
         let slot = self.instance.borrow();
         f(slot.as_ref().expect("opened"), &buf)
     }
@@ -589,13 +848,27 @@ mod tests {
         RocksDbResources::new(RocksDbConfig { local_dir: dir, memory_bytes: 16 << 20, ..RocksDbConfig::default() })
     }
 
+    const ALL: KeyGroupRange = KeyGroupRange { start: 0, end: 127 };
+
     fn rocks(res: &Arc<RocksDbResources>, clock: &ManualClock, restored: Vec<KeyedStateSnapshot>) -> KeyedStateBackend {
+        rocks_from(res, clock, ALL, restored, Vec::new())
+    }
+
+    fn rocks_from(
+        res: &Arc<RocksDbResources>,
+        clock: &ManualClock,
+        range: KeyGroupRange,
+        restored: Vec<KeyedStateSnapshot>,
+        dbs: Vec<RestoredDb>,
+    ) -> KeyedStateBackend {
         KeyedStateBackend::RocksDb(RocksDbKeyedStateBackend::new(
             res.clone(),
             "op-0",
             128,
+            range,
             Arc::new(clock.clone()),
             restored,
+            dbs,
         ))
     }
 
@@ -649,7 +922,8 @@ mod tests {
             m.put(&k, format!("b{k}"), k + 1);
             t.register_event_time_timer(&k, &(), k as i64);
         }
-        let snapshot = OperatorSubtaskState { keyed: b.snapshot().unwrap(), operator: Vec::new() };
+        let snapshot =
+            OperatorSubtaskState { keyed: b.snapshot(SnapshotFormat::Canonical, 1).unwrap().0, operator: Vec::new() };
         // The heap backend's snapshot of the same contents is the same canonical form.
         let mut h = KeyedStateBackend::Heap(HeapKeyedStateBackend::new(Arc::new(clock.clone()), 128));
         let hv = h.value_state::<u64, u64, i64>(&StateDescriptor::new("v")).unwrap();
@@ -665,7 +939,7 @@ mod tests {
             });
             e
         };
-        let heap_snapshot = h.snapshot().unwrap();
+        let heap_snapshot = h.snapshot(SnapshotFormat::Canonical, 1).unwrap().0;
         for (r, h) in snapshot.keyed.iter().zip(&heap_snapshot) {
             assert_eq!(sorted(r.entries.clone()), sorted(h.entries.clone()), "state {}", r.name);
         }
@@ -704,5 +978,114 @@ mod tests {
                 assert_eq!(entries, want);
             }
         }
+    }
+
+    #[test]
+    fn incremental_checkpoints_upload_new_files_and_restore_at_other_parallelism() {
+        use crate::checkpoint::storage::{CheckpointStorage, LocalStorage};
+        let res = resources();
+        let clock = ManualClock::new(0);
+        let root = std::env::temp_dir().join(format!("ff-incremental-unit-{}", std::process::id()));
+        let job: Arc<dyn CheckpointStorage> = Arc::new(LocalStorage::new(&root));
+        let shared = job.scoped("shared");
+        let mut b = rocks(&res, &clock, Vec::new());
+        let v = b.value_state::<u64, u64, ()>(&StateDescriptor::new("v")).unwrap();
+        let m = b.map_state::<u64, String, u64, ()>(&StateDescriptor::new("m")).unwrap();
+        let t = b.timer_service::<u64, ()>("t").unwrap();
+        let checkpoint = |id: u64, base: u64| {
+            let (timers, snap) = b.snapshot(SnapshotFormat::Incremental { base }, id).unwrap();
+            assert_eq!(timers.len(), 1, "timers stay canonical");
+            let snap = snap.expect("incremental");
+            let uploaded = snap.upload.len();
+            let dir = snap.dir.0.clone();
+            let (handle, _) = snap.store(&shared, &job.scoped(&format!("chk-{id}")), "op-0.db").unwrap();
+            assert!(!dir.exists(), "the local checkpoint is deleted once stored");
+            (handle, uploaded, timers)
+        };
+        for k in 0..500u64 {
+            v.put(&k, k);
+            m.put(&k, format!("u{k}"), k * 2);
+            t.register_event_time_timer(&k, &(), k as i64);
+        }
+        let (first, uploaded, _) = checkpoint(1, 0);
+        assert_eq!(uploaded, first.shared.len());
+        assert!(uploaded >= 2, "a table file per state: {first:?}");
+        for k in 500..600u64 {
+            v.put(&k, k);
+        }
+        let (second, uploaded, timers) = checkpoint(2, 1);
+        assert_eq!(uploaded, 1, "only the new table file of 'v' is uploaded: {second:?}");
+        assert!(first.shared.iter().all(|f| second.shared.contains(f)), "the others are referenced");
+        let (third, uploaded, _) = checkpoint(3, 0);
+        assert_eq!(uploaded, third.shared.len(), "no base: everything is uploaded");
+        // Restore checkpoint 2 at parallelism 2: instance 0 on RocksDB, instance 1 on the heap.
+        let db = RestoredDb {
+            checkpoint_id: 2,
+            key_groups: ALL,
+            handle: second,
+            private: job.scoped("chk-2"),
+            shared: shared.clone(),
+        };
+        db.check_files().unwrap();
+        let assigner = KeyGroupAssigner::new(128);
+        let mut scratch = Vec::new();
+        for index in 0..2 {
+            let range = KeyGroupRange::for_operator(128, 2, index);
+            let mut timers = timers.clone();
+            for s in &mut timers {
+                s.entries.retain(|e| range.contains(e.key_group as usize));
+            }
+            let mut target = if index == 0 {
+                rocks_from(&res, &clock, range, timers, vec![db.clone()])
+            } else {
+                let mut keyed = canonical_from_dbs(std::slice::from_ref(&db), range, &res.config.local_dir).unwrap();
+                keyed.extend(timers);
+                KeyedStateBackend::Heap(HeapKeyedStateBackend::restoring(Arc::new(clock.clone()), 128, keyed))
+            };
+            let v = target.value_state::<u64, u64, ()>(&StateDescriptor::new("v")).unwrap();
+            let m = target.map_state::<u64, String, u64, ()>(&StateDescriptor::new("m")).unwrap();
+            let t = target.timer_service::<u64, ()>("t").unwrap();
+            assert!(target.unrestored().is_empty());
+            let mut fired = 0;
+            while let Some((time, k, ())) = t.pop_event_timer(i64::MAX) {
+                assert_eq!(time, k as i64);
+                fired += 1;
+            }
+            let mut mine = 0;
+            for k in 0..600u64 {
+                let own = range.contains(assigner.key_group(&k, &mut scratch));
+                mine += usize::from(own && k < 500);
+                assert_eq!(v.get(&k), own.then_some(k), "key {k} in instance {index}");
+                let want = if own && k < 500 { vec![(format!("u{k}"), k * 2)] } else { vec![] };
+                assert_eq!(m.entries(&k), want);
+            }
+            assert_eq!(fired, mine);
+        }
+        // Scale back in: one instance from the two halves' checkpoints.
+        let mut halves = Vec::new();
+        for index in 0..2 {
+            let range = KeyGroupRange::for_operator(128, 2, index);
+            let mut half = rocks_from(&res, &clock, range, Vec::new(), vec![db.clone()]);
+            half.value_state::<u64, u64, ()>(&StateDescriptor::new("v")).unwrap();
+            let (_, snap) = half.snapshot(SnapshotFormat::Incremental { base: 2 }, 10 + index as u64).unwrap();
+            let snap = snap.unwrap();
+            assert!(snap.handle.states.iter().any(|s| s.name == "m"), "undeclared restored states stay listed");
+            let (handle, _) = snap.store(&shared, &job.scoped(&format!("chk-{}", 10 + index)), "op-0.db").unwrap();
+            halves.push(RestoredDb {
+                checkpoint_id: 10 + index as u64,
+                key_groups: range,
+                handle,
+                private: job.scoped(&format!("chk-{}", 10 + index)),
+                shared: shared.clone(),
+            });
+        }
+        let mut whole = rocks_from(&res, &clock, ALL, Vec::new(), halves);
+        let v = whole.value_state::<u64, u64, ()>(&StateDescriptor::new("v")).unwrap();
+        let m = whole.map_state::<u64, String, u64, ()>(&StateDescriptor::new("m")).unwrap();
+        for k in 0..600u64 {
+            assert_eq!(v.get(&k), Some(k));
+            assert_eq!(m.entries(&k).len(), usize::from(k < 500));
+        }
+        let _ = std::fs::remove_dir_all(root);
     }
 }
