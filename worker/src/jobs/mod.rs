@@ -55,6 +55,18 @@ pub struct CommonArgs {
     /// rocksdb: memory for all instances (block cache and write buffers), e.g. `512MiB`.
     #[arg(long, value_parser = parse_bytes, default_value = "256MiB")]
     pub rocksdb_memory: usize,
+    /// rocksdb: share of `--rocksdb-memory` the write buffers (memtables) may use, in percent.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u8).range(5..=90))]
+    pub rocksdb_write_buffer_ratio: u8,
+    /// rocksdb: data block size, e.g. `16KiB`.
+    #[arg(long, value_parser = parse_bytes, default_value = "16KiB")]
+    pub rocksdb_block_size: usize,
+    /// rocksdb: background flush and compaction threads per instance.
+    #[arg(long, default_value_t = 2)]
+    pub rocksdb_background_jobs: i32,
+    /// rocksdb: compress table files with LZ4 (`true`) or not.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub rocksdb_compression: bool,
     /// rocksdb: full checkpoints instead of incremental ones (only new table files uploaded).
     #[arg(long)]
     pub full_checkpoints: bool,
@@ -131,6 +143,10 @@ impl CommonArgs {
         if self.state_backend == "rocksdb" {
             let mut config = RocksDbConfig {
                 memory_bytes: self.rocksdb_memory,
+                write_buffer_ratio_percent: self.rocksdb_write_buffer_ratio.into(),
+                block_size: self.rocksdb_block_size,
+                background_jobs: self.rocksdb_background_jobs.max(1),
+                compression: self.rocksdb_compression,
                 incremental: !self.full_checkpoints,
                 ..RocksDbConfig::default()
             };

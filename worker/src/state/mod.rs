@@ -8,6 +8,8 @@
 //! traits over bytes.
 
 pub mod bench;
+#[cfg(test)]
+mod conformance;
 pub mod heap;
 pub mod keygroup;
 pub mod operator;

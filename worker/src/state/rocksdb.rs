@@ -838,10 +838,8 @@ mod tests {
     use crate::state::heap::HeapKeyedStateBackend;
     use crate::state::keygroup::{KeyGroupAssigner, KeyGroupRange};
     use crate::state::snapshot::OperatorSubtaskState;
-    use crate::state::ttl::StateTtlConfig;
     use crate::state::{KeyedStateBackend, StateDescriptor};
     use crate::time::clock::ManualClock;
-    use std::time::Duration;
 
     fn resources() -> Arc<RocksDbResources> {
         let dir = std::env::temp_dir().join(format!("ff-rocksdb-unit-{}", std::process::id()));
@@ -873,39 +871,11 @@ mod tests {
     }
 
     #[test]
-    fn states_behave_like_the_heap_backend() {
+    fn states_and_ttl_behave_as_specified() {
         let res = resources();
-        let clock = ManualClock::new(1_000);
-        let mut b = rocks(&res, &clock, Vec::new());
-        let v = b.value_state::<String, u64, ()>(&StateDescriptor::new("v")).unwrap();
-        v.put(&"k".into(), 3);
-        assert_eq!(v.get(&"k".into()), Some(3));
-        assert_eq!(v.get(&"other".into()), None);
-        v.clear(&"k".into());
-        assert_eq!(v.get(&"k".into()), None);
-        let l = b.list_state::<u64, String, i64>(&StateDescriptor::new("l")).unwrap();
-        l.add_in(&1, &10, "a".into());
-        l.add_in(&1, &10, "b".into());
-        l.add_in(&1, &20, "c".into());
-        assert_eq!(l.get_in(&1, &10), vec!["a".to_string(), "b".into()]);
-        l.update_in(&1, &20, vec![]);
-        assert!(l.get_in(&1, &20).is_empty());
-        let m = b.map_state::<u64, String, u64, ()>(&StateDescriptor::new("m")).unwrap();
-        m.put(&1, "x".into(), 1);
-        m.put(&1, "y".into(), 2);
-        m.put(&2, "x".into(), 9);
-        m.remove(&1, &"x".into());
-        assert_eq!(m.entries(&1), vec![("y".to_string(), 2)]);
-        assert_eq!(m.get(&2, &"x".into()), Some(9));
-        m.clear(&1);
-        assert!(m.entries(&1).is_empty());
-        assert_eq!(m.entries(&2), vec![("x".to_string(), 9)]);
-        let ttl = StateTtlConfig::new(Duration::from_millis(100));
-        let t = b.value_state::<u64, u64, ()>(&StateDescriptor::new("ttl").with_ttl(ttl)).unwrap();
-        t.put(&1, 1);
-        clock.advance(150);
-        assert_eq!(t.get(&1), None, "expired");
-        assert!(b.value_state::<u64, u64, ()>(&StateDescriptor::new("v")).is_err(), "declared twice");
+        let backend = |clock: &ManualClock| rocks(&res, clock, Vec::new());
+        crate::state::conformance::states(&backend);
+        crate::state::conformance::ttl(&backend);
     }
 
     #[test]
