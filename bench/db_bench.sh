@@ -18,7 +18,7 @@ trap 'rm -rf "$db"' EXIT
 common=(--db="$db" --num="$keys" --key_size=8 --value_size=8 --cache_size=536870912
   --cache_index_and_filter_blocks=1 --bloom_bits=10 --block_size=16384 --compression_type=lz4
   --disable_wal=1 --max_background_jobs=2 --threads=1 --statistics=0)
-db_bench "${common[@]}" --benchmarks=fillrandom --use_existing_db=0 | grep -E '^fillrandom'
+db_bench "${common[@]}" --benchmarks=fillrandom --use_existing_db=0 2>/dev/null | grep -E "^fillrandom"
 /usr/bin/time -f 'updaterandom process: %e s wall, %U s user, %S s sys' \
   db_bench "${common[@]}" --benchmarks=updaterandom --use_existing_db=1 --reads="$updates" 2>&1 \
   | grep -E '^updaterandom|process:' | tee /dev/stderr | awk -v n="$updates" \

@@ -35,8 +35,8 @@ use crate::state::keygroup::key_group_for_bytes;
 use crate::time::clock::Clock;
 use rocksdb::checkpoint::Checkpoint;
 use rocksdb::{
-    BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, DBCompressionType, Direction, IteratorMode, Options,
-    ReadOptions, WriteBatch, WriteBufferManager, WriteOptions,
+    BlockBasedIndexType, BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, DBCompressionType, Direction,
+    IteratorMode, Options, ReadOptions, WriteBatch, WriteBufferManager, WriteOptions,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -110,7 +110,15 @@ impl RocksDbResources {
         let mut table = BlockBasedOptions::default();
         table.set_block_cache(&self.cache);
         table.set_block_size(self.config.block_size);
+        // Index and filter blocks live in the shared cache (so the budget holds), partitioned: a
+        // whole-file filter of a large table is bigger than a cache shard, cannot stay cached and
+        // was read and checksummed again on every lookup.
         table.set_cache_index_and_filter_blocks(true);
+        table.set_index_type(BlockBasedIndexType::TwoLevelIndexSearch);
+        table.set_partition_filters(true);
+        table.set_metadata_block_size(4096);
+        table.set_pin_top_level_index_and_filter(true);
+        table.set_pin_l0_filter_and_index_blocks_in_cache(true);
         table.set_bloom_filter(10.0, false);
         let mut opts = Options::default();
         opts.create_if_missing(true);
