@@ -130,47 +130,16 @@ impl S3Storage {
         Error::Checkpoint(format!("cannot {what} '{}': {}", self.location(path), DisplayErrorContext(e)))
     }
 
-    async fn put_multipart(&self, key: &str, bytes: &[u8]) -> std::result::Result<(), String> {
-        let c = &self.client;
-        let created = c.create_multipart_upload().bucket(&self.bucket).key(key).send().await;
-        let upload = created.map_err(|e| DisplayErrorContext(e).to_string())?;
-        let id = upload.upload_id().unwrap_or_default().to_string();
-        let mut parts = Vec::new();
-        let mut result = Ok(());
-        for (i, chunk) in bytes.chunks(PART_BYTES).enumerate() {
-            let number = i as i32 + 1;
-            let sent = c
-                .upload_part()
-                .bucket(&self.bucket)
-                .key(key)
-                .upload_id(&id)
-                .part_number(number)
-                .body(ByteStream::from(chunk.to_vec()))
-                .send()
-                .await;
-            match sent {
-                Ok(part) => parts.push(
-                    CompletedPart::builder().part_number(number).set_e_tag(part.e_tag().map(str::to_string)).build(),
-                ),
-                Err(e) => {
-                    result = Err(DisplayErrorContext(e).to_string());
-                    break;
-                }
-            }
-        }
-        if result.is_ok() {
-            let done = CompletedMultipartUpload::builder().set_parts(Some(parts)).build();
-            let completed = c
-                .complete_multipart_upload()
-                .bucket(&self.bucket)
-                .key(key)
-                .upload_id(&id)
-                .multipart_upload(done)
-                .send();
-            result = completed.await.map(|_| ()).map_err(|e| DisplayErrorContext(e).to_string());
-        }
+    /// Writes `bytes` to `path` in parts of [`PART_BYTES`], aborting the upload if a part fails.
+    fn write_multipart(&self, path: &str, bytes: &[u8]) -> Result<()> {
+        let upload_id = self.start_upload(path)?;
+        let etags: Result<Vec<String>> = (1..)
+            .zip(bytes.chunks(PART_BYTES))
+            .map(|(number, chunk)| self.upload_part(path, &upload_id, number, chunk.to_vec()))
+            .collect();
+        let result = etags.and_then(|etags| self.complete_upload(path, &upload_id, &etags));
         if result.is_err() {
-            let _ = c.abort_multipart_upload().bucket(&self.bucket).key(key).upload_id(&id).send().await;
+            let _ = self.abort_upload(path, &upload_id);
         }
         result
     }
@@ -281,15 +250,13 @@ impl S3Storage {
 
 impl CheckpointStorage for S3Storage {
     fn write(&self, path: &str, bytes: &[u8]) -> Result<()> {
-        let key = self.key(path);
-        let result = runtime().block_on(async {
-            if bytes.len() > PART_BYTES {
-                return self.put_multipart(&key, bytes).await;
-            }
-            let put = self.client.put_object().bucket(&self.bucket).key(&key).body(ByteStream::from(bytes.to_vec()));
-            put.send().await.map(|_| ()).map_err(|e| DisplayErrorContext(e).to_string())
-        });
-        result.map_err(|e| Error::Checkpoint(format!("cannot write '{}': {e}", self.location(path))))
+        if bytes.len() > PART_BYTES {
+            return self.write_multipart(path, bytes);
+        }
+        let put =
+            self.client.put_object().bucket(&self.bucket).key(self.key(path)).body(ByteStream::from(bytes.to_vec()));
+        runtime().block_on(put.send()).map_err(|e| self.fail("write", path, e))?;
+        Ok(())
     }
 
     fn read(&self, path: &str) -> Result<Vec<u8>> {
