@@ -34,6 +34,9 @@ pub enum Error {
     /// The job or its arguments are invalid.
     #[error("invalid job: {0}")]
     InvalidJob(String),
+    /// A configuration file, variable or flag is invalid.
+    #[error("configuration error: {0}")]
+    Config(String),
     /// The cluster cannot run the job as configured.
     #[error("not enough task slots: {0}")]
     NotEnoughSlots(String),
@@ -65,6 +68,12 @@ pub enum Error {
         /// Who is at fault for the underlying error.
         cause: Domain,
     },
+    /// A TaskManager or JobManager was lost or refused a request (a restart may help).
+    #[error("{0}")]
+    Cluster(String),
+    /// A broken invariant inside the engine.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// The job was cancelled (for example by Ctrl-C).
     #[error("job cancelled")]
     Cancelled,
@@ -74,10 +83,12 @@ impl Error {
     /// Who is at fault.
     pub fn domain(&self) -> Domain {
         match self {
-            Error::InvalidJob(_) | Error::NotEnoughSlots(_) | Error::CorruptSnapshot(_) => Domain::User,
-            Error::Io { .. } | Error::Checkpoint(_) => Domain::External,
+            Error::InvalidJob(_) | Error::Config(_) | Error::NotEnoughSlots(_) | Error::CorruptSnapshot(_) => {
+                Domain::User
+            }
+            Error::Io { .. } | Error::Checkpoint(_) | Error::Cluster(_) => Domain::External,
             Error::TaskFailed { cause, .. } => *cause,
-            Error::Codec(_) | Error::Cancelled => Domain::Internal,
+            Error::Codec(_) | Error::Internal(_) | Error::Cancelled => Domain::Internal,
         }
     }
 

@@ -26,11 +26,14 @@
 
 pub mod api;
 pub mod checkpoint;
+pub mod cluster;
+pub mod config;
 pub mod connectors;
 pub mod error;
 pub mod functions;
 pub mod graph;
 pub mod jobs;
+pub mod network;
 pub mod record;
 pub mod runtime;
 pub mod state;

@@ -3,8 +3,13 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use crossbeam_channel::Receiver;
+use ferroflink::cluster::client::RestClient;
+use ferroflink::cluster::jobmanager::JobManager;
+use ferroflink::config::{Config, ConfigLoader};
 use ferroflink::jobs::{self, Report};
+use serde_json::Value;
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -59,6 +64,233 @@ enum Command {
     /// Measure keyed state: `ValueState<u64>` read-modify-write per core, or (with
     /// `--incremental`) the bytes incremental checkpoints upload and the restore time.
     BenchState(ferroflink::state::bench::Args),
+    /// Run a JobManager: the REST API and web UI, the slot pool, and the jobs submitted to it (or
+    /// the one given with `--job`).
+    Jobmanager(JobManagerArgs),
+    /// Run a TaskManager: registers its slots with the JobManager and runs the tasks it deploys.
+    Taskmanager(TaskManagerArgs),
+    /// Submit a built-in job to a running JobManager; prints the job id.
+    Submit {
+        #[command(flatten)]
+        rest: RestArgs,
+        /// The job (see `ferroflink jobs`).
+        job: String,
+        /// The job's arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// List the jobs of a running JobManager.
+    List {
+        #[command(flatten)]
+        rest: RestArgs,
+    },
+    /// Cancel a job.
+    Cancel {
+        #[command(flatten)]
+        rest: RestArgs,
+        /// The job id.
+        id: String,
+    },
+    /// Take a savepoint of a running job; prints its location.
+    Savepoint {
+        #[command(flatten)]
+        rest: RestArgs,
+        /// The job id.
+        id: String,
+        /// Where the savepoint goes (default: the JobManager's `savepoints.dir`).
+        target: Option<String>,
+    },
+    /// Stop a job with a savepoint; prints its location.
+    Stop {
+        #[command(flatten)]
+        rest: RestArgs,
+        /// The job id.
+        id: String,
+        /// Where the savepoint goes (default: the JobManager's `savepoints.dir`).
+        #[arg(long)]
+        savepoint: Option<String>,
+    },
+}
+
+#[derive(clap::Args)]
+struct RestArgs {
+    /// The JobManager's REST address.
+    #[arg(long, default_value = "http://localhost:8081")]
+    jobmanager: String,
+}
+
+#[derive(clap::Args)]
+struct JobManagerArgs {
+    /// Configuration file (YAML; see the configuration reference).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Address the RPC and REST servers listen on (`rpc.bind`, `rest.bind`).
+    #[arg(long)]
+    bind: Option<String>,
+    /// RPC port TaskManagers connect to (`rpc.port`, default 6123; 0 picks one).
+    #[arg(long)]
+    rpc_port: Option<u16>,
+    /// REST API and web UI port (`rest.port`, default 8081; 0 picks one).
+    #[arg(long)]
+    rest_port: Option<u16>,
+    /// The address TaskManagers and standbys reach this JobManager at (`rpc.advertised-address`).
+    #[arg(long)]
+    advertised_address: Option<String>,
+    /// High availability: `none`, `file:<dir>` or `kubernetes` (`ha.mode`, `ha.dir`).
+    #[arg(long)]
+    ha: Option<String>,
+    /// Checkpoint storage (`checkpointing.dir`).
+    #[arg(long)]
+    checkpoint_dir: Option<String>,
+    /// The job's id (`job.id`).
+    #[arg(long)]
+    job_id: Option<String>,
+    /// Start the job from this checkpoint or savepoint.
+    #[arg(long)]
+    restore: Option<String>,
+    /// `no-claim` or `claim`.
+    #[arg(long, requires = "restore")]
+    restore_mode: Option<String>,
+    /// Drop restored state the job no longer has.
+    #[arg(long, requires = "restore")]
+    allow_non_restored_state: bool,
+    /// Run this built-in job with these arguments (application mode); must come last.
+    #[arg(long, num_args = 1.., allow_hyphen_values = true, value_name = "JOB [ARGS]")]
+    job: Vec<String>,
+}
+
+#[derive(clap::Args)]
+struct TaskManagerArgs {
+    /// Configuration file (YAML; see the configuration reference).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The JobManager's RPC address, `host:port` (`jobmanager.address`).
+    #[arg(long)]
+    jobmanager_address: Option<String>,
+    /// Task slots (`taskmanager.slots`).
+    #[arg(long)]
+    slots: Option<usize>,
+    /// Address the data plane and metrics servers listen on (`data.bind`, `metrics.bind`).
+    #[arg(long)]
+    bind: Option<String>,
+    /// Data port (`data.port`; 0 picks one).
+    #[arg(long)]
+    data_port: Option<u16>,
+    /// Port of `/metrics`, `/healthz`, `/readyz` (`metrics.port`, default 9249).
+    #[arg(long)]
+    metrics_port: Option<u16>,
+    /// The address other processes reach this one at (`data.advertised-address`).
+    #[arg(long)]
+    advertised_address: Option<String>,
+    /// Memory budget in bytes or with a unit (`taskmanager.memory`; default: the cgroup limit).
+    #[arg(long)]
+    memory: Option<String>,
+    /// High availability: `none`, `file:<dir>` or `kubernetes` (`ha.mode`, `ha.dir`).
+    #[arg(long)]
+    ha: Option<String>,
+}
+
+/// Reads the configuration layers: file, environment, then `flags` (`section`, `key`, value).
+fn load_config(file: Option<&std::path::Path>, flags: Vec<(&str, &str, Option<Value>)>) -> anyhow::Result<Config> {
+    let mut loader = ConfigLoader::new();
+    if let Some(f) = file {
+        loader = loader.file(f)?;
+    }
+    let mut loader = loader.env()?;
+    for (section, key, value) in flags {
+        if let Some(v) = value {
+            loader.set(section, key, v);
+        }
+    }
+    Ok(loader.load()?)
+}
+
+/// The `ha.mode` and `ha.dir` of an `--ha` flag.
+fn ha_flags(ha: Option<&str>) -> anyhow::Result<(Option<Value>, Option<Value>)> {
+    Ok(match ha {
+        None => (None, None),
+        Some("none") => (Some("none".into()), None),
+        Some("kubernetes") => (Some("kubernetes".into()), None),
+        Some(other) => match other.strip_prefix("file:") {
+            Some(dir) if !dir.is_empty() => (Some("file".into()), Some(dir.into())),
+            _ => anyhow::bail!("--ha takes none, file:<dir> or kubernetes, not '{other}'"),
+        },
+    })
+}
+
+fn jobmanager(args: JobManagerArgs) -> anyhow::Result<()> {
+    let (ha_mode, ha_dir) = ha_flags(args.ha.as_deref())?;
+    let mut job_args: Option<Vec<String>> = None;
+    let builtin = args.job.first().cloned();
+    if builtin.is_some() {
+        let mut a = args.job[1..].to_vec();
+        if let Some(r) = &args.restore {
+            a.extend(["--restore".to_string(), r.clone()]);
+            if let Some(m) = &args.restore_mode {
+                a.extend(["--restore-mode".to_string(), m.clone()]);
+            }
+            if args.allow_non_restored_state {
+                a.push("--allow-non-restored-state".into());
+            }
+        }
+        job_args = Some(a);
+    } else if args.restore.is_some() {
+        anyhow::bail!("--restore needs --job <builtin> [args]: it restores the job the JobManager starts");
+    }
+    let config = load_config(
+        args.config.as_deref(),
+        vec![
+            ("rpc", "bind", args.bind.clone().map(Into::into)),
+            ("rest", "bind", args.bind.map(Into::into)),
+            ("rpc", "port", args.rpc_port.map(Into::into)),
+            ("rest", "port", args.rest_port.map(Into::into)),
+            ("rpc", "advertised-address", args.advertised_address.map(Into::into)),
+            ("ha", "mode", ha_mode),
+            ("ha", "dir", ha_dir),
+            ("checkpointing", "dir", args.checkpoint_dir.map(Into::into)),
+            ("job", "id", args.job_id.map(Into::into)),
+            ("job", "builtin", builtin.map(Into::into)),
+            ("job", "args", job_args.map(Into::into)),
+        ],
+    )?;
+    if config.ha.mode != ferroflink::config::HaMode::None {
+        eprintln!(
+            "warning: ha.mode {:?} is not implemented yet: this JobManager runs without a standby, and a restarted              JobManager does not resume its jobs",
+            config.ha.mode
+        );
+    }
+    let jm = JobManager::start(config)?;
+    eprintln!("JobManager: RPC on {}, REST API and web UI on http://{}", jm.rpc_addr(), jm.rest_addr());
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)).context("installing the Ctrl-C handler")?;
+    while !stop.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("JobManager stopping");
+    jm.shutdown();
+    Ok(())
+}
+
+fn taskmanager(args: TaskManagerArgs) -> anyhow::Result<()> {
+    let (ha_mode, ha_dir) = ha_flags(args.ha.as_deref())?;
+    let config = load_config(
+        args.config.as_deref(),
+        vec![
+            ("jobmanager", "address", args.jobmanager_address.map(Into::into)),
+            ("taskmanager", "slots", args.slots.map(Into::into)),
+            ("taskmanager", "memory", args.memory.map(Into::into)),
+            ("data", "bind", args.bind.clone().map(Into::into)),
+            ("metrics", "bind", args.bind.map(Into::into)),
+            ("data", "port", args.data_port.map(Into::into)),
+            ("metrics", "port", args.metrics_port.map(Into::into)),
+            ("data", "advertised-address", args.advertised_address.map(Into::into)),
+            ("ha", "mode", ha_mode),
+            ("ha", "dir", ha_dir),
+        ],
+    )?;
+    ferroflink::cluster::taskmanager::run(config)?;
+    Ok(())
 }
 
 fn main() {
@@ -76,6 +308,28 @@ fn main() {
             bench(&queries, events, parallelism, checkpoint_interval, &job_args)
         }
         Command::BenchState(args) => ferroflink::state::bench::run(&args).map_err(Into::into),
+        Command::Jobmanager(args) => jobmanager(args),
+        Command::Taskmanager(args) => taskmanager(args),
+        Command::Submit { rest, job, args } => {
+            RestClient::new(&rest.jobmanager).submit(&job, &args).map(|id| println!("{id}")).map_err(Into::into)
+        }
+        Command::List { rest } => RestClient::new(&rest.jobmanager)
+            .list()
+            .map(|jobs| {
+                for (id, status, name) in jobs {
+                    println!("{id}  {status:<11} {name}");
+                }
+            })
+            .map_err(Into::into),
+        Command::Cancel { rest, id } => RestClient::new(&rest.jobmanager).cancel(&id).map_err(Into::into),
+        Command::Savepoint { rest, id, target } => RestClient::new(&rest.jobmanager)
+            .savepoint(&id, target.as_deref(), false, Duration::from_secs(600))
+            .map(|location| println!("{location}"))
+            .map_err(Into::into),
+        Command::Stop { rest, id, savepoint } => RestClient::new(&rest.jobmanager)
+            .savepoint(&id, savepoint.as_deref(), true, Duration::from_secs(600))
+            .map(|location| println!("{location}"))
+            .map_err(Into::into),
         Command::Jobs => {
             for (name, what) in jobs::JOBS {
                 println!("{name:<26}{what}");

@@ -15,7 +15,7 @@ pub const NO_TIMESTAMP: Timestamp = i64::MIN;
 pub const MAX_WATERMARK: Timestamp = i64::MAX;
 
 /// A value travelling through the dataflow, with its event timestamp.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Record<T> {
     /// The payload.
     pub value: T,

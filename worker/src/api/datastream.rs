@@ -7,7 +7,9 @@ use crate::api::keyed::KeyedStream;
 use crate::api::operators::{FilterOp, FlatMapOp, MapOp, ProcessOp};
 use crate::connectors::collect::{CollectSink, Collected};
 use crate::connectors::print::PrintSink;
-use crate::graph::stream_graph::{ChainingStrategy, NodeKind, OperatorFactory, Partitioning, WriterFactory};
+use crate::graph::stream_graph::{
+    ChainingStrategy, NodeKind, OperatorFactory, Partitioning, StreamEdge, WriterFactory,
+};
 use crate::record::{Data, Key, NO_TIMESTAMP};
 use crate::runtime::chain::OneInput;
 use crate::runtime::context::RuntimeContext;
@@ -90,7 +92,15 @@ impl<T: Data> DataStream<T> {
     /// Adds the edges from this stream into `target`'s input `input`.
     pub(crate) fn connect_into(&self, target: usize, input: usize) {
         for o in &self.origins {
-            self.env.add_edge(o.node, o.tag.clone(), target, input, self.partitioning, self.writer.clone());
+            self.env.add_edge(StreamEdge {
+                source: o.node,
+                target,
+                input,
+                tag: o.tag.clone(),
+                partitioning: self.partitioning,
+                writer: self.writer.clone(),
+                decoder: crate::runtime::element::AnyBatch::decoder::<T>(),
+            });
         }
     }
 

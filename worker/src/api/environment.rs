@@ -8,9 +8,7 @@ use crate::connectors::socket::SocketTextSource;
 use crate::connectors::text_file::TextFileSource;
 use crate::error::{Error, Result};
 use crate::graph::job_graph::JobGraph;
-use crate::graph::stream_graph::{
-    ChainingStrategy, NodeKind, Partitioning, StreamEdge, StreamGraph, StreamNode, WriterFactory,
-};
+use crate::graph::stream_graph::{ChainingStrategy, NodeKind, StreamEdge, StreamGraph, StreamNode};
 use crate::record::Data;
 use crate::runtime::minicluster::{self, ExecutionSettings, JobHandle, JobResult, MiniClusterConfig};
 use crate::runtime::restart::RestartStrategy;
@@ -224,16 +222,8 @@ impl StreamExecutionEnvironment {
         id
     }
 
-    pub(crate) fn add_edge(
-        &self,
-        source: usize,
-        tag: Option<Arc<str>>,
-        target: usize,
-        input: usize,
-        partitioning: Partitioning,
-        writer: WriterFactory,
-    ) {
-        self.inner.borrow_mut().graph.edges.push(StreamEdge { source, target, input, tag, partitioning, writer });
+    pub(crate) fn add_edge(&self, edge: StreamEdge) {
+        self.inner.borrow_mut().graph.edges.push(edge);
     }
 
     /// An operator whose inputs all share a slot-sharing group joins it (Flink's rule); otherwise

@@ -25,15 +25,85 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub struct AttemptTasks {
     /// Attempt number (snapshots of other attempts are ignored).
     pub attempt: u64,
-    /// One command channel per task, indexed by task.
-    pub commands: Vec<Sender<TaskCommand>>,
-    /// How many tasks have opened their operators and restored their state: checkpoints start
-    /// when all have (so a checkpoint being restored is never subsumed and deleted under them).
-    pub running: Arc<AtomicUsize>,
-    /// How many tasks have finished their input.
-    pub finished: Arc<AtomicUsize>,
+    /// How many tasks the attempt has.
+    pub tasks: usize,
+    /// How the coordinator's commands reach the tasks (channels, or RPC to TaskManagers).
+    pub commands: Box<dyn TaskCommands>,
+    /// Which tasks run and which finished their input.
+    pub progress: Arc<AttemptProgress>,
     /// Set to stop the attempt's tasks (after a stop-with-savepoint).
     pub cancel: Arc<AtomicBool>,
+}
+
+/// Delivers the coordinator's commands to every task of an attempt.
+pub trait TaskCommands: Send {
+    /// Checkpoint `barrier.id` starts; its files go to `target`.
+    fn trigger(&self, barrier: CheckpointBarrier, target: &CheckpointTarget);
+    /// Checkpoint `checkpoint_id` completed (with `then_exit`, tasks end after committing).
+    fn complete(&self, checkpoint_id: u64, then_exit: bool);
+}
+
+/// One command channel per task, indexed by task: how tasks in this process are reached.
+impl TaskCommands for Vec<Sender<TaskCommand>> {
+    fn trigger(&self, barrier: CheckpointBarrier, _target: &CheckpointTarget) {
+        for c in self {
+            let _ = c.send(TaskCommand::Trigger(barrier));
+        }
+    }
+
+    fn complete(&self, checkpoint_id: u64, then_exit: bool) {
+        for c in self {
+            let _ = c.send(TaskCommand::Complete { checkpoint_id, then_exit });
+        }
+    }
+}
+
+/// Where the files of one checkpoint or savepoint go.
+#[derive(Clone, Debug)]
+pub struct CheckpointTarget {
+    /// The checkpoint's own directory (`chk-<n>`, or the savepoint's).
+    pub storage: Arc<dyn CheckpointStorage>,
+    /// The job's `shared/` directory, for incremental checkpoints.
+    pub shared: Option<Arc<dyn CheckpointStorage>>,
+}
+
+/// Which tasks of an attempt run and which finished their input: checkpoints start when all run
+/// (so a checkpoint being restored is never subsumed and deleted under them), and the final
+/// checkpoint is taken when all finished.
+#[derive(Debug, Default)]
+pub struct AttemptProgress {
+    running: AtomicUsize,
+    finished: AtomicUsize,
+}
+
+/// What a task reports of its progress.
+pub trait TaskEvents: Send + Sync {
+    /// Task `task` opened its operators and restored its state.
+    fn running(&self, task: usize);
+    /// Task `task` reached the end of its input.
+    fn finished(&self, task: usize);
+}
+
+impl TaskEvents for AttemptProgress {
+    fn running(&self, _task: usize) {
+        self.running.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn finished(&self, _task: usize) {
+        self.finished.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl AttemptProgress {
+    /// Tasks running.
+    pub fn running_count(&self) -> usize {
+        self.running.load(Ordering::SeqCst)
+    }
+
+    /// Tasks that finished their input.
+    pub fn finished_count(&self) -> usize {
+        self.finished.load(Ordering::SeqCst)
+    }
 }
 
 /// A completed checkpoint as the coordinator remembers it.
@@ -63,26 +133,47 @@ struct Shared {
     failed: AtomicUsize,
 }
 
-/// What a writer thread stored of one task's snapshot: per operator, its metadata and file.
-type Written = Vec<(OperatorStateMeta, Option<SubtaskStateHandle>)>;
+/// What was stored of one task's snapshot: per operator, its metadata and file.
+pub type Written = Vec<(OperatorStateMeta, Option<SubtaskStateHandle>)>;
+
+/// The outcome of storing one task's snapshot: what `_metadata` lists and the bytes written, or
+/// why it failed.
+pub type WriteResult = std::result::Result<(Written, u64), String>;
 
 enum Msg {
     Attempt(Option<AttemptTasks>, Sender<()>),
     Snapshot(TaskSnapshot),
-    Written { attempt: u64, checkpoint_id: u64, task: usize, result: std::result::Result<(Written, u64), String> },
+    Written { attempt: u64, checkpoint_id: u64, task: usize, result: WriteResult },
     Savepoint { dir: String, stop: bool, reply: Sender<Result<String>> },
     Shutdown,
 }
 
-/// Where tasks send their snapshots.
+/// Where tasks send their snapshots: the coordinator's writers in this process, or a
+/// TaskManager's own writers that report to a remote coordinator.
 #[derive(Clone)]
-pub struct SnapshotSender(Sender<Msg>);
+pub struct SnapshotSender(Arc<dyn Fn(TaskSnapshot) + Send + Sync>);
 
 impl SnapshotSender {
-    /// Hands a task's snapshot to the coordinator.
+    /// Snapshots go to `f`.
+    pub fn new(f: impl Fn(TaskSnapshot) + Send + Sync + 'static) -> Self {
+        SnapshotSender(Arc::new(f))
+    }
+
+    /// Hands a task's snapshot on to be stored.
     pub fn send(&self, snapshot: TaskSnapshot) {
+        (self.0)(snapshot)
+    }
+}
+
+/// Reports snapshots that were stored elsewhere (by a TaskManager) to the coordinator.
+#[derive(Clone)]
+pub struct WrittenSender(Sender<Msg>);
+
+impl WrittenSender {
+    /// Task `task` of `attempt` stored its part of checkpoint `checkpoint_id` (or failed to).
+    pub fn send(&self, attempt: u64, checkpoint_id: u64, task: usize, result: WriteResult) {
         // The coordinator outlives every attempt; a send fails only while the job shuts down.
-        let _ = self.0.send(Msg::Snapshot(snapshot));
+        let _ = self.0.send(Msg::Written { attempt, checkpoint_id, task, result });
     }
 }
 
@@ -171,9 +262,18 @@ impl Coordinator {
         Ok(Coordinator { tx, shared, thread: Some(thread) })
     }
 
-    /// Where tasks send snapshots.
+    /// Where tasks in this process send snapshots.
     pub fn snapshot_sender(&self) -> SnapshotSender {
-        SnapshotSender(self.tx.clone())
+        let tx = self.tx.clone();
+        // The coordinator outlives every attempt; a send fails only while the job shuts down.
+        SnapshotSender::new(move |s| {
+            let _ = tx.send(Msg::Snapshot(s));
+        })
+    }
+
+    /// Where snapshots stored by other processes are reported.
+    pub fn written_sender(&self) -> WrittenSender {
+        WrittenSender(self.tx.clone())
     }
 
     /// An attempt started (its tasks take part from now on) or ended (`None`). Returns once the
@@ -274,11 +374,11 @@ struct WriteJob {
 const WRITERS: usize = 4;
 
 /// Writes the state files of one task's snapshot; returns what `_metadata` lists and the bytes.
-fn write_states(
+pub fn write_states(
     storage: &Arc<dyn CheckpointStorage>,
     shared: Option<&Arc<dyn CheckpointStorage>>,
     states: Vec<crate::checkpoint::SubtaskSnapshot>,
-) -> std::result::Result<(Written, u64), String> {
+) -> WriteResult {
     let mut written = Vec::new();
     let mut total = 0;
     for st in states {
@@ -412,10 +512,10 @@ impl CoordinatorLoop {
             self.abort(id, Some(&format!("it did not complete within {:?}", self.config.timeout)));
         }
         let Some(attempt) = self.attempt.as_ref().filter(|_| !self.done) else { return };
-        if attempt.running.load(Ordering::SeqCst) < attempt.commands.len() {
+        if attempt.progress.running_count() < attempt.tasks {
             return;
         }
-        let all_finished = attempt.finished.load(Ordering::SeqCst) == attempt.commands.len();
+        let all_finished = attempt.progress.finished_count() == attempt.tasks;
         let paused = self.last_completion.is_some_and(|t| now - t < self.config.min_pause);
         if all_finished {
             // The final snapshot: the finished tasks' last state, after which sinks commit and the
@@ -443,7 +543,7 @@ impl CoordinatorLoop {
     }
 
     fn trigger_savepoint(&mut self, dir: &str, stop: bool, reply: Sender<Result<String>>) {
-        let starting = self.attempt.as_ref().is_some_and(|a| a.running.load(Ordering::SeqCst) < a.commands.len());
+        let starting = self.attempt.as_ref().is_some_and(|a| a.progress.running_count() < a.tasks);
         if starting {
             let _ = reply.send(Err(Error::Checkpoint(
                 "the job's tasks are still starting or restoring; trigger the savepoint again in a moment".into(),
@@ -487,16 +587,15 @@ impl CoordinatorLoop {
         };
         self.shared_files.acquire(&base);
         let barrier = CheckpointBarrier { id, timestamp: timestamp_ms, format };
-        for c in &attempt.commands {
-            let _ = c.send(TaskCommand::Trigger(barrier));
-        }
+        let target = CheckpointTarget { storage: parent.scoped(&dir), shared: self.shared_dir(kind) };
+        attempt.commands.trigger(barrier, &target);
         tracing::debug!(checkpoint_id = id, ?kind, "triggered");
         self.last_trigger = Some(Instant::now());
         self.pending.insert(
             id,
             Pending {
                 kind,
-                storage: parent.scoped(&dir),
+                storage: target.storage,
                 started: Instant::now(),
                 timestamp_ms,
                 acked: HashMap::new(),
@@ -514,14 +613,20 @@ impl CoordinatorLoop {
         if self.attempt.as_ref().is_none_or(|a| a.attempt != s.attempt) {
             return;
         }
+        let Some(kind) = self.pending.get(&s.checkpoint_id).map(|p| p.kind) else { return };
+        let shared = self.shared_dir(kind);
         let Some(p) = self.pending.get_mut(&s.checkpoint_id) else { return };
         p.in_flight += 1;
-        let shared =
-            self.job_storage.as_ref().filter(|_| p.kind == SnapshotKind::Checkpoint).map(|j| j.scoped(SHARED_DIR));
-        let _ = self.writers.send(WriteJob { storage: p.storage.clone(), shared, snapshot: s });
+        let job = WriteJob { storage: p.storage.clone(), shared, snapshot: s };
+        let _ = self.writers.send(job);
     }
 
-    fn on_written(&mut self, attempt: u64, id: u64, task: usize, result: std::result::Result<(Written, u64), String>) {
+    /// The job's `shared/` directory, which checkpoints (not savepoints) may upload files to.
+    fn shared_dir(&self, kind: SnapshotKind) -> Option<Arc<dyn CheckpointStorage>> {
+        self.job_storage.as_ref().filter(|_| kind == SnapshotKind::Checkpoint).map(|j| j.scoped(SHARED_DIR))
+    }
+
+    fn on_written(&mut self, attempt: u64, id: u64, task: usize, result: WriteResult) {
         if let Some((storage, left)) = self.draining.get_mut(&id) {
             if let Ok((written, _)) = &result {
                 self.shared_files.discard_unheld(&shared_of(self.job_storage.as_ref(), written));
@@ -534,8 +639,9 @@ impl CoordinatorLoop {
             return;
         }
         let Some(p) = self.pending.get_mut(&id) else { return };
-        p.in_flight -= 1;
-        let Some(tasks) = self.attempt.as_ref().filter(|a| a.attempt == attempt).map(|a| a.commands.len()) else {
+        // Snapshots stored by TaskManagers were never counted in flight here.
+        p.in_flight = p.in_flight.saturating_sub(1);
+        let Some(tasks) = self.attempt.as_ref().filter(|a| a.attempt == attempt).map(|a| a.tasks) else {
             return;
         };
         match result {
@@ -615,9 +721,7 @@ impl CoordinatorLoop {
             self.shared.stopped.store(true, Ordering::SeqCst);
         }
         if let Some(attempt) = &self.attempt {
-            for c in &attempt.commands {
-                let _ = c.send(TaskCommand::Complete { checkpoint_id: id, then_exit: p.then_exit });
-            }
+            attempt.commands.complete(id, p.then_exit);
             if p.stop {
                 attempt.cancel.store(true, Ordering::SeqCst);
             }

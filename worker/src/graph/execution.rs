@@ -43,8 +43,7 @@ pub fn slots_needed(job: &JobGraph) -> usize {
 
 /// Places `job` on `task_managers` × `slots_per_task_manager` slots.
 pub fn place(job: &JobGraph, task_managers: usize, slots_per_task_manager: usize) -> Result<Placement> {
-    let groups = groups(job);
-    let needed: usize = groups.iter().map(|(_, n)| n).sum();
+    let needed = slots_needed(job);
     let available = task_managers * slots_per_task_manager;
     if needed > available {
         return Err(Error::NotEnoughSlots(format!(
@@ -52,6 +51,27 @@ pub fn place(job: &JobGraph, task_managers: usize, slots_per_task_manager: usize
              {slots_per_task_manager} slots); raise --slots or lower --parallelism"
         )));
     }
+    place_on(job, &vec![slots_per_task_manager; task_managers])
+}
+
+/// Places `job` on task managers with `slots[t]` slots each, filling them in order.
+pub fn place_on(job: &JobGraph, slots: &[usize]) -> Result<Placement> {
+    let groups = groups(job);
+    let needed: usize = groups.iter().map(|(_, n)| n).sum();
+    let available: usize = slots.iter().sum();
+    if needed > available {
+        return Err(Error::NotEnoughSlots(format!("the job needs {needed} slots; {available} were given")));
+    }
+    let address = |global: usize| {
+        let mut left = global;
+        for (task_manager, &n) in slots.iter().enumerate() {
+            if left < n {
+                return SlotAddress { task_manager, slot: left };
+            }
+            left -= n;
+        }
+        unreachable!("fewer slots than checked")
+    };
     let mut offsets = Vec::new();
     let mut acc = 0;
     for (g, n) in &groups {
@@ -63,12 +83,7 @@ pub fn place(job: &JobGraph, task_managers: usize, slots_per_task_manager: usize
         .iter()
         .map(|v| {
             let base = offsets.iter().find(|(g, _)| *g == v.slot_sharing_group).map(|(_, o)| *o).unwrap_or(0);
-            (0..v.parallelism)
-                .map(|i| SlotAddress {
-                    task_manager: (base + i) / slots_per_task_manager,
-                    slot: (base + i) % slots_per_task_manager,
-                })
-                .collect()
+            (0..v.parallelism).map(|i| address(base + i)).collect()
         })
         .collect();
     Ok(Placement { subtasks, slots_used: needed })

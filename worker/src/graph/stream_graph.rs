@@ -144,6 +144,8 @@ pub struct StreamEdge {
     pub partitioning: Partitioning,
     /// Writer factory (typed by the API).
     pub writer: WriterFactory,
+    /// Decoder of the edge's batches when they cross the network.
+    pub decoder: crate::runtime::element::BatchDecoder,
 }
 
 /// The logical graph of a job.

@@ -25,6 +25,10 @@ pub struct CommonArgs {
     /// Default parallelism of the job's operators.
     #[arg(long, short = 'p', default_value_t = 1)]
     pub parallelism: usize,
+    /// Key groups of keyed operators (the most parallel subtasks keyed state can be split into;
+    /// fixed for the job's lifetime, checkpoints and savepoints included).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=32768))]
+    pub max_parallelism: Option<u64>,
     /// Slots per task manager of the local cluster (default: as many as the job needs).
     #[arg(long)]
     pub slots: Option<usize>,
@@ -118,6 +122,9 @@ impl CommonArgs {
         env.set_parallelism(self.parallelism)
             .set_batch_size(self.batch_size)
             .set_cluster(self.task_managers, self.slots);
+        if let Some(m) = self.max_parallelism {
+            env.set_max_parallelism(m as usize);
+        }
         env.configure_checkpoints(|c| {
             c.interval = self.checkpoint_interval;
             c.dir = self.checkpoint_dir.clone();

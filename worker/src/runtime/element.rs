@@ -1,6 +1,8 @@
 //! What travels on a channel between two tasks: batches of records and in-band control events.
 
+use crate::error::Result;
 use crate::record::{Data, Record, Timestamp};
+use crate::runtime::codec::{decode, encode_into};
 use std::any::Any;
 
 /// A batch of records of some type, erased so channels and chains need not be generic. The concrete
@@ -10,6 +12,7 @@ pub struct AnyBatch {
     data: Box<dyn Any + Send>,
     len: usize,
     clone_fn: fn(&(dyn Any + Send)) -> Box<dyn Any + Send>,
+    encode_fn: fn(&(dyn Any + Send), &mut Vec<u8>) -> Result<()>,
 }
 
 fn clone_records<T: Data>(data: &(dyn Any + Send)) -> Box<dyn Any + Send> {
@@ -17,10 +20,37 @@ fn clone_records<T: Data>(data: &(dyn Any + Send)) -> Box<dyn Any + Send> {
     Box::new(records.clone())
 }
 
+fn encode_records<T: Data>(data: &(dyn Any + Send), buf: &mut Vec<u8>) -> Result<()> {
+    let records = data.downcast_ref::<Vec<Record<T>>>().expect("batch type checked at creation");
+    encode_into(records, buf)
+}
+
+fn decode_records<T: Data>(bytes: &[u8]) -> Result<AnyBatch> {
+    Ok(AnyBatch::new(decode::<Vec<Record<T>>>(bytes)?))
+}
+
+/// Decodes the bytes [`AnyBatch::encode`] wrote into a batch of the edge's record type.
+pub type BatchDecoder = fn(&[u8]) -> Result<AnyBatch>;
+
 impl AnyBatch {
     /// Wraps typed records.
     pub fn new<T: Data>(records: Vec<Record<T>>) -> Self {
-        AnyBatch { len: records.len(), data: Box::new(records), clone_fn: clone_records::<T> }
+        AnyBatch {
+            len: records.len(),
+            data: Box::new(records),
+            clone_fn: clone_records::<T>,
+            encode_fn: encode_records::<T>,
+        }
+    }
+
+    /// The decoder of batches of `T` records.
+    pub fn decoder<T: Data>() -> BatchDecoder {
+        decode_records::<T>
+    }
+
+    /// Appends the records' codec bytes to `buf` (for the network).
+    pub fn encode(&self, buf: &mut Vec<u8>) -> Result<()> {
+        (self.encode_fn)(self.data.as_ref(), buf)
     }
 
     /// Number of records.
@@ -46,7 +76,12 @@ impl AnyBatch {
 
     /// A copy, for fan-out to several consumers.
     pub fn duplicate(&self) -> AnyBatch {
-        AnyBatch { data: (self.clone_fn)(self.data.as_ref()), len: self.len, clone_fn: self.clone_fn }
+        AnyBatch {
+            data: (self.clone_fn)(self.data.as_ref()),
+            len: self.len,
+            clone_fn: self.clone_fn,
+            encode_fn: self.encode_fn,
+        }
     }
 }
 

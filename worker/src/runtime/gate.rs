@@ -9,9 +9,21 @@ use crossbeam_channel::{Receiver, Select, TryRecvError};
 use std::collections::VecDeque;
 use std::time::Instant;
 
+/// One input channel of a task: its receiving end, the operator input it feeds, and for a channel
+/// from another TaskManager, where consumed elements are returned as credit.
+pub struct InputChannel {
+    /// The receiving end.
+    pub rx: Receiver<Element>,
+    /// Operator input (0, or 1 for the second input of `connect`).
+    pub input: usize,
+    /// Credit for the sender, one per element taken (remote channels only).
+    pub credit: Option<crate::network::CreditReturn>,
+}
+
 struct Channel {
     rx: Receiver<Element>,
     input: usize,
+    credit: Option<crate::network::CreditReturn>,
     watermark: Timestamp,
     idle: bool,
     ended: bool,
@@ -50,12 +62,18 @@ pub struct InputGate {
 impl InputGate {
     /// A gate over `(receiver, operator input index)` pairs.
     pub fn new(channels: Vec<(Receiver<Element>, usize)>) -> Self {
+        Self::with_channels(channels.into_iter().map(|(rx, input)| InputChannel { rx, input, credit: None }).collect())
+    }
+
+    /// A gate over `channels`.
+    pub fn with_channels(channels: Vec<InputChannel>) -> Self {
         InputGate {
             channels: channels
                 .into_iter()
-                .map(|(rx, input)| Channel {
-                    rx,
-                    input,
+                .map(|c| Channel {
+                    rx: c.rx,
+                    input: c.input,
+                    credit: c.credit,
                     watermark: NO_TIMESTAMP,
                     idle: false,
                     ended: false,
@@ -83,7 +101,12 @@ impl InputGate {
                     return None;
                 }
                 match ch.rx.try_recv() {
-                    Ok(e) => Some((i, Some(e))),
+                    Ok(e) => {
+                        if let Some(c) = &ch.credit {
+                            c.give();
+                        }
+                        Some((i, Some(e)))
+                    }
                     Err(TryRecvError::Disconnected) => Some((i, None)),
                     Err(TryRecvError::Empty) => None,
                 }

@@ -9,6 +9,7 @@
 pub mod chain;
 pub mod codec;
 pub mod context;
+pub mod deploy;
 pub mod element;
 pub mod gate;
 pub mod metrics;

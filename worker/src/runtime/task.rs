@@ -2,7 +2,7 @@
 //! chain from a source reader or from its input gate, fires processing-time timers, flushes output
 //! when its input runs dry, and stops on end of input, failure or cancellation.
 
-use crate::checkpoint::coordinator::SnapshotSender;
+use crate::checkpoint::coordinator::{SnapshotSender, TaskEvents};
 use crate::checkpoint::{SubtaskSnapshot, TaskCommand, TaskSnapshot};
 use crate::error::{Error, Result};
 use crate::runtime::chain::Chain;
@@ -16,7 +16,7 @@ use crate::state::snapshot::OperatorSubtaskState;
 use crate::time::clock::Clock;
 use crossbeam_channel::Receiver;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// How often a waiting task looks at the cancel flag.
@@ -40,8 +40,8 @@ pub struct TaskCheckpointing {
     pub commands: Receiver<TaskCommand>,
     /// Where snapshots go.
     pub snapshots: SnapshotSender,
-    /// Counts tasks that finished their input.
-    pub finished: Arc<AtomicUsize>,
+    /// Where the task reports that it finished its input.
+    pub events: Arc<dyn TaskEvents>,
     /// After finishing, wait for the job's final checkpoint (checkpoints are on) instead of ending.
     pub await_final_checkpoint: bool,
     /// State the source restores from.
@@ -195,7 +195,7 @@ impl Task {
     /// checkpoints still to come until the final one completes (so sinks commit exactly once).
     fn after_finish(&mut self) -> Result<()> {
         self.chain.flush()?;
-        self.checkpointing.finished.fetch_add(1, Ordering::SeqCst);
+        self.checkpointing.events.finished(self.checkpointing.task);
         if !self.checkpointing.await_final_checkpoint {
             return Ok(());
         }

@@ -1,0 +1,713 @@
+//! The JobManager: TaskManagers register their slots with it over gRPC, it runs each submitted job
+//! under the same supervisor as the local mini-cluster (restart strategy, checkpoint coordinator)
+//! with a launcher that deploys attempts into TaskManager slots, and it serves the REST API.
+//!
+//! A job needs as many slots as [`slots_needed`] says; while too few are free, its attempt waits
+//! and the job's status says how many it needs and how many there are. A TaskManager whose session
+//! ends or that misses heartbeats for `heartbeat.timeout` is lost: every attempt with tasks on it
+//! fails, and the job restarts from its latest completed checkpoint on the slots that remain (or
+//! that a returning TaskManager brings).
+
+use crate::checkpoint::coordinator::{
+    AttemptProgress, AttemptTasks, CheckpointTarget, TaskCommands, TaskEvents, WriteResult, WrittenSender,
+};
+use crate::cluster::proto::job_manager_message::Body as JmBody;
+use crate::cluster::proto::job_manager_server::{JobManager as JobManagerRpc, JobManagerServer};
+use crate::cluster::proto::task_manager_message::Body as TmBody;
+use crate::cluster::proto::{self, JobManagerMessage, TaskManagerMessage};
+use crate::cluster::{VERSION, rest, runtime, socket_addr};
+use crate::config::{Config, DEFAULT_REST_PORT, DEFAULT_RPC_PORT};
+use crate::error::{Domain, Error, Result};
+use crate::graph::execution::{place_on, slots_needed};
+use crate::jobs;
+use crate::runtime::element::{CheckpointBarrier, SnapshotFormat};
+use crate::runtime::metrics::TaskMetrics;
+use crate::runtime::minicluster::{AttemptSpec, JobHandle, Launcher, RunningAttempt, supervise};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, unbounded};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status, Streaming};
+
+/// A registered TaskManager.
+#[derive(Debug)]
+pub struct TaskManagerInfo {
+    /// Its id.
+    pub id: String,
+    /// Task slots.
+    pub slots: usize,
+    /// Slots taken, per job id.
+    pub allocated: HashMap<String, usize>,
+    /// Data plane address.
+    pub data_address: String,
+    /// Metrics and health address.
+    pub metrics_address: String,
+    /// Memory budget in bytes.
+    pub memory_bytes: u64,
+    /// When it registered (ms since the epoch).
+    pub registered_ms: u64,
+    /// When its last message arrived.
+    pub last_heard: Instant,
+    tx: UnboundedSender<JobManagerMessage>,
+}
+
+impl TaskManagerInfo {
+    /// Slots not taken by any job.
+    pub fn free_slots(&self) -> usize {
+        self.slots.saturating_sub(self.allocated.values().sum())
+    }
+}
+
+/// A job the JobManager runs.
+pub struct JobEntry {
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// The built-in job and its arguments.
+    pub builtin: String,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// When it was submitted (ms since the epoch).
+    pub start_ms: u64,
+    /// The running (or ended) job.
+    pub handle: JobHandle,
+}
+
+/// What the TaskManager sessions report about one attempt.
+enum AttemptEvent {
+    /// A task ended (with its failure, if it failed).
+    Ended { task: usize, error: Option<Error> },
+    /// A TaskManager holding some of the attempt's tasks was lost.
+    Lost { taskmanager: String, why: String },
+}
+
+/// Where reports about a job's current attempt go.
+struct AttemptRoute {
+    attempt: u64,
+    events: Sender<AttemptEvent>,
+    progress: Arc<AttemptProgress>,
+    written: WrittenSender,
+    metrics: HashMap<usize, Arc<TaskMetrics>>,
+}
+
+/// The JobManager's state, shared by its RPC sessions, its launchers and the REST API.
+pub struct Cluster {
+    config: Config,
+    taskmanagers: Mutex<BTreeMap<String, TaskManagerInfo>>,
+    /// Signalled when slots are freed or registered.
+    slots_changed: Condvar,
+    jobs: Mutex<Vec<Arc<JobEntry>>>,
+    routes: Mutex<HashMap<String, AttemptRoute>>,
+}
+
+impl Cluster {
+    fn new(config: Config) -> Self {
+        Cluster {
+            config,
+            taskmanagers: Mutex::new(BTreeMap::new()),
+            slots_changed: Condvar::new(),
+            jobs: Mutex::new(Vec::new()),
+            routes: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The configuration the JobManager runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Calls `f` with the registered TaskManagers.
+    pub fn with_taskmanagers<T>(&self, f: impl FnOnce(&BTreeMap<String, TaskManagerInfo>) -> T) -> T {
+        f(&self.taskmanagers.lock().expect("cluster lock"))
+    }
+
+    /// The jobs, in submission order.
+    pub fn jobs(&self) -> Vec<Arc<JobEntry>> {
+        self.jobs.lock().expect("cluster lock").clone()
+    }
+
+    /// The job with id `id`.
+    pub fn job(&self, id: &str) -> Option<Arc<JobEntry>> {
+        self.jobs.lock().expect("cluster lock").iter().find(|j| j.id == id).cloned()
+    }
+
+    /// Builds the built-in job `builtin` from `args` (the configuration's job settings added, see
+    /// [`Config::job_args`]) and starts it. Returns its id.
+    pub fn submit(self: &Arc<Self>, builtin: &str, args: &[String]) -> Result<String> {
+        let mut config = self.config.clone();
+        config.job.args = args.to_vec();
+        let args = config.job_args();
+        let built = jobs::build(builtin, &args)?;
+        let graph = built.env.job_graph()?;
+        let mut settings = built.env.execution_settings();
+        let s3 = config.s3_config();
+        settings.checkpoint.s3.region = settings.checkpoint.s3.region.or(s3.region);
+        settings.checkpoint.s3.credentials_file = settings.checkpoint.s3.credentials_file.or(s3.credentials_file);
+        let job_id =
+            settings.job_id.clone().unwrap_or_else(|| crate::runtime::minicluster::derive_job_id(&built.name, &graph));
+        let mut jobs = self.jobs.lock().expect("cluster lock");
+        if let Some(running) = jobs.iter().find(|j| j.id == job_id && !j.handle.state().0.is_terminal()) {
+            return Err(Error::InvalidJob(format!(
+                "job {} ({}) is already running; cancel it first or give the new one another --job-id",
+                running.id, running.name
+            )));
+        }
+        settings.job_id = Some(job_id.clone());
+        let launcher = RemoteLauncher {
+            cluster: self.clone(),
+            job_id: job_id.clone(),
+            builtin: builtin.to_string(),
+            args: args.clone(),
+            final_snapshot: settings.checkpoint.has_final_snapshot(),
+        };
+        let handle = supervise(&graph, &built.name, &settings, Arc::new(launcher))?;
+        tracing::info!(%job_id, job = %built.name, "job submitted");
+        jobs.retain(|j| j.id != job_id);
+        jobs.push(Arc::new(JobEntry {
+            id: job_id.clone(),
+            name: built.name,
+            builtin: builtin.to_string(),
+            args,
+            start_ms: now_ms(),
+            handle,
+        }));
+        Ok(job_id)
+    }
+
+    fn register(&self, info: TaskManagerInfo) {
+        tracing::info!(taskmanager = %info.id, slots = info.slots, data = %info.data_address, "TaskManager registered");
+        let stale = self.taskmanagers.lock().expect("cluster lock").insert(info.id.clone(), info);
+        if stale.is_some() {
+            tracing::warn!("a TaskManager registered again under the id of a live session; the old session is dropped");
+        }
+        self.slots_changed.notify_all();
+    }
+
+    /// Gives back `slots` slots job `job_id` took on `taskmanager`.
+    fn release(&self, job_id: &str, taskmanager: &str, slots: usize) {
+        let mut tms = self.taskmanagers.lock().expect("cluster lock");
+        if let Some(tm) = tms.get_mut(taskmanager)
+            && let Some(n) = tm.allocated.get_mut(job_id)
+        {
+            *n = n.saturating_sub(slots);
+            if *n == 0 {
+                tm.allocated.remove(job_id);
+            }
+        }
+        drop(tms);
+        self.slots_changed.notify_all();
+    }
+
+    fn heard(&self, id: &str) {
+        if let Some(tm) = self.taskmanagers.lock().expect("cluster lock").get_mut(id) {
+            tm.last_heard = Instant::now();
+        }
+    }
+
+    /// Forgets TaskManager `id` and fails the attempts that had tasks on it.
+    fn lose(&self, id: &str, why: &str) {
+        let Some(tm) = self.taskmanagers.lock().expect("cluster lock").remove(id) else { return };
+        tracing::warn!(taskmanager = %id, "TaskManager lost: {why}");
+        let routes = self.routes.lock().expect("cluster lock");
+        for job in tm.allocated.keys() {
+            if let Some(route) = routes.get(job) {
+                let _ = route.events.send(AttemptEvent::Lost { taskmanager: id.to_string(), why: why.to_string() });
+            }
+        }
+        self.slots_changed.notify_all();
+    }
+
+    fn on_message(&self, taskmanager: &str, body: TmBody) {
+        self.heard(taskmanager);
+        let routes = self.routes.lock().expect("cluster lock");
+        let route = |job: &str, attempt: u64| routes.get(job).filter(|r| r.attempt == attempt);
+        match body {
+            TmBody::Register(_) => tracing::warn!(%taskmanager, "ignored a second Register in one session"),
+            TmBody::Heartbeat(_) => {}
+            TmBody::TaskState(s) => {
+                let Some(r) = route(&s.job_id, s.attempt) else { return };
+                let task = s.task as usize;
+                match proto::task_state::State::try_from(s.state) {
+                    Ok(proto::task_state::State::Running) => r.progress.running(task),
+                    Ok(proto::task_state::State::FinishedInput) => r.progress.finished(task),
+                    Ok(proto::task_state::State::Ended) => {
+                        let _ = r.events.send(AttemptEvent::Ended { task, error: None });
+                    }
+                    Ok(proto::task_state::State::Failed) => {
+                        let cause = if s.user_error { Domain::User } else { Domain::External };
+                        let error = Error::TaskFailed { task: format!("task {task}"), message: s.error, cause };
+                        let _ = r.events.send(AttemptEvent::Ended { task, error: Some(error) });
+                    }
+                    Err(_) => tracing::warn!(%taskmanager, state = s.state, "unknown task state"),
+                }
+            }
+            TmBody::SnapshotWritten(w) => {
+                let Some(r) = route(&w.job_id, w.attempt) else { return };
+                let result: WriteResult = if w.error.is_empty() {
+                    serde_json::from_slice(&w.written)
+                        .map(|written| (written, w.bytes))
+                        .map_err(|e| format!("TaskManager {taskmanager} sent an unreadable snapshot report: {e}"))
+                } else {
+                    Err(w.error)
+                };
+                r.written.send(w.attempt, w.checkpoint_id, w.task as usize, result);
+            }
+            TmBody::Metrics(m) => {
+                let Some(r) = route(&m.job_id, m.attempt) else { return };
+                for c in m.tasks {
+                    if let Some(t) = r.metrics.get(&(c.task as usize)) {
+                        t.records_in.store(c.records_in, Ordering::Relaxed);
+                        t.records_out.store(c.records_out, Ordering::Relaxed);
+                        t.sink_records.store(c.sink_records, Ordering::Relaxed);
+                        t.idle_ns.store(c.idle_ns, Ordering::Relaxed);
+                        t.backpressured_ns.store(c.backpressured_ns, Ordering::Relaxed);
+                        t.total_ns.store(c.total_ns, Ordering::Relaxed);
+                        t.watermark.store(c.watermark, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Deploys a job's attempts into TaskManager slots.
+struct RemoteLauncher {
+    cluster: Arc<Cluster>,
+    job_id: String,
+    builtin: String,
+    args: Vec<String>,
+    final_snapshot: bool,
+}
+
+/// The slots an attempt takes on one TaskManager, and the tasks it runs there.
+struct Share {
+    taskmanager: String,
+    tx: UnboundedSender<JobManagerMessage>,
+    data_address: String,
+    slots: usize,
+    tasks: Vec<usize>,
+}
+
+impl RemoteLauncher {
+    /// Takes `needed` slots, on as few TaskManagers as possible (those with the most free slots
+    /// first, so more channels stay inside one process), waiting while fewer are free.
+    fn allocate(&self, needed: usize, spec: &AttemptSpec) -> Result<Vec<Share>> {
+        let mut tms = self.cluster.taskmanagers.lock().expect("cluster lock");
+        loop {
+            if spec.cancel.load(Ordering::SeqCst) {
+                return Err(Error::Cancelled);
+            }
+            let free: usize = tms.values().map(TaskManagerInfo::free_slots).sum();
+            if free >= needed {
+                let mut order: Vec<&mut TaskManagerInfo> = tms.values_mut().filter(|t| t.free_slots() > 0).collect();
+                order.sort_by_key(|t| std::cmp::Reverse(t.free_slots()));
+                let mut left = needed;
+                let mut shares = Vec::new();
+                for tm in order {
+                    if left == 0 {
+                        break;
+                    }
+                    let take = tm.free_slots().min(left);
+                    *tm.allocated.entry(self.job_id.clone()).or_default() += take;
+                    left -= take;
+                    shares.push(Share {
+                        taskmanager: tm.id.clone(),
+                        tx: tm.tx.clone(),
+                        data_address: tm.data_address.clone(),
+                        slots: take,
+                        tasks: Vec::new(),
+                    });
+                }
+                spec.status.clear();
+                return Ok(shares);
+            }
+            spec.status.waiting(format!(
+                "waiting for task slots: the job needs {needed} slots; {} TaskManager(s) are registered with {free} \
+                 free slots. Start more TaskManagers or give them more --slots.",
+                tms.len()
+            ));
+            tms = self.cluster.slots_changed.wait_timeout(tms, Duration::from_millis(200)).expect("cluster lock").0;
+        }
+    }
+}
+
+impl Launcher for RemoteLauncher {
+    fn launch(&self, spec: AttemptSpec) -> Result<Box<dyn RunningAttempt>> {
+        let job = &spec.job;
+        let mut shares = self.allocate(slots_needed(job), &spec)?;
+        let placement = match place_on(job, &shares.iter().map(|s| s.slots).collect::<Vec<_>>()) {
+            Ok(p) => p,
+            Err(e) => {
+                for s in &shares {
+                    self.cluster.release(&self.job_id, &s.taskmanager, s.slots);
+                }
+                return Err(e);
+            }
+        };
+        let mut refs: Vec<Vec<proto::TaskRef>> = vec![Vec::new(); shares.len()];
+        let mut locations = Vec::new();
+        let mut metrics = HashMap::new();
+        for v in &job.vertices {
+            for i in 0..v.parallelism {
+                let index = crate::runtime::deploy::task_index(job, v.index, i);
+                let share = placement.subtasks[v.index][i].task_manager;
+                let task = proto::TaskRef { vertex: v.index as u32, subtask: i as u32, index: index as u32 };
+                refs[share].push(task);
+                shares[share].tasks.push(index);
+                locations
+                    .push(proto::TaskLocation { task: Some(task), data_address: shares[share].data_address.clone() });
+                metrics.insert(index, spec.metrics[v.index][i].clone());
+            }
+        }
+        let tasks = metrics.len();
+        let (events_tx, events) = unbounded();
+        let progress = Arc::new(AttemptProgress::default());
+        self.cluster.routes.lock().expect("cluster lock").insert(
+            self.job_id.clone(),
+            AttemptRoute {
+                attempt: spec.number,
+                events: events_tx,
+                progress: progress.clone(),
+                written: spec.coordinator.written_sender(),
+                metrics,
+            },
+        );
+        let mut closed = Vec::new();
+        for (share, tasks) in shares.iter().zip(refs) {
+            let deploy = proto::Deploy {
+                job_id: self.job_id.clone(),
+                job_name: spec.job_name.clone(),
+                builtin: self.builtin.clone(),
+                args: self.args.clone(),
+                attempt: spec.number,
+                tasks,
+                locations: locations.clone(),
+                restore_location: spec.restored.as_ref().map(|r| r.location()).unwrap_or_default(),
+                allow_non_restored_state: spec.restored.as_ref().is_some_and(|r| r.allow_non_restored_state),
+                final_snapshot: self.final_snapshot,
+            };
+            tracing::info!(
+                job_id = %self.job_id,
+                attempt = spec.number,
+                taskmanager = %share.taskmanager,
+                tasks = share.tasks.len(),
+                "deploying"
+            );
+            if share.tx.send(JobManagerMessage { body: Some(JmBody::Deploy(deploy)) }).is_err() {
+                closed.push(share.taskmanager.clone());
+            }
+        }
+        spec.coordinator.set_attempt(Some(AttemptTasks {
+            attempt: spec.number,
+            tasks,
+            commands: Box::new(RemoteCommands {
+                job_id: self.job_id.clone(),
+                attempt: spec.number,
+                taskmanagers: shares.iter().map(|s| s.tx.clone()).collect(),
+            }),
+            progress,
+            cancel: spec.cancel.clone(),
+        }));
+        for tm in closed {
+            self.cluster.lose(&tm, "its session closed while the job was deployed");
+        }
+        Ok(Box::new(RemoteAttempt {
+            cluster: self.cluster.clone(),
+            job_id: self.job_id.clone(),
+            number: spec.number,
+            tasks,
+            shares,
+            events,
+            cancel: spec.cancel.clone(),
+        }))
+    }
+}
+
+/// Sends the coordinator's commands to the TaskManagers running an attempt.
+struct RemoteCommands {
+    job_id: String,
+    attempt: u64,
+    taskmanagers: Vec<UnboundedSender<JobManagerMessage>>,
+}
+
+impl RemoteCommands {
+    fn send(&self, body: JmBody) {
+        for tx in &self.taskmanagers {
+            // A closed session is a lost TaskManager, which fails the attempt anyway.
+            let _ = tx.send(JobManagerMessage { body: Some(body.clone()) });
+        }
+    }
+}
+
+impl TaskCommands for RemoteCommands {
+    fn trigger(&self, barrier: CheckpointBarrier, target: &CheckpointTarget) {
+        let (incremental, base) = match barrier.format {
+            SnapshotFormat::Canonical => (false, 0),
+            SnapshotFormat::Incremental { base } => (true, base),
+        };
+        self.send(JmBody::TriggerCheckpoint(proto::TriggerCheckpoint {
+            job_id: self.job_id.clone(),
+            attempt: self.attempt,
+            checkpoint_id: barrier.id,
+            timestamp_ms: barrier.timestamp,
+            incremental,
+            base,
+            location: target.storage.location(""),
+            shared_location: target.shared.as_ref().map(|s| s.location("")).unwrap_or_default(),
+        }));
+    }
+
+    fn complete(&self, checkpoint_id: u64, then_exit: bool) {
+        self.send(JmBody::CheckpointComplete(proto::CheckpointComplete {
+            job_id: self.job_id.clone(),
+            attempt: self.attempt,
+            checkpoint_id,
+            then_exit,
+        }));
+    }
+}
+
+/// An attempt deployed to TaskManagers.
+struct RemoteAttempt {
+    cluster: Arc<Cluster>,
+    job_id: String,
+    number: u64,
+    tasks: usize,
+    shares: Vec<Share>,
+    events: Receiver<AttemptEvent>,
+    cancel: Arc<AtomicBool>,
+}
+
+impl RemoteAttempt {
+    fn cancel_tasks(&self) {
+        for share in &self.shares {
+            let _ = share.tx.send(JobManagerMessage {
+                body: Some(JmBody::CancelAttempt(proto::CancelAttempt {
+                    job_id: self.job_id.clone(),
+                    attempt: self.number,
+                })),
+            });
+        }
+    }
+}
+
+impl RunningAttempt for RemoteAttempt {
+    fn join(&mut self) -> Result<()> {
+        let mut ended = HashSet::new();
+        let mut failure: Option<Error> = None;
+        let mut cancel_sent = false;
+        while ended.len() < self.tasks {
+            if self.cancel.load(Ordering::SeqCst) && !cancel_sent {
+                self.cancel_tasks();
+                cancel_sent = true;
+            }
+            match self.events.recv_timeout(Duration::from_millis(50)) {
+                Ok(AttemptEvent::Ended { task, error }) => {
+                    ended.insert(task);
+                    if let Some(e) = error.filter(|e| !matches!(e, Error::Cancelled)) {
+                        failure.get_or_insert(e);
+                        self.cancel.store(true, Ordering::SeqCst);
+                    }
+                }
+                Ok(AttemptEvent::Lost { taskmanager, why }) => {
+                    // Its tasks are gone with it; the others are cancelled.
+                    if let Some(share) = self.shares.iter().find(|s| s.taskmanager == taskmanager) {
+                        ended.extend(share.tasks.iter().copied());
+                    }
+                    failure.get_or_insert(Error::Cluster(format!(
+                        "TaskManager {taskmanager} was lost ({why}) while it ran tasks of job {}",
+                        self.job_id
+                    )));
+                    self.cancel.store(true, Ordering::SeqCst);
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        let mut routes = self.cluster.routes.lock().expect("cluster lock");
+        if routes.get(&self.job_id).is_some_and(|r| r.attempt == self.number) {
+            routes.remove(&self.job_id);
+        }
+        drop(routes);
+        for share in &self.shares {
+            self.cluster.release(&self.job_id, &share.taskmanager, share.slots);
+        }
+        failure.map_or(Ok(()), Err)
+    }
+}
+
+/// The gRPC service TaskManagers connect to.
+struct RpcService {
+    cluster: Arc<Cluster>,
+}
+
+type MessageStream = Pin<Box<dyn Stream<Item = std::result::Result<JobManagerMessage, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl JobManagerRpc for RpcService {
+    type SessionStream = MessageStream;
+
+    async fn session(
+        &self,
+        request: Request<Streaming<TaskManagerMessage>>,
+    ) -> std::result::Result<Response<MessageStream>, Status> {
+        let peer = request.remote_addr().map_or("unknown".into(), |a| a.to_string());
+        let mut inbound = request.into_inner();
+        let register = match inbound.message().await? {
+            Some(TaskManagerMessage { body: Some(TmBody::Register(r)) }) => r,
+            _ => return Err(Status::invalid_argument("the first message of a TaskManager session must be Register")),
+        };
+        if register.version != VERSION {
+            tracing::warn!(%peer, version = %register.version, "refused a TaskManager of another version");
+            return Err(Status::failed_precondition(format!(
+                "this JobManager runs ferroflink {VERSION}; a TaskManager of version {} cannot join it. Run the \
+                 same version on both.",
+                register.version
+            )));
+        }
+        if register.slots == 0 {
+            return Err(Status::invalid_argument("a TaskManager needs at least one slot (--slots)"));
+        }
+        let heartbeat = self.cluster.config.heartbeat.clone();
+        let (tx, rx) = unbounded_channel();
+        let registered = proto::Registered {
+            heartbeat_interval_ms: heartbeat.interval.as_millis() as u64,
+            heartbeat_timeout_ms: heartbeat.timeout.as_millis() as u64,
+        };
+        let _ = tx.send(JobManagerMessage { body: Some(JmBody::Registered(registered)) });
+        let id = register.taskmanager_id.clone();
+        self.cluster.register(TaskManagerInfo {
+            id: id.clone(),
+            slots: register.slots as usize,
+            allocated: HashMap::new(),
+            data_address: register.data_address,
+            metrics_address: register.metrics_address,
+            memory_bytes: register.memory_bytes,
+            registered_ms: now_ms(),
+            last_heard: Instant::now(),
+            tx: tx.clone(),
+        });
+        let cluster = self.cluster.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(heartbeat.interval);
+            let mut last_heard = Instant::now();
+            let why = loop {
+                tokio::select! {
+                    message = inbound.next() => match message {
+                        Some(Ok(TaskManagerMessage { body: Some(body) })) => {
+                            last_heard = Instant::now();
+                            // Reports take locks the job threads hold briefly: off the async workers.
+                            let c = cluster.clone();
+                            let tm = id.clone();
+                            if tokio::task::spawn_blocking(move || c.on_message(&tm, body)).await.is_err() {
+                                break "handling its report panicked".to_string();
+                            }
+                        }
+                        Some(Ok(TaskManagerMessage { body: None })) => break "it sent an empty message".to_string(),
+                        Some(Err(status)) => break format!("its connection failed: {}", status.message()),
+                        None => break "its connection closed".to_string(),
+                    },
+                    _ = ticks.tick() => {
+                        if last_heard.elapsed() > heartbeat.timeout {
+                            break format!("no heartbeat for {:?}", heartbeat.timeout);
+                        }
+                        if tx.send(JobManagerMessage { body: Some(JmBody::Heartbeat(proto::Heartbeat {})) }).is_err() {
+                            break "its session closed".to_string();
+                        }
+                    }
+                }
+            };
+            tokio::task::spawn_blocking(move || cluster.lose(&id, &why));
+        });
+        Ok(Response::new(Box::pin(UnboundedReceiverStream::new(rx).map(Ok))))
+    }
+}
+
+/// A running JobManager process: its RPC server, REST API and jobs.
+pub struct JobManager {
+    cluster: Arc<Cluster>,
+    rpc_addr: SocketAddr,
+    rest_addr: SocketAddr,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl JobManager {
+    /// Starts the RPC server and the REST API as `config` says (port 0: any free port), and the
+    /// job of `job.builtin` if one is configured (application mode).
+    pub fn start(config: Config) -> Result<JobManager> {
+        let runtime = runtime("jobmanager")?;
+        let rpc_bind = socket_addr(&config.rpc.bind, config.rpc.port.unwrap_or(DEFAULT_RPC_PORT))?;
+        let rest_bind = socket_addr(&config.rest.bind, config.rest.port.unwrap_or(DEFAULT_REST_PORT))?;
+        let cluster = Arc::new(Cluster::new(config));
+        let (rpc_addr, rest_addr) = runtime.block_on(async {
+            let rpc = tokio::net::TcpListener::bind(rpc_bind)
+                .await
+                .map_err(|e| Error::io(format!("cannot listen for RPC on {rpc_bind}"), e))?;
+            let rest = tokio::net::TcpListener::bind(rest_bind)
+                .await
+                .map_err(|e| Error::io(format!("cannot listen for REST on {rest_bind}"), e))?;
+            let addrs = (
+                rpc.local_addr().map_err(|e| Error::io("reading the RPC address", e))?,
+                rest.local_addr().map_err(|e| Error::io("reading the REST address", e))?,
+            );
+            let service = JobManagerServer::new(RpcService { cluster: cluster.clone() });
+            tokio::spawn(async move {
+                let incoming = tokio_stream::wrappers::TcpListenerStream::new(rpc);
+                if let Err(e) =
+                    tonic::transport::Server::builder().add_service(service).serve_with_incoming(incoming).await
+                {
+                    tracing::error!("the RPC server stopped: {e}");
+                }
+            });
+            let app = rest::router(cluster.clone());
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(rest, app).await {
+                    tracing::error!("the REST server stopped: {e}");
+                }
+            });
+            Ok::<_, Error>(addrs)
+        })?;
+        tracing::info!(rpc = %rpc_addr, rest = %rest_addr, "JobManager started");
+        let jm = JobManager { cluster, rpc_addr, rest_addr, runtime };
+        if let Some(builtin) = jm.cluster.config.job.builtin.clone() {
+            let args = jm.cluster.config.job.args.clone();
+            let id = jm.cluster.submit(&builtin, &args)?;
+            eprintln!("running job {id} ({builtin})");
+        }
+        Ok(jm)
+    }
+
+    /// The address TaskManagers connect to.
+    pub fn rpc_addr(&self) -> SocketAddr {
+        self.rpc_addr
+    }
+
+    /// The address of the REST API and web UI.
+    pub fn rest_addr(&self) -> SocketAddr {
+        self.rest_addr
+    }
+
+    /// The shared state.
+    pub fn cluster(&self) -> &Arc<Cluster> {
+        &self.cluster
+    }
+
+    /// Stops the servers.
+    pub fn shutdown(self) {
+        for job in self.cluster.jobs() {
+            job.handle.cancel();
+        }
+        self.runtime.shutdown_timeout(Duration::from_secs(2));
+    }
+}

@@ -1,0 +1,359 @@
+//! The JobManager's REST API, on Flink's paths and in Flink's shapes where the path is Flink's:
+//!
+//! | method and path | does |
+//! | --- | --- |
+//! | `GET /overview` | TaskManagers, slots, jobs by state |
+//! | `GET /jobs` | `{"jobs":[{"id","status"}]}` |
+//! | `POST /jobs` | submits `{"builtin","args"}`; answers `{"jobid"}` |
+//! | `GET /jobs/{id}` | state, vertices with parallelism, status and counters, the plan's edges |
+//! | `PATCH /jobs/{id}?mode=cancel` | cancels the job (202) |
+//! | `GET /jobs/{id}/checkpoints` | counts, latest and history of completed checkpoints |
+//! | `POST /jobs/{id}/savepoints` | `{"target-directory","cancel-job","triggerId"}`: triggers a savepoint, answers `{"request-id"}`; the same `triggerId` again returns the same request |
+//! | `GET /jobs/{id}/savepoints/{request}` | `{"status":{"id":"IN_PROGRESS"\|"COMPLETED"},"operation":{"location"}\|{"failure-cause"}}` |
+//! | `POST /jobs/{id}/stop` | `{"targetDirectory"}`: stop with a savepoint, answers `{"request-id"}` |
+//! | `GET /taskmanagers` | registered TaskManagers with slots and heartbeats |
+//! | `GET /metrics` | Prometheus text |
+//! | `GET /healthz`, `GET /readyz` | the process is alive; it leads and serves |
+//!
+//! Errors answer `{"errors":["..."]}` with a 4xx or 5xx status, as Flink's do.
+
+use crate::cluster::VERSION;
+use crate::cluster::jobmanager::{Cluster, JobEntry};
+use crate::error::Error;
+use crate::runtime::minicluster::JobState;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use crossbeam_channel::Receiver;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// One savepoint request and its outcome once known.
+struct SavepointRequest {
+    job_id: String,
+    pending: Option<Receiver<crate::error::Result<String>>>,
+    outcome: Option<Result<String, String>>,
+}
+
+#[derive(Clone)]
+struct Api {
+    cluster: Arc<Cluster>,
+    savepoints: Arc<Mutex<HashMap<String, SavepointRequest>>>,
+}
+
+/// The REST API of `cluster`.
+pub fn router(cluster: Arc<Cluster>) -> axum::Router {
+    let api = Api { cluster, savepoints: Arc::new(Mutex::new(HashMap::new())) };
+    axum::Router::new()
+        .route("/overview", get(overview))
+        .route("/jobs", get(list_jobs).post(submit))
+        .route("/jobs/{id}", get(job_detail).patch(cancel))
+        .route("/jobs/{id}/checkpoints", get(checkpoints))
+        .route("/jobs/{id}/savepoints", post(trigger_savepoint))
+        .route("/jobs/{id}/savepoints/{request}", get(savepoint_status))
+        .route("/jobs/{id}/stop", post(stop))
+        .route("/taskmanagers", get(taskmanagers))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(|| async { "leading\n" }))
+        .with_state(api)
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({"errors": [message.into()]}))).into_response()
+}
+
+fn not_found(id: &str) -> Response {
+    error(StatusCode::NOT_FOUND, format!("job {id} is not known to this JobManager (see GET /jobs)"))
+}
+
+async fn overview(State(api): State<Api>) -> Json<Value> {
+    let (tms, slots, free) = api.cluster.with_taskmanagers(|t| {
+        (t.len(), t.values().map(|tm| tm.slots).sum::<usize>(), t.values().map(|tm| tm.free_slots()).sum::<usize>())
+    });
+    let states: Vec<JobState> = api.cluster.jobs().iter().map(|j| j.handle.state().0).collect();
+    let count = |s: JobState| states.iter().filter(|x| **x == s).count();
+    Json(json!({
+        "flink-version": format!("ferroflink {VERSION}"),
+        "taskmanagers": tms,
+        "slots-total": slots,
+        "slots-available": free,
+        "jobs-running": states.iter().filter(|s| !s.is_terminal()).count(),
+        "jobs-finished": count(JobState::Finished),
+        "jobs-cancelled": count(JobState::Canceled),
+        "jobs-failed": count(JobState::Failed),
+    }))
+}
+
+async fn list_jobs(State(api): State<Api>) -> Json<Value> {
+    let jobs: Vec<Value> =
+        api.cluster.jobs().iter().map(|j| json!({"id": j.id, "status": j.handle.state().0, "name": j.name})).collect();
+    Json(json!({ "jobs": jobs }))
+}
+
+#[derive(Deserialize)]
+struct SubmitBody {
+    builtin: String,
+    #[serde(default)]
+    args: Vec<String>,
+}
+
+async fn submit(State(api): State<Api>, body: Option<Json<SubmitBody>>) -> Response {
+    let Some(Json(body)) = body else {
+        return error(StatusCode::BAD_REQUEST, "expected a JSON body {\"builtin\": \"<job>\", \"args\": [...]}");
+    };
+    let cluster = api.cluster.clone();
+    match tokio::task::spawn_blocking(move || cluster.submit(&body.builtin, &body.args)).await {
+        Ok(Ok(id)) => Json(json!({ "jobid": id })).into_response(),
+        Ok(Err(e @ (Error::InvalidJob(_) | Error::Config(_) | Error::CorruptSnapshot(_)))) => {
+            error(StatusCode::BAD_REQUEST, e.to_string())
+        }
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("the submission failed: {e}")),
+    }
+}
+
+fn vertex_json(job: &JobEntry) -> Vec<Value> {
+    let (state, _) = job.handle.state();
+    let graph = job.handle.job();
+    let results = job.handle.vertices();
+    graph
+        .vertices
+        .iter()
+        .zip(results)
+        .map(|(v, r)| {
+            let sum = |f: fn(&crate::runtime::metrics::TaskMetricsSnapshot) -> u64| r.subtasks.iter().map(f).sum::<u64>();
+            let ms = |f: fn(&crate::runtime::metrics::TaskMetricsSnapshot) -> std::time::Duration| {
+                r.subtasks.iter().map(|s| f(s).as_millis() as u64).sum::<u64>()
+            };
+            let inputs: Vec<Value> = graph
+                .edges
+                .iter()
+                .filter(|e| e.target_vertex == v.index)
+                .map(|e| json!({"id": graph.vertices[e.source_vertex].id, "ship_strategy": format!("{:?}", e.strategy).to_uppercase()}))
+                .collect();
+            json!({
+                "id": v.id,
+                "name": v.name,
+                "parallelism": v.parallelism,
+                "maxParallelism": v.max_parallelism,
+                "status": state,
+                "inputs": inputs,
+                "metrics": {
+                    "read-records": sum(|s| s.records_in),
+                    "write-records": sum(|s| s.records_out),
+                    "sink-records": sum(|s| s.sink_records),
+                    "accumulated-busy-time": ms(|s| s.busy),
+                    "accumulated-backpressured-time": ms(|s| s.backpressured),
+                    "accumulated-idle-time": ms(|s| s.idle),
+                },
+            })
+        })
+        .collect()
+}
+
+async fn job_detail(State(api): State<Api>, Path(id): Path<String>) -> Response {
+    let Some(job) = api.cluster.job(&id) else { return not_found(&id) };
+    let (state, why) = job.handle.state();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    Json(json!({
+        "jid": job.id,
+        "name": job.name,
+        "state": state,
+        "status-message": why,
+        "builtin": job.builtin,
+        "args": job.args,
+        "start-time": job.start_ms,
+        "duration": now.saturating_sub(job.start_ms),
+        "vertices": vertex_json(&job),
+    }))
+    .into_response()
+}
+
+#[derive(Deserialize)]
+struct CancelQuery {
+    mode: Option<String>,
+}
+
+async fn cancel(State(api): State<Api>, Path(id): Path<String>, Query(q): Query<CancelQuery>) -> Response {
+    let Some(job) = api.cluster.job(&id) else { return not_found(&id) };
+    if q.mode.as_deref().is_some_and(|m| m != "cancel") {
+        return error(StatusCode::BAD_REQUEST, "the only mode is ?mode=cancel");
+    }
+    job.handle.cancel();
+    (StatusCode::ACCEPTED, Json(json!({}))).into_response()
+}
+
+async fn checkpoints(State(api): State<Api>, Path(id): Path<String>) -> Response {
+    let Some(job) = api.cluster.job(&id) else { return not_found(&id) };
+    let history: Vec<Value> = job
+        .handle
+        .checkpoints()
+        .iter()
+        .rev()
+        .map(|c| {
+            json!({
+                "id": c.id,
+                "status": "COMPLETED",
+                "end_to_end_duration": c.duration.as_millis() as u64,
+                "state_size": c.bytes,
+                "external_path": c.storage.location(""),
+                "is_savepoint": !c.own,
+            })
+        })
+        .collect();
+    Json(json!({
+        "counts": {"completed": history.len(), "failed": job.handle.failed_checkpoints()},
+        "latest": {"completed": history.first()},
+        "history": history,
+    }))
+    .into_response()
+}
+
+#[derive(Deserialize)]
+struct SavepointBody {
+    #[serde(rename = "target-directory", alias = "targetDirectory")]
+    target: Option<String>,
+    #[serde(rename = "cancel-job", default)]
+    cancel_job: bool,
+    #[serde(rename = "triggerId")]
+    trigger_id: Option<String>,
+}
+
+fn start_savepoint(api: &Api, id: &str, body: SavepointBody, stop: bool) -> Response {
+    let Some(job) = api.cluster.job(id) else { return not_found(id) };
+    let mut requests = api.savepoints.lock().expect("savepoint lock");
+    if let Some(trigger) = &body.trigger_id
+        && requests.get(trigger).is_some_and(|r| r.job_id == id)
+    {
+        return Json(json!({ "request-id": trigger })).into_response();
+    }
+    let Some(dir) = body.target.or_else(|| api.cluster.config().savepoints.dir.clone()) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "no target directory: give \"target-directory\" or configure savepoints.dir",
+        );
+    };
+    let request = body.trigger_id.unwrap_or_else(|| format!("{:032x}", rand_id()));
+    let rx = job.handle.savepoint(&dir, stop || body.cancel_job);
+    requests.insert(request.clone(), SavepointRequest { job_id: id.to_string(), pending: Some(rx), outcome: None });
+    Json(json!({ "request-id": request })).into_response()
+}
+
+/// A request id nobody else has: the time and a process-wide counter, hashed.
+fn rand_id() -> u128 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let h = xxhash_rust::xxh64::xxh64(
+        &[t.to_le_bytes(), u128::from(n).to_le_bytes()].concat(),
+        u64::from(std::process::id()),
+    );
+    (u128::from(h) << 64) | u128::from(n)
+}
+
+async fn trigger_savepoint(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    body: Option<Json<SavepointBody>>,
+) -> Response {
+    let body = body.map(|b| b.0).unwrap_or(SavepointBody { target: None, cancel_job: false, trigger_id: None });
+    start_savepoint(&api, &id, body, false)
+}
+
+async fn stop(State(api): State<Api>, Path(id): Path<String>, body: Option<Json<SavepointBody>>) -> Response {
+    let body = body.map(|b| b.0).unwrap_or(SavepointBody { target: None, cancel_job: true, trigger_id: None });
+    start_savepoint(&api, &id, body, true)
+}
+
+async fn savepoint_status(State(api): State<Api>, Path((id, request)): Path<(String, String)>) -> Response {
+    let mut requests = api.savepoints.lock().expect("savepoint lock");
+    let Some(r) = requests.get_mut(&request).filter(|r| r.job_id == id) else {
+        return error(StatusCode::NOT_FOUND, format!("no savepoint request {request} for job {id}"));
+    };
+    if let Some(rx) = &r.pending {
+        match rx.try_recv() {
+            Ok(outcome) => r.outcome = Some(outcome.map_err(|e| e.to_string())),
+            Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                r.outcome = Some(Err("the job ended before the savepoint completed".into()))
+            }
+            Err(crossbeam_channel::TryRecvError::Empty) => {}
+        }
+        if r.outcome.is_some() {
+            r.pending = None;
+        }
+    }
+    match &r.outcome {
+        None => Json(json!({"status": {"id": "IN_PROGRESS"}})).into_response(),
+        Some(Ok(location)) => {
+            Json(json!({"status": {"id": "COMPLETED"}, "operation": {"location": location}})).into_response()
+        }
+        Some(Err(why)) => Json(json!({
+            "status": {"id": "COMPLETED"},
+            "operation": {"failure-cause": {"class": "SavepointFailed", "stack-trace": why}}
+        }))
+        .into_response(),
+    }
+}
+
+async fn taskmanagers(State(api): State<Api>) -> Json<Value> {
+    let tms: Vec<Value> = api.cluster.with_taskmanagers(|t| {
+        t.values()
+            .map(|tm| {
+                json!({
+                    "id": tm.id,
+                    "path": tm.metrics_address,
+                    "dataPort": tm.data_address,
+                    "slotsNumber": tm.slots,
+                    "freeSlots": tm.free_slots(),
+                    "memory": tm.memory_bytes,
+                    "registered": tm.registered_ms,
+                    "timeSinceLastHeartbeat": tm.last_heard.elapsed().as_millis() as u64,
+                })
+            })
+            .collect()
+    });
+    Json(json!({ "taskmanagers": tms }))
+}
+
+/// A Prometheus series: name, help, and its value for one item.
+type Series<T> = (&'static str, &'static str, fn(&T) -> u64);
+
+async fn metrics(State(api): State<Api>) -> impl IntoResponse {
+    let mut out = String::new();
+    let (tms, slots, free) = api.cluster.with_taskmanagers(|t| {
+        (t.len(), t.values().map(|tm| tm.slots).sum::<usize>(), t.values().map(|tm| tm.free_slots()).sum::<usize>())
+    });
+    let gauge = |out: &mut String, name: &str, help: &str, value: usize| {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"));
+    };
+    gauge(&mut out, "ferroflink_jobmanager_taskmanagers", "Registered TaskManagers.", tms);
+    gauge(&mut out, "ferroflink_jobmanager_slots", "Task slots of the registered TaskManagers.", slots);
+    gauge(&mut out, "ferroflink_jobmanager_slots_free", "Task slots no job holds.", free);
+    let jobs = api.cluster.jobs();
+    let series: [Series<JobEntry>; 4] = [
+        ("ferroflink_job_records_in_total", "Records read by the job's sources.", |j| j.handle.progress().0),
+        ("ferroflink_job_sink_records_total", "Records written by the job's sinks.", |j| j.handle.progress().1),
+        ("ferroflink_job_checkpoints_completed_total", "Completed checkpoints and savepoints.", |j| {
+            j.handle.checkpoints().len() as u64
+        }),
+        ("ferroflink_job_checkpoints_failed_total", "Failed checkpoints.", |j| j.handle.failed_checkpoints() as u64),
+    ];
+    for (name, help, value) in series {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n"));
+        for j in &jobs {
+            out.push_str(&format!(
+                "{name}{{job_id=\"{}\",job_name=\"{}\"}} {}\n",
+                j.id,
+                j.name.replace('"', "'"),
+                value(j)
+            ));
+        }
+    }
+    ([("content-type", "text/plain; version=0.0.4")], out)
+}

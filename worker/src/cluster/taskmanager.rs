@@ -1,0 +1,633 @@
+//! The TaskManager: registers its slots with the JobManager, runs the tasks the JobManager deploys,
+//! forwards checkpoint triggers and completions to them, stores their snapshots itself (so state
+//! never travels through the JobManager) and reports task states, snapshot handles, counters and
+//! heartbeats. It serves `/healthz`, `/readyz` (registered with a JobManager) and `/metrics` on its
+//! metrics port.
+//!
+//! When its session ends (the JobManager died, restarted, or declared it lost after missed
+//! heartbeats), the TaskManager cancels every task it runs, since their attempts have failed, and
+//! registers again: a restarted JobManager or a new leader finds it without a restart of the pod.
+
+use crate::checkpoint::TaskCommand;
+use crate::checkpoint::coordinator::{CheckpointTarget, SnapshotSender, TaskEvents, write_states};
+use crate::checkpoint::restore::{RestoreMode, RestoreSettings, RestoredSnapshot};
+use crate::checkpoint::s3::S3Config;
+use crate::checkpoint::{TaskSnapshot, storage};
+use crate::cluster::proto::job_manager_client::JobManagerClient;
+use crate::cluster::proto::job_manager_message::Body as JmBody;
+use crate::cluster::proto::task_manager_message::Body as TmBody;
+use crate::cluster::proto::{self, JobManagerMessage, TaskManagerMessage, task_state::State};
+use crate::cluster::{VERSION, host_name, runtime, socket_addr};
+use crate::config::{Config, DEFAULT_METRICS_PORT, MANAGED_FRACTION};
+use crate::error::{Domain, Error, Result};
+use crate::jobs;
+use crate::network::inbound::DataServer;
+use crate::runtime::deploy::{Deployment, RemoteWiring, deploy, task_index};
+use crate::runtime::element::{CheckpointBarrier, SnapshotFormat};
+use crate::runtime::metrics::TaskMetrics;
+use crate::state::StateBackendConfig;
+use crate::state::rocksdb::{RocksDbConfig, RocksDbResources};
+use crossbeam_channel::Sender;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+
+/// How long a snapshot waits for its checkpoint's trigger to name where it goes (a barrier from
+/// another TaskManager can overtake the trigger).
+const TARGET_WAIT: Duration = Duration::from_secs(60);
+
+/// Snapshot writer threads per TaskManager.
+const WRITERS: usize = 2;
+
+/// Where the checkpoints of one attempt go, as the triggers announce them.
+#[derive(Default)]
+struct Targets {
+    by_id: Mutex<HashMap<u64, CheckpointTarget>>,
+    announced: Condvar,
+}
+
+impl Targets {
+    fn announce(&self, id: u64, target: CheckpointTarget) {
+        let mut by_id = self.by_id.lock().expect("targets lock");
+        by_id.retain(|old, _| *old + 16 > id);
+        by_id.insert(id, target);
+        self.announced.notify_all();
+    }
+
+    fn wait(&self, id: u64, cancel: &AtomicBool) -> Option<CheckpointTarget> {
+        let deadline = Instant::now() + TARGET_WAIT;
+        let mut by_id = self.by_id.lock().expect("targets lock");
+        loop {
+            if let Some(t) = by_id.get(&id) {
+                return Some(t.clone());
+            }
+            if cancel.load(Ordering::SeqCst) || Instant::now() > deadline {
+                return None;
+            }
+            by_id = self.announced.wait_timeout(by_id, Duration::from_millis(100)).expect("targets lock").0;
+        }
+    }
+}
+
+/// The tasks of one attempt running here.
+struct Attempt {
+    job_id: String,
+    number: u64,
+    cancel: Arc<AtomicBool>,
+    /// Each task's command channel, once the tasks started.
+    commands: OnceLock<Vec<Sender<TaskCommand>>>,
+    metrics: Vec<(usize, Arc<TaskMetrics>)>,
+    targets: Arc<Targets>,
+    s3: S3Config,
+    /// Why the attempt failed here outside its tasks (a data connection broke).
+    failure: Mutex<Option<String>>,
+}
+
+/// A snapshot to store.
+struct WriteJob {
+    attempt: Arc<Attempt>,
+    snapshot: TaskSnapshot,
+}
+
+/// The TaskManager's state, shared by its session, its task threads and its writers.
+struct Shared {
+    config: Config,
+    id: String,
+    slots: usize,
+    memory: u64,
+    /// The current session's outbound stream (`None` between sessions).
+    outbound: Mutex<Option<UnboundedSender<TaskManagerMessage>>>,
+    attempts: Mutex<HashMap<(String, u64), Arc<Attempt>>>,
+    writes: Sender<WriteJob>,
+    /// Where channels from other TaskManagers arrive.
+    data: DataServer,
+    /// `host:port` other TaskManagers reach `data` at.
+    data_address: String,
+    /// The RocksDB memory budget, once a job needs it.
+    rocksdb: Mutex<Option<Arc<RocksDbResources>>>,
+}
+
+impl Shared {
+    fn send(&self, body: TmBody) {
+        if let Some(tx) = self.outbound.lock().expect("session lock").as_ref() {
+            // A closed session means the JobManager has given up on these tasks anyway.
+            let _ = tx.send(TaskManagerMessage { body: Some(body) });
+        }
+    }
+
+    fn task_state(&self, job_id: &str, attempt: u64, task: usize, state: State, error: Option<&Error>) {
+        self.send(TmBody::TaskState(proto::TaskState {
+            job_id: job_id.to_string(),
+            attempt,
+            task: task as u32,
+            state: state as i32,
+            error: error.map(ToString::to_string).unwrap_or_default(),
+            user_error: error.is_some_and(|e| e.domain() == Domain::User),
+        }));
+    }
+
+    fn attempt(&self, job_id: &str, number: u64) -> Option<Arc<Attempt>> {
+        self.attempts.lock().expect("attempts lock").get(&(job_id.to_string(), number)).cloned()
+    }
+
+    /// Stops every task: their JobManager session is gone.
+    fn cancel_all(&self) {
+        for a in self.attempts.lock().expect("attempts lock").values() {
+            a.cancel.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// The RocksDB budget of this TaskManager, shared by every instance of every job it runs:
+    /// `state.rocksdb-memory`, else [`MANAGED_FRACTION`] of its memory. The first RocksDB job's
+    /// tuning settings apply.
+    fn rocksdb(&self, job: &RocksDbConfig) -> Arc<RocksDbResources> {
+        let mut shared = self.rocksdb.lock().expect("rocksdb lock");
+        if let Some(r) = shared.as_ref() {
+            return r.clone();
+        }
+        let mut config = job.clone();
+        let state = &self.config.state;
+        config.memory_bytes = state.rocksdb_memory.unwrap_or((self.memory as f64 * MANAGED_FRACTION) as usize);
+        if let Some(dir) = &state.rocksdb_dir {
+            config.local_dir = dir.into();
+        }
+        tracing::info!(bytes = config.memory_bytes, "RocksDB memory budget of this TaskManager");
+        shared.insert(RocksDbResources::new(config)).clone()
+    }
+
+    fn s3(&self, job: S3Config) -> S3Config {
+        let own = self.config.s3_config();
+        S3Config {
+            endpoint: job.endpoint.or(own.endpoint),
+            region: job.region.or(own.region),
+            path_style: job.path_style || own.path_style,
+            credentials_file: job.credentials_file.or(own.credentials_file),
+        }
+    }
+
+    /// Builds the job of `d` and starts the tasks it places here; a deployment that cannot start
+    /// fails each of its tasks with the reason.
+    fn deploy(self: &Arc<Self>, d: proto::Deploy) {
+        if let Err(e) = self.try_deploy(&d) {
+            tracing::error!(job_id = %d.job_id, attempt = d.attempt, "cannot deploy: {e}");
+            for t in &d.tasks {
+                self.task_state(&d.job_id, d.attempt, t.index as usize, State::Failed, Some(&e));
+            }
+        }
+    }
+
+    fn try_deploy(self: &Arc<Self>, d: &proto::Deploy) -> Result<()> {
+        let built = jobs::build(&d.builtin, &d.args)?;
+        let graph = Arc::new(built.env.job_graph()?);
+        let settings = built.env.execution_settings();
+        let s3 = self.s3(settings.checkpoint.s3.clone());
+        let mut tasks = Vec::new();
+        for t in &d.tasks {
+            let (v, i) = (t.vertex as usize, t.subtask as usize);
+            if graph.vertices.get(v).is_none_or(|vertex| i >= vertex.parallelism)
+                || task_index(&graph, v, i) != t.index as usize
+            {
+                return Err(Error::Internal(format!(
+                    "the JobManager deployed subtask {i} of vertex {v}, which the job built here does not have: \
+                     JobManager and TaskManager must run the same ferroflink version with the same job arguments"
+                )));
+            }
+            tasks.push((v, i));
+        }
+        let restored = if d.restore_location.is_empty() {
+            None
+        } else {
+            let settings = RestoreSettings {
+                path: d.restore_location.clone(),
+                mode: RestoreMode::NoClaim,
+                allow_non_restored_state: d.allow_non_restored_state,
+            };
+            Some(Arc::new(RestoredSnapshot::load(&settings, &s3)?))
+        };
+        let metrics: HashMap<(usize, usize), Arc<TaskMetrics>> =
+            tasks.iter().map(|&t| (t, Arc::new(TaskMetrics::default()))).collect();
+        let attempt = Arc::new(Attempt {
+            job_id: d.job_id.clone(),
+            number: d.attempt,
+            cancel: Arc::new(AtomicBool::new(false)),
+            commands: OnceLock::new(),
+            metrics: tasks.iter().map(|&(v, i)| (task_index(&graph, v, i), metrics[&(v, i)].clone())).collect(),
+            targets: Arc::new(Targets::default()),
+            s3: s3.clone(),
+            failure: Mutex::new(None),
+        });
+        let snapshots = {
+            let (writes, attempt) = (self.writes.clone(), attempt.clone());
+            SnapshotSender::new(move |snapshot| {
+                let _ = writes.send(WriteJob { attempt: attempt.clone(), snapshot });
+            })
+        };
+        let rocksdb = match &settings.state_backend {
+            StateBackendConfig::Heap => None,
+            StateBackendConfig::RocksDb(config) => Some(self.rocksdb(config)),
+        };
+        let events = Arc::new(RemoteEvents { shared: self.clone(), job_id: d.job_id.clone(), attempt: d.attempt });
+        let mut locations = HashMap::new();
+        for l in &d.locations {
+            let t = l.task.ok_or_else(|| Error::Internal("a task location without its task".into()))?;
+            locations.insert((t.vertex as usize, t.subtask as usize), l.data_address.clone());
+        }
+        let failed: Arc<dyn Fn(Error) + Send + Sync> = {
+            let attempt = attempt.clone();
+            Arc::new(move |e: Error| {
+                tracing::warn!(job_id = %attempt.job_id, attempt = attempt.number, "{e}");
+                attempt.failure.lock().expect("attempt lock").get_or_insert(e.to_string());
+            })
+        };
+        let deployed = deploy(Deployment {
+            job: &graph,
+            job_name: &d.job_name,
+            attempt: d.attempt,
+            tasks: &tasks,
+            restored,
+            cancel: &attempt.cancel,
+            metrics: &metrics,
+            rocksdb,
+            s3: Arc::new(s3),
+            final_snapshot: d.final_snapshot,
+            snapshots,
+            events,
+            remote: Some(RemoteWiring { job_id: &d.job_id, locations: &locations, server: &self.data, failed }),
+        })?;
+        let _ = attempt.commands.set(deployed.commands.iter().map(|(_, c)| c.clone()).collect());
+        let key = (d.job_id.clone(), d.attempt);
+        // Known before its tasks run, so a trigger that follows their start finds them.
+        self.attempts.lock().expect("attempts lock").insert(key.clone(), attempt.clone());
+        let threads = match deployed.start() {
+            Ok(t) => t,
+            Err(e) => {
+                self.attempts.lock().expect("attempts lock").remove(&key);
+                return Err(e);
+            }
+        };
+        tracing::info!(job_id = %d.job_id, attempt = d.attempt, tasks = tasks.len(), "deployed");
+        let shared = self.clone();
+        std::thread::Builder::new()
+            .name("task-reaper".into())
+            .spawn(move || {
+                for (task, thread) in threads {
+                    let outcome = crate::runtime::minicluster::join_tasks(std::iter::once(thread));
+                    // A task cancelled because a data connection broke failed with that reason.
+                    let failure = attempt.failure.lock().expect("attempt lock").clone().map(Error::Cluster);
+                    match outcome.err().or(failure) {
+                        None => shared.task_state(&key.0, key.1, task, State::Ended, None),
+                        Some(e) => shared.task_state(&key.0, key.1, task, State::Failed, Some(&e)),
+                    }
+                }
+                shared.send_metrics(&attempt);
+                shared.data.unregister(&key.0, key.1);
+                shared.attempts.lock().expect("attempts lock").remove(&key);
+            })
+            .map_err(|e| Error::io("starting a task reaper", e))?;
+        Ok(())
+    }
+
+    fn trigger(&self, t: proto::TriggerCheckpoint) {
+        let Some(attempt) = self.attempt(&t.job_id, t.attempt) else { return };
+        let storage = match storage::open(&t.location, &attempt.s3) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(checkpoint_id = t.checkpoint_id, "cannot open the checkpoint's storage: {e}");
+                return;
+            }
+        };
+        let shared =
+            if t.shared_location.is_empty() { None } else { storage::open(&t.shared_location, &attempt.s3).ok() };
+        attempt.targets.announce(t.checkpoint_id, CheckpointTarget { storage, shared });
+        let format =
+            if t.incremental { SnapshotFormat::Incremental { base: t.base } } else { SnapshotFormat::Canonical };
+        let barrier = CheckpointBarrier { id: t.checkpoint_id, timestamp: t.timestamp_ms, format };
+        for c in attempt.commands.get().into_iter().flatten() {
+            let _ = c.send(TaskCommand::Trigger(barrier));
+        }
+    }
+
+    fn complete(&self, c: proto::CheckpointComplete) {
+        let Some(attempt) = self.attempt(&c.job_id, c.attempt) else { return };
+        for tx in attempt.commands.get().into_iter().flatten() {
+            let _ = tx.send(TaskCommand::Complete { checkpoint_id: c.checkpoint_id, then_exit: c.then_exit });
+        }
+    }
+
+    fn send_metrics(&self, attempt: &Attempt) {
+        let tasks = attempt
+            .metrics
+            .iter()
+            .map(|(task, m)| proto::TaskCounters {
+                task: *task as u32,
+                records_in: m.records_in.load(Ordering::Relaxed),
+                records_out: m.records_out.load(Ordering::Relaxed),
+                sink_records: m.sink_records.load(Ordering::Relaxed),
+                idle_ns: m.idle_ns.load(Ordering::Relaxed),
+                backpressured_ns: m.backpressured_ns.load(Ordering::Relaxed),
+                total_ns: m.total_ns.load(Ordering::Relaxed),
+                watermark: m.watermark.load(Ordering::Relaxed),
+            })
+            .collect();
+        self.send(TmBody::Metrics(proto::MetricsReport {
+            job_id: attempt.job_id.clone(),
+            attempt: attempt.number,
+            tasks,
+        }));
+    }
+
+    /// Stores snapshots as they come, reporting each to the JobManager.
+    fn write_loop(&self, jobs: crossbeam_channel::Receiver<WriteJob>) {
+        for WriteJob { attempt, snapshot } in jobs {
+            let id = snapshot.checkpoint_id;
+            let Some(target) = attempt.targets.wait(id, &attempt.cancel) else {
+                if !attempt.cancel.load(Ordering::SeqCst) {
+                    tracing::warn!(
+                        checkpoint_id = id,
+                        "no trigger named where checkpoint {id} goes; its snapshot is dropped"
+                    );
+                }
+                continue;
+            };
+            let result = write_states(&target.storage, target.shared.as_ref(), snapshot.states);
+            let (written, bytes, error) = match result {
+                Ok((written, bytes)) => match serde_json::to_vec(&written) {
+                    Ok(json) => (json, bytes, String::new()),
+                    Err(e) => (Vec::new(), 0, format!("cannot encode the snapshot report: {e}")),
+                },
+                Err(e) => (Vec::new(), 0, e),
+            };
+            self.send(TmBody::SnapshotWritten(proto::SnapshotWritten {
+                job_id: attempt.job_id.clone(),
+                attempt: attempt.number,
+                checkpoint_id: id,
+                task: snapshot.task as u32,
+                written,
+                bytes,
+                error,
+            }));
+        }
+    }
+}
+
+/// Reports task progress to the JobManager.
+struct RemoteEvents {
+    shared: Arc<Shared>,
+    job_id: String,
+    attempt: u64,
+}
+
+impl TaskEvents for RemoteEvents {
+    fn running(&self, task: usize) {
+        self.shared.task_state(&self.job_id, self.attempt, task, State::Running, None);
+    }
+
+    fn finished(&self, task: usize) {
+        self.shared.task_state(&self.job_id, self.attempt, task, State::FinishedInput, None);
+    }
+}
+
+/// Why a session ended.
+enum SessionEnd {
+    /// The JobManager refused this TaskManager: retrying cannot help.
+    Refused(String),
+    /// The connection failed or was lost: register again.
+    Lost(String),
+}
+
+/// The memory budget: `taskmanager.memory`, else the cgroup's `memory.max`, else the machine's.
+fn memory_budget(config: &Config) -> u64 {
+    if let Some(m) = config.taskmanager.memory {
+        return m as u64;
+    }
+    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max").ok().and_then(|t| t.trim().parse::<u64>().ok());
+    let machine = || {
+        let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+        let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+        line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kb| kb * 1024)
+    };
+    cgroup.or_else(machine).unwrap_or(0)
+}
+
+/// Runs a TaskManager until it is refused by its JobManager or the process is stopped.
+pub fn run(config: Config) -> Result<()> {
+    let rt = runtime("taskmanager")?;
+    let (writes, jobs) = crossbeam_channel::unbounded();
+    let data = DataServer::start(socket_addr(&config.data.bind, config.data.port.unwrap_or(0))?)?;
+    let advertised = config.data.advertised_address.clone().unwrap_or_else(host_name);
+    let data_address = format!("{advertised}:{}", data.local_addr().port());
+    let shared = Arc::new(Shared {
+        id: format!(
+            "{}-{}-{:x}",
+            host_name(),
+            std::process::id(),
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis())
+        ),
+        slots: config.taskmanager.slots.max(1),
+        memory: memory_budget(&config),
+        config,
+        outbound: Mutex::new(None),
+        attempts: Mutex::new(HashMap::new()),
+        writes,
+        data,
+        data_address,
+        rocksdb: Mutex::new(None),
+    });
+    for i in 0..WRITERS {
+        let (shared, jobs) = (shared.clone(), jobs.clone());
+        std::thread::Builder::new()
+            .name(format!("snapshot-writer-{i}"))
+            .spawn(move || shared.write_loop(jobs))
+            .map_err(|e| Error::io("starting a snapshot writer", e))?;
+    }
+    let metrics_addr =
+        socket_addr(&shared.config.metrics.bind, shared.config.metrics.port.unwrap_or(DEFAULT_METRICS_PORT))?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(metrics_addr)
+            .await
+            .map_err(|e| Error::io(format!("cannot listen for metrics on {metrics_addr}"), e))?;
+        let metrics_addr = listener.local_addr().map_err(|e| Error::io("reading the metrics address", e))?;
+        let app = health_router(shared.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!("the metrics server stopped: {e}");
+            }
+        });
+        tracing::info!(
+            id = %shared.id,
+            slots = shared.slots,
+            data = %shared.data_address,
+            metrics = %metrics_addr,
+            "TaskManager started"
+        );
+        loop {
+            match session(&shared, metrics_addr).await {
+                SessionEnd::Refused(why) => {
+                    return Err(Error::Cluster(format!("the JobManager refused this TaskManager: {why}")));
+                }
+                SessionEnd::Lost(why) => {
+                    *shared.outbound.lock().expect("session lock") = None;
+                    if !shared.attempts.lock().expect("attempts lock").is_empty() {
+                        tracing::warn!("{why}; cancelling the tasks of this TaskManager");
+                    } else {
+                        tracing::warn!("{why}; registering again in 1 s");
+                    }
+                    shared.cancel_all();
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    })
+}
+
+async fn session(shared: &Arc<Shared>, metrics_addr: std::net::SocketAddr) -> SessionEnd {
+    let address = &shared.config.jobmanager.address;
+    let endpoint = if address.contains("://") { address.clone() } else { format!("http://{address}") };
+    let mut client = match JobManagerClient::connect(endpoint.clone()).await {
+        Ok(c) => c,
+        Err(e) => return SessionEnd::Lost(format!("cannot reach the JobManager at {address}: {e}")),
+    };
+    let (tx, rx) = unbounded_channel();
+    let advertised = shared.config.data.advertised_address.clone().unwrap_or_else(host_name);
+    let register = proto::Register {
+        version: VERSION.to_string(),
+        taskmanager_id: shared.id.clone(),
+        slots: shared.slots as u32,
+        data_address: shared.data_address.clone(),
+        memory_bytes: shared.memory,
+        metrics_address: format!("{advertised}:{}", metrics_addr.port()),
+    };
+    let _ = tx.send(TaskManagerMessage { body: Some(TmBody::Register(register)) });
+    let mut inbound = match client.session(UnboundedReceiverStream::new(rx)).await {
+        Ok(r) => r.into_inner(),
+        Err(s) if matches!(s.code(), tonic::Code::FailedPrecondition | tonic::Code::InvalidArgument) => {
+            return SessionEnd::Refused(s.message().to_string());
+        }
+        Err(s) => {
+            return SessionEnd::Lost(format!(
+                "the JobManager at {address} did not accept the session: {}",
+                s.message()
+            ));
+        }
+    };
+    let registered = match inbound.next().await {
+        Some(Ok(JobManagerMessage { body: Some(JmBody::Registered(r)) })) => r,
+        Some(Ok(_)) => return SessionEnd::Lost("the JobManager did not confirm the registration".into()),
+        Some(Err(s)) => return SessionEnd::Lost(format!("the JobManager ended the session: {}", s.message())),
+        None => return SessionEnd::Lost("the JobManager closed the session".into()),
+    };
+    let interval = Duration::from_millis(registered.heartbeat_interval_ms.max(10));
+    let timeout = Duration::from_millis(registered.heartbeat_timeout_ms.max(100));
+    *shared.outbound.lock().expect("session lock") = Some(tx.clone());
+    tracing::info!(jobmanager = %address, "registered with the JobManager");
+    let mut ticks = tokio::time::interval(interval);
+    let mut last_heard = Instant::now();
+    loop {
+        tokio::select! {
+            message = inbound.next() => match message {
+                Some(Ok(JobManagerMessage { body: Some(body) })) => {
+                    last_heard = Instant::now();
+                    let shared = shared.clone();
+                    // Building a job and opening storage block: off the async workers.
+                    tokio::task::spawn_blocking(move || handle(&shared, body));
+                }
+                Some(Ok(JobManagerMessage { body: None })) => {}
+                Some(Err(s)) => return SessionEnd::Lost(format!("the JobManager session failed: {}", s.message())),
+                None => return SessionEnd::Lost("the JobManager closed the session".into()),
+            },
+            _ = ticks.tick() => {
+                if last_heard.elapsed() > timeout {
+                    return SessionEnd::Lost(format!("no heartbeat from the JobManager for {timeout:?}"));
+                }
+                if tx.send(TaskManagerMessage { body: Some(TmBody::Heartbeat(proto::Heartbeat {})) }).is_err() {
+                    return SessionEnd::Lost("the session closed".into());
+                }
+                let attempts: Vec<Arc<Attempt>> = shared.attempts.lock().expect("attempts lock").values().cloned().collect();
+                for a in attempts {
+                    shared.send_metrics(&a);
+                }
+            }
+        }
+    }
+}
+
+fn handle(shared: &Arc<Shared>, body: JmBody) {
+    match body {
+        JmBody::Deploy(d) => shared.deploy(d),
+        JmBody::TriggerCheckpoint(t) => shared.trigger(t),
+        JmBody::CheckpointComplete(c) => shared.complete(c),
+        JmBody::CancelAttempt(c) => {
+            if let Some(a) = shared.attempt(&c.job_id, c.attempt) {
+                a.cancel.store(true, Ordering::SeqCst);
+            }
+        }
+        JmBody::Heartbeat(_) | JmBody::Registered(_) | JmBody::Refused(_) => {}
+    }
+}
+
+/// `/healthz` (the process is alive), `/readyz` (registered with a JobManager), `/metrics`.
+fn health_router(shared: Arc<Shared>) -> axum::Router {
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    let ready = shared.clone();
+    axum::Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/readyz",
+            get(move || {
+                let registered = ready.outbound.lock().expect("session lock").is_some();
+                async move {
+                    if registered {
+                        (StatusCode::OK, "registered with the JobManager\n")
+                    } else {
+                        (StatusCode::SERVICE_UNAVAILABLE, "not registered with a JobManager\n")
+                    }
+                }
+            }),
+        )
+        .route(
+            "/metrics",
+            get(move || {
+                let text = prometheus_text(&shared);
+                async move { ([("content-type", "text/plain; version=0.0.4")], text) }
+            }),
+        )
+}
+
+/// A Prometheus series: name, help, and its value for one task.
+type Series = (&'static str, &'static str, fn(&TaskMetrics) -> u64);
+
+fn prometheus_text(shared: &Shared) -> String {
+    let attempts: Vec<Arc<Attempt>> = shared.attempts.lock().expect("attempts lock").values().cloned().collect();
+    let mut out = String::new();
+    out.push_str("# HELP ferroflink_taskmanager_slots Task slots of this TaskManager.\n");
+    out.push_str("# TYPE ferroflink_taskmanager_slots gauge\n");
+    out.push_str(&format!("ferroflink_taskmanager_slots {}\n", shared.slots));
+    let series: [Series; 4] = [
+        ("ferroflink_task_records_in_total", "Records that entered the task.", |m| {
+            m.records_in.load(Ordering::Relaxed)
+        }),
+        ("ferroflink_task_records_out_total", "Records the task sent downstream.", |m| {
+            m.records_out.load(Ordering::Relaxed)
+        }),
+        ("ferroflink_task_backpressured_seconds_total", "Time blocked on full output channels.", |m| {
+            m.backpressured_ns.load(Ordering::Relaxed) / 1_000_000_000
+        }),
+        ("ferroflink_task_idle_seconds_total", "Time waiting for input.", |m| {
+            m.idle_ns.load(Ordering::Relaxed) / 1_000_000_000
+        }),
+    ];
+    for (name, help, value) in series {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n"));
+        for a in &attempts {
+            for (task, m) in &a.metrics {
+                out.push_str(&format!("{name}{{job_id=\"{}\",task=\"{task}\"}} {}\n", a.job_id, value(m)));
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,213 @@
+//! The receiving side of the data plane: a TaskManager's data server. Deployed tasks register
+//! their remote input channels; a connection from a producing TaskManager opens channels by key,
+//! is granted each channel's buffer size in credits, and delivers elements into the channels'
+//! buffers. An element beyond the granted credits is a protocol violation that closes the
+//! connection.
+
+use crate::cluster::VERSION;
+use crate::error::{Error, Result};
+use crate::network::frame::{self, Frame};
+use crate::network::{ChannelKey, CreditReturn};
+use crate::runtime::element::{BatchDecoder, Element};
+use crossbeam_channel::{Sender, TrySendError, unbounded};
+use std::collections::HashMap;
+use std::io::{BufReader, BufWriter, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long an OPEN waits for its consumer to be deployed here.
+const REGISTRATION_WAIT: Duration = Duration::from_secs(60);
+
+/// A registered remote input channel.
+struct Input {
+    tx: Sender<Element>,
+    decoder: BatchDecoder,
+    capacity: u32,
+    credit: CreditReturn,
+}
+
+#[derive(Default)]
+struct Registry {
+    inputs: Mutex<HashMap<ChannelKey, Input>>,
+    registered: Condvar,
+}
+
+impl Registry {
+    /// Takes the input registered under `key`, waiting for its deployment.
+    fn take(&self, key: &ChannelKey) -> Option<Input> {
+        let deadline = Instant::now() + REGISTRATION_WAIT;
+        let mut inputs = self.inputs.lock().expect("registry lock");
+        loop {
+            if let Some(input) = inputs.remove(key) {
+                return Some(input);
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            inputs =
+                self.registered.wait_timeout(inputs, left.min(Duration::from_millis(200))).expect("registry lock").0;
+        }
+    }
+}
+
+/// A TaskManager's data server.
+pub struct DataServer {
+    addr: SocketAddr,
+    registry: Arc<Registry>,
+}
+
+impl DataServer {
+    /// Listens on `bind` (port 0: any free port) and serves connections on threads of their own.
+    pub fn start(bind: SocketAddr) -> Result<DataServer> {
+        let listener =
+            TcpListener::bind(bind).map_err(|e| Error::io(format!("cannot listen for data on {bind}"), e))?;
+        let addr = listener.local_addr().map_err(|e| Error::io("reading the data address", e))?;
+        let registry = Arc::new(Registry::default());
+        let serving = registry.clone();
+        std::thread::Builder::new()
+            .name("data-server".into())
+            .spawn(move || {
+                for stream in listener.incoming().flatten() {
+                    let registry = serving.clone();
+                    let peer = stream.peer_addr().map_or("unknown".into(), |a| a.to_string());
+                    let spawned = std::thread::Builder::new().name("data-in".into()).spawn(move || {
+                        if let Err(e) = serve(stream, &registry) {
+                            tracing::warn!(%peer, "data connection closed: {e}");
+                        }
+                    });
+                    if let Err(e) = spawned {
+                        tracing::warn!("cannot serve a data connection: {e}");
+                    }
+                }
+            })
+            .map_err(|e| Error::io("starting the data server", e))?;
+        Ok(DataServer { addr, registry })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Registers the local end of a remote channel: elements go to `tx` (which holds `capacity`),
+    /// batches decode with `decoder`; answers what the consuming task returns credits through.
+    pub fn register(
+        &self,
+        key: ChannelKey,
+        tx: Sender<Element>,
+        decoder: BatchDecoder,
+        capacity: usize,
+    ) -> CreditReturn {
+        let credit = CreditReturn::default();
+        let input = Input { tx, decoder, capacity: capacity as u32, credit: credit.clone() };
+        self.registry.inputs.lock().expect("registry lock").insert(key, input);
+        self.registry.registered.notify_all();
+        credit
+    }
+
+    /// Drops the channels of an attempt no connection opened.
+    pub fn unregister(&self, job_id: &str, attempt: u64) {
+        self.registry
+            .inputs
+            .lock()
+            .expect("registry lock")
+            .retain(|k, _| !(k.job_id == job_id && k.attempt == attempt));
+    }
+}
+
+/// Serves one connection until its sender closes it.
+fn serve(stream: TcpStream, registry: &Registry) -> Result<()> {
+    stream.set_nodelay(true).map_err(|e| Error::io("configuring a data connection", e))?;
+    let writer = stream.try_clone().map_err(|e| Error::io("cloning a data connection", e))?;
+    let mut reader = BufReader::with_capacity(256 << 10, stream);
+    let mut buf = Vec::new();
+    let (job_id, attempt) = match frame::read(&mut reader, &mut buf)? {
+        Some(Frame::Hello { version, job_id, attempt }) => {
+            if version != VERSION {
+                let message = format!("this TaskManager runs ferroflink {VERSION}, the sender {version}");
+                send_error(writer, &message);
+                return Err(Error::Cluster(message));
+            }
+            (job_id, attempt)
+        }
+        Some(other) => return Err(Error::Cluster(format!("a data connection started with {other:?}, not HELLO"))),
+        None => return Ok(()),
+    };
+    // Credits go back on the same connection, from a thread of their own.
+    let (credits, pending) = unbounded::<(u32, u32)>();
+    std::thread::Builder::new()
+        .name("data-credit".into())
+        .spawn(move || {
+            let mut w = BufWriter::new(writer);
+            let mut out = Vec::new();
+            while let Ok(first) = pending.recv() {
+                let mut sums: HashMap<u32, u32> = HashMap::new();
+                for (channel, n) in std::iter::once(first).chain(pending.try_iter()) {
+                    *sums.entry(channel).or_default() += n;
+                }
+                for (channel, credits) in sums {
+                    if frame::encode(&Frame::Credit { channel, credits }, &mut out).is_err()
+                        || frame::write(&mut w, &out).is_err()
+                    {
+                        return;
+                    }
+                }
+                if w.flush().is_err() {
+                    return;
+                }
+            }
+        })
+        .map_err(|e| Error::io("starting a credit writer", e))?;
+    let mut channels: HashMap<u32, (Sender<Element>, BatchDecoder, ChannelKey)> = HashMap::new();
+    let result = loop {
+        let frame = match frame::read(&mut reader, &mut buf) {
+            Ok(Some(f)) => f,
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+        };
+        match frame {
+            Frame::Open { channel, edge, from, to } => {
+                let key = ChannelKey { job_id: job_id.clone(), attempt, edge, from, to };
+                let Some(input) = registry.take(&key) else {
+                    break Err(Error::Cluster(format!(
+                        "no task here consumes channel {key:?} (it was not deployed within {REGISTRATION_WAIT:?})"
+                    )));
+                };
+                input.credit.connect(channel, credits.clone());
+                let _ = credits.send((channel, input.capacity));
+                channels.insert(channel, (input.tx, input.decoder, key));
+            }
+            Frame::Data { channel, element } => {
+                let Some((tx, decoder, key)) = channels.get(&channel) else {
+                    break Err(Error::Cluster(format!("data on channel {channel}, which was never opened")));
+                };
+                let element = match frame::decode_element(&element, *decoder) {
+                    Ok(e) => e,
+                    Err(e) => break Err(e),
+                };
+                match tx.try_send(element) {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(_)) => {
+                        break Err(Error::Cluster(format!("the sender of {key:?} sent more than its credits")));
+                    }
+                    // The consuming task ended (cancelled); what still arrives is dropped.
+                    Err(TrySendError::Disconnected(_)) => {}
+                }
+            }
+            Frame::Error { message } => break Err(Error::Cluster(format!("the sender gave up: {message}"))),
+            other => break Err(Error::Cluster(format!("unexpected {other:?} on a data connection"))),
+        }
+    };
+    // Dropping the channels' senders tells their tasks the upstream is gone (unless it ended). The
+    // credit writer ends once the consuming tasks drop their credit handles.
+    drop(channels);
+    result
+}
+
+fn send_error(stream: TcpStream, message: &str) {
+    let mut out = Vec::new();
+    if frame::encode(&Frame::Error { message: message.into() }, &mut out).is_ok() {
+        let mut w = BufWriter::new(stream);
+        let _ = frame::write(&mut w, &out);
+        let _ = w.flush();
+    }
+}
