@@ -11,7 +11,10 @@ BIN=${BIN:-target/release/ferroflink}
 EVENTS=${1:-10000000}
 tmp=$(mktemp -d)
 pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$tmp"; }
+# The pids are /usr/bin/time's, which passes no signal on: signal its child (SIGTERM: background
+# jobs of a script ignore SIGINT).
+stop() { for p in "$@"; do pkill -TERM -P "$p" 2>/dev/null || true; done; wait "$@" 2>/dev/null || true; }
+cleanup() { stop "${pids[@]}"; rm -rf "$tmp"; }
 trap cleanup EXIT
 
 cpu() { awk '/^cpu/ {print $2 + $3}' "$1"; }
@@ -34,8 +37,7 @@ until curl -s "$rest/jobs/$id" | grep -q '"state":"FINISHED"'; do
   sleep 0.2
 done
 wall_ms=$(curl -s "$rest/jobs/$id" | grep -o '"duration":[0-9]*' | cut -d: -f2)
-kill -INT "${pids[@]}"
-wait "${pids[@]}" 2>/dev/null || true
+stop "${pids[@]}"
 pids=()
 cluster_cpu=$(cat "$tmp"/jm.time "$tmp"/tm1.time "$tmp"/tm2.time | awk '/^cpu/ {s += $2 + $3} END {print s}')
 

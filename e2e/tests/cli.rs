@@ -2,25 +2,13 @@
 //! files, the Nexmark summary line at two parallelisms, the socket word count, Ctrl-C on an
 //! unbounded job, and one-line errors with a non-zero exit on bad arguments.
 
+use ferroflink_e2e::binary;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-/// The `ferroflink` binary of this build, built first if needed.
-fn binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let bin = dir.join("ferroflink");
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo).args(["build", "-p", "ferroflink", "--bin", "ferroflink"]).status().unwrap();
-        assert!(status.success());
-    }
-    bin
-}
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()

@@ -11,6 +11,7 @@
 //! - A TaskManager frozen with SIGSTOP is detected by missed heartbeats; the same holds.
 
 use ferroflink::cluster::client::RestClient;
+use ferroflink_e2e::binary;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -18,17 +19,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-fn binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().unwrap().parent().unwrap().join("ferroflink");
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo).args(["build", "-p", "ferroflink", "--bin", "ferroflink"]).status().unwrap();
-        assert!(status.success());
-    }
-    bin
-}
 
 /// A child process, killed when dropped; its standard error is collected.
 struct Process {

@@ -18,22 +18,12 @@ use ferroflink::checkpoint::storage;
 use ferroflink::connectors::generator::GeneratorSplit;
 use ferroflink::runtime::codec::decode;
 use ferroflink::state::keygroup::KeyGroupRange;
+use ferroflink_e2e::binary;
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().unwrap().parent().unwrap().join("ferroflink");
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo).args(["build", "-p", "ferroflink", "--bin", "ferroflink"]).status().unwrap();
-        assert!(status.success());
-    }
-    bin
-}
 
 const EVENTS: &str = "600000";
 

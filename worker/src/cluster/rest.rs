@@ -159,7 +159,9 @@ fn vertex_json(job: &JobEntry) -> Vec<Value> {
 async fn job_detail(State(api): State<Api>, Path(id): Path<String>) -> Response {
     let Some(job) = api.cluster.job(&id) else { return not_found(&id) };
     let (state, why) = job.handle.state();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let ms = |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let end = job.handle.end_time().map(ms);
+    let now = end.unwrap_or_else(|| ms(std::time::SystemTime::now()));
     Json(json!({
         "jid": job.id,
         "name": job.name,
@@ -168,6 +170,7 @@ async fn job_detail(State(api): State<Api>, Path(id): Path<String>) -> Response 
         "builtin": job.builtin,
         "args": job.args,
         "start-time": job.start_ms,
+        "end-time": end.map_or(-1, |e| e as i64),
         "duration": now.saturating_sub(job.start_ms),
         "vertices": vertex_json(&job),
     }))

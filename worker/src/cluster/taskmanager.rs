@@ -524,6 +524,16 @@ async fn session(shared: &Arc<Shared>, metrics_addr: std::net::SocketAddr) -> Se
     let timeout = Duration::from_millis(registered.heartbeat_timeout_ms.max(100));
     *shared.outbound.lock().expect("session lock") = Some(tx.clone());
     tracing::info!(jobmanager = %address, "registered with the JobManager");
+    // The JobManager's commands are carried out in order (a cancel never overtakes the deployment
+    // it cancels), on a thread of their own: building a job and opening storage block.
+    let (commands, queue) = crossbeam_channel::unbounded::<JmBody>();
+    let handler = shared.clone();
+    if let Err(e) = std::thread::Builder::new()
+        .name("jobmanager-commands".into())
+        .spawn(move || queue.iter().for_each(|body| handle(&handler, body)))
+    {
+        return SessionEnd::Lost(format!("cannot start the command thread: {e}"));
+    }
     let mut ticks = tokio::time::interval(interval);
     let mut last_heard = Instant::now();
     loop {
@@ -531,9 +541,7 @@ async fn session(shared: &Arc<Shared>, metrics_addr: std::net::SocketAddr) -> Se
             message = inbound.next() => match message {
                 Some(Ok(JobManagerMessage { body: Some(body) })) => {
                     last_heard = Instant::now();
-                    let shared = shared.clone();
-                    // Building a job and opening storage block: off the async workers.
-                    tokio::task::spawn_blocking(move || handle(&shared, body));
+                    let _ = commands.send(body);
                 }
                 Some(Ok(JobManagerMessage { body: None })) => {}
                 Some(Err(s)) => return SessionEnd::Lost(format!("the JobManager session failed: {}", s.message())),

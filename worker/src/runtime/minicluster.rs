@@ -148,6 +148,8 @@ struct JobShared {
     metrics: Mutex<Vec<Vec<Arc<TaskMetrics>>>>,
     /// The state and, while it is not running as asked, why.
     state: Mutex<(JobState, Option<String>)>,
+    /// When it ended.
+    ended: Mutex<Option<std::time::SystemTime>>,
 }
 
 impl JobShared {
@@ -157,6 +159,9 @@ impl JobShared {
     }
 
     fn set_state(&self, state: JobState, why: Option<String>) {
+        if state.is_terminal() {
+            *self.ended.lock().expect("job lock") = Some(std::time::SystemTime::now());
+        }
         *self.state.lock().expect("job lock") = (state, why);
     }
 }
@@ -226,6 +231,11 @@ impl JobHandle {
     /// The job's state and, while it waits or restarts, why.
     pub fn state(&self) -> (JobState, Option<String>) {
         self.shared.state.lock().expect("job lock").clone()
+    }
+
+    /// When the job ended (`None` while it runs).
+    pub fn end_time(&self) -> Option<std::time::SystemTime> {
+        *self.shared.ended.lock().expect("job lock")
     }
 
     /// Per vertex, the counters of the current attempt so far.
@@ -371,6 +381,7 @@ pub fn supervise(
         attempt_cancel: Mutex::new(Arc::new(AtomicBool::new(false))),
         metrics: Mutex::new(Vec::new()),
         state: Mutex::new((JobState::Created, None)),
+        ended: Mutex::new(None),
     });
     let job = Arc::new(job.clone());
     let run = Supervisor {
