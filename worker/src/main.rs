@@ -260,6 +260,9 @@ fn jobmanager(args: JobManagerArgs) -> anyhow::Result<()> {
         );
     }
     let jm = JobManager::start(config)?;
+    for job in jm.cluster().jobs() {
+        eprintln!("running job {} ({})", job.id, job.name);
+    }
     eprintln!("JobManager: RPC on {}, REST API and web UI on http://{}", jm.rpc_addr(), jm.rest_addr());
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();

@@ -682,8 +682,7 @@ impl JobManager {
         let jm = JobManager { cluster, rpc_addr, rest_addr, runtime };
         if let Some(builtin) = jm.cluster.config.job.builtin.clone() {
             let args = jm.cluster.config.job.args.clone();
-            let id = jm.cluster.submit(&builtin, &args)?;
-            eprintln!("running job {id} ({builtin})");
+            jm.cluster.submit(&builtin, &args)?;
         }
         Ok(jm)
     }
