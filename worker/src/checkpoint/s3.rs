@@ -39,6 +39,16 @@ pub struct S3Config {
 }
 
 impl S3Config {
+    /// These settings, with `fallback`'s where these have none.
+    pub fn or(self, fallback: S3Config) -> S3Config {
+        S3Config {
+            endpoint: self.endpoint.or(fallback.endpoint),
+            region: self.region.or(fallback.region),
+            path_style: self.path_style || fallback.path_style,
+            credentials_file: self.credentials_file.or(fallback.credentials_file),
+        }
+    }
+
     /// The settings in `FERROFLINK__S3__ENDPOINT`, `FERROFLINK__S3__REGION`,
     /// `FERROFLINK__S3__PATH_STYLE` and `FERROFLINK__S3__CREDENTIALS_FILE`.
     pub fn from_env() -> Self {

@@ -128,6 +128,13 @@ impl Cluster {
         f(&self.taskmanagers.lock().expect("cluster lock"))
     }
 
+    /// (TaskManagers, their slots, the slots no job holds).
+    pub fn slot_counts(&self) -> (usize, usize, usize) {
+        self.with_taskmanagers(|t| {
+            (t.len(), t.values().map(|tm| tm.slots).sum(), t.values().map(TaskManagerInfo::free_slots).sum())
+        })
+    }
+
     /// The jobs, in submission order.
     pub fn jobs(&self) -> Vec<Arc<JobEntry>> {
         self.jobs.lock().expect("cluster lock").clone()
@@ -147,9 +154,7 @@ impl Cluster {
         let built = jobs::build(builtin, &args)?;
         let graph = built.env.job_graph()?;
         let mut settings = built.env.execution_settings();
-        let s3 = config.s3_config();
-        settings.checkpoint.s3.region = settings.checkpoint.s3.region.or(s3.region);
-        settings.checkpoint.s3.credentials_file = settings.checkpoint.s3.credentials_file.or(s3.credentials_file);
+        settings.checkpoint.s3 = settings.checkpoint.s3.clone().or(config.s3_config());
         let job_id =
             settings.job_id.clone().unwrap_or_else(|| crate::runtime::minicluster::derive_job_id(&built.name, &graph));
         let mut jobs = self.jobs.lock().expect("cluster lock");

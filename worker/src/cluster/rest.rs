@@ -72,9 +72,7 @@ fn not_found(id: &str) -> Response {
 }
 
 async fn overview(State(api): State<Api>) -> Json<Value> {
-    let (tms, slots, free) = api.cluster.with_taskmanagers(|t| {
-        (t.len(), t.values().map(|tm| tm.slots).sum::<usize>(), t.values().map(|tm| tm.free_slots()).sum::<usize>())
-    });
+    let (tms, slots, free) = api.cluster.slot_counts();
     let states: Vec<JobState> = api.cluster.jobs().iter().map(|j| j.handle.state().0).collect();
     let count = |s: JobState| states.iter().filter(|x| **x == s).count();
     Json(json!({
@@ -329,9 +327,7 @@ type Series<T> = (&'static str, &'static str, fn(&T) -> u64);
 
 async fn metrics(State(api): State<Api>) -> impl IntoResponse {
     let mut out = String::new();
-    let (tms, slots, free) = api.cluster.with_taskmanagers(|t| {
-        (t.len(), t.values().map(|tm| tm.slots).sum::<usize>(), t.values().map(|tm| tm.free_slots()).sum::<usize>())
-    });
+    let (tms, slots, free) = api.cluster.slot_counts();
     let gauge = |out: &mut String, name: &str, help: &str, value: usize| {
         out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"));
     };

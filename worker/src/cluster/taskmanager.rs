@@ -159,16 +159,6 @@ impl Shared {
         shared.insert(RocksDbResources::new(config)).clone()
     }
 
-    fn s3(&self, job: S3Config) -> S3Config {
-        let own = self.config.s3_config();
-        S3Config {
-            endpoint: job.endpoint.or(own.endpoint),
-            region: job.region.or(own.region),
-            path_style: job.path_style || own.path_style,
-            credentials_file: job.credentials_file.or(own.credentials_file),
-        }
-    }
-
     /// Builds the job of `d` and starts the tasks it places here; a deployment that cannot start
     /// fails each of its tasks with the reason.
     fn deploy(self: &Arc<Self>, d: proto::Deploy) {
@@ -184,7 +174,7 @@ impl Shared {
         let built = jobs::build(&d.builtin, &d.args)?;
         let graph = Arc::new(built.env.job_graph()?);
         let settings = built.env.execution_settings();
-        let s3 = self.s3(settings.checkpoint.s3.clone());
+        let s3 = settings.checkpoint.s3.clone().or(self.config.s3_config());
         let mut tasks = Vec::new();
         for t in &d.tasks {
             let (v, i) = (t.vertex as usize, t.subtask as usize);
