@@ -55,7 +55,17 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ("restart-strategy.failure-rate-interval", "1min", "failure-rate: the interval failures are counted in"),
     ("ha.mode", "none", "JobManager high availability: `none`, `file` or `kubernetes`"),
     ("ha.cluster-id", "the job id", "names the HA records (the operator derives it from the FlinkJob's uid)"),
-    ("ha.dir", "none", "where HA records live (`file`: a shared directory)"),
+    ("ha.dir", "none", "`file`: the shared directory of the leader record and job records"),
+    (
+        "ha.lease-duration",
+        "15s",
+        "a leader that has not renewed its lease this long is replaced; it renews every third of it",
+    ),
+    (
+        "ha.namespace",
+        "POD_NAMESPACE, then the service account's",
+        "`kubernetes`: namespace of the Lease and the ConfigMap of job records",
+    ),
     ("s3.endpoint", "AWS_ENDPOINT_URL_S3, then AWS", "S3-compatible endpoint URL for `s3://` locations"),
     ("s3.region", "AWS chain, then us-east-1", "S3 region"),
     ("s3.path-style", "false", "address buckets in the path (MinIO, most test servers)"),
@@ -261,7 +271,7 @@ impl RestartKind {
 }
 
 /// `ha.*`
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct HaSection {
     /// `none`, `file` or `kubernetes`.
@@ -270,6 +280,23 @@ pub struct HaSection {
     pub cluster_id: Option<String>,
     /// Where HA records live.
     pub dir: Option<String>,
+    /// How long a leader's lease lasts without renewal.
+    #[serde(with = "lenient::duration")]
+    pub lease_duration: Duration,
+    /// `kubernetes`: namespace of the Lease and ConfigMap.
+    pub namespace: Option<String>,
+}
+
+impl Default for HaSection {
+    fn default() -> Self {
+        HaSection {
+            mode: HaMode::None,
+            cluster_id: None,
+            dir: None,
+            lease_duration: Duration::from_secs(15),
+            namespace: None,
+        }
+    }
 }
 
 /// JobManager high-availability modes.
@@ -281,7 +308,7 @@ pub enum HaMode {
     None,
     /// Leader lock and records in a shared directory (local tests).
     File,
-    /// A Lease and records in checkpoint storage.
+    /// A Lease and a ConfigMap of job records.
     Kubernetes,
 }
 

@@ -71,6 +71,17 @@ pub enum Error {
     /// A TaskManager or JobManager was lost or refused a request (a restart may help).
     #[error("{0}")]
     Cluster(String),
+    /// A write of a JobManager whose leadership ended was refused (fencing).
+    #[error(
+        "refused a write of JobManager leadership epoch {epoch}: epoch {current} leads now (this JobManager was \
+         deposed and must not commit; it steps down)"
+    )]
+    Fenced {
+        /// The epoch of the refused write.
+        epoch: u64,
+        /// The epoch that leads.
+        current: u64,
+    },
     /// A broken invariant inside the engine.
     #[error("internal error: {0}")]
     Internal(String),
@@ -86,7 +97,7 @@ impl Error {
             Error::InvalidJob(_) | Error::Config(_) | Error::NotEnoughSlots(_) | Error::CorruptSnapshot(_) => {
                 Domain::User
             }
-            Error::Io { .. } | Error::Checkpoint(_) | Error::Cluster(_) => Domain::External,
+            Error::Io { .. } | Error::Checkpoint(_) | Error::Cluster(_) | Error::Fenced { .. } => Domain::External,
             Error::TaskFailed { cause, .. } => *cause,
             Error::Codec(_) | Error::Internal(_) | Error::Cancelled => Domain::Internal,
         }

@@ -8,6 +8,7 @@
 //! cross the wire, never code.
 
 pub mod client;
+pub mod ha;
 pub mod jobmanager;
 pub mod rest;
 pub mod taskmanager;
