@@ -9,6 +9,10 @@
 //!   breaks); the job restarts from its latest checkpoint on the other one and a replacement, and
 //!   its committed output is still exactly the reference.
 //! - A TaskManager frozen with SIGSTOP is detected by missed heartbeats; the same holds.
+//! - With file HA, two JobManagers given the same job (application mode): the leader runs it; killed
+//!   with SIGKILL mid-run, the standby takes over, the TaskManagers find it, the job resumes from
+//!   its latest checkpoint and its committed output is exactly the reference. A JobManager started
+//!   after the job finished reports it FINISHED and never runs it again.
 
 use ferroflink::cluster::client::RestClient;
 use ferroflink_e2e::binary;
@@ -85,9 +89,13 @@ struct JobManager {
 }
 
 fn jobmanager(extra: &[&str]) -> JobManager {
+    jobmanager_with_env(extra, &[])
+}
+
+fn jobmanager_with_env(extra: &[&str], env: &[(&str, &str)]) -> JobManager {
     let mut args = vec!["jobmanager", "--bind", "127.0.0.1", "--rpc-port", "0", "--rest-port", "0"];
     args.extend_from_slice(extra);
-    let process = Process::start(&args, &[]);
+    let process = Process::start(&args, env);
     let line = process.wait_for_line("REST API and web UI on", Duration::from_secs(30));
     // "JobManager: RPC on 127.0.0.1:P, REST API and web UI on http://127.0.0.1:R"
     let rpc = line.split("RPC on ").nth(1).unwrap().split(',').next().unwrap().to_string();
@@ -96,18 +104,14 @@ fn jobmanager(extra: &[&str]) -> JobManager {
 }
 
 fn taskmanager(jm: &JobManager, slots: usize) -> Process {
+    taskmanager_with(&["--jobmanager-address", &jm.rpc], slots)
+}
+
+/// A TaskManager that finds its JobManager through `how` (`--jobmanager-address A` or `--ha H`).
+fn taskmanager_with(how: &[&str], slots: usize) -> Process {
     let slots = slots.to_string();
-    let args = [
-        "taskmanager",
-        "--jobmanager-address",
-        &jm.rpc,
-        "--slots",
-        &slots,
-        "--bind",
-        "127.0.0.1",
-        "--metrics-port",
-        "0",
-    ];
+    let mut args = vec!["taskmanager", "--slots", &slots, "--bind", "127.0.0.1", "--metrics-port", "0"];
+    args.extend_from_slice(how);
     let tm = Process::start(&args, &[]);
     tm.wait_for_line("registered with the JobManager", Duration::from_secs(30));
     tm
@@ -120,8 +124,20 @@ fn submit(jm: &JobManager, args: &[String]) -> String {
 }
 
 fn state(jm: &JobManager, id: &str) -> (String, Value) {
-    let job = jm.rest.job(id).unwrap();
+    let job = jm.rest.job(id).unwrap_or_else(|e| panic!("{e}; JobManager log:\n{}", jm.process.log()));
     (job["state"].as_str().unwrap().to_string(), job)
+}
+
+fn completed_checkpoints(jm: &JobManager, id: &str) -> u64 {
+    jm.rest.call("GET", &format!("/jobs/{id}/checkpoints"), None).unwrap()["counts"]["completed"].as_u64().unwrap()
+}
+
+fn wait_checkpoints(jm: &JobManager, id: &str, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while completed_checkpoints(jm, id) < n {
+        assert!(Instant::now() < deadline, "no checkpoints: {}", jm.process.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 fn wait_state(jm: &JobManager, id: &str, want: &str, timeout: Duration) -> Value {
@@ -285,15 +301,7 @@ fn lose_a_taskmanager(name: &str, signal: &str) -> Duration {
     let events = 400_000;
     let id = submit(&jm, &tumble_count(events, 100_000, &out, 4));
     wait_state(&jm, &id, "RUNNING", Duration::from_secs(30));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while jm.rest.call("GET", &format!("/jobs/{id}/checkpoints"), None).unwrap()["counts"]["completed"]
-        .as_u64()
-        .unwrap()
-        < 2
-    {
-        assert!(Instant::now() < deadline, "no checkpoints: {}", jm.process.log());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_checkpoints(&jm, &id, 2);
     let replacement = taskmanager(&jm, 2);
     let lost_at = Instant::now();
     tm.signal(signal);
@@ -324,4 +332,55 @@ fn killed_taskmanager_is_replaced_and_the_output_is_exact() {
 fn frozen_taskmanager_is_detected_by_heartbeats() {
     let recovery = lose_a_taskmanager("stop", "-STOP");
     eprintln!("SIGSTOP to running again: {recovery:?}");
+}
+
+/// Both JobManagers of an HA pair: the same job (application mode), HA records in `ha`, a short
+/// lease so the test is quick.
+fn ha_jobmanager(ha: &str, checkpoints: &Path, job: &[String]) -> JobManager {
+    let mut args = vec!["--ha", ha, "--checkpoint-dir", checkpoints.to_str().unwrap(), "--job"];
+    args.extend(job.iter().map(String::as_str));
+    jobmanager_with_env(&args, &[("FERROFLINK__HA__LEASE_DURATION", "2s")])
+}
+
+#[test]
+fn killed_leading_jobmanager_is_replaced_by_the_standby_and_the_output_is_exact() {
+    let root = temp("ha");
+    let ha = format!("file:{}", root.join("ha").display());
+    let checkpoints = root.join("checkpoints");
+    let out = root.join("out");
+    let events = 400_000;
+    let job = tumble_count(events, 100_000, &out, 4);
+    let leader = ha_jobmanager(&ha, &checkpoints, &job);
+    leader.process.wait_for_line("this JobManager leads", Duration::from_secs(30));
+    let standby = ha_jobmanager(&ha, &checkpoints, &job);
+    standby.process.wait_for_line("standing by", Duration::from_secs(30));
+    let _tms = [taskmanager_with(&["--ha", &ha], 2), taskmanager_with(&["--ha", &ha], 2)];
+    let jobs = leader.rest.list().unwrap();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    let id = jobs[0].0.clone();
+    assert_eq!(standby.rest.list().unwrap(), jobs, "the standby forwards REST calls to the leader");
+    wait_state(&leader, &id, "RUNNING", Duration::from_secs(30));
+    wait_checkpoints(&leader, &id, 2);
+
+    let killed_at = Instant::now();
+    leader.process.signal("-KILL");
+    standby.process.wait_for_line("this JobManager leads", Duration::from_secs(30));
+    wait_state(&standby, &id, "RUNNING", Duration::from_secs(60));
+    eprintln!("leading JobManager SIGKILL to the job running again: {:?}", killed_at.elapsed());
+    wait_state(&standby, &id, "FINISHED", Duration::from_secs(120));
+    let log = standby.process.log();
+    assert!(log.contains("resuming the job") && log.contains("chk-"), "{log}");
+    let want = reference(events, &root);
+    assert_same(&committed_lines(&out), &want);
+
+    // A JobManager restarted after the job finished lists it as FINISHED and does not run it again.
+    drop(standby);
+    let restarted = ha_jobmanager(&ha, &checkpoints, &job);
+    restarted.process.wait_for_line("this JobManager leads", Duration::from_secs(30));
+    assert_eq!(state(&restarted, &id).0, "FINISHED");
+    std::thread::sleep(Duration::from_millis(500));
+    let log = restarted.process.log();
+    assert!(!log.contains("job started"), "{log}");
+    assert_same(&committed_lines(&out), &want);
+    let _ = std::fs::remove_dir_all(&root);
 }

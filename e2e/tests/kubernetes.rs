@@ -9,12 +9,15 @@
 //! operator creates its JobManager Deployment and TaskManager pods and reports them in the status,
 //! then deletes it. (Running the job itself needs the engine's JobManager/TaskManager processes.)
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
+/// The repository this test runs from (read at run time: a build cache shared by clones must not
+/// point the test at another clone's files).
+fn repo() -> PathBuf {
+    let crate_dir = std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test");
+    Path::new(&crate_dir).parent().unwrap().to_path_buf()
 }
 
 fn run(cmd: &str, args: &[&str]) -> String {

@@ -5,8 +5,11 @@ use mlua::{Lua, LuaSerdeExt, Table};
 use serde_json::{Value, json};
 
 fn health(object: Value) -> (String, String) {
-    let script =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../manifests/argocd/health.lua")).unwrap();
+    let script = std::fs::read_to_string(format!(
+        "{}/../manifests/argocd/health.lua",
+        std::env::var("CARGO_MANIFEST_DIR").unwrap()
+    ))
+    .unwrap();
     let lua = Lua::new();
     lua.globals().set("obj", lua.to_value(&object).unwrap()).unwrap();
     let hs: Table = lua.load(&script).eval().unwrap();

@@ -5,10 +5,13 @@
 use ferroflink_operator::crd::FlinkJob;
 use kube::CustomResourceExt;
 use serde_json::{Value, json};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
+/// The repository this test runs from (read at run time: a build cache shared by clones must not
+/// point the test at another clone's files).
+fn repo() -> PathBuf {
+    let crate_dir = std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test");
+    Path::new(&crate_dir).parent().unwrap().to_path_buf()
 }
 
 fn generated() -> String {

@@ -54,7 +54,11 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ("restart-strategy.max-delay", "1min", "exponential-delay: the longest delay"),
     ("restart-strategy.failure-rate-interval", "1min", "failure-rate: the interval failures are counted in"),
     ("ha.mode", "none", "JobManager high availability: `none`, `file` or `kubernetes`"),
-    ("ha.cluster-id", "the job id", "names the HA records (the operator derives it from the FlinkJob's uid)"),
+    (
+        "ha.cluster-id",
+        "`job.id`, else `default`",
+        "names the HA records (the operator derives it from the FlinkJob's uid)",
+    ),
     ("ha.dir", "none", "`file`: the shared directory of the leader record and job records"),
     (
         "ha.lease-duration",
@@ -751,7 +755,8 @@ mod tests {
         assert_eq!(unique.len(), documented.len(), "a key is listed twice");
         let structural = flatten(&serde_json::to_value(Config::default()).unwrap());
         assert_eq!(structural.iter().map(String::as_str).collect::<BTreeSet<_>>(), unique);
-        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+        let readme =
+            std::fs::read_to_string(format!("{}/../README.md", std::env::var("CARGO_MANIFEST_DIR").unwrap())).unwrap();
         for key in &unique {
             assert!(readme.contains(&format!("| `{key}` |")), "README.md's configuration reference lacks {key}");
         }

@@ -253,12 +253,6 @@ fn jobmanager(args: JobManagerArgs) -> anyhow::Result<()> {
             ("job", "args", job_args.map(Into::into)),
         ],
     )?;
-    if config.ha.mode != ferroflink::config::HaMode::None {
-        eprintln!(
-            "warning: ha.mode {:?} is not implemented yet: this JobManager runs without a standby, and a restarted              JobManager does not resume its jobs",
-            config.ha.mode
-        );
-    }
     let jm = JobManager::start(config)?;
     for job in jm.cluster().jobs() {
         eprintln!("running job {} ({})", job.id, job.name);
@@ -268,6 +262,13 @@ fn jobmanager(args: JobManagerArgs) -> anyhow::Result<()> {
     let flag = stop.clone();
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)).context("installing the Ctrl-C handler")?;
     while !stop.load(Ordering::SeqCst) {
+        if jm.cluster().is_deposed() {
+            jm.shutdown();
+            anyhow::bail!(
+                "this JobManager lost its leadership to another one and stopped its jobs; start it again to \
+                 stand by"
+            );
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
     eprintln!("JobManager stopping");

@@ -431,7 +431,7 @@ fn retained_checkpoint_restores_at_another_parallelism() {
 /// version changes on purpose).
 #[test]
 fn golden_savepoint_restores() {
-    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/savepoint-v1");
+    let golden = Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("tests/golden/savepoint-v1");
     let n = 20_000;
     if std::env::var_os("FERROFLINK_REGENERATE_GOLDEN").is_some() {
         let _ = std::fs::remove_dir_all(&golden);

@@ -1,7 +1,9 @@
 //! Bad input on the JobManager's RPC port: a TaskManager of another version, sessions that do not
 //! start with `Register`, zero slots, and malformed frames (garbage bytes on the socket, and gRPC
 //! messages with random payloads, fuzzed from a fixed seed) are refused with a reason, and the
-//! JobManager goes on serving: a proper TaskManager registers afterwards.
+//! JobManager goes on serving: a proper TaskManager registers afterwards. With HA, a standby refuses
+//! TaskManagers naming the leader, forwards REST calls to it, and a leader older than an epoch a
+//! TaskManager served is refused.
 
 use ferroflink::cluster::VERSION;
 use ferroflink::cluster::client::RestClient;
@@ -16,12 +18,17 @@ use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::{Code, Status};
 
 fn start() -> JobManager {
+    JobManager::start(local_config()).unwrap()
+}
+
+fn local_config() -> Config {
     let mut config = Config::default();
+    config.rpc.advertised_address = Some("127.0.0.1".into());
     config.rpc.bind = "127.0.0.1".into();
     config.rpc.port = Some(0);
     config.rest.bind = "127.0.0.1".into();
     config.rest.port = Some(0);
-    JobManager::start(config).unwrap()
+    config
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -37,6 +44,7 @@ fn register(version: &str, slots: u32) -> TaskManagerMessage {
             data_address: String::new(),
             memory_bytes: 1 << 30,
             metrics_address: String::new(),
+            known_epoch: 0,
         })),
     }
 }
@@ -202,4 +210,75 @@ fn malformed_frames_are_refused_and_the_jobmanager_keeps_serving() {
         drop(tx);
     });
     jm.shutdown();
+}
+
+#[test]
+fn a_standby_names_the_leader_forwards_rest_and_a_deposed_epoch_is_refused() {
+    let dir = std::env::temp_dir().join(format!("ff-rpc-ha-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut config = local_config();
+    config.ha.mode = ferroflink::config::HaMode::File;
+    config.ha.dir = Some(dir.display().to_string());
+    config.ha.lease_duration = Duration::from_secs(2);
+    let leader = JobManager::start(config.clone()).unwrap();
+    let rest = |jm: &JobManager| RestClient::new(&jm.rest_addr().to_string());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !leader.cluster().is_leader() {
+        assert!(std::time::Instant::now() < deadline, "the first JobManager never led");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let standby = JobManager::start(config).unwrap();
+    // The standby learns who leads within a third of the lease.
+    while standby.cluster().leader_rest_address().is_none() {
+        assert!(std::time::Instant::now() < deadline, "the standby never learned the leader");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!standby.cluster().is_leader());
+
+    let refused = session(&standby, vec![register(VERSION, 1)]).unwrap_err();
+    assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
+    assert!(refused.message().contains("standby"), "{}", refused.message());
+    let named = refused.metadata().get("x-ferroflink-leader").unwrap().to_str().unwrap().to_string();
+    assert_eq!(named, leader.rpc_addr().to_string());
+
+    // REST: the standby answers its probes and forwards the rest, errors included.
+    let ready = |jm: &JobManager| {
+        ureq::get(&format!("http://{}/readyz", jm.rest_addr()))
+            .config()
+            .http_status_as_error(false)
+            .build()
+            .call()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!((ready(&leader), ready(&standby)), (200, 503));
+    // A job submitted through the standby runs on the leader (it waits for slots there), and the
+    // standby's answers are the leader's.
+    let args = ["--query", "q0", "--events", "10", "--parallelism", "1"].map(String::from);
+    let id = rest(&standby).submit("nexmark", &args).unwrap();
+    assert!(leader.cluster().job(&id).is_some() && standby.cluster().job(&id).is_none());
+    let jobs = rest(&standby).call("GET", "/jobs", None).unwrap();
+    assert_eq!(jobs["jobs"][0]["id"], id.as_str(), "{jobs}");
+    rest(&standby).call("PATCH", &format!("/jobs/{id}?mode=cancel"), None).unwrap();
+    while !leader.cluster().job(&id).unwrap().state().0.is_terminal() {
+        assert!(std::time::Instant::now() < deadline, "the cancel through the standby never arrived");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let err = rest(&standby).call("GET", "/jobs/0000", None).unwrap_err().to_string();
+    assert!(err.contains("404") && err.contains("not known"), "{err}");
+    let err = rest(&standby).submit("no-such-job", &[]).unwrap_err().to_string();
+    assert!(err.contains("400"), "{err}");
+
+    // A TaskManager that served a newer leader refuses this one's epoch: this leader was deposed.
+    let mut stale = register(VERSION, 1);
+    if let Some(Body::Register(r)) = &mut stale.body {
+        r.known_epoch = 7;
+    }
+    let refused = session(&leader, vec![stale]).unwrap_err();
+    assert!(refused.message().contains("deposed"), "{}", refused.message());
+
+    standby.shutdown();
+    leader.shutdown();
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -9,7 +9,9 @@ use std::time::Duration;
 type Event = (String, i64, i64);
 
 fn events() -> Vec<Event> {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/events.csv")).unwrap();
+    let text =
+        std::fs::read_to_string(format!("{}/tests/golden/events.csv", std::env::var("CARGO_MANIFEST_DIR").unwrap()))
+            .unwrap();
     text.lines()
         .map(|l| {
             let f: Vec<&str> = l.split(',').collect();
@@ -19,7 +21,7 @@ fn events() -> Vec<Event> {
 }
 
 fn golden(name: &str) -> Vec<String> {
-    let path = format!("{}/tests/golden/flink/{name}.csv", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/tests/golden/flink/{name}.csv", std::env::var("CARGO_MANIFEST_DIR").unwrap());
     std::fs::read_to_string(path).unwrap().lines().map(String::from).collect()
 }
 

@@ -11,7 +11,7 @@ use crate::checkpoint::metadata::{
 };
 use crate::checkpoint::restore::{RestoreMode, RestoredSnapshot};
 use crate::checkpoint::storage::{self, CheckpointStorage};
-use crate::checkpoint::{CheckpointConfig, TaskCommand, TaskSnapshot};
+use crate::checkpoint::{CheckpointConfig, JobRecorder, TaskCommand, TaskSnapshot};
 use crate::error::{Error, Result};
 use crate::runtime::element::{CheckpointBarrier, SnapshotFormat};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, unbounded};
@@ -185,18 +185,23 @@ pub struct Coordinator {
 }
 
 impl Coordinator {
-    /// Starts the coordinator of job `job_id`, continuing after `restored` if given.
+    /// Starts the coordinator of job `job_id`, continuing after `restored` if given, reporting to
+    /// `recorder` if given.
     pub fn start(
         config: CheckpointConfig,
         job_id: &str,
         job_name: &str,
         restored: Option<&RestoredSnapshot>,
+        recorder: Option<Arc<dyn JobRecorder>>,
     ) -> Result<Coordinator> {
         let job_storage = match &config.dir {
             Some(dir) => Some(storage::open(dir, &config.s3)?.scoped(job_id)),
             None => None,
         };
         let mut next_id = restored.map_or(1, |r| r.metadata.checkpoint_id + 1);
+        if let Some(r) = &recorder {
+            next_id = next_id.max(r.next_checkpoint_id());
+        }
         if let Some(s) = &job_storage {
             for name in s.list("")? {
                 if let Some(n) = name.strip_prefix("chk-").and_then(|n| n.parse::<u64>().ok()) {
@@ -245,6 +250,7 @@ impl Coordinator {
             job_name: job_name.to_string(),
             job_storage,
             next_id,
+            recorder,
             attempt: None,
             pending: BTreeMap::new(),
             completed,
@@ -445,6 +451,7 @@ struct CoordinatorLoop {
     job_name: String,
     job_storage: Option<Arc<dyn CheckpointStorage>>,
     next_id: u64,
+    recorder: Option<Arc<dyn JobRecorder>>,
     attempt: Option<AttemptTasks>,
     pending: BTreeMap<u64, Pending>,
     completed: VecDeque<CompletedCheckpoint>,
@@ -572,6 +579,13 @@ impl CoordinatorLoop {
     ) {
         let Some(attempt) = &self.attempt else { return };
         let id = self.next_id;
+        if let Some(Err(e)) = self.recorder.as_ref().map(|r| r.checkpoint_started(id)) {
+            tracing::warn!(checkpoint_id = id, "{kind:?} {id} not started: {e}");
+            if let Some(reply) = reply {
+                let _ = reply.send(Err(e));
+            }
+            return;
+        }
         self.next_id += 1;
         let dir = match kind {
             SnapshotKind::Checkpoint => format!("chk-{id}"),
@@ -686,8 +700,14 @@ impl CoordinatorLoop {
             finished: p.then_exit && !p.stop,
             operators,
         };
-        let written = metadata.to_bytes().and_then(|bytes| p.storage.write(METADATA_FILE, &bytes));
         let location = p.storage.location("");
+        let written =
+            metadata.to_bytes().and_then(|bytes| p.storage.write(METADATA_FILE, &bytes)).and_then(|()| {
+                match (&self.recorder, p.kind) {
+                    (Some(r), SnapshotKind::Checkpoint) => r.checkpoint_completed(id, &location),
+                    _ => Ok(()),
+                }
+            });
         if let Err(e) = written {
             self.fail(id, p.kind, &location, &e.to_string(), p.reply);
             let _ = p.storage.delete_dir("");

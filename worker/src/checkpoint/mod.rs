@@ -124,3 +124,17 @@ pub struct TaskSnapshot {
     /// Its operators' states.
     pub states: Vec<SubtaskSnapshot>,
 }
+
+/// Where a job reports what another JobManager would resume it from (JobManager HA): the
+/// checkpoint-id counter, its latest completed checkpoint, and how it ended.
+pub trait JobRecorder: Send + Sync + std::fmt::Debug {
+    /// The smallest checkpoint id the job may use.
+    fn next_checkpoint_id(&self) -> u64;
+    /// Checkpoint (or savepoint) `id` starts. An error (a deposed leader) skips it.
+    fn checkpoint_started(&self, id: u64) -> crate::error::Result<()>;
+    /// Checkpoint `id` at `location` completed, before any task commits its side effects. An
+    /// error (a deposed leader) fails it: nothing commits.
+    fn checkpoint_completed(&self, id: u64, location: &str) -> crate::error::Result<()>;
+    /// The job ended in `state`.
+    fn ended(&self, state: crate::runtime::minicluster::JobState, error: Option<&str>);
+}

@@ -8,28 +8,32 @@
 //! fails, and the job restarts from its latest completed checkpoint on the slots that remain (or
 //! that a returning TaskManager brings).
 
+use crate::checkpoint::JobRecorder;
 use crate::checkpoint::coordinator::{
     AttemptProgress, AttemptTasks, CheckpointTarget, TaskCommands, TaskEvents, WriteResult, WrittenSender,
 };
+use crate::checkpoint::restore::{RestoreMode, RestoreSettings};
+use crate::cluster::ha::{HaServices, JobRecord, LeaderRecord, RecordedState, now_ms};
 use crate::cluster::proto::job_manager_message::Body as JmBody;
 use crate::cluster::proto::job_manager_server::{JobManager as JobManagerRpc, JobManagerServer};
 use crate::cluster::proto::task_manager_message::Body as TmBody;
 use crate::cluster::proto::{self, JobManagerMessage, TaskManagerMessage};
-use crate::cluster::{VERSION, rest, runtime, socket_addr};
+use crate::cluster::{VERSION, host_name, rest, runtime, socket_addr};
 use crate::config::{Config, DEFAULT_REST_PORT, DEFAULT_RPC_PORT};
 use crate::error::{Domain, Error, Result};
 use crate::graph::execution::{place_on, slots_needed};
+use crate::graph::job_graph::JobGraph;
 use crate::jobs;
 use crate::runtime::element::{CheckpointBarrier, SnapshotFormat};
 use crate::runtime::metrics::TaskMetrics;
-use crate::runtime::minicluster::{AttemptSpec, JobHandle, Launcher, RunningAttempt, supervise};
+use crate::runtime::minicluster::{AttemptSpec, JobHandle, JobState, Launcher, RunningAttempt, supervise};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, unbounded};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tokio_stream::{Stream, StreamExt};
@@ -54,7 +58,22 @@ pub struct TaskManagerInfo {
     pub registered_ms: u64,
     /// When its last message arrived.
     pub last_heard: Instant,
+    tx: Outbox,
+}
+
+/// The session to one TaskManager: every message carries the epoch of the leader that sends it,
+/// so a TaskManager that served a newer leader refuses it.
+#[derive(Clone, Debug)]
+struct Outbox {
     tx: UnboundedSender<JobManagerMessage>,
+    epoch: u64,
+}
+
+impl Outbox {
+    /// Sends `body`; `false` when the session is closed.
+    fn send(&self, body: JmBody) -> bool {
+        self.tx.send(JobManagerMessage { body: Some(body), epoch: self.epoch }).is_ok()
+    }
 }
 
 impl TaskManagerInfo {
@@ -76,8 +95,54 @@ pub struct JobEntry {
     pub args: Vec<String>,
     /// When it was submitted (ms since the epoch).
     pub start_ms: u64,
-    /// The running (or ended) job.
-    pub handle: JobHandle,
+    /// Its graph.
+    pub graph: Arc<JobGraph>,
+    /// The job this JobManager runs (or ran); `None` for a job that ended under an earlier leader.
+    pub handle: Option<JobHandle>,
+    /// How a job that ended under an earlier leader ended, and when (from the HA records).
+    recorded: Option<(JobState, Option<String>, Option<u64>)>,
+}
+
+impl JobEntry {
+    /// Its state, and why it failed or waits.
+    pub fn state(&self) -> (JobState, Option<String>) {
+        match (&self.handle, &self.recorded) {
+            (Some(h), _) => h.state(),
+            (None, Some((state, why, _))) => (*state, why.clone()),
+            (None, None) => (JobState::Created, None),
+        }
+    }
+
+    /// When it ended (ms since the epoch).
+    pub fn end_ms(&self) -> Option<u64> {
+        match &self.handle {
+            Some(h) => {
+                h.end_time().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_millis() as u64)
+            }
+            None => self.recorded.as_ref().and_then(|r| r.2),
+        }
+    }
+}
+
+impl From<RecordedState> for JobState {
+    fn from(s: RecordedState) -> JobState {
+        match s {
+            RecordedState::Running => JobState::Running,
+            RecordedState::Finished => JobState::Finished,
+            RecordedState::Failed => JobState::Failed,
+            RecordedState::Canceled => JobState::Canceled,
+        }
+    }
+}
+
+/// How a job comes to run.
+enum Start<'a> {
+    /// Submitted through the REST API or `ferroflink submit`: may run again after it ended.
+    Submitted,
+    /// The job of the configuration (application mode): runs once; a recorded one is left alone.
+    Configured,
+    /// Resumed by a new leader from its record.
+    Resumed(&'a JobRecord),
 }
 
 /// What the TaskManager sessions report about one attempt.
@@ -105,17 +170,64 @@ pub struct Cluster {
     slots_changed: Condvar,
     jobs: Mutex<Vec<Arc<JobEntry>>>,
     routes: Mutex<HashMap<String, AttemptRoute>>,
+    ha: Option<Arc<HaServices>>,
+    /// The epoch this JobManager leads in (0: it does not lead yet). Without HA it leads in epoch 0.
+    epoch: AtomicU64,
+    /// Set once the leader took over its jobs: it serves from then on.
+    serving: AtomicBool,
+    /// Set when leadership is lost, or the JobManager shuts down: jobs are stopped here but stay
+    /// RUNNING in the HA records, for the next leader.
+    suspended: Arc<AtomicBool>,
+    /// The RPC and REST addresses it advertises.
+    advertised: OnceLock<(String, String)>,
+    /// The leader as last read from the HA records (kept by the election thread).
+    leader: Mutex<Option<LeaderRecord>>,
 }
 
 impl Cluster {
-    fn new(config: Config) -> Self {
+    fn new(config: Config, ha: Option<HaServices>) -> Self {
         Cluster {
             config,
             taskmanagers: Mutex::new(BTreeMap::new()),
             slots_changed: Condvar::new(),
             jobs: Mutex::new(Vec::new()),
             routes: Mutex::new(HashMap::new()),
+            ha: ha.map(Arc::new),
+            epoch: AtomicU64::new(0),
+            serving: AtomicBool::new(false),
+            suspended: Arc::new(AtomicBool::new(false)),
+            advertised: OnceLock::new(),
+            leader: Mutex::new(None),
         }
+    }
+
+    /// Whether this JobManager leads (always, without HA).
+    pub fn is_leader(&self) -> bool {
+        !self.suspended.load(Ordering::SeqCst) && self.serving.load(Ordering::SeqCst)
+    }
+
+    /// Whether this JobManager lost its leadership (it must stop; a restart makes it a standby).
+    pub fn is_deposed(&self) -> bool {
+        self.ha.is_some() && self.suspended.load(Ordering::SeqCst) && self.epoch.load(Ordering::SeqCst) > 0
+    }
+
+    /// The leader's REST address when another JobManager leads (where a standby forwards calls).
+    pub fn leader_rest_address(&self) -> Option<String> {
+        self.other_leader().map(|l| l.rest_address)
+    }
+
+    /// The leader when it is another JobManager.
+    fn other_leader(&self) -> Option<LeaderRecord> {
+        let identity = self.ha.as_ref()?.identity();
+        let leader = self.leader.lock().expect("cluster lock").clone()?;
+        Some(leader).filter(|l| !self.is_leader() && l.holder != identity)
+    }
+
+    fn not_leader(&self) -> Error {
+        Error::Cluster(match self.leader_rest_address() {
+            Some(rest) => format!("this JobManager is a standby; the leader serves at http://{rest}"),
+            None => "this JobManager is a standby and no leader is known yet; retry shortly".into(),
+        })
     }
 
     /// The configuration the JobManager runs with.
@@ -148,23 +260,89 @@ impl Cluster {
     /// Builds the built-in job `builtin` from `args` (the configuration's job settings added, see
     /// [`Config::job_args`]) and starts it. Returns its id.
     pub fn submit(self: &Arc<Self>, builtin: &str, args: &[String]) -> Result<String> {
+        if !self.is_leader() {
+            return Err(self.not_leader());
+        }
         let mut config = self.config.clone();
         config.job.args = args.to_vec();
-        let args = config.job_args();
+        self.start_job(builtin, config.job_args(), Start::Submitted)
+    }
+
+    /// Starts the job of the configuration (application mode), unless the HA records show it ran.
+    fn start_configured(self: &Arc<Self>) -> Result<()> {
+        if let Some(builtin) = self.config.job.builtin.clone() {
+            self.start_job(&builtin, self.config.job_args(), Start::Configured)?;
+        }
+        Ok(())
+    }
+
+    fn start_job(self: &Arc<Self>, builtin: &str, args: Vec<String>, start: Start) -> Result<String> {
         let built = jobs::build(builtin, &args)?;
         let graph = built.env.job_graph()?;
         let mut settings = built.env.execution_settings();
-        settings.checkpoint.s3 = settings.checkpoint.s3.clone().or(config.s3_config());
+        settings.checkpoint.s3 = settings.checkpoint.s3.clone().or(self.config.s3_config());
         let job_id =
             settings.job_id.clone().unwrap_or_else(|| crate::runtime::minicluster::derive_job_id(&built.name, &graph));
         let mut jobs = self.jobs.lock().expect("cluster lock");
-        if let Some(running) = jobs.iter().find(|j| j.id == job_id && !j.handle.state().0.is_terminal()) {
+        if matches!(start, Start::Configured) && jobs.iter().any(|j| j.id == job_id) {
+            // A new leader resumed (or listed) it from the HA records.
+            return Ok(job_id);
+        }
+        if let Some(running) = jobs.iter().find(|j| j.id == job_id && !j.state().0.is_terminal()) {
             return Err(Error::InvalidJob(format!(
                 "job {} ({}) is already running; cancel it first or give the new one another --job-id",
                 running.id, running.name
             )));
         }
         settings.job_id = Some(job_id.clone());
+        let epoch = self.epoch.load(Ordering::SeqCst);
+        if let Some(ha) = &self.ha {
+            let recorded = ha.jobs()?.jobs.get(&job_id).cloned();
+            let first_checkpoint = match (&start, &recorded) {
+                (Start::Configured, Some(r)) => {
+                    tracing::info!(%job_id, state = ?r.state, "the configured job is in the HA records: not started again");
+                    return Ok(job_id);
+                }
+                (Start::Resumed(r), _) => {
+                    if let Some(from) = &r.resume_from {
+                        // Its own checkpoints are the job's to subsume; the snapshot it was started
+                        // from keeps the mode it was started with.
+                        if settings.restore.as_ref().is_none_or(|initial| &initial.path != from) {
+                            settings.restore = Some(RestoreSettings {
+                                path: from.clone(),
+                                mode: RestoreMode::Claim,
+                                allow_non_restored_state: r.allow_non_restored_state,
+                            });
+                        }
+                    }
+                    r.checkpoint_counter
+                }
+                (_, previous) => {
+                    let record = JobRecord {
+                        id: job_id.clone(),
+                        name: built.name.clone(),
+                        builtin: builtin.to_string(),
+                        args: args.clone(),
+                        state: RecordedState::Running,
+                        error: None,
+                        submitted_ms: now_ms(),
+                        ended_ms: None,
+                        checkpoint_counter: previous.as_ref().map_or(1, |p| p.checkpoint_counter),
+                        resume_from: settings.restore.as_ref().map(|r| r.path.clone()),
+                        allow_non_restored_state: settings.restore.as_ref().is_some_and(|r| r.allow_non_restored_state),
+                    };
+                    ha.update_job(epoch, &job_id, |_| Some(record.clone()))?;
+                    record.checkpoint_counter
+                }
+            };
+            settings.recorder = Some(Arc::new(HaRecorder {
+                ha: ha.clone(),
+                epoch,
+                job_id: job_id.clone(),
+                first_checkpoint,
+                suspended: self.suspended.clone(),
+            }));
+        }
         let launcher = RemoteLauncher {
             cluster: self.clone(),
             job_id: job_id.clone(),
@@ -172,8 +350,16 @@ impl Cluster {
             args: args.clone(),
             final_snapshot: settings.checkpoint.has_final_snapshot(),
         };
-        let handle = supervise(&graph, &built.name, &settings, Arc::new(launcher))?;
-        tracing::info!(%job_id, job = %built.name, "job submitted");
+        let handle = match supervise(&graph, &built.name, &settings, Arc::new(launcher)) {
+            Ok(h) => h,
+            Err(e) => {
+                if let Some(r) = &settings.recorder {
+                    r.ended(JobState::Failed, Some(&e.to_string()));
+                }
+                return Err(e);
+            }
+        };
+        tracing::info!(%job_id, job = %built.name, "job started");
         jobs.retain(|j| j.id != job_id);
         jobs.push(Arc::new(JobEntry {
             id: job_id.clone(),
@@ -181,9 +367,72 @@ impl Cluster {
             builtin: builtin.to_string(),
             args,
             start_ms: now_ms(),
-            handle,
+            graph: handle.job().clone(),
+            handle: Some(handle),
+            recorded: None,
         }));
         Ok(job_id)
+    }
+
+    /// Takes over as the leader of `epoch`: resumes the jobs the HA records show running (from
+    /// their latest checkpoints), lists the ended ones, and starts the configured job if it never ran.
+    fn lead(self: &Arc<Self>, epoch: u64) -> Result<()> {
+        self.epoch.store(epoch, Ordering::SeqCst);
+        self.take_over_jobs()?;
+        self.serving.store(true, Ordering::SeqCst);
+        if let Some(ha) = &self.ha {
+            tracing::info!(epoch, records = %ha.describe(), "this JobManager leads");
+        }
+        Ok(())
+    }
+
+    fn take_over_jobs(self: &Arc<Self>) -> Result<()> {
+        let epoch = self.epoch.load(Ordering::SeqCst);
+        let Some(ha) = &self.ha else { return self.start_configured() };
+        tracing::info!(epoch, "taking over the jobs of the HA records");
+        for record in ha.jobs()?.jobs.into_values() {
+            if record.state.is_terminal() {
+                self.list_ended(&record);
+                continue;
+            }
+            tracing::info!(job_id = %record.id, from = ?record.resume_from, "resuming the job");
+            if let Err(e) = self.start_job(&record.builtin, record.args.clone(), Start::Resumed(&record)) {
+                tracing::error!(job_id = %record.id, "cannot resume the job: {e}");
+            }
+        }
+        self.start_configured()
+    }
+
+    /// Lists a job that ended under an earlier leader.
+    fn list_ended(&self, record: &JobRecord) {
+        let graph = match jobs::build(&record.builtin, &record.args).and_then(|b| b.env.job_graph()) {
+            Ok(g) => Arc::new(g),
+            Err(e) => {
+                tracing::warn!(job_id = %record.id, "a recorded job no longer builds ({e}); not listed");
+                return;
+            }
+        };
+        self.jobs.lock().expect("cluster lock").push(Arc::new(JobEntry {
+            id: record.id.clone(),
+            name: record.name.clone(),
+            builtin: record.builtin.clone(),
+            args: record.args.clone(),
+            start_ms: record.submitted_ms,
+            graph,
+            handle: None,
+            recorded: Some((record.state.into(), record.error.clone(), record.ended_ms)),
+        }));
+    }
+
+    /// Stops this JobManager's jobs without ending them in the HA records: leadership was lost,
+    /// or the process stops and a standby carries on.
+    fn suspend(&self) {
+        self.suspended.store(true, Ordering::SeqCst);
+        for job in self.jobs() {
+            if let Some(h) = &job.handle {
+                h.cancel();
+            }
+        }
     }
 
     fn register(&self, info: TaskManagerInfo) {
@@ -282,8 +531,63 @@ impl Cluster {
     }
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+/// Records a job's checkpoints and end in the HA records, as the leader of `epoch`.
+struct HaRecorder {
+    ha: Arc<HaServices>,
+    epoch: u64,
+    job_id: String,
+    first_checkpoint: u64,
+    suspended: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for HaRecorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HaRecorder").field("job_id", &self.job_id).field("epoch", &self.epoch).finish_non_exhaustive()
+    }
+}
+
+impl HaRecorder {
+    fn update(&self, f: impl Fn(&mut JobRecord)) -> Result<()> {
+        self.ha.update_job(self.epoch, &self.job_id, |r| {
+            let mut r = r.cloned()?;
+            f(&mut r);
+            Some(r)
+        })
+    }
+}
+
+impl JobRecorder for HaRecorder {
+    fn next_checkpoint_id(&self) -> u64 {
+        self.first_checkpoint
+    }
+
+    fn checkpoint_started(&self, id: u64) -> Result<()> {
+        self.update(|r| r.checkpoint_counter = r.checkpoint_counter.max(id + 1))
+    }
+
+    fn checkpoint_completed(&self, _id: u64, location: &str) -> Result<()> {
+        self.update(|r| r.resume_from = Some(location.to_string()))
+    }
+
+    fn ended(&self, state: JobState, error: Option<&str>) {
+        if self.suspended.load(Ordering::SeqCst) {
+            return;
+        }
+        let recorded = match state {
+            JobState::Finished => RecordedState::Finished,
+            JobState::Failed => RecordedState::Failed,
+            JobState::Canceled => RecordedState::Canceled,
+            JobState::Created | JobState::Running | JobState::Restarting => return,
+        };
+        let result = self.update(|r| {
+            r.state = recorded;
+            r.error = error.map(str::to_string);
+            r.ended_ms = Some(now_ms());
+        });
+        if let Err(e) = result {
+            tracing::error!(job_id = %self.job_id, "cannot record that the job ended ({state:?}): {e}");
+        }
+    }
 }
 
 /// Deploys a job's attempts into TaskManager slots.
@@ -298,7 +602,7 @@ struct RemoteLauncher {
 /// The slots an attempt takes on one TaskManager, and the tasks it runs there.
 struct Share {
     taskmanager: String,
-    tx: UnboundedSender<JobManagerMessage>,
+    tx: Outbox,
     data_address: String,
     slots: usize,
     tasks: Vec<usize>,
@@ -409,7 +713,7 @@ impl Launcher for RemoteLauncher {
                 tasks = share.tasks.len(),
                 "deploying"
             );
-            if share.tx.send(JobManagerMessage { body: Some(JmBody::Deploy(deploy)) }).is_err() {
+            if !share.tx.send(JmBody::Deploy(deploy)) {
                 closed.push(share.taskmanager.clone());
             }
         }
@@ -443,14 +747,14 @@ impl Launcher for RemoteLauncher {
 struct RemoteCommands {
     job_id: String,
     attempt: u64,
-    taskmanagers: Vec<UnboundedSender<JobManagerMessage>>,
+    taskmanagers: Vec<Outbox>,
 }
 
 impl RemoteCommands {
     fn send(&self, body: JmBody) {
         for tx in &self.taskmanagers {
             // A closed session is a lost TaskManager, which fails the attempt anyway.
-            let _ = tx.send(JobManagerMessage { body: Some(body.clone()) });
+            tx.send(body.clone());
         }
     }
 }
@@ -497,12 +801,10 @@ struct RemoteAttempt {
 impl RemoteAttempt {
     fn cancel_tasks(&self) {
         for share in &self.shares {
-            let _ = share.tx.send(JobManagerMessage {
-                body: Some(JmBody::CancelAttempt(proto::CancelAttempt {
-                    job_id: self.job_id.clone(),
-                    attempt: self.number,
-                })),
-            });
+            share.tx.send(JmBody::CancelAttempt(proto::CancelAttempt {
+                job_id: self.job_id.clone(),
+                attempt: self.number,
+            }));
         }
     }
 }
@@ -557,6 +859,9 @@ struct RpcService {
     cluster: Arc<Cluster>,
 }
 
+/// gRPC metadata of a standby's refusal: the leader's RPC address.
+pub const LEADER_METADATA: &str = "x-ferroflink-leader";
+
 type MessageStream = Pin<Box<dyn Stream<Item = std::result::Result<JobManagerMessage, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -584,13 +889,33 @@ impl JobManagerRpc for RpcService {
         if register.slots == 0 {
             return Err(Status::invalid_argument("a TaskManager needs at least one slot (--slots)"));
         }
+        if !self.cluster.is_leader() {
+            let leader = self.cluster.other_leader();
+            let mut status = Status::unavailable(match &leader {
+                Some(l) => format!("this JobManager is a standby; register with the leader at {}", l.rpc_address),
+                None => "this JobManager does not lead (yet); register again shortly".to_string(),
+            });
+            if let Some(value) = leader.and_then(|l| l.rpc_address.parse().ok()) {
+                status.metadata_mut().insert(LEADER_METADATA, value);
+            }
+            return Err(status);
+        }
+        let epoch = self.cluster.epoch.load(Ordering::SeqCst);
+        if register.known_epoch > epoch {
+            tracing::warn!(%peer, epoch, "a TaskManager served leader epoch {}: this JobManager was deposed", register.known_epoch);
+            return Err(Status::unavailable(format!(
+                "this JobManager leads epoch {epoch}, but the TaskManager served epoch {}: it was deposed",
+                register.known_epoch
+            )));
+        }
         let heartbeat = self.cluster.config.heartbeat.clone();
         let (tx, rx) = unbounded_channel();
+        let tx = Outbox { tx, epoch };
         let registered = proto::Registered {
             heartbeat_interval_ms: heartbeat.interval.as_millis() as u64,
             heartbeat_timeout_ms: heartbeat.timeout.as_millis() as u64,
         };
-        let _ = tx.send(JobManagerMessage { body: Some(JmBody::Registered(registered)) });
+        tx.send(JmBody::Registered(registered));
         let id = register.taskmanager_id.clone();
         self.cluster.register(TaskManagerInfo {
             id: id.clone(),
@@ -627,7 +952,7 @@ impl JobManagerRpc for RpcService {
                         if last_heard.elapsed() > heartbeat.timeout {
                             break format!("no heartbeat for {:?}", heartbeat.timeout);
                         }
-                        if tx.send(JobManagerMessage { body: Some(JmBody::Heartbeat(proto::Heartbeat {})) }).is_err() {
+                        if !tx.send(JmBody::Heartbeat(proto::Heartbeat {})) {
                             break "its session closed".to_string();
                         }
                     }
@@ -654,7 +979,12 @@ impl JobManager {
         let runtime = runtime("jobmanager")?;
         let rpc_bind = socket_addr(&config.rpc.bind, config.rpc.port.unwrap_or(DEFAULT_RPC_PORT))?;
         let rest_bind = socket_addr(&config.rest.bind, config.rest.port.unwrap_or(DEFAULT_REST_PORT))?;
-        let cluster = Arc::new(Cluster::new(config));
+        // Unique among the JobManagers of a cluster, and the same for a restarted container (whose
+        // pid is the same), which then takes its lease back without waiting for it to expire.
+        static STARTED: AtomicU64 = AtomicU64::new(0);
+        let identity = format!("{}-{}-{}", host_name(), std::process::id(), STARTED.fetch_add(1, Ordering::SeqCst));
+        let ha = HaServices::from_config(&config, &identity)?;
+        let cluster = Arc::new(Cluster::new(config, ha));
         let (rpc_addr, rest_addr) = runtime.block_on(async {
             let rpc = tokio::net::TcpListener::bind(rpc_bind)
                 .await
@@ -684,12 +1014,20 @@ impl JobManager {
             Ok::<_, Error>(addrs)
         })?;
         tracing::info!(rpc = %rpc_addr, rest = %rest_addr, "JobManager started");
-        let jm = JobManager { cluster, rpc_addr, rest_addr, runtime };
-        if let Some(builtin) = jm.cluster.config.job.builtin.clone() {
-            let args = jm.cluster.config.job.args.clone();
-            jm.cluster.submit(&builtin, &args)?;
+        let host = cluster.config.rpc.advertised_address.clone().unwrap_or_else(host_name);
+        let _ = cluster.advertised.set((format!("{host}:{}", rpc_addr.port()), format!("{host}:{}", rest_addr.port())));
+        match cluster.ha.clone() {
+            None => cluster.lead(0)?,
+            Some(ha) => {
+                tracing::info!(identity = %ha.identity(), records = %ha.describe(), "campaigning for leadership");
+                let c = cluster.clone();
+                std::thread::Builder::new()
+                    .name("leader-election".into())
+                    .spawn(move || elect(&c, &ha))
+                    .map_err(|e| Error::io("starting the leader election", e))?;
+            }
         }
-        Ok(jm)
+        Ok(JobManager { cluster, rpc_addr, rest_addr, runtime })
     }
 
     /// The address TaskManagers connect to.
@@ -707,11 +1045,82 @@ impl JobManager {
         &self.cluster
     }
 
-    /// Stops the servers.
+    /// Stops the servers. Without HA its jobs are cancelled; with HA they stay running in the
+    /// records and the lease is given up, so a standby resumes them at once.
     pub fn shutdown(self) {
-        for job in self.cluster.jobs() {
-            job.handle.cancel();
+        let epoch = self.cluster.epoch.load(Ordering::SeqCst);
+        let leading = self.cluster.is_leader();
+        match &self.cluster.ha {
+            None => {
+                for job in self.cluster.jobs() {
+                    if let Some(h) = &job.handle {
+                        h.cancel();
+                    }
+                }
+            }
+            Some(ha) => {
+                self.cluster.suspend();
+                if leading && let Err(e) = ha.release(epoch) {
+                    tracing::warn!("cannot give up the leader lease ({e}); a standby takes over when it expires");
+                }
+            }
         }
         self.runtime.shutdown_timeout(Duration::from_secs(2));
     }
+}
+
+/// Campaigns until this JobManager leads, leads while it renews its lease, and suspends its jobs
+/// when the lease is lost (the process then exits: see [`Cluster::is_deposed`]).
+fn elect(cluster: &Arc<Cluster>, ha: &HaServices) {
+    let (rpc, rest) = cluster.advertised.get().cloned().unwrap_or_default();
+    let period = ha.lease_duration() / 3;
+    let epoch = loop {
+        if cluster.suspended.load(Ordering::SeqCst) {
+            return;
+        }
+        match ha.try_acquire(&rpc, &rest) {
+            Ok(Some(epoch)) => break epoch,
+            Ok(None) => {}
+            Err(e) => tracing::warn!("cannot read the HA records at {}: {e}", ha.describe()),
+        }
+        let leader = ha.leader().unwrap_or(None);
+        let mut known = cluster.leader.lock().expect("cluster lock");
+        if leader.as_ref().map(|l| l.epoch) != known.as_ref().map(|l| l.epoch)
+            && let Some(l) = &leader
+        {
+            tracing::info!(leader = %l.holder, epoch = l.epoch, rpc = %l.rpc_address, "standing by");
+        }
+        *known = leader;
+        drop(known);
+        std::thread::sleep(period);
+    };
+    *cluster.leader.lock().expect("cluster lock") = ha.leader().unwrap_or(None);
+    if let Err(e) = cluster.lead(epoch) {
+        tracing::error!("cannot take over the jobs of the HA records ({e}); stepping down");
+        cluster.suspend();
+        let _ = ha.release(epoch);
+        return;
+    }
+    let mut renewed = Instant::now();
+    loop {
+        std::thread::sleep(period);
+        if cluster.suspended.load(Ordering::SeqCst) {
+            return;
+        }
+        match ha.renew(epoch) {
+            Ok(true) => renewed = Instant::now(),
+            Ok(false) => {
+                tracing::error!(epoch, "this JobManager lost its leadership: another one took the lease");
+                break;
+            }
+            Err(e) if renewed.elapsed() < ha.lease_duration() => {
+                tracing::warn!("cannot renew the leader lease ({e}); retrying");
+            }
+            Err(e) => {
+                tracing::error!(epoch, "the leader lease ran out while it could not be renewed ({e})");
+                break;
+            }
+        }
+    }
+    cluster.suspend();
 }

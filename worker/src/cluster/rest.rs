@@ -15,15 +15,19 @@
 //! | `GET /metrics` | Prometheus text |
 //! | `GET /healthz`, `GET /readyz` | the process is alive; it leads and serves |
 //!
+//! A standby JobManager (HA) answers `/healthz` and `/readyz` (503) itself and forwards every other
+//! call to the leader, so a Service may route to every JobManager pod.
+//!
 //! Errors answer `{"errors":["..."]}` with a 4xx or 5xx status, as Flink's do.
 
 use crate::cluster::VERSION;
 use crate::cluster::jobmanager::{Cluster, JobEntry};
 use crate::error::Error;
-use crate::runtime::minicluster::JobState;
+use crate::runtime::minicluster::{JobHandle, JobState};
 use axum::Json;
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use crossbeam_channel::Receiver;
@@ -59,12 +63,88 @@ pub fn router(cluster: Arc<Cluster>) -> axum::Router {
         .route("/taskmanagers", get(taskmanagers))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(|| async { "leading\n" }))
+        .route("/readyz", get(readyz))
+        .layer(axum::middleware::from_fn_with_state(api.clone(), forward_to_leader))
         .with_state(api)
+}
+
+async fn readyz(State(api): State<Api>) -> Response {
+    if api.cluster.is_leader() {
+        return "leading\n".into_response();
+    }
+    let why = match api.cluster.leader_rest_address() {
+        Some(leader) => format!("standby; the leader serves at http://{leader}\n"),
+        None => "not leading; no leader known yet\n".to_string(),
+    };
+    (StatusCode::SERVICE_UNAVAILABLE, why).into_response()
+}
+
+/// On a standby, every call but the probes is answered by the leader.
+async fn forward_to_leader(State(api): State<Api>, request: Request, next: Next) -> Response {
+    if api.cluster.is_leader() || matches!(request.uri().path(), "/healthz" | "/readyz") {
+        return next.run(request).await;
+    }
+    let Some(leader) = api.cluster.leader_rest_address() else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this JobManager is a standby and no leader is known yet; retry shortly",
+        );
+    };
+    let method = request.method().to_string();
+    let url = format!("http://{leader}{}", request.uri().path_and_query().map_or("/", |p| p.as_str()));
+    let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let body = match axum::body::to_bytes(request.into_body(), 16 << 20).await {
+        Ok(b) => b.to_vec(),
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("cannot read the request body: {e}")),
+    };
+    let forwarded = tokio::task::spawn_blocking(move || forward(&method, &url, content_type.as_deref(), body)).await;
+    match forwarded {
+        Ok(Ok((status, content_type, bytes))) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+            let content_type = content_type.unwrap_or_else(|| "application/octet-stream".into());
+            (status, [(header::CONTENT_TYPE, content_type)], bytes).into_response()
+        }
+        Ok(Err(e)) => error(StatusCode::BAD_GATEWAY, format!("this standby cannot reach the leader at {leader}: {e}")),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("forwarding failed: {e}")),
+    }
+}
+
+/// Sends one call to `url`: (status, content type, body).
+fn forward(
+    method: &str,
+    url: &str,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+) -> Result<(u16, Option<String>, Vec<u8>), ureq::Error> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(30)))
+        .build()
+        .into();
+    let mut builder = ureq::http::Request::builder().method(method).uri(url);
+    if let Some(ct) = content_type {
+        builder = builder.header("content-type", ct);
+    }
+    let mut response = if body.is_empty() { agent.run(builder.body(())?)? } else { agent.run(builder.body(body)?)? };
+    let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let bytes = response.body_mut().read_to_vec()?;
+    Ok((response.status().as_u16(), content_type, bytes))
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({"errors": [message.into()]}))).into_response()
+}
+
+/// The answer to a command for a job that ended under an earlier leader.
+fn ended_earlier(job: &JobEntry) -> Response {
+    error(
+        StatusCode::CONFLICT,
+        format!(
+            "job {} ended ({:?}) under an earlier JobManager leader; submit it again to rerun it",
+            job.id,
+            job.state().0
+        ),
+    )
 }
 
 fn not_found(id: &str) -> Response {
@@ -73,7 +153,7 @@ fn not_found(id: &str) -> Response {
 
 async fn overview(State(api): State<Api>) -> Json<Value> {
     let (tms, slots, free) = api.cluster.slot_counts();
-    let states: Vec<JobState> = api.cluster.jobs().iter().map(|j| j.handle.state().0).collect();
+    let states: Vec<JobState> = api.cluster.jobs().iter().map(|j| j.state().0).collect();
     let count = |s: JobState| states.iter().filter(|x| **x == s).count();
     Json(json!({
         "flink-version": format!("ferroflink {VERSION}"),
@@ -89,7 +169,7 @@ async fn overview(State(api): State<Api>) -> Json<Value> {
 
 async fn list_jobs(State(api): State<Api>) -> Json<Value> {
     let jobs: Vec<Value> =
-        api.cluster.jobs().iter().map(|j| json!({"id": j.id, "status": j.handle.state().0, "name": j.name})).collect();
+        api.cluster.jobs().iter().map(|j| json!({"id": j.id, "status": j.state().0, "name": j.name})).collect();
     Json(json!({ "jobs": jobs }))
 }
 
@@ -116,14 +196,15 @@ async fn submit(State(api): State<Api>, body: Option<Json<SubmitBody>>) -> Respo
 }
 
 fn vertex_json(job: &JobEntry) -> Vec<Value> {
-    let (state, _) = job.handle.state();
-    let graph = job.handle.job();
-    let results = job.handle.vertices();
+    let (state, _) = job.state();
+    let graph = &job.graph;
+    let results = job.handle.as_ref().map(JobHandle::vertices).unwrap_or_default();
     graph
         .vertices
         .iter()
-        .zip(results)
-        .map(|(v, r)| {
+        .map(|v| {
+            let none = crate::runtime::minicluster::VertexResult::default();
+            let r = results.get(v.index).unwrap_or(&none);
             let sum = |f: fn(&crate::runtime::metrics::TaskMetricsSnapshot) -> u64| r.subtasks.iter().map(f).sum::<u64>();
             let ms = |f: fn(&crate::runtime::metrics::TaskMetricsSnapshot) -> std::time::Duration| {
                 r.subtasks.iter().map(|s| f(s).as_millis() as u64).sum::<u64>()
@@ -156,10 +237,9 @@ fn vertex_json(job: &JobEntry) -> Vec<Value> {
 
 async fn job_detail(State(api): State<Api>, Path(id): Path<String>) -> Response {
     let Some(job) = api.cluster.job(&id) else { return not_found(&id) };
-    let (state, why) = job.handle.state();
-    let ms = |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-    let end = job.handle.end_time().map(ms);
-    let now = end.unwrap_or_else(|| ms(std::time::SystemTime::now()));
+    let (state, why) = job.state();
+    let end = job.end_ms();
+    let now = end.unwrap_or_else(crate::cluster::ha::now_ms);
     Json(json!({
         "jid": job.id,
         "name": job.name,
@@ -185,7 +265,8 @@ async fn cancel(State(api): State<Api>, Path(id): Path<String>, Query(q): Query<
     if q.mode.as_deref().is_some_and(|m| m != "cancel") {
         return error(StatusCode::BAD_REQUEST, "the only mode is ?mode=cancel");
     }
-    job.handle.cancel();
+    let Some(handle) = &job.handle else { return ended_earlier(&job) };
+    handle.cancel();
     (StatusCode::ACCEPTED, Json(json!({}))).into_response()
 }
 
@@ -193,7 +274,9 @@ async fn checkpoints(State(api): State<Api>, Path(id): Path<String>) -> Response
     let Some(job) = api.cluster.job(&id) else { return not_found(&id) };
     let history: Vec<Value> = job
         .handle
-        .checkpoints()
+        .as_ref()
+        .map(JobHandle::checkpoints)
+        .unwrap_or_default()
         .iter()
         .rev()
         .map(|c| {
@@ -208,7 +291,7 @@ async fn checkpoints(State(api): State<Api>, Path(id): Path<String>) -> Response
         })
         .collect();
     Json(json!({
-        "counts": {"completed": history.len(), "failed": job.handle.failed_checkpoints()},
+        "counts": {"completed": history.len(), "failed": job.handle.as_ref().map_or(0, JobHandle::failed_checkpoints)},
         "latest": {"completed": history.first()},
         "history": history,
     }))
@@ -227,6 +310,7 @@ struct SavepointBody {
 
 fn start_savepoint(api: &Api, id: &str, body: SavepointBody, stop: bool) -> Response {
     let Some(job) = api.cluster.job(id) else { return not_found(id) };
+    let Some(handle) = &job.handle else { return ended_earlier(&job) };
     let mut requests = api.savepoints.lock().expect("savepoint lock");
     if let Some(trigger) = &body.trigger_id
         && requests.get(trigger).is_some_and(|r| r.job_id == id)
@@ -240,7 +324,7 @@ fn start_savepoint(api: &Api, id: &str, body: SavepointBody, stop: bool) -> Resp
         );
     };
     let request = body.trigger_id.unwrap_or_else(|| format!("{:032x}", rand_id()));
-    let rx = job.handle.savepoint(&dir, stop || body.cancel_job);
+    let rx = handle.savepoint(&dir, stop || body.cancel_job);
     requests.insert(request.clone(), SavepointRequest { job_id: id.to_string(), pending: Some(rx), outcome: None });
     Json(json!({ "request-id": request })).into_response()
 }
@@ -336,12 +420,18 @@ async fn metrics(State(api): State<Api>) -> impl IntoResponse {
     gauge(&mut out, "ferroflink_jobmanager_slots_free", "Task slots no job holds.", free);
     let jobs = api.cluster.jobs();
     let series: [Series<JobEntry>; 4] = [
-        ("ferroflink_job_records_in_total", "Records read by the job's sources.", |j| j.handle.progress().0),
-        ("ferroflink_job_sink_records_total", "Records written by the job's sinks.", |j| j.handle.progress().1),
-        ("ferroflink_job_checkpoints_completed_total", "Completed checkpoints and savepoints.", |j| {
-            j.handle.checkpoints().len() as u64
+        ("ferroflink_job_records_in_total", "Records read by the job's sources.", |j| {
+            j.handle.as_ref().map_or(0, |h| h.progress().0)
         }),
-        ("ferroflink_job_checkpoints_failed_total", "Failed checkpoints.", |j| j.handle.failed_checkpoints() as u64),
+        ("ferroflink_job_sink_records_total", "Records written by the job's sinks.", |j| {
+            j.handle.as_ref().map_or(0, |h| h.progress().1)
+        }),
+        ("ferroflink_job_checkpoints_completed_total", "Completed checkpoints and savepoints.", |j| {
+            j.handle.as_ref().map_or(0, |h| h.checkpoints().len() as u64)
+        }),
+        ("ferroflink_job_checkpoints_failed_total", "Failed checkpoints.", |j| {
+            j.handle.as_ref().map_or(0, |h| h.failed_checkpoints() as u64)
+        }),
     ];
     for (name, help, value) in series {
         out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n"));

@@ -13,6 +13,8 @@ use crate::checkpoint::coordinator::{CheckpointTarget, SnapshotSender, TaskEvent
 use crate::checkpoint::restore::{RestoreMode, RestoreSettings, RestoredSnapshot};
 use crate::checkpoint::s3::S3Config;
 use crate::checkpoint::{TaskSnapshot, storage};
+use crate::cluster::ha::HaServices;
+use crate::cluster::jobmanager::LEADER_METADATA;
 use crate::cluster::proto::job_manager_client::JobManagerClient;
 use crate::cluster::proto::job_manager_message::Body as JmBody;
 use crate::cluster::proto::task_manager_message::Body as TmBody;
@@ -29,7 +31,7 @@ use crate::state::StateBackendConfig;
 use crate::state::rocksdb::{RocksDbConfig, RocksDbResources};
 use crossbeam_channel::Sender;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
@@ -109,6 +111,12 @@ struct Shared {
     data_address: String,
     /// The RocksDB memory budget, once a job needs it.
     rocksdb: Mutex<Option<Arc<RocksDbResources>>>,
+    /// Where the leading JobManager is published (with HA).
+    ha: Option<Arc<HaServices>>,
+    /// The leader a standby named when it refused this TaskManager.
+    redirect: Mutex<Option<String>>,
+    /// The newest leader epoch this TaskManager served: older leaders were deposed.
+    known_epoch: AtomicU64,
 }
 
 impl Shared {
@@ -419,6 +427,15 @@ pub fn run(config: Config) -> Result<()> {
         ),
         slots: config.taskmanager.slots.max(1),
         memory: memory_budget(&config),
+        ha: match HaServices::from_config(&config, "taskmanager") {
+            Ok(ha) => ha.map(Arc::new),
+            Err(e) => {
+                tracing::warn!("cannot read the HA records ({e}); registering with {}", config.jobmanager.address);
+                None
+            }
+        },
+        redirect: Mutex::new(None),
+        known_epoch: AtomicU64::new(0),
         config,
         outbound: Mutex::new(None),
         attempts: Mutex::new(HashMap::new()),
@@ -474,8 +491,25 @@ pub fn run(config: Config) -> Result<()> {
     })
 }
 
+/// The JobManager to register with: the one a standby named, else the leader of the HA records,
+/// else `jobmanager.address`.
+async fn leader_address(shared: &Arc<Shared>) -> String {
+    if let Some(a) = shared.redirect.lock().expect("session lock").take() {
+        return a;
+    }
+    if let Some(ha) = shared.ha.clone() {
+        match tokio::task::spawn_blocking(move || ha.leader()).await {
+            Ok(Ok(Some(leader))) => return leader.rpc_address,
+            Ok(Ok(None)) => tracing::info!("no JobManager leads yet"),
+            Ok(Err(e)) => tracing::warn!("cannot read the leader from the HA records: {e}"),
+            Err(e) => tracing::warn!("the leader lookup failed: {e}"),
+        }
+    }
+    shared.config.jobmanager.address.clone()
+}
+
 async fn session(shared: &Arc<Shared>, metrics_addr: std::net::SocketAddr) -> SessionEnd {
-    let address = &shared.config.jobmanager.address;
+    let address = &leader_address(shared).await;
     let endpoint = if address.contains("://") { address.clone() } else { format!("http://{address}") };
     let mut client = match JobManagerClient::connect(endpoint.clone()).await {
         Ok(c) => c,
@@ -490,12 +524,18 @@ async fn session(shared: &Arc<Shared>, metrics_addr: std::net::SocketAddr) -> Se
         data_address: shared.data_address.clone(),
         memory_bytes: shared.memory,
         metrics_address: format!("{advertised}:{}", metrics_addr.port()),
+        known_epoch: shared.known_epoch.load(Ordering::SeqCst),
     };
     let _ = tx.send(TaskManagerMessage { body: Some(TmBody::Register(register)) });
     let mut inbound = match client.session(UnboundedReceiverStream::new(rx)).await {
         Ok(r) => r.into_inner(),
         Err(s) if matches!(s.code(), tonic::Code::FailedPrecondition | tonic::Code::InvalidArgument) => {
             return SessionEnd::Refused(s.message().to_string());
+        }
+        Err(s) if s.code() == tonic::Code::Unavailable && s.metadata().contains_key(LEADER_METADATA) => {
+            let leader = s.metadata().get(LEADER_METADATA).and_then(|v| v.to_str().ok()).map(str::to_string);
+            *shared.redirect.lock().expect("session lock") = leader;
+            return SessionEnd::Lost(s.message().to_string());
         }
         Err(s) => {
             return SessionEnd::Lost(format!(
@@ -504,16 +544,23 @@ async fn session(shared: &Arc<Shared>, metrics_addr: std::net::SocketAddr) -> Se
             ));
         }
     };
-    let registered = match inbound.next().await {
-        Some(Ok(JobManagerMessage { body: Some(JmBody::Registered(r)) })) => r,
+    let (registered, epoch) = match inbound.next().await {
+        Some(Ok(JobManagerMessage { body: Some(JmBody::Registered(r)), epoch })) => (r, epoch),
         Some(Ok(_)) => return SessionEnd::Lost("the JobManager did not confirm the registration".into()),
         Some(Err(s)) => return SessionEnd::Lost(format!("the JobManager ended the session: {}", s.message())),
         None => return SessionEnd::Lost("the JobManager closed the session".into()),
     };
     let interval = Duration::from_millis(registered.heartbeat_interval_ms.max(10));
     let timeout = Duration::from_millis(registered.heartbeat_timeout_ms.max(100));
+    let known = shared.known_epoch.fetch_max(epoch, Ordering::SeqCst);
+    if epoch < known {
+        return SessionEnd::Lost(format!(
+            "the JobManager at {address} leads epoch {epoch}, but this TaskManager served epoch {known}: it was \
+             deposed; looking for the current leader"
+        ));
+    }
     *shared.outbound.lock().expect("session lock") = Some(tx.clone());
-    tracing::info!(jobmanager = %address, "registered with the JobManager");
+    tracing::info!(jobmanager = %address, epoch, "registered with the JobManager");
     // The JobManager's commands are carried out in order (a cancel never overtakes the deployment
     // it cancels), on a thread of their own: building a job and opening storage block.
     let (commands, queue) = crossbeam_channel::unbounded::<JmBody>();
@@ -529,11 +576,14 @@ async fn session(shared: &Arc<Shared>, metrics_addr: std::net::SocketAddr) -> Se
     loop {
         tokio::select! {
             message = inbound.next() => match message {
-                Some(Ok(JobManagerMessage { body: Some(body) })) => {
+                Some(Ok(JobManagerMessage { epoch: e, .. })) if e < shared.known_epoch.load(Ordering::SeqCst) => {
+                    return SessionEnd::Lost(format!("the JobManager of epoch {e} was deposed by a newer leader"));
+                }
+                Some(Ok(JobManagerMessage { body: Some(body), .. })) => {
                     last_heard = Instant::now();
                     let _ = commands.send(body);
                 }
-                Some(Ok(JobManagerMessage { body: None })) => {}
+                Some(Ok(JobManagerMessage { body: None, .. })) => {}
                 Some(Err(s)) => return SessionEnd::Lost(format!("the JobManager session failed: {}", s.message())),
                 None => return SessionEnd::Lost("the JobManager closed the session".into()),
             },

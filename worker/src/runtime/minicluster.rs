@@ -4,12 +4,12 @@
 //! to TaskManager processes, is the other. The first failing task cancels the others; its error is
 //! the attempt's.
 
-use crate::checkpoint::CheckpointConfig;
 use crate::checkpoint::coordinator::{
     AttemptProgress, AttemptTasks, CompletedCheckpoint, Coordinator, SavepointTrigger,
 };
 use crate::checkpoint::restore::{RestoreMode, RestoreSettings, RestoredSnapshot};
 use crate::checkpoint::s3::S3Config;
+use crate::checkpoint::{CheckpointConfig, JobRecorder};
 use crate::error::{Domain, Error, Result};
 use crate::graph::execution::{place, slots_needed};
 use crate::graph::job_graph::JobGraph;
@@ -56,6 +56,8 @@ pub struct ExecutionSettings {
     pub job_id: Option<String>,
     /// Keyed state backend.
     pub state_backend: StateBackendConfig,
+    /// Where the job's checkpoints and end are recorded for another JobManager (HA).
+    pub recorder: Option<Arc<dyn JobRecorder>>,
 }
 
 /// The id of a job that was not given one: 32 hex digits, the xxHash64 of the job name followed by
@@ -66,7 +68,7 @@ pub fn derive_job_id(job_name: &str, job: &JobGraph) -> String {
 }
 
 /// Metrics of one vertex after the run.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct VertexResult {
     /// Vertex name.
     pub name: String,
@@ -374,8 +376,13 @@ pub fn supervise(
         None => None,
     };
     let restored_from = restored.as_ref().map(|r| r.metadata.checkpoint_id);
-    let coordinator =
-        Arc::new(Coordinator::start(settings.checkpoint.clone(), &job_id, job_name, restored.as_deref())?);
+    let coordinator = Arc::new(Coordinator::start(
+        settings.checkpoint.clone(),
+        &job_id,
+        job_name,
+        restored.as_deref(),
+        settings.recorder.clone(),
+    )?);
     let shared = Arc::new(JobShared {
         user_cancelled: AtomicBool::new(false),
         attempt_cancel: Mutex::new(Arc::new(AtomicBool::new(false))),
@@ -394,6 +401,7 @@ pub fn supervise(
     };
     let strategy = settings.restart.unwrap_or_else(|| RestartStrategy::default_for(settings.checkpoint.enabled()));
     let allow_non_restored = settings.restore.as_ref().is_some_and(|r| r.allow_non_restored_state);
+    let recorder = settings.recorder.clone();
     let supervisor = std::thread::Builder::new()
         .name("job-supervisor".into())
         .spawn(move || {
@@ -406,6 +414,9 @@ pub fn supervise(
             };
             let why = result.as_ref().err().map(|e| e.to_string());
             tracing::info!(job_id = %run.job_id, ?state, "job ended{}", why.as_ref().map_or(String::new(), |w| format!(": {w}")));
+            if let Some(r) = &recorder {
+                r.ended(state, why.as_deref());
+            }
             run.shared.set_state(state, why);
             result
         })
