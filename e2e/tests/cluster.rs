@@ -13,6 +13,8 @@
 //!   with SIGKILL mid-run, the standby takes over, the TaskManagers find it, the job resumes from
 //!   its latest checkpoint and its committed output is exactly the reference. A JobManager started
 //!   after the job finished reports it FINISHED and never runs it again.
+//! - The web UI, loaded by headless Chromium, shows a running job: its graph with a box per vertex,
+//!   parallelism and back-pressure, its checkpoints and the TaskManagers.
 
 use ferroflink::cluster::client::RestClient;
 use ferroflink_e2e::binary;
@@ -382,5 +384,51 @@ fn killed_leading_jobmanager_is_replaced_by_the_standby_and_the_output_is_exact(
     let log = restarted.process.log();
     assert!(!log.contains("job started"), "{log}");
     assert_same(&committed_lines(&out), &want);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// The DOM of `url` after its scripts ran (headless Chromium, from Debian's `chromium` package).
+fn rendered_dom(url: &str, scratch: &Path) -> String {
+    let browser = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|b| Command::new(b).arg("--version").output().is_ok_and(|o| o.status.success()))
+        .expect("no Chromium: install Debian's chromium package (.ci/setup does)");
+    let out = Command::new(browser)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"])
+        .arg(format!("--user-data-dir={}", scratch.join("chromium").display()))
+        .args(["--virtual-time-budget=6000", "--dump-dom", url])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn the_web_ui_shows_a_running_job_in_a_browser() {
+    let root = temp("ui");
+    let jm = jobmanager(&["--checkpoint-dir", root.join("checkpoints").to_str().unwrap()]);
+    let tm = taskmanager(&jm, 2);
+    let id = submit(&jm, &tumble_count(50_000_000, 20_000, &root.join("out"), 2));
+    let job = wait_state(&jm, &id, "RUNNING", Duration::from_secs(30));
+    wait_checkpoints(&jm, &id, 1);
+    let dom = rendered_dom(&jm.url, &root);
+    assert!(dom.contains(&format!("data-job=\"{id}\"")), "the job is listed: {dom}");
+    assert!(dom.contains("<span class=\"state RUNNING\">RUNNING</span>"), "{dom}");
+    let vertices = job["vertices"].as_array().unwrap();
+    assert!(vertices.len() >= 2);
+    for v in vertices {
+        assert!(dom.contains(&format!("data-vertex=\"{}\"", v["id"].as_str().unwrap())), "no box for {v}: {dom}");
+    }
+    assert_eq!(
+        dom.matches("class=\"edge\"").count(),
+        vertices.iter().map(|v| v["inputs"].as_array().unwrap().len()).sum::<usize>()
+    );
+    assert!(dom.contains("Parallelism: 2") && dom.contains("data-backpressure=\""), "{dom}");
+    assert!(dom.contains("completed,") && dom.contains("chk-"), "checkpoint history: {dom}");
+    let tm_id =
+        jm.rest.call("GET", "/taskmanagers", None).unwrap()["taskmanagers"][0]["id"].as_str().unwrap().to_string();
+    assert!(dom.contains(&tm_id), "the TaskManager is listed: {dom}");
+    jm.rest.cancel(&id).unwrap();
+    drop(tm);
     let _ = std::fs::remove_dir_all(&root);
 }

@@ -2,6 +2,7 @@
 //!
 //! | method and path | does |
 //! | --- | --- |
+//! | `GET /` | the web UI (`ui/index.html`): overview, jobs, the job graph with parallelism and back-pressure, checkpoint history, TaskManagers |
 //! | `GET /overview` | TaskManagers, slots, jobs by state |
 //! | `GET /jobs` | `{"jobs":[{"id","status"}]}` |
 //! | `POST /jobs` | submits `{"builtin","args"}`; answers `{"jobid"}` |
@@ -53,6 +54,7 @@ struct Api {
 pub fn router(cluster: Arc<Cluster>) -> axum::Router {
     let api = Api { cluster, savepoints: Arc::new(Mutex::new(HashMap::new())) };
     axum::Router::new()
+        .route("/", get(|| async { axum::response::Html(include_str!("ui/index.html")) }))
         .route("/overview", get(overview))
         .route("/jobs", get(list_jobs).post(submit))
         .route("/jobs/{id}", get(job_detail).patch(cancel))

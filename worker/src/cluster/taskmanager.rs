@@ -327,7 +327,7 @@ impl Shared {
                 sink_records: m.sink_records.load(Ordering::Relaxed),
                 idle_ns: m.idle_ns.load(Ordering::Relaxed),
                 backpressured_ns: m.backpressured_ns.load(Ordering::Relaxed),
-                total_ns: m.total_ns.load(Ordering::Relaxed),
+                total_ns: m.total(),
                 watermark: m.watermark.load(Ordering::Relaxed),
             })
             .collect();

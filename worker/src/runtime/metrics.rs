@@ -17,8 +17,10 @@ pub struct TaskMetrics {
     pub idle_ns: AtomicU64,
     /// Nanoseconds spent blocked on full output channels.
     pub backpressured_ns: AtomicU64,
-    /// Nanoseconds from start to finish.
+    /// Nanoseconds from start to finish, once finished (see [`TaskMetrics::total`]).
     pub total_ns: AtomicU64,
+    /// When the task started running.
+    pub started: std::sync::OnceLock<std::time::Instant>,
     /// Current input watermark (ms), `i64::MIN` before the first.
     pub watermark: AtomicI64,
 }
@@ -34,9 +36,17 @@ impl TaskMetrics {
         self.idle_ns.fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
     }
 
+    /// Nanoseconds the task ran: from start to finish, or to now while it runs.
+    pub fn total(&self) -> u64 {
+        match self.total_ns.load(Ordering::Relaxed) {
+            0 => self.started.get().map_or(0, |s| s.elapsed().as_nanos() as u64),
+            total => total,
+        }
+    }
+
     /// A plain copy of the counters.
     pub fn snapshot(&self) -> TaskMetricsSnapshot {
-        let total = self.total_ns.load(Ordering::Relaxed);
+        let total = self.total();
         let idle = self.idle_ns.load(Ordering::Relaxed);
         let bp = self.backpressured_ns.load(Ordering::Relaxed);
         TaskMetricsSnapshot {

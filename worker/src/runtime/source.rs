@@ -169,6 +169,7 @@ impl<T: Data, S: Source<T>> SourceDriver for TypedSourceDriver<T, S> {
                 chain.broadcast(&Element::Idle(idle))?;
             }
             chain.push_source_batch(AnyBatch::new(batch))?;
+            self.metrics.records_out.store(chain.records_out, Ordering::Relaxed);
             if let Some(wm) = update.watermark {
                 chain.push_source_watermark(wm)?;
             }

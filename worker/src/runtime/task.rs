@@ -80,7 +80,7 @@ pub struct Task {
 impl Task {
     /// Runs the task to completion. Operators are closed whatever happens.
     pub fn run(mut self) -> Result<()> {
-        let started = Instant::now();
+        let started = *self.metrics.started.get_or_init(Instant::now);
         let result = self.run_inner();
         let closed = self.chain.close();
         if let TaskInput::Source(s) = &mut self.input {
@@ -263,6 +263,7 @@ impl Task {
                 GateEvent::Batch(input, batch) => {
                     self.metrics.records_in.fetch_add(batch.len() as u64, Ordering::Relaxed);
                     self.chain.push_batch(0, input, batch)?;
+                    self.metrics.records_out.store(self.chain.records_out, Ordering::Relaxed);
                 }
                 GateEvent::Watermark(wm) => {
                     self.metrics.watermark.store(wm, Ordering::Relaxed);
