@@ -1,14 +1,19 @@
 #!/usr/bin/env python3
-"""Time from losing a TaskManager to records flowing again, with default settings.
+"""Time from losing a TaskManager, or the leading JobManager, to records flowing again.
 
-Starts a JobManager and three TaskManagers (two slots each) on 127.0.0.1, runs Nexmark tumble-count
-at parallelism 4 (so it spans two TaskManagers; the third is spare) with 1 s checkpoints, waits for
-two completed checkpoints, then kills (SIGKILL) or freezes (SIGSTOP) one TaskManager that runs
-tasks, and measures until the restarted job's sources read records again.
+TaskManagers: starts a JobManager and three TaskManagers (two slots each) on 127.0.0.1, runs Nexmark
+tumble-count at parallelism 4 (so it spans two TaskManagers; the third is spare) with 1 s
+checkpoints, waits for two completed checkpoints, then kills (SIGKILL) or freezes (SIGSTOP) one
+TaskManager that runs tasks, and measures until the restarted job's sources read records again.
 
-    cargo build --release -p ferroflink && bench/failover.py [runs]
+JobManager: two JobManagers with file HA given the same job (application mode), two TaskManagers
+that find the leader through the HA records; after two checkpoints the leader is killed (SIGKILL)
+and the time is measured until the standby leads (its /readyz answers 200) and until the resumed
+job's sources read records again. With the default lease (ha.lease-duration 15s) and with 5s.
+
+    cargo build --release --locked -p ferroflink -p ferroflink-operator && bench/failover.py [runs]
 """
-import json, os, re, signal, subprocess, sys, tempfile, time, urllib.request
+import json, os, re, signal, subprocess, sys, tempfile, time, urllib.error, urllib.request
 
 BIN = os.environ.get("BIN", "target/release/ferroflink")
 
@@ -68,13 +73,69 @@ def run(sig):
             p.wait()
 
 
+def status(url):
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def run_jobmanager(lease):
+    tmp = tempfile.mkdtemp()
+    procs = []
+    env = dict(os.environ)
+    if lease:
+        env["FERROFLINK__HA__LEASE_DURATION"] = lease
+    ha = "file:" + os.path.join(tmp, "ha")
+    try:
+        jms = []
+        for i in range(2):
+            log = open(os.path.join(tmp, f"jm{i}.log"), "w+")
+            p = subprocess.Popen([BIN, "jobmanager", "--bind", "127.0.0.1", "--rpc-port", "0", "--rest-port", "0",
+                                  "--ha", ha, "--checkpoint-dir", os.path.join(tmp, "ck"), "--job", "nexmark",
+                                  "--query", "tumble-count", "--rate", "200000", "--parallelism", "4",
+                                  "--checkpoint-interval", "1s"], stderr=log, env=env)
+            procs.append(p)
+            line = wait(lambda: next((l for l in open(log.name) if "web UI on" in l), None), "a JobManager")
+            jms.append((p, line.split("web UI on ")[1].strip()))
+            if i == 0:
+                wait(lambda: status(jms[0][1] + "/readyz") == 200, "the first JobManager to lead")
+        for _ in range(2):
+            procs.append(subprocess.Popen([BIN, "taskmanager", "--ha", ha, "--slots", "2", "--bind", "127.0.0.1",
+                                           "--metrics-port", "0"], stderr=subprocess.DEVNULL))
+        (leader, rest), (_, standby) = jms
+        job = wait(lambda: get(rest + "/jobs")["jobs"], "the job")[0]["id"]
+        wait(lambda: get(f"{rest}/jobs/{job}/checkpoints")["counts"]["completed"] >= 2, "two checkpoints")
+        lost = time.time()
+        leader.kill()
+        wait(lambda: status(standby + "/readyz") == 200, "the standby to lead", timeout=120)
+        leads = time.time()
+
+        def flowing():
+            j = get(f"{standby}/jobs/{job}")
+            return j["state"] == "RUNNING" and j["vertices"][0]["metrics"]["read-records"] > 0
+        wait(flowing, "records flowing again")
+        return leads - lost, time.time() - lost
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
 def main():
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 3
     for name, sig in [("SIGKILL", signal.SIGKILL), ("SIGSTOP", signal.SIGSTOP)]:
         results = [run(sig) for _ in range(runs)]
         detect = ", ".join(f"{d:.2f}" for d, _ in results)
         flow = ", ".join(f"{f:.2f}" for _, f in results)
-        print(f"{name}: detected after {detect} s; records flowing again after {flow} s")
+        print(f"TaskManager {name}: detected after {detect} s; records flowing again after {flow} s")
+    for lease in [None, "5s"]:
+        results = [run_jobmanager(lease) for _ in range(runs)]
+        leads = ", ".join(f"{d:.2f}" for d, _ in results)
+        flow = ", ".join(f"{f:.2f}" for _, f in results)
+        print(f"leading JobManager SIGKILL, lease {lease or '15s (default)'}: standby leads after {leads} s; "
+              f"records flowing again after {flow} s")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 //! The distributed runtime as a user runs it: `ferroflink jobmanager` and `ferroflink taskmanager`
 //! processes on 127.0.0.1, jobs submitted with `ferroflink submit` and watched through the REST API.
 //! - A keyed, windowed job with the exactly-once file sink at parallelism 4 on two TaskManagers of
-//!   two slots (so its key-by exchange crosses the data plane) writes the same committed output as
-//!   the same job run in one process, with checkpoints completed along the way.
+//!   two slots (so its key-by exchange crosses the data plane, LZ4-compressed) writes the same
+//!   committed output as the same job run in one process, with checkpoints completed along the way;
+//!   the JobManager's /metrics has the job's and its vertices' series.
 //! - A job that needs more slots than are free waits with a status that says so, and runs once
 //!   enough slots registered.
 //! - One of the two TaskManagers killed with SIGKILL mid-run is detected at once (its session
@@ -106,15 +107,15 @@ fn jobmanager_with_env(extra: &[&str], env: &[(&str, &str)]) -> JobManager {
 }
 
 fn taskmanager(jm: &JobManager, slots: usize) -> Process {
-    taskmanager_with(&["--jobmanager-address", &jm.rpc], slots)
+    taskmanager_with(&["--jobmanager-address", &jm.rpc], slots, &[])
 }
 
 /// A TaskManager that finds its JobManager through `how` (`--jobmanager-address A` or `--ha H`).
-fn taskmanager_with(how: &[&str], slots: usize) -> Process {
+fn taskmanager_with(how: &[&str], slots: usize, env: &[(&str, &str)]) -> Process {
     let slots = slots.to_string();
     let mut args = vec!["taskmanager", "--slots", &slots, "--bind", "127.0.0.1", "--metrics-port", "0"];
     args.extend_from_slice(how);
-    let tm = Process::start(&args, &[]);
+    let tm = Process::start(&args, env);
     tm.wait_for_line("registered with the JobManager", Duration::from_secs(30));
     tm
 }
@@ -128,6 +129,13 @@ fn submit(jm: &JobManager, args: &[String]) -> String {
 fn state(jm: &JobManager, id: &str) -> (String, Value) {
     let job = jm.rest.job(id).unwrap_or_else(|e| panic!("{e}; JobManager log:\n{}", jm.process.log()));
     (job["state"].as_str().unwrap().to_string(), job)
+}
+
+/// The Prometheus text at `base/metrics`.
+fn prometheus(base: &str) -> String {
+    let text = ureq::get(&format!("{base}/metrics")).call().unwrap().body_mut().read_to_string().unwrap();
+    assert!(text.contains("# TYPE"), "{text}");
+    text
 }
 
 fn completed_checkpoints(jm: &JobManager, id: &str) -> u64 {
@@ -234,7 +242,10 @@ fn assert_same(got: &[String], want: &[String]) {
 fn cluster_output_equals_a_local_run() {
     let root = temp("plain");
     let jm = jobmanager(&["--checkpoint-dir", root.join("checkpoints").to_str().unwrap()]);
-    let _tms = [taskmanager(&jm, 2), taskmanager(&jm, 2)];
+    // The batches between the two TaskManagers go LZ4-compressed.
+    let how = ["--jobmanager-address", jm.rpc.as_str()];
+    let lz4 = [("FERROFLINK__TASKMANAGER__NETWORK_COMPRESSION", "lz4")];
+    let _tms = [taskmanager_with(&how, 2, &lz4), taskmanager_with(&how, 2, &lz4)];
     let out = root.join("out");
     let id = submit(&jm, &tumble_count(200_000, 200_000, &out, 4));
     let running = wait_state(&jm, &id, "RUNNING", Duration::from_secs(30));
@@ -254,6 +265,21 @@ fn cluster_output_equals_a_local_run() {
         "{overview}"
     );
     assert_eq!(overview["slots-available"].as_u64(), Some(4), "slots are given back: {overview}");
+    let metrics = prometheus(&jm.url);
+    let job = format!("job_id=\"{id}\"");
+    for series in [
+        "ferroflink_jobmanager_leader 1",
+        "ferroflink_jobmanager_taskmanagers 2",
+        &format!("ferroflink_job_restarts_total{{{job},job_name=\"nexmark tumble-count\"}} 0"),
+        &format!("ferroflink_job_checkpoints_completed_total{{{job}"),
+        &format!("ferroflink_job_last_checkpoint_size_bytes{{{job}"),
+        &format!("ferroflink_job_last_checkpoint_duration_seconds{{{job}"),
+        &format!("ferroflink_job_watermark_lag_seconds{{{job}"),
+        &format!("ferroflink_vertex_records_in_total{{{job},vertex="),
+        &format!("ferroflink_vertex_backpressured_seconds_total{{{job},vertex="),
+    ] {
+        assert!(metrics.contains(series), "no {series} in /metrics:\n{metrics}");
+    }
     let _ = std::fs::remove_dir_all(&root);
 }
 
@@ -317,6 +343,10 @@ fn lose_a_taskmanager(name: &str, signal: &str) -> Duration {
     wait_state(&jm, &id, "FINISHED", Duration::from_secs(120));
     let log = jm.process.log();
     assert!(log.contains("TaskManager lost") && log.contains("from checkpoint"), "{log}");
+    let restarts = format!("ferroflink_job_restarts_total{{job_id=\"{id}\",job_name=\"nexmark tumble-count\"}} ");
+    let metrics = prometheus(&jm.url);
+    let line = metrics.lines().find(|l| l.starts_with(&restarts)).unwrap_or_else(|| panic!("{metrics}"));
+    assert!(line[restarts.len()..].parse::<u64>().unwrap() >= 1, "{line}");
     assert_same(&committed_lines(&out), &reference(events, &root));
     drop(replacement);
     drop(tm);
@@ -356,7 +386,7 @@ fn killed_leading_jobmanager_is_replaced_by_the_standby_and_the_output_is_exact(
     leader.process.wait_for_line("this JobManager leads", Duration::from_secs(30));
     let standby = ha_jobmanager(&ha, &checkpoints, &job);
     standby.process.wait_for_line("standing by", Duration::from_secs(30));
-    let _tms = [taskmanager_with(&["--ha", &ha], 2), taskmanager_with(&["--ha", &ha], 2)];
+    let _tms = [taskmanager_with(&["--ha", &ha], 2, &[]), taskmanager_with(&["--ha", &ha], 2, &[])];
     let jobs = leader.rest.list().unwrap();
     assert_eq!(jobs.len(), 1, "{jobs:?}");
     let id = jobs[0].0.clone();
@@ -428,6 +458,17 @@ fn the_web_ui_shows_a_running_job_in_a_browser() {
     let tm_id =
         jm.rest.call("GET", "/taskmanagers", None).unwrap()["taskmanagers"][0]["id"].as_str().unwrap().to_string();
     assert!(dom.contains(&tm_id), "the TaskManager is listed: {dom}");
+    // The TaskManager's own /metrics, on the port its log names.
+    let started = tm.wait_for_line("TaskManager started", Duration::from_secs(5));
+    let port = started.split("metrics=").nth(1).unwrap().split_whitespace().next().unwrap().rsplit(':').next().unwrap();
+    let metrics = prometheus(&format!("http://127.0.0.1:{port}"));
+    for series in [
+        "ferroflink_taskmanager_registered 1",
+        "ferroflink_task_records_in_total{",
+        "ferroflink_task_watermark_lag_seconds{",
+    ] {
+        assert!(metrics.contains(series), "no {series} in the TaskManager's /metrics:\n{metrics}");
+    }
     jm.rest.cancel(&id).unwrap();
     drop(tm);
     let _ = std::fs::remove_dir_all(&root);

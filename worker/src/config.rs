@@ -95,6 +95,11 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "the cgroup's memory.max",
         "TaskManager: memory budget divided among slots and state backends",
     ),
+    (
+        "taskmanager.network-compression",
+        "none",
+        "TaskManager: `lz4` compresses the batches it sends to other TaskManagers (when that saves space)",
+    ),
     ("heartbeat.interval", "1s", "time between heartbeats of JobManager and TaskManagers"),
     ("heartbeat.timeout", "5s", "a peer silent this long is considered lost"),
 ];
@@ -398,12 +403,25 @@ pub struct TaskManagerSection {
     /// Memory budget in bytes (`None`: the cgroup limit).
     #[serde(with = "lenient::opt_bytes")]
     pub memory: Option<usize>,
+    /// How batches to other TaskManagers are compressed.
+    pub network_compression: NetworkCompression,
 }
 
 impl Default for TaskManagerSection {
     fn default() -> Self {
-        TaskManagerSection { slots: 1, memory: None }
+        TaskManagerSection { slots: 1, memory: None, network_compression: NetworkCompression::None }
     }
+}
+
+/// Compression of the data plane's batches.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NetworkCompression {
+    /// Sent as encoded.
+    #[default]
+    None,
+    /// LZ4 blocks, where that makes a batch smaller.
+    Lz4,
 }
 
 /// `heartbeat.*`

@@ -41,6 +41,7 @@ fn the_sender_never_sends_more_than_the_receiver_granted() {
         job_id: key.job_id.clone(),
         attempt: key.attempt,
         channels: vec![OutboundChannel { edge: key.edge, from: key.from, to: key.to, rx: out_rx }],
+        compress: true,
     }
     .start(cancel.clone(), move |_| flag.store(true, Ordering::SeqCst))
     .unwrap();
@@ -98,6 +99,7 @@ fn a_connection_to_a_dead_address_fails_the_attempt_with_the_reason() {
         job_id: "job".into(),
         attempt: 1,
         channels: vec![OutboundChannel { edge: 0, from: 0, to: 0, rx }],
+        compress: false,
     }
     .start(cancel.clone(), move |e| {
         let _ = report.send(e.to_string());

@@ -10,6 +10,7 @@
 pub mod client;
 pub mod ha;
 pub mod jobmanager;
+pub mod prometheus;
 pub mod rest;
 pub mod taskmanager;
 

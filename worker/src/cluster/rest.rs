@@ -23,6 +23,7 @@
 
 use crate::cluster::VERSION;
 use crate::cluster::jobmanager::{Cluster, JobEntry};
+use crate::cluster::prometheus::{CONTENT_TYPE, Exposition};
 use crate::error::Error;
 use crate::runtime::minicluster::{JobHandle, JobState};
 use axum::Json;
@@ -408,43 +409,108 @@ async fn taskmanagers(State(api): State<Api>) -> Json<Value> {
     Json(json!({ "taskmanagers": tms }))
 }
 
-/// A Prometheus series: name, help, and its value for one item.
-type Series<T> = (&'static str, &'static str, fn(&T) -> u64);
-
 async fn metrics(State(api): State<Api>) -> impl IntoResponse {
-    let mut out = String::new();
+    let mut out = Exposition::default();
     let (tms, slots, free) = api.cluster.slot_counts();
-    let gauge = |out: &mut String, name: &str, help: &str, value: usize| {
-        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"));
-    };
-    gauge(&mut out, "ferroflink_jobmanager_taskmanagers", "Registered TaskManagers.", tms);
-    gauge(&mut out, "ferroflink_jobmanager_slots", "Task slots of the registered TaskManagers.", slots);
-    gauge(&mut out, "ferroflink_jobmanager_slots_free", "Task slots no job holds.", free);
-    let jobs = api.cluster.jobs();
-    let series: [Series<JobEntry>; 4] = [
-        ("ferroflink_job_records_in_total", "Records read by the job's sources.", |j| {
-            j.handle.as_ref().map_or(0, |h| h.progress().0)
-        }),
-        ("ferroflink_job_sink_records_total", "Records written by the job's sinks.", |j| {
-            j.handle.as_ref().map_or(0, |h| h.progress().1)
-        }),
-        ("ferroflink_job_checkpoints_completed_total", "Completed checkpoints and savepoints.", |j| {
-            j.handle.as_ref().map_or(0, |h| h.checkpoints().len() as u64)
-        }),
-        ("ferroflink_job_checkpoints_failed_total", "Failed checkpoints.", |j| {
-            j.handle.as_ref().map_or(0, |h| h.failed_checkpoints() as u64)
-        }),
+    let leader = if api.cluster.is_leader() { 1.0 } else { 0.0 };
+    out.single("ferroflink_jobmanager_leader", "gauge", "1 while this JobManager leads.", leader);
+    out.single("ferroflink_jobmanager_taskmanagers", "gauge", "Registered TaskManagers.", tms as f64);
+    out.single("ferroflink_jobmanager_slots", "gauge", "Task slots of the registered TaskManagers.", slots as f64);
+    out.single("ferroflink_jobmanager_slots_free", "gauge", "Task slots no job holds.", free as f64);
+    let all = api.cluster.jobs();
+    let jobs: Vec<(&JobEntry, &JobHandle)> =
+        all.iter().filter_map(|j| Some((j.as_ref(), j.handle.as_ref()?))).collect();
+    let checkpoints: Vec<_> = jobs.iter().map(|(_, h)| h.checkpoints()).collect();
+    let vertices: Vec<_> = jobs.iter().map(|(_, h)| h.vertices()).collect();
+    let now = crate::cluster::ha::now_ms() as f64;
+    type JobSeries<'a> = (&'a str, &'a str, &'a str, Box<dyn Fn(usize) -> Option<f64> + 'a>);
+    let series: [JobSeries; 8] = [
+        (
+            "ferroflink_job_restarts_total",
+            "counter",
+            "Restarts of the job.",
+            Box::new(|i| Some(jobs[i].1.restarts() as f64)),
+        ),
+        (
+            "ferroflink_job_records_in_total",
+            "counter",
+            "Records read by the job's sources (current attempt).",
+            Box::new(|i| Some(jobs[i].1.progress().0 as f64)),
+        ),
+        (
+            "ferroflink_job_sink_records_total",
+            "counter",
+            "Records written by the job's sinks (current attempt).",
+            Box::new(|i| Some(jobs[i].1.progress().1 as f64)),
+        ),
+        (
+            "ferroflink_job_checkpoints_completed_total",
+            "counter",
+            "Completed checkpoints and savepoints.",
+            Box::new(|i| Some(checkpoints[i].len() as f64)),
+        ),
+        (
+            "ferroflink_job_checkpoints_failed_total",
+            "counter",
+            "Failed checkpoints.",
+            Box::new(|i| Some(jobs[i].1.failed_checkpoints() as f64)),
+        ),
+        (
+            "ferroflink_job_last_checkpoint_duration_seconds",
+            "gauge",
+            "How long the latest completed checkpoint took.",
+            Box::new(|i| checkpoints[i].last().map(|c| c.duration.as_secs_f64())),
+        ),
+        (
+            "ferroflink_job_last_checkpoint_size_bytes",
+            "gauge",
+            "Bytes the latest completed checkpoint stored.",
+            Box::new(|i| checkpoints[i].last().map(|c| c.bytes as f64)),
+        ),
+        (
+            "ferroflink_job_watermark_lag_seconds",
+            "gauge",
+            "Wall-clock time minus the job's lowest task watermark.",
+            Box::new(|i| {
+                let lowest = vertices[i].iter().flat_map(|v| v.subtasks.iter().filter_map(|s| s.watermark)).min()?;
+                Some((now - lowest as f64) / 1000.0)
+            }),
+        ),
     ];
-    for (name, help, value) in series {
-        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n"));
-        for j in &jobs {
-            out.push_str(&format!(
-                "{name}{{job_id=\"{}\",job_name=\"{}\"}} {}\n",
-                j.id,
-                j.name.replace('"', "'"),
-                value(j)
-            ));
+    for (name, kind, help, value) in &series {
+        out.family(name, kind, help);
+        for (i, (job, _)) in jobs.iter().enumerate() {
+            if let Some(v) = value(i) {
+                out.sample(name, &[("job_id", &job.id), ("job_name", &job.name)], v);
+            }
         }
     }
-    ([("content-type", "text/plain; version=0.0.4")], out)
+    type VertexSeries<'a> = (&'a str, &'a str, fn(&crate::runtime::metrics::TaskMetricsSnapshot) -> f64);
+    let per_vertex: [VertexSeries; 5] = [
+        ("ferroflink_vertex_records_in_total", "Records that entered the vertex's subtasks.", |s| s.records_in as f64),
+        ("ferroflink_vertex_records_out_total", "Records the vertex's subtasks sent downstream.", |s| {
+            s.records_out as f64
+        }),
+        ("ferroflink_vertex_busy_seconds_total", "Time the vertex's subtasks spent processing.", |s| {
+            s.busy.as_secs_f64()
+        }),
+        ("ferroflink_vertex_idle_seconds_total", "Time the vertex's subtasks waited for input.", |s| {
+            s.idle.as_secs_f64()
+        }),
+        (
+            "ferroflink_vertex_backpressured_seconds_total",
+            "Time the vertex's subtasks were blocked on full outputs.",
+            |s| s.backpressured.as_secs_f64(),
+        ),
+    ];
+    for (name, help, value) in per_vertex {
+        out.family(name, "counter", help);
+        for ((job, _), vertices) in jobs.iter().zip(&vertices) {
+            for (v, r) in job.graph.vertices.iter().zip(vertices) {
+                let total: f64 = r.subtasks.iter().map(value).sum();
+                out.sample(name, &[("job_id", &job.id), ("vertex", &v.name)], total);
+            }
+        }
+    }
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], out.finish())
 }

@@ -15,12 +15,13 @@ use crate::checkpoint::s3::S3Config;
 use crate::checkpoint::{TaskSnapshot, storage};
 use crate::cluster::ha::HaServices;
 use crate::cluster::jobmanager::LEADER_METADATA;
+use crate::cluster::prometheus::{CONTENT_TYPE, Exposition};
 use crate::cluster::proto::job_manager_client::JobManagerClient;
 use crate::cluster::proto::job_manager_message::Body as JmBody;
 use crate::cluster::proto::task_manager_message::Body as TmBody;
 use crate::cluster::proto::{self, JobManagerMessage, TaskManagerMessage, task_state::State};
 use crate::cluster::{VERSION, host_name, runtime, socket_addr};
-use crate::config::{Config, DEFAULT_METRICS_PORT, MANAGED_FRACTION};
+use crate::config::{Config, DEFAULT_METRICS_PORT, MANAGED_FRACTION, NetworkCompression};
 use crate::error::{Domain, Error, Result};
 use crate::jobs;
 use crate::network::inbound::DataServer;
@@ -254,7 +255,13 @@ impl Shared {
             final_snapshot: d.final_snapshot,
             snapshots,
             events,
-            remote: Some(RemoteWiring { job_id: &d.job_id, locations: &locations, server: &self.data, failed }),
+            remote: Some(RemoteWiring {
+                job_id: &d.job_id,
+                locations: &locations,
+                server: &self.data,
+                failed,
+                compress: self.config.taskmanager.network_compression == NetworkCompression::Lz4,
+            }),
         })?;
         let _ = attempt.commands.set(deployed.commands.iter().map(|(_, c)| c.clone()).collect());
         let key = (d.job_id.clone(), d.attempt);
@@ -641,41 +648,50 @@ fn health_router(shared: Arc<Shared>) -> axum::Router {
             "/metrics",
             get(move || {
                 let text = prometheus_text(&shared);
-                async move { ([("content-type", "text/plain; version=0.0.4")], text) }
+                async move { ([("content-type", CONTENT_TYPE)], text) }
             }),
         )
 }
 
-/// A Prometheus series: name, help, and its value for one task.
-type Series = (&'static str, &'static str, fn(&TaskMetrics) -> u64);
+/// A Prometheus series: name, kind, help, and its value for one task (`None`: no sample).
+type Series = (&'static str, &'static str, &'static str, fn(&TaskMetrics) -> Option<f64>);
 
 fn prometheus_text(shared: &Shared) -> String {
     let attempts: Vec<Arc<Attempt>> = shared.attempts.lock().expect("attempts lock").values().cloned().collect();
-    let mut out = String::new();
-    out.push_str("# HELP ferroflink_taskmanager_slots Task slots of this TaskManager.\n");
-    out.push_str("# TYPE ferroflink_taskmanager_slots gauge\n");
-    out.push_str(&format!("ferroflink_taskmanager_slots {}\n", shared.slots));
-    let series: [Series; 4] = [
-        ("ferroflink_task_records_in_total", "Records that entered the task.", |m| {
-            m.records_in.load(Ordering::Relaxed)
+    let mut out = Exposition::default();
+    out.single("ferroflink_taskmanager_slots", "gauge", "Task slots of this TaskManager.", shared.slots as f64);
+    let registered = if shared.outbound.lock().expect("session lock").is_some() { 1.0 } else { 0.0 };
+    out.single("ferroflink_taskmanager_registered", "gauge", "1 while registered with a JobManager.", registered);
+    let series: [Series; 6] = [
+        ("ferroflink_task_records_in_total", "counter", "Records that entered the task.", |m| {
+            Some(m.records_in.load(Ordering::Relaxed) as f64)
         }),
-        ("ferroflink_task_records_out_total", "Records the task sent downstream.", |m| {
-            m.records_out.load(Ordering::Relaxed)
+        ("ferroflink_task_records_out_total", "counter", "Records the task sent downstream.", |m| {
+            Some(m.records_out.load(Ordering::Relaxed) as f64)
         }),
-        ("ferroflink_task_backpressured_seconds_total", "Time blocked on full output channels.", |m| {
-            m.backpressured_ns.load(Ordering::Relaxed) / 1_000_000_000
+        ("ferroflink_task_backpressured_seconds_total", "counter", "Time blocked on full output channels.", |m| {
+            Some(m.backpressured_ns.load(Ordering::Relaxed) as f64 / 1e9)
         }),
-        ("ferroflink_task_idle_seconds_total", "Time waiting for input.", |m| {
-            m.idle_ns.load(Ordering::Relaxed) / 1_000_000_000
+        ("ferroflink_task_idle_seconds_total", "counter", "Time waiting for input.", |m| {
+            Some(m.idle_ns.load(Ordering::Relaxed) as f64 / 1e9)
+        }),
+        ("ferroflink_task_running_seconds_total", "counter", "Time since the task started.", |m| {
+            Some(m.total() as f64 / 1e9)
+        }),
+        ("ferroflink_task_watermark_lag_seconds", "gauge", "Wall-clock time minus the task's input watermark.", |m| {
+            let wm = m.watermark.load(Ordering::Relaxed);
+            (wm != i64::MIN).then(|| (crate::cluster::ha::now_ms() as f64 - wm as f64) / 1000.0)
         }),
     ];
-    for (name, help, value) in series {
-        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n"));
+    for (name, kind, help, value) in series {
+        out.family(name, kind, help);
         for a in &attempts {
             for (task, m) in &a.metrics {
-                out.push_str(&format!("{name}{{job_id=\"{}\",task=\"{task}\"}} {}\n", a.job_id, value(m)));
+                if let Some(v) = value(m) {
+                    out.sample(name, &[("job_id", &a.job_id), ("task", &task.to_string())], v);
+                }
             }
         }
     }
-    out
+    out.finish()
 }

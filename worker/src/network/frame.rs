@@ -12,7 +12,9 @@
 //!
 //! Elements: tag 0 batch (the records' codec bytes, see [`crate::runtime::codec`]), 1 watermark
 //! (i64), 2 idleness (u8), 3 barrier (id u64, timestamp i64, format u8 — 0 canonical, 1
-//! incremental — and base u64), 4 end of input. Frames larger than [`MAX_FRAME`] are refused.
+//! incremental — and base u64), 4 end of input, 5 LZ4-compressed batch (uncompressed length u32,
+//! then an LZ4 block of tag 0's bytes; sent instead of 0 when compression is on and saves space).
+//! Frames larger than [`MAX_FRAME`] are refused.
 
 use crate::error::{Error, Result};
 use crate::runtime::element::{BatchDecoder, CheckpointBarrier, Element, SnapshotFormat};
@@ -125,14 +127,30 @@ pub fn encode(frame: &Frame, buf: &mut Vec<u8>) -> Result<()> {
     finish(buf)
 }
 
-/// Encodes a DATA frame of `element` on `channel` into `buf`, without an intermediate copy.
-pub fn encode_data(channel: u32, element: &Element, buf: &mut Vec<u8>) -> Result<()> {
+/// Batches smaller than this are sent uncompressed: LZ4 cannot win much on them.
+const COMPRESS_FROM: usize = 256;
+
+/// Encodes a DATA frame of `element` on `channel` into `buf`, without an intermediate copy; with
+/// `compress`, a batch goes LZ4-compressed when that makes it smaller.
+pub fn encode_data(channel: u32, element: &Element, compress: bool, buf: &mut Vec<u8>) -> Result<()> {
     start(buf, DATA);
     buf.extend_from_slice(&channel.to_le_bytes());
     match element {
         Element::Batch(b) => {
+            let tag = buf.len();
             buf.push(0);
             b.encode(buf)?;
+            let raw = &buf[tag + 1..];
+            if compress && raw.len() >= COMPRESS_FROM {
+                let packed = lz4_flex::block::compress(raw);
+                if packed.len() + 4 < raw.len() {
+                    let len = raw.len() as u32;
+                    buf.truncate(tag);
+                    buf.push(5);
+                    buf.extend_from_slice(&len.to_le_bytes());
+                    buf.extend_from_slice(&packed);
+                }
+            }
         }
         Element::Watermark(w) => {
             buf.push(1);
@@ -242,6 +260,16 @@ pub fn decode_element(bytes: &[u8], decoder: BatchDecoder) -> Result<Element> {
             Element::Barrier(CheckpointBarrier { id, timestamp, format })
         }
         4 => Element::EndOfInput,
+        5 => {
+            let len = c.u32()? as usize;
+            if len > MAX_FRAME {
+                return Err(malformed(&format!("a compressed batch announces {len} bytes")));
+            }
+            let raw = lz4_flex::block::decompress(c.0, len)
+                .map_err(|e| malformed(&format!("a compressed batch does not decompress: {e}")))?;
+            c.0 = &[];
+            Element::Batch(decoder(&raw).map_err(|e| malformed(&format!("a batch does not decode: {e}")))?)
+        }
         other => return Err(malformed(&format!("unknown element tag {other}"))),
     };
     c.end()?;
@@ -307,19 +335,28 @@ mod tests {
             }),
             Element::Barrier(CheckpointBarrier { id: 9, timestamp: 10, format: SnapshotFormat::Canonical }),
             Element::EndOfInput,
+            // Large and repetitive: compressed when compression is on.
+            Element::Batch(AnyBatch::new(
+                (0..2000u64).map(|i| Record::new((i % 7, "auction-bid ".repeat(4)), i as i64)).collect(),
+            )),
         ];
-        for e in elements {
-            let mut buf = Vec::new();
-            encode_data(5, &e, &mut buf).unwrap();
-            let Some(Frame::Data { channel: 5, element }) = read(&mut buf.as_slice(), &mut Vec::new()).unwrap() else {
-                panic!("not a data frame")
-            };
-            let back = decode_element(&element, decoder).unwrap();
-            match (&e, back) {
-                (Element::Batch(a), Element::Batch(b)) => {
-                    assert_eq!(a.duplicate().into_records::<(u64, String)>(), b.into_records::<(u64, String)>())
+        for compress in [false, true] {
+            for e in &elements {
+                let mut buf = Vec::new();
+                encode_data(5, e, compress, &mut buf).unwrap();
+                let Some(Frame::Data { channel: 5, element }) = read(&mut buf.as_slice(), &mut Vec::new()).unwrap()
+                else {
+                    panic!("not a data frame")
+                };
+                let large = matches!(e, Element::Batch(b) if b.len() == 2000);
+                assert_eq!(element[0] == 5, compress && large, "compressed exactly when asked and worth it");
+                let back = decode_element(&element, decoder).unwrap();
+                match (e, back) {
+                    (Element::Batch(a), Element::Batch(b)) => {
+                        assert_eq!(a.duplicate().into_records::<(u64, String)>(), b.into_records::<(u64, String)>())
+                    }
+                    (a, b) => assert_eq!(format!("{a:?}"), format!("{b:?}")),
                 }
-                (a, b) => assert_eq!(format!("{a:?}"), format!("{b:?}")),
             }
         }
     }
@@ -334,10 +371,14 @@ mod tests {
             state ^= state << 17;
             state
         };
-        let mut valid = Vec::new();
-        encode_data(1, &Element::Batch(AnyBatch::new(vec![Record::untimed(5u64)])), &mut valid).unwrap();
+        let (mut plain, mut packed) = (Vec::new(), Vec::new());
+        encode_data(1, &Element::Batch(AnyBatch::new(vec![Record::untimed(5u64)])), false, &mut plain).unwrap();
+        let many = Element::Batch(AnyBatch::new((0..500u64).map(|i| Record::untimed(i % 3)).collect()));
+        encode_data(1, &many, true, &mut packed).unwrap();
+        assert_eq!(packed[9], 5, "the fuzzed input includes a compressed batch");
         let decoder = AnyBatch::decoder::<u64>();
         for i in 0..20_000 {
+            let valid = if i % 2 == 0 { &plain } else { &packed };
             let mut bytes: Vec<u8> = match i % 3 {
                 0 => (0..(next() % 64)).map(|_| next() as u8).collect(),
                 1 => valid[..(next() as usize) % valid.len()].to_vec(),

@@ -40,6 +40,8 @@ pub struct Outbound {
     pub attempt: u64,
     /// Its channels.
     pub channels: Vec<OutboundChannel>,
+    /// Whether batches go LZ4-compressed (`taskmanager.network-compression`).
+    pub compress: bool,
 }
 
 impl Outbound {
@@ -131,7 +133,7 @@ impl Outbound {
                     match self.channels[ch].rx.try_recv() {
                         Ok(element) => {
                             let last = matches!(element, Element::EndOfInput);
-                            frame::encode_data(ch as u32, &element, &mut out)?;
+                            frame::encode_data(ch as u32, &element, self.compress, &mut out)?;
                             frame::write(&mut w, &out)?;
                             credit[ch] -= 1;
                             unflushed = true;

@@ -58,6 +58,8 @@ pub(crate) struct RemoteWiring<'a> {
     pub server: &'a DataServer,
     /// Told when a data connection fails (the attempt is cancelled too).
     pub failed: Arc<dyn Fn(Error) + Send + Sync>,
+    /// Whether batches sent to other TaskManagers are LZ4-compressed.
+    pub compress: bool,
 }
 
 /// Creates the channels of every edge with a producer or consumer among `tasks`: a bounded channel
@@ -192,6 +194,7 @@ pub(crate) fn deploy(d: Deployment<'_>) -> Result<Deployed> {
             job_id: d.remote.as_ref().map(|r| r.job_id.to_string()).unwrap_or_default(),
             attempt: d.attempt,
             channels,
+            compress: d.remote.as_ref().is_some_and(|r| r.compress),
         })
         .collect();
     let mut deployed = Deployed {

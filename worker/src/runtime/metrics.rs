@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Counters of one subtask, shared with the cluster for progress reporting.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct TaskMetrics {
     /// Records that entered the task (read from the source, for source tasks).
     pub records_in: AtomicU64,
@@ -23,6 +23,21 @@ pub struct TaskMetrics {
     pub started: std::sync::OnceLock<std::time::Instant>,
     /// Current input watermark (ms), `i64::MIN` before the first.
     pub watermark: AtomicI64,
+}
+
+impl Default for TaskMetrics {
+    fn default() -> Self {
+        TaskMetrics {
+            records_in: AtomicU64::new(0),
+            records_out: AtomicU64::new(0),
+            sink_records: AtomicU64::new(0),
+            idle_ns: AtomicU64::new(0),
+            backpressured_ns: AtomicU64::new(0),
+            total_ns: AtomicU64::new(0),
+            started: std::sync::OnceLock::new(),
+            watermark: AtomicI64::new(i64::MIN),
+        }
+    }
 }
 
 impl TaskMetrics {
@@ -56,6 +71,7 @@ impl TaskMetrics {
             idle: Duration::from_nanos(idle),
             backpressured: Duration::from_nanos(bp),
             busy: Duration::from_nanos(total.saturating_sub(idle + bp)),
+            watermark: Some(self.watermark.load(Ordering::Relaxed)).filter(|w| *w != i64::MIN),
         }
     }
 }
@@ -75,4 +91,6 @@ pub struct TaskMetricsSnapshot {
     pub idle: Duration,
     /// Time spent blocked on output.
     pub backpressured: Duration,
+    /// The task's input watermark (ms), once it has one.
+    pub watermark: Option<i64>,
 }

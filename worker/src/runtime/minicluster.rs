@@ -152,6 +152,8 @@ struct JobShared {
     state: Mutex<(JobState, Option<String>)>,
     /// When it ended.
     ended: Mutex<Option<std::time::SystemTime>>,
+    /// Restarts so far.
+    restarts: std::sync::atomic::AtomicUsize,
 }
 
 impl JobShared {
@@ -238,6 +240,11 @@ impl JobHandle {
     /// When the job ended (`None` while it runs).
     pub fn end_time(&self) -> Option<std::time::SystemTime> {
         *self.shared.ended.lock().expect("job lock")
+    }
+
+    /// How often the job restarted so far.
+    pub fn restarts(&self) -> usize {
+        self.shared.restarts.load(Ordering::Relaxed)
     }
 
     /// Per vertex, the counters of the current attempt so far.
@@ -389,6 +396,7 @@ pub fn supervise(
         metrics: Mutex::new(Vec::new()),
         state: Mutex::new((JobState::Created, None)),
         ended: Mutex::new(None),
+        restarts: std::sync::atomic::AtomicUsize::new(0),
     });
     let job = Arc::new(job.clone());
     let run = Supervisor {
@@ -496,6 +504,7 @@ impl Supervisor {
                 ))
             );
             tracing::warn!(restart = tracker.restarts(), "{why}");
+            self.shared.restarts.store(tracker.restarts(), Ordering::Relaxed);
             self.shared.set_state(JobState::Restarting, Some(why));
             let until = Instant::now() + delay;
             while Instant::now() < until {
