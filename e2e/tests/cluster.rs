@@ -14,6 +14,8 @@
 //!   with SIGKILL mid-run, the standby takes over, the TaskManagers find it, the job resumes from
 //!   its latest checkpoint and its committed output is exactly the reference. A JobManager started
 //!   after the job finished reports it FINISHED and never runs it again.
+//! - With an OTLP endpoint set, the JobManager's checkpoint and deployment spans and the
+//!   TaskManager's snapshot and task deployment spans reach the collector as one trace each.
 //! - The web UI, loaded by headless Chromium, shows a running job: its graph with a box per vertex,
 //!   parallelism and back-pressure, its checkpoints and the TaskManagers.
 
@@ -471,5 +473,37 @@ fn the_web_ui_shows_a_running_job_in_a_browser() {
     }
     jm.rest.cancel(&id).unwrap();
     drop(tm);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn spans_of_jobmanager_and_taskmanager_join_in_one_trace() {
+    let collector = ferroflink_telemetry::collector::Collector::start();
+    let endpoint = collector.endpoint();
+    let otel = [("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()), ("OTEL_BSP_SCHEDULE_DELAY", "100")];
+    let root = temp("otel");
+    let jm = jobmanager_with_env(&["--checkpoint-dir", root.join("checkpoints").to_str().unwrap()], &otel);
+    let _tm = taskmanager_with(&["--jobmanager-address", &jm.rpc], 2, &otel);
+    let id = submit(&jm, &tumble_count(200_000, 100_000, &root.join("out"), 2));
+    wait_state(&jm, &id, "FINISHED", Duration::from_secs(60));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (checkpoint, snapshot, deploy, deployed) = loop {
+        let spans = collector.spans(0);
+        let find = |name: &str, service: &str| spans.iter().find(|s| s.name == name && s.service == service).cloned();
+        let checkpoint = find("checkpoint", "ferroflink-jobmanager");
+        let deploy = find("deploy", "ferroflink-jobmanager");
+        let snapshot = checkpoint
+            .as_ref()
+            .and_then(|c| spans.iter().find(|s| s.name == "snapshot" && s.parent_span_id == c.span_id).cloned());
+        let deployed = find("deploy tasks", "ferroflink-taskmanager");
+        if let (Some(c), Some(s), Some(d), Some(t)) = (checkpoint, snapshot, deploy, deployed) {
+            break (c, s, d, t);
+        }
+        assert!(Instant::now() < deadline, "spans missing; received {spans:#?}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(snapshot.service, "ferroflink-taskmanager");
+    assert_eq!(snapshot.trace_id, checkpoint.trace_id, "a TaskManager's snapshot joins the checkpoint's trace");
+    assert_eq!((deployed.trace_id, deployed.parent_span_id), (deploy.trace_id, deploy.span_id));
     let _ = std::fs::remove_dir_all(&root);
 }

@@ -129,12 +129,20 @@ async fn controllers(client: Client, namespaces: &[String], metrics: Arc<Metrics
             .run(
                 move |job, ctx| {
                     let metrics = metrics.clone();
-                    async move {
-                        let started = Instant::now();
-                        let result = reconcile(job, ctx).await;
-                        metrics.reconciled(started.elapsed(), result.is_ok());
-                        result
-                    }
+                    let span = tracing::info_span!(
+                        "reconcile",
+                        namespace = job.metadata.namespace.as_deref().unwrap_or_default(),
+                        name = job.metadata.name.as_deref().unwrap_or_default()
+                    );
+                    tracing::Instrument::instrument(
+                        async move {
+                            let started = Instant::now();
+                            let result = reconcile(job, ctx).await;
+                            metrics.reconciled(started.elapsed(), result.is_ok());
+                            result
+                        },
+                        span,
+                    )
                 },
                 error_policy,
                 ctx,

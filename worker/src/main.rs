@@ -8,7 +8,6 @@ use ferroflink::cluster::jobmanager::JobManager;
 use ferroflink::config::{Config, ConfigLoader};
 use ferroflink::jobs::{self, Report};
 use serde_json::Value;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -298,14 +297,13 @@ fn taskmanager(args: TaskManagerArgs) -> anyhow::Result<()> {
 }
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "ferroflink=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
     let cli = Cli::parse();
+    let service = match &cli.command {
+        Command::Jobmanager(_) => "ferroflink-jobmanager",
+        Command::Taskmanager(_) => "ferroflink-taskmanager",
+        _ => "ferroflink",
+    };
+    let telemetry = ferroflink_telemetry::init(service, "ferroflink=warn", "ferroflink=info");
     let result = match cli.command {
         Command::Run { job, args } => run(&job, &args),
         Command::Bench { queries, events, parallelism, checkpoint_interval, job_args } => {
@@ -341,6 +339,8 @@ fn main() {
             Ok(())
         }
     };
+    // Exports the spans not sent yet before the process exits.
+    drop(telemetry);
     if let Err(e) = result {
         eprintln!("error: {e:#}");
         std::process::exit(1);

@@ -366,6 +366,8 @@ struct Pending {
     reply: Option<Sender<Result<String>>>,
     /// Shared files of the base checkpoint, held while this one is in flight.
     base: Vec<SharedFile>,
+    /// The checkpoint's trace span, closed with it.
+    _span: tracing::Span,
 }
 
 /// A task's snapshot to store.
@@ -602,7 +604,9 @@ impl CoordinatorLoop {
         self.shared_files.acquire(&base);
         let barrier = CheckpointBarrier { id, timestamp: timestamp_ms, format };
         let target = CheckpointTarget { storage: parent.scoped(&dir), shared: self.shared_dir(kind) };
-        attempt.commands.trigger(barrier, &target);
+        // Open from trigger to completion or abort; TaskManagers' snapshot spans join it.
+        let span = tracing::info_span!("checkpoint", job_id = %self.job_id, checkpoint_id = id, kind = ?kind);
+        span.in_scope(|| attempt.commands.trigger(barrier, &target));
         tracing::debug!(checkpoint_id = id, ?kind, "triggered");
         self.last_trigger = Some(Instant::now());
         self.pending.insert(
@@ -619,6 +623,7 @@ impl CoordinatorLoop {
                 stop,
                 reply,
                 base,
+                _span: span,
             },
         );
     }

@@ -692,6 +692,8 @@ impl Launcher for RemoteLauncher {
                 metrics,
             },
         );
+        let span = tracing::info_span!("deploy", job_id = %self.job_id, attempt = spec.number, tasks);
+        let traceparent = span.in_scope(ferroflink_telemetry::inject);
         let mut closed = Vec::new();
         for (share, tasks) in shares.iter().zip(refs) {
             let deploy = proto::Deploy {
@@ -705,6 +707,7 @@ impl Launcher for RemoteLauncher {
                 restore_location: spec.restored.as_ref().map(|r| r.location()).unwrap_or_default(),
                 allow_non_restored_state: spec.restored.as_ref().is_some_and(|r| r.allow_non_restored_state),
                 final_snapshot: self.final_snapshot,
+                traceparent: traceparent.clone(),
             };
             tracing::info!(
                 job_id = %self.job_id,
@@ -774,6 +777,7 @@ impl TaskCommands for RemoteCommands {
             base,
             location: target.storage.location(""),
             shared_location: target.shared.as_ref().map(|s| s.location("")).unwrap_or_default(),
+            traceparent: ferroflink_telemetry::inject(),
         }));
     }
 

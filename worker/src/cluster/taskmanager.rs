@@ -88,6 +88,8 @@ struct Attempt {
     s3: S3Config,
     /// Why the attempt failed here outside its tasks (a data connection broke).
     failure: Mutex<Option<String>>,
+    /// Per checkpoint, the JobManager's checkpoint span (W3C traceparent).
+    traces: Mutex<HashMap<u64, String>>,
 }
 
 /// A snapshot to store.
@@ -171,7 +173,9 @@ impl Shared {
     /// Builds the job of `d` and starts the tasks it places here; a deployment that cannot start
     /// fails each of its tasks with the reason.
     fn deploy(self: &Arc<Self>, d: proto::Deploy) {
-        if let Err(e) = self.try_deploy(&d) {
+        let span = tracing::info_span!("deploy tasks", job_id = %d.job_id, attempt = d.attempt, tasks = d.tasks.len());
+        ferroflink_telemetry::set_parent(&span, &d.traceparent);
+        if let Err(e) = span.in_scope(|| self.try_deploy(&d)) {
             tracing::error!(job_id = %d.job_id, attempt = d.attempt, "cannot deploy: {e}");
             for t in &d.tasks {
                 self.task_state(&d.job_id, d.attempt, t.index as usize, State::Failed, Some(&e));
@@ -218,6 +222,7 @@ impl Shared {
             targets: Arc::new(Targets::default()),
             s3: s3.clone(),
             failure: Mutex::new(None),
+            traces: Mutex::new(HashMap::new()),
         });
         let snapshots = {
             let (writes, attempt) = (self.writes.clone(), attempt.clone());
@@ -307,6 +312,11 @@ impl Shared {
         };
         let shared =
             if t.shared_location.is_empty() { None } else { storage::open(&t.shared_location, &attempt.s3).ok() };
+        if !t.traceparent.is_empty() {
+            let mut traces = attempt.traces.lock().expect("attempt lock");
+            traces.retain(|id, _| *id + 16 > t.checkpoint_id);
+            traces.insert(t.checkpoint_id, t.traceparent.clone());
+        }
         attempt.targets.announce(t.checkpoint_id, CheckpointTarget { storage, shared });
         let format =
             if t.incremental { SnapshotFormat::Incremental { base: t.base } } else { SnapshotFormat::Canonical };
@@ -358,7 +368,12 @@ impl Shared {
                 }
                 continue;
             };
-            let result = write_states(&target.storage, target.shared.as_ref(), snapshot.states);
+            let span =
+                tracing::info_span!("snapshot", job_id = %attempt.job_id, checkpoint_id = id, task = snapshot.task);
+            if let Some(parent) = attempt.traces.lock().expect("attempt lock").get(&id) {
+                ferroflink_telemetry::set_parent(&span, parent);
+            }
+            let result = span.in_scope(|| write_states(&target.storage, target.shared.as_ref(), snapshot.states));
             let (written, bytes, error) = match result {
                 Ok((written, bytes)) => match serde_json::to_vec(&written) {
                     Ok(json) => (json, bytes, String::new()),
