@@ -5,9 +5,10 @@
 //! FERROFLINK_IMAGE=ferroflink:e2e cargo test -p ferroflink-e2e --test kubernetes -- --ignored
 //! ```
 //!
-//! It installs the Helm chart, waits for the operator to lead, applies a FlinkJob and checks that the
-//! operator creates its JobManager Deployment and TaskManager pods and reports them in the status,
-//! then deletes it. (Running the job itself needs the engine's JobManager/TaskManager processes.)
+//! It installs the Helm chart, waits for the operator to lead, applies a FlinkJob (word count over
+//! the text in the image) and checks that the operator creates its JobManager Deployment and
+//! TaskManager pods and reports them in the status, that the job runs to FINISHED (the state the
+//! operator reads from the JobManager's REST API), then deletes it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -76,6 +77,11 @@ fn operator_installs_with_helm_and_deploys_a_flinkjob() {
     let pods =
         run("kubectl", &["-n", "ff-e2e", "get", "pods", "-l", "app.kubernetes.io/component=taskmanager", "-o", "name"]);
     assert_eq!(pods.lines().count(), 2, "{pods}");
+    eventually("the job to finish", Duration::from_secs(300), || {
+        let state = run("kubectl", &["-n", "ff-e2e", "get", "fj", "wc", "-o", "jsonpath={.status.jobState}"]);
+        let lifecycle = run("kubectl", &["-n", "ff-e2e", "get", "fj", "wc", "-o", "jsonpath={.status.lifecycleState}"]);
+        state.trim() == "FINISHED" && lifecycle.trim() == "Finished"
+    });
     run("kubectl", &["delete", "-f", file.to_str().unwrap(), "--wait=true"]);
     eventually("the pods to be garbage-collected", Duration::from_secs(120), || {
         run("kubectl", &["-n", "ff-e2e", "get", "pods", "-o", "name"]).trim().is_empty()

@@ -3,8 +3,10 @@
 //! One pass: add the finalizer; server-side apply the ConfigMap, RBAC, Service and JobManager
 //! Deployment; bring the TaskManager pods to the rendered set (create missing ones; delete failed
 //! ones, extra ones and ones rendered from an older spec — pods are immutable, so a spec change
-//! replaces them); then write the status (observed generation, lifecycle, TaskManagers desired and
-//! ready, conditions) and record an Event when the lifecycle changes. Every step is idempotent: a
+//! replaces them); ask the JobManager's REST API (through its Service: a standby forwards to the
+//! leader, so an answer means a leader serves) for the job's state; then write the status
+//! (observed generation, lifecycle, job state, TaskManagers desired and ready, conditions) and
+//! record an Event when the lifecycle changes. Every step is idempotent: a
 //! second pass over an unchanged cluster changes nothing. Deletion relies on owner references for
 //! garbage collection; the finalizer only records the deletion and never blocks it. The finalizer
 //! list is changed with the object's resource version, so a concurrent writer causes a conflict
@@ -45,20 +47,63 @@ pub enum Error {
     MissingNamespace,
 }
 
+/// Where a FlinkJob's JobManager REST API is reached.
+pub type JobManagerUrl = Arc<dyn Fn(&FlinkJob) -> String + Send + Sync>;
+
 /// What the reconciler shares.
 pub struct Context {
     /// The API client.
     pub client: Client,
     /// Publishes Kubernetes Events.
     pub recorder: Recorder,
+    /// The REST base URL of a FlinkJob's JobManager.
+    pub jobmanager_url: JobManagerUrl,
 }
 
 impl Context {
-    /// A context for `client`.
+    /// A context for `client`; JobManagers are reached through their Services.
     pub fn new(client: Client) -> Self {
-        let reporter = Reporter { controller: MANAGER.into(), instance: std::env::var("POD_NAME").ok() };
-        Context { recorder: Recorder::new(client.clone(), reporter), client }
+        Context::with_jobmanager_url(
+            client,
+            Arc::new(|job: &FlinkJob| {
+                let ns = job.namespace().unwrap_or_default();
+                format!("http://{}-jobmanager.{ns}.svc:{}", job.name_any(), crate::render::REST_PORT)
+            }),
+        )
     }
+
+    /// A context reaching JobManagers at the URLs `jobmanager_url` gives (tests).
+    pub fn with_jobmanager_url(client: Client, jobmanager_url: JobManagerUrl) -> Self {
+        let reporter = Reporter { controller: MANAGER.into(), instance: std::env::var("POD_NAME").ok() };
+        Context { recorder: Recorder::new(client.clone(), reporter), client, jobmanager_url }
+    }
+}
+
+/// What the JobManager says of the job: its state (Flink's names) and status message, or why it
+/// could not be asked.
+async fn job_view(base: String, job_id: String) -> Result<(String, Option<String>), String> {
+    let url = format!("{base}/jobs/{job_id}");
+    tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(3)))
+            .build()
+            .into();
+        let mut response =
+            agent.get(&url).call().map_err(|e| format!("the JobManager at {base} does not answer: {e}"))?;
+        let status = response.status().as_u16();
+        let body: serde_json::Value = response.body_mut().read_json().unwrap_or_default();
+        match status {
+            200 => Ok((
+                body["state"].as_str().unwrap_or("UNKNOWN").to_string(),
+                body["status-message"].as_str().map(str::to_string),
+            )),
+            404 => Ok(("NOT_STARTED".to_string(), None)),
+            s => Err(format!("the JobManager at {base} answered {s}: {}", body["errors"])),
+        }
+    })
+    .await
+    .map_err(|e| format!("asking the JobManager failed: {e}"))?
 }
 
 /// Reconciles one FlinkJob.
@@ -120,7 +165,7 @@ async fn apply(job: &FlinkJob, ctx: &Context, ns: &str) -> Result<Action, Error>
         Ok(r) => r,
         Err(e) => {
             // A spec the API server accepted but that cannot be rendered: wait for the user to fix it.
-            let status = status(job, LifecycleState::Failed, 0, 0, Some(e.to_string()));
+            let status = status(job, LifecycleState::Failed, 0, 0, Some(("InvalidSpec", e.to_string())));
             write_status(job, ctx, status).await?;
             return Ok(Action::await_change());
         }
@@ -180,9 +225,36 @@ async fn apply(job: &FlinkJob, ctx: &Context, ns: &str) -> Result<Action, Error>
         .and_then(|s| s.ready_replicas)
         .unwrap_or(0);
     let desired_count = desired.len() as i32;
-    let lifecycle =
-        if ready == desired_count && jm_ready >= 1 { LifecycleState::Running } else { LifecycleState::Deploying };
-    write_status(job, ctx, status(job, lifecycle, desired_count, ready, None)).await?;
+    let view =
+        if jm_ready >= 1 { Some(job_view((ctx.jobmanager_url)(job), crate::render::job_id(job)).await) } else { None };
+    let pods_ready = ready == desired_count;
+    let (lifecycle, job_state, error) = match &view {
+        Some(Ok((state, message))) => {
+            let lifecycle = match state.as_str() {
+                "RUNNING" if pods_ready => LifecycleState::Running,
+                "FINISHED" => LifecycleState::Finished,
+                "FAILED" | "CANCELED" => LifecycleState::Failed,
+                _ => LifecycleState::Deploying,
+            };
+            let error = match state.as_str() {
+                "FAILED" => {
+                    Some(("JobFailed", format!("the job failed: {}", message.as_deref().unwrap_or("no reason given"))))
+                }
+                "CANCELED" => Some(("JobCancelled", "the job was cancelled outside the operator".to_string())),
+                _ => None,
+            };
+            (lifecycle, Some(state.clone()), error)
+        }
+        // Not answering (yet): keep the last known job state.
+        _ => (LifecycleState::Deploying, job.status.as_ref().and_then(|s| s.job_state.clone()), None),
+    };
+    let mut status = status(job, lifecycle, desired_count, ready, error);
+    status.job_state = job_state;
+    if let Some(Err(why)) = &view {
+        tracing::debug!(job = %job.name_any(), "{why}");
+        status.conditions[0].message = format!("{}; {why}", status.conditions[0].message);
+    }
+    write_status(job, ctx, status).await?;
     Ok(Action::requeue(RESYNC))
 }
 
@@ -235,7 +307,7 @@ fn status(
     lifecycle: LifecycleState,
     desired: i32,
     ready: i32,
-    error: Option<String>,
+    error: Option<(&str, String)>,
 ) -> FlinkJobStatus {
     let running = lifecycle == LifecycleState::Running;
     let failed = error.is_some();
@@ -260,11 +332,11 @@ fn status(
                 job,
                 "Degraded",
                 failed,
-                if failed { "InvalidSpec" } else { "Healthy" },
-                error.clone().unwrap_or_default(),
+                error.as_ref().map_or("Healthy", |(reason, _)| reason),
+                error.as_ref().map(|(_, message)| message.clone()).unwrap_or_default(),
             ),
         ],
-        error,
+        error: error.map(|(_, message)| message),
     }
 }
 

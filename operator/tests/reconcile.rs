@@ -1,6 +1,7 @@
 //! The reconciler against an in-memory API server (kube-fake-client: resource versions, conflicts,
 //! status subresource, server-side apply): create, idempotent re-reconcile, readiness and status,
-//! spec change redeploy, failed TaskManager pod replaced, deletion through the finalizer.
+//! spec change redeploy, failed TaskManager pod replaced, deletion through the finalizer; the job
+//! state and the Ready condition from a JobManager's REST API (a stand-in server on 127.0.0.1).
 
 use ferroflink_operator::crd::{FlinkJob, FlinkJobSpec, LifecycleState};
 use ferroflink_operator::reconcile::{Context, FINALIZER, reconcile};
@@ -44,6 +45,41 @@ async fn create(client: &Client, parallelism: i32) -> Api<FlinkJob> {
 async fn pass(client: &Client, api: &Api<FlinkJob>) {
     let job = api.get("bids").await.unwrap();
     reconcile(Arc::new(job), Arc::new(Context::new(client.clone()))).await.unwrap();
+}
+
+/// A stand-in for a JobManager's REST API: `GET /jobs/{id}` answers the state set last.
+struct FakeJobManager {
+    url: String,
+    state: Arc<std::sync::Mutex<(&'static str, &'static str)>>,
+}
+
+impl FakeJobManager {
+    async fn start() -> FakeJobManager {
+        let state = Arc::new(std::sync::Mutex::new(("RUNNING", "")));
+        let shared = state.clone();
+        let app = axum::Router::new().route(
+            "/jobs/{id}",
+            axum::routing::get(move |axum::extract::Path(id): axum::extract::Path<String>| {
+                let (state, message) = *shared.lock().unwrap();
+                async move { axum::Json(json!({"jid": id, "state": state, "status-message": message})) }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        FakeJobManager { url, state }
+    }
+
+    fn set(&self, state: &'static str, message: &'static str) {
+        *self.state.lock().unwrap() = (state, message);
+    }
+
+    async fn pass(&self, client: &Client, api: &Api<FlinkJob>) {
+        let job = api.get("bids").await.unwrap();
+        let url = self.url.clone();
+        let ctx = Context::with_jobmanager_url(client.clone(), Arc::new(move |_: &FlinkJob| url.clone()));
+        reconcile(Arc::new(job), Arc::new(ctx)).await.unwrap();
+    }
 }
 
 async fn taskmanagers(client: &Client) -> Vec<Pod> {
@@ -95,16 +131,23 @@ async fn make_ready(client: &Client) {
     deploy.patch_status("bids-jobmanager", &PatchParams::default(), &Patch::Merge(&status)).await.unwrap();
 }
 
-#[tokio::test]
-async fn ready_pods_make_it_running_and_a_failed_pod_is_replaced() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_pods_and_a_running_job_make_it_running_and_a_failed_pod_is_replaced() {
     let client = client().await;
     let api = create(&client, 8).await;
-    pass(&client, &api).await;
-    pass(&client, &api).await;
+    let jm = FakeJobManager::start().await;
+    jm.pass(&client, &api).await;
+    jm.pass(&client, &api).await;
     make_ready(&client).await;
-    pass(&client, &api).await;
+    jm.set("CREATED", "needs 8 slots; 1 TaskManager(s) with 4 free");
+    jm.pass(&client, &api).await;
+    let status = api.get("bids").await.unwrap().status.unwrap();
+    assert_eq!((status.lifecycle_state, status.job_state.as_deref()), (LifecycleState::Deploying, Some("CREATED")));
+    jm.set("RUNNING", "");
+    jm.pass(&client, &api).await;
     let status = api.get("bids").await.unwrap().status.unwrap();
     assert_eq!(status.lifecycle_state, LifecycleState::Running);
+    assert_eq!(status.job_state.as_deref(), Some("RUNNING"));
     assert_eq!(status.task_managers_ready, 2);
     assert!(status.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
 
@@ -112,12 +155,55 @@ async fn ready_pods_make_it_running_and_a_failed_pod_is_replaced() {
     let old = pods.get("bids-taskmanager-1").await.unwrap().uid();
     let failed = json!({"status": {"phase": "Failed"}});
     pods.patch_status("bids-taskmanager-1", &PatchParams::default(), &Patch::Merge(&failed)).await.unwrap();
-    pass(&client, &api).await; // deletes the failed pod
-    pass(&client, &api).await; // creates its replacement
+    jm.pass(&client, &api).await; // deletes the failed pod
+    jm.pass(&client, &api).await; // creates its replacement
     let new = pods.get("bids-taskmanager-1").await.unwrap();
     assert_ne!(new.uid(), old, "a fresh pod");
     assert_eq!(taskmanagers(&client).await.len(), 2);
     assert_eq!(api.get("bids").await.unwrap().status.unwrap().lifecycle_state, LifecycleState::Deploying);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_job_state_comes_from_the_jobmanager() {
+    let client = client().await;
+    let api = create(&client, 4).await;
+    let jm = FakeJobManager::start().await;
+    jm.pass(&client, &api).await; // the finalizer
+    jm.pass(&client, &api).await; // the objects
+    make_ready(&client).await;
+    let status = |api: Api<FlinkJob>| async move { api.get("bids").await.unwrap().status.unwrap() };
+    let condition = |s: &ferroflink_operator::crd::FlinkJobStatus, t: &str| {
+        s.conditions
+            .iter()
+            .find(|c| c.type_ == t)
+            .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+            .unwrap()
+    };
+
+    jm.set("FAILED", "task HotItems (1/4) failed: disk full");
+    jm.pass(&client, &api).await;
+    let s = status(api.clone()).await;
+    assert_eq!((s.lifecycle_state, s.job_state.as_deref()), (LifecycleState::Failed, Some("FAILED")));
+    let (degraded, reason, message) = condition(&s, "Degraded");
+    assert_eq!((degraded.as_str(), reason.as_str()), ("True", "JobFailed"));
+    assert!(message.contains("disk full"), "{message}");
+
+    jm.set("FINISHED", "");
+    jm.pass(&client, &api).await;
+    let s = status(api.clone()).await;
+    assert_eq!((s.lifecycle_state, s.job_state.as_deref()), (LifecycleState::Finished, Some("FINISHED")));
+    assert_eq!(condition(&s, "Degraded").0, "False");
+
+    // A JobManager that does not answer: not ready, the last known job state kept, the reason said.
+    let gone = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let job = api.get("bids").await.unwrap();
+    let ctx = Context::with_jobmanager_url(client.clone(), Arc::new(move |_: &FlinkJob| format!("http://{gone}")));
+    reconcile(Arc::new(job), Arc::new(ctx)).await.unwrap();
+    let s = status(api.clone()).await;
+    assert_eq!((s.lifecycle_state, s.job_state.as_deref()), (LifecycleState::Deploying, Some("FINISHED")));
+    let (ready, _, message) = condition(&s, "Ready");
+    assert_eq!(ready, "False");
+    assert!(message.contains("does not answer"), "{message}");
 }
 
 #[tokio::test]
