@@ -1,7 +1,9 @@
 //! Credit-based flow control of the data plane, over a real TCP connection on 127.0.0.1: the
 //! sender delivers exactly as many elements as the receiver granted (its buffer size), one more for
 //! each element the consumer takes, and the rest waits in the producer's own bounded buffer, so the
-//! producer blocks; every element then arrives once, in order.
+//! producer blocks; every element then arrives once, in order. A connection cut mid-stream (by a
+//! proxy in between, again and again) is established again and every element still arrives exactly
+//! once, in order, without failing the attempt.
 
 use ferroflink::network::ChannelKey;
 use ferroflink::network::inbound::DataServer;
@@ -108,4 +110,124 @@ fn a_connection_to_a_dead_address_fails_the_attempt_with_the_reason() {
     let why = reason.recv_timeout(Duration::from_secs(30)).unwrap();
     assert!(why.contains(&format!("127.0.0.1:{port}")) && why.contains("cannot connect"), "{why}");
     assert!(cancel.load(Ordering::SeqCst), "the attempt is cancelled");
+}
+
+/// A TCP proxy to `target` whose connections can be cut.
+struct Proxy {
+    addr: std::net::SocketAddr,
+    live: Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+    accepted: Arc<AtomicUsize>,
+}
+
+impl Proxy {
+    fn start(target: std::net::SocketAddr) -> Proxy {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let live = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let (l, a) = (live.clone(), accepted.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().map_while(Result::ok) {
+                let server = std::net::TcpStream::connect(target).unwrap();
+                l.lock().unwrap().extend([client.try_clone().unwrap(), server.try_clone().unwrap()]);
+                a.fetch_add(1, Ordering::SeqCst);
+                for (mut from, mut to) in [(client.try_clone().unwrap(), server.try_clone().unwrap()), (server, client)]
+                {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Proxy { addr, live, accepted }
+    }
+
+    /// Breaks every connection through it.
+    fn cut(&self) {
+        for s in self.live.lock().unwrap().drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+#[test]
+fn a_broken_connection_is_established_again_and_nothing_is_lost_or_repeated() {
+    let server = DataServer::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let proxy = Proxy::start(server.local_addr());
+    let keys: Vec<ChannelKey> =
+        (0..2).map(|to| ChannelKey { job_id: "job".into(), attempt: 1, edge: 0, from: 0, to }).collect();
+    let capacity = 4;
+    let mut inputs = Vec::new();
+    let mut outputs = Vec::new();
+    for key in &keys {
+        let (in_tx, in_rx) = crossbeam_channel::bounded::<Element>(capacity);
+        let credit = server.register(key.clone(), in_tx, AnyBatch::decoder::<u64>(), capacity);
+        inputs.push((in_rx, credit));
+        let (out_tx, out_rx) = crossbeam_channel::bounded::<Element>(capacity);
+        outputs.push((out_tx, OutboundChannel { edge: key.edge, from: key.from, to: key.to, rx: out_rx }));
+    }
+    let (senders, channels): (Vec<_>, Vec<_>) = outputs.into_iter().unzip();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let (report, failure) = crossbeam_channel::bounded(1);
+    Outbound { address: proxy.addr.to_string(), job_id: "job".into(), attempt: 1, channels, compress: true }
+        .start(cancel.clone(), move |e| {
+            let _ = report.send(e.to_string());
+        })
+        .unwrap();
+    const N: u64 = 20_000;
+    let producers: Vec<_> = senders
+        .into_iter()
+        .map(|tx| {
+            std::thread::spawn(move || {
+                for i in 0..N {
+                    tx.send(Element::Batch(AnyBatch::new(vec![Record::new(i, i as i64)]))).unwrap();
+                }
+                tx.send(Element::EndOfInput).unwrap();
+            })
+        })
+        .collect();
+    // Consumers that take their time, while the connection is cut every 50 ms.
+    let consumers: Vec<_> = inputs
+        .into_iter()
+        .map(|(rx, credit)| {
+            std::thread::spawn(move || {
+                let mut got = Vec::new();
+                loop {
+                    let element = rx.recv_timeout(Duration::from_secs(30)).expect("the channel goes on");
+                    credit.give();
+                    match element {
+                        Element::Batch(b) => got.push(b.into_records::<u64>()[0].value),
+                        Element::EndOfInput => return got,
+                        other => panic!("unexpected {other:?}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    let cutting = Arc::new(AtomicBool::new(true));
+    let cutter = {
+        let cutting = cutting.clone();
+        std::thread::spawn(move || {
+            let mut cuts = 0;
+            while cutting.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(50));
+                proxy.cut();
+                cuts += 1;
+            }
+            (cuts, proxy.accepted.load(Ordering::SeqCst))
+        })
+    };
+    for p in producers {
+        p.join().unwrap();
+    }
+    let received: Vec<Vec<u64>> = consumers.into_iter().map(|c| c.join().unwrap()).collect();
+    cutting.store(false, Ordering::SeqCst);
+    let (cuts, connections) = cutter.join().unwrap();
+    eprintln!("{cuts} cuts, {connections} connections");
+    for got in received {
+        assert_eq!(got, (0..N).collect::<Vec<_>>(), "every element once, in order");
+    }
+    assert!(connections >= 3, "{cuts} cuts, only {connections} connections: the test did not break anything");
+    assert!(failure.try_recv().is_err(), "the attempt did not fail: {:?}", failure.try_recv());
 }

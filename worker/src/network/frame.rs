@@ -6,7 +6,7 @@
 //! | --- | --- | --- |
 //! | 1 HELLO | sender → receiver, first | version, job id, attempt (u64) |
 //! | 2 OPEN | sender → receiver | channel number (u32), stream edge, from subtask, to subtask (u32 each) |
-//! | 3 CREDIT | receiver → sender | channel number, credits (u32 each) |
+//! | 3 CREDIT | receiver → sender | channel number, credits (u32 each), elements received (u64), reset (u8: 1 for the grant answering an OPEN, whose credits replace the sender's) |
 //! | 4 DATA | sender → receiver | channel number, element tag (u8), element |
 //! | 5 ERROR | either | message |
 //!
@@ -58,6 +58,11 @@ pub enum Frame {
         channel: u32,
         /// Credits granted.
         credits: u32,
+        /// Elements of the channel the receiver has (the sender may forget them).
+        received: u64,
+        /// The grant answering an OPEN: the credits replace the sender's, and it sends again from
+        /// element `received`.
+        reset: bool,
     },
     /// One element.
     Data {
@@ -109,10 +114,12 @@ pub fn encode(frame: &Frame, buf: &mut Vec<u8>) -> Result<()> {
                 buf.extend_from_slice(&v.to_le_bytes());
             }
         }
-        Frame::Credit { channel, credits } => {
+        Frame::Credit { channel, credits, received, reset } => {
             start(buf, CREDIT);
             buf.extend_from_slice(&channel.to_le_bytes());
             buf.extend_from_slice(&credits.to_le_bytes());
+            buf.extend_from_slice(&received.to_le_bytes());
+            buf.push(u8::from(*reset));
         }
         Frame::Data { channel, element } => {
             start(buf, DATA);
@@ -225,7 +232,7 @@ pub fn decode(body: &[u8]) -> Result<Frame> {
     let frame = match c.u8()? {
         HELLO => Frame::Hello { version: c.string()?, job_id: c.string()?, attempt: c.u64()? },
         OPEN => Frame::Open { channel: c.u32()?, edge: c.u32()?, from: c.u32()?, to: c.u32()? },
-        CREDIT => Frame::Credit { channel: c.u32()?, credits: c.u32()? },
+        CREDIT => Frame::Credit { channel: c.u32()?, credits: c.u32()?, received: c.u64()?, reset: c.u8()? != 0 },
         DATA => {
             let channel = c.u32()?;
             let element = c.0.to_vec();
@@ -318,7 +325,7 @@ mod tests {
     fn frames_and_elements_round_trip() {
         round_trip(Frame::Hello { version: "0.1.0".into(), job_id: "abc".into(), attempt: 3 });
         round_trip(Frame::Open { channel: 1, edge: 2, from: 3, to: 4 });
-        round_trip(Frame::Credit { channel: 7, credits: 4 });
+        round_trip(Frame::Credit { channel: 7, credits: 4, received: 1 << 40, reset: true });
         round_trip(Frame::Error { message: "no such channel".into() });
         let decoder = AnyBatch::decoder::<(u64, String)>();
         let elements = [

@@ -1,18 +1,21 @@
 //! The receiving side of the data plane: a TaskManager's data server. Deployed tasks register
 //! their remote input channels; a connection from a producing TaskManager opens channels by key,
-//! is granted each channel's buffer size in credits, and delivers elements into the channels'
-//! buffers. An element beyond the granted credits is a protocol violation that closes the
-//! connection.
+//! is granted each channel's free buffer space in credits, and delivers elements into the
+//! channels' buffers. An element beyond the granted credits is a protocol violation that closes the
+//! connection. A channel whose connection breaks is kept for [`RECONNECT_WITHIN`]: the sender's
+//! next connection opens it again and carries on from the received count; after that its task
+//! learns that its upstream is lost.
 
 use crate::cluster::VERSION;
 use crate::error::{Error, Result};
 use crate::network::frame::{self, Frame};
-use crate::network::{ChannelKey, CreditReturn};
+use crate::network::{ChannelKey, Credit, CreditReturn, RECONNECT_WITHIN};
 use crate::runtime::element::{BatchDecoder, Element};
 use crossbeam_channel::{Sender, TrySendError, unbounded};
 use std::collections::HashMap;
 use std::io::{BufReader, BufWriter, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,6 +28,8 @@ struct Input {
     decoder: BatchDecoder,
     capacity: u32,
     credit: CreditReturn,
+    /// Since when no connection serves it (its connection broke).
+    orphaned: Option<Instant>,
 }
 
 #[derive(Default)]
@@ -47,7 +52,33 @@ impl Registry {
                 self.registered.wait_timeout(inputs, left.min(Duration::from_millis(200))).expect("registry lock").0;
         }
     }
+
+    /// Keeps the channels of a broken connection for the sender's next one.
+    fn orphan(&self, channels: impl IntoIterator<Item = (ChannelKey, Input)>) {
+        let mut inputs = self.inputs.lock().expect("registry lock");
+        for (key, mut input) in channels {
+            input.orphaned = Some(Instant::now());
+            inputs.insert(key, input);
+        }
+        drop(inputs);
+        self.registered.notify_all();
+    }
+
+    /// Drops channels orphaned for longer than [`RECONNECT_WITHIN`]: their tasks see the upstream lost.
+    fn expire(&self) {
+        let mut inputs = self.inputs.lock().expect("registry lock");
+        inputs.retain(|key, input| {
+            let keep = input.orphaned.is_none_or(|t| t.elapsed() < RECONNECT_WITHIN);
+            if !keep {
+                tracing::warn!(?key, "no sender came back within {RECONNECT_WITHIN:?}: the channel is lost");
+            }
+            keep
+        });
+    }
 }
+
+/// Numbers the connections a data server accepts (a channel's owner).
+static CONNECTIONS: AtomicU64 = AtomicU64::new(1);
 
 /// A TaskManager's data server.
 pub struct DataServer {
@@ -63,6 +94,17 @@ impl DataServer {
         let addr = listener.local_addr().map_err(|e| Error::io("reading the data address", e))?;
         let registry = Arc::new(Registry::default());
         let serving = registry.clone();
+        let janitor = Arc::downgrade(&registry);
+        std::thread::Builder::new()
+            .name("data-janitor".into())
+            .spawn(move || {
+                while let Some(registry) = janitor.upgrade() {
+                    registry.expire();
+                    drop(registry);
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+            })
+            .map_err(|e| Error::io("starting the data server's janitor", e))?;
         std::thread::Builder::new()
             .name("data-server".into())
             .spawn(move || {
@@ -98,7 +140,7 @@ impl DataServer {
         capacity: usize,
     ) -> CreditReturn {
         let credit = CreditReturn::default();
-        let input = Input { tx, decoder, capacity: capacity as u32, credit: credit.clone() };
+        let input = Input { tx, decoder, capacity: capacity as u32, credit: credit.clone(), orphaned: None };
         self.registry.inputs.lock().expect("registry lock").insert(key, input);
         self.registry.registered.notify_all();
         credit
@@ -133,19 +175,26 @@ fn serve(stream: TcpStream, registry: &Registry) -> Result<()> {
         None => return Ok(()),
     };
     // Credits go back on the same connection, from a thread of their own.
-    let (credits, pending) = unbounded::<(u32, u32)>();
+    let (credits, pending) = unbounded::<Credit>();
     std::thread::Builder::new()
         .name("data-credit".into())
         .spawn(move || {
             let mut w = BufWriter::new(writer);
             let mut out = Vec::new();
             while let Ok(first) = pending.recv() {
-                let mut sums: HashMap<u32, u32> = HashMap::new();
-                for (channel, n) in std::iter::once(first).chain(pending.try_iter()) {
-                    *sums.entry(channel).or_default() += n;
+                // Added up per channel; a grant (reset) is written as it is, in order.
+                let mut sums: Vec<Credit> = Vec::new();
+                for (channel, n, received, reset) in std::iter::once(first).chain(pending.try_iter()) {
+                    match sums.iter_mut().rev().find(|c| c.0 == channel) {
+                        Some(c) if !reset => {
+                            c.1 += n;
+                            c.2 = c.2.max(received);
+                        }
+                        _ => sums.push((channel, n, received, reset)),
+                    }
                 }
-                for (channel, credits) in sums {
-                    if frame::encode(&Frame::Credit { channel, credits }, &mut out).is_err()
+                for (channel, credits, received, reset) in sums {
+                    if frame::encode(&Frame::Credit { channel, credits, received, reset }, &mut out).is_err()
                         || frame::write(&mut w, &out).is_err()
                     {
                         return;
@@ -157,7 +206,9 @@ fn serve(stream: TcpStream, registry: &Registry) -> Result<()> {
             }
         })
         .map_err(|e| Error::io("starting a credit writer", e))?;
-    let mut channels: HashMap<u32, (Sender<Element>, BatchDecoder, ChannelKey)> = HashMap::new();
+    let owner = CONNECTIONS.fetch_add(1, Ordering::Relaxed);
+    let mut channels: HashMap<u32, (ChannelKey, Input)> = HashMap::new();
+    let mut ended = std::collections::HashSet::new();
     let result = loop {
         let frame = match frame::read(&mut reader, &mut buf) {
             Ok(Some(f)) => f,
@@ -167,39 +218,55 @@ fn serve(stream: TcpStream, registry: &Registry) -> Result<()> {
         match frame {
             Frame::Open { channel, edge, from, to } => {
                 let key = ChannelKey { job_id: job_id.clone(), attempt, edge, from, to };
-                let Some(input) = registry.take(&key) else {
+                let Some(mut input) = registry.take(&key) else {
                     break Err(Error::Cluster(format!(
                         "no task here consumes channel {key:?} (it was not deployed within {REGISTRATION_WAIT:?})"
                     )));
                 };
-                input.credit.connect(channel, credits.clone());
-                let _ = credits.send((channel, input.capacity));
-                channels.insert(channel, (input.tx, input.decoder, key));
+                if input.orphaned.take().is_some() {
+                    tracing::info!(?key, "a data connection took over a channel whose connection broke");
+                }
+                input.credit.connect(owner, channel, input.capacity, credits.clone());
+                channels.insert(channel, (key, input));
             }
             Frame::Data { channel, element } => {
-                let Some((tx, decoder, key)) = channels.get(&channel) else {
+                let Some((key, input)) = channels.get(&channel) else {
                     break Err(Error::Cluster(format!("data on channel {channel}, which was never opened")));
                 };
-                let element = match frame::decode_element(&element, *decoder) {
+                let element = match frame::decode_element(&element, input.decoder) {
                     Ok(e) => e,
                     Err(e) => break Err(e),
                 };
-                match tx.try_send(element) {
-                    Ok(()) => {}
+                if matches!(element, Element::EndOfInput) {
+                    ended.insert(channel);
+                }
+                let delivered = input.credit.deliver(owner, || match input.tx.try_send(element) {
+                    Ok(()) => (true, Ok(())),
                     Err(TrySendError::Full(_)) => {
-                        break Err(Error::Cluster(format!("the sender of {key:?} sent more than its credits")));
+                        (false, Err(Error::Cluster(format!("the sender of {key:?} sent more than its credits"))))
                     }
                     // The consuming task ended (cancelled); what still arrives is dropped.
-                    Err(TrySendError::Disconnected(_)) => {}
+                    Err(TrySendError::Disconnected(_)) => (false, Ok(())),
+                });
+                match delivered {
+                    Some(Ok(())) => {}
+                    Some(Err(e)) => break Err(e),
+                    None => break Err(Error::Cluster("a newer connection took over its channels".into())),
                 }
             }
             Frame::Error { message } => break Err(Error::Cluster(format!("the sender gave up: {message}"))),
             other => break Err(Error::Cluster(format!("unexpected {other:?} on a data connection"))),
         }
     };
-    // Dropping the channels' senders tells their tasks the upstream is gone (unless it ended). The
+    // Channels that did not end may be taken over by the sender's next connection (it closes a
+    // connection it gave up, so a broken one may end cleanly here); ended ones are dropped. The
     // credit writer ends once the consuming tasks drop their credit handles.
-    drop(channels);
+    registry.orphan(
+        channels
+            .into_iter()
+            .filter(|(channel, (_, input))| !ended.contains(channel) && input.credit.owned_by(owner))
+            .map(|(_, c)| c),
+    );
     result
 }
 
