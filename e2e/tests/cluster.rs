@@ -6,9 +6,9 @@
 //!   the JobManager's /metrics has the job's and its vertices' series.
 //! - A job that needs more slots than are free waits with a status that says so, and runs once
 //!   enough slots registered.
-//! - One of the two TaskManagers killed with SIGKILL mid-run is detected at once (its session
-//!   breaks); the job restarts from its latest checkpoint on the other one and a replacement, and
-//!   its committed output is still exactly the reference.
+//! - One of the two TaskManagers killed with SIGKILL mid-run (checkpoints in an S3 server, moto) is
+//!   detected at once (its session breaks); the job restarts from its latest checkpoint on the
+//!   other one and a replacement, and its committed output is still exactly the reference.
 //! - A TaskManager frozen with SIGSTOP is detected by missed heartbeats; the same holds.
 //! - With file HA, two JobManagers given the same job (application mode): the leader runs it; killed
 //!   with SIGKILL mid-run, the standby takes over, the TaskManagers find it, the job resumes from
@@ -18,6 +18,9 @@
 //!   TaskManager's snapshot and task deployment spans reach the collector as one trace each.
 //! - The web UI, loaded by headless Chromium, shows a running job: its graph with a box per vertex,
 //!   parallelism and back-pressure, its checkpoints and the TaskManagers.
+
+#[path = "../../worker/tests/support/moto.rs"]
+mod moto;
 
 use ferroflink::cluster::client::RestClient;
 use ferroflink_e2e::binary;
@@ -322,17 +325,31 @@ fn unknown_jobs_and_arguments_are_refused_with_the_reason() {
 /// Kills (or freezes) the TaskManager running a job after two checkpoints, starts a replacement,
 /// and checks that the job restarts from a checkpoint with exactly the reference output. Answers
 /// the time from the signal to the job running again.
-fn lose_a_taskmanager(name: &str, signal: &str) -> Duration {
+fn lose_a_taskmanager(name: &str, signal: &str, s3: Option<&moto::Moto>) -> Duration {
     let root = temp(name);
-    let jm = jobmanager(&["--checkpoint-dir", root.join("checkpoints").to_str().unwrap()]);
-    let tm = taskmanager(&jm, 2);
-    let _survivor = taskmanager(&jm, 2);
+    // Checkpoints in the S3 server when one is given (every process reaches it), else on disk.
+    let credentials = s3.map(|m| m.credentials_file().to_str().unwrap().to_string()).unwrap_or_default();
+    let env: Vec<(&str, &str)> = match s3 {
+        Some(m) => vec![
+            ("FERROFLINK__S3__ENDPOINT", m.endpoint.as_str()),
+            ("FERROFLINK__S3__PATH_STYLE", "true"),
+            ("FERROFLINK__S3__REGION", "us-east-1"),
+            ("FERROFLINK__S3__CREDENTIALS_FILE", credentials.as_str()),
+        ],
+        None => vec![],
+    };
+    let local = root.join("checkpoints");
+    let dir = if s3.is_some() { "s3://ckpts/cluster" } else { local.to_str().unwrap() };
+    let jm = jobmanager_with_env(&["--checkpoint-dir", dir], &env);
+    let how = ["--jobmanager-address", jm.rpc.as_str()];
+    let tm = taskmanager_with(&how, 2, &env);
+    let _survivor = taskmanager_with(&how, 2, &env);
     let out = root.join("out");
     let events = 400_000;
     let id = submit(&jm, &tumble_count(events, 100_000, &out, 4));
     wait_state(&jm, &id, "RUNNING", Duration::from_secs(30));
     wait_checkpoints(&jm, &id, 2);
-    let replacement = taskmanager(&jm, 2);
+    let replacement = taskmanager_with(&how, 2, &env);
     let lost_at = Instant::now();
     tm.signal(signal);
     let restarted = Instant::now() + Duration::from_secs(60);
@@ -345,6 +362,9 @@ fn lose_a_taskmanager(name: &str, signal: &str) -> Duration {
     wait_state(&jm, &id, "FINISHED", Duration::from_secs(120));
     let log = jm.process.log();
     assert!(log.contains("TaskManager lost") && log.contains("from checkpoint"), "{log}");
+    if s3.is_some() {
+        assert!(log.contains("(s3://ckpts/cluster/"), "restored from the S3 server: {log}");
+    }
     let restarts = format!("ferroflink_job_restarts_total{{job_id=\"{id}\",job_name=\"nexmark tumble-count\"}} ");
     let metrics = prometheus(&jm.url);
     let line = metrics.lines().find(|l| l.starts_with(&restarts)).unwrap_or_else(|| panic!("{metrics}"));
@@ -358,13 +378,15 @@ fn lose_a_taskmanager(name: &str, signal: &str) -> Duration {
 
 #[test]
 fn killed_taskmanager_is_replaced_and_the_output_is_exact() {
-    let recovery = lose_a_taskmanager("kill", "-KILL");
+    let server = moto::Moto::start();
+    server.create_bucket("ckpts");
+    let recovery = lose_a_taskmanager("kill", "-KILL", Some(&server));
     eprintln!("SIGKILL to running again: {recovery:?}");
 }
 
 #[test]
 fn frozen_taskmanager_is_detected_by_heartbeats() {
-    let recovery = lose_a_taskmanager("stop", "-STOP");
+    let recovery = lose_a_taskmanager("stop", "-STOP", None);
     eprintln!("SIGSTOP to running again: {recovery:?}");
 }
 
