@@ -15,6 +15,7 @@
 use crate::crd::{Condition, FlinkJob, FlinkJobStatus, LifecycleState};
 use crate::render::{SPEC_HASH, render};
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
@@ -79,10 +80,11 @@ impl Context {
     }
 }
 
-/// What the JobManager says of the job: its state (Flink's names) and status message, or why it
-/// could not be asked.
-async fn job_view(base: String, job_id: String) -> Result<(String, Option<String>), String> {
-    let url = format!("{base}/jobs/{job_id}");
+/// `GET base + path` of a JobManager: the status and the body (JSON, else its text), or why it
+/// did not answer.
+async fn get(base: &str, path: &str) -> Result<(u16, serde_json::Value), String> {
+    let url = format!("{base}{path}");
+    let base = base.to_string();
     tokio::task::spawn_blocking(move || {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -91,20 +93,57 @@ async fn job_view(base: String, job_id: String) -> Result<(String, Option<String
             .into();
         let mut response =
             agent.get(&url).call().map_err(|e| format!("the JobManager at {base} does not answer: {e}"))?;
-        let status = response.status().as_u16();
-        let body: serde_json::Value = response.body_mut().read_json().unwrap_or_default();
-        match status {
-            200 => Ok((
-                body["state"].as_str().unwrap_or("UNKNOWN").to_string(),
-                body["status-message"].as_str().map(str::to_string),
-            )),
-            404 => Ok(("NOT_STARTED".to_string(), None)),
-            s => Err(format!("the JobManager at {base} answered {s}: {}", body["errors"])),
-        }
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text.trim().to_string()));
+        Ok((response.status().as_u16(), body))
     })
     .await
     .map_err(|e| format!("asking the JobManager failed: {e}"))?
 }
+
+/// What the JobManager says of the job: its state (Flink's names) and status message, or why it
+/// could not be asked.
+async fn job_view(base: &str, job_id: &str) -> Result<(String, Option<String>), String> {
+    match get(base, &format!("/jobs/{job_id}")).await? {
+        (200, body) => Ok((
+            body["state"].as_str().unwrap_or("UNKNOWN").to_string(),
+            body["status-message"].as_str().map(str::to_string),
+        )),
+        (404, _) => Ok(("NOT_STARTED".to_string(), None)),
+        (s, body) => Err(format!("the JobManager at {base} answered {s}: {}", body["errors"])),
+    }
+}
+
+/// Whether the leading JobManager is ready by its own `/readyz`: the one the job's HA Lease names
+/// (the JobManagers publish their REST address there), else the only one, through the Service.
+async fn leader_ready(job: &FlinkJob, ctx: &Context, ns: &str) -> Result<(), String> {
+    let base = if job.spec.checkpointing.is_some() {
+        let name = format!("{}-jobmanager-leader", crate::render::ha_cluster_id(job));
+        let leases: Api<Lease> = Api::namespaced(ctx.client.clone(), ns);
+        let lease = leases
+            .get_opt(&name)
+            .await
+            .map_err(|e| format!("cannot read the Lease {name}: {e}"))?
+            .ok_or_else(|| format!("no JobManager leads yet (no Lease {name})"))?;
+        let rest = lease
+            .metadata
+            .annotations
+            .and_then(|a| a.get(LEADER_REST_ANNOTATION).cloned())
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| format!("the Lease {name} names no leader"))?;
+        format!("http://{rest}")
+    } else {
+        (ctx.jobmanager_url)(job)
+    };
+    match get(&base, "/readyz").await? {
+        (200, _) => Ok(()),
+        (s, body) => Err(format!("the leading JobManager at {base} is not ready ({s}: {body})")),
+    }
+}
+
+/// Where the JobManagers' Kubernetes HA publishes the leader's REST address on its Lease (see
+/// `worker/src/cluster/ha/kubernetes.rs`).
+pub const LEADER_REST_ANNOTATION: &str = "ferroflink.io/rest-address";
 
 /// Reconciles one FlinkJob.
 pub async fn reconcile(job: Arc<FlinkJob>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -225,13 +264,18 @@ async fn apply(job: &FlinkJob, ctx: &Context, ns: &str) -> Result<Action, Error>
         .and_then(|s| s.ready_replicas)
         .unwrap_or(0);
     let desired_count = desired.len() as i32;
-    let view =
-        if jm_ready >= 1 { Some(job_view((ctx.jobmanager_url)(job), crate::render::job_id(job)).await) } else { None };
-    let pods_ready = ready == desired_count;
+    let (view, leader) = if jm_ready >= 1 {
+        let view = job_view(&(ctx.jobmanager_url)(job), &crate::render::job_id(job)).await;
+        (Some(view), Some(leader_ready(job, ctx, ns).await))
+    } else {
+        (None, None)
+    };
+    // Every TaskManager pod ready, and a leading JobManager that says it is.
+    let serving = ready == desired_count && matches!(leader, Some(Ok(())));
     let (lifecycle, job_state, error) = match &view {
         Some(Ok((state, message))) => {
             let lifecycle = match state.as_str() {
-                "RUNNING" if pods_ready => LifecycleState::Running,
+                "RUNNING" if serving => LifecycleState::Running,
                 "FINISHED" => LifecycleState::Finished,
                 "FAILED" | "CANCELED" => LifecycleState::Failed,
                 _ => LifecycleState::Deploying,
@@ -250,7 +294,7 @@ async fn apply(job: &FlinkJob, ctx: &Context, ns: &str) -> Result<Action, Error>
     };
     let mut status = status(job, lifecycle, desired_count, ready, error);
     status.job_state = job_state;
-    if let Some(Err(why)) = &view {
+    for why in [view.and_then(Result::err), leader.and_then(Result::err)].into_iter().flatten() {
         tracing::debug!(job = %job.name_any(), "{why}");
         status.conditions[0].message = format!("{}; {why}", status.conditions[0].message);
     }

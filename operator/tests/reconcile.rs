@@ -6,6 +6,7 @@
 use ferroflink_operator::crd::{FlinkJob, FlinkJobSpec, LifecycleState};
 use ferroflink_operator::reconcile::{Context, FINALIZER, reconcile};
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use k8s_openapi::api::rbac::v1::Role;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
@@ -18,6 +19,7 @@ const NS: &str = "streaming";
 async fn client() -> Client {
     kube_fake_client::ClientBuilder::new()
         .with_resource::<FlinkJob>()
+        .with_resource::<Lease>()
         .with_status_subresource::<Pod>()
         .build()
         .await
@@ -47,27 +49,57 @@ async fn pass(client: &Client, api: &Api<FlinkJob>) {
     reconcile(Arc::new(job), Arc::new(Context::new(client.clone()))).await.unwrap();
 }
 
-/// A stand-in for a JobManager's REST API: `GET /jobs/{id}` answers the state set last.
+/// A stand-in for a JobManager's REST API: `GET /jobs/{id}` answers the state set last, `GET
+/// /readyz` 200 while it leads.
 struct FakeJobManager {
     url: String,
     state: Arc<std::sync::Mutex<(&'static str, &'static str)>>,
+    leading: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl FakeJobManager {
     async fn start() -> FakeJobManager {
         let state = Arc::new(std::sync::Mutex::new(("RUNNING", "")));
-        let shared = state.clone();
-        let app = axum::Router::new().route(
-            "/jobs/{id}",
-            axum::routing::get(move |axum::extract::Path(id): axum::extract::Path<String>| {
-                let (state, message) = *shared.lock().unwrap();
-                async move { axum::Json(json!({"jid": id, "state": state, "status-message": message})) }
-            }),
-        );
+        let leading = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (shared, ready) = (state.clone(), leading.clone());
+        let app = axum::Router::new()
+            .route(
+                "/jobs/{id}",
+                axum::routing::get(move |axum::extract::Path(id): axum::extract::Path<String>| {
+                    let (state, message) = *shared.lock().unwrap();
+                    async move { axum::Json(json!({"jid": id, "state": state, "status-message": message})) }
+                }),
+            )
+            .route(
+                "/readyz",
+                axum::routing::get(move || {
+                    let leading = ready.load(std::sync::atomic::Ordering::SeqCst);
+                    async move {
+                        match leading {
+                            true => (axum::http::StatusCode::OK, "leading\n"),
+                            false => (axum::http::StatusCode::SERVICE_UNAVAILABLE, "standby\n"),
+                        }
+                    }
+                }),
+            );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        FakeJobManager { url, state }
+        FakeJobManager { url, state, leading }
+    }
+
+    /// Publishes this JobManager as the leader on the job's HA Lease, as the engine's Kubernetes
+    /// HA does.
+    async fn lead(&self, client: &Client, api: &Api<FlinkJob>) {
+        let job = api.get("bids").await.unwrap();
+        let name = format!("{}-jobmanager-leader", ferroflink_operator::render::ha_cluster_id(&job));
+        let mut lease = Lease::default();
+        lease.metadata.name = Some(name);
+        lease.metadata.annotations = Some(std::collections::BTreeMap::from([(
+            ferroflink_operator::reconcile::LEADER_REST_ANNOTATION.to_string(),
+            self.url.trim_start_matches("http://").to_string(),
+        )]));
+        Api::<Lease>::namespaced(client.clone(), NS).create(&PostParams::default(), &lease).await.unwrap();
     }
 
     fn set(&self, state: &'static str, message: &'static str) {
@@ -146,10 +178,23 @@ async fn ready_pods_and_a_running_job_make_it_running_and_a_failed_pod_is_replac
     jm.set("RUNNING", "");
     jm.pass(&client, &api).await;
     let status = api.get("bids").await.unwrap().status.unwrap();
+    assert_eq!(status.lifecycle_state, LifecycleState::Deploying, "no leader on the Lease yet");
+    let ready = status.conditions.iter().find(|c| c.type_ == "Ready").unwrap();
+    assert!(ready.status == "False" && ready.message.contains("no JobManager leads yet"), "{ready:?}");
+    jm.lead(&client, &api).await;
+    jm.pass(&client, &api).await;
+    let status = api.get("bids").await.unwrap().status.unwrap();
     assert_eq!(status.lifecycle_state, LifecycleState::Running);
     assert_eq!(status.job_state.as_deref(), Some("RUNNING"));
     assert_eq!(status.task_managers_ready, 2);
     assert!(status.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+    // The JobManager the Lease names stops leading: not ready, and the status says so.
+    jm.leading.store(false, std::sync::atomic::Ordering::SeqCst);
+    jm.pass(&client, &api).await;
+    let status = api.get("bids").await.unwrap().status.unwrap();
+    let ready = status.conditions.iter().find(|c| c.type_ == "Ready").unwrap();
+    assert!(ready.status == "False" && ready.message.contains("is not ready (503"), "{ready:?}");
+    jm.leading.store(true, std::sync::atomic::Ordering::SeqCst);
 
     let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
     let old = pods.get("bids-taskmanager-1").await.unwrap().uid();
