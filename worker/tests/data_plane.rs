@@ -231,3 +231,44 @@ fn a_broken_connection_is_established_again_and_nothing_is_lost_or_repeated() {
     assert!(connections >= 3, "{cuts} cuts, only {connections} connections: the test did not break anything");
     assert!(failure.try_recv().is_err(), "the attempt did not fail: {:?}", failure.try_recv());
 }
+
+#[test]
+fn a_sender_that_did_not_learn_its_end_arrived_reconnects_and_completes() {
+    let server = DataServer::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let proxy = Proxy::start(server.local_addr());
+    let key = ChannelKey { job_id: "job".into(), attempt: 1, edge: 0, from: 0, to: 0 };
+    let (in_tx, in_rx) = crossbeam_channel::bounded::<Element>(4);
+    let credit = server.register(key.clone(), in_tx, AnyBatch::decoder::<u64>(), 4);
+    let (out_tx, out_rx) = crossbeam_channel::bounded::<Element>(4);
+    let (report, failure) = crossbeam_channel::bounded(1);
+    let sender = Outbound {
+        address: proxy.addr.to_string(),
+        job_id: "job".into(),
+        attempt: 1,
+        channels: vec![OutboundChannel { edge: 0, from: 0, to: 0, rx: out_rx }],
+        compress: false,
+    }
+    .start(Arc::new(AtomicBool::new(false)), move |e| {
+        let _ = report.send(e.to_string());
+    })
+    .unwrap();
+    out_tx.send(Element::Batch(AnyBatch::new(vec![Record::new(1u64, 1)]))).unwrap();
+    out_tx.send(Element::EndOfInput).unwrap();
+    // Both arrived, and nothing was taken yet: the sender does not know that they did.
+    settle(2, || in_rx.len());
+    proxy.cut();
+    std::thread::sleep(Duration::from_millis(300));
+    for _ in 0..2 {
+        in_rx.recv().unwrap();
+        credit.give();
+    }
+    // The sender opens the channel again, learns that everything arrived, and ends.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !sender.is_finished() {
+        assert!(Instant::now() < deadline, "the sender never completed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(failure.try_recv().is_err(), "the attempt did not fail");
+    assert!(proxy.accepted.load(Ordering::SeqCst) >= 2, "it connected again");
+    assert!(in_rx.try_recv().is_err(), "nothing arrived twice");
+}

@@ -706,17 +706,20 @@ impl CoordinatorLoop {
             operators,
         };
         let location = p.storage.location("");
-        let written =
-            metadata.to_bytes().and_then(|bytes| p.storage.write(METADATA_FILE, &bytes)).and_then(|()| {
-                match (&self.recorder, p.kind) {
-                    (Some(r), SnapshotKind::Checkpoint) => r.checkpoint_completed(id, &location),
-                    _ => Ok(()),
-                }
-            });
-        if let Err(e) = written {
+        if let Err(e) = metadata.to_bytes().and_then(|bytes| p.storage.write(METADATA_FILE, &bytes)) {
             self.fail(id, p.kind, &location, &e.to_string(), p.reply);
             let _ = p.storage.delete_dir("");
             self.shared_files.discard_unheld(&shared);
+            self.shared_files.release(&p.base);
+            return;
+        }
+        // Recorded before any task commits: a deposed leader's snapshot commits nothing. Where the
+        // job resumes moves to checkpoints and to savepoints the job ends with (whose commits
+        // its sinks then made).
+        let resume_here = p.kind == SnapshotKind::Checkpoint || p.then_exit;
+        if let Some(Err(e)) = self.recorder.as_ref().map(|r| r.checkpoint_completed(id, &location, resume_here)) {
+            // Its files stay: a record write that failed may still have taken effect.
+            self.fail(id, p.kind, &location, &e.to_string(), p.reply);
             self.shared_files.release(&p.base);
             return;
         }

@@ -132,9 +132,10 @@ pub trait JobRecorder: Send + Sync + std::fmt::Debug {
     fn next_checkpoint_id(&self) -> u64;
     /// Checkpoint (or savepoint) `id` starts. An error (a deposed leader) skips it.
     fn checkpoint_started(&self, id: u64) -> crate::error::Result<()>;
-    /// Checkpoint `id` at `location` completed, before any task commits its side effects. An
-    /// error (a deposed leader) fails it: nothing commits.
-    fn checkpoint_completed(&self, id: u64, location: &str) -> crate::error::Result<()>;
+    /// Checkpoint or savepoint `id` at `location` completed, before any task commits its side
+    /// effects; with `resume_here`, a new leader resumes the job from it. An error (a deposed
+    /// leader) fails it: nothing commits.
+    fn checkpoint_completed(&self, id: u64, location: &str, resume_here: bool) -> crate::error::Result<()>;
     /// The job ended in `state`.
     fn ended(&self, state: crate::runtime::minicluster::JobState, error: Option<&str>);
 }

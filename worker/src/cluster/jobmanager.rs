@@ -135,6 +135,18 @@ impl From<RecordedState> for JobState {
     }
 }
 
+/// A job id reserved while its job starts; released when dropped.
+struct Reservation<'a> {
+    cluster: &'a Cluster,
+    job_id: String,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        self.cluster.starting.lock().expect("cluster lock").remove(&self.job_id);
+    }
+}
+
 /// How a job comes to run.
 enum Start<'a> {
     /// Submitted through the REST API or `ferroflink submit`: may run again after it ended.
@@ -169,6 +181,8 @@ pub struct Cluster {
     /// Signalled when slots are freed or registered.
     slots_changed: Condvar,
     jobs: Mutex<Vec<Arc<JobEntry>>>,
+    /// Ids of jobs being started (outside the jobs lock).
+    starting: Mutex<HashSet<String>>,
     routes: Mutex<HashMap<String, AttemptRoute>>,
     ha: Option<Arc<HaServices>>,
     /// The epoch this JobManager leads in (0: it does not lead yet). Without HA it leads in epoch 0.
@@ -191,6 +205,7 @@ impl Cluster {
             taskmanagers: Mutex::new(BTreeMap::new()),
             slots_changed: Condvar::new(),
             jobs: Mutex::new(Vec::new()),
+            starting: Mutex::new(HashSet::new()),
             routes: Mutex::new(HashMap::new()),
             ha: ha.map(Arc::new),
             epoch: AtomicU64::new(0),
@@ -283,7 +298,7 @@ impl Cluster {
         settings.checkpoint.s3 = settings.checkpoint.s3.clone().or(self.config.s3_config());
         let job_id =
             settings.job_id.clone().unwrap_or_else(|| crate::runtime::minicluster::derive_job_id(&built.name, &graph));
-        let mut jobs = self.jobs.lock().expect("cluster lock");
+        let jobs = self.jobs.lock().expect("cluster lock");
         if matches!(start, Start::Configured) && jobs.iter().any(|j| j.id == job_id) {
             // A new leader resumed (or listed) it from the HA records.
             return Ok(job_id);
@@ -294,6 +309,13 @@ impl Cluster {
                 running.id, running.name
             )));
         }
+        // Reserved while the HA records are written and its restore loads: the REST API and the
+        // RPC sessions must not wait for that I/O on the jobs lock.
+        if !self.starting.lock().expect("cluster lock").insert(job_id.clone()) {
+            return Err(Error::InvalidJob(format!("job {job_id} is being started already")));
+        }
+        drop(jobs);
+        let _reserved = Reservation { cluster: self, job_id: job_id.clone() };
         settings.job_id = Some(job_id.clone());
         let epoch = self.epoch.load(Ordering::SeqCst);
         if let Some(ha) = &self.ha {
@@ -360,6 +382,7 @@ impl Cluster {
             }
         };
         tracing::info!(%job_id, job = %built.name, "job started");
+        let mut jobs = self.jobs.lock().expect("cluster lock");
         jobs.retain(|j| j.id != job_id);
         jobs.push(Arc::new(JobEntry {
             id: job_id.clone(),
@@ -548,11 +571,22 @@ impl std::fmt::Debug for HaRecorder {
 
 impl HaRecorder {
     fn update(&self, f: impl Fn(&mut JobRecord)) -> Result<()> {
+        let found = std::cell::Cell::new(true);
         self.ha.update_job(self.epoch, &self.job_id, |r| {
+            found.set(r.is_some());
             let mut r = r.cloned()?;
             f(&mut r);
             Some(r)
-        })
+        })?;
+        if found.get() {
+            Ok(())
+        } else {
+            Err(Error::Cluster(format!(
+                "job {} has no HA record at {} (deleted by hand?); it cannot commit, cancel and submit it again",
+                self.job_id,
+                self.ha.describe()
+            )))
+        }
     }
 }
 
@@ -565,8 +599,13 @@ impl JobRecorder for HaRecorder {
         self.update(|r| r.checkpoint_counter = r.checkpoint_counter.max(id + 1))
     }
 
-    fn checkpoint_completed(&self, _id: u64, location: &str) -> Result<()> {
-        self.update(|r| r.resume_from = Some(location.to_string()))
+    fn checkpoint_completed(&self, _id: u64, location: &str, resume_here: bool) -> Result<()> {
+        // A fenced write either way: only the leader's snapshots commit.
+        self.update(|r| {
+            if resume_here {
+                r.resume_from = Some(location.to_string());
+            }
+        })
     }
 
     fn ended(&self, state: JobState, error: Option<&str>) {
@@ -1099,16 +1138,24 @@ fn elect(cluster: &Arc<Cluster>, ha: &HaServices) {
         std::thread::sleep(period);
     };
     *cluster.leader.lock().expect("cluster lock") = ha.leader().unwrap_or(None);
-    if let Err(e) = cluster.lead(epoch) {
-        tracing::error!("cannot take over the jobs of the HA records ({e}); stepping down");
+    // Taking over may restore many jobs from remote storage: the lease is renewed meanwhile.
+    let leading = cluster.clone();
+    let takeover = std::thread::Builder::new().name("leader-takeover".into()).spawn(move || {
+        if let Err(e) = leading.lead(epoch) {
+            tracing::error!("cannot take over the jobs of the HA records ({e}); stepping down");
+            leading.suspend();
+        }
+    });
+    if let Err(e) = takeover {
+        tracing::error!("cannot start taking over the jobs ({e}); stepping down");
         cluster.suspend();
-        let _ = ha.release(epoch);
-        return;
     }
     let mut renewed = Instant::now();
     loop {
         std::thread::sleep(period);
         if cluster.suspended.load(Ordering::SeqCst) {
+            // Shutting down, or the takeover failed: let a standby lead at once.
+            let _ = ha.release(epoch);
             return;
         }
         match ha.renew(epoch) {

@@ -16,8 +16,8 @@
 //! | `GET /metrics` | Prometheus text |
 //! | `GET /healthz`, `GET /readyz` | the process is alive; it leads and serves |
 //!
-//! A standby JobManager (HA) answers `/healthz` and `/readyz` (503) itself and forwards every other
-//! call to the leader, so a Service may route to every JobManager pod.
+//! A standby JobManager (HA) answers `/healthz`, `/readyz` (503) and `/metrics` itself and forwards
+//! every other call to the leader, so a Service may route to every JobManager pod.
 //!
 //! Errors answer `{"errors":["..."]}` with a 4xx or 5xx status, as Flink's do.
 
@@ -82,9 +82,10 @@ async fn readyz(State(api): State<Api>) -> Response {
     (StatusCode::SERVICE_UNAVAILABLE, why).into_response()
 }
 
-/// On a standby, every call but the probes is answered by the leader.
+/// On a standby, every call but the probes and `/metrics` is answered by the leader.
 async fn forward_to_leader(State(api): State<Api>, request: Request, next: Next) -> Response {
-    if api.cluster.is_leader() || matches!(request.uri().path(), "/healthz" | "/readyz") {
+    // Probes and metrics are the process's own.
+    if api.cluster.is_leader() || matches!(request.uri().path(), "/healthz" | "/readyz" | "/metrics") {
         return next.run(request).await;
     }
     let Some(leader) = api.cluster.leader_rest_address() else {

@@ -269,8 +269,9 @@ pub fn decode_element(bytes: &[u8], decoder: BatchDecoder) -> Result<Element> {
         4 => Element::EndOfInput,
         5 => {
             let len = c.u32()? as usize;
-            if len > MAX_FRAME {
-                return Err(malformed(&format!("a compressed batch announces {len} bytes")));
+            // LZ4 expands at most 255-fold: a larger claim is a lie that would cost memory.
+            if len > MAX_FRAME || len > c.0.len().saturating_mul(255) + 16 {
+                return Err(malformed(&format!("a compressed batch of {} bytes announces {len}", c.0.len())));
             }
             let raw = lz4_flex::block::decompress(c.0, len)
                 .map_err(|e| malformed(&format!("a compressed batch does not decompress: {e}")))?;

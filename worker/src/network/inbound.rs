@@ -30,12 +30,16 @@ struct Input {
     credit: CreditReturn,
     /// Since when no connection serves it (its connection broke).
     orphaned: Option<Instant>,
+    /// Whether its end of input arrived (a sender that did not learn it may open it again).
+    ended: bool,
 }
 
 #[derive(Default)]
 struct Registry {
     inputs: Mutex<HashMap<ChannelKey, Input>>,
     registered: Condvar,
+    /// Attempts that ended here (the latest ones): their channels are not kept for a sender.
+    ended: Mutex<std::collections::VecDeque<(String, u64)>>,
 }
 
 impl Registry {
@@ -55,8 +59,12 @@ impl Registry {
 
     /// Keeps the channels of a broken connection for the sender's next one.
     fn orphan(&self, channels: impl IntoIterator<Item = (ChannelKey, Input)>) {
+        let ended = self.ended.lock().expect("registry lock");
         let mut inputs = self.inputs.lock().expect("registry lock");
         for (key, mut input) in channels {
+            if ended.iter().any(|(job, attempt)| *job == key.job_id && *attempt == key.attempt) {
+                continue;
+            }
             input.orphaned = Some(Instant::now());
             inputs.insert(key, input);
         }
@@ -69,7 +77,7 @@ impl Registry {
         let mut inputs = self.inputs.lock().expect("registry lock");
         inputs.retain(|key, input| {
             let keep = input.orphaned.is_none_or(|t| t.elapsed() < RECONNECT_WITHIN);
-            if !keep {
+            if !keep && !input.ended {
                 tracing::warn!(?key, "no sender came back within {RECONNECT_WITHIN:?}: the channel is lost");
             }
             keep
@@ -140,14 +148,20 @@ impl DataServer {
         capacity: usize,
     ) -> CreditReturn {
         let credit = CreditReturn::default();
-        let input = Input { tx, decoder, capacity: capacity as u32, credit: credit.clone(), orphaned: None };
+        let input =
+            Input { tx, decoder, capacity: capacity as u32, credit: credit.clone(), orphaned: None, ended: false };
         self.registry.inputs.lock().expect("registry lock").insert(key, input);
         self.registry.registered.notify_all();
         credit
     }
 
-    /// Drops the channels of an attempt no connection opened.
+    /// Drops the channels of an attempt that ended here, and keeps none of them for a sender.
     pub fn unregister(&self, job_id: &str, attempt: u64) {
+        let mut ended = self.registry.ended.lock().expect("registry lock");
+        ended.push_back((job_id.to_string(), attempt));
+        if ended.len() > 256 {
+            ended.pop_front();
+        }
         self.registry
             .inputs
             .lock()
@@ -208,7 +222,6 @@ fn serve(stream: TcpStream, registry: &Registry) -> Result<()> {
         .map_err(|e| Error::io("starting a credit writer", e))?;
     let owner = CONNECTIONS.fetch_add(1, Ordering::Relaxed);
     let mut channels: HashMap<u32, (ChannelKey, Input)> = HashMap::new();
-    let mut ended = std::collections::HashSet::new();
     let result = loop {
         let frame = match frame::read(&mut reader, &mut buf) {
             Ok(Some(f)) => f,
@@ -230,16 +243,14 @@ fn serve(stream: TcpStream, registry: &Registry) -> Result<()> {
                 channels.insert(channel, (key, input));
             }
             Frame::Data { channel, element } => {
-                let Some((key, input)) = channels.get(&channel) else {
+                let Some((key, input)) = channels.get_mut(&channel) else {
                     break Err(Error::Cluster(format!("data on channel {channel}, which was never opened")));
                 };
                 let element = match frame::decode_element(&element, input.decoder) {
                     Ok(e) => e,
                     Err(e) => break Err(e),
                 };
-                if matches!(element, Element::EndOfInput) {
-                    ended.insert(channel);
-                }
+                input.ended |= matches!(element, Element::EndOfInput);
                 let delivered = input.credit.deliver(owner, || match input.tx.try_send(element) {
                     Ok(()) => (true, Ok(())),
                     Err(TrySendError::Full(_)) => {
@@ -258,15 +269,11 @@ fn serve(stream: TcpStream, registry: &Registry) -> Result<()> {
             other => break Err(Error::Cluster(format!("unexpected {other:?} on a data connection"))),
         }
     };
-    // Channels that did not end may be taken over by the sender's next connection (it closes a
-    // connection it gave up, so a broken one may end cleanly here); ended ones are dropped. The
-    // credit writer ends once the consuming tasks drop their credit handles.
-    registry.orphan(
-        channels
-            .into_iter()
-            .filter(|(channel, (_, input))| !ended.contains(channel) && input.credit.owned_by(owner))
-            .map(|(_, c)| c),
-    );
+    // The sender's next connection may open the channels again (it closes a connection it gave
+    // up, so a broken one may end cleanly here; and it may not have learnt that an end of input
+    // arrived): they are kept for a while. The credit writer ends once the consuming tasks drop
+    // their credit handles.
+    registry.orphan(channels.into_values().filter(|(_, input)| input.credit.owned_by(owner)));
     result
 }
 

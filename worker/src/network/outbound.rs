@@ -88,14 +88,24 @@ impl Outbound {
     fn run(self, cancel: &AtomicBool) -> Result<()> {
         let mut channels: Vec<Sent> = self.channels.iter().map(|_| Sent::default()).collect();
         let mut within = CONNECT_WITHIN;
+        // Since when connections have failed without getting anywhere.
+        let mut failing_since: Option<Instant> = None;
         loop {
             let stream = self.connect(cancel, within)?;
             match self.session(stream, &mut channels, cancel) {
                 Ok(()) => return Ok(()),
                 Err(_) if cancel.load(Ordering::SeqCst) => return Ok(()),
                 Err(e) => {
+                    let since = match failing_since {
+                        Some(t) if !channels.iter().any(|c| c.granted) => t,
+                        _ => Instant::now(),
+                    };
+                    if since.elapsed() > RECONNECT_WITHIN {
+                        return Err(e);
+                    }
+                    failing_since = Some(since);
                     tracing::warn!(address = %self.address, "the data connection broke ({e}); connecting again");
-                    within = RECONNECT_WITHIN;
+                    within = RECONNECT_WITHIN.saturating_sub(since.elapsed());
                 }
             }
         }

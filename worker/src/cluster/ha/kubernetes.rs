@@ -136,9 +136,10 @@ impl HaStore for KubernetesStore {
         let Some(lease) = self.get(&self.leases, &self.lease_name)? else { return Ok(None) };
         let spec = lease.spec.unwrap_or_default();
         let annotations = lease.metadata.annotations.unwrap_or_default();
-        let Some(holder) = spec.holder_identity.filter(|h| !h.is_empty()) else { return Ok(None) };
+        // A Lease without a holder (given up, or made by hand) is expired: whoever takes it next
+        // replaces it at its resourceVersion.
         let record = LeaderRecord {
-            holder,
+            holder: spec.holder_identity.unwrap_or_default(),
             epoch: spec.lease_transitions.unwrap_or(0).max(0) as u64,
             renewed_ms: millis(&spec.renew_time),
             lease_ms: spec.lease_duration_seconds.unwrap_or(0).max(0) as u64 * 1000,

@@ -43,9 +43,9 @@ pub struct LeaderRecord {
 }
 
 impl LeaderRecord {
-    /// Whether the lease ran out at `now_ms`.
+    /// Whether the lease ran out at `now_ms` (or has no holder).
     pub fn expired(&self, now_ms: u64) -> bool {
-        now_ms > self.renewed_ms.saturating_add(self.lease_ms)
+        self.holder.is_empty() || now_ms > self.renewed_ms.saturating_add(self.lease_ms)
     }
 }
 
@@ -224,7 +224,8 @@ impl HaServices {
     pub fn renew(&self, epoch: u64) -> Result<bool> {
         for _ in 0..CAS_ATTEMPTS {
             let Some((mut record, version)) = self.store.read_leader()? else { return Ok(false) };
-            if record.holder != self.identity || record.epoch != epoch {
+            // Another holder or epoch leads, or this one gave the lease up (`release`).
+            if record.holder != self.identity || record.epoch != epoch || record.renewed_ms == 0 {
                 return Ok(false);
             }
             record.renewed_ms = now_ms();
