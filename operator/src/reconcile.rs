@@ -117,7 +117,7 @@ async fn job_view(base: &str, job_id: &str) -> Result<(String, Option<String>), 
 /// Whether the leading JobManager is ready by its own `/readyz`: the one the job's HA Lease names
 /// (the JobManagers publish their REST address there), else the only one, through the Service.
 async fn leader_ready(job: &FlinkJob, ctx: &Context, ns: &str) -> Result<(), String> {
-    let base = if job.spec.checkpointing.is_some() {
+    let base = if crate::render::ha_enabled(job) {
         let name = format!("{}-jobmanager-leader", crate::render::ha_cluster_id(job));
         let leases: Api<Lease> = Api::namespaced(ctx.client.clone(), ns);
         let lease = leases
@@ -226,6 +226,8 @@ async fn apply(job: &FlinkJob, ctx: &Context, ns: &str) -> Result<Action, Error>
         }
     }
 
+    drop_ha_records(job, ctx, ns, |id| id != crate::render::ha_cluster_id(job)).await?;
+
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let selector = format!("app.kubernetes.io/instance={},app.kubernetes.io/component=taskmanager", job.name_any());
     let existing = pods.list(&ListParams::default().labels(&selector)).await?.items;
@@ -302,7 +304,33 @@ async fn apply(job: &FlinkJob, ctx: &Context, ns: &str) -> Result<Action, Error>
     Ok(Action::requeue(RESYNC))
 }
 
+/// Deletes the JobManagers' HA records (Lease and ConfigMap) of this FlinkJob's runs whose HA
+/// cluster id `drop` accepts: those of earlier generations once a spec change started a new run,
+/// all of them when the FlinkJob goes.
+async fn drop_ha_records(job: &FlinkJob, ctx: &Context, ns: &str, drop: impl Fn(&str) -> bool) -> Result<(), Error> {
+    let prefix = crate::render::ha_cluster_prefix(job);
+    let listed = ListParams::default().labels(crate::render::HA_CLUSTER_LABEL);
+    let ours = |meta: &kube::api::ObjectMeta| {
+        let id = meta.labels.as_ref().and_then(|l| l.get(crate::render::HA_CLUSTER_LABEL)).cloned().unwrap_or_default();
+        id.starts_with(&prefix) && drop(&id)
+    };
+    let leases: Api<Lease> = Api::namespaced(ctx.client.clone(), ns);
+    for lease in leases.list(&listed).await?.items.into_iter().filter(|l| ours(&l.metadata)) {
+        tracing::info!(lease = %lease.name_any(), "dropping the HA record of an earlier run");
+        leases.delete(&lease.name_any(), &DeleteParams::default()).await?;
+    }
+    let maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), ns);
+    for map in maps.list(&listed).await?.items.into_iter().filter(|m| ours(&m.metadata)) {
+        tracing::info!(config_map = %map.name_any(), "dropping the HA record of an earlier run");
+        maps.delete(&map.name_any(), &DeleteParams::default()).await?;
+    }
+    Ok(())
+}
+
 async fn cleanup(job: &FlinkJob, ctx: &Context) {
+    if let Err(e) = drop_ha_records(job, ctx, &job.namespace().unwrap_or_default(), |_| true).await {
+        tracing::warn!(error = %e, "could not delete the JobManagers' HA records");
+    }
     // Owned objects go with the FlinkJob (owner references); nothing may block the deletion.
     let event = Event {
         type_: EventType::Normal,

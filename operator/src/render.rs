@@ -154,8 +154,26 @@ pub fn job_id(job: &FlinkJob) -> String {
 
 /// The HA cluster id: the uid and generation (a new run does not pick up the old run's HA record).
 pub fn ha_cluster_id(job: &FlinkJob) -> String {
-    format!("{}-{}", uid(job), generation(job))
+    format!("{}{}", ha_cluster_prefix(job), generation(job))
 }
+
+/// What the HA cluster ids of every run of the FlinkJob start with.
+pub fn ha_cluster_prefix(job: &FlinkJob) -> String {
+    format!("{}-", uid(job))
+}
+
+/// Whether the job's JobManagers run Kubernetes HA: with checkpoint storage, unless `spec.config`
+/// says otherwise (`ha.mode`).
+pub fn ha_enabled(job: &FlinkJob) -> bool {
+    match job.spec.config.get("ha.mode") {
+        Some(mode) => mode == "kubernetes",
+        None => job.spec.checkpointing.is_some(),
+    }
+}
+
+/// The label the JobManagers' Kubernetes HA puts on its Lease and ConfigMap (the HA cluster id; see
+/// `worker/src/cluster/ha/kubernetes.rs`).
+pub const HA_CLUSTER_LABEL: &str = "ferroflink.io/ha-cluster-id";
 
 fn generation(job: &FlinkJob) -> i64 {
     job.metadata.generation.unwrap_or(1)

@@ -258,6 +258,10 @@ async fn a_spec_change_redeploys_as_a_new_run() {
     pass(&client, &api).await;
     pass(&client, &api).await;
     let old_id = api.get("bids").await.unwrap().status.unwrap().job_id.unwrap();
+    // What the first run's JobManagers wrote (their Kubernetes HA), and another FlinkJob's.
+    let old_run = ferroflink_operator::render::ha_cluster_id(&api.get("bids").await.unwrap());
+    ha_records(&client, &old_run).await;
+    ha_records(&client, "0000-other-job-1").await;
     let old_pods: Vec<Option<String>> = taskmanagers(&client).await.iter().map(|p| p.uid()).collect();
     let change = json!({"spec": {"job": {"parallelism": 12}}});
     api.patch("bids", &PatchParams::default(), &Patch::Merge(&change)).await.unwrap();
@@ -272,6 +276,26 @@ async fn a_spec_change_redeploys_as_a_new_run() {
     assert_ne!(status.job_id.unwrap(), old_id, "a new run gets a fresh job id");
     let cm: Api<ConfigMap> = Api::namespaced(client.clone(), NS);
     assert!(cm.get("bids-config").await.unwrap().data.unwrap()["ferroflink.yaml"].contains("parallelism: 12"));
+    // The old run's HA records are dropped (a fresh run must not resume it); others stay.
+    let leases: Api<Lease> = Api::namespaced(client.clone(), NS);
+    assert!(leases.get_opt(&format!("{old_run}-jobmanager-leader")).await.unwrap().is_none());
+    assert!(cm.get_opt(&format!("{old_run}-jobmanager-ha")).await.unwrap().is_none());
+    assert!(leases.get_opt("0000-other-job-1-jobmanager-leader").await.unwrap().is_some());
+    assert!(cm.get_opt("0000-other-job-1-jobmanager-ha").await.unwrap().is_some());
+}
+
+/// The Lease and ConfigMap the engine's Kubernetes HA keeps for HA cluster `id`.
+async fn ha_records(client: &Client, id: &str) {
+    let labels =
+        std::collections::BTreeMap::from([(ferroflink_operator::render::HA_CLUSTER_LABEL.to_string(), id.to_string())]);
+    let mut lease = Lease::default();
+    lease.metadata.name = Some(format!("{id}-jobmanager-leader"));
+    lease.metadata.labels = Some(labels.clone());
+    Api::<Lease>::namespaced(client.clone(), NS).create(&PostParams::default(), &lease).await.unwrap();
+    let mut map = ConfigMap::default();
+    map.metadata.name = Some(format!("{id}-jobmanager-ha"));
+    map.metadata.labels = Some(labels);
+    Api::<ConfigMap>::namespaced(client.clone(), NS).create(&PostParams::default(), &map).await.unwrap();
 }
 
 #[tokio::test]
@@ -285,9 +309,13 @@ async fn deletion_releases_the_finalizer_and_owned_objects_follow() {
     let mut job = api.get("bids").await.unwrap();
     job.metadata.deletion_timestamp =
         Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now()));
+    let run = ferroflink_operator::render::ha_cluster_id(&job);
+    ha_records(&client, &run).await;
     let ctx = Arc::new(Context::new(client.clone()));
     reconcile(Arc::new(job.clone()), ctx.clone()).await.unwrap();
     assert!(api.get("bids").await.unwrap().finalizers().is_empty(), "the finalizer let go");
+    let leases: Api<Lease> = Api::namespaced(client.clone(), NS);
+    assert!(leases.get_opt(&format!("{run}-jobmanager-leader")).await.unwrap().is_none(), "HA records go too");
     // A second delivery of the same (now stale) object must not loop or fail the deletion.
     let err = reconcile(Arc::new(job), ctx).await.unwrap_err();
     assert!(err.to_string().contains("409") || err.to_string().to_lowercase().contains("conflict"), "{err}");
