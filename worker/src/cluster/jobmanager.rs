@@ -1124,7 +1124,12 @@ fn elect(cluster: &Arc<Cluster>, ha: &HaServices) {
         match ha.try_acquire(&rpc, &rest) {
             Ok(Some(epoch)) => break epoch,
             Ok(None) => {}
-            Err(e) => tracing::warn!("cannot read the HA records at {}: {e}", ha.describe()),
+            Err(e) => tracing::warn!(
+                "cannot read the HA records at {} ({e}); check that ha.dir is shared and writable by every \
+                 JobManager (file), or that their ServiceAccount may get, create and update leases and configmaps \
+                 (kubernetes)",
+                ha.describe()
+            ),
         }
         let leader = ha.leader().unwrap_or(None);
         let mut known = cluster.leader.lock().expect("cluster lock");

@@ -233,7 +233,8 @@ fn serve(stream: TcpStream, registry: &Registry) -> Result<()> {
                 let key = ChannelKey { job_id: job_id.clone(), attempt, edge, from, to };
                 let Some(mut input) = registry.take(&key) else {
                     break Err(Error::Cluster(format!(
-                        "no task here consumes channel {key:?} (it was not deployed within {REGISTRATION_WAIT:?})"
+                        "no task here consumes channel {key:?}: it was not deployed within {REGISTRATION_WAIT:?}, or its \
+                         attempt ended, or its connection broke more than {RECONNECT_WITHIN:?} ago"
                     )));
                 };
                 if input.orphaned.take().is_some() {
