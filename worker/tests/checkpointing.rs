@@ -636,3 +636,27 @@ fn s3_storage_writes_large_files_in_parts() {
     let e = s3.read("chk-1/large").unwrap_err().to_string();
     assert!(e.contains("cannot read 's3://big/some/prefix/chk-1/large'"), "{e}");
 }
+
+/// An intermediate savepoint commits nothing (its parts stay pending until a checkpoint, as in
+/// Flink since 1.15: a restart from an older checkpoint would write them again); stopping with a
+/// savepoint commits before the job ends.
+#[test]
+fn intermediate_savepoints_commit_nothing_and_stop_with_savepoint_commits() {
+    let root = temp("intermediate-savepoint");
+    let (out, savepoints) = (root.join("out"), root.join("savepoints"));
+    let env = env(1);
+    // Checkpoints configured, but none comes before the savepoints below.
+    env.enable_checkpointing(Duration::from_secs(3600), root.join("checkpoints").to_str().unwrap());
+    build(&env, 1_000_000, 4_000.0, &out, &Arc::new(Faults::default()));
+    let (handle, _) = env.execute_async("intermediate").unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    let first = handle.savepoint(savepoints.to_str().unwrap(), false).recv().unwrap().unwrap();
+    assert!(first.contains("savepoint-"), "{first}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(committed_lines(&out.join("rolling")).is_empty(), "an intermediate savepoint committed output");
+    let last = handle.savepoint(savepoints.to_str().unwrap(), true).recv().unwrap().unwrap();
+    let result = handle.wait().unwrap();
+    assert_eq!(result.savepoint.as_deref(), Some(last.as_str()));
+    assert!(!committed_lines(&out.join("rolling")).is_empty(), "stop-with-savepoint commits the output");
+    std::fs::remove_dir_all(root).unwrap();
+}

@@ -749,7 +749,12 @@ impl CoordinatorLoop {
             self.shared.stopped.store(true, Ordering::SeqCst);
         }
         if let Some(attempt) = &self.attempt {
-            attempt.commands.complete(id, p.then_exit);
+            // An intermediate savepoint commits no side effects (as in Flink since 1.15): the job
+            // restarts from checkpoints, so what a savepoint committed would be written again. Its
+            // sinks' pending output commits with the next checkpoint.
+            if resume_here {
+                attempt.commands.complete(id, p.then_exit);
+            }
             if p.stop {
                 attempt.cancel.store(true, Ordering::SeqCst);
             }
