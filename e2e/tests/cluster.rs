@@ -14,6 +14,9 @@
 //!   with SIGKILL mid-run, the standby takes over, the TaskManagers find it, the job resumes from
 //!   its latest checkpoint and its committed output is exactly the reference. A JobManager started
 //!   after the job finished reports it FINISHED and never runs it again.
+//! - A leader frozen with SIGSTOP (heartbeat timeouts too long to notice) is replaced once its lease
+//!   runs out; its TaskManager sees the newer epoch in the HA records and moves to the new leader;
+//!   woken up, the old leader finds its lease taken and exits.
 //! - With an OTLP endpoint set, the JobManager's checkpoint and deployment spans and the
 //!   TaskManager's snapshot and task deployment spans reach the collector as one trace each.
 //! - The web UI, loaded by headless Chromium, shows a running job: its graph with a box per vertex,
@@ -527,5 +530,44 @@ fn spans_of_jobmanager_and_taskmanager_join_in_one_trace() {
     assert_eq!(snapshot.service, "ferroflink-taskmanager");
     assert_eq!(snapshot.trace_id, checkpoint.trace_id, "a TaskManager's snapshot joins the checkpoint's trace");
     assert_eq!((deployed.trace_id, deployed.parent_span_id), (deploy.trace_id, deploy.span_id));
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn a_frozen_leader_is_deposed_and_its_taskmanager_moves_to_the_new_one() {
+    let root = temp("deposed");
+    let ha = format!("file:{}", root.join("ha").display());
+    // Heartbeats that would take a minute to notice anything: only the epochs can tell.
+    let env = [("FERROFLINK__HA__LEASE_DURATION", "2s"), ("FERROFLINK__HEARTBEAT__TIMEOUT", "60s")];
+    let mut old = jobmanager_with_env(&["--ha", &ha], &env);
+    old.process.wait_for_line("this JobManager leads", Duration::from_secs(30));
+    let tm = Process::start(
+        &["taskmanager", "--ha", &ha, "--slots", "1", "--bind", "127.0.0.1", "--metrics-port", "0"],
+        &[("FERROFLINK__HEARTBEAT__TIMEOUT", "60s")],
+    );
+    tm.wait_for_line("registered with the JobManager", Duration::from_secs(30));
+    let new = jobmanager_with_env(&["--ha", &ha], &env);
+    new.process.wait_for_line("standing by", Duration::from_secs(30));
+
+    old.process.signal("-STOP");
+    new.process.wait_for_line("this JobManager leads", Duration::from_secs(30));
+    tm.wait_for_line("a newer JobManager (epoch 2) leads", Duration::from_secs(30));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while new.rest.call("GET", "/overview", None).unwrap()["taskmanagers"] != 1 {
+        assert!(Instant::now() < deadline, "the TaskManager never registered with the new leader: {}", tm.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The old leader wakes up, finds its lease taken, and exits.
+    old.process.signal("-CONT");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = old.process.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the deposed leader did not exit: {}", old.process.log());
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!status.success());
+    assert!(old.process.log().contains("lost its leadership"), "{}", old.process.log());
     let _ = std::fs::remove_dir_all(&root);
 }

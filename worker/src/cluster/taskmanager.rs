@@ -594,9 +594,25 @@ async fn session(shared: &Arc<Shared>, metrics_addr: std::net::SocketAddr) -> Se
         return SessionEnd::Lost(format!("cannot start the command thread: {e}"));
     }
     let mut ticks = tokio::time::interval(interval);
+    // With HA, the records are read now and then: a newer leader ends a session with a deposed one
+    // even while that one still sends.
+    let mut leader_checks = tokio::time::interval(interval * 5);
     let mut last_heard = Instant::now();
     loop {
         tokio::select! {
+            _ = leader_checks.tick(), if shared.ha.is_some() => {
+                let ha = shared.ha.clone().expect("checked");
+                if let Ok(Ok(Some(leader))) = tokio::task::spawn_blocking(move || ha.leader()).await
+                    && leader.epoch > epoch
+                {
+                    shared.known_epoch.fetch_max(leader.epoch, Ordering::SeqCst);
+                    *shared.redirect.lock().expect("session lock") = Some(leader.rpc_address.clone());
+                    return SessionEnd::Lost(format!(
+                        "a newer JobManager (epoch {}) leads at {}; leaving the one of epoch {epoch}",
+                        leader.epoch, leader.rpc_address
+                    ));
+                }
+            }
             message = inbound.next() => match message {
                 Some(Ok(JobManagerMessage { epoch: e, .. })) if e < shared.known_epoch.load(Ordering::SeqCst) => {
                     return SessionEnd::Lost(format!("the JobManager of epoch {e} was deposed by a newer leader"));
