@@ -33,22 +33,39 @@ def wait(pred, what, timeout=60):
     raise SystemExit(f"timed out waiting for {what}")
 
 
+def jobmanager(procs, log_path, args, env=None):
+    """Starts a JobManager on free ports; answers its RPC address and REST URL."""
+    log = open(log_path, "w+")
+    procs.append(subprocess.Popen([BIN, "jobmanager", "--bind", "127.0.0.1", "--rpc-port", "0", "--rest-port", "0"]
+                                  + args, stderr=log, env=env))
+    line = wait(lambda: next((l for l in open(log.name) if "web UI on" in l), None), "a JobManager")
+    return re.search(r"RPC on ([^,]+),", line).group(1), line.split("web UI on ")[1].strip()
+
+
+def taskmanagers(procs, n, how):
+    for _ in range(n):
+        procs.append(subprocess.Popen([BIN, "taskmanager", "--slots", "2", "--bind", "127.0.0.1", "--metrics-port", "0"]
+                                      + how, stderr=subprocess.DEVNULL))
+
+
+def flowing(rest, job):
+    """Whether the job runs and its sources read records (in the current attempt)."""
+    j = get(f"{rest}/jobs/{job}")
+    return j["state"] == "RUNNING" and j["vertices"][0]["metrics"]["read-records"] > 0
+
+
+def stop(procs):
+    for p in procs:
+        p.kill()
+        p.wait()
+
+
 def run(sig):
     tmp = tempfile.mkdtemp()
     procs = []
     try:
-        jm_log = open(os.path.join(tmp, "jm.log"), "w+")
-        procs.append(subprocess.Popen([BIN, "jobmanager", "--bind", "127.0.0.1", "--rpc-port", "0", "--rest-port", "0",
-                                       "--checkpoint-dir", os.path.join(tmp, "ck")], stderr=jm_log))
-        line = wait(lambda: next((l for l in open(jm_log.name) if "web UI on" in l), None), "the JobManager")
-        rpc = re.search(r"RPC on ([^,]+),", line).group(1)
-        rest = line.split("web UI on ")[1].strip()
-        tms = {}
-        for _ in range(3):
-            p = subprocess.Popen([BIN, "taskmanager", "--jobmanager-address", rpc, "--slots", "2", "--bind", "127.0.0.1",
-                                  "--metrics-port", "0"], stderr=subprocess.DEVNULL)
-            procs.append(p)
-            tms[p.pid] = p
+        rpc, rest = jobmanager(procs, os.path.join(tmp, "jm.log"), ["--checkpoint-dir", os.path.join(tmp, "ck")])
+        taskmanagers(procs, 3, ["--jobmanager-address", rpc])
         wait(lambda: get(rest + "/overview")["taskmanagers"] == 3, "three TaskManagers")
         out = subprocess.run([BIN, "submit", "--jobmanager", rest, "nexmark", "--query", "tumble-count", "--rate",
                               "200000", "--parallelism", "4", "--checkpoint-interval", "1s"],
@@ -61,16 +78,10 @@ def run(sig):
         os.kill(pid, sig)
         wait(lambda: get(f"{rest}/jobs/{job}")["state"] != "RUNNING", "the job to notice")
         noticed = time.time()
-
-        def flowing():
-            j = get(f"{rest}/jobs/{job}")
-            return j["state"] == "RUNNING" and j["vertices"][0]["metrics"]["read-records"] > 0
-        wait(flowing, "records flowing again")
+        wait(lambda: flowing(rest, job), "records flowing again")
         return noticed - lost, time.time() - lost
     finally:
-        for p in procs:
-            p.kill()
-            p.wait()
+        stop(procs)
 
 
 def status(url):
@@ -89,38 +100,23 @@ def run_jobmanager(lease):
         env["FERROFLINK__HA__LEASE_DURATION"] = lease
     ha = "file:" + os.path.join(tmp, "ha")
     try:
-        jms = []
-        for i in range(2):
-            log = open(os.path.join(tmp, f"jm{i}.log"), "w+")
-            p = subprocess.Popen([BIN, "jobmanager", "--bind", "127.0.0.1", "--rpc-port", "0", "--rest-port", "0",
-                                  "--ha", ha, "--checkpoint-dir", os.path.join(tmp, "ck"), "--job", "nexmark",
-                                  "--query", "tumble-count", "--rate", "200000", "--parallelism", "4",
-                                  "--checkpoint-interval", "1s"], stderr=log, env=env)
-            procs.append(p)
-            line = wait(lambda: next((l for l in open(log.name) if "web UI on" in l), None), "a JobManager")
-            jms.append((p, line.split("web UI on ")[1].strip()))
-            if i == 0:
-                wait(lambda: status(jms[0][1] + "/readyz") == 200, "the first JobManager to lead")
-        for _ in range(2):
-            procs.append(subprocess.Popen([BIN, "taskmanager", "--ha", ha, "--slots", "2", "--bind", "127.0.0.1",
-                                           "--metrics-port", "0"], stderr=subprocess.DEVNULL))
-        (leader, rest), (_, standby) = jms
+        args = ["--ha", ha, "--checkpoint-dir", os.path.join(tmp, "ck"), "--job", "nexmark", "--query", "tumble-count",
+                "--rate", "200000", "--parallelism", "4", "--checkpoint-interval", "1s"]
+        _, rest = jobmanager(procs, os.path.join(tmp, "jm0.log"), args, env)
+        leader = procs[-1]
+        wait(lambda: status(rest + "/readyz") == 200, "the first JobManager to lead")
+        _, standby = jobmanager(procs, os.path.join(tmp, "jm1.log"), args, env)
+        taskmanagers(procs, 2, ["--ha", ha])
         job = wait(lambda: get(rest + "/jobs")["jobs"], "the job")[0]["id"]
         wait(lambda: get(f"{rest}/jobs/{job}/checkpoints")["counts"]["completed"] >= 2, "two checkpoints")
         lost = time.time()
         leader.kill()
         wait(lambda: status(standby + "/readyz") == 200, "the standby to lead", timeout=120)
         leads = time.time()
-
-        def flowing():
-            j = get(f"{standby}/jobs/{job}")
-            return j["state"] == "RUNNING" and j["vertices"][0]["metrics"]["read-records"] > 0
-        wait(flowing, "records flowing again")
+        wait(lambda: flowing(standby, job), "records flowing again")
         return leads - lost, time.time() - lost
     finally:
-        for p in procs:
-            p.kill()
-            p.wait()
+        stop(procs)
 
 
 def main():

@@ -86,11 +86,14 @@ async fn get(base: &str, path: &str) -> Result<(u16, serde_json::Value), String>
     let url = format!("{base}{path}");
     let base = base.to_string();
     tokio::task::spawn_blocking(move || {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(3)))
-            .build()
-            .into();
+        static AGENT: std::sync::OnceLock<ureq::Agent> = std::sync::OnceLock::new();
+        let agent = AGENT.get_or_init(|| {
+            ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(3)))
+                .build()
+                .into()
+        });
         let mut response =
             agent.get(&url).call().map_err(|e| format!("the JobManager at {base} does not answer: {e}"))?;
         let text = response.body_mut().read_to_string().unwrap_or_default();

@@ -5,6 +5,15 @@ use crate::error::{Error, Result};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
+/// An HTTP agent for JobManager REST calls: error statuses are answers, not errors; 30 s at most.
+pub(crate) fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
 /// Talks to one JobManager's REST API.
 pub struct RestClient {
     base: String,
@@ -16,12 +25,7 @@ impl RestClient {
     pub fn new(base: &str) -> Self {
         let base = base.trim_end_matches('/');
         let base = if base.contains("://") { base.to_string() } else { format!("http://{base}") };
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .build()
-            .into();
-        RestClient { base, agent }
+        RestClient { base, agent: agent() }
     }
 
     /// Calls `method path` with an optional JSON body; answers the JSON reply, or the API's error.

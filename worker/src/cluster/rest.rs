@@ -120,11 +120,9 @@ fn forward(
     content_type: Option<&str>,
     body: Vec<u8>,
 ) -> Result<(u16, Option<String>, Vec<u8>), ureq::Error> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(std::time::Duration::from_secs(30)))
-        .build()
-        .into();
+    // One agent for every forwarded call: it keeps connections to the leader open.
+    static AGENT: std::sync::OnceLock<ureq::Agent> = std::sync::OnceLock::new();
+    let agent = AGENT.get_or_init(crate::cluster::client::agent);
     let mut builder = ureq::http::Request::builder().method(method).uri(url);
     if let Some(ct) = content_type {
         builder = builder.header("content-type", ct);
