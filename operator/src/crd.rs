@@ -20,6 +20,14 @@ use std::collections::BTreeMap;
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = Rule::new("!has(self.spec.jobManager) || self.spec.jobManager.replicas <= 1 || has(self.spec.checkpointing)")
         .message("jobManager.replicas > 1 (standby JobManagers) requires checkpointing.storage for the HA pointers"),
+    validation = Rule::new("has(self.spec.savepoints) || !has(self.spec.job.upgradeMode) || self.spec.job.upgradeMode != 'savepoint'")
+        .message("job.upgradeMode savepoint requires savepoints.storage"),
+    validation = Rule::new("has(self.spec.savepoints) || !has(self.spec.job.state) || self.spec.job.state != 'suspended'")
+        .message("job.state suspended stops the job with a savepoint: it requires savepoints.storage"),
+    validation = Rule::new("has(self.spec.savepoints) || !has(self.spec.job.savepointTriggerNonce)")
+        .message("job.savepointTriggerNonce requires savepoints.storage"),
+    validation = Rule::new("has(self.spec.savepoints) || !has(self.spec.job.stopAt)")
+        .message("job.stopAt stops the job with a savepoint: it requires savepoints.storage"),
 )]
 #[serde(rename_all = "camelCase")]
 pub struct FlinkJobSpec {
@@ -111,6 +119,51 @@ pub struct JobSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 32768))]
     pub max_parallelism: Option<i32>,
+    /// How a spec change reaches the running job: `stateless` starts the new spec empty;
+    /// `savepoint` stops the job with a savepoint and starts the new spec from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade_mode: Option<UpgradeMode>,
+    /// `running`, or `suspended`: stopped with a savepoint, its pods removed; `running` again
+    /// resumes from that savepoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<DesiredState>,
+    /// Change it (to any new value) to take one savepoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub savepoint_trigger_nonce: Option<i64>,
+    /// The savepoint the first run starts from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 1024))]
+    pub initial_savepoint_path: Option<String>,
+    /// Let a restore skip state of operators the job no longer has.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_non_restored_state: bool,
+    /// An RFC 3339 time (`2027-01-31T23:59:59Z`): then the job stops with a savepoint and its pods
+    /// are removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64), extend("format" = "date-time"))]
+    pub stop_at: Option<String>,
+}
+
+/// How a spec change is rolled out.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpgradeMode {
+    /// The new spec starts without state.
+    #[default]
+    Stateless,
+    /// Stop with a savepoint, start the new spec from it.
+    Savepoint,
+}
+
+/// The state the user wants the job in.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum DesiredState {
+    /// Deployed and running.
+    #[default]
+    Running,
+    /// Stopped with a savepoint, pods removed.
+    Suspended,
 }
 
 /// CPU and memory of a pod.
@@ -181,6 +234,10 @@ pub struct CheckpointingSpec {
     pub retained: i32,
 }
 
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
 fn default_interval() -> String {
     "10s".into()
 }
@@ -191,10 +248,26 @@ fn default_retained() -> i32 {
 
 /// Savepoints.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct SavepointsSpec {
     /// `s3://bucket/prefix` (or `file:///path`).
     #[schemars(length(max = 1024), regex(pattern = r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?|file:///.+)$"))]
     pub storage: String,
+    /// Take a savepoint this often while the job runs (`1h`, `30m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]+(ms|s|m|h)$"))]
+    pub interval: Option<String>,
+    /// Keep at most this many of the savepoints the operator took; older ones are deleted from
+    /// storage (`s3://` only). The newest, `job.initialSavepointPath` and those a run restored or
+    /// stopped with are always kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub max_count: Option<i32>,
+    /// Delete savepoints the operator took that are older than this (`7d`, `12h`), with the same
+    /// exceptions as `maxCount`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]+(s|m|h|d)$"))]
+    pub max_age: Option<String>,
 }
 
 /// S3-compatible storage.
@@ -289,4 +362,112 @@ pub struct FlinkJobStatus {
     /// The last error, for people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The run deployed now (or last, when stopped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<RunStatus>,
+    /// The savepoint being taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub savepoint_in_progress: Option<SavepointOperation>,
+    /// Savepoints that failed in a row (those that stop the job are retried under a new trigger id).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failed_savepoints: i64,
+    /// The `job.savepointTriggerNonce` last acted on (its savepoint completed or failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_savepoint_trigger_nonce: Option<i64>,
+    /// Savepoints the operator took and still keeps, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub savepoints: Vec<SavepointInfo>,
+    /// The savepoint the current run was upgraded from (kept while it is needed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade_savepoint: Option<String>,
+    /// The job's latest completed checkpoint, as its JobManager reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_checkpoint: Option<CheckpointInfo>,
+}
+
+/// One deployment of the job: a spec, a job id and HA records of its own.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunStatus {
+    /// Counts the runs from 1; the job id and HA cluster id derive from it and the uid.
+    pub number: i64,
+    /// Why this run started (`created`, `upgrade`, `resume`, `spec change`).
+    pub reason: String,
+    /// The deployed spec (JSON), without the fields that do not redeploy.
+    pub spec: String,
+    /// What the run restored its state from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restored_from: Option<String>,
+    /// When it started (RFC 3339).
+    pub started: String,
+    /// When the run was stopped with a savepoint and its pods removed (suspend, `stopAt`): that savepoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_with: Option<String>,
+}
+
+/// Why a savepoint is taken.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
+pub enum SavepointKind {
+    /// `job.savepointTriggerNonce` changed.
+    Manual,
+    /// `savepoints.interval` passed.
+    Periodic,
+    /// A spec change under `upgradeMode: savepoint` (the job stops).
+    Upgrade,
+    /// `job.state: suspended` (the job stops).
+    Suspend,
+    /// `job.stopAt` passed (the job stops).
+    StopAt,
+}
+
+impl SavepointKind {
+    /// Whether the job stops with this savepoint.
+    pub fn stops(self) -> bool {
+        matches!(self, SavepointKind::Upgrade | SavepointKind::Suspend | SavepointKind::StopAt)
+    }
+}
+
+/// A savepoint being taken.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SavepointOperation {
+    /// Why.
+    pub kind: SavepointKind,
+    /// The trigger id sent to the JobManager: a hash of the uid and what asked for it, so asking
+    /// twice (an operator restart, a stale cache) takes one savepoint.
+    pub trigger_id: String,
+    /// The run it is taken of.
+    pub run: i64,
+    /// The nonce of a manual savepoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<i64>,
+    /// When it was asked for (RFC 3339).
+    pub started: String,
+}
+
+/// A savepoint the operator took.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SavepointInfo {
+    /// Where it is.
+    pub location: String,
+    /// When it completed (RFC 3339).
+    pub time: String,
+    /// Why it was taken.
+    pub kind: SavepointKind,
+    /// The trigger id it was taken under.
+    pub trigger_id: String,
+    /// The nonce of a manual savepoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<i64>,
+}
+
+/// A completed checkpoint.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckpointInfo {
+    /// Checkpoint id.
+    pub id: i64,
+    /// Where it is.
+    pub location: String,
 }

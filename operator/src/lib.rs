@@ -4,7 +4,9 @@
 
 pub mod controller;
 pub mod crd;
+pub mod jobmanager;
 pub mod leader;
 pub mod metrics;
 pub mod reconcile;
 pub mod render;
+pub mod savepoints;

@@ -12,13 +12,20 @@
 //! list is changed with the object's resource version, so a concurrent writer causes a conflict
 //! and a retry rather than a lost update.
 
-use crate::crd::{Condition, FlinkJob, FlinkJobStatus, LifecycleState};
+use crate::crd::{
+    Condition, DesiredState, FlinkJob, FlinkJobSpec, FlinkJobStatus, LifecycleState, RunStatus, SavepointInfo,
+    SavepointKind, SavepointOperation, UpgradeMode,
+};
+use crate::jobmanager::{
+    SavepointState, Trouble, job_view, latest_checkpoint, leader_ready, savepoint_state, trigger_savepoint,
+};
 use crate::render::{SPEC_HASH, render};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -36,6 +43,10 @@ pub const MANAGER: &str = "ferroflink-operator";
 pub const FINALIZER: &str = "ferroflink.io/cleanup";
 /// How often a healthy FlinkJob is looked at again.
 pub const RESYNC: Duration = Duration::from_secs(30);
+/// How often a savepoint in progress is looked at.
+const POLL: Duration = Duration::from_secs(1);
+/// When to try again after a JobManager did not answer or a savepoint failed.
+const RETRY: Duration = Duration::from_secs(5);
 
 /// Reconciliation errors.
 #[derive(Debug, thiserror::Error)]
@@ -80,73 +91,7 @@ impl Context {
     }
 }
 
-/// `GET base + path` of a JobManager: the status and the body (JSON, else its text), or why it
-/// did not answer.
-async fn get(base: &str, path: &str) -> Result<(u16, serde_json::Value), String> {
-    let url = format!("{base}{path}");
-    let base = base.to_string();
-    tokio::task::spawn_blocking(move || {
-        static AGENT: std::sync::OnceLock<ureq::Agent> = std::sync::OnceLock::new();
-        let agent = AGENT.get_or_init(|| {
-            ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .timeout_global(Some(Duration::from_secs(3)))
-                .build()
-                .into()
-        });
-        let mut response =
-            agent.get(&url).call().map_err(|e| format!("the JobManager at {base} does not answer: {e}"))?;
-        let text = response.body_mut().read_to_string().unwrap_or_default();
-        let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text.trim().to_string()));
-        Ok((response.status().as_u16(), body))
-    })
-    .await
-    .map_err(|e| format!("asking the JobManager failed: {e}"))?
-}
-
-/// What the JobManager says of the job: its state (Flink's names) and status message, or why it
-/// could not be asked.
-async fn job_view(base: &str, job_id: &str) -> Result<(String, Option<String>), String> {
-    match get(base, &format!("/jobs/{job_id}")).await? {
-        (200, body) => Ok((
-            body["state"].as_str().unwrap_or("UNKNOWN").to_string(),
-            body["status-message"].as_str().map(str::to_string),
-        )),
-        (404, _) => Ok(("NOT_STARTED".to_string(), None)),
-        (s, body) => Err(format!("the JobManager at {base} answered {s}: {}", body["errors"])),
-    }
-}
-
-/// Whether the leading JobManager is ready by its own `/readyz`: the one the job's HA Lease names
-/// (the JobManagers publish their REST address there), else the only one, through the Service.
-async fn leader_ready(job: &FlinkJob, ctx: &Context, ns: &str) -> Result<(), String> {
-    let base = if crate::render::ha_enabled(job) {
-        let name = format!("{}-jobmanager-leader", crate::render::ha_cluster_id(job));
-        let leases: Api<Lease> = Api::namespaced(ctx.client.clone(), ns);
-        let lease = leases
-            .get_opt(&name)
-            .await
-            .map_err(|e| format!("cannot read the Lease {name}: {e}"))?
-            .ok_or_else(|| format!("no JobManager leads yet (no Lease {name})"))?;
-        let rest = lease
-            .metadata
-            .annotations
-            .and_then(|a| a.get(LEADER_REST_ANNOTATION).cloned())
-            .filter(|a| !a.is_empty())
-            .ok_or_else(|| format!("the Lease {name} names no leader"))?;
-        format!("http://{rest}")
-    } else {
-        (ctx.jobmanager_url)(job)
-    };
-    match get(&base, "/readyz").await? {
-        (200, _) => Ok(()),
-        (s, body) => Err(format!("the leading JobManager at {base} is not ready ({s}: {body})")),
-    }
-}
-
-/// Where the JobManagers' Kubernetes HA publishes the leader's REST address on its Lease (see
-/// `worker/src/cluster/ha/kubernetes.rs`).
-pub const LEADER_REST_ANNOTATION: &str = "ferroflink.io/rest-address";
+pub use crate::jobmanager::LEADER_REST_ANNOTATION;
 
 /// Reconciles one FlinkJob.
 pub async fn reconcile(job: Arc<FlinkJob>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -202,16 +147,394 @@ where
     Ok(())
 }
 
+/// The fields of a spec a run is made of: all but those the operator acts on without
+/// redeploying (`job.state`, `job.savepointTriggerNonce`, `job.stopAt`, `job.upgradeMode`,
+/// `job.initialSavepointPath`, and the savepoint schedule and retention).
+pub fn deployed_spec(spec: &FlinkJobSpec) -> String {
+    let mut s = spec.clone();
+    s.job.state = None;
+    s.job.savepoint_trigger_nonce = None;
+    s.job.stop_at = None;
+    s.job.upgrade_mode = None;
+    s.job.initial_savepoint_path = None;
+    if let Some(sp) = &mut s.savepoints {
+        (sp.interval, sp.max_count, sp.max_age) = (None, None, None);
+    }
+    serde_json::to_string(&s).expect("a spec serializes")
+}
+
+/// The FlinkJob as the run in `status` deploys it: that run's spec, with the rest of the object.
+fn as_deployed(job: &FlinkJob, status: &FlinkJobStatus) -> FlinkJob {
+    let mut deployed = job.clone();
+    if let Some(spec) = status.run.as_ref().and_then(|r| serde_json::from_str(&r.spec).ok()) {
+        deployed.spec = spec;
+    }
+    deployed.status = Some(status.clone());
+    deployed
+}
+
+fn new_run(number: i64, reason: &str, spec: String, restored_from: Option<String>) -> RunStatus {
+    RunStatus {
+        number,
+        reason: reason.into(),
+        spec,
+        restored_from,
+        started: Timestamp::now().to_string(),
+        stopped_with: None,
+    }
+}
+
+/// What one pass saw, for the status.
+struct Seen {
+    lifecycle: LifecycleState,
+    desired: i32,
+    ready: i32,
+    error: Option<(&'static str, String)>,
+    /// Why the job is not where it should be yet, for the Ready condition's message.
+    waiting: Vec<String>,
+}
+
+impl Seen {
+    fn new(lifecycle: LifecycleState) -> Self {
+        Seen { lifecycle, desired: 0, ready: 0, error: None, waiting: Vec::new() }
+    }
+}
+
 async fn apply(job: &FlinkJob, ctx: &Context, ns: &str) -> Result<Action, Error> {
-    let rendered = match render(job) {
-        Ok(r) => r,
+    let now = Timestamp::now();
+    let mut st = job.status.clone().unwrap_or_default();
+    let previous = st.lifecycle_state;
+    let wanted = deployed_spec(&job.spec);
+    let suspend = job.spec.job.state == Some(DesiredState::Suspended);
+    let stop_at = match job.spec.job.stop_at.as_deref().map(str::parse::<Timestamp>).transpose() {
+        Ok(t) => t,
         Err(e) => {
-            // A spec the API server accepted but that cannot be rendered: wait for the user to fix it.
-            let status = status(job, LifecycleState::Failed, 0, 0, Some(("InvalidSpec", e.to_string())));
-            write_status(job, ctx, status).await?;
+            let mut seen = Seen::new(LifecycleState::Failed);
+            seen.error = Some(("InvalidSpec", format!("job.stopAt is not an RFC 3339 time: {e}")));
+            finish(job, ctx, st, seen).await?;
             return Ok(Action::await_change());
         }
     };
+    let stop_due = stop_at.is_some_and(|t| t <= now);
+    // Come back when stopAt is due.
+    let resync = stop_at
+        .and_then(|t| t.duration_since(now).try_into().ok())
+        .map_or(RESYNC, |left: Duration| left.clamp(Duration::from_millis(100), RESYNC));
+
+    let Some(run) = st.run.clone() else {
+        if suspend || stop_due {
+            // Never started: nothing to stop.
+            let lifecycle = if suspend { LifecycleState::Suspended } else { LifecycleState::Finished };
+            finish(job, ctx, st, Seen::new(lifecycle)).await?;
+            return Ok(Action::requeue(resync));
+        }
+        // A nonce set at creation is where counting starts, not a request.
+        st.last_savepoint_trigger_nonce = job.spec.job.savepoint_trigger_nonce;
+        st.run = Some(new_run(1, "created", wanted, job.spec.job.initial_savepoint_path.clone()));
+        finish(job, ctx, st, Seen::new(LifecycleState::Deploying)).await?;
+        return Ok(Action::requeue(Duration::ZERO));
+    };
+    let deployed = as_deployed(job, &st);
+    if let Err(e) = render(&deployed) {
+        // A spec the API server accepted but that cannot be rendered: wait for the user to fix it.
+        let mut seen = Seen::new(LifecycleState::Failed);
+        seen.error = Some(("InvalidSpec", e.to_string()));
+        finish(job, ctx, st, seen).await?;
+        return Ok(Action::await_change());
+    }
+
+    if let Some(stopped) = run.stopped_with.clone() {
+        // Stopped with a savepoint: nothing runs until the job is wanted again.
+        teardown(job, ctx, ns).await?;
+        if !suspend && !stop_due {
+            let note = format!(
+                "starting run {} from {}",
+                run.number + 1,
+                if stopped.is_empty() { "empty state" } else { &stopped }
+            );
+            publish(ctx, job, EventType::Normal, "Resuming", note).await;
+            let from = Some(stopped).filter(|s| !s.is_empty());
+            st.run = Some(new_run(run.number + 1, "resume", wanted, from));
+            st.last_checkpoint = None;
+            finish(job, ctx, st, Seen::new(LifecycleState::Deploying)).await?;
+            return Ok(Action::requeue(Duration::ZERO));
+        }
+        let lifecycle = if suspend { LifecycleState::Suspended } else { LifecycleState::Finished };
+        finish(job, ctx, st, Seen::new(lifecycle)).await?;
+        return Ok(Action::requeue(resync));
+    }
+
+    let (desired, ready) = deploy(&deployed, ctx, ns).await?;
+    let base = (ctx.jobmanager_url)(&deployed);
+    let id = crate::render::job_id(&deployed);
+    let jm_ready = Api::<Deployment>::namespaced(ctx.client.clone(), ns)
+        .get_opt(&format!("{}-jobmanager", job.name_any()))
+        .await?
+        .and_then(|d| d.status)
+        .and_then(|s| s.ready_replicas)
+        .unwrap_or(0);
+    let mut seen = Seen::new(previous);
+    (seen.desired, seen.ready) = (desired, ready);
+    let (view, leader) = if jm_ready >= 1 {
+        (Some(job_view(&base, &id).await), Some(leader_ready(&deployed, ctx, ns).await))
+    } else {
+        seen.waiting.push("no JobManager is ready".into());
+        (None, None)
+    };
+    let state = view.as_ref().and_then(|v| v.as_ref().ok()).map(|(s, _)| s.clone());
+    if matches!(state.as_deref(), Some("RUNNING" | "FINISHED"))
+        && let Ok(Some(c)) = latest_checkpoint(&base, &id).await
+    {
+        st.last_checkpoint = Some(c);
+    }
+    seen.waiting.extend(
+        [view.as_ref().and_then(|v| v.clone().err()), leader.clone().and_then(Result::err)].into_iter().flatten(),
+    );
+
+    if let Some(op) = st.savepoint_in_progress.clone() {
+        if op.run == run.number {
+            return follow_savepoint(job, ctx, st, seen, op, &base, &id, &wanted).await;
+        }
+        st.savepoint_in_progress = None;
+    }
+
+    if (suspend || stop_due) && matches!(state.as_deref(), Some("FINISHED" | "FAILED" | "CANCELED")) {
+        // No savepoint can be taken of an ended job. A failed one resumes from its latest
+        // checkpoint; a finished one has nothing to carry over.
+        let keep = match state.as_deref() {
+            Some("FINISHED") => None,
+            _ => st.last_checkpoint.as_ref().map(|c| c.location.clone()).or(run.restored_from.clone()),
+        };
+        let why = format!(
+            "the job is {}: stopped without a savepoint; it resumes from {}",
+            state.as_deref().unwrap_or_default(),
+            keep.as_deref().unwrap_or("empty state")
+        );
+        publish(ctx, job, EventType::Warning, "Stopped", why).await;
+        st.run = Some(RunStatus { stopped_with: Some(keep.unwrap_or_default()), ..run });
+        finish(job, ctx, st, seen).await?;
+        return Ok(Action::requeue(Duration::ZERO));
+    }
+    let mode = job.spec.job.upgrade_mode.unwrap_or_default();
+    let changed = wanted != run.spec;
+    let nonce = job.spec.job.savepoint_trigger_nonce.filter(|n| Some(*n) != st.last_savepoint_trigger_nonce);
+    if state.as_deref() == Some("RUNNING") {
+        let failed = st.failed_savepoints;
+        let stop = if stop_due {
+            Some((SavepointKind::StopAt, format!("stop-at:{}:{failed}", run.number), None))
+        } else if suspend {
+            Some((SavepointKind::Suspend, format!("suspend:{}:{failed}", run.number), None))
+        } else if changed && mode == UpgradeMode::Savepoint {
+            Some((SavepointKind::Upgrade, format!("upgrade:{}:{failed}", run.number), None))
+        } else if let (false, Some(n)) = (changed, nonce) {
+            Some((SavepointKind::Manual, format!("nonce:{n}"), Some(n)))
+        } else if changed {
+            None
+        } else {
+            periodic_due(job, &st, &run, now)
+                .map(|bucket| (SavepointKind::Periodic, format!("periodic:{}:{bucket}", run.number), None))
+        };
+        if let Some((kind, what, nonce)) = stop {
+            let op = SavepointOperation {
+                kind,
+                trigger_id: crate::savepoints::trigger_id(job, &what),
+                run: run.number,
+                nonce,
+                started: now.to_string(),
+            };
+            return begin_savepoint(job, ctx, st, seen, op, &base, &id).await;
+        }
+    } else if let Some(n) = nonce
+        && matches!(state.as_deref(), Some("FINISHED" | "FAILED" | "CANCELED"))
+    {
+        let why = format!("no savepoint for savepointTriggerNonce {n}: the job is {}", state.as_deref().unwrap_or(""));
+        publish(ctx, job, EventType::Warning, "SavepointSkipped", why).await;
+        st.last_savepoint_trigger_nonce = Some(n);
+    }
+    if changed && (mode == UpgradeMode::Stateless || state.as_deref() == Some("FINISHED")) {
+        // Stateless, or nothing left to carry over: the new spec starts empty.
+        let why = format!("spec changed: run {} starts without state ({mode:?} upgrade)", run.number + 1);
+        publish(ctx, job, EventType::Normal, "Upgrading", why).await;
+        st.run = Some(new_run(run.number + 1, "spec change", wanted, None));
+        st.last_checkpoint = None;
+        finish(job, ctx, st, Seen { lifecycle: LifecycleState::Upgrading, ..seen }).await?;
+        return Ok(Action::requeue(Duration::ZERO));
+    }
+    if changed {
+        seen.waiting.push(format!(
+            "the spec changed; the upgrade savepoint waits for the job to run (it is {})",
+            state.as_deref().unwrap_or("not answering")
+        ));
+    }
+
+    // Every TaskManager pod ready, and a leading JobManager that says it is.
+    let serving = ready == desired && matches!(leader, Some(Ok(())));
+    let starting = if run.reason == "created" { LifecycleState::Deploying } else { LifecycleState::Upgrading };
+    match &view {
+        Some(Ok((state, message))) => {
+            seen.lifecycle = match state.as_str() {
+                "RUNNING" if serving => LifecycleState::Running,
+                "FINISHED" => LifecycleState::Finished,
+                "FAILED" | "CANCELED" => LifecycleState::Failed,
+                _ => starting,
+            };
+            seen.error = match state.as_str() {
+                "FAILED" => {
+                    Some(("JobFailed", format!("the job failed: {}", message.as_deref().unwrap_or("no reason given"))))
+                }
+                "CANCELED" => Some(("JobCancelled", "the job was cancelled outside the operator".to_string())),
+                _ => None,
+            };
+            st.job_state = Some(state.clone());
+        }
+        // Not answering (yet): keep the last known job state.
+        _ => seen.lifecycle = starting,
+    }
+    finish(job, ctx, st, seen).await?;
+    Ok(Action::requeue(resync))
+}
+
+/// The periodic savepoint due now, if one is: its number in the run (how many intervals passed
+/// since the run started), the same on every pass until it is taken.
+fn periodic_due(job: &FlinkJob, st: &FlinkJobStatus, run: &RunStatus, now: Timestamp) -> Option<u64> {
+    let interval = job.spec.savepoints.as_ref()?.interval.as_deref().and_then(crate::savepoints::parse_duration)?;
+    let started: Timestamp = run.started.parse().ok()?;
+    let last = st.savepoints.iter().filter_map(|s| s.time.parse::<Timestamp>().ok()).max();
+    let since = last.filter(|l| *l > started).unwrap_or(started);
+    let due = now.duration_since(since).unsigned_abs() >= interval;
+    due.then(|| (now.duration_since(started).unsigned_abs().as_millis() / interval.as_millis().max(1)) as u64)
+}
+
+/// Asks the JobManager for the savepoint `op` and records it as in progress.
+async fn begin_savepoint(
+    job: &FlinkJob,
+    ctx: &Context,
+    mut st: FlinkJobStatus,
+    mut seen: Seen,
+    op: SavepointOperation,
+    base: &str,
+    id: &str,
+) -> Result<Action, Error> {
+    let target = job.spec.savepoints.as_ref().map(|s| s.storage.as_str());
+    match trigger_savepoint(base, id, &op.trigger_id, target, op.kind.stops()).await {
+        Ok(()) => {
+            let note = format!("{:?} savepoint of run {} asked for (trigger {})", op.kind, op.run, op.trigger_id);
+            publish(ctx, job, EventType::Normal, "SavepointTriggered", note).await;
+            if op.kind == SavepointKind::Upgrade {
+                seen.lifecycle = LifecycleState::Upgrading;
+            }
+            st.savepoint_in_progress = Some(op);
+            finish(job, ctx, st, seen).await?;
+            Ok(Action::requeue(POLL))
+        }
+        Err(Trouble::Refused(why)) => {
+            savepoint_failed(job, ctx, &mut st, &mut seen, &op, why).await;
+            finish(job, ctx, st, seen).await?;
+            Ok(Action::requeue(RETRY))
+        }
+        Err(Trouble::Unreachable(why)) => {
+            seen.waiting.push(why);
+            finish(job, ctx, st, seen).await?;
+            Ok(Action::requeue(RETRY))
+        }
+    }
+}
+
+/// Follows the savepoint in progress: on completion records it and goes on with what it was for
+/// (an upgrade starts the next run from it; a suspend or `stopAt` ends the run).
+#[allow(clippy::too_many_arguments)]
+async fn follow_savepoint(
+    job: &FlinkJob,
+    ctx: &Context,
+    mut st: FlinkJobStatus,
+    mut seen: Seen,
+    op: SavepointOperation,
+    base: &str,
+    id: &str,
+    wanted: &str,
+) -> Result<Action, Error> {
+    if op.kind == SavepointKind::Upgrade {
+        seen.lifecycle = LifecycleState::Upgrading;
+    }
+    let state = match savepoint_state(base, id, &op.trigger_id).await {
+        Ok(s) => s,
+        Err(why) => {
+            seen.waiting.push(why);
+            finish(job, ctx, st, seen).await?;
+            return Ok(Action::requeue(RETRY));
+        }
+    };
+    match state {
+        SavepointState::InProgress => {
+            finish(job, ctx, st, seen).await?;
+            Ok(Action::requeue(POLL))
+        }
+        // The JobManager lost the request (it restarted): ask again, under the same trigger id.
+        SavepointState::Unknown => begin_savepoint(job, ctx, st, seen, op, base, id).await,
+        SavepointState::Failed(why) => {
+            st.savepoint_in_progress = None;
+            savepoint_failed(job, ctx, &mut st, &mut seen, &op, why).await;
+            finish(job, ctx, st, seen).await?;
+            Ok(Action::requeue(RETRY))
+        }
+        SavepointState::Completed(location) => {
+            st.savepoint_in_progress = None;
+            st.failed_savepoints = 0;
+            if !st.savepoints.iter().any(|s| s.trigger_id == op.trigger_id) {
+                st.savepoints.push(SavepointInfo {
+                    location: location.clone(),
+                    time: Timestamp::now().to_string(),
+                    kind: op.kind,
+                    trigger_id: op.trigger_id.clone(),
+                    nonce: op.nonce,
+                });
+            }
+            let note = format!("{:?} savepoint of run {} at {location}", op.kind, op.run);
+            publish(ctx, job, EventType::Normal, "SavepointCompleted", note).await;
+            let run = st.run.clone().expect("a run is in progress");
+            match op.kind {
+                SavepointKind::Manual => st.last_savepoint_trigger_nonce = op.nonce,
+                SavepointKind::Periodic => {}
+                SavepointKind::Upgrade => {
+                    let why = format!("run {} starts from the upgrade savepoint {location}", run.number + 1);
+                    publish(ctx, job, EventType::Normal, "Upgrading", why).await;
+                    st.upgrade_savepoint = Some(location.clone());
+                    st.run = Some(new_run(run.number + 1, "upgrade", wanted.to_string(), Some(location)));
+                    st.last_checkpoint = None;
+                }
+                SavepointKind::Suspend | SavepointKind::StopAt => {
+                    st.run = Some(RunStatus { stopped_with: Some(location), ..run });
+                }
+            }
+            finish(job, ctx, st, seen).await?;
+            Ok(Action::requeue(Duration::ZERO))
+        }
+    }
+}
+
+/// Records a savepoint that failed: a manual one is not retried (its nonce is served); the others
+/// are asked for again under a new trigger id.
+async fn savepoint_failed(
+    job: &FlinkJob,
+    ctx: &Context,
+    st: &mut FlinkJobStatus,
+    seen: &mut Seen,
+    op: &SavepointOperation,
+    why: String,
+) {
+    let message = format!("the {:?} savepoint of run {} failed: {why}", op.kind, op.run);
+    publish(ctx, job, EventType::Warning, "SavepointFailed", message.clone()).await;
+    match op.kind {
+        SavepointKind::Manual => st.last_savepoint_trigger_nonce = op.nonce,
+        _ => st.failed_savepoints += 1,
+    }
+    seen.error = Some(("SavepointFailed", message));
+}
+
+/// Brings the cluster to what the deployed run renders to; returns the TaskManager pods wanted and
+/// ready.
+async fn deploy(deployed: &FlinkJob, ctx: &Context, ns: &str) -> Result<(i32, i32), Error> {
+    let rendered = render(deployed).expect("checked by the caller");
     let client = &ctx.client;
     ssa::<ConfigMap>(client, ns, &rendered.config_map).await?;
     ssa::<ServiceAccount>(client, ns, &rendered.service_account).await?;
@@ -219,24 +542,17 @@ async fn apply(job: &FlinkJob, ctx: &Context, ns: &str) -> Result<Action, Error>
     ssa::<RoleBinding>(client, ns, &rendered.role_binding).await?;
     ssa::<Service>(client, ns, &rendered.jobmanager_service).await?;
     ssa::<Deployment>(client, ns, &rendered.jobmanager).await?;
+    let ingress_name = format!("{}-ui", deployed.name_any());
     match &rendered.ingress {
         Some(ingress) => ssa::<Ingress>(client, ns, ingress).await?,
-        None => {
-            let api: Api<Ingress> = Api::namespaced(client.clone(), ns);
-            if api.get_opt(&format!("{}-ui", job.name_any())).await?.is_some() {
-                api.delete(&format!("{}-ui", job.name_any()), &DeleteParams::default()).await?;
-            }
-        }
+        None => delete_if_present::<Ingress>(client, ns, &ingress_name).await?,
     }
-
-    drop_ha_records(job, ctx, ns, |id| id != crate::render::ha_cluster_id(job)).await?;
+    drop_ha_records(deployed, ctx, ns, |id| id != crate::render::ha_cluster_id(deployed)).await?;
 
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
-    let selector = format!("app.kubernetes.io/instance={},app.kubernetes.io/component=taskmanager", job.name_any());
-    let existing = pods.list(&ListParams::default().labels(&selector)).await?.items;
     let desired: BTreeMap<String, &Pod> = rendered.taskmanagers.iter().map(|p| (p.name_any(), p)).collect();
     let mut kept = BTreeMap::new();
-    for pod in existing {
+    for pod in taskmanager_pods(deployed, ctx, ns).await? {
         let name = pod.name_any();
         let failed = pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed");
         let current = desired.get(&name).is_some_and(|d| annotation(d) == annotation(&pod));
@@ -260,51 +576,48 @@ async fn apply(job: &FlinkJob, ctx: &Context, ns: &str) -> Result<Action, Error>
             }
         }
     }
-    let ready = kept.values().flatten().filter(|p| desired.contains_key(&p.name_any()) && pod_ready(p)).count() as i32;
-    let jm_api: Api<Deployment> = Api::namespaced(client.clone(), ns);
-    let jm_ready = jm_api
-        .get_opt(&rendered.jobmanager.name_any())
-        .await?
-        .and_then(|d| d.status)
-        .and_then(|s| s.ready_replicas)
-        .unwrap_or(0);
-    let desired_count = desired.len() as i32;
-    let (view, leader) = if jm_ready >= 1 {
-        let view = job_view(&(ctx.jobmanager_url)(job), &crate::render::job_id(job)).await;
-        (Some(view), Some(leader_ready(job, ctx, ns).await))
-    } else {
-        (None, None)
-    };
-    // Every TaskManager pod ready, and a leading JobManager that says it is.
-    let serving = ready == desired_count && matches!(leader, Some(Ok(())));
-    let (lifecycle, job_state, error) = match &view {
-        Some(Ok((state, message))) => {
-            let lifecycle = match state.as_str() {
-                "RUNNING" if serving => LifecycleState::Running,
-                "FINISHED" => LifecycleState::Finished,
-                "FAILED" | "CANCELED" => LifecycleState::Failed,
-                _ => LifecycleState::Deploying,
-            };
-            let error = match state.as_str() {
-                "FAILED" => {
-                    Some(("JobFailed", format!("the job failed: {}", message.as_deref().unwrap_or("no reason given"))))
-                }
-                "CANCELED" => Some(("JobCancelled", "the job was cancelled outside the operator".to_string())),
-                _ => None,
-            };
-            (lifecycle, Some(state.clone()), error)
+    let ready = kept.values().flatten().filter(|p| desired.contains_key(&p.name_any()) && pod_ready(p)).count();
+    Ok((desired.len() as i32, ready as i32))
+}
+
+async fn taskmanager_pods(job: &FlinkJob, ctx: &Context, ns: &str) -> Result<Vec<Pod>, Error> {
+    let selector = format!("app.kubernetes.io/instance={},app.kubernetes.io/component=taskmanager", job.name_any());
+    Ok(Api::<Pod>::namespaced(ctx.client.clone(), ns).list(&ListParams::default().labels(&selector)).await?.items)
+}
+
+/// Removes the JobManager Deployment and the TaskManager pods of a stopped run.
+async fn teardown(job: &FlinkJob, ctx: &Context, ns: &str) -> Result<(), Error> {
+    delete_if_present::<Deployment>(&ctx.client, ns, &format!("{}-jobmanager", job.name_any())).await?;
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
+    for pod in taskmanager_pods(job, ctx, ns).await? {
+        if pod.metadata.deletion_timestamp.is_none() {
+            pods.delete(&pod.name_any(), &DeleteParams::default()).await?;
         }
-        // Not answering (yet): keep the last known job state.
-        _ => (LifecycleState::Deploying, job.status.as_ref().and_then(|s| s.job_state.clone()), None),
-    };
-    let mut status = status(job, lifecycle, desired_count, ready, error);
-    status.job_state = job_state;
-    for why in [view.and_then(Result::err), leader.and_then(Result::err)].into_iter().flatten() {
-        tracing::debug!(job = %job.name_any(), "{why}");
-        status.conditions[0].message = format!("{}; {why}", status.conditions[0].message);
     }
-    write_status(job, ctx, status).await?;
-    Ok(Action::requeue(RESYNC))
+    Ok(())
+}
+
+async fn delete_if_present<K>(client: &Client, ns: &str, name: &str) -> Result<(), Error>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), ns);
+    match api.delete(name, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn publish(ctx: &Context, job: &FlinkJob, type_: EventType, reason: &str, note: String) {
+    tracing::info!(job = %job.name_any(), reason, "{note}");
+    let event = Event { type_, reason: reason.into(), note: Some(note), action: "Reconcile".into(), secondary: None };
+    if let Err(e) = ctx.recorder.publish(&event, &job.object_ref(&())).await {
+        tracing::warn!(error = %e, "could not record an event");
+    }
 }
 
 /// Deletes the JobManagers' HA records (Lease and ConfigMap) of this FlinkJob's runs whose HA
@@ -358,6 +671,69 @@ fn pod_ready(pod: &Pod) -> bool {
         .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
+/// Fills in the status from what the pass saw (conditions, desired and ready pods, lifecycle,
+/// error), retires savepoints retention no longer keeps, and writes it.
+async fn finish(job: &FlinkJob, ctx: &Context, mut st: FlinkJobStatus, seen: Seen) -> Result<(), Error> {
+    retire_savepoints(job, ctx, &mut st).await;
+    let running = seen.lifecycle == LifecycleState::Running;
+    let failed = seen.error.is_some();
+    let mut progress = format!("{}/{} TaskManager pods ready", seen.ready, seen.desired);
+    for why in &seen.waiting {
+        progress = format!("{progress}; {why}");
+    }
+    let settled = matches!(
+        seen.lifecycle,
+        LifecycleState::Running | LifecycleState::Suspended | LifecycleState::Finished | LifecycleState::Failed
+    );
+    let savepointing = st.savepoint_in_progress.as_ref().map(|op| format!("{:?} savepoint {}", op.kind, op.trigger_id));
+    st.observed_generation = job.metadata.generation;
+    st.lifecycle_state = seen.lifecycle;
+    st.job_id = st.run.as_ref().map(|_| crate::render::job_id(&as_deployed(job, &st)));
+    st.task_managers_desired = seen.desired;
+    st.task_managers_ready = seen.ready;
+    st.conditions = vec![
+        condition(job, "Ready", running, if running { "Running" } else { "NotReady" }, progress.clone()),
+        condition(
+            job,
+            "Progressing",
+            !settled && !failed,
+            if settled { "Settled" } else { "Deploying" },
+            format!("{:?}: {progress}", seen.lifecycle),
+        ),
+        condition(
+            job,
+            "Degraded",
+            failed,
+            seen.error.as_ref().map_or("Healthy", |(reason, _)| reason),
+            seen.error.as_ref().map(|(_, message)| message.clone()).unwrap_or_default(),
+        ),
+        condition(
+            job,
+            "Savepointing",
+            savepointing.is_some(),
+            if savepointing.is_some() { "InProgress" } else { "Idle" },
+            savepointing.unwrap_or_default(),
+        ),
+    ];
+    st.error = seen.error.map(|(_, message)| message);
+    write_status(job, ctx, st).await
+}
+
+/// Deletes the savepoints retention retires (see [`crate::savepoints::retired`]) from storage and
+/// from the history; one that cannot be deleted stays listed, with a Warning event.
+async fn retire_savepoints(job: &FlinkJob, ctx: &Context, st: &mut FlinkJobStatus) {
+    for sp in crate::savepoints::retired(job, st, Timestamp::now()) {
+        match crate::savepoints::delete(job, &ctx.client, &sp.location).await {
+            Ok(files) => {
+                let note = format!("deleted the {:?} savepoint {} ({files} files): retention", sp.kind, sp.location);
+                publish(ctx, job, EventType::Normal, "SavepointDeleted", note).await;
+                st.savepoints.retain(|s| s.trigger_id != sp.trigger_id);
+            }
+            Err(why) => publish(ctx, job, EventType::Warning, "SavepointNotDeleted", why).await,
+        }
+    }
+}
+
 fn condition(job: &FlinkJob, type_: &str, ok: bool, reason: &str, message: String) -> Condition {
     let generation = job.metadata.generation.unwrap_or(0);
     let previous = job.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == type_));
@@ -365,7 +741,7 @@ fn condition(job: &FlinkJob, type_: &str, ok: bool, reason: &str, message: Strin
     // The transition time moves only when the status does (idempotent re-reconciles).
     let last_transition_time = match previous {
         Some(p) if p.status == status => p.last_transition_time.clone(),
-        _ => k8s_openapi::jiff::Timestamp::now().to_string(),
+        _ => Timestamp::now().to_string(),
     };
     Condition {
         type_: type_.into(),
@@ -377,68 +753,23 @@ fn condition(job: &FlinkJob, type_: &str, ok: bool, reason: &str, message: Strin
     }
 }
 
-fn status(
-    job: &FlinkJob,
-    lifecycle: LifecycleState,
-    desired: i32,
-    ready: i32,
-    error: Option<(&str, String)>,
-) -> FlinkJobStatus {
-    let running = lifecycle == LifecycleState::Running;
-    let failed = error.is_some();
-    let progress = format!("{ready}/{desired} TaskManager pods ready");
-    FlinkJobStatus {
-        observed_generation: job.metadata.generation,
-        lifecycle_state: lifecycle,
-        job_state: job.status.as_ref().and_then(|s| s.job_state.clone()),
-        job_id: Some(crate::render::job_id(job)),
-        task_managers_desired: desired,
-        task_managers_ready: ready,
-        conditions: vec![
-            condition(job, "Ready", running, if running { "Running" } else { "NotReady" }, progress.clone()),
-            condition(
-                job,
-                "Progressing",
-                !running && !failed,
-                if running { "Deployed" } else { "Deploying" },
-                progress,
-            ),
-            condition(
-                job,
-                "Degraded",
-                failed,
-                error.as_ref().map_or("Healthy", |(reason, _)| reason),
-                error.as_ref().map(|(_, message)| message.clone()).unwrap_or_default(),
-            ),
-        ],
-        error: error.map(|(_, message)| message),
-    }
-}
-
+/// Writes the status, conditioned on the resource version the pass read: a pass working from a
+/// stale object (an operator restart, a lagging cache) gets a conflict and is retried on fresh data
+/// instead of overwriting newer status.
 async fn write_status(job: &FlinkJob, ctx: &Context, status: FlinkJobStatus) -> Result<(), Error> {
     let old = job.status.clone().unwrap_or_default();
-    if old == status {
+    if old == status && job.status.is_some() {
         return Ok(());
     }
     let api: Api<FlinkJob> = Api::namespaced(ctx.client.clone(), &job.namespace().unwrap_or_default());
-    api.patch_status(&job.name_any(), &PatchParams::default(), &Patch::Merge(&serde_json::json!({"status": status})))
-        .await?;
+    let mut updated = job.clone();
+    updated.status = Some(status.clone());
+    api.replace_status(&job.name_any(), &PostParams::default(), &updated).await?;
     if old.lifecycle_state != status.lifecycle_state || job.status.is_none() {
-        let event = Event {
-            type_: if status.error.is_some() { EventType::Warning } else { EventType::Normal },
-            reason: format!("{:?}", status.lifecycle_state),
-            note: Some(
-                status
-                    .error
-                    .clone()
-                    .unwrap_or_else(|| format!("{:?} → {:?}", old.lifecycle_state, status.lifecycle_state)),
-            ),
-            action: "Reconcile".into(),
-            secondary: None,
-        };
-        if let Err(e) = ctx.recorder.publish(&event, &job.object_ref(&())).await {
-            tracing::warn!(error = %e, "could not record an event");
-        }
+        let type_ = if status.error.is_some() { EventType::Warning } else { EventType::Normal };
+        let note =
+            status.error.clone().unwrap_or_else(|| format!("{:?} → {:?}", old.lifecycle_state, status.lifecycle_state));
+        publish(ctx, job, type_, &format!("{:?}", status.lifecycle_state), note).await;
     }
     Ok(())
 }

@@ -145,16 +145,33 @@ pub fn taskmanager_count(job: &FlinkJob) -> Result<i32, RenderError> {
     Ok((job.spec.job.parallelism.max(1) + slots - 1) / slots)
 }
 
-/// The job id (32 hex digits): the FlinkJob's uid and its generation, never its name. A spec change
-/// bumps the generation, so the redeployed job is a new run with a fresh id.
-pub fn job_id(job: &FlinkJob) -> String {
-    let hex = uid(job).replace('-', "");
-    format!("{}{:08x}", &hex[..24.min(hex.len())], generation(job))
+/// The run a FlinkJob renders: the one its status records, else the first.
+pub fn run_number(job: &FlinkJob) -> i64 {
+    job.status.as_ref().and_then(|s| s.run.as_ref()).map_or(1, |r| r.number)
 }
 
-/// The HA cluster id: the uid and generation (a new run does not pick up the old run's HA record).
+/// What the rendered run restores from: what its status records, else (the first run)
+/// `job.initialSavepointPath`.
+pub fn restore_path(job: &FlinkJob) -> Option<String> {
+    match job.status.as_ref().and_then(|s| s.run.as_ref()) {
+        Some(run) => run.restored_from.clone(),
+        None => job.spec.job.initial_savepoint_path.clone(),
+    }
+}
+
+/// The job id (32 hex digits) of the rendered run: a hash of the FlinkJob's uid and the run number,
+/// then the uid; never the name. Each run is a new job with its own id, so its checkpoints and
+/// savepoints never meet an earlier run's.
+pub fn job_id(job: &FlinkJob) -> String {
+    let hex = uid(job).replace('-', "");
+    let run = xxhash_rust::xxh64::xxh64(format!("{}:{}", uid(job), run_number(job)).as_bytes(), 0) as u32;
+    format!("{run:08x}{}", &hex[..24.min(hex.len())])
+}
+
+/// The HA cluster id of the rendered run: the uid and the run number (a new run does not pick up
+/// an earlier run's HA records).
 pub fn ha_cluster_id(job: &FlinkJob) -> String {
-    format!("{}{}", ha_cluster_prefix(job), generation(job))
+    format!("{}{}", ha_cluster_prefix(job), run_number(job))
 }
 
 /// What the HA cluster ids of every run of the FlinkJob start with.
@@ -175,10 +192,6 @@ pub fn ha_enabled(job: &FlinkJob) -> bool {
 /// `worker/src/cluster/ha/kubernetes.rs`).
 pub const HA_CLUSTER_LABEL: &str = "ferroflink.io/ha-cluster-id";
 
-fn generation(job: &FlinkJob) -> i64 {
-    job.metadata.generation.unwrap_or(1)
-}
-
 /// Annotation holding a hash of what a pod (template) was rendered from: a change replaces it.
 pub const SPEC_HASH: &str = "ferroflink.io/spec-hash";
 
@@ -196,11 +209,18 @@ fn uid(job: &FlinkJob) -> &str {
 /// `taskmanager`, then `spec.config` entries (`section.key: value`) on top. Credentials never go here.
 pub fn engine_config(job: &FlinkJob) -> Result<String, RenderError> {
     let spec = &job.spec;
+    let mut args = spec.job.args.clone();
+    if let Some(path) = restore_path(job) {
+        args.extend(["--restore".to_string(), path]);
+        if spec.job.allow_non_restored_state {
+            args.push("--allow-non-restored-state".into());
+        }
+    }
     let mut cfg = json!({
         "job": {
             "id": job_id(job),
             "builtin": spec.job.builtin,
-            "args": spec.job.args,
+            "args": args,
             "parallelism": spec.job.parallelism,
         },
         "rpc": {"port": RPC_PORT},
@@ -740,7 +760,8 @@ mod tests {
             config.contains("mode: kubernetes")
                 && config.contains("cluster-id: 0b5c3f2e-1d2a-4c3b-9e8f-7a6b5c4d3e2f-1")
         );
-        assert!(config.contains("0b5c3f2e1d2a4c3b9e8f7a6b00000001"), "job id from the uid: {config}");
+        let id = job_id(&job(json!({})));
+        assert!(id.ends_with("0b5c3f2e1d2a4c3b9e8f7a6b") && config.contains(&id), "job id from the uid: {config}");
         assert!(!config.contains("bids"), "the name never makes the ids");
         // HA follows checkpoint storage, whatever the replica count.
         let single = render(&job(json!({"checkpointing": {"storage": "s3://b/c"}}))).unwrap();

@@ -120,6 +120,10 @@ fn bad_specs_are_rejected_by_the_schema() {
         ("bad interval", json!({"checkpointing": {"interval": "soon"}}), "/spec/checkpointing/interval"),
         ("bad cpu", json!({"taskManager": {"resources": {"cpu": "four"}}}), "/spec/taskManager/resources/cpu"),
         ("bad job name", json!({"job": {"builtin": "Word Count"}}), "/spec/job/builtin"),
+        ("unknown upgrade mode", json!({"job": {"upgradeMode": "yolo"}}), "/spec/job/upgradeMode"),
+        ("unknown job state", json!({"job": {"state": "paused"}}), "/spec/job/state"),
+        ("bad max age", json!({"savepoints": {"storage": "s3://b/s", "maxAge": "1 week"}}), "/spec/savepoints/maxAge"),
+        ("zero max count", json!({"savepoints": {"storage": "s3://b/s", "maxCount": 0}}), "/spec/savepoints/maxCount"),
     ];
     for (what, patch, path) in cases {
         let errors = schema_errors(&with(patch));
@@ -135,4 +139,23 @@ fn cel_rule_requires_storage_for_standby_jobmanagers() {
     assert!(errors.iter().any(|e| e.contains("requires checkpointing.storage")), "{errors:?}");
     let single = with(json!({"checkpointing": null, "jobManager": {"replicas": 1}}));
     assert!(cel_errors(&single).is_empty());
+}
+
+#[test]
+fn cel_rules_require_savepoint_storage_where_savepoints_are_taken() {
+    let cases = [
+        (json!({"job": {"upgradeMode": "savepoint"}}), "upgradeMode savepoint requires savepoints.storage"),
+        (json!({"job": {"state": "suspended"}}), "it requires savepoints.storage"),
+        (json!({"job": {"savepointTriggerNonce": 3}}), "savepointTriggerNonce requires savepoints.storage"),
+        (json!({"job": {"stopAt": "2027-01-01T00:00:00Z"}}), "stopAt stops the job with a savepoint"),
+    ];
+    for (patch, message) in cases {
+        let errors = cel_errors(&with(patch.clone()));
+        assert!(errors.iter().any(|e| e.contains(message)), "{patch}: {errors:?}");
+        let mut fixed = patch;
+        fixed["savepoints"] = json!({"storage": "s3://bucket/savepoints"});
+        assert!(cel_errors(&with(fixed.clone())).is_empty(), "{fixed}");
+    }
+    let stateless = with(json!({"job": {"upgradeMode": "stateless", "state": "running"}}));
+    assert!(cel_errors(&stateless).is_empty(), "{:?}", cel_errors(&stateless));
 }
