@@ -26,70 +26,11 @@
 mod moto;
 
 use ferroflink::cluster::client::RestClient;
-use ferroflink_e2e::binary;
+use ferroflink_e2e::{Process, assert_same, binary, committed_lines, temp};
 use serde_json::Value;
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// A child process, killed when dropped; its standard error is collected.
-struct Process {
-    child: Child,
-    log: Arc<Mutex<String>>,
-}
-
-impl Process {
-    fn start(args: &[&str], env: &[(&str, &str)]) -> Process {
-        let mut cmd = Command::new(binary());
-        cmd.args(args).stdout(Stdio::null()).stderr(Stdio::piped()).env("RUST_LOG", "ferroflink=info");
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let (stderr, sink) = (child.stderr.take().unwrap(), log.clone());
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        Process { child, log }
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-
-    /// Waits until the log has a line containing `needle`; returns that line.
-    fn wait_for_line(&self, needle: &str, timeout: Duration) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(line) = self.log().lines().find(|l| l.contains(needle)) {
-                return line.to_string();
-            }
-            assert!(Instant::now() < deadline, "no line with '{needle}' within {timeout:?}; log:\n{}", self.log());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill").args([signal, &self.child.id().to_string()]).status().unwrap();
-        assert!(status.success());
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        // SIGKILL ends a stopped process too, without letting it run again first.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A JobManager and its REST client.
 struct JobManager {
@@ -174,26 +115,6 @@ fn wait_state(jm: &JobManager, id: &str, want: &str, timeout: Duration) -> Value
     }
 }
 
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ff-cluster-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Committed lines (files not starting with `.` or `_`), sorted.
-fn committed_lines(dir: &Path) -> Vec<String> {
-    let mut lines = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if !name.starts_with('.') && !name.starts_with('_') {
-            lines.extend(std::fs::read_to_string(e.path()).unwrap().lines().map(str::to_string));
-        }
-    }
-    lines.sort();
-    lines
-}
-
 /// Nexmark tumble-count (bids per auction per 10 s window: keyed, windowed) into the exactly-once
 /// file sink.
 fn tumble_count(events: u64, rate: u64, output: &Path, parallelism: usize) -> Vec<String> {
@@ -228,22 +149,6 @@ fn reference(events: u64, root: &Path) -> Vec<String> {
     let lines = committed_lines(&out);
     assert!(lines.len() > 100, "the reference has {} lines", lines.len());
     lines
-}
-
-fn assert_same(got: &[String], want: &[String]) {
-    if got != want {
-        fn count(v: &[String]) -> BTreeMap<&String, i64> {
-            let mut m = BTreeMap::new();
-            for l in v {
-                *m.entry(l).or_default() += 1;
-            }
-            m
-        }
-        let (g, w) = (count(got), count(want));
-        let missing: Vec<_> = w.iter().filter(|(l, n)| g.get(*l) != Some(n)).take(5).collect();
-        let extra: Vec<_> = g.iter().filter(|(l, n)| w.get(*l) != Some(n)).take(5).collect();
-        panic!("{} lines, {} expected; missing or different {missing:?}; extra {extra:?}", got.len(), want.len());
-    }
 }
 
 #[test]
@@ -563,7 +468,7 @@ fn a_frozen_leader_is_deposed_and_its_taskmanager_moves_to_the_new_one() {
     old.process.signal("-CONT");
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
-        if let Some(status) = old.process.child.try_wait().unwrap() {
+        if let Some(status) = old.process.exit_status() {
             break status;
         }
         assert!(Instant::now() < deadline, "the deposed leader did not exit: {}", old.process.log());

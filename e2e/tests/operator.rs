@@ -1,0 +1,220 @@
+//! The operator's reconciler against the in-memory API server with real JobManager and
+//! TaskManager processes run from the rendered pods (see `ferroflink_e2e::kubernetes`), and S3
+//! (moto) for checkpoints and savepoints: savepoints from the nonce, exactly once across an
+//! operator restart; retention deleting the oldest savepoint files; `stopAt`; a 2 → 4 parallelism
+//! upgrade through a savepoint, then suspend and resume, ending with committed output identical to
+//! an uninterrupted run.
+
+#[path = "../../worker/tests/support/moto.rs"]
+mod moto;
+
+use ferroflink::checkpoint::storage;
+use ferroflink_e2e::kubernetes::{Cluster, NS};
+use ferroflink_e2e::{assert_same, binary, committed_lines, temp};
+use ferroflink_operator::crd::{FlinkJob, FlinkJobSpec, LifecycleState, SavepointKind};
+use ferroflink_operator::reconcile::reconcile;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+const NAME: &str = "bids";
+const BUCKET: &str = "flink";
+
+/// Moto with the bucket, and the Secret with the credentials the job uses.
+fn s3(cluster: &Cluster) -> moto::Moto {
+    let server = moto::Moto::start();
+    server.create_bucket(BUCKET);
+    let mut secret = Secret::default();
+    secret.metadata.name = Some("s3-credentials".into());
+    secret.data = Some(BTreeMap::from([
+        ("AWS_ACCESS_KEY_ID".to_string(), ByteString(b"test".to_vec())),
+        ("AWS_SECRET_ACCESS_KEY".to_string(), ByteString(b"test".to_vec())),
+    ]));
+    cluster.create(&secret);
+    server
+}
+
+/// Nexmark tumble-count (keyed 10 s windows) into the exactly-once file sink at `out`.
+fn job_args(events: u64, rate: u64, out: &Path) -> Vec<String> {
+    ["--query", "tumble-count", "--events", &events.to_string(), "--rate", &rate.to_string(), "--output"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([out.display().to_string()])
+        .collect()
+}
+
+fn spec(server: &moto::Moto, args: Vec<String>, parallelism: i32) -> FlinkJobSpec {
+    serde_json::from_value(json!({
+        "image": "ferroflink:test",
+        "job": {"builtin": "nexmark", "args": args, "parallelism": parallelism, "upgradeMode": "savepoint"},
+        "taskManager": {"slots": 2},
+        "checkpointing": {"interval": "300ms", "storage": format!("s3://{BUCKET}/checkpoints")},
+        "savepoints": {"storage": format!("s3://{BUCKET}/savepoints")},
+        "s3": {"endpoint": server.endpoint, "region": "us-east-1", "pathStyle": true, "credentialsSecret": "s3-credentials"},
+    }))
+    .unwrap()
+}
+
+fn create(cluster: &Cluster, spec: FlinkJobSpec) {
+    let mut job = FlinkJob::new(NAME, spec);
+    job.metadata.namespace = Some(NS.into());
+    cluster.create(&job);
+}
+
+fn lifecycle(job: &FlinkJob) -> Option<LifecycleState> {
+    job.status.as_ref().map(|s| s.lifecycle_state)
+}
+
+fn run_number(job: &FlinkJob) -> i64 {
+    job.status.as_ref().and_then(|s| s.run.as_ref()).map_or(0, |r| r.number)
+}
+
+/// The savepoint directories in S3.
+fn savepoints_in_s3(server: &moto::Moto) -> Vec<String> {
+    let store = storage::open(&format!("s3://{BUCKET}/savepoints"), &server.config(&server.endpoint)).unwrap();
+    let mut dirs: Vec<String> = store
+        .list("")
+        .unwrap()
+        .into_iter()
+        .filter_map(|p| p.split('/').next().map(str::to_string))
+        .filter(|d| d.starts_with("savepoint-"))
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    dirs
+}
+
+fn history(job: &FlinkJob) -> Vec<(SavepointKind, String)> {
+    let status = job.status.as_ref().unwrap();
+    status.savepoints.iter().map(|s| (s.kind, s.location.rsplit('/').next().unwrap().to_string())).collect()
+}
+
+fn running(job: &FlinkJob) -> bool {
+    lifecycle(job) == Some(LifecycleState::Running)
+}
+
+#[test]
+fn nonce_savepoints_are_taken_once_retention_deletes_the_oldest_and_stop_at_stops() {
+    let root = temp("operator-nonce");
+    let mut cluster = Cluster::start(&root);
+    let server = s3(&cluster);
+    // A job that runs for minutes: the savepoints are taken while it runs.
+    create(&cluster, spec(&server, job_args(50_000_000, 20_000, &root.join("out")), 2));
+    cluster.start_operator(NAME);
+    cluster.wait_for(NAME, "running", Duration::from_secs(90), running);
+
+    cluster.patch_spec(NAME, json!({"job": {"savepointTriggerNonce": 1}}));
+    let job = cluster.wait_for(NAME, "savepointed for nonce 1", Duration::from_secs(60), |j| {
+        j.status.as_ref().unwrap().last_savepoint_trigger_nonce == Some(1)
+    });
+    assert_eq!(history(&job).len(), 1, "{:?}", job.status);
+    assert_eq!(savepoints_in_s3(&server), vec![history(&job)[0].1.clone()]);
+
+    // The operator dies right after asking for the savepoint of nonce 2; its successor works from
+    // an object read before the request was recorded (a stale cache): one savepoint, not two.
+    cluster.stop_operator();
+    cluster.patch_spec(NAME, json!({"job": {"savepointTriggerNonce": 2}}));
+    let stale = cluster.get(NAME);
+    let first = cluster.block_on(reconcile(Arc::new(stale.clone()), Arc::new(cluster.context())));
+    assert!(first.is_ok(), "{first:?}");
+    assert!(cluster.get(NAME).status.unwrap().savepoint_in_progress.is_some(), "the request is recorded");
+    let again = cluster.block_on(reconcile(Arc::new(stale), Arc::new(cluster.context())));
+    assert!(again.is_err(), "a pass over the stale object must not write its status: {again:?}");
+    cluster.start_operator(NAME);
+    let job = cluster.wait_for(NAME, "savepointed for nonce 2", Duration::from_secs(60), |j| {
+        j.status.as_ref().unwrap().last_savepoint_trigger_nonce == Some(2)
+    });
+    let kept = history(&job);
+    assert_eq!(kept.iter().map(|k| k.0).collect::<Vec<_>>(), [SavepointKind::Manual, SavepointKind::Manual]);
+    assert_eq!(savepoints_in_s3(&server), kept.iter().map(|k| k.1.clone()).collect::<Vec<_>>());
+
+    // Keep two: the third savepoint retires the first, whose files go.
+    cluster.patch_spec(NAME, json!({"job": {"savepointTriggerNonce": 3}, "savepoints": {"maxCount": 2}}));
+    let job = cluster.wait_for(NAME, "savepointed for nonce 3", Duration::from_secs(60), |j| {
+        let s = j.status.as_ref().unwrap();
+        s.last_savepoint_trigger_nonce == Some(3) && s.savepoints.len() == 2
+    });
+    let now = history(&job);
+    assert_eq!(now[0], kept[1], "the newer of the first two stays");
+    assert_eq!(savepoints_in_s3(&server), now.iter().map(|k| k.1.clone()).collect::<Vec<_>>());
+    assert!(!savepoints_in_s3(&server).contains(&kept[0].1), "the oldest savepoint's files are deleted");
+
+    // stopAt in the past: stopped with a savepoint, pods gone.
+    cluster.patch_spec(NAME, json!({"job": {"stopAt": "2020-01-01T00:00:00Z"}}));
+    let job = cluster.wait_for(NAME, "stopped", Duration::from_secs(60), |j| {
+        lifecycle(j) == Some(LifecycleState::Finished)
+            && j.status.as_ref().unwrap().run.as_ref().unwrap().stopped_with.is_some()
+    });
+    let status = job.status.unwrap();
+    let stopped = status.run.unwrap().stopped_with.unwrap();
+    assert_eq!(status.savepoints.last().unwrap().kind, SavepointKind::StopAt);
+    assert_eq!(status.savepoints.last().unwrap().location, stopped);
+    assert!(savepoints_in_s3(&server).contains(&stopped.rsplit('/').next().unwrap().to_string()));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !cluster.running_pods().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "pods still run: {:?}", cluster.running_pods());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(cluster);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// The job run by `ferroflink run` in one process: the reference output.
+fn reference(args: &[String], root: &Path) -> Vec<String> {
+    let out = root.join("reference");
+    let mut all: Vec<String> = ["run", "nexmark"].iter().map(|s| s.to_string()).collect();
+    all.extend(args.iter().cloned());
+    let at = all.iter().position(|a| a == "--output").unwrap();
+    all[at + 1] = out.display().to_string();
+    let at = all.iter().position(|a| a == "--rate").unwrap();
+    all[at + 1] = "0".into();
+    let run = Command::new(binary()).args(&all).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    committed_lines(&out)
+}
+
+#[test]
+fn upgrade_2_to_4_through_a_savepoint_then_suspend_and_resume_loses_and_repeats_nothing() {
+    let root = temp("operator-upgrade");
+    let mut cluster = Cluster::start(&root);
+    let server = s3(&cluster);
+    let out = root.join("out");
+    let args = job_args(700_000, 20_000, &out);
+    create(&cluster, spec(&server, args.clone(), 2));
+    cluster.start_operator(NAME);
+    cluster.wait_for(NAME, "running with a checkpoint", Duration::from_secs(90), |j| {
+        running(j) && j.status.as_ref().unwrap().last_checkpoint.is_some()
+    });
+
+    cluster.patch_spec(NAME, json!({"job": {"parallelism": 4}}));
+    let job = cluster
+        .wait_for(NAME, "upgraded to parallelism 4", Duration::from_secs(90), |j| running(j) && run_number(j) == 2);
+    let status = job.status.unwrap();
+    assert_eq!(status.task_managers_desired, 2, "4 slots of 2 per pod");
+    let upgrade = status.upgrade_savepoint.clone().unwrap();
+    assert_eq!(status.run.unwrap().restored_from.as_deref(), Some(upgrade.as_str()));
+    assert_eq!(status.savepoints.last().unwrap().kind, SavepointKind::Upgrade);
+
+    cluster.patch_spec(NAME, json!({"job": {"state": "suspended"}}));
+    let job = cluster
+        .wait_for(NAME, "suspended", Duration::from_secs(60), |j| lifecycle(j) == Some(LifecycleState::Suspended));
+    let suspended_at = job.status.unwrap().run.unwrap().stopped_with.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !cluster.running_pods().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "pods still run: {:?}", cluster.running_pods());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    cluster.patch_spec(NAME, json!({"job": {"state": "running"}}));
+    let job = cluster.wait_for(NAME, "resumed", Duration::from_secs(90), |j| run_number(j) == 3);
+    assert_eq!(job.status.unwrap().run.unwrap().restored_from, Some(suspended_at));
+    cluster.wait_for(NAME, "finished", Duration::from_secs(180), |j| lifecycle(j) == Some(LifecycleState::Finished));
+    drop(cluster);
+    assert_same(&committed_lines(&out), &reference(&args, &root));
+    let _ = std::fs::remove_dir_all(&root);
+}
