@@ -6,7 +6,8 @@
 //! - a "kubelet" runs each JobManager Deployment's pods and each TaskManager Pod the operator
 //!   creates as real `ferroflink` processes, from the pod's arguments, environment (Secrets and the
 //!   downward API resolved) and ConfigMap volume. It rewrites only hosts and ports (every pod gets
-//!   127.0.0.1 and free ports, as pods get their own IPs) and the config mount path, and reports
+//!   127.0.0.1 and free ports, as pods get their own IPs), the config mount path and the image's
+//!   data directory (`/opt/ferroflink/data`: the repository's `worker/data`), and reports
 //!   readiness (`/healthz`) back into Pod and Deployment status. A Deployment whose template
 //!   changes has its pods replaced (the `Recreate` strategy), a deleted one has them stopped;
 //! - the operator is the real reconciler, called in a loop, reaching JobManagers the way their
@@ -31,6 +32,15 @@ use std::time::{Duration, Instant};
 
 /// The namespace everything runs in.
 pub const NS: &str = "streaming";
+
+/// Where the image keeps the sample data (the Dockerfile copies `worker/data` there); pods read
+/// the repository's copy.
+const IMAGE_DATA: &str = "/opt/ferroflink/data";
+
+fn image_data() -> String {
+    let crate_dir = std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test");
+    Path::new(&crate_dir).parent().unwrap().join("worker/data").display().to_string()
+}
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -476,6 +486,7 @@ impl Kubelet {
             let map =
                 self.handle.block_on(maps.get(&source.name)).map_err(|e| format!("ConfigMap {}: {e}", source.name))?;
             for (file, text) in map.data.unwrap_or_default() {
+                let text = text.replace(IMAGE_DATA, &image_data());
                 let mut config: Value = serde_saphyr::from_str(&text).map_err(|e| e.to_string())?;
                 for (section, port) in [("rpc", rpc_port), ("rest", rest_port), ("metrics", metrics_port)] {
                     config[section]["port"] = json!(port);
@@ -486,7 +497,7 @@ impl Kubelet {
             }
         }
         let expand = |arg: &str| {
-            let mut out = arg.replace(CONFIG_DIR, &config_dir.display().to_string());
+            let mut out = arg.replace(CONFIG_DIR, &config_dir.display().to_string()).replace(IMAGE_DATA, &image_data());
             for (k, v) in &env {
                 out = out.replace(&format!("$({k})"), v);
             }

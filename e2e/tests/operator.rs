@@ -218,3 +218,59 @@ fn upgrade_2_to_4_through_a_savepoint_then_suspend_and_resume_loses_and_repeats_
     assert_same(&committed_lines(&out), &reference(&args, &root));
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// The FlinkJob examples of `manifests/examples/` as users apply them; only the S3 endpoint is
+/// pointed at the test server.
+fn example(file: &str, server: &moto::Moto) -> FlinkJob {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/examples").join(file);
+    let mut object: serde_json::Value = serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    object["metadata"]["namespace"] = json!(NS);
+    if object["spec"]["s3"].is_object() {
+        object["spec"]["s3"]["endpoint"] = json!(server.endpoint);
+    }
+    serde_json::from_value(object).unwrap()
+}
+
+#[test]
+fn every_example_runs() {
+    let examples: Vec<String> = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/examples"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(examples.len(), 2, "a new example needs its case here: {examples:?}");
+    let root = temp("operator-examples");
+    let mut cluster = Cluster::start(&root);
+    let server = s3(&cluster);
+    let mut secret = Secret::default();
+    secret.metadata.name = Some("s3-creds".into());
+    secret.data = Some(BTreeMap::from([
+        ("AWS_ACCESS_KEY_ID".to_string(), ByteString(b"test".to_vec())),
+        ("AWS_SECRET_ACCESS_KEY".to_string(), ByteString(b"test".to_vec())),
+    ]));
+    cluster.create(&secret);
+
+    // The bounded word count runs to the end.
+    let wordcount = example("wordcount.yaml", &server);
+    cluster.create(&wordcount);
+    cluster.start_operator("wordcount");
+    let job = cluster.wait_for("wordcount", "finished", Duration::from_secs(120), |j| {
+        lifecycle(j) == Some(LifecycleState::Finished)
+    });
+    assert_eq!(job.status.unwrap().job_state.as_deref(), Some("FINISHED"));
+    cluster.stop_operator();
+
+    // Nexmark q7 at parallelism 10 (three TaskManager pods of four slots), a leading and a
+    // standby JobManager with Lease HA, checkpoints in S3: it runs.
+    server.create_bucket("bucket");
+    let bids = example("nexmark-q7.yaml", &server);
+    cluster.create(&bids);
+    cluster.start_operator("bids");
+    let job = cluster.wait_for("bids", "running with a checkpoint", Duration::from_secs(180), |j| {
+        running(j) && j.status.as_ref().unwrap().last_checkpoint.is_some()
+    });
+    let status = job.status.unwrap();
+    assert_eq!((status.task_managers_desired, status.task_managers_ready), (3, 3));
+    assert!(status.last_checkpoint.unwrap().location.starts_with("s3://bucket/checkpoints/"));
+    drop(cluster);
+    let _ = std::fs::remove_dir_all(&root);
+}

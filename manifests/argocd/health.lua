@@ -28,6 +28,20 @@ if state == "Finished" then
   hs.message = "The job finished"
   return hs
 end
+if state == "RollingBack" then
+  hs.status = "Degraded"
+  hs.message = obj.status.error or "The upgrade failed; returning to the last stable spec"
+  return hs
+end
+if state == "Created" or state == "Deploying" or state == "Upgrading" or state == "Deleting" then
+  hs.message = "Lifecycle: " .. state
+  for _, c in ipairs(conditions) do
+    if c.type == "Ready" and c.message ~= "" then
+      hs.message = state .. ": " .. c.message
+    end
+  end
+  return hs
+end
 for _, c in ipairs(conditions) do
   if c.type == "Degraded" and c.status == "True" then
     hs.status = "Degraded"

@@ -861,6 +861,34 @@ mod tests {
     }
 
     #[test]
+    fn each_run_has_its_own_job_id_ha_records_and_restore() {
+        let first =
+            job(json!({"checkpointing": {"storage": "s3://b/c"}, "job": {"initialSavepointPath": "s3://b/sp/x"}}));
+        let config = engine_config(&first).unwrap();
+        assert!(config.contains("--restore") && config.contains("s3://b/sp/x"), "{config}");
+        let mut third = first.clone();
+        third.status = Some(crate::crd::FlinkJobStatus {
+            run: Some(crate::crd::RunStatus {
+                number: 3,
+                restored_from: Some("s3://b/sp/savepoint-1".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        assert_ne!(job_id(&first), job_id(&third));
+        assert_ne!(job_id(&first)[..6], job_id(&third)[..6], "savepoint directory names start with 6 digits of it");
+        assert_eq!(ha_cluster_id(&third), "0b5c3f2e-1d2a-4c3b-9e8f-7a6b5c4d3e2f-3");
+        let config = engine_config(&third).unwrap();
+        assert!(config.contains("s3://b/sp/savepoint-1") && !config.contains("s3://b/sp/x"), "{config}");
+        let fresh = crate::crd::FlinkJobStatus {
+            run: Some(crate::crd::RunStatus { number: 2, ..Default::default() }),
+            ..Default::default()
+        };
+        third.status = Some(fresh);
+        assert!(!engine_config(&third).unwrap().contains("--restore"), "a stateless run restores nothing");
+    }
+
+    #[test]
     fn rendering_is_deterministic() {
         let j = job(json!({"checkpointing": {"storage": "s3://b/c"}, "config": {"state.backend": "rocksdb"}}));
         assert_eq!(render(&j).unwrap().to_yaml().unwrap(), render(&j).unwrap().to_yaml().unwrap());

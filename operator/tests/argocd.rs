@@ -45,3 +45,35 @@ fn health_follows_generation_lifecycle_and_conditions() {
     assert_eq!(health(job(1, json!({"observedGeneration": 1, "lifecycleState": "Suspended"}))).0, "Suspended");
     assert_eq!(health(job(1, json!({"observedGeneration": 1, "lifecycleState": "Finished"}))).0, "Healthy");
 }
+
+#[test]
+fn every_lifecycle_state_has_a_health() {
+    let ready = condition("Ready", "True", "2/2 TaskManager pods ready");
+    let savepointing = condition("Savepointing", "True", "Manual savepoint");
+    let expected = [
+        ("Created", "Progressing"),
+        ("Deploying", "Progressing"),
+        ("Running", "Healthy"),
+        ("Upgrading", "Progressing"),
+        ("RollingBack", "Degraded"),
+        ("Suspended", "Suspended"),
+        ("Finished", "Healthy"),
+        ("Failed", "Degraded"),
+        ("Deleting", "Progressing"),
+    ];
+    let schema = serde_json::to_value(schemars::schema_for!(ferroflink_operator::crd::LifecycleState)).unwrap();
+    // Documented variants come as `oneOf` of constants.
+    let states: Vec<&str> = schema["oneOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["const"].as_str().or(v["enum"][0].as_str()).unwrap())
+        .collect();
+    assert_eq!(states, expected.iter().map(|e| e.0).collect::<Vec<_>>(), "a new state needs a health");
+    for (state, want) in expected {
+        let status = json!({"observedGeneration": 1, "lifecycleState": state, "conditions": [ready, savepointing]});
+        let (got, message) = health(job(1, status));
+        assert_eq!(got, want, "{state}: {message}");
+        assert!(!message.is_empty(), "{state}");
+    }
+}
