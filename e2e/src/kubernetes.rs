@@ -197,6 +197,31 @@ impl Cluster {
         self.block_on(self.flinkjobs().patch(name, &PatchParams::default(), &Patch::Merge(&patch))).unwrap();
     }
 
+    /// Deletes the FlinkJob `name` as the API server would with the operator's finalizer on it:
+    /// the operator is handed the object with a deletion timestamp until it lets go, then it goes.
+    /// (The in-memory server deletes at once and refuses to set the timestamp, so the operator's
+    /// passes are driven here, on the object as the API server would show it.) Waits for that, at
+    /// most `timeout`; the operator loop is stopped.
+    pub fn delete_flinkjob(&mut self, name: &str, timeout: Duration) {
+        self.stop_operator();
+        let since = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now());
+        let ctx = Arc::new(self.context());
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mut job = self.get(name);
+            if job.finalizers().is_empty() {
+                self.block_on(self.flinkjobs().delete(name, &DeleteParams::default())).unwrap();
+                return;
+            }
+            job.metadata.deletion_timestamp = Some(since.clone());
+            if let Err(e) = self.block_on(reconcile(Arc::new(job), ctx.clone())) {
+                eprintln!("reconcile: {e}");
+            }
+            assert!(Instant::now() < deadline, "{name} is still not let go after {timeout:?}:\n{}", self.logs());
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
     /// Creates an object in the namespace.
     pub fn create<K>(&self, object: &K)
     where
@@ -234,10 +259,21 @@ impl Cluster {
         self.pods.lock().unwrap().running.keys().cloned().collect()
     }
 
-    /// Every pod's log, those gone included, for failure messages.
+    /// Every pod's log, those gone included, and the Events, for failure messages.
     pub fn logs(&self) -> String {
+        let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(self.client.clone(), NS);
+        let events = self.block_on(events.list(&ListParams::default())).map(|l| l.items).unwrap_or_default();
         let pods = self.pods.lock().unwrap();
         let mut out = pods.gone.join("\n");
+        out.push_str("\n===== events =====\n");
+        for e in events {
+            out.push_str(&format!(
+                "{} {}: {}\n",
+                e.type_.unwrap_or_default(),
+                e.reason.unwrap_or_default(),
+                e.note.unwrap_or_default()
+            ));
+        }
         for (name, p) in &pods.running {
             out.push_str(&format!("\n===== {name} (running) =====\n{}", tail(&p.process.log())));
         }
@@ -304,9 +340,12 @@ impl Kubelet {
         let Ok(deployments) = self.handle.block_on(deployments.list(&ListParams::default())) else { return };
         let Ok(pods) = self.handle.block_on(pod_api.list(&ListParams::default())) else { return };
         let mut wanted: BTreeMap<String, (Option<String>, String, PodSpec, Option<Pod>)> = BTreeMap::new();
+        let mut template_labels: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
         for d in &deployments.items {
             let Some(spec) = &d.spec else { continue };
             let template = &spec.template;
+            let labels = template.metadata.as_ref().and_then(|m| m.labels.clone()).unwrap_or_default();
+            template_labels.insert(d.name_any(), labels);
             let hash = template
                 .metadata
                 .as_ref()
@@ -356,10 +395,8 @@ impl Kubelet {
                         if deployment.is_some() {
                             let mut object = Pod::default();
                             object.metadata.name = Some(name.clone());
-                            object.metadata.labels = Some(BTreeMap::from([
-                                ("app.kubernetes.io/component".to_string(), "jobmanager".to_string()),
-                                ("ferroflink.test/deployment".to_string(), deployment.clone().unwrap_or_default()),
-                            ]));
+                            let d = deployment.clone().unwrap_or_default();
+                            object.metadata.labels = template_labels.get(&d).cloned();
                             let _ = self.handle.block_on(pod_api.create(&PostParams::default(), &object));
                         }
                         self.pods.lock().unwrap().running.insert(name.clone(), running);
@@ -411,7 +448,10 @@ impl Kubelet {
     /// pod's object.
     fn stop_pod(&self, name: &str) {
         let Some(mut running) = self.pods.lock().unwrap().running.remove(name) else { return };
-        running.process.signal("-TERM");
+        if running.process.exit_status().is_none() {
+            // It may exit meanwhile: a failed kill is fine.
+            let _ = std::process::Command::new("kill").args(["-TERM", &running.process.id().to_string()]).status();
+        }
         let deadline = Instant::now() + Duration::from_secs(10);
         while running.process.exit_status().is_none() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));

@@ -2,8 +2,10 @@
 //! TaskManager processes run from the rendered pods (see `ferroflink_e2e::kubernetes`), and S3
 //! (moto) for checkpoints and savepoints: savepoints from the nonce, exactly once across an
 //! operator restart; retention deleting the oldest savepoint files; `stopAt`; a 2 → 4 parallelism
-//! upgrade through a savepoint, then suspend and resume, ending with committed output identical to
-//! an uninterrupted run.
+//! upgrade through a savepoint, then suspend and resume; a last-state upgrade and a restartNonce
+//! restart from the latest checkpoint; a failed upgrade rolled back from its savepoint — each
+//! ending with committed output identical to an uninterrupted run; every example FlinkJob, and a
+//! final savepoint on deletion.
 
 #[path = "../../worker/tests/support/moto.rs"]
 mod moto;
@@ -271,6 +273,86 @@ fn every_example_runs() {
     let status = job.status.unwrap();
     assert_eq!((status.task_managers_desired, status.task_managers_ready), (3, 3));
     assert!(status.last_checkpoint.unwrap().location.starts_with("s3://bucket/checkpoints/"));
+
+    // Deleted with savepoints.onDelete: the job stops with a final savepoint, then the FlinkJob goes.
+    cluster.patch_spec("bids", json!({"savepoints": {"onDelete": true}}));
+    cluster.delete_flinkjob("bids", Duration::from_secs(90));
+    let store = storage::open("s3://bucket/savepoints", &server.config(&server.endpoint)).unwrap();
+    let files = store.list("").unwrap();
+    let complete = |dir: &String| dir.starts_with("savepoint-") && store.exists(&format!("{dir}/_metadata")).unwrap();
+    assert!(files.iter().any(complete), "no final savepoint in {files:?}\n{}", cluster.logs());
     drop(cluster);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn last_state_upgrade_and_restart_nonce_resume_from_the_latest_checkpoint() {
+    let root = temp("operator-last-state");
+    let mut cluster = Cluster::start(&root);
+    let server = s3(&cluster);
+    let out = root.join("out");
+    let args = job_args(700_000, 20_000, &out);
+    let mut spec = spec(&server, args.clone(), 2);
+    spec.job.upgrade_mode = Some(ferroflink_operator::crd::UpgradeMode::LastState);
+    create(&cluster, spec);
+    cluster.start_operator(NAME);
+    let job = cluster.wait_for(NAME, "running with a checkpoint", Duration::from_secs(90), |j| {
+        running(j) && j.status.as_ref().unwrap().last_checkpoint.is_some()
+    });
+    let first_id = job.status.unwrap().job_id.unwrap();
+
+    cluster.patch_spec(NAME, json!({"job": {"parallelism": 4}}));
+    let job = cluster
+        .wait_for(NAME, "upgraded to parallelism 4", Duration::from_secs(90), |j| running(j) && run_number(j) == 2);
+    let status = job.status.unwrap();
+    let from = status.run.unwrap().restored_from.unwrap();
+    assert!(from.starts_with(&format!("s3://{BUCKET}/checkpoints/{first_id}/chk-")), "{from}");
+    assert!(status.savepoints.is_empty(), "last-state takes no savepoint");
+    let second_id = status.job_id.unwrap();
+
+    cluster.patch_spec(NAME, json!({"job": {"restartNonce": 1}}));
+    let job = cluster.wait_for(NAME, "restarted", Duration::from_secs(90), |j| running(j) && run_number(j) == 3);
+    let run = job.status.unwrap().run.unwrap();
+    assert_eq!(run.reason, "restart");
+    assert!(run.restored_from.unwrap().starts_with(&format!("s3://{BUCKET}/checkpoints/{second_id}/chk-")));
+    cluster.wait_for(NAME, "finished", Duration::from_secs(180), |j| lifecycle(j) == Some(LifecycleState::Finished));
+    drop(cluster);
+    assert_same(&committed_lines(&out), &reference(&args, &root));
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn an_upgrade_that_does_not_run_rolls_back_from_its_savepoint() {
+    let root = temp("operator-rollback");
+    let mut cluster = Cluster::start(&root);
+    let server = s3(&cluster);
+    let out = root.join("out");
+    let args = job_args(700_000, 20_000, &out);
+    let mut spec = spec(&server, args.clone(), 2);
+    spec.job.rollback_after = Some("20s".into());
+    create(&cluster, spec);
+    cluster.start_operator(NAME);
+    cluster.wait_for(NAME, "running with a checkpoint", Duration::from_secs(90), |j| {
+        running(j) && j.status.as_ref().unwrap().last_checkpoint.is_some()
+    });
+
+    // A spec that cannot run: the upgrade savepoint is taken, the new run fails, the old spec
+    // comes back from that savepoint.
+    let mut broken = args.clone();
+    broken[1] = "no-such-query".into();
+    cluster.patch_spec(NAME, json!({"job": {"args": broken}}));
+    let job = cluster.wait_for(NAME, "rolled back", Duration::from_secs(120), |j| {
+        j.status.as_ref().unwrap().run.as_ref().is_some_and(|r| r.reason == "rollback")
+    });
+    let status = job.status.unwrap();
+    let upgrade = status.upgrade_savepoint.unwrap();
+    assert_eq!(status.run.unwrap().restored_from.as_deref(), Some(upgrade.as_str()));
+    assert!(status.rolled_back_spec.is_some());
+    let job = cluster.wait_for(NAME, "running the old spec", Duration::from_secs(90), running);
+    let degraded = job.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Degraded").unwrap();
+    assert_eq!((degraded.status.as_str(), degraded.reason.as_str()), ("True", "RolledBack"));
+    cluster.wait_for(NAME, "finished", Duration::from_secs(180), |j| lifecycle(j) == Some(LifecycleState::Finished));
+    drop(cluster);
+    assert_same(&committed_lines(&out), &reference(&args, &root));
     let _ = std::fs::remove_dir_all(&root);
 }

@@ -28,6 +28,10 @@ use std::collections::BTreeMap;
         .message("job.savepointTriggerNonce requires savepoints.storage"),
     validation = Rule::new("has(self.spec.savepoints) || !has(self.spec.job.stopAt)")
         .message("job.stopAt stops the job with a savepoint: it requires savepoints.storage"),
+    validation = Rule::new("has(self.spec.checkpointing) || !has(self.spec.job.upgradeMode) || self.spec.job.upgradeMode != 'last-state'")
+        .message("job.upgradeMode last-state resumes from the latest checkpoint: it requires checkpointing.storage"),
+    validation = Rule::new("has(self.spec.savepoints) || !has(self.spec.job.rollbackAfter) || (has(self.spec.job.upgradeMode) && self.spec.job.upgradeMode == 'last-state')")
+        .message("job.rollbackAfter returns to the upgrade savepoint: it requires savepoints.storage (or upgradeMode last-state)"),
 )]
 #[serde(rename_all = "camelCase")]
 pub struct FlinkJobSpec {
@@ -137,6 +141,14 @@ pub struct JobSpec {
     /// Let a restore skip state of operators the job no longer has.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_non_restored_state: bool,
+    /// Change it (to any new value) to restart the job from its latest checkpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_nonce: Option<i64>,
+    /// When a run started by an upgrade is not running after this long (`2m`), or fails first,
+    /// return to the last spec that ran, from the state the upgrade started from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]+(s|m|h)$"))]
+    pub rollback_after: Option<String>,
     /// An RFC 3339 time (`2027-01-31T23:59:59Z`): then the job stops with a savepoint and its pods
     /// are removed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -153,6 +165,8 @@ pub enum UpgradeMode {
     Stateless,
     /// Stop with a savepoint, start the new spec from it.
     Savepoint,
+    /// Stop the JobManagers, start the new spec from the latest checkpoint they recorded.
+    LastState,
 }
 
 /// The state the user wants the job in.
@@ -232,6 +246,11 @@ pub struct CheckpointingSpec {
     #[serde(default = "default_retained")]
     #[schemars(range(min = 1, max = 100))]
     pub retained: i32,
+    /// Restart the job from its latest checkpoint when this many intervals pass without a
+    /// completed checkpoint while it runs (default 5).
+    #[serde(default, rename = "restartAfterMissed", skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 2, max = 1000))]
+    pub restart_after_missed: Option<i32>,
 }
 
 fn is_zero(n: &i64) -> bool {
@@ -268,6 +287,10 @@ pub struct SavepointsSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^[0-9]+(s|m|h|d)$"))]
     pub max_age: Option<String>,
+    /// Stop the job with a final savepoint when the FlinkJob is deleted (given up after five
+    /// minutes, or when it fails: the deletion is never blocked for good).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub on_delete: bool,
 }
 
 /// S3-compatible storage.
@@ -383,6 +406,31 @@ pub struct FlinkJobStatus {
     /// The job's latest completed checkpoint, as its JobManager reports it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_checkpoint: Option<CheckpointInfo>,
+    /// The `job.restartNonce` last acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_restart_nonce: Option<i64>,
+    /// A restart from the latest checkpoint under way: the JobManagers are stopped first, so the
+    /// checkpoint they recorded last is final.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart: Option<PendingRestart>,
+    /// The last spec that ran (JSON, as in `run.spec`): where a rollback returns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_stable_spec: Option<String>,
+    /// A spec that was rolled back: not tried again until the spec changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rolled_back_spec: Option<String>,
+}
+
+/// A restart from the latest checkpoint.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingRestart {
+    /// Why (`upgrade`, `restart`, `failed`, `stalled`).
+    pub reason: String,
+    /// What the operator saw, for people.
+    pub message: String,
+    /// The spec the next run deploys (JSON, as in `run.spec`).
+    pub spec: String,
 }
 
 /// One deployment of the job: a spec, a job id and HA records of its own.
@@ -400,9 +448,13 @@ pub struct RunStatus {
     pub restored_from: Option<String>,
     /// When it started (RFC 3339).
     pub started: String,
-    /// When the run was stopped with a savepoint and its pods removed (suspend, `stopAt`): that savepoint.
+    /// When the run was stopped with a savepoint and its pods removed (suspend, `stopAt`): that
+    /// savepoint (empty: stopped without one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_with: Option<String>,
+    /// When the run was first seen running (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running_since: Option<String>,
 }
 
 /// Why a savepoint is taken.
@@ -418,12 +470,14 @@ pub enum SavepointKind {
     Suspend,
     /// `job.stopAt` passed (the job stops).
     StopAt,
+    /// The FlinkJob is deleted with `savepoints.onDelete` (the job stops).
+    OnDelete,
 }
 
 impl SavepointKind {
     /// Whether the job stops with this savepoint.
     pub fn stops(self) -> bool {
-        matches!(self, SavepointKind::Upgrade | SavepointKind::Suspend | SavepointKind::StopAt)
+        self != SavepointKind::Manual && self != SavepointKind::Periodic
     }
 }
 
@@ -470,4 +524,6 @@ pub struct CheckpointInfo {
     pub id: i64,
     /// Where it is.
     pub location: String,
+    /// When the operator first saw it (RFC 3339).
+    pub seen: String,
 }

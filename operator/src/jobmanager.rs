@@ -67,6 +67,7 @@ pub async fn latest_checkpoint(base: &str, job_id: &str) -> Result<Option<Checkp
             Ok(latest["id"].as_i64().map(|id| CheckpointInfo {
                 id,
                 location: latest["external_path"].as_str().unwrap_or_default().to_string(),
+                seen: k8s_openapi::jiff::Timestamp::now().to_string(),
             }))
         }
         (s, body) => Err(refused(base, s, &body)),

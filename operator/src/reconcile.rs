@@ -13,8 +13,8 @@
 //! and a retry rather than a lost update.
 
 use crate::crd::{
-    Condition, DesiredState, FlinkJob, FlinkJobSpec, FlinkJobStatus, LifecycleState, RunStatus, SavepointInfo,
-    SavepointKind, SavepointOperation, UpgradeMode,
+    Condition, DesiredState, FlinkJob, FlinkJobSpec, FlinkJobStatus, LifecycleState, PendingRestart, RunStatus,
+    SavepointInfo, SavepointKind, SavepointOperation, UpgradeMode,
 };
 use crate::jobmanager::{
     SavepointState, Trouble, job_view, latest_checkpoint, leader_ready, savepoint_state, trigger_savepoint,
@@ -100,6 +100,9 @@ pub async fn reconcile(job: Arc<FlinkJob>, ctx: Arc<Context>) -> Result<Action, 
     let has_finalizer = job.finalizers().iter().any(|f| f == FINALIZER);
     if job.metadata.deletion_timestamp.is_some() {
         if has_finalizer {
+            if let Some(action) = final_savepoint(&job, &ctx).await? {
+                return Ok(action);
+            }
             cleanup(&job, &ctx).await;
             let others: Vec<&String> = job.finalizers().iter().filter(|f| *f != FINALIZER).collect();
             set_finalizers(&api, &job, json!(others)).await?;
@@ -115,6 +118,54 @@ pub async fn reconcile(job: Arc<FlinkJob>, ctx: Arc<Context>) -> Result<Action, 
         return Ok(Action::requeue(Duration::ZERO));
     }
     apply(&job, &ctx, &ns).await
+}
+
+/// How long a deletion waits for the final savepoint of `savepoints.onDelete`.
+const FINAL_SAVEPOINT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The final savepoint of a deleted FlinkJob with `savepoints.onDelete`: asks for it (stopping the
+/// job) and follows it; `None` once there is nothing (more) to wait for — it completed, failed,
+/// the job was not running, or [`FINAL_SAVEPOINT_TIMEOUT`] passed — so the deletion never waits
+/// for good.
+async fn final_savepoint(job: &FlinkJob, ctx: &Context) -> Result<Option<Action>, Error> {
+    let st = job.status.clone().unwrap_or_default();
+    let Some(run) = st.run.clone().filter(|r| r.stopped_with.is_none()) else { return Ok(None) };
+    if !job.spec.savepoints.as_ref().is_some_and(|s| s.on_delete) {
+        return Ok(None);
+    }
+    let now = Timestamp::now();
+    let since = job.metadata.deletion_timestamp.as_ref().map_or(now, |t| t.0);
+    if now.duration_since(since).unsigned_abs() > FINAL_SAVEPOINT_TIMEOUT {
+        let why = format!("no final savepoint within {FINAL_SAVEPOINT_TIMEOUT:?}: deleting without it");
+        publish(ctx, job, EventType::Warning, "NoFinalSavepoint", why).await;
+        return Ok(None);
+    }
+    let deployed = as_deployed(job, &st);
+    let (base, id) = ((ctx.jobmanager_url)(&deployed), crate::render::job_id(&deployed));
+    let seen = Seen::new(LifecycleState::Deleting);
+    if let Some(op) = st.savepoint_in_progress.clone().filter(|op| op.kind == SavepointKind::OnDelete) {
+        return follow_savepoint(job, ctx, st, seen, op, &base, &id, &run.spec).await.map(Some);
+    }
+    match job_view(&base, &id).await {
+        Ok((state, _)) if state == "RUNNING" => {
+            let op = SavepointOperation {
+                kind: SavepointKind::OnDelete,
+                trigger_id: crate::savepoints::trigger_id(job, &format!("on-delete:{}", run.number)),
+                run: run.number,
+                nonce: None,
+                started: now.to_string(),
+            };
+            begin_savepoint(job, ctx, st, seen, op, &base, &id).await.map(Some)
+        }
+        other => {
+            let why = match other {
+                Ok((state, _)) => format!("no final savepoint: the job is {state}"),
+                Err(e) => format!("no final savepoint: {e}"),
+            };
+            publish(ctx, job, EventType::Warning, "NoFinalSavepoint", why).await;
+            Ok(None)
+        }
+    }
 }
 
 /// Replaces the finalizer list, failing with a conflict if the object changed since it was read.
@@ -149,7 +200,8 @@ where
 
 /// The fields of a spec a run is made of: all but those the operator acts on without
 /// redeploying (`job.state`, `job.savepointTriggerNonce`, `job.stopAt`, `job.upgradeMode`,
-/// `job.initialSavepointPath`, and the savepoint schedule and retention).
+/// `job.initialSavepointPath`, `job.restartNonce`, `job.rollbackAfter`, the savepoint schedule,
+/// retention and `onDelete`, and `checkpointing.restartAfterMissed`).
 pub fn deployed_spec(spec: &FlinkJobSpec) -> String {
     let mut s = spec.clone();
     s.job.state = None;
@@ -157,8 +209,13 @@ pub fn deployed_spec(spec: &FlinkJobSpec) -> String {
     s.job.stop_at = None;
     s.job.upgrade_mode = None;
     s.job.initial_savepoint_path = None;
+    s.job.restart_nonce = None;
+    s.job.rollback_after = None;
     if let Some(sp) = &mut s.savepoints {
-        (sp.interval, sp.max_count, sp.max_age) = (None, None, None);
+        (sp.interval, sp.max_count, sp.max_age, sp.on_delete) = (None, None, None, false);
+    }
+    if let Some(c) = &mut s.checkpointing {
+        c.restart_after_missed = None;
     }
     serde_json::to_string(&s).expect("a spec serializes")
 }
@@ -181,6 +238,7 @@ fn new_run(number: i64, reason: &str, spec: String, restored_from: Option<String
         restored_from,
         started: Timestamp::now().to_string(),
         stopped_with: None,
+        running_since: None,
     }
 }
 
@@ -221,18 +279,23 @@ async fn apply(job: &FlinkJob, ctx: &Context, ns: &str) -> Result<Action, Error>
         .and_then(|t| t.duration_since(now).try_into().ok())
         .map_or(RESYNC, |left: Duration| left.clamp(Duration::from_millis(100), RESYNC));
 
-    let Some(run) = st.run.clone() else {
-        if suspend || stop_due {
+    let run = match st.run.clone() {
+        Some(run) => run,
+        None if suspend || stop_due => {
             // Never started: nothing to stop.
             let lifecycle = if suspend { LifecycleState::Suspended } else { LifecycleState::Finished };
             finish(job, ctx, st, Seen::new(lifecycle)).await?;
             return Ok(Action::requeue(resync));
         }
-        // A nonce set at creation is where counting starts, not a request.
-        st.last_savepoint_trigger_nonce = job.spec.job.savepoint_trigger_nonce;
-        st.run = Some(new_run(1, "created", wanted, job.spec.job.initial_savepoint_path.clone()));
-        finish(job, ctx, st, Seen::new(LifecycleState::Deploying)).await?;
-        return Ok(Action::requeue(Duration::ZERO));
+        None => {
+            // The first run, deployed in this pass. Nonces set at creation are where counting
+            // starts, not requests.
+            st.last_savepoint_trigger_nonce = job.spec.job.savepoint_trigger_nonce;
+            st.last_restart_nonce = job.spec.job.restart_nonce;
+            let run = new_run(1, "created", wanted.clone(), job.spec.job.initial_savepoint_path.clone());
+            st.run = Some(run.clone());
+            run
+        }
     };
     let deployed = as_deployed(job, &st);
     if let Err(e) = render(&deployed) {
@@ -264,6 +327,10 @@ async fn apply(job: &FlinkJob, ctx: &Context, ns: &str) -> Result<Action, Error>
         return Ok(Action::requeue(resync));
     }
 
+    if let Some(pending) = st.restart.clone() {
+        return restart(job, &deployed, ctx, ns, st, pending, run).await;
+    }
+
     let (desired, ready) = deploy(&deployed, ctx, ns).await?;
     let base = (ctx.jobmanager_url)(&deployed);
     let id = crate::render::job_id(&deployed);
@@ -284,6 +351,7 @@ async fn apply(job: &FlinkJob, ctx: &Context, ns: &str) -> Result<Action, Error>
     let state = view.as_ref().and_then(|v| v.as_ref().ok()).map(|(s, _)| s.clone());
     if matches!(state.as_deref(), Some("RUNNING" | "FINISHED"))
         && let Ok(Some(c)) = latest_checkpoint(&base, &id).await
+        && st.last_checkpoint.as_ref().is_none_or(|old| old.id != c.id)
     {
         st.last_checkpoint = Some(c);
     }
@@ -316,7 +384,40 @@ async fn apply(job: &FlinkJob, ctx: &Context, ns: &str) -> Result<Action, Error>
         return Ok(Action::requeue(Duration::ZERO));
     }
     let mode = job.spec.job.upgrade_mode.unwrap_or_default();
-    let changed = wanted != run.spec;
+    if st.rolled_back_spec.as_ref().is_some_and(|s| *s != wanted) {
+        st.rolled_back_spec = None; // changed since: the new spec is tried
+    }
+    let rolled_back = st.rolled_back_spec.is_some();
+    let changed = wanted != run.spec && !rolled_back;
+    let message = view.as_ref().and_then(|v| v.as_ref().ok()).and_then(|(_, m)| m.clone());
+
+    // An upgraded run that fails, or is not running in time, goes back to the last stable spec,
+    // from the state the upgrade started from.
+    if let Some(after) = job.spec.job.rollback_after.as_deref().and_then(crate::savepoints::parse_duration)
+        && matches!(run.reason.as_str(), "upgrade" | "spec change")
+        && run.running_since.is_none()
+        && let Some(stable) = st.last_stable_spec.clone().filter(|s| *s != run.spec)
+    {
+        let late = run.started.parse::<Timestamp>().is_ok_and(|t| now.duration_since(t).unsigned_abs() > after);
+        if late || state.as_deref() == Some("FAILED") {
+            let why = format!(
+                "run {} of the new spec is {} after {:?}: rolling back to the last stable spec, from {}",
+                run.number,
+                state.as_deref().unwrap_or("not answering"),
+                now.duration_since(run.started.parse::<Timestamp>().unwrap_or(now)).unsigned_abs(),
+                run.restored_from.as_deref().unwrap_or("empty state"),
+            );
+            publish(ctx, job, EventType::Warning, "RollingBack", why.clone()).await;
+            st.rolled_back_spec = Some(run.spec.clone());
+            st.run = Some(new_run(run.number + 1, "rollback", stable, run.restored_from.clone()));
+            st.last_checkpoint = None;
+            seen.lifecycle = LifecycleState::RollingBack;
+            seen.error = Some(("RolledBack", why));
+            finish(job, ctx, st, seen).await?;
+            return Ok(Action::requeue(Duration::ZERO));
+        }
+    }
+
     let nonce = job.spec.job.savepoint_trigger_nonce.filter(|n| Some(*n) != st.last_savepoint_trigger_nonce);
     if state.as_deref() == Some("RUNNING") {
         let failed = st.failed_savepoints;
@@ -360,6 +461,36 @@ async fn apply(job: &FlinkJob, ctx: &Context, ns: &str) -> Result<Action, Error>
         finish(job, ctx, st, Seen { lifecycle: LifecycleState::Upgrading, ..seen }).await?;
         return Ok(Action::requeue(Duration::ZERO));
     }
+
+    // Restarts from the latest checkpoint: the JobManagers stop first (see `restart`).
+    let restart_nonce = job.spec.job.restart_nonce.filter(|n| Some(*n) != st.last_restart_nonce);
+    // A run that failed before it ever ran is a deployment problem, not restarted (no loop): it is
+    // reported Failed, and a spec change (or a rollback) moves on.
+    let restart = if state.as_deref() == Some("FAILED") && run.running_since.is_some() {
+        let why = message.clone().unwrap_or_else(|| "no reason given".into());
+        Some((
+            "failed",
+            EventType::Warning,
+            format!("the job failed ({why}); restarting it from its latest checkpoint"),
+        ))
+    } else if let Some(n) = restart_nonce {
+        st.last_restart_nonce = Some(n);
+        Some(("restart", EventType::Normal, format!("restartNonce {n}: restarting from the latest checkpoint")))
+    } else if changed && mode == UpgradeMode::LastState {
+        Some(("upgrade", EventType::Normal, "spec changed: last-state upgrade from the latest checkpoint".into()))
+    } else if state.as_deref() == Some("RUNNING") {
+        stalled(job, &st, &run, now).map(|why| ("stalled", EventType::Warning, format!("{why}; restarting it")))
+    } else {
+        None
+    };
+    if let Some((reason, type_, message)) = restart {
+        // A changed spec goes along: a failed job cannot take the upgrade savepoint.
+        let (reason, spec) = if changed { ("upgrade", wanted) } else { (reason, run.spec.clone()) };
+        publish(ctx, job, type_, "Restarting", message.clone()).await;
+        st.restart = Some(PendingRestart { reason: reason.into(), message, spec });
+        finish(job, ctx, st, Seen { lifecycle: starting_lifecycle(reason), ..seen }).await?;
+        return Ok(Action::requeue(Duration::ZERO));
+    }
     if changed {
         seen.waiting.push(format!(
             "the spec changed; the upgrade savepoint waits for the job to run (it is {})",
@@ -369,7 +500,7 @@ async fn apply(job: &FlinkJob, ctx: &Context, ns: &str) -> Result<Action, Error>
 
     // Every TaskManager pod ready, and a leading JobManager that says it is.
     let serving = ready == desired && matches!(leader, Some(Ok(())));
-    let starting = if run.reason == "created" { LifecycleState::Deploying } else { LifecycleState::Upgrading };
+    let starting = starting_lifecycle(&run.reason);
     match &view {
         Some(Ok((state, message))) => {
             seen.lifecycle = match state.as_str() {
@@ -379,9 +510,13 @@ async fn apply(job: &FlinkJob, ctx: &Context, ns: &str) -> Result<Action, Error>
                 _ => starting,
             };
             seen.error = match state.as_str() {
-                "FAILED" => {
-                    Some(("JobFailed", format!("the job failed: {}", message.as_deref().unwrap_or("no reason given"))))
-                }
+                "FAILED" => Some((
+                    "JobFailed",
+                    format!(
+                        "the job failed before it ran: {}; fix the spec",
+                        message.as_deref().unwrap_or("no reason given")
+                    ),
+                )),
                 "CANCELED" => Some(("JobCancelled", "the job was cancelled outside the operator".to_string())),
                 _ => None,
             };
@@ -390,8 +525,110 @@ async fn apply(job: &FlinkJob, ctx: &Context, ns: &str) -> Result<Action, Error>
         // Not answering (yet): keep the last known job state.
         _ => seen.lifecycle = starting,
     }
+    if seen.lifecycle == LifecycleState::Running && run.running_since.is_none() {
+        st.last_stable_spec = Some(run.spec.clone());
+        st.run = Some(RunStatus { running_since: Some(now.to_string()), ..run });
+    }
+    if rolled_back && seen.error.is_none() {
+        let why = "the spec was rolled back: it did not run (see the RollingBack event); change it to try again";
+        seen.error = Some(("RolledBack", why.to_string()));
+    }
     finish(job, ctx, st, seen).await?;
     Ok(Action::requeue(resync))
+}
+
+/// The lifecycle state of a run starting for `reason`.
+fn starting_lifecycle(reason: &str) -> LifecycleState {
+    match reason {
+        "upgrade" | "spec change" => LifecycleState::Upgrading,
+        "rollback" => LifecycleState::RollingBack,
+        _ => LifecycleState::Deploying,
+    }
+}
+
+/// Why the running job counts as stalled, if it does: no checkpoint completed for
+/// `checkpointing.restartAfterMissed` (default 5) intervals since it started running or the
+/// operator last saw a new one.
+fn stalled(job: &FlinkJob, st: &FlinkJobStatus, run: &RunStatus, now: Timestamp) -> Option<String> {
+    let checkpointing = job.spec.checkpointing.as_ref()?;
+    let interval = crate::savepoints::parse_duration(&checkpointing.interval)?;
+    let missed = checkpointing.restart_after_missed.unwrap_or(5).max(2) as u32;
+    let running: Timestamp = run.running_since.as_ref()?.parse().ok()?;
+    let last = st.last_checkpoint.as_ref().and_then(|c| c.seen.parse::<Timestamp>().ok());
+    let since = last.filter(|l| *l > running).unwrap_or(running);
+    let quiet = now.duration_since(since).unsigned_abs();
+    (quiet > interval * missed).then(|| {
+        format!(
+            "no checkpoint completed for {}s ({missed} intervals of {}) while the job runs",
+            quiet.as_secs(),
+            checkpointing.interval
+        )
+    })
+}
+
+/// Restarts the job from its latest checkpoint: stops the JobManagers, waits until they are gone
+/// (so the checkpoint they recorded last is final: nothing commits after it), then starts the next
+/// run from it (from the HA records; without HA, the latest the operator saw, else what the run
+/// started from).
+async fn restart(
+    job: &FlinkJob,
+    deployed: &FlinkJob,
+    ctx: &Context,
+    ns: &str,
+    mut st: FlinkJobStatus,
+    pending: PendingRestart,
+    run: RunStatus,
+) -> Result<Action, Error> {
+    teardown(job, ctx, ns).await?;
+    st.savepoint_in_progress = None;
+    let mut seen = Seen::new(starting_lifecycle(&pending.reason));
+    let selector = format!("app.kubernetes.io/instance={},app.kubernetes.io/component=jobmanager", job.name_any());
+    let remaining =
+        Api::<Pod>::namespaced(ctx.client.clone(), ns).list(&ListParams::default().labels(&selector)).await?;
+    if !remaining.items.is_empty() {
+        seen.waiting.push(format!("{}; waiting for the JobManagers of run {} to stop", pending.message, run.number));
+        finish(job, ctx, st, seen).await?;
+        return Ok(Action::requeue(POLL));
+    }
+    let recorded = match ha_resume_point(deployed, ctx, ns).await {
+        Ok(r) => r,
+        Err(why) => {
+            seen.waiting.push(why);
+            finish(job, ctx, st, seen).await?;
+            return Ok(Action::requeue(RETRY));
+        }
+    };
+    let from = recorded.or_else(|| st.last_checkpoint.as_ref().map(|c| c.location.clone())).or(run.restored_from);
+    let note = format!(
+        "run {} starts from {} ({})",
+        run.number + 1,
+        from.as_deref().unwrap_or("empty state"),
+        pending.message
+    );
+    publish(ctx, job, EventType::Normal, "Restarted", note).await;
+    st.run = Some(new_run(run.number + 1, &pending.reason, pending.spec, from));
+    st.restart = None;
+    st.last_checkpoint = None;
+    finish(job, ctx, st, seen).await?;
+    Ok(Action::requeue(Duration::ZERO))
+}
+
+/// Where the run's job resumes by its JobManagers' HA records (the `jobs.json` of the ConfigMap
+/// `<cluster id>-jobmanager-ha`, see `worker/src/cluster/ha/`): its latest checkpoint, else what
+/// it started from.
+async fn ha_resume_point(deployed: &FlinkJob, ctx: &Context, ns: &str) -> Result<Option<String>, String> {
+    if !crate::render::ha_enabled(deployed) {
+        return Ok(None);
+    }
+    let name = format!("{}-jobmanager-ha", crate::render::ha_cluster_id(deployed));
+    let map = Api::<ConfigMap>::namespaced(ctx.client.clone(), ns)
+        .get_opt(&name)
+        .await
+        .map_err(|e| format!("cannot read the HA records {name}: {e}"))?;
+    let Some(text) = map.and_then(|m| m.data).and_then(|d| d.get("jobs.json").cloned()) else { return Ok(None) };
+    let records: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("the HA records {name} are not JSON: {e}"))?;
+    Ok(records["jobs"][crate::render::job_id(deployed)]["resume_from"].as_str().map(str::to_string))
 }
 
 /// The periodic savepoint due now, if one is: its number in the run (how many intervals passed
@@ -502,7 +739,7 @@ async fn follow_savepoint(
                     st.run = Some(new_run(run.number + 1, "upgrade", wanted.to_string(), Some(location)));
                     st.last_checkpoint = None;
                 }
-                SavepointKind::Suspend | SavepointKind::StopAt => {
+                SavepointKind::Suspend | SavepointKind::StopAt | SavepointKind::OnDelete => {
                     st.run = Some(RunStatus { stopped_with: Some(location), ..run });
                 }
             }
@@ -526,6 +763,12 @@ async fn savepoint_failed(
     publish(ctx, job, EventType::Warning, "SavepointFailed", message.clone()).await;
     match op.kind {
         SavepointKind::Manual => st.last_savepoint_trigger_nonce = op.nonce,
+        // The deletion goes on without it.
+        SavepointKind::OnDelete => {
+            if let Some(run) = &mut st.run {
+                run.stopped_with = Some(String::new());
+            }
+        }
         _ => st.failed_savepoints += 1,
     }
     seen.error = Some(("SavepointFailed", message));
@@ -764,6 +1007,9 @@ async fn write_status(job: &FlinkJob, ctx: &Context, status: FlinkJobStatus) -> 
     let api: Api<FlinkJob> = Api::namespaced(ctx.client.clone(), &job.namespace().unwrap_or_default());
     let mut updated = job.clone();
     updated.status = Some(status.clone());
+    // The status subresource ignores metadata; a deletion timestamp sent back would only be
+    // refused by stricter stand-ins for the API server.
+    updated.metadata.deletion_timestamp = None;
     api.replace_status(&job.name_any(), &PostParams::default(), &updated).await?;
     if old.lifecycle_state != status.lifecycle_state || job.status.is_none() {
         let type_ = if status.error.is_some() { EventType::Warning } else { EventType::Normal };

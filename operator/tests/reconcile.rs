@@ -71,6 +71,12 @@ impl FakeJobManager {
                 }),
             )
             .route(
+                "/jobs/{id}/checkpoints",
+                axum::routing::get(|| async {
+                    axum::Json(json!({"latest": {"completed": {"id": 7, "external_path": "s3://bucket/ck/x/chk-7"}}}))
+                }),
+            )
+            .route(
                 "/readyz",
                 axum::routing::get(move || {
                     let leading = ready.load(std::sync::atomic::Ordering::SeqCst);
@@ -265,8 +271,9 @@ async fn a_spec_change_redeploys_as_a_new_run() {
     let old_pods: Vec<Option<String>> = taskmanagers(&client).await.iter().map(|p| p.uid()).collect();
     let change = json!({"spec": {"job": {"parallelism": 12}}});
     api.patch("bids", &PatchParams::default(), &Patch::Merge(&change)).await.unwrap();
-    pass(&client, &api).await;
-    pass(&client, &api).await;
+    pass(&client, &api).await; // records run 2
+    pass(&client, &api).await; // deploys it: the old pods go
+    pass(&client, &api).await; // and new ones come under their names
     let pods = taskmanagers(&client).await;
     assert_eq!(pods.len(), 3, "12 / 4 slots");
     assert!(pods.iter().all(|p| !old_pods.contains(&p.uid())), "every TaskManager was replaced");
@@ -337,4 +344,76 @@ async fn a_stale_object_gets_a_conflict_not_a_lost_update() {
     let err = reconcile(Arc::new(stale), Arc::new(Context::new(client.clone()))).await.unwrap_err();
     assert!(err.to_string().contains("409") || err.to_string().to_lowercase().contains("conflict"), "{err}");
     assert_eq!(api.get("bids").await.unwrap().labels()["team"], "x", "their change survives");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_stalled_and_nudged_jobs_restart_from_their_latest_checkpoint() {
+    let client = client().await;
+    let api = create(&client, 4).await;
+    let patch = json!({"spec": {"checkpointing": {"interval": "1s", "restartAfterMissed": 2}}});
+    api.patch("bids", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+    let jm = FakeJobManager::start().await;
+    let status = |api: Api<FlinkJob>| async move { api.get("bids").await.unwrap().status.unwrap() };
+    // Deploys the current run and brings it to Running.
+    let run_it = async |api: &Api<FlinkJob>| {
+        jm.pass(&client, api).await;
+        make_ready(&client).await;
+        jm.lead(&client, api).await;
+        jm.set("RUNNING", "");
+        jm.pass(&client, api).await;
+        let s = api.get("bids").await.unwrap().status.unwrap();
+        assert_eq!(s.lifecycle_state, LifecycleState::Running, "{s:?}");
+        assert!(s.run.unwrap().running_since.is_some());
+        assert_eq!(s.last_checkpoint.unwrap().id, 7);
+    };
+    jm.pass(&client, &api).await; // the finalizer
+    jm.pass(&client, &api).await; // run 1
+    run_it(&api).await;
+
+    // It fails: the JobManagers go first, then run 2 starts from what their HA records name.
+    let job = api.get("bids").await.unwrap();
+    let records = json!({"fence": 1, "jobs": {ferroflink_operator::render::job_id(&job): {"resume_from": "s3://bucket/ck/x/chk-9"}}});
+    let mut map = ConfigMap::default();
+    map.metadata.name = Some(format!("{}-jobmanager-ha", ferroflink_operator::render::ha_cluster_id(&job)));
+    map.data = Some(std::collections::BTreeMap::from([("jobs.json".to_string(), records.to_string())]));
+    Api::<ConfigMap>::namespaced(client.clone(), NS).create(&PostParams::default(), &map).await.unwrap();
+    jm.set("FAILED", "task HotItems (1/4) failed: disk full");
+    jm.pass(&client, &api).await;
+    let s = status(api.clone()).await;
+    assert_eq!(s.restart.as_ref().unwrap().reason, "failed");
+    assert!(s.restart.unwrap().message.contains("disk full"));
+    jm.pass(&client, &api).await;
+    let s = status(api.clone()).await;
+    let run = s.run.unwrap();
+    assert_eq!((run.number, run.reason.as_str()), (2, "failed"));
+    assert_eq!(run.restored_from.as_deref(), Some("s3://bucket/ck/x/chk-9"), "the HA records win");
+    assert!(s.restart.is_none());
+
+    // Running, but no new checkpoint for more than two intervals: stalled, restarted.
+    run_it(&api).await;
+    let config = Api::<ConfigMap>::namespaced(client.clone(), NS).get("bids-config").await.unwrap();
+    assert!(config.data.unwrap()["ferroflink.yaml"].contains("chk-9"), "the run restores it");
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    jm.pass(&client, &api).await;
+    let s = status(api.clone()).await;
+    let restart = s.restart.unwrap();
+    assert_eq!(restart.reason, "stalled");
+    assert!(restart.message.contains("no checkpoint completed"), "{}", restart.message);
+    jm.pass(&client, &api).await;
+    let run = status(api.clone()).await.run.unwrap();
+    assert_eq!((run.number, run.reason.as_str()), (3, "stalled"));
+    assert_eq!(run.restored_from.as_deref(), Some("s3://bucket/ck/x/chk-7"), "no HA records: the latest seen");
+
+    // restartNonce: once per value.
+    run_it(&api).await;
+    let patch = json!({"spec": {"job": {"restartNonce": 1}}});
+    api.patch("bids", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+    jm.pass(&client, &api).await;
+    assert_eq!(status(api.clone()).await.restart.unwrap().reason, "restart");
+    jm.pass(&client, &api).await;
+    assert_eq!(status(api.clone()).await.run.unwrap().number, 4);
+    run_it(&api).await;
+    jm.pass(&client, &api).await;
+    let s = status(api.clone()).await;
+    assert_eq!((s.run.unwrap().number, s.restart.is_none()), (4, true), "the same nonce restarts nothing");
 }
