@@ -1,7 +1,7 @@
 //! The operator's reconciler against the in-memory API server with real JobManager and
 //! TaskManager processes run from the rendered pods (see `ferroflink_e2e::kubernetes`), and S3
 //! (moto) for checkpoints and savepoints: savepoints from the nonce, exactly once across an
-//! operator restart; retention deleting the oldest savepoint files; `stopAt`; a 2 → 4 parallelism
+//! operator restart; retention deleting the oldest savepoint files; periodic savepoints; `stopAt`; a 2 → 4 parallelism
 //! upgrade through a savepoint, then suspend and resume; a last-state upgrade and a restartNonce
 //! restart from the latest checkpoint; a failed upgrade rolled back from its savepoint — each
 //! ending with committed output identical to an uninterrupted run; every example FlinkJob, and a
@@ -31,14 +31,19 @@ const BUCKET: &str = "flink";
 fn s3(cluster: &Cluster) -> moto::Moto {
     let server = moto::Moto::start();
     server.create_bucket(BUCKET);
+    credentials(cluster, "s3-credentials");
+    server
+}
+
+/// A Secret `name` with the S3 keys moto accepts.
+fn credentials(cluster: &Cluster, name: &str) {
     let mut secret = Secret::default();
-    secret.metadata.name = Some("s3-credentials".into());
+    secret.metadata.name = Some(name.into());
     secret.data = Some(BTreeMap::from([
         ("AWS_ACCESS_KEY_ID".to_string(), ByteString(b"test".to_vec())),
         ("AWS_SECRET_ACCESS_KEY".to_string(), ByteString(b"test".to_vec())),
     ]));
     cluster.create(&secret);
-    server
 }
 
 /// Nexmark tumble-count (keyed 10 s windows) into the exactly-once file sink at `out`.
@@ -96,6 +101,13 @@ fn history(job: &FlinkJob) -> Vec<(SavepointKind, String)> {
     status.savepoints.iter().map(|s| (s.kind, s.location.rsplit('/').next().unwrap().to_string())).collect()
 }
 
+/// The directories of the savepoints in the history, sorted as [`savepoints_in_s3`] sorts.
+fn history_dirs(job: &FlinkJob) -> Vec<String> {
+    let mut dirs: Vec<String> = history(job).into_iter().map(|(_, dir)| dir).collect();
+    dirs.sort();
+    dirs
+}
+
 fn running(job: &FlinkJob) -> bool {
     lifecycle(job) == Some(LifecycleState::Running)
 }
@@ -115,7 +127,7 @@ fn nonce_savepoints_are_taken_once_retention_deletes_the_oldest_and_stop_at_stop
         j.status.as_ref().unwrap().last_savepoint_trigger_nonce == Some(1)
     });
     assert_eq!(history(&job).len(), 1, "{:?}", job.status);
-    assert_eq!(savepoints_in_s3(&server), vec![history(&job)[0].1.clone()]);
+    assert_eq!(savepoints_in_s3(&server), history_dirs(&job));
 
     // The operator dies right after asking for the savepoint of nonce 2; its successor works from
     // an object read before the request was recorded (a stale cache): one savepoint, not two.
@@ -133,7 +145,7 @@ fn nonce_savepoints_are_taken_once_retention_deletes_the_oldest_and_stop_at_stop
     });
     let kept = history(&job);
     assert_eq!(kept.iter().map(|k| k.0).collect::<Vec<_>>(), [SavepointKind::Manual, SavepointKind::Manual]);
-    assert_eq!(savepoints_in_s3(&server), kept.iter().map(|k| k.1.clone()).collect::<Vec<_>>());
+    assert_eq!(savepoints_in_s3(&server), history_dirs(&job));
 
     // Keep two: the third savepoint retires the first, whose files go.
     cluster.patch_spec(NAME, json!({"job": {"savepointTriggerNonce": 3}, "savepoints": {"maxCount": 2}}));
@@ -143,8 +155,20 @@ fn nonce_savepoints_are_taken_once_retention_deletes_the_oldest_and_stop_at_stop
     });
     let now = history(&job);
     assert_eq!(now[0], kept[1], "the newer of the first two stays");
-    assert_eq!(savepoints_in_s3(&server), now.iter().map(|k| k.1.clone()).collect::<Vec<_>>());
+    assert_eq!(savepoints_in_s3(&server), history_dirs(&job));
     assert!(!savepoints_in_s3(&server).contains(&kept[0].1), "the oldest savepoint's files are deleted");
+
+    // savepoints.interval: savepoints while it runs, under the same retention.
+    cluster.patch_spec(NAME, json!({"savepoints": {"interval": "2s"}}));
+    cluster.wait_for(NAME, "a periodic savepoint", Duration::from_secs(60), |j| {
+        j.status.as_ref().unwrap().savepoints.iter().any(|s| s.kind == SavepointKind::Periodic)
+    });
+    cluster.patch_spec(NAME, json!({"savepoints": {"interval": null}}));
+    let job = cluster.wait_for(NAME, "done savepointing", Duration::from_secs(60), |j| {
+        j.status.as_ref().unwrap().savepoint_in_progress.is_none()
+    });
+    assert_eq!(history(&job).len(), 2, "{:?}", history(&job));
+    assert_eq!(savepoints_in_s3(&server), history_dirs(&job));
 
     // stopAt in the past: stopped with a savepoint, pods gone.
     cluster.patch_spec(NAME, json!({"job": {"stopAt": "2020-01-01T00:00:00Z"}}));
@@ -180,22 +204,52 @@ fn reference(args: &[String], root: &Path) -> Vec<String> {
     committed_lines(&out)
 }
 
+/// The bounded tumble-count job (700 000 events at 20 000 a second: about 35 s) at parallelism
+/// 2, its spec adjusted by the test, deployed and running with a checkpoint.
+struct Bounded {
+    root: std::path::PathBuf,
+    cluster: Cluster,
+    out: std::path::PathBuf,
+    args: Vec<String>,
+    _server: moto::Moto,
+}
+
+impl Bounded {
+    fn start(name: &str, adjust: impl FnOnce(&mut FlinkJobSpec)) -> Bounded {
+        let root = temp(name);
+        let mut cluster = Cluster::start(&root);
+        let server = s3(&cluster);
+        let out = root.join("out");
+        let args = job_args(700_000, 20_000, &out);
+        let mut spec = spec(&server, args.clone(), 2);
+        adjust(&mut spec);
+        create(&cluster, spec);
+        cluster.start_operator(NAME);
+        cluster.wait_for(NAME, "running with a checkpoint", Duration::from_secs(90), |j| {
+            running(j) && j.status.as_ref().unwrap().last_checkpoint.is_some()
+        });
+        Bounded { root, cluster, out, args, _server: server }
+    }
+
+    /// Waits for the end of the job; its committed output must equal a one-process run's.
+    fn finishes_like_one_process(self) {
+        let finished = |j: &FlinkJob| lifecycle(j) == Some(LifecycleState::Finished);
+        self.cluster.wait_for(NAME, "finished", Duration::from_secs(180), finished);
+        drop(self.cluster);
+        assert_same(&committed_lines(&self.out), &reference(&self.args, &self.root));
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
 #[test]
 fn upgrade_2_to_4_through_a_savepoint_then_suspend_and_resume_loses_and_repeats_nothing() {
-    let root = temp("operator-upgrade");
-    let mut cluster = Cluster::start(&root);
-    let server = s3(&cluster);
-    let out = root.join("out");
-    let args = job_args(700_000, 20_000, &out);
-    create(&cluster, spec(&server, args.clone(), 2));
-    cluster.start_operator(NAME);
-    cluster.wait_for(NAME, "running with a checkpoint", Duration::from_secs(90), |j| {
-        running(j) && j.status.as_ref().unwrap().last_checkpoint.is_some()
-    });
-
+    let bounded = Bounded::start("operator-upgrade", |_| {});
+    let cluster = &bounded.cluster;
+    let asked = std::time::Instant::now();
     cluster.patch_spec(NAME, json!({"job": {"parallelism": 4}}));
     let job = cluster
         .wait_for(NAME, "upgraded to parallelism 4", Duration::from_secs(90), |j| running(j) && run_number(j) == 2);
+    eprintln!("savepoint upgrade 2 -> 4: Running again after {:?}", asked.elapsed());
     let status = job.status.unwrap();
     assert_eq!(status.task_managers_desired, 2, "4 slots of 2 per pod");
     let upgrade = status.upgrade_savepoint.clone().unwrap();
@@ -212,13 +266,12 @@ fn upgrade_2_to_4_through_a_savepoint_then_suspend_and_resume_loses_and_repeats_
         std::thread::sleep(Duration::from_millis(100));
     }
 
+    let asked = std::time::Instant::now();
     cluster.patch_spec(NAME, json!({"job": {"state": "running"}}));
-    let job = cluster.wait_for(NAME, "resumed", Duration::from_secs(90), |j| run_number(j) == 3);
+    let job = cluster.wait_for(NAME, "resumed", Duration::from_secs(90), |j| running(j) && run_number(j) == 3);
+    eprintln!("resume: Running after {:?}", asked.elapsed());
     assert_eq!(job.status.unwrap().run.unwrap().restored_from, Some(suspended_at));
-    cluster.wait_for(NAME, "finished", Duration::from_secs(180), |j| lifecycle(j) == Some(LifecycleState::Finished));
-    drop(cluster);
-    assert_same(&committed_lines(&out), &reference(&args, &root));
-    let _ = std::fs::remove_dir_all(&root);
+    bounded.finishes_like_one_process();
 }
 
 /// The FlinkJob examples of `manifests/examples/` as users apply them; only the S3 endpoint is
@@ -243,13 +296,7 @@ fn every_example_runs() {
     let root = temp("operator-examples");
     let mut cluster = Cluster::start(&root);
     let server = s3(&cluster);
-    let mut secret = Secret::default();
-    secret.metadata.name = Some("s3-creds".into());
-    secret.data = Some(BTreeMap::from([
-        ("AWS_ACCESS_KEY_ID".to_string(), ByteString(b"test".to_vec())),
-        ("AWS_SECRET_ACCESS_KEY".to_string(), ByteString(b"test".to_vec())),
-    ]));
-    cluster.create(&secret);
+    credentials(&cluster, "s3-creds");
 
     // The bounded word count runs to the end.
     let wordcount = example("wordcount.yaml", &server);
@@ -287,23 +334,17 @@ fn every_example_runs() {
 
 #[test]
 fn last_state_upgrade_and_restart_nonce_resume_from_the_latest_checkpoint() {
-    let root = temp("operator-last-state");
-    let mut cluster = Cluster::start(&root);
-    let server = s3(&cluster);
-    let out = root.join("out");
-    let args = job_args(700_000, 20_000, &out);
-    let mut spec = spec(&server, args.clone(), 2);
-    spec.job.upgrade_mode = Some(ferroflink_operator::crd::UpgradeMode::LastState);
-    create(&cluster, spec);
-    cluster.start_operator(NAME);
-    let job = cluster.wait_for(NAME, "running with a checkpoint", Duration::from_secs(90), |j| {
-        running(j) && j.status.as_ref().unwrap().last_checkpoint.is_some()
+    let bounded = Bounded::start("operator-last-state", |spec| {
+        spec.job.upgrade_mode = Some(ferroflink_operator::crd::UpgradeMode::LastState)
     });
-    let first_id = job.status.unwrap().job_id.unwrap();
+    let cluster = &bounded.cluster;
+    let first_id = cluster.get(NAME).status.unwrap().job_id.unwrap();
 
+    let asked = std::time::Instant::now();
     cluster.patch_spec(NAME, json!({"job": {"parallelism": 4}}));
     let job = cluster
         .wait_for(NAME, "upgraded to parallelism 4", Duration::from_secs(90), |j| running(j) && run_number(j) == 2);
+    eprintln!("last-state upgrade 2 -> 4: Running again after {:?}", asked.elapsed());
     let status = job.status.unwrap();
     let from = status.run.unwrap().restored_from.unwrap();
     assert!(from.starts_with(&format!("s3://{BUCKET}/checkpoints/{first_id}/chk-")), "{from}");
@@ -315,30 +356,17 @@ fn last_state_upgrade_and_restart_nonce_resume_from_the_latest_checkpoint() {
     let run = job.status.unwrap().run.unwrap();
     assert_eq!(run.reason, "restart");
     assert!(run.restored_from.unwrap().starts_with(&format!("s3://{BUCKET}/checkpoints/{second_id}/chk-")));
-    cluster.wait_for(NAME, "finished", Duration::from_secs(180), |j| lifecycle(j) == Some(LifecycleState::Finished));
-    drop(cluster);
-    assert_same(&committed_lines(&out), &reference(&args, &root));
-    let _ = std::fs::remove_dir_all(&root);
+    bounded.finishes_like_one_process();
 }
 
 #[test]
 fn an_upgrade_that_does_not_run_rolls_back_from_its_savepoint() {
-    let root = temp("operator-rollback");
-    let mut cluster = Cluster::start(&root);
-    let server = s3(&cluster);
-    let out = root.join("out");
-    let args = job_args(700_000, 20_000, &out);
-    let mut spec = spec(&server, args.clone(), 2);
-    spec.job.rollback_after = Some("20s".into());
-    create(&cluster, spec);
-    cluster.start_operator(NAME);
-    cluster.wait_for(NAME, "running with a checkpoint", Duration::from_secs(90), |j| {
-        running(j) && j.status.as_ref().unwrap().last_checkpoint.is_some()
-    });
+    let bounded = Bounded::start("operator-rollback", |spec| spec.job.rollback_after = Some("20s".into()));
+    let cluster = &bounded.cluster;
 
     // A spec that cannot run: the upgrade savepoint is taken, the new run fails, the old spec
     // comes back from that savepoint.
-    let mut broken = args.clone();
+    let mut broken = bounded.args.clone();
     broken[1] = "no-such-query".into();
     cluster.patch_spec(NAME, json!({"job": {"args": broken}}));
     let job = cluster.wait_for(NAME, "rolled back", Duration::from_secs(120), |j| {
@@ -351,8 +379,5 @@ fn an_upgrade_that_does_not_run_rolls_back_from_its_savepoint() {
     let job = cluster.wait_for(NAME, "running the old spec", Duration::from_secs(90), running);
     let degraded = job.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Degraded").unwrap();
     assert_eq!((degraded.status.as_str(), degraded.reason.as_str()), ("True", "RolledBack"));
-    cluster.wait_for(NAME, "finished", Duration::from_secs(180), |j| lifecycle(j) == Some(LifecycleState::Finished));
-    drop(cluster);
-    assert_same(&committed_lines(&out), &reference(&args, &root));
-    let _ = std::fs::remove_dir_all(&root);
+    bounded.finishes_like_one_process();
 }
