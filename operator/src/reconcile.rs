@@ -317,7 +317,9 @@ async fn apply(job: &FlinkJob, ctx: &Context, ns: &str) -> Result<Action, Error>
             );
             publish(ctx, job, EventType::Normal, "Resuming", note).await;
             let from = Some(stopped).filter(|s| !s.is_empty());
-            st.run = Some(new_run(run.number + 1, "resume", wanted, from));
+            // A spec that was rolled back stays out until it changes.
+            let spec = if st.rolled_back_spec.as_ref() == Some(&wanted) { run.spec.clone() } else { wanted };
+            st.run = Some(new_run(run.number + 1, "resume", spec, from));
             st.last_checkpoint = None;
             finish(job, ctx, st, Seen::new(LifecycleState::Deploying)).await?;
             return Ok(Action::requeue(Duration::ZERO));

@@ -36,7 +36,8 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 
 /// The savepoints of `status.savepoints` that retention retires: beyond `maxCount` (oldest first)
 /// or older than `maxAge`, never the newest one, `job.initialSavepointPath`, or one the current run
-/// restored from or stopped with (an upgrade, a resume or a rollback still needs those).
+/// restored from or stopped with (an upgrade, a resume or a rollback still needs those); only those
+/// in S3.
 pub fn retired(job: &FlinkJob, status: &FlinkJobStatus, now: Timestamp) -> Vec<SavepointInfo> {
     let Some(spec) = &job.spec.savepoints else { return Vec::new() };
     let max_age = spec.max_age.as_deref().and_then(parse_duration);
@@ -56,7 +57,8 @@ pub fn retired(job: &FlinkJob, status: &FlinkJobStatus, now: Timestamp) -> Vec<S
     let mut out = Vec::new();
     for (i, sp) in history.iter().enumerate() {
         let newer = history.len() - 1 - i;
-        if newer == 0 || protected(&sp.location) {
+        // Only S3 is reachable from the operator: savepoints on a volume of the job's pods stay.
+        if newer == 0 || protected(&sp.location) || !sp.location.starts_with("s3://") {
             continue;
         }
         let too_many = max_count.is_some_and(|max| newer >= max);
@@ -214,6 +216,11 @@ mod tests {
         let one =
             FlinkJobStatus { savepoints: vec![info("s3://b/sp/1", "2020-01-01T00:00:00Z")], ..Default::default() };
         assert!(retired(&young, &one, now).is_empty(), "the newest stays, however old");
+        let local = FlinkJobStatus {
+            savepoints: vec![info("file:///sp/1", "2020-01-01T00:00:00Z"), info("s3://b/sp/9", "2026-12-03T11:00:00Z")],
+            ..Default::default()
+        };
+        assert!(retired(&young, &local, now).is_empty(), "the operator deletes only from S3");
         assert!(retired(&job(json!({"storage": "s3://b/sp"})), &status, now).is_empty());
     }
 
