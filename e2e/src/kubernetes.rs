@@ -156,8 +156,10 @@ impl Cluster {
         )
     }
 
-    /// Starts the operator: reconciles the FlinkJob `name` every 300 ms with a fresh context.
+    /// Starts the operator (stopping one that runs): reconciles the FlinkJob `name` every 300 ms
+    /// with a fresh context.
     pub fn start_operator(&mut self, name: &str) {
+        self.stop_operator();
         let ctx = Arc::new(self.context());
         let api: Api<FlinkJob> = Api::namespaced(self.client.clone(), NS);
         let name = name.to_string();

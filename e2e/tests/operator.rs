@@ -136,7 +136,10 @@ fn nonce_savepoints_are_taken_once_retention_deletes_the_oldest_and_stop_at_stop
     let stale = cluster.get(NAME);
     let first = cluster.block_on(reconcile(Arc::new(stale.clone()), Arc::new(cluster.context())));
     assert!(first.is_ok(), "{first:?}");
-    assert!(cluster.get(NAME).status.unwrap().savepoint_in_progress.is_some(), "the request is recorded");
+    let status = cluster.get(NAME).status.unwrap();
+    assert!(status.savepoint_in_progress.is_some(), "the request is recorded");
+    let savepointing = status.conditions.iter().find(|c| c.type_ == "Savepointing").unwrap();
+    assert_eq!((savepointing.status.as_str(), savepointing.reason.as_str()), ("True", "InProgress"));
     let again = cluster.block_on(reconcile(Arc::new(stale), Arc::new(cluster.context())));
     assert!(again.is_err(), "a pass over the stale object must not write its status: {again:?}");
     cluster.start_operator(NAME);
@@ -186,6 +189,22 @@ fn nonce_savepoints_are_taken_once_retention_deletes_the_oldest_and_stop_at_stop
         assert!(std::time::Instant::now() < deadline, "pods still run: {:?}", cluster.running_pods());
         std::thread::sleep(Duration::from_millis(100));
     }
+
+    // Another FlinkJob carries on from that savepoint (job.initialSavepointPath), into the same
+    // output: its checkpoint ids go on from the savepoint's.
+    let savepoint_id: i64 = stopped.rsplit('-').next().unwrap().parse().unwrap();
+    let mut copy = spec(&server, job_args(50_000_000, 20_000, &root.join("out")), 2);
+    copy.job.initial_savepoint_path = Some(stopped.clone());
+    let mut job = FlinkJob::new("copy", copy);
+    job.metadata.namespace = Some(NS.into());
+    cluster.create(&job);
+    cluster.start_operator("copy");
+    let job = cluster.wait_for("copy", "running from the savepoint", Duration::from_secs(90), |j| {
+        running(j) && j.status.as_ref().unwrap().last_checkpoint.is_some()
+    });
+    let status = job.status.unwrap();
+    assert_eq!(status.run.unwrap().restored_from, Some(stopped));
+    assert!(status.last_checkpoint.unwrap().id > savepoint_id);
     drop(cluster);
     let _ = std::fs::remove_dir_all(&root);
 }
@@ -350,6 +369,10 @@ fn last_state_upgrade_and_restart_nonce_resume_from_the_latest_checkpoint() {
     assert!(from.starts_with(&format!("s3://{BUCKET}/checkpoints/{first_id}/chk-")), "{from}");
     assert!(status.savepoints.is_empty(), "last-state takes no savepoint");
     let second_id = status.job_id.unwrap();
+    // Nudged once run 2 has a checkpoint of its own, which the restart then resumes from.
+    cluster.wait_for(NAME, "checkpointed in run 2", Duration::from_secs(60), |j| {
+        j.status.as_ref().unwrap().last_checkpoint.is_some()
+    });
 
     cluster.patch_spec(NAME, json!({"job": {"restartNonce": 1}}));
     let job = cluster.wait_for(NAME, "restarted", Duration::from_secs(90), |j| running(j) && run_number(j) == 3);

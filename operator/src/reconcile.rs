@@ -45,6 +45,8 @@ pub const FINALIZER: &str = "ferroflink.io/cleanup";
 pub const RESYNC: Duration = Duration::from_secs(30);
 /// How often a savepoint in progress is looked at.
 const POLL: Duration = Duration::from_secs(1);
+/// A job restarted after a failure that fails again this soon after running is left Failed.
+const FAILED_AGAIN: Duration = Duration::from_secs(60);
 /// When to try again after a JobManager did not answer or a savepoint failed.
 const RETRY: Duration = Duration::from_secs(5);
 
@@ -466,9 +468,17 @@ async fn apply(job: &FlinkJob, ctx: &Context, ns: &str) -> Result<Action, Error>
 
     // Restarts from the latest checkpoint: the JobManagers stop first (see `restart`).
     let restart_nonce = job.spec.job.restart_nonce.filter(|n| Some(*n) != st.last_restart_nonce);
-    // A run that failed before it ever ran is a deployment problem, not restarted (no loop): it is
-    // reported Failed, and a spec change (or a rollback) moves on.
-    let restart = if state.as_deref() == Some("FAILED") && run.running_since.is_some() {
+    // A run that failed before it ever ran is a deployment problem, and one restarted after a
+    // failure that fails again within FAILED_AGAIN of running has a cause a restart does not fix:
+    // neither is restarted (no loop). They are reported Failed; a spec change, a rollback or
+    // `restartNonce` moves on.
+    let ran_for = run
+        .running_since
+        .as_deref()
+        .and_then(|t| t.parse::<Timestamp>().ok())
+        .map(|t| now.duration_since(t).unsigned_abs());
+    let failed_again = run.reason == "failed" && ran_for.is_some_and(|d| d < FAILED_AGAIN);
+    let restart = if state.as_deref() == Some("FAILED") && ran_for.is_some() && !failed_again {
         let why = message.clone().unwrap_or_else(|| "no reason given".into());
         Some((
             "failed",
@@ -512,13 +522,17 @@ async fn apply(job: &FlinkJob, ctx: &Context, ns: &str) -> Result<Action, Error>
                 _ => starting,
             };
             seen.error = match state.as_str() {
-                "FAILED" => Some((
-                    "JobFailed",
-                    format!(
-                        "the job failed before it ran: {}; fix the spec",
-                        message.as_deref().unwrap_or("no reason given")
-                    ),
-                )),
+                "FAILED" => {
+                    let why = message.as_deref().unwrap_or("no reason given");
+                    let message = match failed_again {
+                        true => format!(
+                            "the job failed again within {FAILED_AGAIN:?} of its restart from a checkpoint: {why}; \
+                             fix the cause, then change job.restartNonce"
+                        ),
+                        false => format!("the job failed before it ran: {why}; fix the spec"),
+                    };
+                    Some(("JobFailed", message))
+                }
                 "CANCELED" => Some(("JobCancelled", "the job was cancelled outside the operator".to_string())),
                 _ => None,
             };

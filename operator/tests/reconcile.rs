@@ -393,6 +393,15 @@ async fn failed_stalled_and_nudged_jobs_restart_from_their_latest_checkpoint() {
     run_it(&api).await;
     let config = Api::<ConfigMap>::namespaced(client.clone(), NS).get("bids-config").await.unwrap();
     assert!(config.data.unwrap()["ferroflink.yaml"].contains("chk-9"), "the run restores it");
+    // It fails again right after its restart: left Failed, not restarted again (no loop).
+    jm.set("FAILED", "task HotItems (1/4) failed: disk full");
+    jm.pass(&client, &api).await;
+    let s = status(api.clone()).await;
+    assert_eq!((s.run.as_ref().unwrap().number, s.restart.is_none()), (2, true));
+    assert_eq!(s.lifecycle_state, LifecycleState::Failed);
+    assert!(s.error.unwrap().contains("failed again"));
+    jm.set("RUNNING", "");
+    jm.pass(&client, &api).await;
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
     jm.pass(&client, &api).await;
     let s = status(api.clone()).await;
