@@ -328,8 +328,10 @@ impl PartFile for S3Part {
 
 fn missing_pending(location: &str) -> Error {
     Error::CorruptSnapshot(format!(
-        "pending part '{location}' of a completed checkpoint is missing and was never committed; it was removed \
-         outside ferroflink, so its records are lost from the output"
+        "pending part '{location}' of a completed checkpoint is missing and was never committed: either it was \
+         removed outside ferroflink, so its records are lost from the output, or the job restored a checkpoint or \
+         savepoint of a file sink that wrote to another directory (the sink names its parts relative to its \
+         output directory: restore into the same one)"
     ))
 }
 
