@@ -518,7 +518,9 @@ impl Kubelet {
             env.push((e.name.clone(), value));
         }
         env.push(("KUBECONFIG".into(), self.kubeconfig.display().to_string()));
-        let dir = self.root.join("pods").join(format!("{name}-{}", free_port()));
+        static STARTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let start = STARTS.fetch_add(1, Ordering::Relaxed);
+        let dir = self.root.join("pods").join(format!("{name}-{start}"));
         let config_dir = dir.join("config");
         std::fs::create_dir_all(&config_dir).unwrap();
         let (rpc_port, rest_port, metrics_port) = (free_port(), free_port(), free_port());
