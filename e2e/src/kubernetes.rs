@@ -261,6 +261,15 @@ impl Cluster {
         self.pods.lock().unwrap().running.keys().cloned().collect()
     }
 
+    /// Waits until no pod runs, at most `timeout`.
+    pub fn wait_until_no_pods(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while !self.running_pods().is_empty() {
+            assert!(Instant::now() < deadline, "pods still run after {timeout:?}: {:?}", self.running_pods());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Every pod's log, those gone included, and the Events, for failure messages.
     pub fn logs(&self) -> String {
         let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(self.client.clone(), NS);

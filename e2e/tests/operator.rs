@@ -184,11 +184,7 @@ fn nonce_savepoints_are_taken_once_retention_deletes_the_oldest_and_stop_at_stop
     assert_eq!(status.savepoints.last().unwrap().kind, SavepointKind::StopAt);
     assert_eq!(status.savepoints.last().unwrap().location, stopped);
     assert!(savepoints_in_s3(&server).contains(&stopped.rsplit('/').next().unwrap().to_string()));
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !cluster.running_pods().is_empty() {
-        assert!(std::time::Instant::now() < deadline, "pods still run: {:?}", cluster.running_pods());
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    cluster.wait_until_no_pods(Duration::from_secs(30));
 
     // Another FlinkJob carries on from that savepoint (job.initialSavepointPath), into the same
     // output: its checkpoint ids go on from the savepoint's.
@@ -250,6 +246,16 @@ impl Bounded {
         Bounded { root, cluster, out, args, _server: server }
     }
 
+    /// Raises the parallelism to 4 and waits for run 2 to be Running; prints how long that took.
+    fn rescale_to_4(&self, mode: &str) -> FlinkJob {
+        let asked = std::time::Instant::now();
+        self.cluster.patch_spec(NAME, json!({"job": {"parallelism": 4}}));
+        let upgraded = |j: &FlinkJob| running(j) && run_number(j) == 2;
+        let job = self.cluster.wait_for(NAME, "upgraded to parallelism 4", Duration::from_secs(90), upgraded);
+        eprintln!("{mode} upgrade 2 -> 4: Running again after {:?}", asked.elapsed());
+        job
+    }
+
     /// Waits for the end of the job; its committed output must equal a one-process run's.
     fn finishes_like_one_process(self) {
         let finished = |j: &FlinkJob| lifecycle(j) == Some(LifecycleState::Finished);
@@ -264,11 +270,7 @@ impl Bounded {
 fn upgrade_2_to_4_through_a_savepoint_then_suspend_and_resume_loses_and_repeats_nothing() {
     let bounded = Bounded::start("operator-upgrade", |_| {});
     let cluster = &bounded.cluster;
-    let asked = std::time::Instant::now();
-    cluster.patch_spec(NAME, json!({"job": {"parallelism": 4}}));
-    let job = cluster
-        .wait_for(NAME, "upgraded to parallelism 4", Duration::from_secs(90), |j| running(j) && run_number(j) == 2);
-    eprintln!("savepoint upgrade 2 -> 4: Running again after {:?}", asked.elapsed());
+    let job = bounded.rescale_to_4("savepoint");
     let status = job.status.unwrap();
     assert_eq!(status.task_managers_desired, 2, "4 slots of 2 per pod");
     let upgrade = status.upgrade_savepoint.clone().unwrap();
@@ -279,11 +281,7 @@ fn upgrade_2_to_4_through_a_savepoint_then_suspend_and_resume_loses_and_repeats_
     let job = cluster
         .wait_for(NAME, "suspended", Duration::from_secs(60), |j| lifecycle(j) == Some(LifecycleState::Suspended));
     let suspended_at = job.status.unwrap().run.unwrap().stopped_with.unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !cluster.running_pods().is_empty() {
-        assert!(std::time::Instant::now() < deadline, "pods still run: {:?}", cluster.running_pods());
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    cluster.wait_until_no_pods(Duration::from_secs(30));
 
     let asked = std::time::Instant::now();
     cluster.patch_spec(NAME, json!({"job": {"state": "running"}}));
@@ -359,11 +357,7 @@ fn last_state_upgrade_and_restart_nonce_resume_from_the_latest_checkpoint() {
     let cluster = &bounded.cluster;
     let first_id = cluster.get(NAME).status.unwrap().job_id.unwrap();
 
-    let asked = std::time::Instant::now();
-    cluster.patch_spec(NAME, json!({"job": {"parallelism": 4}}));
-    let job = cluster
-        .wait_for(NAME, "upgraded to parallelism 4", Duration::from_secs(90), |j| running(j) && run_number(j) == 2);
-    eprintln!("last-state upgrade 2 -> 4: Running again after {:?}", asked.elapsed());
+    let job = bounded.rescale_to_4("last-state");
     let status = job.status.unwrap();
     let from = status.run.unwrap().restored_from.unwrap();
     assert!(from.starts_with(&format!("s3://{BUCKET}/checkpoints/{first_id}/chk-")), "{from}");

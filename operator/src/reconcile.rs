@@ -232,16 +232,21 @@ fn as_deployed(job: &FlinkJob, status: &FlinkJobStatus) -> FlinkJob {
     deployed
 }
 
-fn new_run(number: i64, reason: &str, spec: String, restored_from: Option<String>) -> RunStatus {
-    RunStatus {
-        number,
+/// Starts the next run (the first when there is none) in the status: its number, why, the spec it
+/// deploys and what it restores; the previous run's latest checkpoint is forgotten.
+fn start_run(st: &mut FlinkJobStatus, reason: &str, spec: String, restored_from: Option<String>) -> RunStatus {
+    let run = RunStatus {
+        number: st.run.as_ref().map_or(1, |r| r.number + 1),
         reason: reason.into(),
         spec,
         restored_from,
         started: Timestamp::now().to_string(),
         stopped_with: None,
         running_since: None,
-    }
+    };
+    st.run = Some(run.clone());
+    st.last_checkpoint = None;
+    run
 }
 
 /// What one pass saw, for the status.
@@ -294,9 +299,7 @@ async fn apply(job: &FlinkJob, ctx: &Context, ns: &str) -> Result<Action, Error>
             // starts, not requests.
             st.last_savepoint_trigger_nonce = job.spec.job.savepoint_trigger_nonce;
             st.last_restart_nonce = job.spec.job.restart_nonce;
-            let run = new_run(1, "created", wanted.clone(), job.spec.job.initial_savepoint_path.clone());
-            st.run = Some(run.clone());
-            run
+            start_run(&mut st, "created", wanted.clone(), job.spec.job.initial_savepoint_path.clone())
         }
     };
     let deployed = as_deployed(job, &st);
@@ -321,8 +324,7 @@ async fn apply(job: &FlinkJob, ctx: &Context, ns: &str) -> Result<Action, Error>
             let from = Some(stopped).filter(|s| !s.is_empty());
             // A spec that was rolled back stays out until it changes.
             let spec = if st.rolled_back_spec.as_ref() == Some(&wanted) { run.spec.clone() } else { wanted };
-            st.run = Some(new_run(run.number + 1, "resume", spec, from));
-            st.last_checkpoint = None;
+            start_run(&mut st, "resume", spec, from);
             finish(job, ctx, st, Seen::new(LifecycleState::Deploying)).await?;
             return Ok(Action::requeue(Duration::ZERO));
         }
@@ -352,16 +354,23 @@ async fn apply(job: &FlinkJob, ctx: &Context, ns: &str) -> Result<Action, Error>
         seen.waiting.push("no JobManager is ready".into());
         (None, None)
     };
-    let state = view.as_ref().and_then(|v| v.as_ref().ok()).map(|(s, _)| s.clone());
+    let (state, message) = match view {
+        Some(Ok((state, message))) => (Some(state), message),
+        Some(Err(why)) => {
+            seen.waiting.push(why);
+            (None, None)
+        }
+        None => (None, None),
+    };
+    if let Some(Err(why)) = &leader {
+        seen.waiting.push(why.clone());
+    }
     if matches!(state.as_deref(), Some("RUNNING" | "FINISHED"))
         && let Ok(Some(c)) = latest_checkpoint(&base, &id).await
         && st.last_checkpoint.as_ref().is_none_or(|old| old.id != c.id)
     {
         st.last_checkpoint = Some(c);
     }
-    seen.waiting.extend(
-        [view.as_ref().and_then(|v| v.clone().err()), leader.clone().and_then(Result::err)].into_iter().flatten(),
-    );
 
     if let Some(op) = st.savepoint_in_progress.clone() {
         if op.run == run.number {
@@ -393,7 +402,6 @@ async fn apply(job: &FlinkJob, ctx: &Context, ns: &str) -> Result<Action, Error>
     }
     let rolled_back = st.rolled_back_spec.is_some();
     let changed = wanted != run.spec && !rolled_back;
-    let message = view.as_ref().and_then(|v| v.as_ref().ok()).and_then(|(_, m)| m.clone());
 
     // An upgraded run that fails, or is not running in time, goes back to the last stable spec,
     // from the state the upgrade started from.
@@ -402,19 +410,17 @@ async fn apply(job: &FlinkJob, ctx: &Context, ns: &str) -> Result<Action, Error>
         && run.running_since.is_none()
         && let Some(stable) = st.last_stable_spec.clone().filter(|s| *s != run.spec)
     {
-        let late = run.started.parse::<Timestamp>().is_ok_and(|t| now.duration_since(t).unsigned_abs() > after);
-        if late || state.as_deref() == Some("FAILED") {
+        let age = now.duration_since(run.started.parse::<Timestamp>().unwrap_or(now)).unsigned_abs();
+        if age > after || state.as_deref() == Some("FAILED") {
             let why = format!(
-                "run {} of the new spec is {} after {:?}: rolling back to the last stable spec, from {}",
+                "run {} of the new spec is {} after {age:?}: rolling back to the last stable spec, from {}",
                 run.number,
                 state.as_deref().unwrap_or("not answering"),
-                now.duration_since(run.started.parse::<Timestamp>().unwrap_or(now)).unsigned_abs(),
                 run.restored_from.as_deref().unwrap_or("empty state"),
             );
             publish(ctx, job, EventType::Warning, "RollingBack", why.clone()).await;
             st.rolled_back_spec = Some(run.spec.clone());
-            st.run = Some(new_run(run.number + 1, "rollback", stable, run.restored_from.clone()));
-            st.last_checkpoint = None;
+            start_run(&mut st, "rollback", stable, run.restored_from.clone());
             seen.lifecycle = LifecycleState::RollingBack;
             seen.error = Some(("RolledBack", why));
             finish(job, ctx, st, seen).await?;
@@ -460,8 +466,7 @@ async fn apply(job: &FlinkJob, ctx: &Context, ns: &str) -> Result<Action, Error>
         // Stateless, or nothing left to carry over: the new spec starts empty.
         let why = format!("spec changed: run {} starts without state ({mode:?} upgrade)", run.number + 1);
         publish(ctx, job, EventType::Normal, "Upgrading", why).await;
-        st.run = Some(new_run(run.number + 1, "spec change", wanted, None));
-        st.last_checkpoint = None;
+        start_run(&mut st, "spec change", wanted, None);
         finish(job, ctx, st, Seen { lifecycle: LifecycleState::Upgrading, ..seen }).await?;
         return Ok(Action::requeue(Duration::ZERO));
     }
@@ -513,8 +518,8 @@ async fn apply(job: &FlinkJob, ctx: &Context, ns: &str) -> Result<Action, Error>
     // Every TaskManager pod ready, and a leading JobManager that says it is.
     let serving = ready == desired && matches!(leader, Some(Ok(())));
     let starting = starting_lifecycle(&run.reason);
-    match &view {
-        Some(Ok((state, message))) => {
+    match &state {
+        Some(state) => {
             seen.lifecycle = match state.as_str() {
                 "RUNNING" if serving => LifecycleState::Running,
                 "FINISHED" => LifecycleState::Finished,
@@ -539,7 +544,7 @@ async fn apply(job: &FlinkJob, ctx: &Context, ns: &str) -> Result<Action, Error>
             st.job_state = Some(state.clone());
         }
         // Not answering (yet): keep the last known job state.
-        _ => seen.lifecycle = starting,
+        None => seen.lifecycle = starting,
     }
     if seen.lifecycle == LifecycleState::Running && run.running_since.is_none() {
         st.last_stable_spec = Some(run.spec.clone());
@@ -622,9 +627,8 @@ async fn restart(
         pending.message
     );
     publish(ctx, job, EventType::Normal, "Restarted", note).await;
-    st.run = Some(new_run(run.number + 1, &pending.reason, pending.spec, from));
+    start_run(&mut st, &pending.reason, pending.spec, from);
     st.restart = None;
-    st.last_checkpoint = None;
     finish(job, ctx, st, seen).await?;
     Ok(Action::requeue(Duration::ZERO))
 }
@@ -752,8 +756,7 @@ async fn follow_savepoint(
                     let why = format!("run {} starts from the upgrade savepoint {location}", run.number + 1);
                     publish(ctx, job, EventType::Normal, "Upgrading", why).await;
                     st.upgrade_savepoint = Some(location.clone());
-                    st.run = Some(new_run(run.number + 1, "upgrade", wanted.to_string(), Some(location)));
-                    st.last_checkpoint = None;
+                    start_run(&mut st, "upgrade", wanted.to_string(), Some(location));
                 }
                 SavepointKind::Suspend | SavepointKind::StopAt | SavepointKind::OnDelete => {
                     st.run = Some(RunStatus { stopped_with: Some(location), ..run });
