@@ -560,6 +560,8 @@ impl Kubelet {
         for i in 1..args.len() {
             match args[i - 1].as_str() {
                 "--metrics-port" => args[i] = metrics_port.to_string(),
+                // The pod's own /tmp (an emptyDir), not the host's.
+                "--metrics-port-file" => args[i] = dir.join("metrics-port").display().to_string(),
                 "--jobmanager-address" => {
                     let service = args[i].split(':').next().unwrap_or_default().to_string();
                     let pods = self.pods.lock().unwrap();

@@ -4,11 +4,13 @@
 //! result without a cluster and reconciling twice changes nothing.
 
 use crate::crd::{FlinkJob, PullPolicy};
+use ferroflink_types::config::HaMode;
+use ferroflink_types::config::keys::{self, Resolved};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
-    EnvVarSource, HTTPGetAction, ObjectFieldSelector, Pod, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
-    ResourceRequirements, SecretKeySelector, SecurityContext, Service, ServiceAccount, ServicePort, ServiceSpec,
+    EnvVarSource, ExecAction, HTTPGetAction, ObjectFieldSelector, Pod, PodSecurityContext, PodSpec, PodTemplateSpec,
+    Probe, ResourceRequirements, SecretKeySelector, SecurityContext, Service, ServiceAccount, ServicePort, ServiceSpec,
     Volume, VolumeMount,
 };
 use k8s_openapi::api::networking::v1::{
@@ -26,8 +28,12 @@ use std::collections::BTreeMap;
 pub const RPC_PORT: i32 = 6123;
 /// JobManager REST API and web UI port (Flink's default).
 pub const REST_PORT: i32 = 8081;
-/// TaskManager metrics and health port.
+/// TaskManager metrics and health port (in a pod of its own network namespace; under `hostNetwork`
+/// the TaskManager takes the first free one of its default range, see [`METRICS_PORT_FILE`]).
 pub const METRICS_PORT: i32 = 9249;
+/// Under `hostNetwork`, where a TaskManager writes the metrics port it listens on; its probes
+/// (`ferroflink probe`) read it.
+pub const METRICS_PORT_FILE: &str = "/tmp/metrics-port";
 /// Where pods mount the configuration file.
 pub const CONFIG_DIR: &str = "/etc/ferroflink";
 /// The configuration file's name in the ConfigMap.
@@ -52,6 +58,15 @@ pub enum RenderError {
         /// What it held.
         value: String,
     },
+    /// A `spec.config` key is neither the engine's nor Flink's.
+    #[error(
+        "spec.config: `{0}` is neither a ferroflink nor a Flink configuration key (see the configuration \
+         reference in README.md)"
+    )]
+    UnknownConfigKey(String),
+    /// Two `spec.config` keys name the same setting with different values.
+    #[error("spec.config: `{0}` and `{1}` both set `{2}` to different values: keep one")]
+    ConflictingConfigKeys(String, String, &'static str),
 }
 
 /// Everything a FlinkJob becomes.
@@ -180,10 +195,15 @@ pub fn ha_cluster_prefix(job: &FlinkJob) -> String {
 }
 
 /// Whether the job's JobManagers run Kubernetes HA: with checkpoint storage, unless `spec.config`
-/// says otherwise (`ha.mode`).
+/// says otherwise (`ha.mode`, Flink's `high-availability.type`).
 pub fn ha_enabled(job: &FlinkJob) -> bool {
-    match job.spec.config.get("ha.mode") {
-        Some(mode) => mode == "kubernetes",
+    let mode = job
+        .spec
+        .config
+        .iter()
+        .find(|(k, _)| matches!(keys::resolve(k), Some(Resolved::Ours(o)) if o.name == "ha.mode"));
+    match mode {
+        Some((_, mode)) => mode.parse::<HaMode>() == Ok(HaMode::Kubernetes),
         None => job.spec.checkpointing.is_some(),
     }
 }
@@ -206,7 +226,10 @@ fn uid(job: &FlinkJob) -> &str {
 
 /// The engine configuration file (YAML), in the layout of the engine's configuration reference:
 /// sections `job`, `checkpointing`, `savepoints`, `ha`, `s3`, `rpc`, `rest`, `metrics`,
-/// `taskmanager`, then `spec.config` entries (`section.key: value`) on top. Credentials never go here.
+/// `taskmanager`, then `spec.config` entries on top: each under our name, also when written with
+/// Flink's (`taskmanager.numberOfTaskSlots`), so it replaces what the spec's fields gave; a Flink
+/// key the engine does not support is passed on as written (the engine warns); any other key is an
+/// error. Credentials never go here.
 pub fn engine_config(job: &FlinkJob) -> Result<String, RenderError> {
     let spec = &job.spec;
     let mut args = spec.job.args.clone();
@@ -253,12 +276,24 @@ pub fn engine_config(job: &FlinkJob) -> Result<String, RenderError> {
         }
         cfg["s3"] = section;
     }
+    let mut set_by: BTreeMap<&str, (&String, &String)> = BTreeMap::new();
     for (key, value) in &spec.config {
-        let (section, name) = key.split_once('.').unwrap_or(("job", key.as_str()));
-        if !cfg[section].is_object() {
-            cfg[section] = json!({});
+        match keys::resolve(key) {
+            None => return Err(RenderError::UnknownConfigKey(key.clone())),
+            Some(Resolved::FlinkOnly) => cfg[key] = json!(value),
+            Some(Resolved::Ours(ours)) => {
+                if let Some((before, v)) = set_by.insert(ours.name, (key, value))
+                    && v != value
+                {
+                    return Err(RenderError::ConflictingConfigKeys(before.clone(), key.clone(), ours.name));
+                }
+                let (section, name) = ours.name.split_once('.').expect("our keys are section.key");
+                if !cfg[section].is_object() {
+                    cfg[section] = json!({});
+                }
+                cfg[section][name] = json!(value);
+            }
         }
-        cfg[section][name] = json!(value);
     }
     Ok(serde_saphyr::to_string(&cfg).expect("a JSON value serializes to YAML"))
 }
@@ -343,6 +378,16 @@ fn http_probe(path: &str, port: i32, period: i32) -> Probe {
     }
 }
 
+fn exec_probe(command: &[&str], period: i32) -> Probe {
+    Probe {
+        exec: Some(ExecAction { command: Some(command.iter().map(|c| c.to_string()).collect()) }),
+        period_seconds: Some(period),
+        failure_threshold: Some(3),
+        timeout_seconds: Some(2),
+        ..Default::default()
+    }
+}
+
 fn port(name: &str, port: i32) -> ContainerPort {
     ContainerPort { name: Some(name.into()), container_port: port, protocol: Some("TCP".into()), ..Default::default() }
 }
@@ -368,7 +413,7 @@ fn container(
         }),
         args: Some(args),
         env: Some(env(job)),
-        ports: Some(ports),
+        ports: (!ports.is_empty()).then_some(ports),
         readiness_probe: Some(probe.clone()),
         liveness_probe: Some(Probe { failure_threshold: Some(6), initial_delay_seconds: Some(10), ..probe }),
         resources: resources(res),
@@ -579,26 +624,30 @@ pub fn render(job: &FlinkJob) -> Result<Rendered, RenderError> {
         slots.to_string(),
         "--advertised-address".into(),
         "$(POD_IP)".into(),
-        "--metrics-port".into(),
-        METRICS_PORT.to_string(),
     ];
     if let Some(mem) = &spec.task_manager.resources.memory {
         let bytes = memory_bytes(mem)
             .ok_or_else(|| RenderError::BadQuantity { field: "taskManager.resources.memory", value: mem.clone() })?;
         tm_args.extend(["--memory".into(), bytes.to_string()]);
     }
-    if spec.task_manager.host_network {
-        // Several TaskManagers may share a node: let the kernel pick a free data port.
-        tm_args.extend(["--data-port".into(), "0".into()]);
-    }
+    // Several TaskManagers may share a node's network: the kernel picks the data port, the metrics
+    // port is the first free one of the default range (no hostPort is claimed), and the probes ask
+    // `ferroflink probe` to read the port the TaskManager wrote.
+    let (tm_ports, tm_probe) = if spec.task_manager.host_network {
+        tm_args.extend(["--data-port".into(), "0".into(), "--metrics-port-file".into(), METRICS_PORT_FILE.into()]);
+        (vec![], exec_probe(&["ferroflink", "probe", "--port-file", METRICS_PORT_FILE], 5))
+    } else {
+        tm_args.extend(["--metrics-port".into(), METRICS_PORT.to_string()]);
+        (vec![port("metrics", METRICS_PORT)], http_probe("/healthz", METRICS_PORT, 5))
+    };
     let mut taskmanagers = Vec::new();
     for i in 0..taskmanager_count(job)? {
         let c = container(
             job,
             "taskmanager",
             tm_args.clone(),
-            vec![port("metrics", METRICS_PORT)],
-            http_probe("/healthz", METRICS_PORT, 5),
+            tm_ports.clone(),
+            tm_probe.clone(),
             &spec.task_manager.resources,
         );
         let mut metadata = meta(job, format!("{name}-taskmanager-{i}"), "taskmanager");
@@ -725,14 +774,25 @@ mod tests {
         assert_eq!(arg_after(&args, "--data-port"), Some("0".into()));
         assert_eq!(arg_after(&args, "--advertised-address"), Some("$(POD_IP)".into()));
         assert_eq!(arg_after(&args, "--jobmanager-address"), Some("bids-jobmanager:6123".into()));
+        // No container port (under hostNetwork it would claim a host port: one TaskManager per node);
+        // the probes read the port the TaskManager took.
         let c = &spec.containers[0];
-        assert_eq!(c.ports.as_ref().unwrap()[0].container_port, METRICS_PORT);
-        let probe = c.readiness_probe.as_ref().unwrap().http_get.as_ref().unwrap();
-        assert_eq!((probe.path.as_deref(), &probe.port), (Some("/healthz"), &IntOrString::Int(METRICS_PORT)));
-        // Without host networking: no host network, no ephemeral data port.
+        assert_eq!(c.ports, None);
+        assert_eq!(arg_after(&args, "--metrics-port"), None);
+        assert_eq!(arg_after(&args, "--metrics-port-file"), Some(METRICS_PORT_FILE.into()));
+        for probe in [&c.readiness_probe, &c.liveness_probe] {
+            let command = probe.as_ref().unwrap().exec.as_ref().unwrap().command.clone().unwrap();
+            assert_eq!(command, ["ferroflink", "probe", "--port-file", METRICS_PORT_FILE]);
+        }
+        // Without host networking: no host network, no ephemeral data port, the fixed metrics port.
         let r = render(&job(json!({}))).unwrap();
         assert_eq!(r.taskmanagers[0].spec.as_ref().unwrap().host_network, None);
         assert_eq!(arg_after(&tm_args(&r), "--data-port"), None);
+        assert_eq!(arg_after(&tm_args(&r), "--metrics-port"), Some(METRICS_PORT.to_string()));
+        let c = &r.taskmanagers[0].spec.as_ref().unwrap().containers[0];
+        assert_eq!(c.ports.as_ref().unwrap()[0].container_port, METRICS_PORT);
+        let probe = c.readiness_probe.as_ref().unwrap().http_get.as_ref().unwrap();
+        assert_eq!((probe.path.as_deref(), &probe.port), (Some("/healthz"), &IntOrString::Int(METRICS_PORT)));
         assert_eq!(memory_bytes("512Mi"), Some(512 << 20));
         assert_eq!(memory_bytes("1G"), Some(1_000_000_000));
         assert_eq!(cpu_millis("250m"), Some(250));
@@ -886,6 +946,31 @@ mod tests {
         };
         third.status = Some(fresh);
         assert!(!engine_config(&third).unwrap().contains("--restore"), "a stateless run restores nothing");
+    }
+
+    #[test]
+    fn config_takes_flinks_keys_and_refuses_unknown_ones() {
+        let j = job(json!({
+            "checkpointing": {"storage": "s3://b/c", "interval": "10s"},
+            "config": {
+                "execution.checkpointing.interval": "30 s",
+                "taskmanager.numberOfTaskSlots": "8",
+                "jobmanager.memory.process.size": "2g",
+            },
+        }));
+        let config = engine_config(&j).unwrap();
+        let parsed: Value = serde_saphyr::from_str(&config).unwrap();
+        assert_eq!(parsed["checkpointing"]["interval"], "30 s", "{config}");
+        assert_eq!(parsed["taskmanager"]["slots"], "8", "{config}");
+        assert_eq!(parsed["jobmanager.memory.process.size"], "2g", "passed on as written: {config}");
+        let unknown = job(json!({"config": {"taskmanager.numberOfTaskSlot": "8"}}));
+        let e = render(&unknown).unwrap_err().to_string();
+        assert!(e.contains("`taskmanager.numberOfTaskSlot` is neither"), "{e}");
+        let twice =
+            job(json!({"config": {"state.checkpoints.dir": "s3://a", "execution.checkpointing.dir": "s3://b"}}));
+        assert!(render(&twice).unwrap_err().to_string().contains("both set `checkpointing.dir`"));
+        let ha = job(json!({"checkpointing": {"storage": "s3://b/c"}, "config": {"high-availability.type": "NONE"}}));
+        assert!(!ha_enabled(&ha));
     }
 
     #[test]

@@ -113,3 +113,9 @@ impl Error {
         Error::Io { context: context.into(), source }
     }
 }
+
+impl From<crate::config::ConfigError> for Error {
+    fn from(e: crate::config::ConfigError) -> Self {
+        Error::Config(e.0)
+    }
+}

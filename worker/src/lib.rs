@@ -27,7 +27,6 @@
 pub mod api;
 pub mod checkpoint;
 pub mod cluster;
-pub mod config;
 pub mod connectors;
 pub mod error;
 pub mod functions;
@@ -41,6 +40,8 @@ pub mod time;
 pub mod window;
 
 pub use error::{Error, Result};
+/// The configuration (shared with the operator): keys, Flink's names for them, the layered loader.
+pub use ferroflink_types::config;
 
 /// The names most jobs need.
 pub mod prelude {

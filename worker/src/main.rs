@@ -78,6 +78,14 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Check that a TaskManager on this host is healthy (`/healthz` answers 200): exit 0 if so, 1
+    /// with the reason if not. For Kubernetes exec probes under `hostNetwork`, where the port is the
+    /// one the TaskManager found free.
+    Probe {
+        /// The file the TaskManager wrote its metrics port to (`--metrics-port-file`).
+        #[arg(long)]
+        port_file: PathBuf,
+    },
     /// List the jobs of a running JobManager.
     List {
         #[command(flatten)]
@@ -163,10 +171,11 @@ struct TaskManagerArgs {
     /// Configuration file (YAML; see the configuration reference).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// The JobManager's RPC address, `host:port` (`jobmanager.address`).
+    /// The JobManager's RPC address, `host:port` (`jobmanager.address`; default: Flink's
+    /// `jobmanager.rpc.address`:`jobmanager.rpc.port`, else localhost:6123).
     #[arg(long)]
     jobmanager_address: Option<String>,
-    /// Task slots (`taskmanager.slots`).
+    /// Task slots (`taskmanager.slots`, Flink's `taskmanager.numberOfTaskSlots`; default 1).
     #[arg(long)]
     slots: Option<usize>,
     /// Address the data plane and metrics servers listen on (`data.bind`, `metrics.bind`).
@@ -175,9 +184,13 @@ struct TaskManagerArgs {
     /// Data port (`data.port`; 0 picks one).
     #[arg(long)]
     data_port: Option<u16>,
-    /// Port of `/metrics`, `/healthz`, `/readyz` (`metrics.port`, default 9249).
+    /// Port or range of `/metrics`, `/healthz`, `/readyz` (`metrics.port`; default: the first free
+    /// of 9249-9260, else any free port).
     #[arg(long)]
-    metrics_port: Option<u16>,
+    metrics_port: Option<String>,
+    /// Write the metrics port taken to this file (`metrics.port-file`; `ferroflink probe` reads it).
+    #[arg(long)]
+    metrics_port_file: Option<String>,
     /// The address other processes reach this one at (`data.advertised-address`).
     #[arg(long)]
     advertised_address: Option<String>,
@@ -189,17 +202,21 @@ struct TaskManagerArgs {
     ha: Option<String>,
 }
 
-/// Reads the configuration layers: file, environment, then `flags` (`section`, `key`, value).
-fn load_config(file: Option<&std::path::Path>, flags: Vec<(&str, &str, Option<Value>)>) -> anyhow::Result<Config> {
+/// Reads the configuration layers: file, environment (`FLINK_PROPERTIES`, `FERROFLINK__*`), then
+/// `flags` (our key, value); logs a warning for each Flink key it ignores.
+fn load_config(file: Option<&std::path::Path>, flags: Vec<(&str, Option<Value>)>) -> anyhow::Result<Config> {
     let mut loader = ConfigLoader::new();
     if let Some(f) = file {
         loader = loader.file(f)?;
     }
     let mut loader = loader.env()?;
-    for (section, key, value) in flags {
+    for (key, value) in flags {
         if let Some(v) = value {
-            loader.set(section, key, v);
+            loader.set(key, v);
         }
+    }
+    for warning in loader.warnings() {
+        tracing::warn!("{warning}");
     }
     Ok(loader.load()?)
 }
@@ -219,39 +236,33 @@ fn ha_flags(ha: Option<&str>) -> anyhow::Result<(Option<Value>, Option<Value>)> 
 
 fn jobmanager(args: JobManagerArgs) -> anyhow::Result<()> {
     let (ha_mode, ha_dir) = ha_flags(args.ha.as_deref())?;
-    let mut job_args: Option<Vec<String>> = None;
     let builtin = args.job.first().cloned();
-    if builtin.is_some() {
-        let mut a = args.job[1..].to_vec();
-        if let Some(r) = &args.restore {
-            a.extend(["--restore".to_string(), r.clone()]);
-            if let Some(m) = &args.restore_mode {
-                a.extend(["--restore-mode".to_string(), m.clone()]);
-            }
-            if args.allow_non_restored_state {
-                a.push("--allow-non-restored-state".into());
-            }
-        }
-        job_args = Some(a);
-    } else if args.restore.is_some() {
-        anyhow::bail!("--restore needs --job <builtin> [args]: it restores the job the JobManager starts");
-    }
+    let job_args = builtin.is_some().then(|| args.job[1..].to_vec());
     let config = load_config(
         args.config.as_deref(),
         vec![
-            ("rpc", "bind", args.bind.clone().map(Into::into)),
-            ("rest", "bind", args.bind.map(Into::into)),
-            ("rpc", "port", args.rpc_port.map(Into::into)),
-            ("rest", "port", args.rest_port.map(Into::into)),
-            ("rpc", "advertised-address", args.advertised_address.map(Into::into)),
-            ("ha", "mode", ha_mode),
-            ("ha", "dir", ha_dir),
-            ("checkpointing", "dir", args.checkpoint_dir.map(Into::into)),
-            ("job", "id", args.job_id.map(Into::into)),
-            ("job", "builtin", builtin.map(Into::into)),
-            ("job", "args", job_args.map(Into::into)),
+            ("rpc.bind", args.bind.clone().map(Into::into)),
+            ("rest.bind", args.bind.map(Into::into)),
+            ("rpc.port", args.rpc_port.map(Into::into)),
+            ("rest.port", args.rest_port.map(Into::into)),
+            ("rpc.advertised-address", args.advertised_address.map(Into::into)),
+            ("ha.mode", ha_mode),
+            ("ha.dir", ha_dir),
+            ("checkpointing.dir", args.checkpoint_dir.map(Into::into)),
+            ("job.id", args.job_id.map(Into::into)),
+            ("job.builtin", builtin.map(Into::into)),
+            ("job.args", job_args.map(Into::into)),
+            ("restore.path", args.restore.map(Into::into)),
+            ("restore.mode", args.restore_mode.map(Into::into)),
+            ("restore.allow-non-restored-state", args.allow_non_restored_state.then_some(true.into())),
         ],
     )?;
+    if config.restore.path.is_some() && config.job.builtin.is_none() {
+        anyhow::bail!(
+            "--restore (restore.path, Flink's execution.state-recovery.path) needs a job: give --job <builtin> \
+             [args] or job.builtin; it restores the job the JobManager starts"
+        );
+    }
     let jm = JobManager::start(config)?;
     for job in jm.cluster().jobs() {
         eprintln!("running job {} ({})", job.id, job.name);
@@ -280,16 +291,17 @@ fn taskmanager(args: TaskManagerArgs) -> anyhow::Result<()> {
     let config = load_config(
         args.config.as_deref(),
         vec![
-            ("jobmanager", "address", args.jobmanager_address.map(Into::into)),
-            ("taskmanager", "slots", args.slots.map(Into::into)),
-            ("taskmanager", "memory", args.memory.map(Into::into)),
-            ("data", "bind", args.bind.clone().map(Into::into)),
-            ("metrics", "bind", args.bind.map(Into::into)),
-            ("data", "port", args.data_port.map(Into::into)),
-            ("metrics", "port", args.metrics_port.map(Into::into)),
-            ("data", "advertised-address", args.advertised_address.map(Into::into)),
-            ("ha", "mode", ha_mode),
-            ("ha", "dir", ha_dir),
+            ("jobmanager.address", args.jobmanager_address.map(Into::into)),
+            ("taskmanager.slots", args.slots.map(Into::into)),
+            ("taskmanager.memory", args.memory.map(Into::into)),
+            ("data.bind", args.bind.clone().map(Into::into)),
+            ("metrics.bind", args.bind.map(Into::into)),
+            ("data.port", args.data_port.map(Into::into)),
+            ("metrics.port", args.metrics_port.map(Into::into)),
+            ("metrics.port-file", args.metrics_port_file.map(Into::into)),
+            ("data.advertised-address", args.advertised_address.map(Into::into)),
+            ("ha.mode", ha_mode),
+            ("ha.dir", ha_dir),
         ],
     )?;
     ferroflink::cluster::taskmanager::run(config)?;
@@ -315,6 +327,7 @@ fn main() {
         Command::Submit { rest, job, args } => {
             RestClient::new(&rest.jobmanager).submit(&job, &args).map(|id| println!("{id}")).map_err(Into::into)
         }
+        Command::Probe { port_file } => probe(&port_file),
         Command::List { rest } => RestClient::new(&rest.jobmanager)
             .list()
             .map(|jobs| {
@@ -345,6 +358,15 @@ fn main() {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
+}
+
+fn probe(port_file: &std::path::Path) -> anyhow::Result<()> {
+    let port = std::fs::read_to_string(port_file)
+        .with_context(|| format!("the TaskManager has not written its metrics port to {} yet", port_file.display()))?;
+    let url = format!("http://127.0.0.1:{}/healthz", port.trim());
+    let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(1))).build().into();
+    agent.get(&url).call().with_context(|| format!("{url} does not answer 200"))?;
+    Ok(())
 }
 
 fn run(job: &str, args: &[String]) -> anyhow::Result<()> {

@@ -38,6 +38,17 @@ pub struct S3Config {
     pub credentials_file: Option<std::path::PathBuf>,
 }
 
+impl From<&crate::config::S3Section> for S3Config {
+    fn from(s3: &crate::config::S3Section) -> S3Config {
+        S3Config {
+            endpoint: s3.endpoint.clone(),
+            region: s3.region.clone(),
+            path_style: s3.path_style,
+            credentials_file: s3.credentials_file.clone().map(Into::into),
+        }
+    }
+}
+
 impl S3Config {
     /// These settings, with `fallback`'s where these have none.
     pub fn or(self, fallback: S3Config) -> S3Config {

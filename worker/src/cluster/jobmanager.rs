@@ -13,6 +13,7 @@ use crate::checkpoint::coordinator::{
     AttemptProgress, AttemptTasks, CheckpointTarget, TaskCommands, TaskEvents, WriteResult, WrittenSender,
 };
 use crate::checkpoint::restore::{RestoreMode, RestoreSettings};
+use crate::checkpoint::s3::S3Config;
 use crate::cluster::ha::{HaServices, JobRecord, LeaderRecord, RecordedState, now_ms};
 use crate::cluster::proto::job_manager_message::Body as JmBody;
 use crate::cluster::proto::job_manager_server::{JobManager as JobManagerRpc, JobManagerServer};
@@ -273,13 +274,16 @@ impl Cluster {
     }
 
     /// Builds the built-in job `builtin` from `args` (the configuration's job settings added, see
-    /// [`Config::job_args`]) and starts it. Returns its id.
+    /// [`Config::job_args`], but not the configured job's id and restore point) and starts it.
+    /// Returns its id.
     pub fn submit(self: &Arc<Self>, builtin: &str, args: &[String]) -> Result<String> {
         if !self.is_leader() {
             return Err(self.not_leader());
         }
         let mut config = self.config.clone();
         config.job.args = args.to_vec();
+        config.job.id = None;
+        config.restore = Default::default();
         self.start_job(builtin, config.job_args(), Start::Submitted)
     }
 
@@ -295,7 +299,7 @@ impl Cluster {
         let built = jobs::build(builtin, &args)?;
         let graph = built.env.job_graph()?;
         let mut settings = built.env.execution_settings();
-        settings.checkpoint.s3 = settings.checkpoint.s3.clone().or(self.config.s3_config());
+        settings.checkpoint.s3 = settings.checkpoint.s3.clone().or(S3Config::from(&self.config.s3));
         let job_id =
             settings.job_id.clone().unwrap_or_else(|| crate::runtime::minicluster::derive_job_id(&built.name, &graph));
         let jobs = self.jobs.lock().expect("cluster lock");
@@ -1058,7 +1062,10 @@ impl JobManager {
         })?;
         tracing::info!(rpc = %rpc_addr, rest = %rest_addr, "JobManager started");
         let host = cluster.config.rpc.advertised_address.clone().unwrap_or_else(host_name);
-        let _ = cluster.advertised.set((format!("{host}:{}", rpc_addr.port()), format!("{host}:{}", rest_addr.port())));
+        let rest_host = cluster.config.rest.advertised_address.clone().unwrap_or_else(|| host.clone());
+        let _ = cluster
+            .advertised
+            .set((format!("{host}:{}", rpc_addr.port()), format!("{rest_host}:{}", rest_addr.port())));
         match cluster.ha.clone() {
             None => cluster.lead(0)?,
             Some(ha) => {

@@ -21,7 +21,7 @@ use crate::cluster::proto::job_manager_message::Body as JmBody;
 use crate::cluster::proto::task_manager_message::Body as TmBody;
 use crate::cluster::proto::{self, JobManagerMessage, TaskManagerMessage, task_state::State};
 use crate::cluster::{VERSION, host_name, runtime, socket_addr};
-use crate::config::{Config, DEFAULT_METRICS_PORT, MANAGED_FRACTION, NetworkCompression};
+use crate::config::{Config, DEFAULT_METRICS_PORTS, MANAGED_FRACTION, NetworkCompression};
 use crate::error::{Domain, Error, Result};
 use crate::jobs;
 use crate::network::inbound::DataServer;
@@ -187,7 +187,7 @@ impl Shared {
         let built = jobs::build(&d.builtin, &d.args)?;
         let graph = Arc::new(built.env.job_graph()?);
         let settings = built.env.execution_settings();
-        let s3 = settings.checkpoint.s3.clone().or(self.config.s3_config());
+        let s3 = settings.checkpoint.s3.clone().or(S3Config::from(&self.config.s3));
         let mut tasks = Vec::new();
         for t in &d.tasks {
             let (v, i) = (t.vertex as usize, t.subtask as usize);
@@ -452,7 +452,7 @@ pub fn run(config: Config) -> Result<()> {
         ha: match HaServices::from_config(&config, "taskmanager") {
             Ok(ha) => ha.map(Arc::new),
             Err(e) => {
-                tracing::warn!("cannot read the HA records ({e}); registering with {}", config.jobmanager.address);
+                tracing::warn!("cannot read the HA records ({e}); registering with {}", config.jobmanager_address());
                 None
             }
         },
@@ -473,13 +473,13 @@ pub fn run(config: Config) -> Result<()> {
             .spawn(move || shared.write_loop(jobs))
             .map_err(|e| Error::io("starting a snapshot writer", e))?;
     }
-    let metrics_addr =
-        socket_addr(&shared.config.metrics.bind, shared.config.metrics.port.unwrap_or(DEFAULT_METRICS_PORT))?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(metrics_addr)
-            .await
-            .map_err(|e| Error::io(format!("cannot listen for metrics on {metrics_addr}"), e))?;
+        let listener = metrics_listener(&shared.config).await?;
         let metrics_addr = listener.local_addr().map_err(|e| Error::io("reading the metrics address", e))?;
+        if let Some(file) = &shared.config.metrics.port_file {
+            std::fs::write(file, metrics_addr.port().to_string())
+                .map_err(|e| Error::io(format!("writing the metrics port to {file} (metrics.port-file)"), e))?;
+        }
         let app = health_router(shared.clone());
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
@@ -513,8 +513,39 @@ pub fn run(config: Config) -> Result<()> {
     })
 }
 
+/// Listens on the first free port of `metrics.port` (a port or a range). Without one configured,
+/// the first free port of [`DEFAULT_METRICS_PORTS`], else any free port: several TaskManagers on
+/// one host all start, and each reports its port to the JobManager.
+async fn metrics_listener(config: &Config) -> Result<tokio::net::TcpListener> {
+    let range = config.metrics.port.unwrap_or(DEFAULT_METRICS_PORTS);
+    let mut last_error = None;
+    for port in range.ports() {
+        let addr = socket_addr(&config.metrics.bind, port)?;
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    let e = last_error.expect("a range holds a port");
+    if config.metrics.port.is_none() && e.kind() == std::io::ErrorKind::AddrInUse {
+        tracing::warn!("the metrics ports {range} are all taken; the kernel picks one");
+        let addr = socket_addr(&config.metrics.bind, 0)?;
+        return tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| Error::io(format!("cannot listen for metrics on {addr}"), e));
+    }
+    Err(Error::io(
+        format!(
+            "cannot listen for metrics on {}:{range} (metrics.port); give a free port or a range such as \
+             9249-9260",
+            config.metrics.bind
+        ),
+        e,
+    ))
+}
+
 /// The JobManager to register with: the one a standby named, else the leader of the HA records,
-/// else `jobmanager.address`.
+/// else the configured one ([`Config::jobmanager_address`]).
 async fn leader_address(shared: &Arc<Shared>) -> String {
     if let Some(a) = shared.redirect.lock().expect("session lock").take() {
         return a;
@@ -527,7 +558,7 @@ async fn leader_address(shared: &Arc<Shared>) -> String {
             Err(e) => tracing::warn!("the leader lookup failed: {e}"),
         }
     }
-    shared.config.jobmanager.address.clone()
+    shared.config.jobmanager_address()
 }
 
 async fn session(shared: &Arc<Shared>, metrics_addr: std::net::SocketAddr) -> SessionEnd {

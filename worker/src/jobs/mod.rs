@@ -57,13 +57,13 @@ pub struct CommonArgs {
     #[arg(long)]
     pub rocksdb_dir: Option<PathBuf>,
     /// rocksdb: memory for all instances (block cache and write buffers), e.g. `512MiB`.
-    #[arg(long, value_parser = parse_bytes, default_value = "256MiB")]
+    #[arg(long, value_parser = crate::config::values::bytes, default_value = "256MiB")]
     pub rocksdb_memory: usize,
     /// rocksdb: share of `--rocksdb-memory` the write buffers (memtables) may use, in percent.
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u8).range(5..=90))]
     pub rocksdb_write_buffer_ratio: u8,
     /// rocksdb: data block size, e.g. `16KiB`.
-    #[arg(long, value_parser = parse_bytes, default_value = "16KiB")]
+    #[arg(long, value_parser = crate::config::values::bytes, default_value = "16KiB")]
     pub rocksdb_block_size: usize,
     /// rocksdb: background flush and compaction threads per instance.
     #[arg(long, default_value_t = 2)]
@@ -186,22 +186,6 @@ impl CommonArgs {
     }
 }
 
-/// Parses a byte size: a number with an optional binary unit (`KiB`, `MiB`, `GiB`; `k`, `m`, `g`).
-pub fn parse_bytes(text: &str) -> std::result::Result<usize, String> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let n: usize = number.parse().map_err(|_| format!("'{text}' is not a size such as 512MiB"))?;
-    let shift = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 0,
-        "k" | "kb" | "kib" => 10,
-        "m" | "mb" | "mib" => 20,
-        "g" | "gb" | "gib" => 30,
-        _ => return Err(format!("'{text}': unknown unit; use KiB, MiB or GiB")),
-    };
-    n.checked_mul(1 << shift).ok_or_else(|| format!("'{text}' is too large"))
-}
-
 /// What the CLI reports when a job ends.
 pub enum Report {
     /// Nothing beyond the job's own output.
@@ -302,9 +286,5 @@ mod tests {
         let e = build("wordcount", &[]).err().unwrap().to_string();
         assert!(!e.contains('\n') && e.contains("--input") && e.contains("usage: "), "{e}");
         assert!(help("nexmark").unwrap().contains("--query"));
-        assert_eq!(parse_bytes("512MiB"), Ok(512 << 20));
-        assert_eq!(parse_bytes("3g"), Ok(3 << 30));
-        assert_eq!(parse_bytes("100"), Ok(100));
-        assert!(parse_bytes("12 parsecs").is_err() && parse_bytes("MiB").is_err());
     }
 }

@@ -11,8 +11,8 @@
 
 use crate::checkpoint::incremental::RestoredDb;
 use crate::checkpoint::storage::{CheckpointStorage, LocalStorage};
+use crate::config::values::bytes as parse_bytes;
 use crate::error::{Error, Result};
-use crate::jobs::parse_bytes;
 use crate::runtime::element::SnapshotFormat;
 use crate::state::keygroup::KeyGroupRange;
 use crate::state::rocksdb::{RocksDbConfig, RocksDbKeyedStateBackend, RocksDbResources};
