@@ -100,6 +100,7 @@ impl<T: Data> DataStream<T> {
                 partitioning: self.partitioning,
                 writer: self.writer.clone(),
                 decoder: crate::runtime::element::AnyBatch::decoder::<T>(),
+                record_type: std::any::type_name::<T>(),
             });
         }
     }

@@ -375,6 +375,7 @@ impl Cluster {
             builtin: builtin.to_string(),
             args: args.clone(),
             final_snapshot: settings.checkpoint.has_final_snapshot(),
+            plan_digest: graph.plan_digest(),
         };
         let handle = match supervise(&graph, &built.name, &settings, Arc::new(launcher)) {
             Ok(h) => h,
@@ -640,6 +641,8 @@ struct RemoteLauncher {
     builtin: String,
     args: Vec<String>,
     final_snapshot: bool,
+    /// What every TaskManager must plan from `builtin` and `args` ([`JobGraph::plan_digest`]).
+    plan_digest: String,
 }
 
 /// The slots an attempt takes on one TaskManager, and the tasks it runs there.
@@ -751,6 +754,7 @@ impl Launcher for RemoteLauncher {
                 allow_non_restored_state: spec.restored.as_ref().is_some_and(|r| r.allow_non_restored_state),
                 final_snapshot: self.final_snapshot,
                 traceparent: traceparent.clone(),
+                plan_digest: self.plan_digest.clone(),
             };
             tracing::info!(
                 job_id = %self.job_id,

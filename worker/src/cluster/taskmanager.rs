@@ -23,6 +23,7 @@ use crate::cluster::proto::{self, JobManagerMessage, TaskManagerMessage, task_st
 use crate::cluster::{VERSION, host_name, runtime, socket_addr};
 use crate::config::{Config, DEFAULT_METRICS_PORTS, MANAGED_FRACTION, NetworkCompression};
 use crate::error::{Domain, Error, Result};
+use crate::graph::job_graph::JobGraph;
 use crate::jobs;
 use crate::network::inbound::DataServer;
 use crate::runtime::deploy::{Deployment, RemoteWiring, deploy, task_index};
@@ -184,8 +185,8 @@ impl Shared {
     }
 
     fn try_deploy(self: &Arc<Self>, d: &proto::Deploy) -> Result<()> {
-        let built = jobs::build(&d.builtin, &d.args)?;
-        let graph = Arc::new(built.env.job_graph()?);
+        let (built, graph) = plan(d)?;
+        let graph = Arc::new(graph);
         let settings = built.env.execution_settings();
         let s3 = settings.checkpoint.s3.clone().or(S3Config::from(&self.config.s3));
         let mut tasks = Vec::new();
@@ -209,7 +210,9 @@ impl Shared {
                 mode: RestoreMode::NoClaim,
                 allow_non_restored_state: d.allow_non_restored_state,
             };
-            Some(Arc::new(RestoredSnapshot::load(&settings, &s3)?))
+            let snapshot = RestoredSnapshot::load(&settings, &s3)?;
+            snapshot.check_fits(graph.operators())?;
+            Some(Arc::new(snapshot))
         };
         let metrics: HashMap<(usize, usize), Arc<TaskMetrics>> =
             tasks.iter().map(|&t| (t, Arc::new(TaskMetrics::default()))).collect();
@@ -511,6 +514,33 @@ pub fn run(config: Config) -> Result<()> {
             }
         }
     })
+}
+
+/// Plans the job of `d` as this TaskManager's image does, and checks that the plan is the one the
+/// JobManager deployed ([`JobGraph::plan_digest`]). A job the image does not know, or one it plans
+/// differently, is refused as the user's error, so the job fails at once and is not retried.
+fn plan(d: &proto::Deploy) -> Result<(jobs::BuiltJob, JobGraph)> {
+    if !jobs::JOBS.iter().any(|(name, _)| *name == d.builtin) {
+        return Err(Error::InvalidJob(format!(
+            "job '{}' ({}) runs '{}', which this TaskManager's image does not know (it has {}): run the \
+             TaskManagers from the JobManager's image",
+            d.job_name,
+            d.job_id,
+            d.builtin,
+            jobs::JOBS.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let built = jobs::build(&d.builtin, &d.args)?;
+    let graph = built.env.job_graph()?;
+    let digest = graph.plan_digest();
+    if digest != d.plan_digest {
+        return Err(Error::InvalidJob(format!(
+            "job '{}' ({}): this TaskManager plans another job graph than the JobManager (plan digest {digest} \
+             here, {} on the JobManager): run JobManager and TaskManagers from the same image",
+            d.job_name, d.job_id, d.plan_digest
+        )));
+    }
+    Ok((built, graph))
 }
 
 /// Listens on the first free port of `metrics.port` (a port or a range). Without one configured,

@@ -215,6 +215,50 @@ impl JobGraph {
         })
     }
 
+    /// The digest of the plan every process of a cluster must agree on: 16 hex digits of the
+    /// xxHash64 of each operator's id, name, kind, parallelism, max parallelism, vertex and
+    /// chaining, and each edge's ends, input, side-output tag, partitioning, ship strategy,
+    /// chaining and record type. The JobManager sends it with every deployment; a TaskManager that
+    /// plans the same job differently refuses it instead of running with state it cannot match.
+    pub fn plan_digest(&self) -> String {
+        let mut plan = String::new();
+        for node in &self.graph.nodes {
+            let kind = match node.kind {
+                NodeKind::Source(_) => "source",
+                NodeKind::Operator(_) => "operator",
+            };
+            plan.push_str(&format!(
+                "node {} {:?} {kind} p={} max={} vertex={} {:?} {:?}\n",
+                self.operator_ids[node.id],
+                node.name,
+                self.parallelism[node.id],
+                self.max_parallelism[node.id],
+                self.node_vertex[node.id],
+                node.chaining,
+                node.slot_sharing_group,
+            ));
+        }
+        for (i, e) in self.graph.edges.iter().enumerate() {
+            plan.push_str(&format!(
+                "edge {} -> {} input={} tag={:?} {:?} {:?} chained={} {}\n",
+                self.operator_ids[e.source],
+                self.operator_ids[e.target],
+                e.input,
+                e.tag,
+                e.partitioning,
+                self.strategies[i],
+                self.chained[i],
+                e.record_type,
+            ));
+        }
+        format!("{:016x}", xxh64(plan.as_bytes(), 0))
+    }
+
+    /// Every operator as `(id, name, max parallelism)`: what a restored snapshot must fit.
+    pub fn operators(&self) -> impl Iterator<Item = (&str, &str, usize)> {
+        self.graph.nodes.iter().map(|n| (self.operator_ids[n.id].as_str(), n.name.as_str(), self.max_parallelism[n.id]))
+    }
+
     /// A human-readable plan: one line per vertex with its operators, parallelism and inputs.
     pub fn describe(&self) -> String {
         let mut out = String::new();

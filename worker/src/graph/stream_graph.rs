@@ -146,6 +146,9 @@ pub struct StreamEdge {
     pub writer: WriterFactory,
     /// Decoder of the edge's batches when they cross the network.
     pub decoder: crate::runtime::element::BatchDecoder,
+    /// The record type's name: with the codec (postcard of that type), the identity of what the
+    /// edge carries in the plan digest.
+    pub record_type: &'static str,
 }
 
 /// The logical graph of a job.

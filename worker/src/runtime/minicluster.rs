@@ -367,12 +367,7 @@ pub fn supervise(
     let restored = match &settings.restore {
         Some(r) => {
             let snapshot = RestoredSnapshot::load(r, &settings.checkpoint.s3)?;
-            snapshot.check_fits(
-                job.graph
-                    .nodes
-                    .iter()
-                    .map(|n| (job.operator_ids[n.id].as_str(), n.name.as_str(), job.max_parallelism[n.id])),
-            )?;
+            snapshot.check_fits(job.operators())?;
             tracing::info!(
                 checkpoint_id = snapshot.metadata.checkpoint_id,
                 location = %snapshot.location(),
