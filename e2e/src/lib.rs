@@ -12,18 +12,21 @@ use std::time::{Duration, Instant};
 
 /// The `ferroflink` binary of this build (next to the test executables), built first if needed.
 pub fn binary() -> PathBuf {
+    binary_of("ferroflink", "ferroflink")
+}
+
+/// Binary `bin` of workspace package `package` (next to the test executables), built first if
+/// needed (`cargo test` builds the binaries of the package under test only).
+pub fn binary_of(package: &str, bin: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test executable's path");
     let dir = exe.parent().and_then(|d| d.parent()).expect("target/<profile>/deps");
-    let bin = dir.join("ferroflink");
-    if !bin.exists() {
+    let path = dir.join(bin);
+    if !path.exists() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "ferroflink", "--bin", "ferroflink"])
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building the ferroflink binary failed");
+        let status = Command::new(cargo).args(["build", "-p", package, "--bin", bin]).status().expect("cargo runs");
+        assert!(status.success(), "building the {bin} binary failed");
     }
-    bin
+    path
 }
 
 /// A child process, killed when dropped; its standard error is collected.
@@ -35,7 +38,12 @@ pub struct Process {
 impl Process {
     /// Starts the `ferroflink` binary with `args` and `env`.
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Process {
-        let mut cmd = Command::new(binary());
+        Process::start_binary(&binary(), args, env)
+    }
+
+    /// Starts `binary` with `args` and `env`.
+    pub fn start_binary(binary: &Path, args: &[&str], env: &[(&str, &str)]) -> Process {
+        let mut cmd = Command::new(binary);
         cmd.args(args).stdout(Stdio::null()).stderr(Stdio::piped()).env("RUST_LOG", "ferroflink=info");
         for (k, v) in env {
             cmd.env(k, v);

@@ -62,7 +62,7 @@ fn operator_installs_with_helm_and_deploys_a_flinkjob() {
     // Already there from an earlier run is fine.
     let _ = Command::new("kubectl").args(["create", "namespace", "ff-e2e"]).status();
     let job = format!(
-        "apiVersion: ferroflink.io/v1alpha1\nkind: FlinkJob\nmetadata: {{name: wc, namespace: ff-e2e}}\nspec:\n  image: {image}\n  job: {{builtin: wordcount, args: [--input, /opt/ferroflink/data/hamlet.txt], parallelism: 3}}\n  taskManager: {{slots: 2}}\n"
+        "apiVersion: ferroflink.io/v1alpha1\nkind: FlinkJob\nmetadata: {{name: wc, namespace: ff-e2e}}\nspec:\n  image: {image}\n  job: {{name: wordcount, args: [--input, /opt/ferroflink/data/hamlet.txt], parallelism: 3}}\n  taskManager: {{slots: 2}}\n"
     );
     let file = std::env::temp_dir().join("ff-e2e-flinkjob.yaml");
     std::fs::write(&file, job).unwrap();

@@ -58,7 +58,7 @@ fn job_args(events: u64, rate: u64, out: &Path) -> Vec<String> {
 fn spec(server: &moto::Moto, args: Vec<String>, parallelism: i32) -> FlinkJobSpec {
     serde_json::from_value(json!({
         "image": "ferroflink:test",
-        "job": {"builtin": "nexmark", "args": args, "parallelism": parallelism, "upgradeMode": "savepoint"},
+        "job": {"name": "nexmark", "args": args, "parallelism": parallelism, "upgradeMode": "savepoint"},
         "taskManager": {"slots": 2},
         "checkpointing": {"interval": "300ms", "storage": format!("s3://{BUCKET}/checkpoints")},
         "savepoints": {"storage": format!("s3://{BUCKET}/savepoints")},

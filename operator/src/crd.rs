@@ -18,6 +18,8 @@ use std::collections::BTreeMap;
     printcolumn(name = "Lifecycle", type_ = "string", json_path = ".status.lifecycleState"),
     printcolumn(name = "Parallelism", type_ = "integer", json_path = ".spec.job.parallelism"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = Rule::new("has(self.spec.job.name) != has(self.spec.job.builtin)")
+        .message("job.name names the job the image registers (job.builtin is its former name): give exactly one of them"),
     validation = Rule::new("!has(self.spec.jobManager) || self.spec.jobManager.replicas <= 1 || has(self.spec.checkpointing)")
         .message("jobManager.replicas > 1 (standby JobManagers) requires checkpointing.storage for the HA pointers"),
     validation = Rule::new("has(self.spec.savepoints) || !has(self.spec.job.upgradeMode) || self.spec.job.upgradeMode != 'savepoint'")
@@ -109,9 +111,15 @@ pub enum PullPolicy {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct JobSpec {
-    /// A job compiled into the image (`ferroflink jobs` lists them).
+    /// A job the image registers: a built-in one, or one of the crate the image was built from
+    /// (`ferroflink jobs` in the image lists them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9][a-z0-9-]*$"))]
-    pub builtin: String,
+    pub name: Option<String>,
+    /// The former name of `name`, still accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9][a-z0-9-]*$"))]
+    pub builtin: Option<String>,
     /// The job's arguments.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64))]
@@ -154,6 +162,13 @@ pub struct JobSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 64), extend("format" = "date-time"))]
     pub stop_at: Option<String>,
+}
+
+impl JobSpec {
+    /// The registered job to run: `name`, else the former `builtin` (the CEL rule makes one set).
+    pub fn registered(&self) -> &str {
+        self.name.as_deref().or(self.builtin.as_deref()).unwrap_or_default()
+    }
 }
 
 /// How a spec change is rolled out.

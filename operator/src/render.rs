@@ -242,7 +242,7 @@ pub fn engine_config(job: &FlinkJob) -> Result<String, RenderError> {
     let mut cfg = json!({
         "job": {
             "id": job_id(job),
-            "builtin": spec.job.builtin,
+            "builtin": spec.job.registered(),
             "args": args,
             "parallelism": spec.job.parallelism,
         },
@@ -708,7 +708,7 @@ mod tests {
     fn job(spec: Value) -> FlinkJob {
         let mut base = json!({
             "image": "ferroflink:test",
-            "job": {"builtin": "nexmark", "args": ["--query", "q5"], "parallelism": 10},
+            "job": {"name": "nexmark", "args": ["--query", "q5"], "parallelism": 10},
         });
         merge_json(&mut base, spec);
         let spec: FlinkJobSpec = serde_json::from_value(base).unwrap();

@@ -174,7 +174,7 @@ mod tests {
 
     fn job(savepoints: serde_json::Value) -> FlinkJob {
         let spec: FlinkJobSpec = serde_json::from_value(json!({
-            "image": "i", "job": {"builtin": "nexmark", "parallelism": 1, "initialSavepointPath": "s3://b/sp/initial"},
+            "image": "i", "job": {"name": "nexmark", "parallelism": 1, "initialSavepointPath": "s3://b/sp/initial"},
             "savepoints": savepoints,
         }))
         .unwrap();

@@ -46,7 +46,7 @@ fn good() -> Value {
         "metadata": {"name": "bids", "namespace": "streaming"},
         "spec": {
             "image": "ferroflink:0.1.0",
-            "job": {"builtin": "nexmark", "args": ["--query", "q7"], "parallelism": 10},
+            "job": {"name": "nexmark", "args": ["--query", "q7"], "parallelism": 10},
             "jobManager": {"replicas": 2},
             "taskManager": {"slots": 4, "resources": {"cpu": "4", "memory": "8Gi"}},
             "checkpointing": {"interval": "10s", "storage": "s3://bucket/checkpoints", "retained": 3},
@@ -119,7 +119,8 @@ fn bad_specs_are_rejected_by_the_schema() {
         ("empty image", json!({"image": ""}), "/spec/image"),
         ("bad interval", json!({"checkpointing": {"interval": "soon"}}), "/spec/checkpointing/interval"),
         ("bad cpu", json!({"taskManager": {"resources": {"cpu": "four"}}}), "/spec/taskManager/resources/cpu"),
-        ("bad job name", json!({"job": {"builtin": "Word Count"}}), "/spec/job/builtin"),
+        ("bad job name", json!({"job": {"name": "Word Count"}}), "/spec/job/name"),
+        ("bad former job name", json!({"job": {"name": null, "builtin": "Word Count"}}), "/spec/job/builtin"),
         ("unknown upgrade mode", json!({"job": {"upgradeMode": "yolo"}}), "/spec/job/upgradeMode"),
         ("unknown job state", json!({"job": {"state": "paused"}}), "/spec/job/state"),
         ("bad max age", json!({"savepoints": {"storage": "s3://b/s", "maxAge": "1 week"}}), "/spec/savepoints/maxAge"),
@@ -139,6 +140,19 @@ fn cel_rule_requires_storage_for_standby_jobmanagers() {
     assert!(errors.iter().any(|e| e.contains("requires checkpointing.storage")), "{errors:?}");
     let single = with(json!({"checkpointing": null, "jobManager": {"replicas": 1}}));
     assert!(cel_errors(&single).is_empty());
+}
+
+#[test]
+fn cel_rule_takes_the_job_by_name_or_its_former_builtin_field() {
+    let former = with(json!({"job": {"name": null, "builtin": "nexmark"}}));
+    assert!(schema_errors(&former).is_empty() && cel_errors(&former).is_empty(), "{:?}", cel_errors(&former));
+    let job: ferroflink_operator::crd::FlinkJob = serde_json::from_value(former).unwrap();
+    assert_eq!(job.spec.job.registered(), "nexmark");
+    for (what, patch) in [("both", json!({"job": {"builtin": "nexmark"}})), ("neither", json!({"job": {"name": null}}))]
+    {
+        let errors = cel_errors(&with(patch));
+        assert!(errors.iter().any(|e| e.contains("give exactly one of them")), "{what}: {errors:?}");
+    }
 }
 
 #[test]

@@ -42,18 +42,54 @@ fn rendered_examples_validate_against_kubernetes_schemas() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// The build stage's `cargo build` command with the build arguments `args` (`JOB_PACKAGE`,
+/// `JOB_BINARY`) given, their defaults otherwise; and where it copies the job binary from.
+fn dockerfile_build(args: &[(&str, &str)]) -> (String, String) {
+    let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
+    let value = |name: &str| {
+        let given = args.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string());
+        let default = dockerfile.lines().find_map(|l| l.strip_prefix(&format!("ARG {name}=")).map(str::to_string));
+        given.or(default).unwrap_or_else(|| panic!("the Dockerfile has no ARG {name}"))
+    };
+    let (package, binary) = (value("JOB_PACKAGE"), value("JOB_BINARY"));
+    let run = dockerfile.replace("\\\n", " ");
+    let command =
+        run.lines().find_map(|l| l.strip_prefix("RUN cargo build")).expect("the build stage runs cargo build");
+    let (build, copy) = command.split_once("&&").expect("the build stage copies the job binary");
+    let expand = |s: &str| {
+        let s = s.replace("${JOB_PACKAGE}", &package).replace("${JOB_BINARY}", &binary).replace('"', "");
+        s.split_whitespace().collect::<Vec<_>>().join(" ")
+    };
+    let source = expand(copy).split(' ').nth(1).expect("cp <binary> <destination>").to_string();
+    (format!("cargo build {}", expand(build)), source)
+}
+
 #[test]
 fn dockerfile_passes_hadolint_and_uses_the_documented_build() {
     let result = tool("hadolint", &["Dockerfile"]);
     assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stdout));
-    let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
-    let build = dockerfile
-        .lines()
-        .find_map(|l| l.strip_prefix("RUN cargo build"))
-        .map(|rest| format!("cargo build{rest}"))
-        .expect("the build stage runs cargo build");
+    let (build, source) = dockerfile_build(&[]);
+    assert_eq!(source, "target/release/ferroflink");
     let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
     assert!(readme.lines().any(|l| l.trim() == build), "README.md documents `{build}`");
+}
+
+/// The image of your own jobs: the build stage's command, with the example crate's package and
+/// binary, run here (in the test profile, whose build is cached, instead of `--release`), builds
+/// the binary the image installs as `ferroflink`.
+#[test]
+fn the_image_build_command_builds_a_crate_of_your_own_jobs() {
+    let (build, source) = dockerfile_build(&[("JOB_PACKAGE", "custom-job"), ("JOB_BINARY", "custom-job")]);
+    assert_eq!(build, "cargo build --release --locked -p custom-job -p ferroflink-operator");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let args: Vec<&str> = build.split(' ').skip(1).filter(|a| *a != "--release").collect();
+    let status = Command::new(cargo).args(&args).current_dir(repo()).status().unwrap();
+    assert!(status.success(), "{build} failed");
+    // target/<profile>/deps/<this test> -> target/<profile>/custom-job, as target/release/... in the image.
+    let exe = std::env::current_exe().unwrap();
+    let built = exe.parent().and_then(Path::parent).unwrap().join(Path::new(&source).file_name().unwrap());
+    let jobs = Command::new(&built).arg("jobs").output().unwrap();
+    assert!(String::from_utf8_lossy(&jobs.stdout).contains("length-count"), "{}", built.display());
 }
 
 #[test]

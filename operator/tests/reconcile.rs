@@ -29,7 +29,7 @@ async fn client() -> Client {
 fn spec(parallelism: i32) -> FlinkJobSpec {
     serde_json::from_value(json!({
         "image": "ferroflink:test",
-        "job": {"builtin": "nexmark", "args": ["--query", "q5"], "parallelism": parallelism},
+        "job": {"name": "nexmark", "args": ["--query", "q5"], "parallelism": parallelism},
         "taskManager": {"slots": 4, "resources": {"cpu": "4", "memory": "4Gi"}},
         "checkpointing": {"storage": "s3://bucket/ck"},
     }))

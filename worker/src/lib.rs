@@ -26,6 +26,7 @@
 
 pub mod api;
 pub mod checkpoint;
+pub mod cli;
 pub mod cluster;
 pub mod connectors;
 pub mod error;

@@ -1,6 +1,7 @@
 //! The DataStream API end to end on the mini-cluster: keyed process functions with state, timers and
 //! side outputs, union, connect, rolling reduce and aggregate, processing-time windows, state TTL,
-//! and failures that surface as clear errors instead of hanging the job.
+//! and failures that surface as clear errors instead of hanging the job; serialize-every-edge mode
+//! (on in debug builds) fails a record type whose codec does not round-trip in a local run.
 
 use ferroflink::api::{CoProcessContext, CoProcessFunction};
 use ferroflink::prelude::*;
@@ -220,4 +221,31 @@ fn event_time_windows_without_timestamps_say_what_to_do() {
         .print();
     let e = env.execute("no timestamps").err().unwrap().to_string();
     assert!(e.contains("WatermarkStrategy"), "{e}");
+}
+
+/// A record type whose codec does not round-trip: it encodes, but never decodes.
+#[derive(Clone, Debug, serde::Serialize)]
+struct OneWay(u64);
+
+impl<'de> serde::Deserialize<'de> for OneWay {
+    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<OneWay, D::Error> {
+        Err(serde::de::Error::custom("OneWay cannot be read back"))
+    }
+}
+
+#[test]
+fn serialize_every_edge_finds_a_record_type_that_does_not_round_trip() {
+    let run = |serialize: bool| {
+        let env = StreamExecutionEnvironment::new();
+        env.set_parallelism(2).set_serialize_edges(serialize);
+        let out = env.from_collection(vec![OneWay(1), OneWay(2), OneWay(3)]).rebalance().map(|o: OneWay| o.0).collect();
+        env.execute("one way").map(|_| {
+            let mut values = out.take();
+            values.sort();
+            values
+        })
+    };
+    assert_eq!(run(false).unwrap(), vec![1, 2, 3], "in one process without the mode, nothing is encoded");
+    let e = run(true).unwrap_err().to_string();
+    assert!(e.contains("OneWay") && e.contains("do not decode from their own encoding"), "{e}");
 }

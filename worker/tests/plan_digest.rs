@@ -20,7 +20,7 @@ use ferroflink::cluster::proto::{
     Deploy, JobManagerMessage, Register, Registered, TaskManagerMessage, TaskRef, TaskState, task_state,
 };
 use ferroflink::config::Config;
-use ferroflink::jobs;
+use ferroflink::jobs::Registry;
 use std::pin::Pin;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -38,7 +38,7 @@ fn args(list: &[&str]) -> Vec<String> {
 }
 
 fn digest(builtin: &str, job_args: &[String]) -> String {
-    jobs::build(builtin, job_args).unwrap().env.job_graph().unwrap().plan_digest()
+    Registry::with_builtins().build(builtin, job_args).unwrap().env.job_graph().unwrap().plan_digest()
 }
 
 #[test]

@@ -82,6 +82,13 @@ impl StreamExecutionEnvironment {
         self
     }
 
+    /// Whether batches between tasks of one process go through their codec, as between processes
+    /// (default: on in debug builds, off in release builds).
+    pub fn set_serialize_edges(&self, on: bool) -> &Self {
+        self.inner.borrow_mut().graph.config.serialize_edges = on;
+        self
+    }
+
     /// Batches a channel buffers before its sender blocks.
     pub fn set_channel_capacity(&self, batches: usize) -> &Self {
         self.inner.borrow_mut().graph.config.channel_capacity = batches.max(1);

@@ -24,7 +24,7 @@ use crate::config::{Config, DEFAULT_REST_PORT, DEFAULT_RPC_PORT};
 use crate::error::{Domain, Error, Result};
 use crate::graph::execution::{place_on, slots_needed};
 use crate::graph::job_graph::JobGraph;
-use crate::jobs;
+use crate::jobs::Registry;
 use crate::runtime::element::{CheckpointBarrier, SnapshotFormat};
 use crate::runtime::metrics::TaskMetrics;
 use crate::runtime::minicluster::{AttemptSpec, JobHandle, JobState, Launcher, RunningAttempt, supervise};
@@ -178,6 +178,8 @@ struct AttemptRoute {
 /// The JobManager's state, shared by its RPC sessions, its launchers and the REST API.
 pub struct Cluster {
     config: Config,
+    /// The jobs this JobManager's binary knows.
+    registry: Arc<Registry>,
     taskmanagers: Mutex<BTreeMap<String, TaskManagerInfo>>,
     /// Signalled when slots are freed or registered.
     slots_changed: Condvar,
@@ -200,9 +202,10 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    fn new(config: Config, ha: Option<HaServices>) -> Self {
+    fn new(config: Config, registry: Arc<Registry>, ha: Option<HaServices>) -> Self {
         Cluster {
             config,
+            registry,
             taskmanagers: Mutex::new(BTreeMap::new()),
             slots_changed: Condvar::new(),
             jobs: Mutex::new(Vec::new()),
@@ -296,7 +299,7 @@ impl Cluster {
     }
 
     fn start_job(self: &Arc<Self>, builtin: &str, args: Vec<String>, start: Start) -> Result<String> {
-        let built = jobs::build(builtin, &args)?;
+        let built = self.registry.build(builtin, &args)?;
         let graph = built.env.job_graph()?;
         let mut settings = built.env.execution_settings();
         settings.checkpoint.s3 = settings.checkpoint.s3.clone().or(S3Config::from(&self.config.s3));
@@ -433,7 +436,7 @@ impl Cluster {
 
     /// Lists a job that ended under an earlier leader.
     fn list_ended(&self, record: &JobRecord) {
-        let graph = match jobs::build(&record.builtin, &record.args).and_then(|b| b.env.job_graph()) {
+        let graph = match self.registry.build(&record.builtin, &record.args).and_then(|b| b.env.job_graph()) {
             Ok(g) => Arc::new(g),
             Err(e) => {
                 tracing::warn!(job_id = %record.id, "a recorded job no longer builds ({e}); not listed");
@@ -1025,8 +1028,13 @@ pub struct JobManager {
 
 impl JobManager {
     /// Starts the RPC server and the REST API as `config` says (port 0: any free port), and the
-    /// job of `job.builtin` if one is configured (application mode).
+    /// job of `job.builtin` if one is configured (application mode), with the built-in jobs.
     pub fn start(config: Config) -> Result<JobManager> {
+        JobManager::start_with(config, Arc::new(Registry::with_builtins()))
+    }
+
+    /// [`JobManager::start`] with the jobs of `registry`.
+    pub fn start_with(config: Config, registry: Arc<Registry>) -> Result<JobManager> {
         let runtime = runtime("jobmanager")?;
         let rpc_bind = socket_addr(&config.rpc.bind, config.rpc.port.unwrap_or(DEFAULT_RPC_PORT))?;
         let rest_bind = socket_addr(&config.rest.bind, config.rest.port.unwrap_or(DEFAULT_REST_PORT))?;
@@ -1035,7 +1043,7 @@ impl JobManager {
         static STARTED: AtomicU64 = AtomicU64::new(0);
         let identity = format!("{}-{}-{}", host_name(), std::process::id(), STARTED.fetch_add(1, Ordering::SeqCst));
         let ha = HaServices::from_config(&config, &identity)?;
-        let cluster = Arc::new(Cluster::new(config, ha));
+        let cluster = Arc::new(Cluster::new(config, registry, ha));
         let (rpc_addr, rest_addr) = runtime.block_on(async {
             let rpc = tokio::net::TcpListener::bind(rpc_bind)
                 .await

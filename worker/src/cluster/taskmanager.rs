@@ -24,7 +24,7 @@ use crate::cluster::{VERSION, host_name, runtime, socket_addr};
 use crate::config::{Config, DEFAULT_METRICS_PORTS, MANAGED_FRACTION, NetworkCompression};
 use crate::error::{Domain, Error, Result};
 use crate::graph::job_graph::JobGraph;
-use crate::jobs;
+use crate::jobs::{BuiltJob, Registry};
 use crate::network::inbound::DataServer;
 use crate::runtime::deploy::{Deployment, RemoteWiring, deploy, task_index};
 use crate::runtime::element::{CheckpointBarrier, SnapshotFormat};
@@ -102,6 +102,8 @@ struct WriteJob {
 /// The TaskManager's state, shared by its session, its task threads and its writers.
 struct Shared {
     config: Config,
+    /// The jobs this TaskManager's binary knows.
+    registry: Arc<Registry>,
     id: String,
     slots: usize,
     memory: u64,
@@ -185,7 +187,7 @@ impl Shared {
     }
 
     fn try_deploy(self: &Arc<Self>, d: &proto::Deploy) -> Result<()> {
-        let (built, graph) = plan(d)?;
+        let (built, graph) = plan(&self.registry, d)?;
         let graph = Arc::new(graph);
         let settings = built.env.execution_settings();
         let s3 = settings.checkpoint.s3.clone().or(S3Config::from(&self.config.s3));
@@ -437,13 +439,14 @@ fn memory_budget(config: &Config) -> u64 {
 }
 
 /// Runs a TaskManager until it is refused by its JobManager or the process is stopped.
-pub fn run(config: Config) -> Result<()> {
+pub fn run(config: Config, registry: Arc<Registry>) -> Result<()> {
     let rt = runtime("taskmanager")?;
     let (writes, jobs) = crossbeam_channel::unbounded();
     let data = DataServer::start(socket_addr(&config.data.bind, config.data.port.unwrap_or(0))?)?;
     let advertised = config.data.advertised_address.clone().unwrap_or_else(host_name);
     let data_address = format!("{advertised}:{}", data.local_addr().port());
     let shared = Arc::new(Shared {
+        registry,
         id: format!(
             "{}-{}-{:x}",
             host_name(),
@@ -519,18 +522,18 @@ pub fn run(config: Config) -> Result<()> {
 /// Plans the job of `d` as this TaskManager's image does, and checks that the plan is the one the
 /// JobManager deployed ([`JobGraph::plan_digest`]). A job the image does not know, or one it plans
 /// differently, is refused as the user's error, so the job fails at once and is not retried.
-fn plan(d: &proto::Deploy) -> Result<(jobs::BuiltJob, JobGraph)> {
-    if !jobs::JOBS.iter().any(|(name, _)| *name == d.builtin) {
+fn plan(registry: &Registry, d: &proto::Deploy) -> Result<(BuiltJob, JobGraph)> {
+    if !registry.knows(&d.builtin) {
         return Err(Error::InvalidJob(format!(
             "job '{}' ({}) runs '{}', which this TaskManager's image does not know (it has {}): run the \
              TaskManagers from the JobManager's image",
             d.job_name,
             d.job_id,
             d.builtin,
-            jobs::JOBS.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", ")
+            registry.names()
         )));
     }
-    let built = jobs::build(&d.builtin, &d.args)?;
+    let built = registry.build(&d.builtin, &d.args)?;
     let graph = built.env.job_graph()?;
     let digest = graph.plan_digest();
     if digest != d.plan_digest {

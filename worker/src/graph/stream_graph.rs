@@ -54,6 +54,10 @@ pub struct ExecutionConfig {
     pub batch_size: usize,
     /// Batches a channel holds before the sender blocks.
     pub channel_capacity: usize,
+    /// Whether batches between tasks of one process go through the edge's codec too (encoded and
+    /// decoded again), as between processes: a record type that does not round-trip then fails in
+    /// a local run, not first on a cluster. On in debug builds (the test suite), off in release.
+    pub serialize_edges: bool,
     /// Processing-time clock.
     pub clock: Arc<dyn Clock>,
 }
@@ -66,6 +70,7 @@ impl Default for ExecutionConfig {
             chaining: true,
             batch_size: 1024,
             channel_capacity: 4,
+            serialize_edges: cfg!(debug_assertions),
             clock: Arc::new(SystemClock),
         }
     }

@@ -5,17 +5,18 @@
 //! relies on).
 
 pub mod nexmark;
+mod registry;
 pub mod socket_wordcount;
 pub mod wordcount;
+
+pub use registry::Registry;
 
 use crate::api::StreamExecutionEnvironment;
 use crate::checkpoint::restore::{RestoreMode, RestoreSettings};
 use crate::connectors::checksum::Checksum;
-use crate::error::{Error, Result};
 use crate::runtime::restart::RestartStrategy;
 use crate::state::StateBackendConfig;
 use crate::state::rocksdb::RocksDbConfig;
-use clap::Parser;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -211,44 +212,8 @@ pub struct BuiltJob {
     pub report: Report,
 }
 
-/// The built-in jobs and what they do.
-pub const JOBS: &[(&str, &str)] = &[
-    ("wordcount", "count words in a file or directory: --input <path> [--output <dir>]"),
-    ("socket-window-wordcount", "count words from a socket in 5 s processing-time windows: --host H --port P"),
-    ("nexmark", "Nexmark queries over generated events: --query <q0|q1|q2|q5|q7|q8|tumble-count|hop-count> --events N"),
-];
-
-/// Builds the built-in job `name` from its arguments (without the job name).
-pub fn build(name: &str, args: &[String]) -> Result<BuiltJob> {
-    let argv = || std::iter::once(format!("ferroflink run {name}")).chain(args.iter().cloned());
-    let parse_error = |e: clap::Error| Error::InvalidJob(one_line(&e.to_string()));
-    match name {
-        "wordcount" => wordcount::build(wordcount::Args::try_parse_from(argv()).map_err(parse_error)?),
-        "socket-window-wordcount" => {
-            socket_wordcount::build(socket_wordcount::Args::try_parse_from(argv()).map_err(parse_error)?)
-        }
-        "nexmark" => nexmark::build(nexmark::Args::try_parse_from(argv()).map_err(parse_error)?),
-        other => Err(Error::InvalidJob(format!(
-            "unknown job '{other}'; built-in jobs are: {}",
-            JOBS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
-        ))),
-    }
-}
-
-/// The `--help` text of job `name`.
-pub fn help(name: &str) -> Option<String> {
-    use clap::CommandFactory;
-    let mut cmd = match name {
-        "wordcount" => wordcount::Args::command(),
-        "socket-window-wordcount" => socket_wordcount::Args::command(),
-        "nexmark" => nexmark::Args::command(),
-        _ => return None,
-    };
-    Some(cmd.render_help().to_string())
-}
-
 /// Folds clap's multi-line message into one line: the reason, then the usage.
-fn one_line(message: &str) -> String {
+pub(crate) fn one_line(message: &str) -> String {
     let mut reason = Vec::new();
     let mut usage = None;
     for line in message.lines().map(str::trim).filter(|l| !l.is_empty()) {
@@ -282,9 +247,5 @@ mod tests {
     fn tokenize_follows_the_contract() {
         assert_eq!(tokenize("Hello, WORLD_1 héllo--x  "), vec!["hello", "world_1", "h", "llo", "x"]);
         assert!(tokenize(" ,;é ").is_empty());
-        assert!(build("nope", &[]).err().unwrap().to_string().contains("wordcount"));
-        let e = build("wordcount", &[]).err().unwrap().to_string();
-        assert!(!e.contains('\n') && e.contains("--input") && e.contains("usage: "), "{e}");
-        assert!(help("nexmark").unwrap().contains("--query"));
     }
 }

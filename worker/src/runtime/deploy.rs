@@ -100,7 +100,12 @@ fn wire(
                 match (producer, consumer_here) {
                     (Some(m), true) => {
                         let (tx, rx) = bounded::<Element>(capacity);
-                        txs.push(ChannelSender::new(tx, cancel.clone(), m.clone()));
+                        let mut sender = ChannelSender::new(tx, cancel.clone(), m.clone());
+                        if job.graph.config.serialize_edges {
+                            let edge = &job.graph.edges[e.stream_edge];
+                            sender = sender.with_round_trip(edge.decoder, edge.record_type);
+                        }
+                        txs.push(sender);
                         wiring.receivers.entry((b.index, j)).or_default().push(InputChannel {
                             rx,
                             input,

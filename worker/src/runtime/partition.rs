@@ -5,7 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::record::{Data, Record};
-use crate::runtime::element::{AnyBatch, Element};
+use crate::runtime::element::{AnyBatch, BatchDecoder, Element};
 use crate::runtime::metrics::TaskMetrics;
 use crate::state::keygroup::{KeyGroupAssigner, operator_index_for_key_group};
 use crossbeam_channel::{SendTimeoutError, Sender, TrySendError};
@@ -32,16 +32,39 @@ pub struct ChannelSender {
     tx: Sender<Element>,
     cancel: Arc<AtomicBool>,
     metrics: Arc<TaskMetrics>,
+    /// Batches are encoded and decoded with this before they are sent (serialize-every-edge mode),
+    /// with the record type's name for errors.
+    round_trip: Option<(BatchDecoder, &'static str)>,
 }
 
 impl ChannelSender {
     /// Wraps a channel; `cancel` aborts a blocked send; blocked time goes to `metrics`.
     pub fn new(tx: Sender<Element>, cancel: Arc<AtomicBool>, metrics: Arc<TaskMetrics>) -> Self {
-        ChannelSender { tx, cancel, metrics }
+        ChannelSender { tx, cancel, metrics, round_trip: None }
+    }
+
+    /// Sends every batch through the codec first: encoded, then decoded by `decoder`, as a batch
+    /// that crosses the network is.
+    pub fn with_round_trip(mut self, decoder: BatchDecoder, record_type: &'static str) -> Self {
+        self.round_trip = Some((decoder, record_type));
+        self
     }
 
     /// Sends, blocking while the channel is full.
     pub fn send(&self, element: Element) -> Result<()> {
+        let element = match (element, self.round_trip) {
+            (Element::Batch(batch), Some((decode, record_type))) => {
+                let mut bytes = Vec::new();
+                batch.encode(&mut bytes)?;
+                Element::Batch(decode(&bytes).map_err(|e| {
+                    Error::Codec(format!(
+                        "records of type {record_type} do not decode from their own encoding ({e}); between \
+                         processes this edge would fail the same way (serialize-every-edge mode)"
+                    ))
+                })?)
+            }
+            (element, _) => element,
+        };
         let element = match self.tx.try_send(element) {
             Ok(()) => return Ok(()),
             Err(TrySendError::Disconnected(_)) => return Err(Error::Cancelled),

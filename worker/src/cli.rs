@@ -1,0 +1,566 @@
+//! The `ferroflink` command line, for the built-in jobs and a user's own: a binary calls [`main`]
+//! with its [`Registry`] and gets every command (run, jobs, bench, jobmanager, taskmanager, submit,
+//! list, cancel, savepoint, stop, probe) for the jobs registered there.
+
+use crate::cluster::client::RestClient;
+use crate::cluster::jobmanager::JobManager;
+use crate::config::{Config, ConfigLoader};
+pub use crate::jobs::Registry;
+use crate::jobs::{self, Report};
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use crossbeam_channel::Receiver;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(name = "ferroflink", version, about = "A Flink-style dataflow engine")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a job on a local mini-cluster: `ferroflink run <job> [job args]`
+    /// (`ferroflink run <job> --help` lists the job's arguments).
+    #[command(disable_help_flag = true)]
+    Run {
+        /// The job (see `ferroflink jobs`).
+        #[arg(allow_hyphen_values = true)]
+        job: String,
+        /// The job's arguments, e.g. `--input words.txt --parallelism 4`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// List the jobs this binary knows.
+    Jobs,
+    /// Measure Nexmark throughput per core (events ÷ process CPU seconds), one query after another.
+    Bench {
+        /// Queries to run; `generator` runs the source alone into a discarding sink.
+        #[arg(long, value_delimiter = ',', default_value = "generator,q1,tumble-count,hop-count,q5,q7")]
+        queries: Vec<String>,
+        /// Events per query.
+        #[arg(long, default_value_t = 10_000_000)]
+        events: u64,
+        /// Parallelism.
+        #[arg(long, short = 'p', default_value_t = 1)]
+        parallelism: usize,
+        /// Also checkpoint every this long (into a fresh temporary directory) and report the
+        /// checkpoint durations, to compare with a run without.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        checkpoint_interval: Option<Duration>,
+        /// More arguments for the Nexmark job, after `--` (e.g. `-- --state-backend rocksdb
+        /// --in-flight-auctions 1000000`).
+        #[arg(last = true)]
+        job_args: Vec<String>,
+    },
+    /// Measure keyed state: `ValueState<u64>` read-modify-write per core, or (with
+    /// `--incremental`) the bytes incremental checkpoints upload and the restore time.
+    BenchState(crate::state::bench::Args),
+    /// Run a JobManager: the REST API and web UI, the slot pool, and the jobs submitted to it (or
+    /// the one given with `--job`).
+    Jobmanager(JobManagerArgs),
+    /// Run a TaskManager: registers its slots with the JobManager and runs the tasks it deploys.
+    Taskmanager(TaskManagerArgs),
+    /// Submit a job to a running JobManager (whose binary knows it); prints the job id.
+    Submit {
+        #[command(flatten)]
+        rest: RestArgs,
+        /// The job (see `ferroflink jobs`).
+        job: String,
+        /// The job's arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Check that a TaskManager on this host is healthy (`/healthz` answers 200): exit 0 if so, 1
+    /// with the reason if not. For Kubernetes exec probes under `hostNetwork`, where the port is the
+    /// one the TaskManager found free.
+    Probe {
+        /// The file the TaskManager wrote its metrics port to (`--metrics-port-file`).
+        #[arg(long)]
+        port_file: PathBuf,
+    },
+    /// List the jobs of a running JobManager.
+    List {
+        #[command(flatten)]
+        rest: RestArgs,
+    },
+    /// Cancel a job.
+    Cancel {
+        #[command(flatten)]
+        rest: RestArgs,
+        /// The job id.
+        id: String,
+    },
+    /// Take a savepoint of a running job; prints its location.
+    Savepoint {
+        #[command(flatten)]
+        rest: RestArgs,
+        /// The job id.
+        id: String,
+        /// Where the savepoint goes (default: the JobManager's `savepoints.dir`).
+        target: Option<String>,
+    },
+    /// Stop a job with a savepoint; prints its location.
+    Stop {
+        #[command(flatten)]
+        rest: RestArgs,
+        /// The job id.
+        id: String,
+        /// Where the savepoint goes (default: the JobManager's `savepoints.dir`).
+        #[arg(long)]
+        savepoint: Option<String>,
+    },
+}
+
+#[derive(clap::Args)]
+struct RestArgs {
+    /// The JobManager's REST address.
+    #[arg(long, default_value = "http://localhost:8081")]
+    jobmanager: String,
+}
+
+#[derive(clap::Args)]
+struct JobManagerArgs {
+    /// Configuration file (YAML; see the configuration reference).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Address the RPC and REST servers listen on (`rpc.bind`, `rest.bind`).
+    #[arg(long)]
+    bind: Option<String>,
+    /// RPC port TaskManagers connect to (`rpc.port`, default 6123; 0 picks one).
+    #[arg(long)]
+    rpc_port: Option<u16>,
+    /// REST API and web UI port (`rest.port`, default 8081; 0 picks one).
+    #[arg(long)]
+    rest_port: Option<u16>,
+    /// The address TaskManagers and standbys reach this JobManager at (`rpc.advertised-address`).
+    #[arg(long)]
+    advertised_address: Option<String>,
+    /// High availability: `none`, `file:<dir>` or `kubernetes` (`ha.mode`, `ha.dir`).
+    #[arg(long)]
+    ha: Option<String>,
+    /// Checkpoint storage (`checkpointing.dir`).
+    #[arg(long)]
+    checkpoint_dir: Option<String>,
+    /// The job's id (`job.id`).
+    #[arg(long)]
+    job_id: Option<String>,
+    /// Start the job from this checkpoint or savepoint.
+    #[arg(long)]
+    restore: Option<String>,
+    /// `no-claim` or `claim`.
+    #[arg(long, requires = "restore")]
+    restore_mode: Option<String>,
+    /// Drop restored state the job no longer has.
+    #[arg(long, requires = "restore")]
+    allow_non_restored_state: bool,
+    /// Run this job with these arguments (application mode); must come last.
+    #[arg(long, num_args = 1.., allow_hyphen_values = true, value_name = "JOB [ARGS]")]
+    job: Vec<String>,
+}
+
+#[derive(clap::Args)]
+struct TaskManagerArgs {
+    /// Configuration file (YAML; see the configuration reference).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The JobManager's RPC address, `host:port` (`jobmanager.address`; default: Flink's
+    /// `jobmanager.rpc.address`:`jobmanager.rpc.port`, else localhost:6123).
+    #[arg(long)]
+    jobmanager_address: Option<String>,
+    /// Task slots (`taskmanager.slots`, Flink's `taskmanager.numberOfTaskSlots`; default 1).
+    #[arg(long)]
+    slots: Option<usize>,
+    /// Address the data plane and metrics servers listen on (`data.bind`, `metrics.bind`).
+    #[arg(long)]
+    bind: Option<String>,
+    /// Data port (`data.port`; 0 picks one).
+    #[arg(long)]
+    data_port: Option<u16>,
+    /// Port or range of `/metrics`, `/healthz`, `/readyz` (`metrics.port`; default: the first free
+    /// of 9249-9260, else any free port).
+    #[arg(long)]
+    metrics_port: Option<String>,
+    /// Write the metrics port taken to this file (`metrics.port-file`; `ferroflink probe` reads it).
+    #[arg(long)]
+    metrics_port_file: Option<String>,
+    /// The address other processes reach this one at (`data.advertised-address`).
+    #[arg(long)]
+    advertised_address: Option<String>,
+    /// Memory budget in bytes or with a unit (`taskmanager.memory`; default: the cgroup limit).
+    #[arg(long)]
+    memory: Option<String>,
+    /// High availability: `none`, `file:<dir>` or `kubernetes` (`ha.mode`, `ha.dir`).
+    #[arg(long)]
+    ha: Option<String>,
+}
+
+/// Reads the configuration layers: file, environment (`FLINK_PROPERTIES`, `FERROFLINK__*`), then
+/// `flags` (our key, value); logs a warning for each Flink key it ignores.
+fn load_config(file: Option<&std::path::Path>, flags: Vec<(&str, Option<Value>)>) -> anyhow::Result<Config> {
+    let mut loader = ConfigLoader::new();
+    if let Some(f) = file {
+        loader = loader.file(f)?;
+    }
+    let mut loader = loader.env()?;
+    for (key, value) in flags {
+        if let Some(v) = value {
+            loader.set(key, v);
+        }
+    }
+    for warning in loader.warnings() {
+        tracing::warn!("{warning}");
+    }
+    Ok(loader.load()?)
+}
+
+/// The `ha.mode` and `ha.dir` of an `--ha` flag.
+fn ha_flags(ha: Option<&str>) -> anyhow::Result<(Option<Value>, Option<Value>)> {
+    Ok(match ha {
+        None => (None, None),
+        Some("none") => (Some("none".into()), None),
+        Some("kubernetes") => (Some("kubernetes".into()), None),
+        Some(other) => match other.strip_prefix("file:") {
+            Some(dir) if !dir.is_empty() => (Some("file".into()), Some(dir.into())),
+            _ => anyhow::bail!("--ha takes none, file:<dir> or kubernetes, not '{other}'"),
+        },
+    })
+}
+
+fn jobmanager(args: JobManagerArgs, registry: Arc<Registry>) -> anyhow::Result<()> {
+    let (ha_mode, ha_dir) = ha_flags(args.ha.as_deref())?;
+    let builtin = args.job.first().cloned();
+    let job_args = builtin.is_some().then(|| args.job[1..].to_vec());
+    let config = load_config(
+        args.config.as_deref(),
+        vec![
+            ("rpc.bind", args.bind.clone().map(Into::into)),
+            ("rest.bind", args.bind.map(Into::into)),
+            ("rpc.port", args.rpc_port.map(Into::into)),
+            ("rest.port", args.rest_port.map(Into::into)),
+            ("rpc.advertised-address", args.advertised_address.map(Into::into)),
+            ("ha.mode", ha_mode),
+            ("ha.dir", ha_dir),
+            ("checkpointing.dir", args.checkpoint_dir.map(Into::into)),
+            ("job.id", args.job_id.map(Into::into)),
+            ("job.builtin", builtin.map(Into::into)),
+            ("job.args", job_args.map(Into::into)),
+            ("restore.path", args.restore.map(Into::into)),
+            ("restore.mode", args.restore_mode.map(Into::into)),
+            ("restore.allow-non-restored-state", args.allow_non_restored_state.then_some(true.into())),
+        ],
+    )?;
+    if config.restore.path.is_some() && config.job.builtin.is_none() {
+        anyhow::bail!(
+            "--restore (restore.path, Flink's execution.state-recovery.path) needs a job: give --job <builtin> \
+             [args] or job.builtin; it restores the job the JobManager starts"
+        );
+    }
+    let jm = JobManager::start_with(config, registry)?;
+    for job in jm.cluster().jobs() {
+        eprintln!("running job {} ({})", job.id, job.name);
+    }
+    eprintln!("JobManager: RPC on {}, REST API and web UI on http://{}", jm.rpc_addr(), jm.rest_addr());
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)).context("installing the Ctrl-C handler")?;
+    while !stop.load(Ordering::SeqCst) {
+        if jm.cluster().is_deposed() {
+            jm.shutdown();
+            anyhow::bail!(
+                "this JobManager lost its leadership to another one and stopped its jobs; start it again to \
+                 stand by"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("JobManager stopping");
+    jm.shutdown();
+    Ok(())
+}
+
+fn taskmanager(args: TaskManagerArgs, registry: Arc<Registry>) -> anyhow::Result<()> {
+    let (ha_mode, ha_dir) = ha_flags(args.ha.as_deref())?;
+    let config = load_config(
+        args.config.as_deref(),
+        vec![
+            ("jobmanager.address", args.jobmanager_address.map(Into::into)),
+            ("taskmanager.slots", args.slots.map(Into::into)),
+            ("taskmanager.memory", args.memory.map(Into::into)),
+            ("data.bind", args.bind.clone().map(Into::into)),
+            ("metrics.bind", args.bind.map(Into::into)),
+            ("data.port", args.data_port.map(Into::into)),
+            ("metrics.port", args.metrics_port.map(Into::into)),
+            ("metrics.port-file", args.metrics_port_file.map(Into::into)),
+            ("data.advertised-address", args.advertised_address.map(Into::into)),
+            ("ha.mode", ha_mode),
+            ("ha.dir", ha_dir),
+        ],
+    )?;
+    crate::cluster::taskmanager::run(config, registry)?;
+    Ok(())
+}
+
+/// Runs the command line with the jobs of `registry` (for the built-in jobs,
+/// [`Registry::with_builtins`]); exits the process with 1 and a one-line reason on failure.
+pub fn main(registry: Registry) {
+    let registry = Arc::new(registry);
+    let cli = Cli::parse();
+    let service = match &cli.command {
+        Command::Jobmanager(_) => "ferroflink-jobmanager",
+        Command::Taskmanager(_) => "ferroflink-taskmanager",
+        _ => "ferroflink",
+    };
+    let telemetry = ferroflink_telemetry::init(service, "ferroflink=warn", "ferroflink=info");
+    let result = match cli.command {
+        Command::Run { job, args } => run(&registry, &job, &args),
+        Command::Bench { queries, events, parallelism, checkpoint_interval, job_args } => {
+            bench(&registry, &queries, events, parallelism, checkpoint_interval, &job_args)
+        }
+        Command::BenchState(args) => crate::state::bench::run(&args).map_err(Into::into),
+        Command::Jobmanager(args) => jobmanager(args, registry.clone()),
+        Command::Taskmanager(args) => taskmanager(args, registry.clone()),
+        Command::Submit { rest, job, args } => {
+            RestClient::new(&rest.jobmanager).submit(&job, &args).map(|id| println!("{id}")).map_err(Into::into)
+        }
+        Command::Probe { port_file } => probe(&port_file),
+        Command::List { rest } => RestClient::new(&rest.jobmanager)
+            .list()
+            .map(|jobs| {
+                for (id, status, name) in jobs {
+                    println!("{id}  {status:<11} {name}");
+                }
+            })
+            .map_err(Into::into),
+        Command::Cancel { rest, id } => RestClient::new(&rest.jobmanager).cancel(&id).map_err(Into::into),
+        Command::Savepoint { rest, id, target } => RestClient::new(&rest.jobmanager)
+            .savepoint(&id, target.as_deref(), false, Duration::from_secs(600))
+            .map(|location| println!("{location}"))
+            .map_err(Into::into),
+        Command::Stop { rest, id, savepoint } => RestClient::new(&rest.jobmanager)
+            .savepoint(&id, savepoint.as_deref(), true, Duration::from_secs(600))
+            .map(|location| println!("{location}"))
+            .map_err(Into::into),
+        Command::Jobs => {
+            for (name, what) in registry.jobs() {
+                println!("{name:<26}{what}");
+            }
+            Ok(())
+        }
+    };
+    // Exports the spans not sent yet before the process exits.
+    drop(telemetry);
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn probe(port_file: &std::path::Path) -> anyhow::Result<()> {
+    let port = std::fs::read_to_string(port_file)
+        .with_context(|| format!("the TaskManager has not written its metrics port to {} yet", port_file.display()))?;
+    let url = format!("http://127.0.0.1:{}/healthz", port.trim());
+    let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(1))).build().into();
+    agent.get(&url).call().with_context(|| format!("{url} does not answer 200"))?;
+    Ok(())
+}
+
+fn run(registry: &Registry, job: &str, args: &[String]) -> anyhow::Result<()> {
+    if job == "--help" || job == "-h" {
+        println!("Usage: ferroflink run <JOB> [JOB ARGS]...\n\nJobs:");
+        for (name, what) in registry.jobs() {
+            println!("  {name:<26}{what}");
+        }
+        return Ok(());
+    }
+    if args.iter().any(|a| a == "--help" || a == "-h")
+        && let Some(help) = registry.help(job)
+    {
+        print!("{help}");
+        return Ok(());
+    }
+    let built = registry.build(job, args)?;
+    let settings = built.env.execution_settings();
+    if let Some(r) = &settings.restore {
+        eprintln!("restoring {} from {}", built.name, r.path);
+    }
+    let started = Instant::now();
+    let (handle, graph) =
+        built.env.execute_async(&built.name).with_context(|| format!("cannot start {}", built.name))?;
+
+    // Ctrl-C: stop with a savepoint when --savepoint-on-exit is given (a second Ctrl-C cancels),
+    // otherwise cancel. SIGUSR1: a savepoint into --savepoint-dir while the job keeps running.
+    let interrupts = Arc::new(AtomicUsize::new(0));
+    let counter = interrupts.clone();
+    ctrlc::set_handler(move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+    })
+    .context("installing the Ctrl-C handler")?;
+    let usr1 = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGUSR1, usr1.clone())
+        .context("installing the SIGUSR1 handler")?;
+    let canceller = handle.canceller();
+    let stop_dir = settings.checkpoint.final_savepoint_dir.clone();
+    let mut stopping: Option<Receiver<crate::Result<String>>> = None;
+    let mut savepoints: Vec<Receiver<crate::Result<String>>> = Vec::new();
+
+    // A progress line every 5 s on long runs.
+    let mut last = (Instant::now(), 0u64, 0u64);
+    while !handle.is_finished() {
+        std::thread::sleep(Duration::from_millis(100));
+        match (interrupts.load(Ordering::SeqCst), &stop_dir) {
+            (0, _) => {}
+            (1, Some(dir)) if stopping.is_none() => {
+                eprintln!("stopping {} with a savepoint into {dir} (Ctrl-C again cancels)", built.name);
+                let rx = handle.savepoint(dir, true);
+                savepoints.push(rx.clone());
+                stopping = Some(rx);
+            }
+            (1, Some(_)) => {}
+            _ => canceller.cancel(),
+        }
+        if usr1.swap(false, Ordering::SeqCst) {
+            match &settings.checkpoint.savepoint_dir {
+                Some(dir) => savepoints.push(handle.savepoint(dir, false)),
+                None => eprintln!("SIGUSR1: no --savepoint-dir was given, so no savepoint is taken"),
+            }
+        }
+        savepoints.retain(|rx| match rx.try_recv() {
+            Ok(Ok(location)) => {
+                eprintln!("savepoint written: {location}");
+                false
+            }
+            Ok(Err(e)) => {
+                eprintln!("savepoint failed: {e}");
+                if stopping.as_ref().is_some_and(|s| s.same_channel(rx)) {
+                    eprintln!("cancelling {} instead", built.name);
+                    canceller.cancel();
+                }
+                false
+            }
+            Err(_) => true,
+        });
+        if last.0.elapsed() >= Duration::from_secs(5) {
+            let (read, written) = handle.progress();
+            let secs = last.0.elapsed().as_secs_f64();
+            eprintln!(
+                "progress: {:.0} records/s in, {:.0} records/s out ({read} in, {written} out in {:.0} s)",
+                read.saturating_sub(last.1) as f64 / secs,
+                written.saturating_sub(last.2) as f64 / secs,
+                started.elapsed().as_secs_f64()
+            );
+            last = (Instant::now(), read, written);
+        }
+    }
+    let result = handle.wait().with_context(|| format!("{} failed", built.name))?;
+    let elapsed = started.elapsed();
+    if result.cancelled {
+        eprintln!("{} cancelled after {:.1} s", built.name, elapsed.as_secs_f64());
+    }
+    if let Some(location) = &result.savepoint
+        && stopping.is_none()
+    {
+        eprintln!("savepoint written: {location}");
+    }
+    if !result.checkpoints.is_empty() || result.restarts > 0 {
+        let pct = durations_ms(&result.checkpoints);
+        eprintln!(
+            "job {}: {} checkpoints completed (duration p50 {:.1} ms, p99 {:.1} ms, largest {} bytes), {} failed, \
+             {} restarts",
+            result.job_id,
+            result.checkpoints.len(),
+            pct.0,
+            pct.1,
+            result.checkpoints.iter().map(|c| c.bytes).max().unwrap_or(0),
+            result.failed_checkpoints,
+            result.restarts
+        );
+    }
+    if let Report::Summary { title, events, checksum } = built.report {
+        let processed = result.source_records(&graph);
+        // A restored or restarted run reads only what comes after its checkpoint.
+        let whole_run = result.restored_from.is_none() && result.restarts == 0 && !result.cancelled;
+        if let Some(expected) = events
+            && whole_run
+            && processed != expected
+        {
+            anyhow::bail!("{title}: read {processed} events but {expected} were generated");
+        }
+        println!(
+            "{title}: {processed} events in {:.3} s ({:.0} events/s), {} results, checksum {:016x}",
+            elapsed.as_secs_f64(),
+            processed as f64 / elapsed.as_secs_f64(),
+            checksum.count(),
+            checksum.value()
+        );
+    }
+    Ok(())
+}
+
+fn bench(
+    registry: &Registry,
+    queries: &[String],
+    events: u64,
+    parallelism: usize,
+    checkpoints: Option<Duration>,
+    job_args: &[String],
+) -> anyhow::Result<()> {
+    println!(
+        "{:<14}{:>12}{:>10}{:>10}{:>16}{:>14}{:>24}",
+        "query", "events", "wall s", "cpu s", "events/s/core", "events/s", "checkpoints (p50/p99 ms)"
+    );
+    for query in queries {
+        let (env, name) = if query == "generator" {
+            let env = crate::api::StreamExecutionEnvironment::new();
+            env.set_parallelism(parallelism);
+            let config = crate::connectors::nexmark::NexmarkConfig::default();
+            jobs::nexmark::events(&env, config, Some(events), None)
+                .sink_to(crate::connectors::discard::DiscardSink)
+                .name("Discard");
+            (env, "nexmark generator".to_string())
+        } else {
+            let mut args: Vec<String> =
+                ["--query", query, "--events", &events.to_string(), "--parallelism", &parallelism.to_string()]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect();
+            args.extend(job_args.iter().cloned());
+            let built = registry.build("nexmark", &args)?;
+            (built.env, built.name)
+        };
+        let dir = std::env::temp_dir().join(format!("ferroflink-bench-{}", std::process::id()));
+        if let Some(interval) = checkpoints {
+            env.enable_checkpointing(interval, &dir.to_string_lossy());
+        }
+        let cpu = cpu_time::ProcessTime::now();
+        let wall = Instant::now();
+        let result = env.execute(&name).with_context(|| format!("{name} failed"))?;
+        let (cpu, wall) = (cpu.elapsed().as_secs_f64(), wall.elapsed().as_secs_f64());
+        let _ = std::fs::remove_dir_all(&dir);
+        let pct = durations_ms(&result.checkpoints);
+        let checkpoint_column = if result.checkpoints.is_empty() {
+            "-".to_string()
+        } else {
+            format!("{} ({:.1}/{:.1})", result.checkpoints.len(), pct.0, pct.1)
+        };
+        println!(
+            "{query:<14}{events:>12}{wall:>10.2}{cpu:>10.2}{:>16.0}{:>14.0}{checkpoint_column:>24}",
+            events as f64 / cpu,
+            events as f64 / wall
+        );
+    }
+    Ok(())
+}
+
+/// Median and 99th percentile of checkpoint durations, in milliseconds (zero when there are none).
+fn durations_ms(checkpoints: &[crate::checkpoint::coordinator::CompletedCheckpoint]) -> (f64, f64) {
+    let mut ms: Vec<f64> = checkpoints.iter().map(|c| c.duration.as_secs_f64() * 1e3).collect();
+    ms.sort_by(f64::total_cmp);
+    let pct = |p: f64| ms.get(((ms.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0);
+    (pct(0.5), pct(0.99))
+}
