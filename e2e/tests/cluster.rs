@@ -14,6 +14,9 @@
 //!   with SIGKILL mid-run, the standby takes over, the TaskManagers find it, the job resumes from
 //!   its latest checkpoint and its committed output is exactly the reference. A JobManager started
 //!   after the job finished reports it FINISHED and never runs it again.
+//! - A job submitted through REST to the leader of such a pair is in the HA records (its name and
+//!   arguments); the leader killed with SIGKILL, the standby resumes it from its latest checkpoint
+//!   and its committed output is exactly the reference.
 //! - A leader frozen with SIGSTOP (heartbeat timeouts too long to notice) is replaced once its lease
 //!   runs out; its TaskManager sees the newer epoch in the HA records and moves to the new leader;
 //!   woken up, the old leader finds its lease taken and exits.
@@ -348,6 +351,43 @@ fn killed_leading_jobmanager_is_replaced_by_the_standby_and_the_output_is_exact(
     let log = restarted.process.log();
     assert!(!log.contains("job started"), "{log}");
     assert_same(&committed_lines(&out), &want);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn a_job_submitted_through_rest_is_recorded_and_resumed_by_the_standby() {
+    let root = temp("ha-rest");
+    let ha = format!("file:{}", root.join("ha").display());
+    let checkpoints = root.join("checkpoints");
+    let out = root.join("out");
+    let events = 300_000;
+    let session = |ha: &str| {
+        let args = ["--ha", ha, "--checkpoint-dir", checkpoints.to_str().unwrap()];
+        jobmanager_with_env(&args, &[("FERROFLINK__HA__LEASE_DURATION", "2s")])
+    };
+    let leader = session(&ha);
+    leader.process.wait_for_line("this JobManager leads", Duration::from_secs(30));
+    let standby = session(&ha);
+    standby.process.wait_for_line("standing by", Duration::from_secs(30));
+    let _tms = [taskmanager_with(&["--ha", &ha], 2, &[]), taskmanager_with(&["--ha", &ha], 2, &[])];
+    let job = tumble_count(events, 100_000, &out, 4);
+    let id = submit(&leader, &job);
+    wait_state(&leader, &id, "RUNNING", Duration::from_secs(30));
+    wait_checkpoints(&leader, &id, 2);
+    // The HA records hold what every process plans the job from: its name and arguments.
+    let records: Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("ha/default/jobs.json")).unwrap()).unwrap();
+    let record = &records["record"]["jobs"][&id];
+    assert_eq!(record["builtin"], "nexmark", "{records}");
+    let recorded: Vec<String> = serde_json::from_value(record["args"].clone()).unwrap();
+    assert!(recorded.starts_with(&job[1..]), "{recorded:?}");
+
+    leader.process.signal("-KILL");
+    standby.process.wait_for_line("this JobManager leads", Duration::from_secs(30));
+    wait_state(&standby, &id, "FINISHED", Duration::from_secs(120));
+    let log = standby.process.log();
+    assert!(log.contains("resuming the job") && log.contains("chk-"), "{log}");
+    assert_same(&committed_lines(&out), &reference(events, &root));
     let _ = std::fs::remove_dir_all(&root);
 }
 
