@@ -5,13 +5,16 @@
 //! TaskManagers naming the leader, forwards REST calls to it, and a leader older than an epoch a
 //! TaskManager served is refused.
 
+#[path = "support/local_cluster.rs"]
+mod local_cluster;
+
 use ferroflink::cluster::VERSION;
 use ferroflink::cluster::client::RestClient;
 use ferroflink::cluster::jobmanager::JobManager;
 use ferroflink::cluster::proto::job_manager_client::JobManagerClient;
 use ferroflink::cluster::proto::task_manager_message::Body;
 use ferroflink::cluster::proto::{Heartbeat, Register, TaskManagerMessage};
-use ferroflink::config::Config;
+use local_cluster::local_config;
 use std::io::Write;
 use std::time::Duration;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
@@ -19,16 +22,6 @@ use tonic::{Code, Status};
 
 fn start() -> JobManager {
     JobManager::start(local_config()).unwrap()
-}
-
-fn local_config() -> Config {
-    let mut config = Config::default();
-    config.rpc.advertised_address = Some("127.0.0.1".into());
-    config.rpc.bind = "127.0.0.1".into();
-    config.rpc.port = Some(0);
-    config.rest.bind = "127.0.0.1".into();
-    config.rest.port = Some(0);
-    config
 }
 
 fn runtime() -> tokio::runtime::Runtime {

@@ -8,6 +8,9 @@
 //! - The digest follows what the processes must agree on: operators, parallelism, partitioning,
 //!   record types; the same job planned twice gives the same digest.
 
+#[path = "support/local_cluster.rs"]
+mod local_cluster;
+
 use ferroflink::api::StreamExecutionEnvironment;
 use ferroflink::cluster::VERSION;
 use ferroflink::cluster::client::RestClient;
@@ -19,7 +22,6 @@ use ferroflink::cluster::proto::task_manager_message::Body as TmBody;
 use ferroflink::cluster::proto::{
     Deploy, JobManagerMessage, Register, Registered, TaskManagerMessage, TaskRef, TaskState, task_state,
 };
-use ferroflink::config::Config;
 use ferroflink::jobs::Registry;
 use std::pin::Pin;
 use std::process::{Child, Command, Stdio};
@@ -63,16 +65,6 @@ fn the_digest_follows_the_plan() {
     assert_ne!(plan(true), plan(false), "record types");
 }
 
-fn local_jobmanager() -> JobManager {
-    let mut config = Config::default();
-    config.rpc.advertised_address = Some("127.0.0.1".into());
-    config.rpc.bind = "127.0.0.1".into();
-    config.rpc.port = Some(0);
-    config.rest.bind = "127.0.0.1".into();
-    config.rest.port = Some(0);
-    JobManager::start(config).unwrap()
-}
-
 /// The next message of a session that is not a heartbeat.
 async fn next(replies: &mut Streaming<JobManagerMessage>) -> Option<JmBody> {
     loop {
@@ -86,7 +78,7 @@ async fn next(replies: &mut Streaming<JobManagerMessage>) -> Option<JmBody> {
 
 #[test]
 fn the_jobmanager_sends_its_plan_and_fails_a_job_a_taskmanager_refuses() {
-    let jm = local_jobmanager();
+    let jm = JobManager::start(local_cluster::local_config()).unwrap();
     let rest = RestClient::new(&jm.rest_addr().to_string());
     let job_args = args(&["--query", "q1", "--events", "1000000", "--rate", "1000"]);
     let id = rest.submit("nexmark", &job_args).unwrap();

@@ -302,6 +302,11 @@ pub fn ours(name: &str) -> Option<&'static Key> {
     KEYS.iter().find(|k| k.name == name)
 }
 
+/// Every name of every key of ours: our name and its Flink names.
+fn our_names() -> impl Iterator<Item = &'static str> {
+    KEYS.iter().flat_map(|k| std::iter::once(k.name).chain(k.flink.iter().copied()))
+}
+
 fn is_flink_key(written: &str) -> bool {
     FLINK_PASSTHROUGH_PREFIXES.iter().any(|p| written.starts_with(p))
         || FLINK_S3_KEYS.contains(&written)
@@ -329,9 +334,8 @@ fn matches_pattern(pattern: &str, written: &str) -> bool {
 /// Whether some key (ours, a Flink name of ours, a Flink key) is `prefix` or starts with it, segment
 /// by segment: a nested mapping under `prefix` may hold keys.
 pub fn is_known_prefix(prefix: &str) -> bool {
-    let names = KEYS.iter().flat_map(|k| std::iter::once(k.name).chain(k.flink.iter().copied()));
     let deprecated = FLINK_DEPRECATED.lines().filter_map(|l| l.split(' ').next());
-    let mut all = names.chain(FLINK_KEYS.lines()).chain(deprecated).chain(FLINK_S3_KEYS.iter().copied());
+    let mut all = our_names().chain(FLINK_KEYS.lines()).chain(deprecated).chain(FLINK_S3_KEYS.iter().copied());
     all.any(|name| {
         let mut n = name.split('.');
         prefix.split('.').all(|p| n.next().is_some_and(|s| s == p || (is_placeholder(s) && !p.is_empty())))
@@ -342,17 +346,12 @@ fn is_placeholder(segment: &str) -> bool {
     segment.starts_with('<') && segment.ends_with('>')
 }
 
-/// The name of the `FERROFLINK__` variable that sets `key`: upper case, `.` as `__`, `-` as `_`.
-pub fn env_name(key: &str) -> String {
-    format!("{}{}", super::ENV_PREFIX, key.to_ascii_uppercase().replace('.', "__").replace('-', "_"))
-}
-
-/// The key a `FERROFLINK__` variable names, among ours, their Flink names and Flink's other keys
-/// (a Flink key's user-chosen segments come back in lower case).
+/// The key a `FERROFLINK__` variable names (the key upper-cased, `.` as `__`, `-` as `_`), among
+/// ours, their Flink names and Flink's other keys (a Flink key's user-chosen segments come back in
+/// lower case).
 pub fn key_of_env_name(var: &str) -> Option<String> {
-    let names = KEYS.iter().flat_map(|k| std::iter::once(k.name).chain(k.flink.iter().copied()));
     let flink = FLINK_KEYS.lines().chain(FLINK_S3_KEYS.iter().copied());
-    if let Some(name) = names.chain(flink).find(|n| !n.contains('<') && env_matches(n, var)) {
+    if let Some(name) = our_names().chain(flink).find(|n| !n.contains('<') && env_matches(n, var)) {
         return Some(name.to_string());
     }
     // A Flink key with user-chosen segments, or of a passthrough family: lower case, `__` as `.`.
@@ -361,17 +360,10 @@ pub fn key_of_env_name(var: &str) -> Option<String> {
     is_flink_key(&guess).then_some(guess)
 }
 
+/// Whether `var` is the variable of key `name`.
 fn env_matches(name: &str, var: &str) -> bool {
-    let Some(rest) = var.strip_prefix(super::ENV_PREFIX) else { return false };
-    let (mut n, mut v) = (name.split('.'), rest.split("__"));
-    loop {
-        match (n.next(), v.next()) {
-            (None, None) => return true,
-            (Some(ns), Some(vs)) if is_placeholder(ns) && !vs.is_empty() => {}
-            (Some(ns), Some(vs)) if ns.to_ascii_uppercase().replace('-', "_") == vs => {}
-            _ => return false,
-        }
-    }
+    var.strip_prefix(super::ENV_PREFIX)
+        .is_some_and(|rest| rest == name.to_ascii_uppercase().replace('.', "__").replace('-', "_"))
 }
 
 #[cfg(test)]
@@ -413,7 +405,6 @@ mod tests {
 
     #[test]
     fn environment_names_find_the_key() {
-        assert_eq!(env_name("taskmanager.numberOfTaskSlots"), "FERROFLINK__TASKMANAGER__NUMBEROFTASKSLOTS");
         assert_eq!(
             key_of_env_name("FERROFLINK__TASKMANAGER__NUMBEROFTASKSLOTS").unwrap(),
             "taskmanager.numberOfTaskSlots"
