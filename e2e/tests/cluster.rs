@@ -374,13 +374,20 @@ fn a_job_submitted_through_rest_is_recorded_and_resumed_by_the_standby() {
     let id = submit(&leader, &job);
     wait_state(&leader, &id, "RUNNING", Duration::from_secs(30));
     wait_checkpoints(&leader, &id, 2);
-    // The HA records hold what every process plans the job from: its name and arguments.
+    // The HA records hold what every process plans the job from: its spec, the job's own arguments
+    // apart from the settings its flags gave.
     let records: Value =
         serde_json::from_str(&std::fs::read_to_string(root.join("ha/default/jobs.json")).unwrap()).unwrap();
-    let record = &records["record"]["jobs"][&id];
-    assert_eq!(record["builtin"], "nexmark", "{records}");
-    let recorded: Vec<String> = serde_json::from_value(record["args"].clone()).unwrap();
-    assert!(recorded.starts_with(&job[1..]), "{recorded:?}");
+    let spec = &records["record"]["jobs"][&id]["spec"];
+    assert_eq!(spec["job"]["name"], "nexmark", "{records}");
+    let recorded: Vec<String> = serde_json::from_value(spec["job"]["args"].clone()).unwrap();
+    assert_eq!(
+        recorded,
+        ["--query", "tumble-count", "--events", "300000", "--rate", "100000", "--output", out.to_str().unwrap()]
+    );
+    assert_eq!(spec["settings"]["job"]["parallelism"], 4, "{spec}");
+    assert_eq!(spec["settings"]["checkpointing"]["interval"], "200ms", "{spec}");
+    assert_eq!(spec["settings"]["checkpointing"]["dir"], checkpoints.to_str().unwrap(), "{spec}");
 
     leader.process.signal("-KILL");
     standby.process.wait_for_line("this JobManager leads", Duration::from_secs(30));

@@ -116,6 +116,10 @@ fn length_count_runs_on_a_cluster_of_its_own_binary() {
     let job = wait_terminal(&cluster, &id);
     assert_eq!(job["state"], "FINISHED", "{job}\n{}", cluster.jobmanager.log());
     assert_eq!(parse(committed_lines(&output)), reference());
+    // The flag after the job's own arguments is a job setting of its spec, not an argument.
+    let spec = &job["spec"];
+    assert_eq!(spec["settings"]["job"]["parallelism"], 2, "{spec}");
+    assert_eq!(spec["job"]["args"], serde_json::json!(["--input", input(), "--output", output]), "{spec}");
 }
 
 #[test]

@@ -232,18 +232,11 @@ fn uid(job: &FlinkJob) -> &str {
 /// error. Credentials never go here.
 pub fn engine_config(job: &FlinkJob) -> Result<String, RenderError> {
     let spec = &job.spec;
-    let mut args = spec.job.args.clone();
-    if let Some(path) = restore_path(job) {
-        args.extend(["--restore".to_string(), path]);
-        if spec.job.allow_non_restored_state {
-            args.push("--allow-non-restored-state".into());
-        }
-    }
     let mut cfg = json!({
         "job": {
             "id": job_id(job),
-            "builtin": spec.job.registered(),
-            "args": args,
+            "name": spec.job.registered(),
+            "args": spec.job.args,
             "parallelism": spec.job.parallelism,
         },
         "rpc": {"port": RPC_PORT},
@@ -294,6 +287,11 @@ pub fn engine_config(job: &FlinkJob) -> Result<String, RenderError> {
                 cfg[section][name] = json!(value);
             }
         }
+    }
+    // The run's restore is the operator's (upgrades and resumes depend on it): it wins over
+    // `spec.config`.
+    if let Some(path) = restore_path(job) {
+        cfg["restore"] = json!({"path": path, "allow-non-restored-state": spec.job.allow_non_restored_state});
     }
     Ok(serde_saphyr::to_string(&cfg).expect("a JSON value serializes to YAML"))
 }
@@ -924,8 +922,9 @@ mod tests {
     fn each_run_has_its_own_job_id_ha_records_and_restore() {
         let first =
             job(json!({"checkpointing": {"storage": "s3://b/c"}, "job": {"initialSavepointPath": "s3://b/sp/x"}}));
-        let config = engine_config(&first).unwrap();
-        assert!(config.contains("--restore") && config.contains("s3://b/sp/x"), "{config}");
+        let restore =
+            |j: &FlinkJob| serde_saphyr::from_str::<Value>(&engine_config(j).unwrap()).unwrap()["restore"].clone();
+        assert_eq!(restore(&first), json!({"path": "s3://b/sp/x", "allow-non-restored-state": false}));
         let mut third = first.clone();
         third.status = Some(crate::crd::FlinkJobStatus {
             run: Some(crate::crd::RunStatus {
@@ -938,14 +937,13 @@ mod tests {
         assert_ne!(job_id(&first), job_id(&third));
         assert_ne!(job_id(&first)[..6], job_id(&third)[..6], "savepoint directory names start with 6 digits of it");
         assert_eq!(ha_cluster_id(&third), "0b5c3f2e-1d2a-4c3b-9e8f-7a6b5c4d3e2f-3");
-        let config = engine_config(&third).unwrap();
-        assert!(config.contains("s3://b/sp/savepoint-1") && !config.contains("s3://b/sp/x"), "{config}");
+        assert_eq!(restore(&third)["path"], "s3://b/sp/savepoint-1");
         let fresh = crate::crd::FlinkJobStatus {
             run: Some(crate::crd::RunStatus { number: 2, ..Default::default() }),
             ..Default::default()
         };
         third.status = Some(fresh);
-        assert!(!engine_config(&third).unwrap().contains("--restore"), "a stateless run restores nothing");
+        assert_eq!(restore(&third), Value::Null, "a stateless run restores nothing");
     }
 
     #[test]

@@ -6,9 +6,10 @@ use crate::cluster::client::RestClient;
 use crate::cluster::jobmanager::JobManager;
 use crate::config::{Config, ConfigLoader};
 pub use crate::jobs::Registry;
-use crate::jobs::{self, Report};
+use crate::jobs::{self, JobFlags, Report};
+use crate::spec::Overrides;
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Args as _, FromArgMatches as _, Parser, Subcommand};
 use crossbeam_channel::Receiver;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -25,14 +26,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a job on a local mini-cluster: `ferroflink run <job> [job args]`
-    /// (`ferroflink run <job> --help` lists the job's arguments).
+    /// Run a job on a local mini-cluster: `ferroflink run <job> [job args] [job settings]`
+    /// (`ferroflink run <job> --help` lists both; `--config <file>`, `--task-managers N`,
+    /// `--slots N` and `--savepoint-on-exit <dir>` shape the local run).
     #[command(disable_help_flag = true)]
     Run {
         /// The job (see `ferroflink jobs`).
         #[arg(allow_hyphen_values = true)]
         job: String,
-        /// The job's arguments, e.g. `--input words.txt --parallelism 4`.
+        /// The job's arguments and settings, e.g. `--input words.txt --parallelism 4`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -53,8 +55,8 @@ enum Command {
         /// checkpoint durations, to compare with a run without.
         #[arg(long, value_parser = humantime::parse_duration)]
         checkpoint_interval: Option<Duration>,
-        /// More arguments for the Nexmark job, after `--` (e.g. `-- --state-backend rocksdb
-        /// --in-flight-auctions 1000000`).
+        /// More arguments and settings for the Nexmark job, after `--` (e.g. `-- --state-backend
+        /// rocksdb --in-flight-auctions 1000000`).
         #[arg(last = true)]
         job_args: Vec<String>,
     },
@@ -66,13 +68,14 @@ enum Command {
     Jobmanager(JobManagerArgs),
     /// Run a TaskManager: registers its slots with the JobManager and runs the tasks it deploys.
     Taskmanager(TaskManagerArgs),
-    /// Submit a job to a running JobManager (whose binary knows it); prints the job id.
+    /// Submit a job to a running JobManager (whose binary knows it); prints the job id. Settings
+    /// not given (`-p`, `-D key=value`, ...) come from the JobManager's configuration.
     Submit {
         #[command(flatten)]
         rest: RestArgs,
         /// The job (see `ferroflink jobs`).
         job: String,
-        /// The job's arguments.
+        /// The job's arguments and settings.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -159,7 +162,7 @@ struct JobManagerArgs {
     /// Drop restored state the job no longer has.
     #[arg(long, requires = "restore")]
     allow_non_restored_state: bool,
-    /// Run this job with these arguments (application mode); must come last.
+    /// Run this job with these arguments and settings (application mode); must come last.
     #[arg(long, num_args = 1.., allow_hyphen_values = true, value_name = "JOB [ARGS]")]
     job: Vec<String>,
 }
@@ -201,13 +204,18 @@ struct TaskManagerArgs {
 }
 
 /// Reads the configuration layers: file, environment (`FLINK_PROPERTIES`, `FERROFLINK__*`), then
-/// `flags` (our key, value); logs a warning for each Flink key it ignores.
-fn load_config(file: Option<&std::path::Path>, flags: Vec<(&str, Option<Value>)>) -> anyhow::Result<Config> {
+/// the command line: `settings` (a job's flags and `-D`, by any name) and `flags` (our key, value);
+/// logs a warning for each Flink key it ignores.
+fn load_config(
+    file: Option<&std::path::Path>,
+    settings: Overrides,
+    flags: Vec<(&str, Option<Value>)>,
+) -> anyhow::Result<Config> {
     let mut loader = ConfigLoader::new();
     if let Some(f) = file {
         loader = loader.file(f)?;
     }
-    let mut loader = loader.env()?;
+    let mut loader = loader.env()?.command_line(settings)?;
     for (key, value) in flags {
         if let Some(v) = value {
             loader.set(key, v);
@@ -234,10 +242,17 @@ fn ha_flags(ha: Option<&str>) -> anyhow::Result<(Option<Value>, Option<Value>)> 
 
 fn jobmanager(args: JobManagerArgs, registry: Arc<Registry>) -> anyhow::Result<()> {
     let (ha_mode, ha_dir) = ha_flags(args.ha.as_deref())?;
-    let builtin = args.job.first().cloned();
-    let job_args = builtin.is_some().then(|| args.job[1..].to_vec());
+    let name = args.job.first().cloned();
+    let (job_flags, job_args) = match name {
+        Some(_) => {
+            let (flags, rest) = JobFlags::split(&args.job[1..])?;
+            (flags.overrides(), Some(rest))
+        }
+        None => Default::default(),
+    };
     let config = load_config(
         args.config.as_deref(),
+        job_flags,
         vec![
             ("rpc.bind", args.bind.clone().map(Into::into)),
             ("rest.bind", args.bind.map(Into::into)),
@@ -248,17 +263,17 @@ fn jobmanager(args: JobManagerArgs, registry: Arc<Registry>) -> anyhow::Result<(
             ("ha.dir", ha_dir),
             ("checkpointing.dir", args.checkpoint_dir.map(Into::into)),
             ("job.id", args.job_id.map(Into::into)),
-            ("job.builtin", builtin.map(Into::into)),
+            ("job.name", name.map(Into::into)),
             ("job.args", job_args.map(Into::into)),
             ("restore.path", args.restore.map(Into::into)),
             ("restore.mode", args.restore_mode.map(Into::into)),
             ("restore.allow-non-restored-state", args.allow_non_restored_state.then_some(true.into())),
         ],
     )?;
-    if config.restore.path.is_some() && config.job.builtin.is_none() {
+    if config.restore.path.is_some() && config.job.name.is_none() {
         anyhow::bail!(
-            "--restore (restore.path, Flink's execution.state-recovery.path) needs a job: give --job <builtin> \
-             [args] or job.builtin; it restores the job the JobManager starts"
+            "--restore (restore.path, Flink's execution.state-recovery.path) needs a job: give --job <name> \
+             [args] or job.name; it restores the job the JobManager starts"
         );
     }
     let jm = JobManager::start_with(config, registry)?;
@@ -288,6 +303,7 @@ fn taskmanager(args: TaskManagerArgs, registry: Arc<Registry>) -> anyhow::Result
     let (ha_mode, ha_dir) = ha_flags(args.ha.as_deref())?;
     let config = load_config(
         args.config.as_deref(),
+        Overrides::new(),
         vec![
             ("jobmanager.address", args.jobmanager_address.map(Into::into)),
             ("taskmanager.slots", args.slots.map(Into::into)),
@@ -370,9 +386,38 @@ fn probe(port_file: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How `ferroflink run` shapes its local mini-cluster (flags among the job's arguments).
+#[derive(clap::Args)]
+#[command(next_help_heading = "Local run")]
+struct LocalFlags {
+    /// Configuration file (YAML): the job settings of its job sections apply.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Task managers of the local cluster.
+    #[arg(long, default_value_t = 1)]
+    task_managers: usize,
+    /// Slots per task manager of the local cluster (default: as many as the job needs).
+    #[arg(long)]
+    slots: Option<usize>,
+    /// Take a savepoint here when the job ends or is stopped with Ctrl-C (stop-with-savepoint).
+    #[arg(long)]
+    savepoint_on_exit: Option<String>,
+}
+
+impl LocalFlags {
+    /// Takes the local-run flags out of `args`.
+    fn split(args: &[String]) -> anyhow::Result<(LocalFlags, Vec<String>)> {
+        let command = LocalFlags::augment_args(clap::Command::new("ferroflink run <job>").no_binary_name(true));
+        let (mine, rest) = jobs::split_flags(&command, args);
+        let matches =
+            command.try_get_matches_from(mine).map_err(|e| anyhow::anyhow!("{}", jobs::one_line(&e.to_string())))?;
+        Ok((LocalFlags::from_arg_matches(&matches)?, rest))
+    }
+}
+
 fn run(registry: &Registry, job: &str, args: &[String]) -> anyhow::Result<()> {
     if job == "--help" || job == "-h" {
-        println!("Usage: ferroflink run <JOB> [JOB ARGS]...\n\nJobs:");
+        println!("Usage: ferroflink run <JOB> [JOB ARGS]... [JOB SETTINGS]...\n\nJobs:");
         for (name, what) in registry.jobs() {
             println!("  {name:<26}{what}");
         }
@@ -381,10 +426,19 @@ fn run(registry: &Registry, job: &str, args: &[String]) -> anyhow::Result<()> {
     if args.iter().any(|a| a == "--help" || a == "-h")
         && let Some(help) = registry.help(job)
     {
-        print!("{help}");
+        print!("{}", LocalFlags::augment_args(help).render_help());
         return Ok(());
     }
-    let built = registry.build(job, args)?;
+    let (local, args) = LocalFlags::split(args)?;
+    let config = load_config(local.config.as_deref(), Overrides::new(), Vec::new())?;
+    let built = registry.plan(&JobFlags::spec(job, &args, &config)?)?;
+    built.env.set_cluster(local.task_managers, local.slots);
+    if let Some(dir) = &local.savepoint_on_exit {
+        built.env.configure_checkpoints(|c| {
+            c.final_savepoint_dir = Some(dir.clone());
+            c.savepoint_dir.get_or_insert_with(|| dir.clone());
+        });
+    }
     let settings = built.env.execution_settings();
     if let Some(r) = &settings.restore {
         eprintln!("restoring {} from {}", built.name, r.path);
@@ -530,7 +584,7 @@ fn bench(
                     .map(|s| s.to_string())
                     .collect();
             args.extend(job_args.iter().cloned());
-            let built = registry.build("nexmark", &args)?;
+            let built = registry.plan(&JobFlags::spec("nexmark", &args, &Config::default())?)?;
             (built.env, built.name)
         };
         let dir = std::env::temp_dir().join(format!("ferroflink-bench-{}", std::process::id()));

@@ -42,7 +42,7 @@ pub mod window;
 
 pub use error::{Error, Result};
 /// The configuration (shared with the operator): keys, Flink's names for them, the layered loader.
-pub use ferroflink_types::config;
+pub use ferroflink_types::{config, spec};
 
 /// The names most jobs need.
 pub mod prelude {

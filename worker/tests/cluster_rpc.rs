@@ -3,7 +3,9 @@
 //! messages with random payloads, fuzzed from a fixed seed) are refused with a reason, and the
 //! JobManager goes on serving: a proper TaskManager registers afterwards. With HA, a standby refuses
 //! TaskManagers naming the leader, forwards REST calls to it, and a leader older than an epoch a
-//! TaskManager served is refused.
+//! TaskManager served is refused. REST `POST /jobs` takes a job spec's settings by our keys or
+//! Flink's over the JobManager's configuration, and refuses unknown keys, keys that are not job
+//! settings and bad values, naming them.
 
 #[path = "support/local_cluster.rs"]
 mod local_cluster;
@@ -15,6 +17,7 @@ use ferroflink::cluster::proto::job_manager_client::JobManagerClient;
 use ferroflink::cluster::proto::task_manager_message::Body;
 use ferroflink::cluster::proto::{Heartbeat, Register, TaskManagerMessage};
 use local_cluster::local_config;
+use serde_json::json;
 use std::io::Write;
 use std::time::Duration;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
@@ -274,4 +277,36 @@ fn a_standby_names_the_leader_forwards_rest_and_a_deposed_epoch_is_refused() {
     standby.shutdown();
     leader.shutdown();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_submission_sets_job_settings_by_our_keys_or_flinks_over_the_jobmanagers() {
+    let jm = start();
+    let rest = RestClient::new(&jm.rest_addr().to_string());
+    let job = json!({"kind": "registered", "name": "nexmark", "args": ["--query", "q1", "--events", "10"]});
+    let submit = |config: serde_json::Value| rest.call("POST", "/jobs", Some(json!({"job": job, "config": config})));
+    let reply = submit(json!({"parallelism.default": "3", "execution.checkpointing.interval": "2 s",
+        "checkpointing.dir": "/tmp/ff-ck", "state.backend.type": "rocksdb"}))
+    .unwrap();
+    let id = reply["jobid"].as_str().unwrap();
+    let spec = &rest.call("GET", &format!("/jobs/{id}"), None).unwrap()["spec"];
+    assert_eq!(spec["job"], job, "{spec}");
+    let settings = &spec["settings"];
+    assert_eq!(settings["job"]["parallelism"], 3, "{spec}");
+    assert_eq!(settings["checkpointing"]["interval"], "2s", "{spec}");
+    assert_eq!(settings["checkpointing"]["dir"], "/tmp/ff-ck", "{spec}");
+    assert_eq!(settings["state"]["backend"], "rocksdb", "{spec}");
+    assert_eq!(settings["restart-strategy"], json!(local_config().restart_strategy), "the JobManager's: {spec}");
+    rest.call("PATCH", &format!("/jobs/{id}?mode=cancel"), None).unwrap();
+
+    for (config, named) in [
+        (json!({"parallelism.defualt": "3"}), "`parallelism.defualt`"),
+        (json!({"rest.port": "8082"}), "`rest.port`"),
+        (json!({"parallelism.default": "many"}), "`parallelism.default`"),
+        (json!({"jobmanager.memory.process.size": "2g"}), "`jobmanager.memory.process.size`"),
+    ] {
+        let err = submit(config.clone()).unwrap_err().to_string();
+        assert!(err.contains("400") && err.contains(named), "{config}: {err}");
+    }
+    jm.shutdown();
 }

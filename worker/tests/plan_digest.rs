@@ -22,7 +22,8 @@ use ferroflink::cluster::proto::task_manager_message::Body as TmBody;
 use ferroflink::cluster::proto::{
     Deploy, JobManagerMessage, Register, Registered, TaskManagerMessage, TaskRef, TaskState, task_state,
 };
-use ferroflink::jobs::Registry;
+use ferroflink::config::Config;
+use ferroflink::jobs::{JobFlags, Registry};
 use std::pin::Pin;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -40,7 +41,13 @@ fn args(list: &[&str]) -> Vec<String> {
 }
 
 fn digest(builtin: &str, job_args: &[String]) -> String {
-    Registry::with_builtins().build(builtin, job_args).unwrap().env.job_graph().unwrap().plan_digest()
+    Registry::with_builtins()
+        .plan(&JobFlags::spec(builtin, job_args, &Config::default()).unwrap())
+        .unwrap()
+        .env
+        .job_graph()
+        .unwrap()
+        .plan_digest()
 }
 
 #[test]
@@ -206,8 +213,7 @@ fn deployment(builtin: &str, job_args: Vec<String>, plan_digest: String) -> Depl
     Deploy {
         job_id: "0123456789abcdef0123456789abcdef".into(),
         job_name: format!("{builtin} test"),
-        builtin: builtin.into(),
-        args: job_args,
+        spec: serde_json::to_string(&JobFlags::spec(builtin, &job_args, &Config::default()).unwrap()).unwrap(),
         attempt: 1,
         tasks: vec![TaskRef { vertex: 0, subtask: 0, index: 0 }],
         plan_digest,

@@ -7,13 +7,14 @@
 
 use ferroflink::connectors::file::FileSink;
 use ferroflink::connectors::print::PrintSink;
-use ferroflink::jobs::{BuiltJob, CommonArgs, Report, tokenize};
+use ferroflink::jobs::{BuiltJob, Report, tokenize};
 use ferroflink::prelude::*;
 use ferroflink::runtime::context::RuntimeContext;
 use ferroflink::state::{StateDescriptor, ValueState};
 use std::path::PathBuf;
 
-/// Arguments of `length-count`; the flags every job takes (parallelism, checkpoints, ...) too.
+/// The job's own arguments; the flags every job takes (`-p`, `--checkpoint-interval`, ...) are the
+/// command line's and come to `build` as its environment's settings.
 #[derive(Debug, clap::Parser)]
 #[command(name = "length-count")]
 pub struct Args {
@@ -23,14 +24,11 @@ pub struct Args {
     /// Directory (or `s3://bucket/prefix`) for exactly-once part files (default: standard output).
     #[arg(long)]
     output: Option<PathBuf>,
-    #[command(flatten)]
-    common: CommonArgs,
 }
 
-/// Builds the job; every process of a cluster builds it from the same arguments.
-pub fn build(args: Args) -> ferroflink::Result<BuiltJob> {
-    let env = StreamExecutionEnvironment::new();
-    args.common.apply(&env);
+/// Builds the job into `env` (configured with the job's settings); every process of a cluster
+/// builds it from the same spec.
+pub fn build(env: StreamExecutionEnvironment, args: Args) -> ferroflink::Result<BuiltJob> {
     let counts = env
         .read_text_file(&args.input)
         .flat_map(|line: String| tokenize(&line).into_iter().map(|w| w.len() as u64).collect::<Vec<_>>())

@@ -2,7 +2,9 @@
 
 use crate::api::datastream::DataStream;
 use crate::checkpoint::CheckpointConfig;
-use crate::checkpoint::restore::RestoreSettings;
+use crate::checkpoint::restore::{RestoreMode, RestoreSettings};
+use crate::checkpoint::s3::S3Config;
+use crate::config::{self, StateBackendKind};
 use crate::connectors::collection::CollectionSource;
 use crate::connectors::socket::SocketTextSource;
 use crate::connectors::text_file::TextFileSource;
@@ -13,7 +15,9 @@ use crate::record::Data;
 use crate::runtime::minicluster::{self, ExecutionSettings, JobHandle, JobResult, MiniClusterConfig};
 use crate::runtime::restart::RestartStrategy;
 use crate::runtime::source::{Source, TypedSourceDriver};
+use crate::spec::JobSettings;
 use crate::state::StateBackendConfig;
+use crate::state::rocksdb::RocksDbConfig;
 use crate::time::clock::Clock;
 use crate::time::watermark::WatermarkStrategy;
 use std::cell::RefCell;
@@ -137,6 +141,65 @@ impl StreamExecutionEnvironment {
     /// The keyed state backend of the job's operators.
     pub fn set_state_backend(&self, backend: StateBackendConfig) -> &Self {
         self.inner.borrow_mut().execution.state_backend = backend;
+        self
+    }
+
+    /// Applies a job's settings (a [`crate::spec::JobSpec`]'s, from the configuration and the
+    /// command line): parallelism, max parallelism, batch size, checkpointing, state backend, restore
+    /// point, restart strategy, savepoint directory, S3 access and job id. A job's code may change
+    /// any of them afterwards, as with Flink's `env.configure(..)`.
+    pub fn configure(&self, settings: &JobSettings) -> &Self {
+        let job = &settings.job;
+        if let Some(p) = job.parallelism {
+            self.set_parallelism(p);
+        }
+        if let Some(m) = job.max_parallelism {
+            self.set_max_parallelism(m);
+        }
+        if let Some(id) = &job.id {
+            self.set_job_id(id);
+        }
+        self.set_batch_size(job.batch_size);
+        let c = &settings.checkpointing;
+        self.configure_checkpoints(|config| {
+            config.interval = c.interval.filter(|_| c.dir.is_some());
+            config.dir = c.dir.clone();
+            config.timeout = c.timeout;
+            config.retained = c.retained.max(1);
+            config.savepoint_dir = settings.savepoints.dir.clone();
+            config.s3 = S3Config::from(&settings.s3);
+        });
+        if let Some(path) = &settings.restore.path {
+            self.restore_from(RestoreSettings {
+                path: path.clone(),
+                mode: match settings.restore.mode {
+                    config::RestoreMode::Claim => RestoreMode::Claim,
+                    config::RestoreMode::NoClaim => RestoreMode::NoClaim,
+                },
+                allow_non_restored_state: settings.restore.allow_non_restored_state,
+            });
+        }
+        let s = &settings.state;
+        if s.backend == StateBackendKind::Rocksdb {
+            let mut rocksdb = RocksDbConfig {
+                write_buffer_ratio_percent: (s.rocksdb_write_buffer_ratio * 100.0).round() as usize,
+                block_size: s.rocksdb_block_size,
+                background_jobs: s.rocksdb_background_jobs.clamp(1, 64) as i32,
+                compression: s.rocksdb_compression,
+                incremental: s.incremental,
+                ..RocksDbConfig::default()
+            };
+            if let Some(m) = s.rocksdb_memory {
+                rocksdb.memory_bytes = m;
+            }
+            if let Some(dir) = &s.rocksdb_dir {
+                rocksdb.local_dir = dir.into();
+            }
+            self.set_state_backend(StateBackendConfig::RocksDb(rocksdb));
+        }
+        if let Some(strategy) = RestartStrategy::configured(&settings.restart_strategy) {
+            self.set_restart_strategy(strategy);
+        }
         self
     }
 

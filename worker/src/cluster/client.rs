@@ -2,6 +2,8 @@
 //! stop` (and usable by tests).
 
 use crate::error::{Error, Result};
+use crate::jobs::JobFlags;
+use crate::spec::{Job, Submission};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -53,9 +55,14 @@ impl RestClient {
         Err(Error::Cluster(format!("{method} {path} failed ({status}): {message}")))
     }
 
-    /// Submits the built-in job `builtin` with `args`; answers its id.
-    pub fn submit(&self, builtin: &str, args: &[String]) -> Result<String> {
-        let reply = self.call("POST", "/jobs", Some(json!({"builtin": builtin, "args": args})))?;
+    /// Submits registered job `name` with its command line `args` (its own arguments and job
+    /// settings, as for `ferroflink run`); answers its id. Settings not given are the JobManager's.
+    pub fn submit(&self, name: &str, args: &[String]) -> Result<String> {
+        let (flags, args) = JobFlags::split(args)?;
+        let submission =
+            Submission { job: Job::Registered { name: name.to_string(), args }, config: flags.overrides() };
+        let body = serde_json::to_value(&submission).expect("a submission serializes");
+        let reply = self.call("POST", "/jobs", Some(body))?;
         reply["jobid"].as_str().map(str::to_string).ok_or_else(|| Error::Cluster(format!("unexpected reply {reply}")))
     }
 

@@ -5,8 +5,8 @@
 //! | `GET /` | the web UI (`ui/index.html`): overview, jobs, the job graph with parallelism and back-pressure, checkpoint history, TaskManagers |
 //! | `GET /overview` | TaskManagers, slots, jobs by state |
 //! | `GET /jobs` | `{"jobs":[{"id","status"}]}` |
-//! | `POST /jobs` | submits `{"builtin","args"}`; answers `{"jobid"}` |
-//! | `GET /jobs/{id}` | state, vertices with parallelism, status and counters, the plan's edges |
+//! | `POST /jobs` | submits `{"job": {"kind": "registered", "name", "args"}, "config": {key: value}}` (settings by our keys or Flink's; the rest from the JobManager's configuration); answers `{"jobid"}` |
+//! | `GET /jobs/{id}` | state, the job's spec, vertices with parallelism, status and counters, the plan's edges |
 //! | `PATCH /jobs/{id}?mode=cancel` | cancels the job (202) |
 //! | `GET /jobs/{id}/checkpoints` | counts, latest and history of completed checkpoints |
 //! | `POST /jobs/{id}/savepoints` | `{"target-directory","cancel-job","triggerId"}`: triggers a savepoint, answers `{"request-id"}`; the same `triggerId` again returns the same request |
@@ -26,6 +26,7 @@ use crate::cluster::jobmanager::{Cluster, JobEntry};
 use crate::cluster::prometheus::{CONTENT_TYPE, Exposition};
 use crate::error::Error;
 use crate::runtime::minicluster::{JobHandle, JobState};
+use crate::spec::Submission;
 use axum::Json;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
@@ -175,19 +176,16 @@ async fn list_jobs(State(api): State<Api>) -> Json<Value> {
     Json(json!({ "jobs": jobs }))
 }
 
-#[derive(Deserialize)]
-struct SubmitBody {
-    builtin: String,
-    #[serde(default)]
-    args: Vec<String>,
-}
-
-async fn submit(State(api): State<Api>, body: Option<Json<SubmitBody>>) -> Response {
+async fn submit(State(api): State<Api>, body: Option<Json<Submission>>) -> Response {
     let Some(Json(body)) = body else {
-        return error(StatusCode::BAD_REQUEST, "expected a JSON body {\"builtin\": \"<job>\", \"args\": [...]}");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "expected a JSON body {\"job\": {\"kind\": \"registered\", \"name\": \"<job>\", \"args\": [...]}, \
+             \"config\": {\"<key>\": <value>}}",
+        );
     };
     let cluster = api.cluster.clone();
-    match tokio::task::spawn_blocking(move || cluster.submit(&body.builtin, &body.args)).await {
+    match tokio::task::spawn_blocking(move || cluster.submit(body.job, &body.config)).await {
         Ok(Ok(id)) => Json(json!({ "jobid": id })).into_response(),
         Ok(Err(e @ (Error::InvalidJob(_) | Error::Config(_) | Error::CorruptSnapshot(_)))) => {
             error(StatusCode::BAD_REQUEST, e.to_string())
@@ -247,8 +245,7 @@ async fn job_detail(State(api): State<Api>, Path(id): Path<String>) -> Response 
         "name": job.name,
         "state": state,
         "status-message": why,
-        "builtin": job.builtin,
-        "args": job.args,
+        "spec": job.spec,
         "start-time": job.start_ms,
         "end-time": end.map_or(-1, |e| e as i64),
         "duration": now.saturating_sub(job.start_ms),

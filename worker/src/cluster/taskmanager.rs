@@ -29,6 +29,7 @@ use crate::network::inbound::DataServer;
 use crate::runtime::deploy::{Deployment, RemoteWiring, deploy, task_index};
 use crate::runtime::element::{CheckpointBarrier, SnapshotFormat};
 use crate::runtime::metrics::TaskMetrics;
+use crate::spec::JobSpec;
 use crate::state::StateBackendConfig;
 use crate::state::rocksdb::{RocksDbConfig, RocksDbResources};
 use crossbeam_channel::Sender;
@@ -523,17 +524,24 @@ pub fn run(config: Config, registry: Arc<Registry>) -> Result<()> {
 /// JobManager deployed ([`JobGraph::plan_digest`]). A job the image does not know, or one it plans
 /// differently, is refused as the user's error, so the job fails at once and is not retried.
 fn plan(registry: &Registry, d: &proto::Deploy) -> Result<(BuiltJob, JobGraph)> {
-    if !registry.knows(&d.builtin) {
+    let spec: JobSpec = serde_json::from_str(&d.spec).map_err(|e| {
+        Error::InvalidJob(format!(
+            "job '{}' ({}): the JobManager sent a spec this TaskManager cannot read ({e}): run JobManager and \
+             TaskManagers from the same image",
+            d.job_name, d.job_id
+        ))
+    })?;
+    if !registry.knows(spec.name()) {
         return Err(Error::InvalidJob(format!(
             "job '{}' ({}) runs '{}', which this TaskManager's image does not know (it has {}): run the \
              TaskManagers from the JobManager's image",
             d.job_name,
             d.job_id,
-            d.builtin,
+            spec.name(),
             registry.names()
         )));
     }
-    let built = registry.build(&d.builtin, &d.args)?;
+    let built = registry.plan(&spec)?;
     let graph = built.env.job_graph()?;
     let digest = graph.plan_digest();
     if digest != d.plan_digest {

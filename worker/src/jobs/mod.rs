@@ -1,8 +1,9 @@
-//! Built-in jobs, written with the DataStream API and run by `ferroflink run <job> [args]`.
+//! Built-in jobs, written with the DataStream API and run by `ferroflink run <job> [args]`, and the
+//! [`Registry`] that plans a [`crate::spec::JobSpec`] of a registered job.
 //!
-//! A job is built deterministically from its name and arguments: every process that builds it gets
-//! the same graph, operator ids and key-group assignment (the contract the distributed runtime
-//! relies on).
+//! A job is built deterministically from its spec: every process that plans it gets the same graph,
+//! operator ids and key-group assignment (the contract the distributed runtime relies on, checked by
+//! the plan digest).
 
 pub mod nexmark;
 mod registry;
@@ -12,179 +13,225 @@ pub mod wordcount;
 pub use registry::Registry;
 
 use crate::api::StreamExecutionEnvironment;
-use crate::checkpoint::restore::{RestoreMode, RestoreSettings};
+use crate::config::Config;
+use crate::config::values;
 use crate::connectors::checksum::Checksum;
-use crate::runtime::restart::RestartStrategy;
-use crate::state::StateBackendConfig;
-use crate::state::rocksdb::RocksDbConfig;
-use std::path::PathBuf;
+use crate::error::{Error, Result};
+use crate::spec::{JobSettings, JobSpec, Overrides};
+use clap::{Args as _, FromArgMatches as _};
+use serde_json::Value;
 use std::time::Duration;
 
-/// Settings every built-in job takes.
-#[derive(Clone, Debug, clap::Args)]
-pub struct CommonArgs {
-    /// Default parallelism of the job's operators.
-    #[arg(long, short = 'p', default_value_t = 1)]
-    pub parallelism: usize,
-    /// Key groups of keyed operators (the most parallel subtasks keyed state can be split into;
-    /// fixed for the job's lifetime, checkpoints and savepoints included).
+/// The execution flags every job takes on the command line, anywhere among its own arguments
+/// (`ferroflink run wordcount --input f -p 4`): each sets one job setting of the job's
+/// [`crate::spec::JobSpec`], named in its help by its configuration key; `-D <key>=<value>` sets any
+/// job setting by its key, ours or Flink's. What they do not set comes from the configuration.
+#[derive(Clone, Debug, Default, clap::Args)]
+#[command(next_help_heading = "Job settings (also from the configuration; -D <key>=<value> sets any)")]
+pub struct JobFlags {
+    /// Default parallelism of the job's operators (`job.parallelism`).
+    #[arg(long, short = 'p')]
+    pub parallelism: Option<usize>,
+    /// Key groups of keyed operators, the most subtasks keyed state can be split into; fixed for the
+    /// job's lifetime, checkpoints and savepoints included (`job.max-parallelism`).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=32768))]
     pub max_parallelism: Option<u64>,
-    /// Slots per task manager of the local cluster (default: as many as the job needs).
+    /// Records per batch on channels (`job.batch-size`, default 1024).
     #[arg(long)]
-    pub slots: Option<usize>,
-    /// Task managers of the local cluster.
-    #[arg(long, default_value_t = 1)]
-    pub task_managers: usize,
-    /// Records per batch on channels.
-    #[arg(long, default_value_t = 1024)]
-    pub batch_size: usize,
-    /// Time between checkpoints, e.g. `200ms`, `10s` (needs --checkpoint-dir).
-    #[arg(long, value_parser = humantime::parse_duration, requires = "checkpoint_dir")]
-    pub checkpoint_interval: Option<Duration>,
-    /// Where checkpoints go: `<dir>/<job id>/chk-<n>/_metadata`.
-    #[arg(long)]
-    pub checkpoint_dir: Option<String>,
-    /// A checkpoint that takes longer is aborted.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "10min")]
-    pub checkpoint_timeout: Duration,
-    /// Completed checkpoints to keep.
-    #[arg(long, default_value_t = 1)]
-    pub checkpoints_retained: usize,
-    /// Keyed state backend: `heap` (state in memory) or `rocksdb` (state on local disk).
-    #[arg(long, value_parser = ["heap", "rocksdb"], default_value = "heap")]
-    pub state_backend: String,
-    /// rocksdb: working directory of the RocksDB instances (default: the system temp directory).
-    #[arg(long)]
-    pub rocksdb_dir: Option<PathBuf>,
-    /// rocksdb: memory for all instances (block cache and write buffers), e.g. `512MiB`.
-    #[arg(long, value_parser = crate::config::values::bytes, default_value = "256MiB")]
-    pub rocksdb_memory: usize,
-    /// rocksdb: share of `--rocksdb-memory` the write buffers (memtables) may use, in percent.
-    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u8).range(5..=90))]
-    pub rocksdb_write_buffer_ratio: u8,
-    /// rocksdb: data block size, e.g. `16KiB`.
-    #[arg(long, value_parser = crate::config::values::bytes, default_value = "16KiB")]
-    pub rocksdb_block_size: usize,
-    /// rocksdb: background flush and compaction threads per instance.
-    #[arg(long, default_value_t = 2)]
-    pub rocksdb_background_jobs: i32,
-    /// rocksdb: compress table files with LZ4 (`true`) or not.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
-    pub rocksdb_compression: bool,
-    /// rocksdb: full checkpoints instead of incremental ones (only new table files uploaded).
-    #[arg(long)]
-    pub full_checkpoints: bool,
-    /// Start from this checkpoint (`chk-<n>`) or savepoint directory.
-    #[arg(long)]
-    pub restore: Option<String>,
-    /// `no-claim`: never touch the restored files; `claim`: the job owns them (retention deletes them).
-    #[arg(long, value_parser = ["no-claim", "claim"], default_value = "no-claim", requires = "restore")]
-    pub restore_mode: String,
-    /// Drop restored state of operators (or states) the job no longer has.
-    #[arg(long, requires = "restore")]
-    pub allow_non_restored_state: bool,
-    /// The job's id (default: derived from the job name and its operators).
+    pub batch_size: Option<usize>,
+    /// The job's id (`job.id`; default: derived from the job's name and operators).
     #[arg(long)]
     pub job_id: Option<String>,
-    /// Restart strategy after failures (default: exponential-delay with checkpoints, none without).
+    /// Time between checkpoints, e.g. `200ms`, `10 s` (`checkpointing.interval`; needs a checkpoint
+    /// directory).
+    #[arg(long, value_parser = values::duration)]
+    pub checkpoint_interval: Option<Duration>,
+    /// Where checkpoints go: `<dir>/<job id>/chk-<n>/_metadata` (`checkpointing.dir`).
+    #[arg(long)]
+    pub checkpoint_dir: Option<String>,
+    /// A checkpoint that takes longer is aborted (`checkpointing.timeout`, default 10 min).
+    #[arg(long, value_parser = values::duration)]
+    pub checkpoint_timeout: Option<Duration>,
+    /// Completed checkpoints to keep (`checkpointing.retained`, default 1).
+    #[arg(long)]
+    pub checkpoints_retained: Option<usize>,
+    /// Keyed state backend: `heap` (state in memory; Flink's `hashmap`) or `rocksdb` (state on local
+    /// disk) (`state.backend`).
+    #[arg(long, value_parser = ["heap", "hashmap", "rocksdb"])]
+    pub state_backend: Option<String>,
+    /// rocksdb: working directory of the RocksDB instances (`state.rocksdb-dir`).
+    #[arg(long)]
+    pub rocksdb_dir: Option<String>,
+    /// rocksdb: memory for all instances (block cache and write buffers), e.g. `512mb`
+    /// (`state.rocksdb-memory`; locally 256 MiB).
+    #[arg(long, value_parser = values::bytes)]
+    pub rocksdb_memory: Option<usize>,
+    /// rocksdb: share of that memory the write buffers may use, e.g. `0.5`
+    /// (`state.rocksdb-write-buffer-ratio`).
+    #[arg(long, value_parser = values::fraction)]
+    pub rocksdb_write_buffer_ratio: Option<f64>,
+    /// rocksdb: data block size, e.g. `16kb` (`state.rocksdb-block-size`).
+    #[arg(long, value_parser = values::bytes)]
+    pub rocksdb_block_size: Option<usize>,
+    /// rocksdb: background flush and compaction threads per instance (`state.rocksdb-background-jobs`).
+    #[arg(long)]
+    pub rocksdb_background_jobs: Option<usize>,
+    /// rocksdb: compress table files with LZ4 (`state.rocksdb-compression`, default true).
+    #[arg(long, value_parser = values::boolean)]
+    pub rocksdb_compression: Option<bool>,
+    /// rocksdb: full checkpoints instead of incremental ones (`state.incremental: false`).
+    #[arg(long)]
+    pub full_checkpoints: bool,
+    /// Start from this checkpoint (`chk-<n>`) or savepoint directory (`restore.path`).
+    #[arg(long)]
+    pub restore: Option<String>,
+    /// `no-claim`: never touch the restored files; `claim`: the job owns them and its retention
+    /// deletes them (`restore.mode`).
+    #[arg(long, value_parser = ["no-claim", "claim"], requires = "restore")]
+    pub restore_mode: Option<String>,
+    /// Drop restored state of operators (or states) the job no longer has
+    /// (`restore.allow-non-restored-state`).
+    #[arg(long, requires = "restore")]
+    pub allow_non_restored_state: bool,
+    /// Restart strategy after failures (`restart-strategy.type`; default: exponential-delay with
+    /// checkpoints, none without).
     #[arg(long, value_parser = ["none", "fixed-delay", "exponential-delay", "failure-rate"])]
     pub restart_strategy: Option<String>,
-    /// fixed-delay: restarts allowed; failure-rate: failures allowed per --failure-rate-interval.
-    #[arg(long, default_value_t = 3)]
-    pub restart_attempts: usize,
-    /// Delay before a restart (exponential-delay: the first one).
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
-    pub restart_delay: Duration,
-    /// exponential-delay: the longest delay.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "1min")]
-    pub restart_max_delay: Duration,
-    /// failure-rate: the interval failures are counted in.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "1min")]
-    pub failure_rate_interval: Duration,
-    /// Take a savepoint here when the job ends or is stopped with Ctrl-C (stop-with-savepoint).
+    /// fixed-delay: restarts allowed; failure-rate: failures allowed per interval
+    /// (`restart-strategy.attempts`, default 3).
     #[arg(long)]
-    pub savepoint_on_exit: Option<String>,
-    /// Default directory of savepoints triggered while running (SIGUSR1).
+    pub restart_attempts: Option<usize>,
+    /// Delay before a restart; exponential-delay: the first one (`restart-strategy.delay`, default 1 s).
+    #[arg(long, value_parser = values::duration)]
+    pub restart_delay: Option<Duration>,
+    /// exponential-delay: the longest delay (`restart-strategy.max-delay`, default 1 min).
+    #[arg(long, value_parser = values::duration)]
+    pub restart_max_delay: Option<Duration>,
+    /// failure-rate: the interval failures are counted in (`restart-strategy.failure-rate-interval`).
+    #[arg(long, value_parser = values::duration)]
+    pub failure_rate_interval: Option<Duration>,
+    /// Default directory of savepoints triggered while the job runs (`savepoints.dir`).
     #[arg(long)]
     pub savepoint_dir: Option<String>,
-    /// S3 endpoint URL for `s3://` locations (default: `FERROFLINK__S3__ENDPOINT`, then
-    /// `AWS_ENDPOINT_URL_S3`, then AWS).
+    /// S3 endpoint URL for `s3://` locations (`s3.endpoint`; default `AWS_ENDPOINT_URL_S3`, then AWS).
     #[arg(long)]
     pub s3_endpoint: Option<String>,
-    /// Address S3 buckets in the path (MinIO, most test servers); also `FERROFLINK__S3__PATH_STYLE`.
+    /// Address S3 buckets in the path, as MinIO and most test servers need (`s3.path-style`).
     #[arg(long)]
     pub s3_path_style: bool,
+    /// Any job setting by its configuration key, ours or Flink's: `-D parallelism.default=4`.
+    #[arg(short = 'D', value_name = "KEY=VALUE", value_parser = key_value)]
+    pub define: Vec<(String, String)>,
 }
 
-impl CommonArgs {
-    /// Applies the settings to `env`.
-    pub fn apply(&self, env: &StreamExecutionEnvironment) {
-        env.set_parallelism(self.parallelism)
-            .set_batch_size(self.batch_size)
-            .set_cluster(self.task_managers, self.slots);
-        if let Some(m) = self.max_parallelism {
-            env.set_max_parallelism(m as usize);
+fn key_value(text: &str) -> std::result::Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+        _ => Err(format!("'{text}' is not <key>=<value>")),
+    }
+}
+
+impl JobFlags {
+    /// The command the flags make, for parsing, splitting and help.
+    pub(crate) fn command(name: &'static str) -> clap::Command {
+        JobFlags::augment_args(clap::Command::new(name).no_binary_name(true))
+    }
+
+    /// Takes the execution flags out of a job's command line: the flags, and the job's own arguments
+    /// in their order (everything after `--` is the job's).
+    pub fn split(args: &[String]) -> Result<(JobFlags, Vec<String>)> {
+        let command = JobFlags::command("ferroflink run <job>");
+        let (flags, rest) = split_flags(&command, args);
+        let matches = command.try_get_matches_from(flags).map_err(|e| Error::InvalidJob(one_line(&e.to_string())))?;
+        let flags = JobFlags::from_arg_matches(&matches).map_err(|e| Error::InvalidJob(one_line(&e.to_string())))?;
+        Ok((flags, rest))
+    }
+
+    /// The spec of registered job `name` from its command line `args` (its own arguments and
+    /// execution flags): its settings are `config`'s with the flags laid over them.
+    pub fn spec(name: &str, args: &[String], config: &Config) -> Result<JobSpec> {
+        let (flags, job_args) = JobFlags::split(args)?;
+        let settings = JobSettings::from_config(config).with(&flags.overrides())?;
+        Ok(JobSpec::registered(name, &job_args).with_settings(settings))
+    }
+
+    /// The settings the flags give, by our keys (`-D` ones by the key given; a flag wins over `-D`).
+    pub fn overrides(&self) -> Overrides {
+        let mut o = Overrides::new();
+        for (key, value) in &self.define {
+            o.insert(key.clone(), Value::String(value.clone()));
         }
-        env.configure_checkpoints(|c| {
-            c.interval = self.checkpoint_interval;
-            c.dir = self.checkpoint_dir.clone();
-            c.timeout = self.checkpoint_timeout;
-            c.retained = self.checkpoints_retained.max(1);
-            c.final_savepoint_dir = self.savepoint_on_exit.clone();
-            c.savepoint_dir = self.savepoint_dir.clone().or_else(|| self.savepoint_on_exit.clone());
-            if let Some(endpoint) = &self.s3_endpoint {
-                c.s3.endpoint = Some(endpoint.clone());
+        let duration = |d: &Duration| Value::String(humantime::format_duration(*d).to_string());
+        let mut set = |key: &str, value: Option<Value>| {
+            if let Some(v) = value {
+                o.insert(key.to_string(), v);
             }
-            c.s3.path_style |= self.s3_path_style;
-        });
-        if let Some(path) = &self.restore {
-            env.restore_from(RestoreSettings {
-                path: path.clone(),
-                mode: if self.restore_mode == "claim" { RestoreMode::Claim } else { RestoreMode::NoClaim },
-                allow_non_restored_state: self.allow_non_restored_state,
-            });
-        }
-        if let Some(id) = &self.job_id {
-            env.set_job_id(id);
-        }
-        if self.state_backend == "rocksdb" {
-            let mut config = RocksDbConfig {
-                memory_bytes: self.rocksdb_memory,
-                write_buffer_ratio_percent: self.rocksdb_write_buffer_ratio.into(),
-                block_size: self.rocksdb_block_size,
-                background_jobs: self.rocksdb_background_jobs.max(1),
-                compression: self.rocksdb_compression,
-                incremental: !self.full_checkpoints,
-                ..RocksDbConfig::default()
-            };
-            if let Some(dir) = &self.rocksdb_dir {
-                config.local_dir = dir.clone();
-            }
-            env.set_state_backend(StateBackendConfig::RocksDb(config));
-        }
-        let strategy = match self.restart_strategy.as_deref() {
-            Some("none") => Some(RestartStrategy::None),
-            Some("fixed-delay") => {
-                Some(RestartStrategy::FixedDelay { attempts: self.restart_attempts, delay: self.restart_delay })
-            }
-            Some("exponential-delay") => Some(RestartStrategy::ExponentialDelay {
-                initial: self.restart_delay,
-                max: self.restart_max_delay,
-                multiplier: 2.0,
-                reset_after: Duration::from_secs(3600),
-            }),
-            Some("failure-rate") => Some(RestartStrategy::FailureRate {
-                max_failures: self.restart_attempts,
-                interval: self.failure_rate_interval,
-                delay: self.restart_delay,
-            }),
-            _ => None,
         };
-        if let Some(s) = strategy {
-            env.set_restart_strategy(s);
+        set("job.parallelism", self.parallelism.map(Value::from));
+        set("job.max-parallelism", self.max_parallelism.map(Value::from));
+        set("job.batch-size", self.batch_size.map(Value::from));
+        set("job.id", self.job_id.clone().map(Value::from));
+        set("checkpointing.interval", self.checkpoint_interval.as_ref().map(duration));
+        set("checkpointing.dir", self.checkpoint_dir.clone().map(Value::from));
+        set("checkpointing.timeout", self.checkpoint_timeout.as_ref().map(duration));
+        set("checkpointing.retained", self.checkpoints_retained.map(Value::from));
+        set("state.backend", self.state_backend.clone().map(Value::from));
+        set("state.rocksdb-dir", self.rocksdb_dir.clone().map(Value::from));
+        set("state.rocksdb-memory", self.rocksdb_memory.map(Value::from));
+        set("state.rocksdb-write-buffer-ratio", self.rocksdb_write_buffer_ratio.map(Value::from));
+        set("state.rocksdb-block-size", self.rocksdb_block_size.map(Value::from));
+        set("state.rocksdb-background-jobs", self.rocksdb_background_jobs.map(Value::from));
+        set("state.rocksdb-compression", self.rocksdb_compression.map(Value::from));
+        set("state.incremental", self.full_checkpoints.then_some(Value::Bool(false)));
+        set("restore.path", self.restore.clone().map(Value::from));
+        set("restore.mode", self.restore_mode.clone().map(Value::from));
+        set("restore.allow-non-restored-state", self.allow_non_restored_state.then_some(Value::Bool(true)));
+        set("restart-strategy.type", self.restart_strategy.clone().map(Value::from));
+        set("restart-strategy.attempts", self.restart_attempts.map(Value::from));
+        set("restart-strategy.delay", self.restart_delay.as_ref().map(duration));
+        set("restart-strategy.max-delay", self.restart_max_delay.as_ref().map(duration));
+        set("restart-strategy.failure-rate-interval", self.failure_rate_interval.as_ref().map(duration));
+        set("savepoints.dir", self.savepoint_dir.clone().map(Value::from));
+        set("s3.endpoint", self.s3_endpoint.clone().map(Value::from));
+        set("s3.path-style", self.s3_path_style.then_some(Value::Bool(true)));
+        o
+    }
+}
+
+/// Splits `args` into the flags `flags` defines (each with its value) and the rest, each in order;
+/// everything from `--` on is the rest's.
+pub(crate) fn split_flags(flags: &clap::Command, args: &[String]) -> (Vec<String>, Vec<String>) {
+    // The flag a token is, and whether its value is attached (`--x=1`, `-p4`).
+    let flag = |token: &str| -> Option<(bool, bool)> {
+        let (arg, attached) = if let Some(long) = token.strip_prefix("--") {
+            let (name, attached) = long.split_once('=').map_or((long, false), |(n, _)| (n, true));
+            (flags.get_arguments().find(|a| a.get_long() == Some(name))?, attached)
+        } else {
+            let mut short = token.strip_prefix('-')?.chars();
+            let c = short.next()?;
+            (flags.get_arguments().find(|a| a.get_short() == Some(c))?, short.next().is_some())
+        };
+        Some((arg.get_action().takes_values(), attached))
+    };
+    let (mut mine, mut rest) = (Vec::new(), Vec::new());
+    let mut tokens = args.iter();
+    while let Some(token) = tokens.next() {
+        if token == "--" {
+            rest.push(token.clone());
+            rest.extend(tokens.by_ref().cloned());
+            break;
+        }
+        match flag(token) {
+            Some((takes_value, attached)) => {
+                mine.push(token.clone());
+                if takes_value && !attached {
+                    mine.extend(tokens.next().cloned());
+                }
+            }
+            None => rest.push(token.clone()),
         }
     }
+    (mine, rest)
 }
 
 /// What the CLI reports when a job ends.

@@ -13,7 +13,7 @@
 //!
 //! Every result carries its window end where it has one, so results are comparable across runs.
 
-use super::{BuiltJob, CommonArgs, Report};
+use super::{BuiltJob, Report};
 use crate::api::{
     AggregateFunction, Count, DataStream, KeyedCoProcessFunction, KeyedContext, KeyedProcessFunction,
     StreamExecutionEnvironment,
@@ -63,8 +63,6 @@ pub struct Args {
     /// only the checksum).
     #[arg(long)]
     pub output: Option<PathBuf>,
-    #[command(flatten)]
-    common: CommonArgs,
 }
 
 /// The events of a generator config as a stream with event-time timestamps and watermarks.
@@ -368,9 +366,7 @@ fn finish<T: Data>(results: DataStream<T>, output: Option<PathBuf>) -> crate::co
 }
 
 /// Builds the job.
-pub fn build(args: Args) -> Result<BuiltJob> {
-    let env = StreamExecutionEnvironment::new();
-    args.common.apply(&env);
+pub fn build(env: StreamExecutionEnvironment, args: Args) -> Result<BuiltJob> {
     let config = NexmarkConfig {
         seed: args.seed,
         num_in_flight_auctions: args.in_flight_auctions.max(1),

@@ -1,22 +1,22 @@
 //! The jobs a binary knows by name: the built-in ones and a user's own. Every process of a cluster
-//! builds a job from its name and arguments through the registry of its binary, so a user's crate
-//! that registers its jobs and calls [`crate::cli::main`] gets the whole command line for them.
+//! plans a job from its [`JobSpec`] through the registry of its binary, so a user's crate that
+//! registers its jobs and calls [`crate::cli::main`] gets the whole command line for them.
+//!
+//! A job's build function gets an environment already configured with the spec's settings
+//! (parallelism, checkpointing, state backend, restore point, ...) and its own arguments parsed;
+//! what its code sets on the environment wins over the settings, as in Flink.
 //!
 //! ```no_run
-//! use ferroflink::jobs::{BuiltJob, CommonArgs, Registry, Report};
+//! use ferroflink::jobs::{BuiltJob, Registry, Report};
 //! use ferroflink::prelude::*;
 //!
 //! #[derive(Debug, clap::Parser)]
 //! struct Args {
 //!     #[arg(long)]
 //!     n: u64,
-//!     #[command(flatten)]
-//!     common: CommonArgs,
 //! }
 //!
-//! fn build(args: Args) -> ferroflink::Result<BuiltJob> {
-//!     let env = StreamExecutionEnvironment::new();
-//!     args.common.apply(&env);
+//! fn build(env: StreamExecutionEnvironment, args: Args) -> ferroflink::Result<BuiltJob> {
 //!     env.from_collection((0..args.n).collect::<Vec<u64>>()).map(|v: u64| v * 2).print();
 //!     Ok(BuiltJob { env, name: "doubles".into(), report: Report::None })
 //! }
@@ -24,11 +24,14 @@
 //! ferroflink::cli::main(Registry::with_builtins().job("doubles", "twice 0..n: --n N", build));
 //! ```
 
-use super::{BuiltJob, nexmark, one_line, socket_wordcount, wordcount};
+use super::{BuiltJob, JobFlags, nexmark, one_line, socket_wordcount, wordcount};
+use crate::api::StreamExecutionEnvironment;
 use crate::error::{Error, Result};
+use crate::spec::{Job, JobSpec};
+use clap::Args as _;
 use std::sync::Arc;
 
-type Build = Arc<dyn Fn(&[String]) -> Result<BuiltJob> + Send + Sync>;
+type Build = Arc<dyn Fn(StreamExecutionEnvironment, &[String]) -> Result<BuiltJob> + Send + Sync>;
 
 /// One registered job.
 #[derive(Clone)]
@@ -36,7 +39,7 @@ struct Entry {
     name: String,
     about: String,
     build: Build,
-    help: fn() -> String,
+    help: fn() -> clap::Command,
 }
 
 /// Jobs by name, in the order they were registered.
@@ -73,29 +76,46 @@ impl Registry {
             )
     }
 
-    /// Adds job `name`: its arguments are parsed into `A` (a `clap::Parser`; flatten
-    /// [`super::CommonArgs`] into it for the flags every job takes), then `build` makes the job.
+    /// Adds job `name`: its own arguments are parsed into `A` (a `clap::Parser`), then `build` makes
+    /// the job in an environment configured with the spec's settings. The execution flags
+    /// ([`JobFlags`]) are the command line's, not the job's.
     ///
     /// # Panics
-    /// When `name` is registered already: two jobs of one name would plan differently.
+    /// When `name` is registered already (two jobs of one name would plan differently), or when `A`
+    /// defines a flag of [`JobFlags`].
     pub fn job<A: clap::Parser + 'static>(
         mut self,
         name: &str,
         about: &str,
-        build: impl Fn(A) -> Result<BuiltJob> + Send + Sync + 'static,
+        build: impl Fn(StreamExecutionEnvironment, A) -> Result<BuiltJob> + Send + Sync + 'static,
     ) -> Registry {
         assert!(!self.knows(name), "the job '{name}' is registered twice");
+        let execution = JobFlags::command("");
+        for arg in A::command().get_arguments() {
+            let clash = execution.get_arguments().find(|e| {
+                (e.get_long().is_some() && e.get_long() == arg.get_long())
+                    || (e.get_short().is_some() && e.get_short() == arg.get_short())
+            });
+            if let Some(e) = clash {
+                // (An unbuilt `Arg` cannot be displayed.)
+                let flag =
+                    e.get_long().map_or_else(|| format!("-{}", e.get_short().unwrap_or('?')), |l| format!("--{l}"));
+                panic!(
+                    "the job '{name}' defines the execution flag {flag}: drop it, the command line sets it for every job"
+                );
+            }
+        }
         let job = name.to_string();
-        let build: Build = Arc::new(move |args: &[String]| {
+        let build: Build = Arc::new(move |env, args: &[String]| {
             // Usage lines as the user typed the command: `<binary> run <job> ...`.
             let binary = std::env::args().next().map(std::path::PathBuf::from);
             let binary =
                 binary.as_ref().and_then(|b| b.file_name()).map_or("ferroflink".into(), |b| b.to_string_lossy());
             let argv = std::iter::once(format!("{binary} run {job}")).chain(args.iter().cloned());
             let parsed = A::try_parse_from(argv).map_err(|e| Error::InvalidJob(one_line(&e.to_string())))?;
-            build(parsed)
+            build(env, parsed)
         });
-        let help = || A::command().render_help().to_string();
+        let help = || JobFlags::augment_args(A::command());
         self.jobs.push(Entry { name: name.into(), about: about.into(), build, help });
         self
     }
@@ -115,18 +135,22 @@ impl Registry {
         self.jobs.iter().map(|j| j.name.as_str()).collect::<Vec<_>>().join(", ")
     }
 
-    /// Builds job `name` from its arguments (without the job name).
-    pub fn build(&self, name: &str, args: &[String]) -> Result<BuiltJob> {
-        match self.jobs.iter().find(|j| j.name == name) {
-            Some(job) => (job.build)(args),
-            None => {
-                Err(Error::InvalidJob(format!("unknown job '{name}'; the jobs of this binary are: {}", self.names())))
-            }
-        }
+    /// Plans `spec`: builds its job in an environment configured with its settings.
+    pub fn plan(&self, spec: &JobSpec) -> Result<BuiltJob> {
+        let Job::Registered { name, args } = &spec.job;
+        let Some(job) = self.jobs.iter().find(|j| &j.name == name) else {
+            return Err(Error::InvalidJob(format!(
+                "unknown job '{name}'; the jobs of this binary are: {}",
+                self.names()
+            )));
+        };
+        let env = StreamExecutionEnvironment::new();
+        env.configure(&spec.settings);
+        (job.build)(env, args)
     }
 
-    /// The `--help` text of job `name`.
-    pub fn help(&self, name: &str) -> Option<String> {
+    /// The command line of job `name` (its arguments and the job settings), for `--help`.
+    pub fn help(&self, name: &str) -> Option<clap::Command> {
         self.jobs.iter().find(|j| j.name == name).map(|j| (j.help)())
     }
 }
@@ -134,16 +158,75 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jobs::Report;
+
+    fn plan(registry: &Registry, name: &str, args: &[&str]) -> Result<BuiltJob> {
+        registry.plan(&JobSpec::registered(name, &args.iter().map(|a| a.to_string()).collect::<Vec<_>>()))
+    }
 
     #[test]
-    fn jobs_are_built_by_name_with_one_line_errors() {
+    fn jobs_are_planned_by_name_with_one_line_errors() {
         let registry = Registry::with_builtins();
-        let e = registry.build("nope", &[]).err().unwrap().to_string();
+        let e = plan(&registry, "nope", &[]).err().unwrap().to_string();
         assert!(e.contains("unknown job 'nope'") && e.contains("wordcount, socket-window-wordcount, nexmark"), "{e}");
-        let e = registry.build("wordcount", &[]).err().unwrap().to_string();
+        let e = plan(&registry, "wordcount", &[]).err().unwrap().to_string();
         assert!(!e.contains('\n') && e.contains("--input") && e.contains("usage: "), "{e}");
-        assert!(registry.help("nexmark").unwrap().contains("--query"));
-        assert!(registry.build("nexmark", &["--query".into(), "q1".into(), "--events".into(), "10".into()]).is_ok());
+        let help = registry.help("nexmark").unwrap().render_help().to_string();
+        assert!(help.contains("--query") && help.contains("--checkpoint-interval"), "{help}");
+        assert!(plan(&registry, "nexmark", &["--query", "q1", "--events", "10"]).is_ok());
+        let e = plan(&registry, "nexmark", &["--query", "q1", "-p", "2"]).err().unwrap().to_string();
+        assert!(e.contains("'-p'"), "execution flags are not the job's: {e}");
+    }
+
+    #[test]
+    fn the_specs_settings_configure_the_environment_before_the_job_is_built() {
+        let mut spec = JobSpec::registered("nexmark", &["--query".into(), "q5".into(), "--events".into(), "10".into()]);
+        spec.settings.job.parallelism = Some(3);
+        spec.settings.job.max_parallelism = Some(64);
+        let graph = Registry::with_builtins().plan(&spec).unwrap().env.job_graph().unwrap();
+        assert!(graph.vertices.iter().any(|v| v.parallelism == 3), "{}", graph.describe());
+        assert!(graph.vertices.iter().all(|v| v.max_parallelism == 64));
+    }
+
+    #[test]
+    fn execution_flags_are_split_from_the_jobs_own_arguments() {
+        let args: Vec<String> = [
+            "--query",
+            "q5",
+            "-p",
+            "4",
+            "--events=9",
+            "--checkpoint-interval",
+            "10 s",
+            "-Dstate.backend.type=rocksdb",
+            "--s3-path-style",
+            "--",
+            "-p",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        let (flags, rest) = JobFlags::split(&args).unwrap();
+        assert_eq!(rest, ["--query", "q5", "--events=9", "--", "-p"]);
+        let o = flags.overrides();
+        assert_eq!(o["job.parallelism"], 4);
+        assert_eq!(o["checkpointing.interval"], "10s");
+        assert_eq!(o["state.backend.type"], "rocksdb");
+        assert_eq!(o["s3.path-style"], true);
+        let e = JobFlags::split(&["--restore-mode".to_string(), "claim".to_string()]).unwrap_err().to_string();
+        assert!(e.contains("--restore"), "{e}");
+    }
+
+    #[test]
+    #[should_panic(expected = "defines the execution flag --parallelism")]
+    fn a_job_cannot_take_an_execution_flag() {
+        #[derive(Debug, clap::Parser)]
+        struct Args {
+            #[arg(long)]
+            parallelism: usize,
+        }
+        let _ = Registry::empty()
+            .job("p", "p", |env, _: Args| Ok(BuiltJob { env, name: "p".into(), report: Report::None }));
     }
 
     #[test]

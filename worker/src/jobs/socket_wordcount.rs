@@ -1,7 +1,7 @@
 //! `socket-window-wordcount`: Flink's classic example. Reads lines from a socket and prints word
 //! counts per 5 s processing-time tumbling window (`nc -lk 9999` to feed it).
 
-use super::{BuiltJob, CommonArgs, Report, tokenize};
+use super::{BuiltJob, Report, tokenize};
 use crate::api::{Count, StreamExecutionEnvironment};
 use crate::connectors::print::PrintSink;
 use crate::error::Result;
@@ -18,14 +18,10 @@ pub struct Args {
     /// Port to connect to.
     #[arg(long)]
     pub port: u16,
-    #[command(flatten)]
-    common: CommonArgs,
 }
 
 /// Builds the job.
-pub fn build(args: Args) -> Result<BuiltJob> {
-    let env = StreamExecutionEnvironment::new();
-    args.common.apply(&env);
+pub fn build(env: StreamExecutionEnvironment, args: Args) -> Result<BuiltJob> {
     env.socket_text_stream(&args.host, args.port)
         .flat_map(|line: String| tokenize(&line))
         .name("Tokenizer")

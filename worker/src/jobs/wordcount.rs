@@ -1,7 +1,7 @@
 //! `wordcount`: counts the words of a file or directory (bounded) and prints or writes
 //! `word<TAB>count` lines when the input ends.
 
-use super::{BuiltJob, CommonArgs, Report, tokenize};
+use super::{BuiltJob, Report, tokenize};
 use crate::api::{Count, StreamExecutionEnvironment};
 use crate::connectors::file::FileSink;
 use crate::connectors::print::PrintSink;
@@ -20,14 +20,10 @@ pub struct Args {
     /// standard output).
     #[arg(long)]
     pub output: Option<PathBuf>,
-    #[command(flatten)]
-    common: CommonArgs,
 }
 
 /// Builds the job.
-pub fn build(args: Args) -> Result<BuiltJob> {
-    let env = StreamExecutionEnvironment::new();
-    args.common.apply(&env);
+pub fn build(env: StreamExecutionEnvironment, args: Args) -> Result<BuiltJob> {
     let counts = env
         .read_text_file(&args.input)
         .flat_map(|line: String| tokenize(&line))

@@ -2,6 +2,7 @@
 //! checkpoint, after a delay, until the strategy gives up. Failures the user must fix (an invalid job,
 //! a snapshot that does not fit) are never retried.
 
+use crate::config::{RestartKind, RestartSection};
 use crate::error::{Domain, Error};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -42,6 +43,26 @@ pub enum RestartStrategy {
 }
 
 impl RestartStrategy {
+    /// The strategy `restart-strategy.*` configures (`None` without `restart-strategy.type`: the
+    /// default for the job's checkpoint settings).
+    pub fn configured(section: &RestartSection) -> Option<Self> {
+        Some(match section.kind? {
+            RestartKind::None => RestartStrategy::None,
+            RestartKind::FixedDelay => RestartStrategy::FixedDelay { attempts: section.attempts, delay: section.delay },
+            RestartKind::ExponentialDelay => RestartStrategy::ExponentialDelay {
+                initial: section.delay,
+                max: section.max_delay,
+                multiplier: 2.0,
+                reset_after: Duration::from_secs(3600),
+            },
+            RestartKind::FailureRate => RestartStrategy::FailureRate {
+                max_failures: section.attempts,
+                interval: section.failure_rate_interval,
+                delay: section.delay,
+            },
+        })
+    }
+
     /// Flink's default: exponential delay (1 s doubling up to 1 min) when checkpoints are on,
     /// otherwise none.
     pub fn default_for(checkpointing: bool) -> Self {

@@ -9,7 +9,7 @@
 //! (a frozen process that wakes up) are refused with [`Error::Fenced`] and it cannot commit a
 //! checkpoint. TaskManagers refuse JobManagers of an older epoch than one they have served.
 //!
-//! Per job the records hold its definition (built-in name and arguments), the checkpoint-id
+//! Per job the records hold its spec (or where a large one is stored), the checkpoint-id
 //! counter, where it resumes from (its latest completed checkpoint, else the snapshot it started
 //! from) and its terminal state, so a restarted JobManager never runs a finished job again.
 //!
@@ -21,6 +21,7 @@ pub mod kubernetes;
 
 use crate::config::{Config, HaMode};
 use crate::error::{Error, Result};
+use crate::spec::JobSpec;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -71,16 +72,21 @@ impl RecordedState {
 }
 
 /// What a new leader needs to know of one job.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct JobRecord {
     /// Job id.
     pub id: String,
     /// Job name.
     pub name: String,
-    /// The built-in job.
-    pub builtin: String,
-    /// Its arguments (the configuration's job settings included).
-    pub args: Vec<String>,
+    /// Its spec, when small enough to be kept here ([`INLINE_SPEC_BYTES`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<JobSpec>,
+    /// Where a larger spec is stored (under `ha.dir`, else the job's checkpoint storage).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_location: Option<String>,
+    /// How records written before job specs named the job.
+    #[serde(flatten, skip_serializing)]
+    pub legacy: LegacyJob,
     /// Running, or how it ended.
     pub state: RecordedState,
     /// Why it failed.
@@ -101,8 +107,23 @@ pub struct JobRecord {
     pub allow_non_restored_state: bool,
 }
 
+/// A spec larger than this (as JSON) is stored beside the records, not in them: a Kubernetes object
+/// holds at most 1 MiB, and the records of every job of a cluster share one ConfigMap.
+pub const INLINE_SPEC_BYTES: usize = 16 << 10;
+
+/// A job as records of ferroflink 0.1 named it: a built-in job and its command line.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct LegacyJob {
+    /// The job's name.
+    #[serde(default)]
+    pub builtin: Option<String>,
+    /// Its arguments, execution flags included.
+    #[serde(default)]
+    pub args: Vec<String>,
+}
+
 /// The job records of a cluster and the epoch allowed to write them.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct JobRecords {
     /// The epoch of the leader allowed to write.
     pub fence: u64,
@@ -299,8 +320,9 @@ mod tests {
         JobRecord {
             id: id.into(),
             name: "n".into(),
-            builtin: "b".into(),
-            args: vec![],
+            spec: Some(JobSpec::registered("b", &[])),
+            spec_location: None,
+            legacy: LegacyJob::default(),
             state: RecordedState::Running,
             error: None,
             submitted_ms: 1,
@@ -313,6 +335,16 @@ mod tests {
 
     fn services(dir: &std::path::Path, who: &str, lease: Duration) -> HaServices {
         HaServices::new(Box::new(file::FileStore::open(dir, "c1").unwrap()), who, lease)
+    }
+
+    #[test]
+    fn records_of_ferroflink_0_1_still_read() {
+        let old = r#"{"id":"j","name":"nexmark q1","builtin":"nexmark","args":["--query","q1","--parallelism","2"],
+            "state":"RUNNING","submitted_ms":1,"checkpoint_counter":4}"#;
+        let r: JobRecord = serde_json::from_str(old).unwrap();
+        assert_eq!((r.legacy.builtin.as_deref(), r.legacy.args.len(), r.spec.as_ref()), (Some("nexmark"), 4, None));
+        let written = serde_json::to_string(&record("k")).unwrap();
+        assert!(!written.contains("builtin") && written.contains(r#""spec":{"#), "{written}");
     }
 
     #[test]

@@ -7,10 +7,10 @@ use super::*;
 pub(super) struct RemoteLauncher {
     pub(super) cluster: Arc<Cluster>,
     pub(super) job_id: String,
-    pub(super) builtin: String,
-    pub(super) args: Vec<String>,
+    /// The job's spec, as JSON.
+    pub(super) spec: String,
     pub(super) final_snapshot: bool,
-    /// What every TaskManager must plan from `builtin` and `args` ([`JobGraph::plan_digest`]).
+    /// What every TaskManager must plan from `spec` ([`JobGraph::plan_digest`]).
     pub(super) plan_digest: String,
 }
 
@@ -114,8 +114,7 @@ impl Launcher for RemoteLauncher {
             let deploy = proto::Deploy {
                 job_id: self.job_id.clone(),
                 job_name: spec.job_name.clone(),
-                builtin: self.builtin.clone(),
-                args: self.args.clone(),
+                spec: self.spec.clone(),
                 attempt: spec.number,
                 tasks,
                 locations: locations.clone(),

@@ -43,6 +43,7 @@ use crate::jobs::Registry;
 use crate::runtime::element::{CheckpointBarrier, SnapshotFormat};
 use crate::runtime::metrics::TaskMetrics;
 use crate::runtime::minicluster::{AttemptSpec, JobHandle, JobState, Launcher, RunningAttempt, supervise};
+use crate::spec::{Job, JobSettings, JobSpec, Overrides};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, unbounded};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
@@ -105,10 +106,8 @@ pub struct JobEntry {
     pub id: String,
     /// Its name.
     pub name: String,
-    /// The built-in job and its arguments.
-    pub builtin: String,
-    /// Its arguments.
-    pub args: Vec<String>,
+    /// What it runs and how.
+    pub spec: JobSpec,
     /// When it was submitted (ms since the epoch).
     pub start_ms: u64,
     /// Its graph.
@@ -291,33 +290,31 @@ impl Cluster {
         self.jobs.lock().expect("cluster lock").iter().find(|j| j.id == id).cloned()
     }
 
-    /// Builds the built-in job `builtin` from `args` (the configuration's job settings added, see
-    /// [`Config::job_args`], but not the configured job's id and restore point) and starts it.
-    /// Returns its id.
-    pub fn submit(self: &Arc<Self>, builtin: &str, args: &[String]) -> Result<String> {
+    /// Starts `job` with the job settings of the configuration (not the configured job's id and
+    /// restore point) and `overrides` laid over them. Returns its id.
+    pub fn submit(self: &Arc<Self>, job: Job, overrides: &Overrides) -> Result<String> {
         if !self.is_leader() {
             return Err(self.not_leader());
         }
-        let mut config = self.config.clone();
-        config.job.args = args.to_vec();
-        config.job.id = None;
-        config.restore = Default::default();
-        self.start_job(builtin, config.job_args(), Start::Submitted)
+        let mut base = JobSettings::from_config(&self.config);
+        base.job.id = None;
+        base.restore = Default::default();
+        let settings = base.with(overrides)?;
+        self.start_job(JobSpec { job, settings }, Start::Submitted)
     }
 
     /// Starts the job of the configuration (application mode), unless the HA records show it ran.
     fn start_configured(self: &Arc<Self>) -> Result<()> {
-        if let Some(builtin) = self.config.job.builtin.clone() {
-            self.start_job(&builtin, self.config.job_args(), Start::Configured)?;
+        if let Some(spec) = JobSpec::from_config(&self.config) {
+            self.start_job(spec, Start::Configured)?;
         }
         Ok(())
     }
 
-    fn start_job(self: &Arc<Self>, builtin: &str, args: Vec<String>, start: Start) -> Result<String> {
-        let built = self.registry.build(builtin, &args)?;
+    fn start_job(self: &Arc<Self>, spec: JobSpec, start: Start) -> Result<String> {
+        let built = self.registry.plan(&spec)?;
         let graph = built.env.job_graph()?;
         let mut settings = built.env.execution_settings();
-        settings.checkpoint.s3 = settings.checkpoint.s3.clone().or(S3Config::from(&self.config.s3));
         let job_id =
             settings.job_id.clone().unwrap_or_else(|| crate::runtime::minicluster::derive_job_id(&built.name, &graph));
         let jobs = self.jobs.lock().expect("cluster lock");
@@ -362,11 +359,13 @@ impl Cluster {
                     r.checkpoint_counter
                 }
                 (_, previous) => {
+                    let (inline, stored) = self.record_spec(&job_id, &spec)?;
                     let record = JobRecord {
                         id: job_id.clone(),
                         name: built.name.clone(),
-                        builtin: builtin.to_string(),
-                        args: args.clone(),
+                        spec: inline,
+                        spec_location: stored,
+                        legacy: Default::default(),
                         state: RecordedState::Running,
                         error: None,
                         submitted_ms: now_ms(),
@@ -390,8 +389,7 @@ impl Cluster {
         let launcher = RemoteLauncher {
             cluster: self.clone(),
             job_id: job_id.clone(),
-            builtin: builtin.to_string(),
-            args: args.clone(),
+            spec: serde_json::to_string(&spec).expect("a spec serializes"),
             final_snapshot: settings.checkpoint.has_final_snapshot(),
             plan_digest: graph.plan_digest(),
         };
@@ -410,8 +408,7 @@ impl Cluster {
         jobs.push(Arc::new(JobEntry {
             id: job_id.clone(),
             name: built.name,
-            builtin: builtin.to_string(),
-            args,
+            spec,
             start_ms: now_ms(),
             graph: handle.job().clone(),
             handle: Some(handle),
@@ -442,7 +439,8 @@ impl Cluster {
                 continue;
             }
             tracing::info!(job_id = %record.id, from = ?record.resume_from, "resuming the job");
-            if let Err(e) = self.start_job(&record.builtin, record.args.clone(), Start::Resumed(&record)) {
+            let resumed = self.recorded_spec(&record).and_then(|spec| self.start_job(spec, Start::Resumed(&record)));
+            if let Err(e) = resumed {
                 tracing::error!(job_id = %record.id, "cannot resume the job: {e}");
             }
         }
@@ -451,18 +449,21 @@ impl Cluster {
 
     /// Lists a job that ended under an earlier leader.
     fn list_ended(&self, record: &JobRecord) {
-        let graph = match self.registry.build(&record.builtin, &record.args).and_then(|b| b.env.job_graph()) {
-            Ok(g) => Arc::new(g),
+        let planned = self.recorded_spec(record).and_then(|spec| {
+            let graph = self.registry.plan(&spec)?.env.job_graph()?;
+            Ok((spec, graph))
+        });
+        let (spec, graph) = match planned {
+            Ok((spec, graph)) => (spec, Arc::new(graph)),
             Err(e) => {
-                tracing::warn!(job_id = %record.id, "a recorded job no longer builds ({e}); not listed");
+                tracing::warn!(job_id = %record.id, "a recorded job no longer plans ({e}); not listed");
                 return;
             }
         };
         self.jobs.lock().expect("cluster lock").push(Arc::new(JobEntry {
             id: record.id.clone(),
             name: record.name.clone(),
-            builtin: record.builtin.clone(),
-            args: record.args.clone(),
+            spec,
             start_ms: record.submitted_ms,
             graph,
             handle: None,

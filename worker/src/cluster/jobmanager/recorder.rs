@@ -2,6 +2,51 @@
 //! so a JobManager that takes over resumes the job from them.
 
 use super::*;
+use crate::checkpoint::storage;
+use crate::cluster::ha::INLINE_SPEC_BYTES;
+use crate::jobs::JobFlags;
+
+impl Cluster {
+    /// How job `job_id`'s record holds `spec`: inline when small, else stored as its own file under
+    /// `ha.dir` (else the job's checkpoint storage) and named by its location.
+    pub(super) fn record_spec(&self, job_id: &str, spec: &JobSpec) -> Result<(Option<JobSpec>, Option<String>)> {
+        let json = serde_json::to_vec(spec).expect("a spec serializes");
+        if json.len() <= INLINE_SPEC_BYTES {
+            return Ok((Some(spec.clone()), None));
+        }
+        let Some(dir) = self.config.ha.dir.as_deref().or(spec.settings.checkpointing.dir.as_deref()) else {
+            return Err(Error::InvalidJob(format!(
+                "the spec of job {job_id} is {} bytes, too large for the HA records (at most \
+                 {INLINE_SPEC_BYTES}); set ha.dir (Flink's high-availability.storageDir) or checkpointing.dir \
+                 so it can be stored there",
+                json.len()
+            )));
+        };
+        let store = storage::open(dir, &S3Config::from(&spec.settings.s3))?;
+        let path = format!("job-specs/{job_id}.json");
+        store.write(&path, &json)?;
+        Ok((None, Some(store.location(&path))))
+    }
+
+    /// The spec of a recorded job: inline, stored beside the records, or (records of ferroflink
+    /// 0.1) its built-in name and command line with this JobManager's job settings.
+    pub(super) fn recorded_spec(&self, record: &JobRecord) -> Result<JobSpec> {
+        if let Some(spec) = &record.spec {
+            return Ok(spec.clone());
+        }
+        if let Some(location) = &record.spec_location {
+            let (dir, file) = location.rsplit_once('/').unwrap_or((".", location));
+            let bytes = storage::open(dir, &S3Config::from(&self.config.s3))?.read(file)?;
+            return serde_json::from_slice(&bytes).map_err(|e| {
+                Error::Cluster(format!("the stored spec of job {} at {location} is not a job spec: {e}", record.id))
+            });
+        }
+        let Some(name) = &record.legacy.builtin else {
+            return Err(Error::Cluster(format!("the HA record of job {} holds no job spec", record.id)));
+        };
+        JobFlags::spec(name, &record.legacy.args, &self.config)
+    }
+}
 
 /// Records a job's checkpoints and end in the HA records, as the leader of `epoch`.
 pub(super) struct HaRecorder {
@@ -75,5 +120,55 @@ impl JobRecorder for HaRecorder {
         if let Err(e) = result {
             tracing::error!(job_id = %self.job_id, "cannot record that the job ended ({state:?}): {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str, spec: Option<JobSpec>, spec_location: Option<String>) -> JobRecord {
+        JobRecord {
+            id: id.into(),
+            name: "nexmark".into(),
+            spec,
+            spec_location,
+            legacy: Default::default(),
+            state: RecordedState::Running,
+            error: None,
+            submitted_ms: 0,
+            ended_ms: None,
+            checkpoint_counter: 1,
+            resume_from: None,
+            allow_non_restored_state: false,
+        }
+    }
+
+    /// A small spec stays in the record; a large one is stored under `ha.dir` and read back whole;
+    /// without a place to store it the job is refused, naming the keys that give one.
+    #[test]
+    fn large_specs_are_stored_beside_the_records() {
+        let dir = std::env::temp_dir().join(format!("ff-spec-store-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut config = Config::default();
+        config.ha.dir = Some(dir.to_str().unwrap().into());
+        let cluster = Cluster::new(config, Arc::new(Registry::with_builtins()), None);
+
+        let small = JobSpec::registered("nexmark", &["--query".into(), "q1".into()]);
+        let (inline, location) = cluster.record_spec("small", &small).unwrap();
+        assert_eq!((inline.as_ref(), location), (Some(&small), None));
+
+        let long: Vec<String> = (0..4000).map(|i| format!("--arg-{i}")).collect();
+        let large = JobSpec::registered("nexmark", &long);
+        let (inline, location) = cluster.record_spec("0123abcd", &large).unwrap();
+        let location = location.expect("a large spec is stored");
+        assert!(inline.is_none() && location.ends_with("job-specs/0123abcd.json"), "{location}");
+        assert!(serde_json::to_vec(&record("0123abcd", None, Some(location.clone()))).unwrap().len() < 1024);
+        assert_eq!(cluster.recorded_spec(&record("0123abcd", None, Some(location))).unwrap(), large);
+
+        let nowhere = Cluster::new(Config::default(), Arc::new(Registry::with_builtins()), None);
+        let error = nowhere.record_spec("0123abcd", &large).unwrap_err().to_string();
+        assert!(error.contains("too large for the HA records") && error.contains("ha.dir"), "{error}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

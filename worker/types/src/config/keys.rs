@@ -27,8 +27,13 @@ const fn key(name: &'static str, flink: &'static [&'static str], default: &'stat
 /// Every key, the one reference (README.md's configuration tables mirror it; a test keeps them equal).
 pub const KEYS: &[Key] = &[
     key("job.id", &[], "derived", "the job's id (the operator passes one derived from the FlinkJob's uid)"),
-    key("job.builtin", &[], "none", "the built-in job the JobManager runs at start (application mode)"),
-    key("job.args", &[], "[]", "the job's arguments, as on `ferroflink run <job> ...`"),
+    key(
+        "job.name",
+        &[],
+        "none",
+        "the registered job the JobManager runs at start (application mode); `job.builtin` is its former name",
+    ),
+    key("job.args", &[], "[]", "the job's own arguments, as on `ferroflink run <job> ...`"),
     key("job.parallelism", &["parallelism.default"], "the job's", "default parallelism of the job's operators"),
     key(
         "job.max-parallelism",
@@ -36,6 +41,7 @@ pub const KEYS: &[Key] = &[
         "128",
         "key groups of keyed operators (fixed for the job's lifetime)",
     ),
+    key("job.batch-size", &[], "1024", "records per batch on channels"),
     key(
         "checkpointing.interval",
         &["execution.checkpointing.interval"],
@@ -73,6 +79,25 @@ pub const KEYS: &[Key] = &[
         "TaskManager: 40% of taskmanager.memory",
         "one budget for the block cache and write buffers of every RocksDB instance of a TaskManager",
     ),
+    key(
+        "state.rocksdb-write-buffer-ratio",
+        &["state.backend.rocksdb.memory.write-buffer-ratio"],
+        "0.5",
+        "the share of the RocksDB memory its write buffers (memtables) may use",
+    ),
+    key(
+        "state.rocksdb-block-size",
+        &["state.backend.rocksdb.block.blocksize"],
+        "16kb",
+        "RocksDB data block size (Flink's default is 4kb)",
+    ),
+    key(
+        "state.rocksdb-background-jobs",
+        &["state.backend.rocksdb.thread.num"],
+        "2",
+        "background flush and compaction threads per RocksDB instance",
+    ),
+    key("state.rocksdb-compression", &[], "true", "compress RocksDB's table files with LZ4"),
     key(
         "state.incremental",
         &["execution.checkpointing.incremental", "state.backend.incremental"],
@@ -275,6 +300,9 @@ const FLINK_S3_KEYS: &[&str] = &[
     "s3.connection.maximum",
 ];
 
+/// Former names of our keys, still read: `(old, new)`.
+const OUR_RENAMED: &[(&str, &str)] = &[("job.builtin", "job.name")];
+
 /// What a key, as written, is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Resolved {
@@ -287,6 +315,9 @@ pub enum Resolved {
 /// What `written` names: one of our keys (under our name or a Flink name of it), a Flink key we do
 /// not support, or nothing known (`None`).
 pub fn resolve(written: &str) -> Option<Resolved> {
+    if let Some((_, new)) = OUR_RENAMED.iter().find(|(old, _)| *old == written) {
+        return resolve(new);
+    }
     if let Some(k) = KEYS.iter().find(|k| k.name == written || k.flink.contains(&written)) {
         return Some(Resolved::Ours(k));
     }
@@ -304,7 +335,9 @@ pub fn ours(name: &str) -> Option<&'static Key> {
 
 /// Every name of every key of ours: our name and its Flink names.
 fn our_names() -> impl Iterator<Item = &'static str> {
-    KEYS.iter().flat_map(|k| std::iter::once(k.name).chain(k.flink.iter().copied()))
+    KEYS.iter()
+        .flat_map(|k| std::iter::once(k.name).chain(k.flink.iter().copied()))
+        .chain(OUR_RENAMED.iter().map(|(old, _)| *old))
 }
 
 fn is_flink_key(written: &str) -> bool {

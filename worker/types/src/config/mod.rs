@@ -130,13 +130,13 @@ pub struct Config {
 }
 
 /// `job.*`
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct JobSection {
     /// The job id.
     pub id: Option<String>,
-    /// The built-in job run at start.
-    pub builtin: Option<String>,
+    /// The registered job the JobManager runs at start (application mode).
+    pub name: Option<String>,
     /// Its arguments.
     #[serde(deserialize_with = "lenient::strings")]
     pub args: Vec<String>,
@@ -146,6 +146,25 @@ pub struct JobSection {
     /// Max parallelism.
     #[serde(with = "lenient::opt_usize")]
     pub max_parallelism: Option<usize>,
+    /// Records per batch on channels.
+    #[serde(with = "lenient::usize")]
+    pub batch_size: usize,
+}
+
+/// Records per batch on channels unless `job.batch-size` says otherwise.
+pub const DEFAULT_BATCH_SIZE: usize = 1024;
+
+impl Default for JobSection {
+    fn default() -> Self {
+        JobSection {
+            id: None,
+            name: None,
+            args: Vec::new(),
+            parallelism: None,
+            max_parallelism: None,
+            batch_size: DEFAULT_BATCH_SIZE,
+        }
+    }
 }
 
 /// `checkpointing.*`
@@ -185,11 +204,32 @@ pub struct StateSection {
     /// Incremental RocksDB checkpoints.
     #[serde(with = "lenient::bool")]
     pub incremental: bool,
+    /// The share of the RocksDB memory the write buffers (memtables) may use.
+    #[serde(with = "lenient::fraction")]
+    pub rocksdb_write_buffer_ratio: f64,
+    /// RocksDB data block size in bytes.
+    #[serde(with = "lenient::bytes")]
+    pub rocksdb_block_size: usize,
+    /// Background flush and compaction threads per RocksDB instance.
+    #[serde(with = "lenient::usize")]
+    pub rocksdb_background_jobs: usize,
+    /// LZ4 compression of RocksDB's table files.
+    #[serde(with = "lenient::bool")]
+    pub rocksdb_compression: bool,
 }
 
 impl Default for StateSection {
     fn default() -> Self {
-        StateSection { backend: StateBackendKind::Heap, rocksdb_dir: None, rocksdb_memory: None, incremental: true }
+        StateSection {
+            backend: StateBackendKind::Heap,
+            rocksdb_dir: None,
+            rocksdb_memory: None,
+            incremental: true,
+            rocksdb_write_buffer_ratio: 0.5,
+            rocksdb_block_size: 16 << 10,
+            rocksdb_background_jobs: 2,
+            rocksdb_compression: true,
+        }
     }
 }
 
@@ -536,6 +576,12 @@ impl ConfigLoader {
         loader.vars(std::env::vars())
     }
 
+    /// Merges settings given on the command line (`-D key=value`), by our names or Flink's.
+    pub fn command_line(mut self, entries: impl IntoIterator<Item = (String, Value)>) -> Result<Self> {
+        self.merge_layer(entries.into_iter().collect(), "on the command line")?;
+        Ok(self)
+    }
+
     /// Sets one of our keys by our name, as a command-line flag does.
     ///
     /// # Panics
@@ -641,80 +687,6 @@ fn unquote(value: &str) -> &str {
 }
 
 impl Config {
-    /// The arguments a built-in job is built from: `job.args` with the settings of the `job`,
-    /// `checkpointing`, `state`, `savepoints`, `restore`, `restart-strategy` and `s3` sections appended as the
-    /// job's flags, unless `job.args` already gives that flag (the job's own arguments win).
-    /// Every process builds the job from these same arguments, so all get the same graph.
-    pub fn job_args(&self) -> Vec<String> {
-        let mut args = self.job.args.clone();
-        let mut extra: Vec<(&str, Option<String>)> = Vec::new();
-        let mut add = |flag: &'static str, value: Option<String>| extra.push((flag, value));
-        if let Some(p) = self.job.parallelism {
-            add("--parallelism", Some(p.to_string()));
-        }
-        if let Some(p) = self.job.max_parallelism {
-            add("--max-parallelism", Some(p.to_string()));
-        }
-        if let Some(id) = &self.job.id {
-            add("--job-id", Some(id.clone()));
-        }
-        let c = &self.checkpointing;
-        if let Some(dir) = &c.dir {
-            add("--checkpoint-dir", Some(dir.clone()));
-            if let Some(i) = c.interval {
-                add("--checkpoint-interval", Some(humantime::format_duration(i).to_string()));
-            }
-            add("--checkpoints-retained", Some(c.retained.to_string()));
-            add("--checkpoint-timeout", Some(humantime::format_duration(c.timeout).to_string()));
-        }
-        let s = &self.state;
-        if s.backend == StateBackendKind::Rocksdb {
-            add("--state-backend", Some("rocksdb".into()));
-            if let Some(m) = s.rocksdb_memory {
-                add("--rocksdb-memory", Some(m.to_string()));
-            }
-            if let Some(dir) = &s.rocksdb_dir {
-                add("--rocksdb-dir", Some(dir.clone()));
-            }
-            if !s.incremental {
-                add("--full-checkpoints", None);
-            }
-        }
-        if let Some(dir) = &self.savepoints.dir {
-            add("--savepoint-dir", Some(dir.clone()));
-        }
-        let restore = &self.restore;
-        if let Some(path) = &restore.path {
-            add("--restore", Some(path.clone()));
-            add("--restore-mode", Some(restore.mode.name().into()));
-            if restore.allow_non_restored_state {
-                add("--allow-non-restored-state", None);
-            }
-        }
-        let r = &self.restart_strategy;
-        if let Some(kind) = r.kind {
-            add("--restart-strategy", Some(kind.name().into()));
-            add("--restart-attempts", Some(r.attempts.to_string()));
-            add("--restart-delay", Some(humantime::format_duration(r.delay).to_string()));
-            add("--restart-max-delay", Some(humantime::format_duration(r.max_delay).to_string()));
-            add("--failure-rate-interval", Some(humantime::format_duration(r.failure_rate_interval).to_string()));
-        }
-        if let Some(e) = &self.s3.endpoint {
-            add("--s3-endpoint", Some(e.clone()));
-        }
-        if self.s3.path_style {
-            add("--s3-path-style", None);
-        }
-        for (flag, value) in extra {
-            let given = args.iter().any(|a| a == flag || a.strip_prefix(flag).is_some_and(|r| r.starts_with('=')));
-            if !given {
-                args.push(flag.to_string());
-                args.extend(value);
-            }
-        }
-        args
-    }
-
     /// Where a TaskManager finds the JobManager's RPC server: `jobmanager.address` (with `rpc.port`
     /// when it names only a host), else `rpc.advertised-address` (Flink's `jobmanager.rpc.address`,
     /// default `localhost`) and `rpc.port` (`jobmanager.rpc.port`, default 6123).
@@ -730,7 +702,7 @@ impl Config {
 
 /// Deserializers that take a value in its YAML type or as a string, in Flink's forms
 /// ([`values`]), and serializers that write durations and sizes back in their documented units.
-mod lenient {
+pub(crate) mod lenient {
     use super::*;
 
     pub(super) fn text_or<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -805,6 +777,8 @@ mod lenient {
     opt_field!(opt_usize, usize, |t: &str| number(t, "a whole number"), |v: &usize| *v);
     opt_field!(opt_u16, u16, |t: &str| number(t, "a port number"), |v: &u16| *v);
     field!(bool, bool, values::boolean, |v: &bool| *v);
+    field!(bytes, usize, values::bytes, |v: &usize| *v);
+    field!(fraction, f64, values::fraction, |v: &f64| *v);
     field!(duration, Duration, values::duration, |v: &Duration| humantime::format_duration(*v).to_string());
     opt_field!(opt_duration, Duration, values::duration, |v: &Duration| humantime::format_duration(*v).to_string());
     opt_field!(opt_bytes, usize, values::bytes, |v: &usize| *v);
@@ -878,6 +852,9 @@ mod tests {
             ("state.backend.rocksdb.localdir", "/tmp/rocks", "state.rocksdb-dir", "/tmp/rocks"),
             ("state.backend.rocksdb.memory.fixed-per-tm", "512 mb", "state.rocksdb-memory", "512MiB"),
             ("execution.checkpointing.incremental", "false", "state.incremental", "false"),
+            ("state.backend.rocksdb.memory.write-buffer-ratio", "0.25", "state.rocksdb-write-buffer-ratio", "0.25"),
+            ("state.backend.rocksdb.block.blocksize", "4 kb", "state.rocksdb-block-size", "4KiB"),
+            ("state.backend.rocksdb.thread.num", "4", "state.rocksdb-background-jobs", "4"),
             ("state.backend.incremental", "FALSE", "state.incremental", "false"),
             ("execution.checkpointing.savepoint-dir", "s3://b/sp", "savepoints.dir", "s3://b/sp"),
             ("state.savepoints.dir", "/sp", "savepoints.dir", "/sp"),
@@ -993,8 +970,7 @@ mod tests {
         assert_eq!((c.taskmanager.slots, c.job.parallelism), (4, Some(2)));
         assert_eq!(c.state.backend, StateBackendKind::Rocksdb);
         assert_eq!(c.metrics.port, Some(PortRange { first: 9250, last: 9260 }));
-        let args = c.job_args();
-        assert!(args.windows(2).any(|w| w == ["--checkpoint-interval", "10s"]), "{args:?}");
+        assert_eq!(c.checkpointing.interval, Some(Duration::from_secs(10)));
     }
 
     #[test]
@@ -1028,22 +1004,10 @@ mod tests {
         assert_eq!(config.rest.port, Some(8092), "FLINK_PROPERTIES: the later line wins");
         assert_eq!(config.taskmanager.memory, Some(1 << 30));
         assert_eq!(config.heartbeat.timeout, Duration::from_secs(5));
-        let args = config.job_args();
-        let after = |flag: &str| args.iter().position(|a| a == flag).map(|i| args[i + 1].as_str());
-        assert_eq!(&args[..2], ["--query", "q7"]);
-        assert_eq!(after("--parallelism"), Some("8"));
-        assert_eq!(after("--checkpoint-dir"), Some("s3://b/ck"));
-        assert_eq!(after("--checkpoint-interval"), Some("10s"));
-        assert_eq!(after("--restart-strategy"), Some("fixed-delay"));
-        assert!(args.contains(&"--s3-path-style".to_string()));
-    }
-
-    #[test]
-    fn the_jobs_own_arguments_win() {
-        let args = load("job: {args: ['--parallelism=2', --events, 10], parallelism: 6}").job_args();
-        assert_eq!(args, ["--parallelism=2", "--events", "10"]);
-        let args = load("execution.savepoint.path: /sp/1\nexecution.state-recovery.claim-mode: CLAIM").job_args();
-        assert_eq!(args, ["--restore", "/sp/1", "--restore-mode", "claim"]);
+        assert_eq!(config.job.name.as_deref(), Some("nexmark"));
+        assert_eq!(config.job.args, ["--query", "q7"]);
+        let c = load("execution.savepoint.path: /sp/1\nexecution.state-recovery.claim-mode: CLAIM");
+        assert_eq!((c.restore.path.as_deref(), c.restore.mode), (Some("/sp/1"), RestoreMode::Claim));
     }
 
     #[test]
@@ -1080,14 +1044,18 @@ mod tests {
     fn the_operators_rendering_loads() {
         // What `ferroflink-operator render` writes into the ConfigMap (strings from `spec.config`).
         let c = load(
-            "job:\n  id: 0a1b2c3d\n  builtin: nexmark\n  args: [--query, q5]\n  parallelism: 10\n\
+            "job:\n  id: 0a1b2c3d\n  name: nexmark\n  args: [--query, q5]\n  parallelism: 10\n\
              rpc: {port: 6123}\nrest: {port: 8081}\nmetrics: {port: 9249}\ntaskmanager: {slots: 4}\n\
              ha: {mode: kubernetes, cluster-id: abc-1, dir: s3://b/ck/ha}\n\
              checkpointing: {interval: 10s, dir: s3://b/ck, retained: 3}\n\
              savepoints: {dir: s3://b/sp}\ns3: {path-style: true, endpoint: 'http://minio:9000'}\n\
              heartbeat: {timeout: '20s'}\nexecution.checkpointing.mode: EXACTLY_ONCE\n\
-             kubernetes.jobmanager.annotations: {team: streaming}\n",
+             kubernetes.jobmanager.annotations: {team: streaming}\n\
+             restore: {path: s3://b/sp/savepoint-1, allow-non-restored-state: true}\n",
         );
+        assert_eq!(c.job.name.as_deref(), Some("nexmark"));
+        assert_eq!(c.restore.path.as_deref(), Some("s3://b/sp/savepoint-1"));
+        assert!(c.restore.allow_non_restored_state);
         assert_eq!(c.ha.mode, HaMode::Kubernetes);
         assert_eq!(c.rpc.port, Some(6123));
         assert_eq!(c.metrics.port, Some(PortRange::single(9249)));

@@ -59,6 +59,14 @@ pub fn boolean(text: &str) -> Result<bool, String> {
     }
 }
 
+/// A fraction strictly between 0 and 1 (`0.5`).
+pub fn fraction(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(f) if f > 0.0 && f < 1.0 => Ok(f),
+        _ => Err(format!("'{text}' is not a fraction between 0 and 1 such as 0.5")),
+    }
+}
+
 /// An enumeration's value as a name: lower case, `_` and spaces as `-` (`NO_CLAIM` is `no-claim`).
 pub fn enum_name(text: &str) -> String {
     text.trim().to_ascii_lowercase().replace(['_', ' '], "-")
