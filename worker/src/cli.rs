@@ -9,7 +9,7 @@ pub use crate::jobs::Registry;
 use crate::jobs::{self, JobFlags, Report};
 use crate::spec::Overrides;
 use anyhow::Context;
-use clap::{Args as _, FromArgMatches as _, Parser, Subcommand};
+use clap::{Args as _, Parser, Subcommand};
 use crossbeam_channel::Receiver;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -404,17 +404,6 @@ struct LocalFlags {
     savepoint_on_exit: Option<String>,
 }
 
-impl LocalFlags {
-    /// Takes the local-run flags out of `args`.
-    fn split(args: &[String]) -> anyhow::Result<(LocalFlags, Vec<String>)> {
-        let command = LocalFlags::augment_args(clap::Command::new("ferroflink run <job>").no_binary_name(true));
-        let (mine, rest) = jobs::split_flags(&command, args);
-        let matches =
-            command.try_get_matches_from(mine).map_err(|e| anyhow::anyhow!("{}", jobs::one_line(&e.to_string())))?;
-        Ok((LocalFlags::from_arg_matches(&matches)?, rest))
-    }
-}
-
 fn run(registry: &Registry, job: &str, args: &[String]) -> anyhow::Result<()> {
     if job == "--help" || job == "-h" {
         println!("Usage: ferroflink run <JOB> [JOB ARGS]... [JOB SETTINGS]...\n\nJobs:");
@@ -429,7 +418,7 @@ fn run(registry: &Registry, job: &str, args: &[String]) -> anyhow::Result<()> {
         print!("{}", LocalFlags::augment_args(help).render_help());
         return Ok(());
     }
-    let (local, args) = LocalFlags::split(args)?;
+    let (local, args) = jobs::take_flags::<LocalFlags>(args)?;
     let config = load_config(local.config.as_deref(), Overrides::new(), Vec::new())?;
     let built = registry.plan(&JobFlags::spec(job, &args, &config)?)?;
     built.env.set_cluster(local.task_managers, local.slots);

@@ -18,7 +18,7 @@ use crate::config::values;
 use crate::connectors::checksum::Checksum;
 use crate::error::{Error, Result};
 use crate::spec::{JobSettings, JobSpec, Overrides};
-use clap::{Args as _, FromArgMatches as _};
+use clap::Args as _;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -140,11 +140,7 @@ impl JobFlags {
     /// Takes the execution flags out of a job's command line: the flags, and the job's own arguments
     /// in their order (everything after `--` is the job's).
     pub fn split(args: &[String]) -> Result<(JobFlags, Vec<String>)> {
-        let command = JobFlags::command("ferroflink run <job>");
-        let (flags, rest) = split_flags(&command, args);
-        let matches = command.try_get_matches_from(flags).map_err(|e| Error::InvalidJob(one_line(&e.to_string())))?;
-        let flags = JobFlags::from_arg_matches(&matches).map_err(|e| Error::InvalidJob(one_line(&e.to_string())))?;
-        Ok((flags, rest))
+        take_flags(args)
     }
 
     /// The spec of registered job `name` from its command line `args` (its own arguments and
@@ -198,9 +194,19 @@ impl JobFlags {
     }
 }
 
+/// Takes the flags of `F` out of `args`, parsed: the flags, and the other arguments in their order
+/// (everything after `--` is left).
+pub(crate) fn take_flags<F: clap::Args + clap::FromArgMatches>(args: &[String]) -> Result<(F, Vec<String>)> {
+    let command = F::augment_args(clap::Command::new("ferroflink run <job>").no_binary_name(true));
+    let (flags, rest) = split_flags(&command, args);
+    let matches = command.try_get_matches_from(flags).map_err(|e| Error::InvalidJob(one_line(&e.to_string())))?;
+    let flags = F::from_arg_matches(&matches).map_err(|e| Error::InvalidJob(one_line(&e.to_string())))?;
+    Ok((flags, rest))
+}
+
 /// Splits `args` into the flags `flags` defines (each with its value) and the rest, each in order;
 /// everything from `--` on is the rest's.
-pub(crate) fn split_flags(flags: &clap::Command, args: &[String]) -> (Vec<String>, Vec<String>) {
+fn split_flags(flags: &clap::Command, args: &[String]) -> (Vec<String>, Vec<String>) {
     // The flag a token is, and whether its value is attached (`--x=1`, `-p4`).
     let flag = |token: &str| -> Option<(bool, bool)> {
         let (arg, attached) = if let Some(long) = token.strip_prefix("--") {
