@@ -11,13 +11,13 @@
 #[path = "../../worker/tests/support/moto.rs"]
 mod moto;
 
-use ferroflink::checkpoint::metadata::METADATA_FILE;
-use ferroflink::checkpoint::restore::{RestoreMode, RestoreSettings, RestoredSnapshot};
-use ferroflink::checkpoint::s3::S3Config;
-use ferroflink::checkpoint::storage;
+use ferroflink::codec::decode;
 use ferroflink::connectors::generator::GeneratorSplit;
-use ferroflink::runtime::codec::decode;
-use ferroflink::state::keygroup::KeyGroupRange;
+use ferroflink::keygroup::KeyGroupRange;
+use ferroflink::runtime::checkpoint::metadata::METADATA_FILE;
+use ferroflink::runtime::checkpoint::restore::{RestoreMode, RestoreSettings, RestoredSnapshot};
+use ferroflink::state::s3::S3Config;
+use ferroflink::state::storage;
 use ferroflink_e2e::binary;
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::MetadataExt;

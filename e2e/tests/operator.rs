@@ -10,7 +10,7 @@
 #[path = "../../worker/tests/support/moto.rs"]
 mod moto;
 
-use ferroflink::checkpoint::storage;
+use ferroflink::state::storage;
 use ferroflink_e2e::kubernetes::{Cluster, NS};
 use ferroflink_e2e::{assert_same, binary, committed_lines, temp};
 use ferroflink_operator::crd::{FlinkJob, FlinkJobSpec, LifecycleState, SavepointKind};

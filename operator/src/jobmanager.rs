@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 /// Where the JobManagers' Kubernetes HA publishes the leader's REST address on its Lease (see
-/// `worker/src/cluster/ha/kubernetes.rs`).
+/// `worker/cluster/src/ha/kubernetes.rs`).
 pub const LEADER_REST_ANNOTATION: &str = "ferroflink.io/rest-address";
 
 /// `method base + path` of a JobManager, with a JSON body: the status and the answer (JSON, else

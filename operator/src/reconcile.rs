@@ -634,7 +634,7 @@ async fn restart(
 }
 
 /// Where the run's job resumes by its JobManagers' HA records (the `jobs.json` of the ConfigMap
-/// `<cluster id>-jobmanager-ha`, see `worker/src/cluster/ha/`): its latest checkpoint, else what
+/// `<cluster id>-jobmanager-ha`, see `worker/cluster/src/ha/`): its latest checkpoint, else what
 /// it started from.
 async fn ha_resume_point(deployed: &FlinkJob, ctx: &Context, ns: &str) -> Result<Option<String>, String> {
     if !crate::render::ha_enabled(deployed) {

@@ -209,7 +209,7 @@ pub fn ha_enabled(job: &FlinkJob) -> bool {
 }
 
 /// The label the JobManagers' Kubernetes HA puts on its Lease and ConfigMap (the HA cluster id; see
-/// `worker/src/cluster/ha/kubernetes.rs`).
+/// `worker/cluster/src/ha/kubernetes.rs`).
 pub const HA_CLUSTER_LABEL: &str = "ferroflink.io/ha-cluster-id";
 
 /// Annotation holding a hash of what a pod (template) was rendered from: a change replaces it.

@@ -62,7 +62,7 @@ enum Command {
     },
     /// Measure keyed state: `ValueState<u64>` read-modify-write per core, or (with
     /// `--incremental`) the bytes incremental checkpoints upload and the restore time.
-    BenchState(crate::state::bench::Args),
+    BenchState(crate::state_bench::Args),
     /// Run a JobManager: the REST API and web UI, the slot pool, and the jobs submitted to it (or
     /// the one given with `--job`).
     Jobmanager(JobManagerArgs),
@@ -276,7 +276,7 @@ fn jobmanager(args: JobManagerArgs, registry: Arc<Registry>) -> anyhow::Result<(
              [args] or job.name; it restores the job the JobManager starts"
         );
     }
-    let jm = JobManager::start_with(config, registry)?;
+    let jm = JobManager::start(config, registry)?;
     for job in jm.cluster().jobs() {
         eprintln!("running job {} ({})", job.id, job.name);
     }
@@ -338,12 +338,13 @@ pub fn main(registry: Registry) {
         Command::Bench { queries, events, parallelism, checkpoint_interval, job_args } => {
             bench(&registry, &queries, events, parallelism, checkpoint_interval, &job_args)
         }
-        Command::BenchState(args) => crate::state::bench::run(&args).map_err(Into::into),
+        Command::BenchState(args) => crate::state_bench::run(&args).map_err(Into::into),
         Command::Jobmanager(args) => jobmanager(args, registry.clone()),
         Command::Taskmanager(args) => taskmanager(args, registry.clone()),
-        Command::Submit { rest, job, args } => {
-            RestClient::new(&rest.jobmanager).submit(&job, &args).map(|id| println!("{id}")).map_err(Into::into)
-        }
+        Command::Submit { rest, job, args } => JobFlags::submission(&job, &args)
+            .and_then(|s| RestClient::new(&rest.jobmanager).submit(&s))
+            .map(|id| println!("{id}"))
+            .map_err(Into::into),
         Command::Probe { port_file } => probe(&port_file),
         Command::List { rest } => RestClient::new(&rest.jobmanager)
             .list()
@@ -420,7 +421,7 @@ fn run(registry: &Registry, job: &str, args: &[String]) -> anyhow::Result<()> {
     }
     let (local, args) = jobs::take_flags::<LocalFlags>(args)?;
     let config = load_config(local.config.as_deref(), Overrides::new(), Vec::new())?;
-    let built = registry.plan(&JobFlags::spec(job, &args, &config)?)?;
+    let built = registry.build(&JobFlags::spec(job, &args, &config)?)?;
     built.env.set_cluster(local.task_managers, local.slots);
     if let Some(dir) = &local.savepoint_on_exit {
         built.env.configure_checkpoints(|c| {
@@ -559,7 +560,7 @@ fn bench(
     );
     for query in queries {
         let (env, name) = if query == "generator" {
-            let env = crate::api::StreamExecutionEnvironment::new();
+            let env = crate::datastream::StreamExecutionEnvironment::new();
             env.set_parallelism(parallelism);
             let config = crate::connectors::nexmark::NexmarkConfig::default();
             jobs::nexmark::events(&env, config, Some(events), None)
@@ -573,7 +574,7 @@ fn bench(
                     .map(|s| s.to_string())
                     .collect();
             args.extend(job_args.iter().cloned());
-            let built = registry.plan(&JobFlags::spec("nexmark", &args, &Config::default())?)?;
+            let built = registry.build(&JobFlags::spec("nexmark", &args, &Config::default())?)?;
             (built.env, built.name)
         };
         let dir = std::env::temp_dir().join(format!("ferroflink-bench-{}", std::process::id()));
@@ -601,7 +602,7 @@ fn bench(
 }
 
 /// Median and 99th percentile of checkpoint durations, in milliseconds (zero when there are none).
-fn durations_ms(checkpoints: &[crate::checkpoint::coordinator::CompletedCheckpoint]) -> (f64, f64) {
+fn durations_ms(checkpoints: &[crate::runtime::checkpoint::coordinator::CompletedCheckpoint]) -> (f64, f64) {
     let mut ms: Vec<f64> = checkpoints.iter().map(|c| c.duration.as_secs_f64() * 1e3).collect();
     ms.sort_by(f64::total_cmp);
     let pct = |p: f64| ms.get(((ms.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0);

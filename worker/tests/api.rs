@@ -3,12 +3,12 @@
 //! and failures that surface as clear errors instead of hanging the job; serialize-every-edge mode
 //! (on in debug builds) fails a record type whose codec does not round-trip in a local run.
 
-use ferroflink::api::{CoProcessContext, CoProcessFunction};
+use ferroflink::clock::ManualClock;
+use ferroflink::datastream::{CoProcessContext, CoProcessFunction};
 use ferroflink::prelude::*;
 use ferroflink::runtime::context::RuntimeContext;
 use ferroflink::state::ttl::StateTtlConfig;
 use ferroflink::state::{ListState, StateDescriptor, ValueState};
-use ferroflink::time::clock::ManualClock;
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -5,22 +5,22 @@
 
 mod support;
 
-use ferroflink::checkpoint::metadata::{CheckpointMetadata, METADATA_FILE};
-use ferroflink::checkpoint::restore::{RestoreMode, RestoreSettings};
-use ferroflink::checkpoint::s3::S3Storage;
-use ferroflink::checkpoint::storage::{CheckpointStorage, LocalStorage};
 use ferroflink::connectors::file::FileSink;
 use ferroflink::connectors::generator::GeneratorSource;
+use ferroflink::datastream::window::assigner::TumblingEventTimeWindows;
 use ferroflink::prelude::*;
 use ferroflink::record::Record;
+use ferroflink::runtime::checkpoint::metadata::{CheckpointMetadata, METADATA_FILE};
+use ferroflink::runtime::checkpoint::restore::{RestoreMode, RestoreSettings};
 use ferroflink::runtime::context::RuntimeContext;
 use ferroflink::runtime::minicluster::JobResult;
 use ferroflink::runtime::restart::RestartStrategy;
 use ferroflink::runtime::sink::{Sink, SinkWriter};
+use ferroflink::runtime::watermark::WatermarkStrategy;
 use ferroflink::state::StateBackendConfig;
 use ferroflink::state::rocksdb::RocksDbConfig;
-use ferroflink::time::watermark::WatermarkStrategy;
-use ferroflink::window::assigner::TumblingEventTimeWindows;
+use ferroflink::state::s3::S3Storage;
+use ferroflink::state::storage::{CheckpointStorage, LocalStorage};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

@@ -16,15 +16,17 @@ use ferroflink::cluster::jobmanager::JobManager;
 use ferroflink::cluster::proto::job_manager_client::JobManagerClient;
 use ferroflink::cluster::proto::task_manager_message::Body;
 use ferroflink::cluster::proto::{Heartbeat, Register, TaskManagerMessage};
+use ferroflink::jobs::{JobFlags, Registry};
 use local_cluster::local_config;
 use serde_json::json;
 use std::io::Write;
+use std::sync::Arc;
 use std::time::Duration;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::{Code, Status};
 
 fn start() -> JobManager {
-    JobManager::start(local_config()).unwrap()
+    JobManager::start(local_config(), Arc::new(Registry::with_builtins())).unwrap()
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -216,14 +218,14 @@ fn a_standby_names_the_leader_forwards_rest_and_a_deposed_epoch_is_refused() {
     config.ha.mode = ferroflink::config::HaMode::File;
     config.ha.dir = Some(dir.display().to_string());
     config.ha.lease_duration = Duration::from_secs(2);
-    let leader = JobManager::start(config.clone()).unwrap();
+    let leader = JobManager::start(config.clone(), Arc::new(Registry::with_builtins())).unwrap();
     let rest = |jm: &JobManager| RestClient::new(&jm.rest_addr().to_string());
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !leader.cluster().is_leader() {
         assert!(std::time::Instant::now() < deadline, "the first JobManager never led");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let standby = JobManager::start(config).unwrap();
+    let standby = JobManager::start(config, Arc::new(Registry::with_builtins())).unwrap();
     // The standby learns who leads within a third of the lease.
     while standby.cluster().leader_rest_address().is_none() {
         assert!(std::time::Instant::now() < deadline, "the standby never learned the leader");
@@ -252,7 +254,7 @@ fn a_standby_names_the_leader_forwards_rest_and_a_deposed_epoch_is_refused() {
     // A job submitted through the standby runs on the leader (it waits for slots there), and the
     // standby's answers are the leader's.
     let args = ["--query", "q0", "--events", "10", "--parallelism", "1"].map(String::from);
-    let id = rest(&standby).submit("nexmark", &args).unwrap();
+    let id = rest(&standby).submit(&JobFlags::submission("nexmark", &args).unwrap()).unwrap();
     assert!(leader.cluster().job(&id).is_some() && standby.cluster().job(&id).is_none());
     let jobs = rest(&standby).call("GET", "/jobs", None).unwrap();
     assert_eq!(jobs["jobs"][0]["id"], id.as_str(), "{jobs}");
@@ -263,7 +265,7 @@ fn a_standby_names_the_leader_forwards_rest_and_a_deposed_epoch_is_refused() {
     }
     let err = rest(&standby).call("GET", "/jobs/0000", None).unwrap_err().to_string();
     assert!(err.contains("404") && err.contains("not known"), "{err}");
-    let err = rest(&standby).submit("no-such-job", &[]).unwrap_err().to_string();
+    let err = rest(&standby).submit(&JobFlags::submission("no-such-job", &[]).unwrap()).unwrap_err().to_string();
     assert!(err.contains("400"), "{err}");
 
     // A TaskManager that served a newer leader refuses this one's epoch: this leader was deposed.

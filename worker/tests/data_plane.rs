@@ -5,11 +5,11 @@
 //! proxy in between, again and again) is established again and every element still arrives exactly
 //! once, in order, without failing the attempt.
 
-use ferroflink::network::ChannelKey;
-use ferroflink::network::inbound::DataServer;
-use ferroflink::network::outbound::{Outbound, OutboundChannel};
+use ferroflink::element::{AnyBatch, Element};
 use ferroflink::record::Record;
-use ferroflink::runtime::element::{AnyBatch, Element};
+use ferroflink::runtime::network::ChannelKey;
+use ferroflink::runtime::network::inbound::DataServer;
+use ferroflink::runtime::network::outbound::{Outbound, OutboundChannel};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};

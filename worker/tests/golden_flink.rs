@@ -48,7 +48,7 @@ impl AggregateFunction<Event> for CountSum {
 }
 
 fn run(
-    assigner: ferroflink::window::assigner::WindowAssigner,
+    assigner: ferroflink::datastream::window::assigner::WindowAssigner,
     lateness_ms: u64,
     parallelism: usize,
 ) -> (Vec<String>, Vec<String>) {
@@ -81,7 +81,7 @@ fn run(
     (fired, late_lines)
 }
 
-fn check(name: &str, assigner: ferroflink::window::assigner::WindowAssigner, lateness_ms: u64) {
+fn check(name: &str, assigner: ferroflink::datastream::window::assigner::WindowAssigner, lateness_ms: u64) {
     for p in [1, 4] {
         let (fired, late) = run(assigner, lateness_ms, p);
         assert_eq!(fired, golden(name), "{name} firings at parallelism {p}");

@@ -1,9 +1,9 @@
 //! The job graph: Flink's chaining rules, stable operator ids, slot sharing and placement.
 
 use ferroflink::Error;
-use ferroflink::graph::execution::place;
-use ferroflink::graph::job_graph::JobGraph;
 use ferroflink::prelude::*;
+use ferroflink::runtime::graph::execution::place;
+use ferroflink::runtime::graph::job_graph::JobGraph;
 use ferroflink::runtime::partition::ShipStrategy;
 
 fn names(job: &JobGraph) -> Vec<String> {

@@ -1,8 +1,8 @@
 //! Nexmark queries give the same results at parallelism 1 and 4, equal to a reference computed
 //! directly from the generated events (no engine code involved).
 
-use ferroflink::api::StreamExecutionEnvironment;
 use ferroflink::connectors::nexmark::{Event, NexmarkConfig, NexmarkGenerator};
+use ferroflink::datastream::StreamExecutionEnvironment;
 use ferroflink::jobs::nexmark::{self, HighestBid, NewUser};
 use ferroflink::record::Data;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -20,7 +20,7 @@ fn all_events() -> Vec<Event> {
 /// counts of the vertex named `vertex`.
 fn run<T: Data + Ord>(
     parallelism: usize,
-    query: fn(&ferroflink::api::DataStream<Event>) -> ferroflink::api::DataStream<T>,
+    query: fn(&ferroflink::datastream::DataStream<Event>) -> ferroflink::datastream::DataStream<T>,
     vertex: &str,
 ) -> Vec<T> {
     let env = StreamExecutionEnvironment::new();

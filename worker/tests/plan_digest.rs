@@ -11,7 +11,6 @@
 #[path = "support/local_cluster.rs"]
 mod local_cluster;
 
-use ferroflink::api::StreamExecutionEnvironment;
 use ferroflink::cluster::VERSION;
 use ferroflink::cluster::client::RestClient;
 use ferroflink::cluster::jobmanager::JobManager;
@@ -23,9 +22,12 @@ use ferroflink::cluster::proto::{
     Deploy, JobManagerMessage, Register, Registered, TaskManagerMessage, TaskRef, TaskState, task_state,
 };
 use ferroflink::config::Config;
+use ferroflink::datastream::StreamExecutionEnvironment;
 use ferroflink::jobs::{JobFlags, Registry};
+use ferroflink::runtime::Planner;
 use std::pin::Pin;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio_stream::wrappers::UnboundedReceiverStream;
@@ -44,9 +46,7 @@ fn digest(builtin: &str, job_args: &[String]) -> String {
     Registry::with_builtins()
         .plan(&JobFlags::spec(builtin, job_args, &Config::default()).unwrap())
         .unwrap()
-        .env
-        .job_graph()
-        .unwrap()
+        .graph
         .plan_digest()
 }
 
@@ -85,10 +85,10 @@ async fn next(replies: &mut Streaming<JobManagerMessage>) -> Option<JmBody> {
 
 #[test]
 fn the_jobmanager_sends_its_plan_and_fails_a_job_a_taskmanager_refuses() {
-    let jm = JobManager::start(local_cluster::local_config()).unwrap();
+    let jm = JobManager::start(local_cluster::local_config(), Arc::new(Registry::with_builtins())).unwrap();
     let rest = RestClient::new(&jm.rest_addr().to_string());
     let job_args = args(&["--query", "q1", "--events", "1000000", "--rate", "1000"]);
-    let id = rest.submit("nexmark", &job_args).unwrap();
+    let id = rest.submit(&JobFlags::submission("nexmark", &job_args).unwrap()).unwrap();
     let rt = runtime();
     let (deploy, again) = rt.block_on(async {
         let mut client = JobManagerClient::connect(format!("http://{}", jm.rpc_addr())).await.unwrap();

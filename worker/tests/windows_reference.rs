@@ -47,7 +47,11 @@ impl AggregateFunction<Ev> for CountSum {
 type Row = (u64, i64, i64, u64, u64);
 
 /// Runs `n` generated events through windows at `parallelism` (source included).
-fn run_windows(n: u64, parallelism: usize, assigner: ferroflink::window::assigner::WindowAssigner) -> Vec<Row> {
+fn run_windows(
+    n: u64,
+    parallelism: usize,
+    assigner: ferroflink::datastream::window::assigner::WindowAssigner,
+) -> Vec<Row> {
     let env = StreamExecutionEnvironment::new();
     env.set_parallelism(parallelism).set_batch_size(64);
     // The bound covers the disorder, so no element is late whatever the interleaving.

@@ -12,12 +12,12 @@ pub mod wordcount;
 
 pub use registry::Registry;
 
-use crate::api::StreamExecutionEnvironment;
 use crate::config::Config;
 use crate::config::values;
 use crate::connectors::checksum::Checksum;
+use crate::datastream::StreamExecutionEnvironment;
 use crate::error::{Error, Result};
-use crate::spec::{JobSettings, JobSpec, Overrides};
+use crate::spec::{Job, JobSettings, JobSpec, Overrides, Submission};
 use clap::Args as _;
 use serde_json::Value;
 use std::time::Duration;
@@ -149,6 +149,13 @@ impl JobFlags {
         let (flags, job_args) = JobFlags::split(args)?;
         let settings = JobSettings::from_config(config).with(&flags.overrides())?;
         Ok(JobSpec::registered(name, &job_args).with_settings(settings))
+    }
+
+    /// The submission of registered job `name` from its command line `args` (its own arguments and
+    /// execution flags): the flags' settings over the JobManager's.
+    pub fn submission(name: &str, args: &[String]) -> Result<Submission> {
+        let (flags, args) = JobFlags::split(args)?;
+        Ok(Submission { job: Job::Registered { name: name.to_string(), args }, config: flags.overrides() })
     }
 
     /// The settings the flags give, by our keys (`-D` ones by the key given; a flag wins over `-D`).

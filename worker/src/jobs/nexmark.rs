@@ -14,19 +14,21 @@
 //! Every result carries its window end where it has one, so results are comparable across runs.
 
 use super::{BuiltJob, Report};
-use crate::api::{
-    AggregateFunction, Count, DataStream, KeyedCoProcessFunction, KeyedContext, KeyedProcessFunction,
-    StreamExecutionEnvironment,
-};
 use crate::connectors::checksum::ChecksumSink;
 use crate::connectors::file::FileSink;
 use crate::connectors::nexmark::{self, Auction, Bid, Event, NexmarkConfig, NexmarkGenerator, Person};
+use crate::datastream::window::assigner::{
+    SlidingEventTimeWindows, TimeWindow, TumblingEventTimeWindows, window_start,
+};
+use crate::datastream::{
+    AggregateFunction, Count, DataStream, KeyedCoProcessFunction, KeyedContext, KeyedProcessFunction,
+    StreamExecutionEnvironment,
+};
 use crate::error::{Error, Result};
 use crate::record::{Data, Timestamp};
 use crate::runtime::context::RuntimeContext;
+use crate::runtime::watermark::WatermarkStrategy;
 use crate::state::{MapState, StateDescriptor, ValueState};
-use crate::time::watermark::WatermarkStrategy;
-use crate::window::assigner::{SlidingEventTimeWindows, TimeWindow, TumblingEventTimeWindows, window_start};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Duration;

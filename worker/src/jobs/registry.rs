@@ -25,8 +25,10 @@
 //! ```
 
 use super::{BuiltJob, JobFlags, nexmark, one_line, socket_wordcount, wordcount};
-use crate::api::StreamExecutionEnvironment;
+use crate::config::Config;
+use crate::datastream::StreamExecutionEnvironment;
 use crate::error::{Error, Result};
+use crate::runtime::{PlannedJob, Planner};
 use crate::spec::{Job, JobSpec};
 use clap::Args as _;
 use std::sync::Arc;
@@ -135,8 +137,8 @@ impl Registry {
         self.jobs.iter().map(|j| j.name.as_str()).collect::<Vec<_>>().join(", ")
     }
 
-    /// Plans `spec`: builds its job in an environment configured with its settings.
-    pub fn plan(&self, spec: &JobSpec) -> Result<BuiltJob> {
+    /// Builds the job of `spec` in an environment configured with its settings.
+    pub fn build(&self, spec: &JobSpec) -> Result<BuiltJob> {
         let Job::Registered { name, args } = &spec.job;
         let Some(job) = self.jobs.iter().find(|j| &j.name == name) else {
             return Err(Error::InvalidJob(format!(
@@ -155,13 +157,32 @@ impl Registry {
     }
 }
 
+impl Planner for Registry {
+    fn plan(&self, spec: &JobSpec) -> Result<PlannedJob> {
+        let built = self.build(spec)?;
+        Ok(PlannedJob { graph: built.env.job_graph()?, settings: built.env.execution_settings(), name: built.name })
+    }
+
+    fn knows(&self, name: &str) -> bool {
+        Registry::knows(self, name)
+    }
+
+    fn names(&self) -> String {
+        Registry::names(self)
+    }
+
+    fn command_line_spec(&self, name: &str, args: &[String], config: &Config) -> Result<JobSpec> {
+        JobFlags::spec(name, args, config)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::jobs::Report;
 
     fn plan(registry: &Registry, name: &str, args: &[&str]) -> Result<BuiltJob> {
-        registry.plan(&JobSpec::registered(name, &args.iter().map(|a| a.to_string()).collect::<Vec<_>>()))
+        registry.build(&JobSpec::registered(name, &args.iter().map(|a| a.to_string()).collect::<Vec<_>>()))
     }
 
     #[test]
@@ -183,7 +204,7 @@ mod tests {
         let mut spec = JobSpec::registered("nexmark", &["--query".into(), "q5".into(), "--events".into(), "10".into()]);
         spec.settings.job.parallelism = Some(3);
         spec.settings.job.max_parallelism = Some(64);
-        let graph = Registry::with_builtins().plan(&spec).unwrap().env.job_graph().unwrap();
+        let graph = Registry::with_builtins().plan(&spec).unwrap().graph;
         assert!(graph.vertices.iter().any(|v| v.parallelism == 3), "{}", graph.describe());
         assert!(graph.vertices.iter().all(|v| v.max_parallelism == 64));
     }

@@ -2,10 +2,10 @@
 //! counts per 5 s processing-time tumbling window (`nc -lk 9999` to feed it).
 
 use super::{BuiltJob, Report, tokenize};
-use crate::api::{Count, StreamExecutionEnvironment};
 use crate::connectors::print::PrintSink;
+use crate::datastream::window::assigner::TumblingProcessingTimeWindows;
+use crate::datastream::{Count, StreamExecutionEnvironment};
 use crate::error::Result;
-use crate::window::assigner::TumblingProcessingTimeWindows;
 use std::time::Duration;
 
 /// Arguments of `ferroflink run socket-window-wordcount`.

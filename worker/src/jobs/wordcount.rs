@@ -2,11 +2,11 @@
 //! `word<TAB>count` lines when the input ends.
 
 use super::{BuiltJob, Report, tokenize};
-use crate::api::{Count, StreamExecutionEnvironment};
 use crate::connectors::file::FileSink;
 use crate::connectors::print::PrintSink;
+use crate::datastream::window::assigner::GlobalWindows;
+use crate::datastream::{Count, StreamExecutionEnvironment};
 use crate::error::Result;
-use crate::window::assigner::GlobalWindows;
 use std::path::PathBuf;
 
 /// Arguments of `ferroflink run wordcount`.

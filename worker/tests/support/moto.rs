@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use ferroflink::checkpoint::s3::S3Config;
+use ferroflink::state::s3::S3Config;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::PathBuf;

@@ -1,0 +1,303 @@
+//! The aligned-window operator: tumbling, sliding and global windows.
+//!
+//! Time is cut into panes of `gcd(size, slide)`; each element is added to the accumulator of its one
+//! pane, whatever the ratio `size / slide`, and a window's result is the merge of its panes when it
+//! fires. Per-element cost therefore does not grow with the number of overlapping windows (Flink's
+//! slicing). A pane is dropped when the last window containing it is cleaned up.
+
+use crate::window::assigner::{TimeWindow, WindowAssigner, WindowTime, window_start};
+use crate::window::body::WindowBody;
+use ferroflink_core::error::{Error, Result};
+use ferroflink_core::record::{Data, Key, NO_TIMESTAMP, Record, Timestamp};
+use ferroflink_runtime::context::RuntimeContext;
+use ferroflink_runtime::keyed::{Fired, KeyedTime, OnTimer};
+use ferroflink_runtime::operator::{Operator, Output, OutputTag};
+use ferroflink_state::timers::Timers;
+use ferroflink_state::{StateDescriptor, ValueState};
+use std::sync::Arc;
+
+/// What a window timer does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+enum WindowTimer {
+    /// Fire the window starting here.
+    Fire(i64),
+    /// Drop the pane starting here.
+    Cleanup(i64),
+}
+
+/// Window geometry in panes.
+#[derive(Clone, Copy, Debug)]
+struct Geometry {
+    size: i64,
+    slide: i64,
+    offset: i64,
+    pane: i64,
+    global: bool,
+}
+
+fn gcd(a: i64, b: i64) -> i64 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+impl Geometry {
+    fn of(assigner: &WindowAssigner) -> Geometry {
+        match *assigner {
+            WindowAssigner::Tumbling { size, offset, .. } => {
+                Geometry { size, slide: size, offset, pane: size, global: false }
+            }
+            WindowAssigner::Sliding { size, slide, offset, .. } => {
+                Geometry { size, slide, offset, pane: gcd(size, slide), global: false }
+            }
+            WindowAssigner::Global | WindowAssigner::Session { .. } => {
+                Geometry { size: i64::MAX, slide: i64::MAX, offset: 0, pane: i64::MAX, global: true }
+            }
+        }
+    }
+
+    fn pane_of(&self, ts: i64) -> i64 {
+        if self.global { i64::MIN } else { window_start(ts, self.offset, self.pane) }
+    }
+
+    fn window(&self, start: i64) -> TimeWindow {
+        if self.global { TimeWindow::new(i64::MIN, i64::MAX) } else { TimeWindow::new(start, start + self.size) }
+    }
+
+    /// The newest window containing the pane.
+    fn newest(&self, pane: i64) -> TimeWindow {
+        if self.global { self.window(i64::MIN) } else { self.window(window_start(pane, self.offset, self.slide)) }
+    }
+
+    /// The oldest window containing the pane.
+    fn oldest(&self, pane: i64) -> TimeWindow {
+        if self.global {
+            return self.window(i64::MIN);
+        }
+        let last = window_start(pane, self.offset, self.slide);
+        self.window(last - ((last - pane + self.size - 1) / self.slide) * self.slide)
+    }
+
+    /// All windows containing the pane, oldest first.
+    fn windows_of(&self, pane: i64) -> impl Iterator<Item = TimeWindow> + '_ {
+        let first = self.oldest(pane).start;
+        let last = self.newest(pane).start;
+        let step = if self.global { 1 } else { self.slide };
+        let count = if self.global { 1 } else { (last - first) / step + 1 };
+        (0..count).map(move |i| self.window(first + i * step))
+    }
+
+    fn single_pane(&self) -> bool {
+        self.global || self.pane == self.size
+    }
+}
+
+/// Aligned windows over a keyed stream.
+pub struct AlignedWindowOperator<K, T, B: WindowBody<K, T>> {
+    time: KeyedTime<K, WindowTimer>,
+    windows: Panes<K, T, B>,
+}
+
+/// The panes and windows of an [`AlignedWindowOperator`]: everything but its time.
+struct Panes<K, T, B: WindowBody<K, T>> {
+    key: Arc<dyn Fn(&T) -> K + Send + Sync>,
+    body: B,
+    geometry: Geometry,
+    time: WindowTime,
+    lateness: i64,
+    late_tag: Option<OutputTag<T>>,
+    panes: Option<ValueState<K, B::Acc, i64>>,
+    results: Vec<B::Out>,
+}
+
+impl<K: Key, T: Data, B: WindowBody<K, T>> AlignedWindowOperator<K, T, B> {
+    /// An operator for a tumbling, sliding or global `assigner`.
+    pub fn new(
+        key: Arc<dyn Fn(&T) -> K + Send + Sync>,
+        body: B,
+        assigner: &WindowAssigner,
+        lateness: i64,
+        late_tag: Option<OutputTag<T>>,
+    ) -> Self {
+        let windows = Panes {
+            key,
+            body,
+            geometry: Geometry::of(assigner),
+            time: assigner.time(),
+            lateness: if assigner.time() == WindowTime::EventTime { lateness } else { 0 },
+            late_tag,
+            panes: None,
+            results: Vec::new(),
+        };
+        AlignedWindowOperator { time: KeyedTime::new(), windows }
+    }
+}
+
+impl<K: Key, T: Data, B: WindowBody<K, T>> Panes<K, T, B> {
+    fn is_late(&self, w: &TimeWindow, watermark: Timestamp) -> bool {
+        self.time == WindowTime::EventTime && w.max_timestamp().saturating_add(self.lateness) <= watermark
+    }
+
+    fn register(&self, timers: &Timers<K, WindowTimer>, key: &K, timer: WindowTimer, at: Timestamp) {
+        match self.time {
+            WindowTime::EventTime => timers.register_event_time_timer(key, &timer, at),
+            WindowTime::ProcessingTime => timers.register_processing_time_timer(key, &timer, at),
+        }
+    }
+
+    fn fire(&mut self, key: &K, w: TimeWindow, out: &mut Output<B::Out>) {
+        let panes = self.panes.as_ref().expect("opened");
+        let acc = if self.geometry.single_pane() {
+            panes.get_in(key, &self.geometry.pane_of(w.start))
+        } else {
+            let mut acc: Option<B::Acc> = None;
+            let mut p = w.start;
+            while p < w.end {
+                if let Some(a) = panes.get_in(key, &p) {
+                    match acc.as_mut() {
+                        Some(x) => self.body.merge(x, a),
+                        None => acc = Some(a),
+                    }
+                }
+                p += self.geometry.pane;
+            }
+            acc
+        };
+        if let Some(acc) = acc {
+            self.body.emit(key, &w, &acc, &mut self.results);
+            for o in self.results.drain(..) {
+                out.collect(o, w.max_timestamp());
+            }
+        }
+    }
+
+    /// Adds `record` (of time `ts`) to its pane; registers the timers of a new pane; fires again
+    /// the windows that fired already and allow it late.
+    fn add(&mut self, time: &KeyedTime<K, WindowTimer>, ts: Timestamp, r: Record<T>, out: &mut Output<B::Out>) {
+        let watermark = time.watermark();
+        let pane = self.geometry.pane_of(ts);
+        if self.is_late(&self.geometry.newest(pane), watermark) {
+            if let Some(tag) = &self.late_tag {
+                out.side(tag, r);
+            }
+            return;
+        }
+        let key = (self.key)(&r.value);
+        let panes = self.panes.as_ref().expect("opened");
+        let (mut acc, new) = match panes.get_in(&key, &pane) {
+            Some(acc) => (acc, false),
+            None => (self.body.create(), true),
+        };
+        self.body.add(&mut acc, r.value);
+        panes.put_in(&key, &pane, acc);
+        if new {
+            for w in self.geometry.windows_of(pane) {
+                if self.time == WindowTime::ProcessingTime
+                    || (w.max_timestamp() > watermark && !self.is_late(&w, watermark))
+                {
+                    self.register(time.timers(), &key, WindowTimer::Fire(w.start), w.max_timestamp());
+                }
+            }
+            let cleanup = self.geometry.newest(pane).max_timestamp().saturating_add(self.lateness);
+            self.register(time.timers(), &key, WindowTimer::Cleanup(pane), cleanup);
+        }
+        if self.time == WindowTime::EventTime && self.geometry.oldest(pane).max_timestamp() <= watermark {
+            // Late but allowed: windows that already fired fire again with the new element.
+            let windows: Vec<TimeWindow> = self.geometry.windows_of(pane).collect();
+            for w in windows {
+                if w.max_timestamp() <= watermark && !self.is_late(&w, watermark) {
+                    self.fire(&key, w, out);
+                }
+            }
+        }
+    }
+}
+
+impl<K: Key, T: Data, B: WindowBody<K, T>> OnTimer<K, WindowTimer, B::Out> for Panes<K, T, B> {
+    fn on_timer(
+        &mut self,
+        _: &KeyedTime<K, WindowTimer>,
+        fired: Fired<K, WindowTimer>,
+        out: &mut Output<B::Out>,
+    ) -> Result<()> {
+        match fired.namespace {
+            WindowTimer::Fire(start) => {
+                let w = self.geometry.window(start);
+                self.fire(&fired.key, w, out);
+            }
+            WindowTimer::Cleanup(pane) => self.panes.as_ref().expect("opened").clear_in(&fired.key, &pane),
+        }
+        Ok(())
+    }
+}
+
+impl<K: Key, T: Data, B: WindowBody<K, T>> Operator for AlignedWindowOperator<K, T, B> {
+    type In = T;
+    type Out = B::Out;
+
+    fn open(&mut self, ctx: &mut RuntimeContext) -> Result<()> {
+        self.windows.panes = Some(ctx.state.value_state(&StateDescriptor::new("window-panes"))?);
+        self.time.open(ctx, "window-timers")
+    }
+
+    fn process_batch(&mut self, batch: Vec<Record<T>>, out: &mut Output<B::Out>) -> Result<()> {
+        let w = &mut self.windows;
+        let now = match w.time {
+            WindowTime::ProcessingTime => self.time.now(),
+            WindowTime::EventTime => 0,
+        };
+        for r in batch {
+            let ts = match w.time {
+                WindowTime::EventTime if r.timestamp == NO_TIMESTAMP && !w.geometry.global => {
+                    return Err(Error::InvalidJob(
+                        "an event-time window got a record without timestamp: give the source a WatermarkStrategy \
+                         with a timestamp assigner, or call assign_timestamps_and_watermarks before key_by"
+                            .into(),
+                    ));
+                }
+                WindowTime::EventTime => r.timestamp,
+                WindowTime::ProcessingTime => now,
+            };
+            w.add(&self.time, ts, r, out);
+        }
+        Ok(())
+    }
+
+    fn process_watermark(&mut self, watermark: Timestamp, out: &mut Output<B::Out>) -> Result<()> {
+        self.time.advance_watermark(watermark, out, &mut self.windows)
+    }
+
+    fn next_processing_time(&self) -> Option<Timestamp> {
+        self.time.next_processing_time()
+    }
+
+    fn on_processing_time(&mut self, now: Timestamp, out: &mut Output<B::Out>) -> Result<()> {
+        self.time.advance_processing_time(now, out, &mut self.windows)
+    }
+
+    fn finish(&mut self, out: &mut Output<B::Out>) -> Result<()> {
+        // Bounded input ended: processing-time windows fire now, like Flink's end-of-input flush.
+        if self.windows.time == WindowTime::ProcessingTime {
+            self.time.advance_processing_time(i64::MAX, out, &mut self.windows)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panes_and_windows_of_a_sliding_geometry() {
+        let g = Geometry::of(&WindowAssigner::Sliding { size: 10, slide: 4, offset: 0, time: WindowTime::EventTime });
+        assert_eq!(g.pane, 2);
+        assert_eq!(g.pane_of(7), 6);
+        let ws: Vec<_> = g.windows_of(6).map(|w| (w.start, w.end)).collect();
+        assert_eq!(ws, vec![(0, 10), (4, 14)]);
+        // Brute force: windows containing pane [6, 8) are those with start ≡ 0 mod 4 and start ≤ 6 < start + 10.
+        for pane in (-20..40).step_by(2) {
+            let expected: Vec<i64> = (-40..40).filter(|s| s % 4 == 0 && *s <= pane && pane < s + 10).collect();
+            let got: Vec<i64> = g.windows_of(pane).map(|w| w.start).collect();
+            assert_eq!(got, expected, "pane {pane}");
+        }
+    }
+}

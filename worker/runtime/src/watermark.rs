@@ -1,0 +1,225 @@
+//! Watermark strategies: how a source or an assigner operator derives record timestamps and
+//! watermarks. A bounded-out-of-orderness watermark is `max timestamp seen − bound − 1` (Flink's
+//! formula), monotonous is the same with a zero bound. Watermarks are emitted after every batch
+//! (so a batch size of 1 emits after every record). With an idleness timeout, a source that has
+//! produced nothing for that long is marked idle and stops holding back downstream watermarks.
+
+use crate::operator::{Operator, Output};
+use ferroflink_core::error::Result;
+use ferroflink_core::record::{Data, NO_TIMESTAMP, Record, Timestamp};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Extracts an event timestamp from a value and its current timestamp.
+pub type TimestampAssigner<T> = Arc<dyn Fn(&T, Timestamp) -> Timestamp + Send + Sync>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    None,
+    BoundedOutOfOrderness(i64),
+}
+
+/// How to get timestamps and watermarks for a stream.
+pub struct WatermarkStrategy<T> {
+    kind: Kind,
+    assigner: Option<TimestampAssigner<T>>,
+    idleness: Option<Duration>,
+}
+
+impl<T> Clone for WatermarkStrategy<T> {
+    fn clone(&self) -> Self {
+        WatermarkStrategy { kind: self.kind, assigner: self.assigner.clone(), idleness: self.idleness }
+    }
+}
+
+impl<T: Data> WatermarkStrategy<T> {
+    /// No watermarks (processing-time jobs).
+    pub fn no_watermarks() -> Self {
+        WatermarkStrategy { kind: Kind::None, assigner: None, idleness: None }
+    }
+
+    /// Timestamps never decrease: watermark = max timestamp − 1.
+    pub fn for_monotonous_timestamps() -> Self {
+        Self::for_bounded_out_of_orderness(Duration::ZERO)
+    }
+
+    /// Timestamps are at most `bound` out of order.
+    pub fn for_bounded_out_of_orderness(bound: Duration) -> Self {
+        WatermarkStrategy {
+            kind: Kind::BoundedOutOfOrderness(bound.as_millis() as i64),
+            assigner: None,
+            idleness: None,
+        }
+    }
+
+    /// Takes timestamps from the values (the closure gets the value and its current timestamp).
+    pub fn with_timestamp_assigner(mut self, f: impl Fn(&T, Timestamp) -> Timestamp + Send + Sync + 'static) -> Self {
+        self.assigner = Some(Arc::new(f));
+        self
+    }
+
+    /// Marks the stream idle after `timeout` without records.
+    pub fn with_idleness(mut self, timeout: Duration) -> Self {
+        self.idleness = Some(timeout);
+        self
+    }
+
+    /// Whether this strategy produces watermarks at all.
+    pub fn has_watermarks(&self) -> bool {
+        self.kind != Kind::None
+    }
+
+    pub(crate) fn generator(&self) -> WatermarkGenerator<T> {
+        WatermarkGenerator {
+            strategy: self.clone(),
+            max_timestamp: i64::MIN,
+            emitted: NO_TIMESTAMP,
+            last_record_at: None,
+            idle: false,
+        }
+    }
+}
+
+/// Per-instance state of a [`WatermarkStrategy`].
+pub(crate) struct WatermarkGenerator<T> {
+    strategy: WatermarkStrategy<T>,
+    max_timestamp: Timestamp,
+    emitted: Timestamp,
+    last_record_at: Option<i64>,
+    idle: bool,
+}
+
+/// What the generator wants emitted after a batch.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct WatermarkUpdate {
+    /// Idle status change to emit first.
+    pub idle: Option<bool>,
+    /// New watermark.
+    pub watermark: Option<Timestamp>,
+}
+
+impl<T: Data> WatermarkGenerator<T> {
+    /// Assigns timestamps to a batch and observes them. `now` is processing time.
+    pub fn on_batch(&mut self, batch: &mut [Record<T>], now: i64) -> WatermarkUpdate {
+        let mut update = WatermarkUpdate::default();
+        if batch.is_empty() {
+            return update;
+        }
+        if let Some(assign) = &self.strategy.assigner {
+            for r in batch.iter_mut() {
+                r.timestamp = assign(&r.value, r.timestamp);
+            }
+        }
+        for r in batch.iter() {
+            if r.timestamp != NO_TIMESTAMP && r.timestamp > self.max_timestamp {
+                self.max_timestamp = r.timestamp;
+            }
+        }
+        self.last_record_at = Some(now);
+        if self.idle {
+            self.idle = false;
+            update.idle = Some(false);
+        }
+        update.watermark = self.current();
+        update
+    }
+
+    /// Called when no records came: may declare the stream idle.
+    pub fn on_no_records(&mut self, now: i64) -> Option<bool> {
+        let timeout = self.strategy.idleness?;
+        let since = *self.last_record_at.get_or_insert(now);
+        if !self.idle && now - since >= timeout.as_millis() as i64 {
+            self.idle = true;
+            return Some(true);
+        }
+        None
+    }
+
+    fn current(&mut self) -> Option<Timestamp> {
+        let Kind::BoundedOutOfOrderness(bound) = self.strategy.kind else { return None };
+        if self.max_timestamp == i64::MIN {
+            return None;
+        }
+        let wm = self.max_timestamp.saturating_sub(bound).saturating_sub(1);
+        (wm > self.emitted).then(|| {
+            self.emitted = wm;
+            wm
+        })
+    }
+}
+
+/// `DataStream::assign_timestamps_and_watermarks`: assigns timestamps and generates watermarks
+/// inside the stream, replacing upstream watermarks (except the final one at end of input).
+pub struct TimestampsAndWatermarksOperator<T> {
+    generator: WatermarkGenerator<T>,
+    clock: Option<Arc<dyn ferroflink_core::clock::Clock>>,
+}
+
+impl<T: Data> TimestampsAndWatermarksOperator<T> {
+    /// An operator for `strategy`.
+    pub fn new(strategy: &WatermarkStrategy<T>) -> Self {
+        TimestampsAndWatermarksOperator { generator: strategy.generator(), clock: None }
+    }
+}
+
+impl<T: Data> Operator for TimestampsAndWatermarksOperator<T> {
+    type In = T;
+    type Out = T;
+
+    fn open(&mut self, ctx: &mut crate::context::RuntimeContext) -> Result<()> {
+        self.clock = Some(ctx.clock.clone());
+        Ok(())
+    }
+
+    fn process_batch(&mut self, mut batch: Vec<Record<T>>, out: &mut Output<T>) -> Result<()> {
+        let now = self.clock.as_ref().map_or(0, |c| c.now());
+        let update = self.generator.on_batch(&mut batch, now);
+        for r in batch {
+            out.push(r);
+        }
+        if let Some(wm) = update.watermark {
+            out.emit_watermark(wm);
+        }
+        Ok(())
+    }
+
+    fn process_watermark(&mut self, watermark: Timestamp, out: &mut Output<T>) -> Result<()> {
+        if watermark == ferroflink_core::record::MAX_WATERMARK {
+            out.emit_watermark(watermark);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_out_of_orderness_follows_flinks_formula() {
+        let s = WatermarkStrategy::<i64>::for_bounded_out_of_orderness(Duration::from_millis(2000))
+            .with_timestamp_assigner(|v, _| *v);
+        let mut g = s.generator();
+        let mut batch = vec![Record::untimed(5000i64), Record::untimed(4000)];
+        let u = g.on_batch(&mut batch, 0);
+        assert_eq!(batch[1].timestamp, 4000);
+        assert_eq!(u.watermark, Some(2999));
+        // A smaller maximum does not move it back or re-emit it.
+        assert_eq!(g.on_batch(&mut [Record::untimed(4500i64)], 0).watermark, None);
+        assert_eq!(g.on_batch(&mut [Record::untimed(6000i64)], 0).watermark, Some(3999));
+    }
+
+    #[test]
+    fn idleness_after_timeout_and_back() {
+        let s = WatermarkStrategy::<i64>::for_monotonous_timestamps()
+            .with_timestamp_assigner(|v, _| *v)
+            .with_idleness(Duration::from_millis(100));
+        let mut g = s.generator();
+        assert_eq!(g.on_batch(&mut [Record::untimed(10i64)], 1000).watermark, Some(9));
+        assert_eq!(g.on_no_records(1050), None);
+        assert_eq!(g.on_no_records(1100), Some(true));
+        assert_eq!(g.on_no_records(1200), None);
+        let u = g.on_batch(&mut [Record::untimed(20i64)], 1300);
+        assert_eq!(u, WatermarkUpdate { idle: Some(false), watermark: Some(19) });
+    }
+}

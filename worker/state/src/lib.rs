@@ -1,0 +1,405 @@
+//! Keyed state: value, list, map, reducing and aggregating state scoped to a key (and optionally a
+//! namespace such as a window), with time-to-live. Non-keyed operator state is in [`operator`].
+//!
+//! Operators declare state in `open` through their [`KeyedStateBackend`] and get typed handles.
+//! A backend implements three primitive kinds (value, list, map) behind object-safe traits;
+//! reducing and aggregating state are built on value state, so every backend gets them for free.
+//! The heap backend ([`heap`]) keeps objects in hash maps; a RocksDB backend implements the same
+//! traits over bytes.
+
+#[cfg(test)]
+mod conformance;
+pub mod heap;
+pub mod incremental;
+pub mod operator;
+pub mod rocksdb;
+pub mod s3;
+pub mod snapshot;
+pub mod storage;
+pub mod timers;
+pub mod ttl;
+
+use crate::incremental::IncrementalSnapshot;
+pub use crate::timers::Timers;
+use ferroflink_core::element::SnapshotFormat;
+use ferroflink_core::error::{Error, Result};
+use ferroflink_core::functions::AggregateFunction;
+use ferroflink_core::record::{Data, Key};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use snapshot::KeyedStateSnapshot;
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::sync::Arc;
+use ttl::StateTtlConfig;
+
+/// What scopes state inside a key: `()` for plain keyed state, a window for window state.
+pub trait Namespace: Clone + Hash + Eq + Debug + Serialize + DeserializeOwned + 'static {}
+impl<T: Clone + Hash + Eq + Debug + Serialize + DeserializeOwned + 'static> Namespace for T {}
+
+/// Declares a state: its name (unique within the operator) and optional time-to-live.
+#[derive(Clone, Debug)]
+pub struct StateDescriptor {
+    /// Name, unique within the operator.
+    pub name: String,
+    /// Time-to-live.
+    pub ttl: Option<StateTtlConfig>,
+}
+
+impl StateDescriptor {
+    /// A state named `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        StateDescriptor { name: name.into(), ttl: None }
+    }
+
+    /// Values expire per `ttl`.
+    pub fn with_ttl(mut self, ttl: StateTtlConfig) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+}
+
+/// Value-state primitive of a backend.
+pub trait ValueStateBackend<K, N, V> {
+    /// The value, if set and not expired.
+    fn get(&self, key: &K, ns: &N) -> Option<V>;
+    /// Sets the value.
+    fn put(&self, key: &K, ns: &N, value: V);
+    /// Removes the value.
+    fn clear(&self, key: &K, ns: &N);
+}
+
+/// List-state primitive of a backend.
+pub trait ListStateBackend<K, N, V> {
+    /// All live elements in insertion order.
+    fn get(&self, key: &K, ns: &N) -> Vec<V>;
+    /// Appends an element.
+    fn add(&self, key: &K, ns: &N, value: V);
+    /// Replaces the list.
+    fn update(&self, key: &K, ns: &N, values: Vec<V>);
+    /// Removes the list.
+    fn clear(&self, key: &K, ns: &N);
+}
+
+/// Map-state primitive of a backend.
+pub trait MapStateBackend<K, N, UK, UV> {
+    /// The value under `user_key`.
+    fn get(&self, key: &K, ns: &N, user_key: &UK) -> Option<UV>;
+    /// Sets the value under `user_key`.
+    fn put(&self, key: &K, ns: &N, user_key: UK, value: UV);
+    /// Removes `user_key`.
+    fn remove(&self, key: &K, ns: &N, user_key: &UK);
+    /// All live entries (in no particular order).
+    fn entries(&self, key: &K, ns: &N) -> Vec<(UK, UV)>;
+    /// Removes the whole map.
+    fn clear(&self, key: &K, ns: &N);
+}
+
+macro_rules! unscoped {
+    ($(#[$m:meta])* fn $name:ident(&self, key: &K $(, $arg:ident: $ty:ty)*) $(-> $ret:ty)? => $inner:ident) => {
+        $(#[$m])*
+        pub fn $name(&self, key: &K $(, $arg: $ty)*) $(-> $ret)? {
+            self.$inner(key, &() $(, $arg)*)
+        }
+    };
+}
+
+/// A single value per key (and namespace).
+pub struct ValueState<K, V, N = ()> {
+    inner: Box<dyn ValueStateBackend<K, N, V>>,
+}
+
+impl<K, V, N> ValueState<K, V, N> {
+    /// The value in namespace `ns`.
+    pub fn get_in(&self, key: &K, ns: &N) -> Option<V> {
+        self.inner.get(key, ns)
+    }
+    /// Sets the value in namespace `ns`.
+    pub fn put_in(&self, key: &K, ns: &N, value: V) {
+        self.inner.put(key, ns, value)
+    }
+    /// Clears the value in namespace `ns`.
+    pub fn clear_in(&self, key: &K, ns: &N) {
+        self.inner.clear(key, ns)
+    }
+}
+
+impl<K, V> ValueState<K, V, ()> {
+    unscoped!(/// The value (Flink's `value()`).
+        fn get(&self, key: &K) -> Option<V> => get_in);
+    unscoped!(/// Sets the value (Flink's `update()`).
+        fn put(&self, key: &K, value: V) => put_in);
+    unscoped!(/// Clears the value.
+        fn clear(&self, key: &K) => clear_in);
+}
+
+/// A list of values per key (and namespace).
+pub struct ListState<K, V, N = ()> {
+    inner: Box<dyn ListStateBackend<K, N, V>>,
+}
+
+impl<K, V, N> ListState<K, V, N> {
+    /// The elements in namespace `ns`.
+    pub fn get_in(&self, key: &K, ns: &N) -> Vec<V> {
+        self.inner.get(key, ns)
+    }
+    /// Appends in namespace `ns`.
+    pub fn add_in(&self, key: &K, ns: &N, value: V) {
+        self.inner.add(key, ns, value)
+    }
+    /// Replaces the list in namespace `ns`.
+    pub fn update_in(&self, key: &K, ns: &N, values: Vec<V>) {
+        self.inner.update(key, ns, values)
+    }
+    /// Clears the list in namespace `ns`.
+    pub fn clear_in(&self, key: &K, ns: &N) {
+        self.inner.clear(key, ns)
+    }
+}
+
+impl<K, V> ListState<K, V, ()> {
+    unscoped!(/// The elements.
+        fn get(&self, key: &K) -> Vec<V> => get_in);
+    unscoped!(/// Appends an element.
+        fn add(&self, key: &K, value: V) => add_in);
+    unscoped!(/// Replaces the list.
+        fn update(&self, key: &K, values: Vec<V>) => update_in);
+    unscoped!(/// Clears the list.
+        fn clear(&self, key: &K) => clear_in);
+}
+
+/// A map per key (and namespace).
+pub struct MapState<K, UK, UV, N = ()> {
+    inner: Box<dyn MapStateBackend<K, N, UK, UV>>,
+}
+
+impl<K, UK, UV, N> MapState<K, UK, UV, N> {
+    /// The value under `user_key` in namespace `ns`.
+    pub fn get_in(&self, key: &K, ns: &N, user_key: &UK) -> Option<UV> {
+        self.inner.get(key, ns, user_key)
+    }
+    /// Sets `user_key` in namespace `ns`.
+    pub fn put_in(&self, key: &K, ns: &N, user_key: UK, value: UV) {
+        self.inner.put(key, ns, user_key, value)
+    }
+    /// Removes `user_key` in namespace `ns`.
+    pub fn remove_in(&self, key: &K, ns: &N, user_key: &UK) {
+        self.inner.remove(key, ns, user_key)
+    }
+    /// Entries in namespace `ns`.
+    pub fn entries_in(&self, key: &K, ns: &N) -> Vec<(UK, UV)> {
+        self.inner.entries(key, ns)
+    }
+    /// Clears the map in namespace `ns`.
+    pub fn clear_in(&self, key: &K, ns: &N) {
+        self.inner.clear(key, ns)
+    }
+}
+
+impl<K, UK, UV> MapState<K, UK, UV, ()> {
+    /// The value under `user_key`.
+    pub fn get(&self, key: &K, user_key: &UK) -> Option<UV> {
+        self.get_in(key, &(), user_key)
+    }
+    /// Sets `user_key`.
+    pub fn put(&self, key: &K, user_key: UK, value: UV) {
+        self.put_in(key, &(), user_key, value)
+    }
+    /// Removes `user_key`.
+    pub fn remove(&self, key: &K, user_key: &UK) {
+        self.remove_in(key, &(), user_key)
+    }
+    /// All entries.
+    pub fn entries(&self, key: &K) -> Vec<(UK, UV)> {
+        self.entries_in(key, &())
+    }
+    /// Clears the map.
+    pub fn clear(&self, key: &K) {
+        self.clear_in(key, &())
+    }
+}
+
+/// A value per key that new values are reduced into.
+pub struct ReducingState<K, V, N = ()> {
+    value: ValueState<K, V, N>,
+    reduce: Arc<dyn Fn(V, V) -> V + Send + Sync>,
+}
+
+impl<K, V, N> ReducingState<K, V, N> {
+    /// Reduces `value` into namespace `ns`.
+    pub fn add_in(&self, key: &K, ns: &N, value: V) {
+        let next = match self.value.get_in(key, ns) {
+            Some(acc) => (self.reduce)(acc, value),
+            None => value,
+        };
+        self.value.put_in(key, ns, next);
+    }
+    /// The reduced value in namespace `ns`.
+    pub fn get_in(&self, key: &K, ns: &N) -> Option<V> {
+        self.value.get_in(key, ns)
+    }
+    /// Clears namespace `ns`.
+    pub fn clear_in(&self, key: &K, ns: &N) {
+        self.value.clear_in(key, ns)
+    }
+}
+
+impl<K, V> ReducingState<K, V, ()> {
+    unscoped!(/// Reduces `value` in.
+        fn add(&self, key: &K, value: V) => add_in);
+    unscoped!(/// The reduced value.
+        fn get(&self, key: &K) -> Option<V> => get_in);
+    unscoped!(/// Clears it.
+        fn clear(&self, key: &K) => clear_in);
+}
+
+/// An accumulator per key that values are aggregated into.
+pub struct AggregatingState<K, In, F: AggregateFunction<In>, N = ()> {
+    acc: ValueState<K, F::Acc, N>,
+    function: F,
+}
+
+impl<K, In, F: AggregateFunction<In>, N> AggregatingState<K, In, F, N> {
+    /// Adds `value` in namespace `ns`.
+    pub fn add_in(&self, key: &K, ns: &N, value: In) {
+        let mut acc = self.acc.get_in(key, ns).unwrap_or_else(|| self.function.create_accumulator());
+        self.function.add(value, &mut acc);
+        self.acc.put_in(key, ns, acc);
+    }
+    /// The result in namespace `ns`.
+    pub fn get_in(&self, key: &K, ns: &N) -> Option<F::Out> {
+        self.acc.get_in(key, ns).map(|a| self.function.get_result(&a))
+    }
+    /// Clears namespace `ns`.
+    pub fn clear_in(&self, key: &K, ns: &N) {
+        self.acc.clear_in(key, ns)
+    }
+}
+
+impl<K, In, F: AggregateFunction<In>> AggregatingState<K, In, F, ()> {
+    /// Adds a value.
+    pub fn add(&self, key: &K, value: In) {
+        self.add_in(key, &(), value)
+    }
+    /// The current result.
+    pub fn get(&self, key: &K) -> Option<F::Out> {
+        self.get_in(key, &())
+    }
+    /// Clears it.
+    pub fn clear(&self, key: &K) {
+        self.clear_in(key, &())
+    }
+}
+
+/// Which keyed state backend a job's operators use.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum StateBackendConfig {
+    /// Objects on the heap (fastest; state must fit in memory).
+    #[default]
+    Heap,
+    /// An embedded RocksDB per operator instance (state may exceed memory).
+    RocksDb(rocksdb::RocksDbConfig),
+}
+
+/// The keyed state of one operator instance. Variants are the state backends.
+pub enum KeyedStateBackend {
+    /// Objects on the heap.
+    Heap(heap::HeapKeyedStateBackend),
+    /// An embedded RocksDB per instance.
+    RocksDb(rocksdb::RocksDbKeyedStateBackend),
+}
+
+impl KeyedStateBackend {
+    /// Declares a value state.
+    pub fn value_state<K: Key, V: Data, N: Namespace>(
+        &mut self,
+        desc: &StateDescriptor,
+    ) -> Result<ValueState<K, V, N>> {
+        let inner = match self {
+            KeyedStateBackend::Heap(h) => h.value(desc)?,
+            KeyedStateBackend::RocksDb(r) => r.value(desc)?,
+        };
+        Ok(ValueState { inner })
+    }
+
+    /// Declares a list state.
+    pub fn list_state<K: Key, V: Data, N: Namespace>(&mut self, desc: &StateDescriptor) -> Result<ListState<K, V, N>> {
+        let inner = match self {
+            KeyedStateBackend::Heap(h) => h.list(desc)?,
+            KeyedStateBackend::RocksDb(r) => r.list(desc)?,
+        };
+        Ok(ListState { inner })
+    }
+
+    /// Declares a map state.
+    pub fn map_state<K: Key, UK: Key, UV: Data, N: Namespace>(
+        &mut self,
+        desc: &StateDescriptor,
+    ) -> Result<MapState<K, UK, UV, N>> {
+        let inner = match self {
+            KeyedStateBackend::Heap(h) => h.map(desc)?,
+            KeyedStateBackend::RocksDb(r) => r.map(desc)?,
+        };
+        Ok(MapState { inner })
+    }
+
+    /// Declares a reducing state.
+    pub fn reducing_state<K: Key, V: Data, N: Namespace>(
+        &mut self,
+        desc: &StateDescriptor,
+        reduce: impl Fn(V, V) -> V + Send + Sync + 'static,
+    ) -> Result<ReducingState<K, V, N>> {
+        Ok(ReducingState { value: self.value_state(desc)?, reduce: Arc::new(reduce) })
+    }
+
+    /// Declares an aggregating state.
+    pub fn aggregating_state<K: Key, In, F: AggregateFunction<In>, N: Namespace>(
+        &mut self,
+        desc: &StateDescriptor,
+        function: F,
+    ) -> Result<AggregatingState<K, In, F, N>> {
+        Ok(AggregatingState { acc: self.value_state(desc)?, function })
+    }
+
+    /// Declares the operator's timer service (stored with its state under `name`).
+    pub fn timer_service<K: Key, N: Namespace>(&mut self, name: &str) -> Result<Timers<K, N>> {
+        match self {
+            KeyedStateBackend::Heap(h) => h.timers(name),
+            KeyedStateBackend::RocksDb(r) => r.timers(name),
+        }
+    }
+
+    /// Names of the declared states.
+    pub fn state_names(&self) -> Vec<String> {
+        match self {
+            KeyedStateBackend::Heap(h) => h.state_names(),
+            KeyedStateBackend::RocksDb(r) => r.state_names(),
+        }
+    }
+
+    /// The snapshot of every declared state for checkpoint `checkpoint_id`: canonical, or (when
+    /// `format` asks for it and the backend can) incremental database files plus the rest in
+    /// canonical form.
+    pub fn snapshot(
+        &self,
+        format: SnapshotFormat,
+        checkpoint_id: u64,
+    ) -> Result<(Vec<KeyedStateSnapshot>, Option<IncrementalSnapshot>)> {
+        match self {
+            KeyedStateBackend::Heap(h) => Ok((h.snapshot()?, None)),
+            KeyedStateBackend::RocksDb(r) => r.snapshot(format, checkpoint_id),
+        }
+    }
+
+    /// Restored states the operator has not declared (so far).
+    pub fn unrestored(&self) -> Vec<String> {
+        match self {
+            KeyedStateBackend::Heap(h) => h.unrestored().map(str::to_string).collect(),
+            KeyedStateBackend::RocksDb(r) => r.unrestored(),
+        }
+    }
+}
+
+pub(crate) fn duplicate_state(name: &str) -> Error {
+    Error::InvalidJob(format!("state '{name}' is declared twice in the same operator; give each state a unique name"))
+}

@@ -1,0 +1,1069 @@
+//! The RocksDB state backend: keyed state of one operator instance in an embedded RocksDB, one
+//! column family per declared state, so state larger than memory spills to local disk.
+//!
+//! Keys are `[key group: u16 big endian][len][key][len][namespace]` (map state appends the user
+//! key; `len` is an LEB128 byte count; key and namespace in the engine codec): a key group's rows
+//! are one contiguous range, a key's rows one prefix, and a row splits without knowing its types.
+//! Values are stored exactly as the canonical snapshot encodes them ([`crate::snapshot`]),
+//! so a canonical snapshot (a savepoint) is a scan that splits keys and copies values, and a restore
+//! writes rows back; savepoints move between this backend and the heap backend.
+//!
+//! Checkpoints are incremental ([`crate::incremental`]): the database's files at the
+//! barrier (a RocksDB checkpoint: a flush and hard links, on the task thread) of which only the
+//! table files the base checkpoint does not hold are uploaded (on the coordinator's writer
+//! threads). A restore downloads the database of the old instance overlapping most, deletes the key
+//! groups the new instance does not own, and copies in the rows of the other overlapping ones, so a
+//! retained checkpoint restores at any parallelism. The heap backend restores it through the same
+//! type-free scan.
+//!
+//! Memory: every instance in a process (a TaskManager) shares one LRU block cache and one write
+//! buffer manager charged to it ([`RocksDbResources`]), so the budget holds however many
+//! operators the process runs. The write-ahead log is off (checkpoints are the durability).
+//! Timers stay on the heap and are snapshotted with the state.
+
+use super::snapshot::{KeyedEntry, KeyedStateSnapshot, SnapshotTable, StateKind};
+use super::ttl::{Stamped, Ttl};
+use super::{ListStateBackend, MapStateBackend, StateDescriptor, Timers, ValueStateBackend, duplicate_state};
+use crate::Namespace;
+use crate::incremental::{DbFile, DbState, IncrementalHandle, IncrementalSnapshot, LocalDir, RestoredDb};
+use ferroflink_core::clock::Clock;
+use ferroflink_core::codec::{decode, encode_into};
+use ferroflink_core::element::SnapshotFormat;
+use ferroflink_core::error::{Error, Result};
+use ferroflink_core::keygroup::KeyGroupRange;
+use ferroflink_core::keygroup::key_group_for_bytes;
+use ferroflink_core::record::{Data, Key};
+use rocksdb::checkpoint::Checkpoint;
+use rocksdb::{
+    BlockBasedIndexType, BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, DBCompressionType, Direction,
+    IteratorMode, Options, ReadOptions, WriteBatch, WriteBufferManager, WriteOptions,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Settings of the RocksDB backend.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RocksDbConfig {
+    /// Where instances keep their working files (deleted when the instance closes).
+    pub local_dir: PathBuf,
+    /// Memory for all instances of the process: block cache plus write buffers.
+    pub memory_bytes: usize,
+    /// Share of `memory_bytes` the write buffers (memtables) may use.
+    pub write_buffer_ratio_percent: usize,
+    /// Data block size.
+    pub block_size: usize,
+    /// Background flush and compaction threads per instance.
+    pub background_jobs: i32,
+    /// Compress SST files with LZ4.
+    pub compression: bool,
+    /// Checkpoints upload only new table files (savepoints are always full and canonical).
+    pub incremental: bool,
+}
+
+impl Default for RocksDbConfig {
+    fn default() -> Self {
+        RocksDbConfig {
+            local_dir: std::env::temp_dir().join("ferroflink-rocksdb"),
+            memory_bytes: 256 << 20,
+            write_buffer_ratio_percent: 50,
+            block_size: 16 << 10,
+            background_jobs: 2,
+            compression: true,
+            incremental: true,
+        }
+    }
+}
+
+/// The memory budget shared by every RocksDB instance of a process.
+pub struct RocksDbResources {
+    config: RocksDbConfig,
+    cache: Cache,
+    write_buffers: WriteBufferManager,
+}
+
+/// Numbers instance directories uniquely within the process.
+static NEXT_INSTANCE: AtomicU64 = AtomicU64::new(0);
+
+impl std::fmt::Debug for RocksDbResources {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RocksDbResources({:?})", self.config)
+    }
+}
+
+impl RocksDbResources {
+    /// One block cache of `memory_bytes` and write buffers charged to it.
+    pub fn new(config: RocksDbConfig) -> Arc<Self> {
+        let cache = Cache::new_lru_cache(config.memory_bytes.max(8 << 20));
+        let buffers = config.memory_bytes * config.write_buffer_ratio_percent.clamp(5, 90) / 100;
+        let write_buffers = WriteBufferManager::new_write_buffer_manager_with_cache(buffers, false, cache.clone());
+        Arc::new(RocksDbResources { config, cache, write_buffers })
+    }
+
+    fn options(&self) -> Options {
+        let mut table = BlockBasedOptions::default();
+        table.set_block_cache(&self.cache);
+        table.set_block_size(self.config.block_size);
+        // Index and filter blocks live in the shared cache (so the budget holds), partitioned: a
+        // whole-file filter of a large table is bigger than a cache shard, cannot stay cached and
+        // was read and checksummed again on every lookup.
+        table.set_cache_index_and_filter_blocks(true);
+        table.set_index_type(BlockBasedIndexType::TwoLevelIndexSearch);
+        table.set_partition_filters(true);
+        table.set_metadata_block_size(4096);
+        table.set_pin_top_level_index_and_filter(true);
+        table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+        table.set_bloom_filter(10.0, false);
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        opts.set_block_based_table_factory(&table);
+        opts.set_write_buffer_manager(&self.write_buffers);
+        opts.set_max_background_jobs(self.config.background_jobs);
+        opts.set_compression_type(if self.config.compression {
+            DBCompressionType::Lz4
+        } else {
+            DBCompressionType::None
+        });
+        opts
+    }
+}
+
+fn db_error(what: &str, e: rocksdb::Error) -> Error {
+    Error::io(format!("RocksDB: cannot {what}"), std::io::Error::other(e.into_string()))
+}
+
+/// The database of one operator instance, opened at its first declared state.
+struct Instance {
+    db: DB,
+    dir: PathBuf,
+    write: WriteOptions,
+    options: Options,
+    /// Names this instance's uploads (unique across processes).
+    uid: String,
+    /// Per checkpoint it took part in (or restored), its table files as stored.
+    uploads: BTreeMap<u64, HashMap<String, DbFile>>,
+    /// Column families restored that no state declared (yet).
+    undeclared: Vec<DbState>,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+type Shared = Rc<RefCell<Option<Instance>>>;
+
+impl Instance {
+    /// Takes a RocksDB checkpoint (a flush and hard links) of the database for checkpoint `id`:
+    /// table files the instance stored for checkpoint `base` are referenced, the others uploaded.
+    fn checkpoint(&mut self, id: u64, base: u64, states: Vec<DbState>) -> Result<IncrementalSnapshot> {
+        let dir = LocalDir(sibling(&self.dir, &format!("chk-{id}")));
+        let _ = std::fs::remove_dir_all(&dir.0);
+        Checkpoint::new(&self.db)
+            .and_then(|c| c.create_checkpoint(&dir.0))
+            .map_err(|e| db_error(&format!("take a checkpoint into '{}'", dir.0.display()), e))?;
+        let listing = std::fs::read_dir(&dir.0)
+            .map_err(|e| Error::io(format!("cannot list the RocksDB checkpoint '{}'", dir.0.display()), e))?;
+        let held = self.uploads.get(&base);
+        let (mut shared, mut private, mut upload) = (Vec::new(), Vec::new(), Vec::new());
+        for entry in listing {
+            let entry = entry.map_err(|e| Error::io("cannot list a RocksDB checkpoint", e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let bytes = entry.metadata().map_err(|e| Error::io("cannot read a RocksDB checkpoint", e))?.len();
+            if !name.ends_with(".sst") {
+                private.push(DbFile { name, path: String::new(), bytes });
+            } else if let Some(stored) = held.and_then(|h| h.get(&name)) {
+                shared.push(stored.clone());
+            } else {
+                upload.push(name.clone());
+                let path = format!("{}-{id}-{name}", self.uid);
+                shared.push(DbFile { name, path, bytes });
+            }
+        }
+        shared.sort_by(|a, b| a.name.cmp(&b.name));
+        private.sort_by(|a, b| a.name.cmp(&b.name));
+        self.uploads.insert(id, shared.iter().map(|f| (f.name.clone(), f.clone())).collect());
+        // Later checkpoints build on `base` or newer.
+        self.uploads.retain(|&c, _| c >= base);
+        Ok(IncrementalSnapshot { dir, handle: IncrementalHandle { states, shared, private }, upload })
+    }
+}
+
+/// Length of the user key at the start of a canonical map value.
+type UserKeyLen = fn(&[u8]) -> Result<usize>;
+/// Ties a typed view to its key, namespace and value types.
+type Marker<K, N, V> = PhantomData<fn() -> (K, N, V)>;
+
+/// A declared state: its column family and how canonical map values split into user key and value.
+struct Layout {
+    cf: String,
+    kind: StateKind,
+    user_key: Option<UserKeyLen>,
+}
+
+fn prefix_len<T: DeserializeOwned>(bytes: &[u8]) -> Result<usize> {
+    let (_, rest) = postcard::take_from_bytes::<T>(bytes).map_err(|e| Error::Codec(e.to_string()))?;
+    Ok(bytes.len() - rest.len())
+}
+
+/// Appends `bytes` with its LEB128 length in front.
+fn push_len_prefixed(buf: &mut Vec<u8>, bytes: &[u8]) {
+    let mut n = bytes.len();
+    while n >= 0x80 {
+        buf.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    buf.push(n as u8);
+    buf.extend_from_slice(bytes);
+}
+
+/// Takes a length-prefixed part off the front of `bytes`.
+fn take_len_prefixed(bytes: &[u8]) -> Result<(&[u8], &[u8])> {
+    let (mut n, mut shift, mut i) = (0usize, 0, 0);
+    loop {
+        let b = *bytes.get(i).ok_or_else(|| Error::Codec("truncated RocksDB row key".into()))?;
+        n |= ((b & 0x7f) as usize) << shift;
+        i += 1;
+        if b < 0x80 {
+            break;
+        }
+        shift += 7;
+    }
+    if bytes.len() < i + n {
+        return Err(Error::Codec("truncated RocksDB row key".into()));
+    }
+    Ok((&bytes[i..i + n], &bytes[i + n..]))
+}
+
+/// A row as the canonical form has it: key group, key, namespace; and the value with a map's user
+/// key in front.
+fn canonical_entry(key: &[u8], value: &[u8]) -> Result<KeyedEntry> {
+    if key.len() < 2 {
+        return Err(Error::Codec("RocksDB row key without a key group".into()));
+    }
+    let key_group = u16::from_be_bytes([key[0], key[1]]);
+    let (k, rest) = take_len_prefixed(&key[2..])?;
+    let (ns, user_key) = take_len_prefixed(rest)?;
+    let mut v = Vec::with_capacity(user_key.len() + value.len());
+    v.extend_from_slice(user_key);
+    v.extend_from_slice(value);
+    Ok(KeyedEntry { key_group, key: k.to_vec(), namespace: ns.to_vec(), value: v })
+}
+
+/// The row-key bounds `[from, to)` of key groups `range`.
+fn key_group_bounds(range: KeyGroupRange) -> ([u8; 2], Vec<u8>) {
+    let to = match u16::try_from(range.end + 1) {
+        Ok(g) => g.to_be_bytes().to_vec(),
+        Err(_) => vec![0xff; 3],
+    };
+    ((range.start as u16).to_be_bytes(), to)
+}
+
+fn overlap(a: KeyGroupRange, b: KeyGroupRange) -> Option<KeyGroupRange> {
+    let (start, end) = (a.start.max(b.start), a.end.min(b.end));
+    (start <= end).then_some(KeyGroupRange { start, end })
+}
+
+/// Rows of one column family within `range`, in key order.
+fn scan_range<'a>(db: &'a DB, cf: &str, range: KeyGroupRange) -> Result<rocksdb::DBIteratorWithThreadMode<'a, DB>> {
+    let handle = db.cf_handle(cf).ok_or_else(|| Error::Checkpoint(format!("the checkpoint has no state '{cf}'")))?;
+    let (from, to) = key_group_bounds(range);
+    let mut read = ReadOptions::default();
+    read.set_iterate_upper_bound(to);
+    Ok(db.iterator_cf_opt(handle, read, IteratorMode::From(&from, Direction::Forward)))
+}
+
+/// `<dir>.<suffix>`, next to `dir` (on the same file system, so hard links work).
+fn sibling(dir: &Path, suffix: &str) -> PathBuf {
+    let mut name = dir.as_os_str().to_owned();
+    name.push(".");
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Opens a restored database read-only from a scratch copy (deleted with the returned guard).
+fn open_copy(db: &RestoredDb, dir: &Path, options: &Options) -> Result<(DB, LocalDir)> {
+    let _ = std::fs::remove_dir_all(dir);
+    let guard = LocalDir(dir.to_path_buf());
+    db.download(dir)?;
+    let names: Vec<&str> = db.handle.states.iter().map(|s| s.name.as_str()).collect();
+    let opened = DB::open_cf_for_read_only(options, dir, names, false)
+        .map_err(|e| db_error(&format!("open the checkpointed database '{}'", dir.display()), e))?;
+    Ok((opened, guard))
+}
+
+/// The canonical form of the keyed state in `dbs` (incremental checkpoints) within `range`: how
+/// the heap backend restores them. `scratch` is a local directory for the downloads.
+pub fn canonical_from_dbs(dbs: &[RestoredDb], range: KeyGroupRange, scratch: &Path) -> Result<Vec<KeyedStateSnapshot>> {
+    let mut out: Vec<KeyedStateSnapshot> = Vec::new();
+    for (i, db) in dbs.iter().enumerate() {
+        let Some(part) = overlap(db.key_groups, range) else { continue };
+        let dir = scratch.join(format!(
+            "restore-{}-{}-{i}",
+            std::process::id(),
+            NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed)
+        ));
+        let (opened, _guard) = open_copy(db, &dir, &Options::default())?;
+        for state in &db.handle.states {
+            let pos = match out.iter().position(|s| s.name == state.name) {
+                Some(p) => p,
+                None => {
+                    out.push(KeyedStateSnapshot { name: state.name.clone(), kind: state.kind, entries: Vec::new() });
+                    out.len() - 1
+                }
+            };
+            for row in scan_range(&opened, &state.name, part)? {
+                let (k, v) = row.map_err(|e| db_error("read a checkpointed database", e))?;
+                out[pos].entries.push(canonical_entry(&k, &v)?);
+            }
+        }
+    }
+    for s in &mut out {
+        s.entries.sort_by_key(|e| e.key_group);
+    }
+    Ok(out)
+}
+
+/// The RocksDB backend of one operator instance.
+pub struct RocksDbKeyedStateBackend {
+    resources: Arc<RocksDbResources>,
+    instance: Shared,
+    name: String,
+    max_parallelism: usize,
+    clock: Arc<dyn Clock>,
+    key_groups: KeyGroupRange,
+    states: Vec<Layout>,
+    timers: Vec<(String, Rc<dyn SnapshotTable>)>,
+    restored: Vec<KeyedStateSnapshot>,
+    /// Databases of an incremental checkpoint to restore when the instance opens.
+    dbs: Vec<RestoredDb>,
+}
+
+impl RocksDbKeyedStateBackend {
+    /// A backend for instance `name` (operator id and subtask) owning `key_groups`, that restores
+    /// the databases `dbs` (incremental checkpoints) when it opens and fills each state from the
+    /// canonical `restored` when the operator declares it.
+    pub fn new(
+        resources: Arc<RocksDbResources>,
+        name: &str,
+        max_parallelism: usize,
+        key_groups: KeyGroupRange,
+        clock: Arc<dyn Clock>,
+        restored: Vec<KeyedStateSnapshot>,
+        dbs: Vec<RestoredDb>,
+    ) -> Self {
+        RocksDbKeyedStateBackend {
+            resources,
+            instance: Rc::new(RefCell::new(None)),
+            name: name.to_string(),
+            max_parallelism,
+            key_groups,
+            clock,
+            states: Vec::new(),
+            timers: Vec::new(),
+            restored,
+            dbs,
+        }
+    }
+
+    fn declared(&self, name: &str) -> bool {
+        self.states.iter().any(|s| s.cf == name) || self.timers.iter().any(|(n, _)| n == name)
+    }
+
+    fn take_restored(&mut self, name: &str, kind: StateKind) -> Result<Option<KeyedStateSnapshot>> {
+        let Some(pos) = self.restored.iter().position(|s| s.name == name) else { return Ok(None) };
+        let snapshot = self.restored.swap_remove(pos);
+        if snapshot.kind != kind {
+            return Err(Error::InvalidJob(format!(
+                "state '{name}' is a {} in the snapshot but the job declares it as a {kind}",
+                snapshot.kind
+            )));
+        }
+        Ok(Some(snapshot))
+    }
+
+    fn open_instance(&mut self) -> Result<()> {
+        let mut slot = self.instance.borrow_mut();
+        if slot.is_some() {
+            return Ok(());
+        }
+        let n = NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed);
+        let instance = format!("{}-{}-{n}", self.name, std::process::id());
+        let dir = self.resources.config.local_dir.join(&instance);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::io(format!("cannot create the RocksDB directory '{}'", dir.display()), e))?;
+        let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let uid =
+            format!("{}-{:016x}", self.name, xxhash_rust::xxh64::xxh64(instance.as_bytes(), started.as_nanos() as u64));
+        let options = self.resources.options();
+        let mut write = WriteOptions::default();
+        write.disable_wal(true);
+        let mut uploads = BTreeMap::new();
+        let mut undeclared = Vec::new();
+        // The restored database that overlaps most becomes this one; the others' rows are copied in.
+        let base = (0..self.dbs.len())
+            .max_by_key(|&i| overlap(self.dbs[i].key_groups, self.key_groups).map_or(0, |o| o.end - o.start + 1));
+        let db = match base {
+            None => DB::open(&options, &dir).map_err(|e| db_error(&format!("open '{}'", dir.display()), e))?,
+            Some(b) => {
+                let restored = &self.dbs[b];
+                restored.download(&dir)?;
+                let cfs = restored.handle.states.iter().map(|s| ColumnFamilyDescriptor::new(&s.name, options.clone()));
+                let mut db = DB::open_cf_descriptors(&options, &dir, cfs)
+                    .map_err(|e| db_error(&format!("open the restored database '{}'", dir.display()), e))?;
+                let all = KeyGroupRange { start: 0, end: self.max_parallelism - 1 };
+                let (from, to) = key_group_bounds(self.key_groups);
+                let (low, high) = key_group_bounds(all);
+                for state in &restored.handle.states {
+                    let cf = db.cf_handle(&state.name).expect("opened");
+                    let drop_error = |e| db_error("drop key groups of other instances", e);
+                    if restored.key_groups.start < self.key_groups.start {
+                        db.delete_range_cf(cf, low, from).map_err(drop_error)?;
+                    }
+                    if restored.key_groups.end > self.key_groups.end {
+                        db.delete_range_cf(cf, &to, &high).map_err(drop_error)?;
+                    }
+                }
+                uploads.insert(
+                    restored.checkpoint_id,
+                    restored.handle.shared.iter().map(|f| (f.name.clone(), f.clone())).collect(),
+                );
+                undeclared.extend(restored.handle.states.iter().cloned());
+                for (i, other) in self.dbs.iter().enumerate().filter(|(i, _)| *i != b) {
+                    let Some(part) = overlap(other.key_groups, self.key_groups) else { continue };
+                    let (copy, _guard) = open_copy(other, &sibling(&dir, &format!("restore-{i}")), &options)?;
+                    for state in &other.handle.states {
+                        if db.cf_handle(&state.name).is_none() {
+                            db.create_cf(&state.name, &options).map_err(|e| db_error("create a restored state", e))?;
+                            undeclared.push(state.clone());
+                        }
+                        let cf = db.cf_handle(&state.name).expect("created");
+                        let mut batch = WriteBatch::default();
+                        for row in scan_range(&copy, &state.name, part)? {
+                            let (k, v) = row.map_err(|e| db_error("read a checkpointed database", e))?;
+                            batch.put_cf(cf, k, v);
+                            if batch.len() >= 10_000 {
+                                db.write_opt(std::mem::take(&mut batch), &write).map_err(|e| db_error("restore", e))?;
+                            }
+                        }
+                        db.write_opt(batch, &write).map_err(|e| db_error("restore", e))?;
+                    }
+                }
+                db
+            }
+        };
+        self.dbs.clear();
+        *slot = Some(Instance { db, dir, write, options, uid, uploads, undeclared });
+        Ok(())
+    }
+
+    fn declare(&mut self, desc: &StateDescriptor, kind: StateKind, user_key: Option<UserKeyLen>) -> Result<Handle> {
+        if self.declared(&desc.name) {
+            return Err(duplicate_state(&desc.name));
+        }
+        let restored = self.take_restored(&desc.name, kind)?;
+        self.open_instance()?;
+        {
+            let mut slot = self.instance.borrow_mut();
+            let inst = slot.as_mut().expect("opened");
+            match inst.undeclared.iter().position(|s| s.name == desc.name) {
+                Some(pos) => {
+                    let restored = inst.undeclared.swap_remove(pos);
+                    if restored.kind != kind {
+                        return Err(Error::InvalidJob(format!(
+                            "state '{}' is a {} in the checkpoint but the job declares it as a {kind}",
+                            desc.name, restored.kind
+                        )));
+                    }
+                }
+                None => {
+                    let options = inst.options.clone();
+                    inst.db
+                        .create_cf(&desc.name, &options)
+                        .map_err(|e| db_error(&format!("create state '{}'", desc.name), e))?;
+                }
+            }
+        }
+        let layout = Layout { cf: desc.name.clone(), kind, user_key };
+        if let Some(snapshot) = restored {
+            self.restore_rows(&layout, &snapshot.entries)?;
+        }
+        self.states.push(layout);
+        Ok(Handle {
+            instance: self.instance.clone(),
+            cf: desc.name.clone(),
+            max_parallelism: self.max_parallelism,
+            ttl: Ttl::new(desc.ttl, self.clock.clone()),
+            scratch: RefCell::new(Vec::new()),
+            part: RefCell::new(Vec::new()),
+        })
+    }
+
+    fn restore_rows(&self, layout: &Layout, entries: &[KeyedEntry]) -> Result<()> {
+        let slot = self.instance.borrow();
+        let inst = slot.as_ref().expect("opened");
+        let cf = inst.db.cf_handle(&layout.cf).expect("created");
+        let mut batch = WriteBatch::default();
+        let mut key = Vec::new();
+        for e in entries {
+            key.clear();
+            key.extend_from_slice(&e.key_group.to_be_bytes());
+            push_len_prefixed(&mut key, &e.key);
+            push_len_prefixed(&mut key, &e.namespace);
+            let value = match layout.user_key {
+                Some(user_key) => {
+                    let n = user_key(&e.value)?;
+                    key.extend_from_slice(&e.value[..n]);
+                    &e.value[n..]
+                }
+                None => &e.value[..],
+            };
+            batch.put_cf(cf, &key, value);
+            if batch.len() >= 10_000 {
+                inst.db.write_opt(std::mem::take(&mut batch), &inst.write).map_err(|e| db_error("restore", e))?;
+            }
+        }
+        inst.db.write_opt(batch, &inst.write).map_err(|e| db_error("restore", e))
+    }
+
+    pub(super) fn value<K: Key, V: Data, N: Namespace>(
+        &mut self,
+        desc: &StateDescriptor,
+    ) -> Result<Box<dyn ValueStateBackend<K, N, V>>> {
+        let handle = self.declare(desc, StateKind::Value, None)?;
+        Ok(Box::new(Typed::<K, N, V> { handle, _t: PhantomData }))
+    }
+
+    pub(super) fn list<K: Key, V: Data, N: Namespace>(
+        &mut self,
+        desc: &StateDescriptor,
+    ) -> Result<Box<dyn ListStateBackend<K, N, V>>> {
+        let handle = self.declare(desc, StateKind::List, None)?;
+        Ok(Box::new(Typed::<K, N, V> { handle, _t: PhantomData }))
+    }
+
+    pub(super) fn map<K: Key, UK: Key, UV: Data, N: Namespace>(
+        &mut self,
+        desc: &StateDescriptor,
+    ) -> Result<Box<dyn MapStateBackend<K, N, UK, UV>>> {
+        let handle = self.declare(desc, StateKind::Map, Some(prefix_len::<UK>))?;
+        Ok(Box::new(Typed::<K, N, (UK, UV)> { handle, _t: PhantomData }))
+    }
+
+    pub(super) fn timers<K: Key, N: Namespace>(&mut self, name: &str) -> Result<Timers<K, N>> {
+        if self.declared(name) {
+            return Err(duplicate_state(name));
+        }
+        let timers = Timers::<K, N>::default();
+        if let Some(snapshot) = self.take_restored(name, StateKind::Timers)? {
+            timers.shared().restore(name, &snapshot.entries)?;
+        }
+        self.timers.push((name.to_string(), timers.shared()));
+        Ok(timers)
+    }
+
+    pub(super) fn state_names(&self) -> Vec<String> {
+        self.states.iter().map(|s| s.cf.clone()).chain(self.timers.iter().map(|(n, _)| n.clone())).collect()
+    }
+
+    pub(super) fn unrestored(&self) -> Vec<String> {
+        let slot = self.instance.borrow();
+        let undeclared = match slot.as_ref() {
+            Some(inst) => inst.undeclared.iter().map(|s| s.name.clone()).collect(),
+            None => self.dbs.iter().flat_map(|d| &d.handle.states).map(|s| s.name.clone()).collect::<Vec<_>>(),
+        };
+        let mut names: Vec<String> = self.restored.iter().map(|s| s.name.clone()).chain(undeclared).collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// A snapshot for checkpoint `checkpoint_id`: canonical (every state scanned in key-group
+    /// order), or incremental when `format` asks for it (the database's files, with the timers in
+    /// canonical form).
+    pub(super) fn snapshot(
+        &self,
+        format: SnapshotFormat,
+        checkpoint_id: u64,
+    ) -> Result<(Vec<KeyedStateSnapshot>, Option<IncrementalSnapshot>)> {
+        let mut out = Vec::new();
+        for (name, timers) in &self.timers {
+            let mut enc = super::snapshot::EntryEncoder::new(self.max_parallelism);
+            timers.snapshot(&mut enc)?;
+            out.push(KeyedStateSnapshot { name: name.clone(), kind: StateKind::Timers, entries: enc.finish() });
+        }
+        let mut slot = self.instance.borrow_mut();
+        let Some(inst) = slot.as_mut() else { return Ok((out, None)) };
+        if let SnapshotFormat::Incremental { base } = format
+            && self.resources.config.incremental
+        {
+            let mut states: Vec<DbState> =
+                self.states.iter().map(|l| DbState { name: l.cf.clone(), kind: l.kind }).collect();
+            states.extend(inst.undeclared.iter().cloned());
+            return Ok((out, Some(inst.checkpoint(checkpoint_id, base, states)?)));
+        }
+        let all = KeyGroupRange { start: 0, end: self.max_parallelism - 1 };
+        let mut keyed = Vec::new();
+        for layout in &self.states {
+            let mut entries: Vec<KeyedEntry> = Vec::new();
+            for row in scan_range(&inst.db, &layout.cf, all)? {
+                let (key, value) = row.map_err(|e| db_error("read state for a snapshot", e))?;
+                entries.push(canonical_entry(&key, &value)?);
+            }
+            keyed.push(KeyedStateSnapshot { name: layout.cf.clone(), kind: layout.kind, entries });
+        }
+        keyed.extend(out);
+        Ok((keyed, None))
+    }
+}
+
+/// What every typed state handle holds: the instance, its column family and TTL.
+struct Handle {
+    instance: Shared,
+    cf: String,
+    max_parallelism: usize,
+    ttl: Ttl,
+    scratch: RefCell<Vec<u8>>,
+    part: RefCell<Vec<u8>>,
+}
+
+impl Handle {
+    /// Builds `[key group][key][namespace]` into the scratch buffer and runs `f` on it.
+    fn with_key<K: Serialize, N: Serialize, R>(&self, key: &K, ns: &N, f: impl FnOnce(&Instance, &[u8]) -> R) -> R {
+        let (mut buf, mut part) = (self.scratch.borrow_mut(), self.part.borrow_mut());
+        part.clear();
+        encode_into(key, &mut part).expect("keys encode into memory");
+        buf.clear();
+        buf.extend_from_slice(&(key_group_for_bytes(&part, self.max_parallelism) as u16).to_be_bytes());
+        push_len_prefixed(&mut buf, &part);
+        part.clear();
+        encode_into(ns, &mut part).expect("namespaces encode into memory");
+        push_len_prefixed(&mut buf, &part);
+        let slot = self.instance.borrow();
+        f(slot.as_ref().expect("opened"), &buf)
+    }
+
+    fn get<T: DeserializeOwned>(&self, inst: &Instance, key: &[u8]) -> Option<T> {
+        let cf = inst.db.cf_handle(&self.cf).expect("created");
+        let bytes =
+            inst.db.get_pinned_cf(cf, key).unwrap_or_else(|e| panic!("RocksDB read of state '{}': {e}", self.cf))?;
+        Some(decode(&bytes).unwrap_or_else(|e| panic!("state '{}' holds a value of another type: {e}", self.cf)))
+    }
+
+    fn put<T: Serialize>(&self, inst: &Instance, key: &[u8], value: &T) {
+        let cf = inst.db.cf_handle(&self.cf).expect("created");
+        let mut bytes = Vec::new();
+        encode_into(value, &mut bytes).expect("values encode into memory");
+        inst.db
+            .put_cf_opt(cf, key, bytes, &inst.write)
+            .unwrap_or_else(|e| panic!("RocksDB write of state '{}': {e}", self.cf));
+    }
+
+    fn delete(&self, inst: &Instance, key: &[u8]) {
+        let cf = inst.db.cf_handle(&self.cf).expect("created");
+        inst.db.delete_cf_opt(cf, key, &inst.write).unwrap_or_else(|e| panic!("RocksDB delete in '{}': {e}", self.cf));
+    }
+}
+
+/// A typed view of a column family (`V` is `(UK, UV)` for map state).
+struct Typed<K, N, V> {
+    handle: Handle,
+    _t: Marker<K, N, V>,
+}
+
+impl<K: Key, N: Namespace, V: Data> ValueStateBackend<K, N, V> for Typed<K, N, V> {
+    fn get(&self, key: &K, ns: &N) -> Option<V> {
+        let h = &self.handle;
+        h.with_key(key, ns, |inst, k| {
+            let mut stamped: Stamped<V> = h.get(inst, k)?;
+            if h.ttl.expired(&stamped) {
+                h.delete(inst, k);
+                return None;
+            }
+            let before = stamped.expires_at;
+            h.ttl.on_read(&mut stamped);
+            if stamped.expires_at != before {
+                h.put(inst, k, &stamped);
+            }
+            Some(stamped.value)
+        })
+    }
+
+    fn put(&self, key: &K, ns: &N, value: V) {
+        let h = &self.handle;
+        let stamped = h.ttl.stamp(value);
+        h.with_key(key, ns, |inst, k| h.put(inst, k, &stamped));
+    }
+
+    fn clear(&self, key: &K, ns: &N) {
+        let h = &self.handle;
+        h.with_key(key, ns, |inst, k| h.delete(inst, k));
+    }
+}
+
+impl<K: Key, N: Namespace, V: Data> ListStateBackend<K, N, V> for Typed<K, N, V> {
+    fn get(&self, key: &K, ns: &N) -> Vec<V> {
+        let h = &self.handle;
+        h.with_key(key, ns, |inst, k| {
+            let Some(mut list): Option<Vec<Stamped<V>>> = h.get(inst, k) else { return Vec::new() };
+            let before = list.len();
+            list.retain(|s| !h.ttl.expired(s));
+            for s in &mut list {
+                h.ttl.on_read(s);
+            }
+            if list.is_empty() {
+                h.delete(inst, k);
+            } else if list.len() != before || h.ttl.refreshes_on_read() {
+                h.put(inst, k, &list);
+            }
+            list.into_iter().map(|s| s.value).collect()
+        })
+    }
+
+    fn add(&self, key: &K, ns: &N, value: V) {
+        let h = &self.handle;
+        let stamped = h.ttl.stamp(value);
+        h.with_key(key, ns, |inst, k| {
+            let mut list: Vec<Stamped<V>> = h.get(inst, k).unwrap_or_default();
+            list.push(stamped);
+            h.put(inst, k, &list);
+        });
+    }
+
+    fn update(&self, key: &K, ns: &N, values: Vec<V>) {
+        let h = &self.handle;
+        h.with_key(key, ns, |inst, k| {
+            if values.is_empty() {
+                h.delete(inst, k);
+            } else {
+                let list: Vec<Stamped<V>> = values.into_iter().map(|v| h.ttl.stamp(v)).collect();
+                h.put(inst, k, &list);
+            }
+        });
+    }
+
+    fn clear(&self, key: &K, ns: &N) {
+        let h = &self.handle;
+        h.with_key(key, ns, |inst, k| h.delete(inst, k));
+    }
+}
+
+impl<K: Key, N: Namespace, UK: Key, UV: Data> MapStateBackend<K, N, UK, UV> for Typed<K, N, (UK, UV)> {
+    fn get(&self, key: &K, ns: &N, user_key: &UK) -> Option<UV> {
+        let h = &self.handle;
+        h.with_key(key, ns, |inst, prefix| {
+            let mut k = prefix.to_vec();
+            encode_into(user_key, &mut k).expect("keys encode into memory");
+            let mut stamped: Stamped<UV> = h.get(inst, &k)?;
+            if h.ttl.expired(&stamped) {
+                h.delete(inst, &k);
+                return None;
+            }
+            let before = stamped.expires_at;
+            h.ttl.on_read(&mut stamped);
+            if stamped.expires_at != before {
+                h.put(inst, &k, &stamped);
+            }
+            Some(stamped.value)
+        })
+    }
+
+    fn put(&self, key: &K, ns: &N, user_key: UK, value: UV) {
+        let h = &self.handle;
+        let stamped = h.ttl.stamp(value);
+        h.with_key(key, ns, |inst, prefix| {
+            let mut k = prefix.to_vec();
+            encode_into(&user_key, &mut k).expect("keys encode into memory");
+            h.put(inst, &k, &stamped);
+        });
+    }
+
+    fn remove(&self, key: &K, ns: &N, user_key: &UK) {
+        let h = &self.handle;
+        h.with_key(key, ns, |inst, prefix| {
+            let mut k = prefix.to_vec();
+            encode_into(user_key, &mut k).expect("keys encode into memory");
+            h.delete(inst, &k);
+        });
+    }
+
+    fn entries(&self, key: &K, ns: &N) -> Vec<(UK, UV)> {
+        let h = &self.handle;
+        h.with_key(key, ns, |inst, prefix| {
+            let cf = inst.db.cf_handle(&h.cf).expect("created");
+            let mut out = Vec::new();
+            let mut expired = Vec::new();
+            let rows = inst.db.iterator_cf(cf, IteratorMode::From(prefix, Direction::Forward));
+            for row in rows {
+                let (k, v) = row.unwrap_or_else(|e| panic!("RocksDB scan of state '{}': {e}", h.cf));
+                if !k.starts_with(prefix) {
+                    break;
+                }
+                let user_key: UK = decode(&k[prefix.len()..]).unwrap_or_else(|e| panic!("state '{}': {e}", h.cf));
+                let stamped: Stamped<UV> = decode(&v).unwrap_or_else(|e| panic!("state '{}': {e}", h.cf));
+                if h.ttl.expired(&stamped) {
+                    expired.push(k.to_vec());
+                } else {
+                    out.push((user_key, stamped.value));
+                }
+            }
+            for k in expired {
+                h.delete(inst, &k);
+            }
+            out
+        })
+    }
+
+    fn clear(&self, key: &K, ns: &N) {
+        let h = &self.handle;
+        h.with_key(key, ns, |inst, prefix| {
+            let cf = inst.db.cf_handle(&h.cf).expect("created");
+            let mut batch = WriteBatch::default();
+            for row in inst.db.iterator_cf(cf, IteratorMode::From(prefix, Direction::Forward)) {
+                let (k, _) = row.unwrap_or_else(|e| panic!("RocksDB scan of state '{}': {e}", h.cf));
+                if !k.starts_with(prefix) {
+                    break;
+                }
+                batch.delete_cf(cf, k);
+            }
+            inst.db.write_opt(batch, &inst.write).unwrap_or_else(|e| panic!("RocksDB delete in '{}': {e}", h.cf));
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::heap::HeapKeyedStateBackend;
+    use crate::snapshot::OperatorSubtaskState;
+    use crate::{KeyedStateBackend, StateDescriptor};
+    use ferroflink_core::clock::ManualClock;
+    use ferroflink_core::keygroup::{KeyGroupAssigner, KeyGroupRange};
+
+    fn resources() -> Arc<RocksDbResources> {
+        let dir = std::env::temp_dir().join(format!("ff-rocksdb-unit-{}", std::process::id()));
+        RocksDbResources::new(RocksDbConfig { local_dir: dir, memory_bytes: 16 << 20, ..RocksDbConfig::default() })
+    }
+
+    const ALL: KeyGroupRange = KeyGroupRange { start: 0, end: 127 };
+
+    fn rocks(res: &Arc<RocksDbResources>, clock: &ManualClock, restored: Vec<KeyedStateSnapshot>) -> KeyedStateBackend {
+        rocks_from(res, clock, ALL, restored, Vec::new())
+    }
+
+    fn rocks_from(
+        res: &Arc<RocksDbResources>,
+        clock: &ManualClock,
+        range: KeyGroupRange,
+        restored: Vec<KeyedStateSnapshot>,
+        dbs: Vec<RestoredDb>,
+    ) -> KeyedStateBackend {
+        KeyedStateBackend::RocksDb(RocksDbKeyedStateBackend::new(
+            res.clone(),
+            "op-0",
+            128,
+            range,
+            Arc::new(clock.clone()),
+            restored,
+            dbs,
+        ))
+    }
+
+    #[test]
+    fn states_and_ttl_behave_as_specified() {
+        let res = resources();
+        let backend = |clock: &ManualClock| rocks(&res, clock, Vec::new());
+        crate::conformance::states(&backend);
+        crate::conformance::ttl(&backend);
+    }
+
+    #[test]
+    fn snapshots_move_between_rocksdb_and_heap_at_other_parallelism() {
+        let res = resources();
+        let clock = ManualClock::new(0);
+        let mut b = rocks(&res, &clock, Vec::new());
+        let v = b.value_state::<u64, u64, i64>(&StateDescriptor::new("v")).unwrap();
+        let m = b.map_state::<u64, String, u64, ()>(&StateDescriptor::new("m")).unwrap();
+        let t = b.timer_service::<u64, ()>("t").unwrap();
+        for k in 0..300u64 {
+            v.put_in(&k, &(k as i64 % 3), k);
+            m.put(&k, format!("a{k}"), k);
+            m.put(&k, format!("b{k}"), k + 1);
+            t.register_event_time_timer(&k, &(), k as i64);
+        }
+        let snapshot =
+            OperatorSubtaskState { keyed: b.snapshot(SnapshotFormat::Canonical, 1).unwrap().0, operator: Vec::new() };
+        // The heap backend's snapshot of the same contents is the same canonical form.
+        let mut h = KeyedStateBackend::Heap(HeapKeyedStateBackend::new(Arc::new(clock.clone()), 128));
+        let hv = h.value_state::<u64, u64, i64>(&StateDescriptor::new("v")).unwrap();
+        let hm = h.map_state::<u64, String, u64, ()>(&StateDescriptor::new("m")).unwrap();
+        for k in 0..300u64 {
+            hv.put_in(&k, &(k as i64 % 3), k);
+            hm.put(&k, format!("a{k}"), k);
+            hm.put(&k, format!("b{k}"), k + 1);
+        }
+        let sorted = |mut e: Vec<KeyedEntry>| {
+            e.sort_by(|a, b| {
+                (a.key_group, &a.key, &a.namespace, &a.value).cmp(&(b.key_group, &b.key, &b.namespace, &b.value))
+            });
+            e
+        };
+        let heap_snapshot = h.snapshot(SnapshotFormat::Canonical, 1).unwrap().0;
+        for (r, h) in snapshot.keyed.iter().zip(&heap_snapshot) {
+            assert_eq!(sorted(r.entries.clone()), sorted(h.entries.clone()), "state {}", r.name);
+        }
+        // Restore at parallelism 2: RocksDB into the heap for one half, heap into RocksDB for the other.
+        let assigner = KeyGroupAssigner::new(128);
+        let mut scratch = Vec::new();
+        for index in 0..2 {
+            let range = KeyGroupRange::for_operator(128, 2, index);
+            let mut part = OperatorSubtaskState {
+                keyed: if index == 0 { snapshot.keyed.clone() } else { heap_snapshot.clone() },
+                operator: Vec::new(),
+            };
+            part.retain_key_groups(range);
+            let mut target = if index == 0 {
+                KeyedStateBackend::Heap(HeapKeyedStateBackend::restoring(Arc::new(clock.clone()), 128, part.keyed))
+            } else {
+                rocks(&res, &clock, part.keyed)
+            };
+            let v = target.value_state::<u64, u64, i64>(&StateDescriptor::new("v")).unwrap();
+            let m = target.map_state::<u64, String, u64, ()>(&StateDescriptor::new("m")).unwrap();
+            if index == 0 {
+                let t = target.timer_service::<u64, ()>("t").unwrap();
+                let mut fired = 0;
+                while let Some((time, k, ())) = t.pop_event_timer(i64::MAX) {
+                    assert_eq!(time, k as i64);
+                    fired += 1;
+                }
+                assert!(fired > 0);
+            }
+            for k in 0..300u64 {
+                let mine = range.contains(assigner.key_group(&k, &mut scratch));
+                assert_eq!(v.get_in(&k, &(k as i64 % 3)), mine.then_some(k), "key {k} in instance {index}");
+                let mut entries = m.entries(&k);
+                entries.sort();
+                let want = if mine { vec![(format!("a{k}"), k), (format!("b{k}"), k + 1)] } else { vec![] };
+                assert_eq!(entries, want);
+            }
+        }
+    }
+
+    #[test]
+    fn incremental_checkpoints_upload_new_files_and_restore_at_other_parallelism() {
+        use crate::storage::{CheckpointStorage, LocalStorage};
+        let res = resources();
+        let clock = ManualClock::new(0);
+        let root = std::env::temp_dir().join(format!("ff-incremental-unit-{}", std::process::id()));
+        let job: Arc<dyn CheckpointStorage> = Arc::new(LocalStorage::new(&root));
+        let shared = job.scoped("shared");
+        let mut b = rocks(&res, &clock, Vec::new());
+        let v = b.value_state::<u64, u64, ()>(&StateDescriptor::new("v")).unwrap();
+        let m = b.map_state::<u64, String, u64, ()>(&StateDescriptor::new("m")).unwrap();
+        let t = b.timer_service::<u64, ()>("t").unwrap();
+        let checkpoint = |id: u64, base: u64| {
+            let (timers, snap) = b.snapshot(SnapshotFormat::Incremental { base }, id).unwrap();
+            assert_eq!(timers.len(), 1, "timers stay canonical");
+            let snap = snap.expect("incremental");
+            let uploaded = snap.upload.len();
+            let dir = snap.dir.0.clone();
+            let (handle, _) = snap.store(&shared, &job.scoped(&format!("chk-{id}")), "op-0.db").unwrap();
+            assert!(!dir.exists(), "the local checkpoint is deleted once stored");
+            (handle, uploaded, timers)
+        };
+        for k in 0..500u64 {
+            v.put(&k, k);
+            m.put(&k, format!("u{k}"), k * 2);
+            t.register_event_time_timer(&k, &(), k as i64);
+        }
+        let (first, uploaded, _) = checkpoint(1, 0);
+        assert_eq!(uploaded, first.shared.len());
+        assert!(uploaded >= 2, "a table file per state: {first:?}");
+        for k in 500..600u64 {
+            v.put(&k, k);
+        }
+        let (second, uploaded, timers) = checkpoint(2, 1);
+        assert_eq!(uploaded, 1, "only the new table file of 'v' is uploaded: {second:?}");
+        assert!(first.shared.iter().all(|f| second.shared.contains(f)), "the others are referenced");
+        let (third, uploaded, _) = checkpoint(3, 0);
+        assert_eq!(uploaded, third.shared.len(), "no base: everything is uploaded");
+        // Restore checkpoint 2 at parallelism 2: instance 0 on RocksDB, instance 1 on the heap.
+        let db = RestoredDb {
+            checkpoint_id: 2,
+            key_groups: ALL,
+            handle: second,
+            private: job.scoped("chk-2"),
+            shared: shared.clone(),
+        };
+        db.check_files().unwrap();
+        let assigner = KeyGroupAssigner::new(128);
+        let mut scratch = Vec::new();
+        for index in 0..2 {
+            let range = KeyGroupRange::for_operator(128, 2, index);
+            let mut timers = timers.clone();
+            for s in &mut timers {
+                s.entries.retain(|e| range.contains(e.key_group as usize));
+            }
+            let mut target = if index == 0 {
+                rocks_from(&res, &clock, range, timers, vec![db.clone()])
+            } else {
+                let mut keyed = canonical_from_dbs(std::slice::from_ref(&db), range, &res.config.local_dir).unwrap();
+                keyed.extend(timers);
+                KeyedStateBackend::Heap(HeapKeyedStateBackend::restoring(Arc::new(clock.clone()), 128, keyed))
+            };
+            let v = target.value_state::<u64, u64, ()>(&StateDescriptor::new("v")).unwrap();
+            let m = target.map_state::<u64, String, u64, ()>(&StateDescriptor::new("m")).unwrap();
+            let t = target.timer_service::<u64, ()>("t").unwrap();
+            assert!(target.unrestored().is_empty());
+            let mut fired = 0;
+            while let Some((time, k, ())) = t.pop_event_timer(i64::MAX) {
+                assert_eq!(time, k as i64);
+                fired += 1;
+            }
+            let mut mine = 0;
+            for k in 0..600u64 {
+                let own = range.contains(assigner.key_group(&k, &mut scratch));
+                mine += usize::from(own && k < 500);
+                assert_eq!(v.get(&k), own.then_some(k), "key {k} in instance {index}");
+                let want = if own && k < 500 { vec![(format!("u{k}"), k * 2)] } else { vec![] };
+                assert_eq!(m.entries(&k), want);
+            }
+            assert_eq!(fired, mine);
+        }
+        // Scale back in: one instance from the two halves' checkpoints.
+        let mut halves = Vec::new();
+        for index in 0..2 {
+            let range = KeyGroupRange::for_operator(128, 2, index);
+            let mut half = rocks_from(&res, &clock, range, Vec::new(), vec![db.clone()]);
+            half.value_state::<u64, u64, ()>(&StateDescriptor::new("v")).unwrap();
+            let (_, snap) = half.snapshot(SnapshotFormat::Incremental { base: 2 }, 10 + index as u64).unwrap();
+            let snap = snap.unwrap();
+            assert!(snap.handle.states.iter().any(|s| s.name == "m"), "undeclared restored states stay listed");
+            let (handle, _) = snap.store(&shared, &job.scoped(&format!("chk-{}", 10 + index)), "op-0.db").unwrap();
+            halves.push(RestoredDb {
+                checkpoint_id: 10 + index as u64,
+                key_groups: range,
+                handle,
+                private: job.scoped(&format!("chk-{}", 10 + index)),
+                shared: shared.clone(),
+            });
+        }
+        let mut whole = rocks_from(&res, &clock, ALL, Vec::new(), halves);
+        let v = whole.value_state::<u64, u64, ()>(&StateDescriptor::new("v")).unwrap();
+        let m = whole.map_state::<u64, String, u64, ()>(&StateDescriptor::new("m")).unwrap();
+        for k in 0..600u64 {
+            assert_eq!(v.get(&k), Some(k));
+            assert_eq!(m.entries(&k).len(), usize::from(k < 500));
+        }
+        let _ = std::fs::remove_dir_all(root);
+    }
+}

@@ -1,0 +1,241 @@
+//! Keyed timers: event-time timers fire when the watermark passes them, processing-time timers
+//! when the clock does. A timer is identified by (key, namespace, time); registering the same one
+//! twice keeps one. Timers fire in time order, and timers of equal time in registration order.
+
+use crate::snapshot::{EntryEncoder, KeyedEntry, SnapshotTable, decode_entry};
+use ferroflink_core::error::Result;
+use ferroflink_core::record::Timestamp;
+use rustc_hash::FxHashSet;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, VecDeque};
+use std::hash::Hash;
+use std::rc::Rc;
+
+/// One time domain's timers.
+#[derive(Debug)]
+struct TimerQueue<K, N> {
+    by_time: BTreeMap<Timestamp, VecDeque<(K, N)>>,
+    registered: FxHashSet<(K, N, Timestamp)>,
+}
+
+impl<K: Clone + Hash + Eq, N: Clone + Hash + Eq> TimerQueue<K, N> {
+    fn new() -> Self {
+        TimerQueue { by_time: BTreeMap::new(), registered: FxHashSet::default() }
+    }
+
+    fn register(&mut self, key: &K, ns: &N, time: Timestamp) {
+        if self.registered.insert((key.clone(), ns.clone(), time)) {
+            self.by_time.entry(time).or_default().push_back((key.clone(), ns.clone()));
+        }
+    }
+
+    fn delete(&mut self, key: &K, ns: &N, time: Timestamp) {
+        if self.registered.remove(&(key.clone(), ns.clone(), time))
+            && let Some(v) = self.by_time.get_mut(&time)
+        {
+            v.retain(|(k, n)| !(k == key && n == ns));
+            if v.is_empty() {
+                self.by_time.remove(&time);
+            }
+        }
+    }
+
+    fn pop_due(&mut self, up_to: Timestamp) -> Option<(Timestamp, K, N)> {
+        let mut entry = self.by_time.first_entry()?;
+        let time = *entry.key();
+        if time > up_to {
+            return None;
+        }
+        let v = entry.get_mut();
+        let (k, n) = v.pop_front().expect("queues in the map are never empty");
+        if v.is_empty() {
+            entry.remove();
+        }
+        self.registered.remove(&(k.clone(), n.clone(), time));
+        Some((time, k, n))
+    }
+
+    fn next(&self) -> Option<Timestamp> {
+        self.by_time.keys().next().copied()
+    }
+
+    fn len(&self) -> usize {
+        self.registered.len()
+    }
+}
+
+/// Event-time and processing-time timers of one keyed operator.
+#[derive(Debug)]
+pub struct TimerService<K, N = ()> {
+    event: TimerQueue<K, N>,
+    processing: TimerQueue<K, N>,
+}
+
+impl<K: Clone + Hash + Eq, N: Clone + Hash + Eq> Default for TimerService<K, N> {
+    fn default() -> Self {
+        TimerService { event: TimerQueue::new(), processing: TimerQueue::new() }
+    }
+}
+
+impl<K: Clone + Hash + Eq, N: Clone + Hash + Eq> TimerService<K, N> {
+    /// Registers an event-time timer.
+    pub fn register_event_time_timer(&mut self, key: &K, ns: &N, time: Timestamp) {
+        self.event.register(key, ns, time);
+    }
+
+    /// Deletes an event-time timer if it exists.
+    pub fn delete_event_time_timer(&mut self, key: &K, ns: &N, time: Timestamp) {
+        self.event.delete(key, ns, time);
+    }
+
+    /// Registers a processing-time timer.
+    pub fn register_processing_time_timer(&mut self, key: &K, ns: &N, time: Timestamp) {
+        self.processing.register(key, ns, time);
+    }
+
+    /// Deletes a processing-time timer if it exists.
+    pub fn delete_processing_time_timer(&mut self, key: &K, ns: &N, time: Timestamp) {
+        self.processing.delete(key, ns, time);
+    }
+
+    /// The next event-time timer at or before `watermark`, removed.
+    pub fn pop_event_timer(&mut self, watermark: Timestamp) -> Option<(Timestamp, K, N)> {
+        self.event.pop_due(watermark)
+    }
+
+    /// The next processing-time timer at or before `now`, removed.
+    pub fn pop_processing_timer(&mut self, now: Timestamp) -> Option<(Timestamp, K, N)> {
+        self.processing.pop_due(now)
+    }
+
+    /// When the earliest processing-time timer is due.
+    pub fn next_processing_time(&self) -> Option<Timestamp> {
+        self.processing.next()
+    }
+
+    /// Number of registered timers (both domains).
+    pub fn len(&self) -> usize {
+        self.event.len() + self.processing.len()
+    }
+
+    /// Whether no timer is registered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The timer service of an operator as registered with its state backend (so its timers are
+/// checkpointed with the state): a shared handle whose methods never hold a borrow across calls,
+/// so a timer callback may register timers.
+pub struct Timers<K, N = ()>(Rc<RefCell<TimerService<K, N>>>);
+
+impl<K: Clone + Hash + Eq, N: Clone + Hash + Eq> Default for Timers<K, N> {
+    fn default() -> Self {
+        Timers(Rc::new(RefCell::new(TimerService::default())))
+    }
+}
+
+impl<K: Clone + Hash + Eq, N: Clone + Hash + Eq> Timers<K, N> {
+    /// See [`TimerService::register_event_time_timer`].
+    pub fn register_event_time_timer(&self, key: &K, ns: &N, time: Timestamp) {
+        self.0.borrow_mut().register_event_time_timer(key, ns, time)
+    }
+    /// See [`TimerService::delete_event_time_timer`].
+    pub fn delete_event_time_timer(&self, key: &K, ns: &N, time: Timestamp) {
+        self.0.borrow_mut().delete_event_time_timer(key, ns, time)
+    }
+    /// See [`TimerService::register_processing_time_timer`].
+    pub fn register_processing_time_timer(&self, key: &K, ns: &N, time: Timestamp) {
+        self.0.borrow_mut().register_processing_time_timer(key, ns, time)
+    }
+    /// See [`TimerService::delete_processing_time_timer`].
+    pub fn delete_processing_time_timer(&self, key: &K, ns: &N, time: Timestamp) {
+        self.0.borrow_mut().delete_processing_time_timer(key, ns, time)
+    }
+    /// See [`TimerService::pop_event_timer`].
+    pub fn pop_event_timer(&self, watermark: Timestamp) -> Option<(Timestamp, K, N)> {
+        self.0.borrow_mut().pop_event_timer(watermark)
+    }
+    /// See [`TimerService::pop_processing_timer`].
+    pub fn pop_processing_timer(&self, now: Timestamp) -> Option<(Timestamp, K, N)> {
+        self.0.borrow_mut().pop_processing_timer(now)
+    }
+    /// See [`TimerService::next_processing_time`].
+    pub fn next_processing_time(&self) -> Option<Timestamp> {
+        self.0.borrow().next_processing_time()
+    }
+    /// See [`TimerService::len`].
+    pub fn len(&self) -> usize {
+        self.0.borrow().len()
+    }
+    /// Whether no timer is registered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    pub(crate) fn shared(&self) -> Rc<RefCell<TimerService<K, N>>> {
+        self.0.clone()
+    }
+}
+
+/// Time domain of a timer in a snapshot entry.
+const EVENT_TIME: u8 = 0;
+const PROCESSING_TIME: u8 = 1;
+
+/// A snapshot holds one entry per timer, value `(domain, time)`, in firing order within a key group.
+impl<K, N> SnapshotTable for RefCell<TimerService<K, N>>
+where
+    K: Clone + Hash + Eq + Serialize + DeserializeOwned,
+    N: Clone + Hash + Eq + Serialize + DeserializeOwned,
+{
+    fn snapshot(&self, enc: &mut EntryEncoder) -> Result<()> {
+        let timers = self.borrow();
+        for (domain, queue) in [(EVENT_TIME, &timers.event), (PROCESSING_TIME, &timers.processing)] {
+            for (time, due) in &queue.by_time {
+                for (key, ns) in due {
+                    let group = enc.key(key)?;
+                    enc.push(group, ns, &(domain, *time))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn restore(&self, state: &str, entries: &[KeyedEntry]) -> Result<()> {
+        let mut timers = self.borrow_mut();
+        for e in entries {
+            let (key, ns, (domain, time)): (K, N, (u8, Timestamp)) = decode_entry(state, e)?;
+            if domain == EVENT_TIME {
+                timers.register_event_time_timer(&key, &ns, time);
+            } else {
+                timers.register_processing_time_timer(&key, &ns, time);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fire_in_order_once_and_deleted_never() {
+        let mut t = TimerService::<&str, ()>::default();
+        t.register_event_time_timer(&"a", &(), 30);
+        t.register_event_time_timer(&"b", &(), 10);
+        t.register_event_time_timer(&"b", &(), 10);
+        t.register_event_time_timer(&"c", &(), 20);
+        t.delete_event_time_timer(&"c", &(), 20);
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.pop_event_timer(25), Some((10, "b", ())));
+        assert_eq!(t.pop_event_timer(25), None);
+        assert_eq!(t.pop_event_timer(30), Some((30, "a", ())));
+        assert!(t.is_empty());
+        t.register_processing_time_timer(&"p", &(), 7);
+        assert_eq!(t.next_processing_time(), Some(7));
+        assert_eq!(t.pop_processing_timer(6), None);
+        assert_eq!(t.pop_processing_timer(7), Some((7, "p", ())));
+    }
+}
