@@ -22,6 +22,10 @@
 //!   woken up, the old leader finds its lease taken and exits.
 //! - With an OTLP endpoint set, the JobManager's checkpoint and deployment spans and the
 //!   TaskManager's snapshot and task deployment spans reach the collector as one trace each.
+//! - `wordcount --discovery-interval` over a directory whose files are appended to (partial lines
+//!   completed later) and added while it runs, with a TaskManager killed mid-run: the enumerator on
+//!   the JobManager hands out ranges of complete lines as they appear, and the committed running
+//!   counts are exactly 1..n for every word, n being its count in what was written.
 //! - The web UI, loaded by headless Chromium, shows a running job: its graph with a box per vertex,
 //!   parallelism and back-pressure, its checkpoints and the TaskManagers.
 
@@ -303,6 +307,100 @@ fn frozen_taskmanager_is_detected_by_heartbeats() {
 
 /// Both JobManagers of an HA pair: the same job (application mode), HA records in `ha`, a short
 /// lease so the test is quick.
+/// Appends `text` to `path`.
+fn append(path: &Path, text: &str) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+#[test]
+fn a_monitored_directory_is_read_exactly_once_while_it_grows_and_a_taskmanager_dies() {
+    let root = temp("monitor");
+    let input = root.join("input");
+    std::fs::create_dir_all(&input).unwrap();
+    let word = |i: usize| format!("w{}", i * 7 % 23);
+    let mut written: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut line_no = 0;
+    let mut lines = |n: usize, written: &mut std::collections::BTreeMap<String, u64>| {
+        let mut text = String::new();
+        for _ in 0..n {
+            let (a, b) = (word(line_no), word(line_no + 5));
+            *written.entry(a.clone()).or_default() += 1;
+            *written.entry(b.clone()).or_default() += 1;
+            text.push_str(&format!("{a} {b}\n"));
+            line_no += 1;
+        }
+        text
+    };
+    append(&input.join("a.txt"), &lines(200, &mut written));
+    let jm = jobmanager(&["--checkpoint-dir", root.join("checkpoints").to_str().unwrap()]);
+    let how = ["--jobmanager-address", jm.rpc.as_str()];
+    let tm = taskmanager_with(&how, 2, &[]);
+    let _survivor = taskmanager_with(&how, 2, &[]);
+    let out = root.join("out");
+    let args: Vec<String> = [
+        "wordcount",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--discovery-interval",
+        "100ms",
+        "--parallelism",
+        "4",
+        "--checkpoint-interval",
+        "200ms",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let id = submit(&jm, &args);
+    wait_state(&jm, &id, "RUNNING", Duration::from_secs(30));
+    let mut killed = None;
+    for round in 0..30 {
+        // Appends (the last line of b.txt left unfinished for a round), and a new file now and then.
+        append(&input.join("a.txt"), &lines(40, &mut written));
+        let text = lines(30, &mut written);
+        let (done, partial) = text.split_at(text.len() - 4);
+        append(&input.join("b.txt"), done);
+        std::thread::sleep(Duration::from_millis(60));
+        append(&input.join("b.txt"), partial);
+        if round % 10 == 9 {
+            append(&input.join(format!("c{round}.txt")), &lines(25, &mut written));
+        }
+        if round == 12 {
+            wait_checkpoints(&jm, &id, 2);
+            let replacement = taskmanager_with(&how, 2, &[]);
+            tm.signal("-KILL");
+            killed = Some(replacement);
+        }
+        std::thread::sleep(Duration::from_millis(60));
+    }
+    assert!(killed.is_some());
+    // Every running count 1..=n of every word, each committed once.
+    let want: Vec<String> = {
+        let mut w: Vec<String> = written.iter().flat_map(|(w, n)| (1..=*n).map(move |k| format!("{w}\t{k}"))).collect();
+        w.sort();
+        w
+    };
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let got = committed_lines(&out);
+        if got.len() >= want.len() || Instant::now() > deadline {
+            assert_same(&got, &want);
+            break;
+        }
+        assert_ne!(state(&jm, &id).0, "FAILED", "{}", jm.process.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = jm.process.log();
+    assert!(log.contains("TaskManager lost") && log.contains("from checkpoint"), "{log}");
+    jm.rest.call("PATCH", &format!("/jobs/{id}?mode=cancel"), None).unwrap();
+    wait_state(&jm, &id, "CANCELED", Duration::from_secs(30));
+    let _ = std::fs::remove_dir_all(&root);
+}
+
 fn ha_jobmanager(ha: &str, checkpoints: &Path, job: &[String]) -> JobManager {
     let mut args = vec!["--ha", ha, "--checkpoint-dir", checkpoints.to_str().unwrap(), "--job"];
     args.extend(job.iter().map(String::as_str));

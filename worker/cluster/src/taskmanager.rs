@@ -27,6 +27,7 @@ use ferroflink_runtime::deploy::{Deployment, RemoteWiring, deploy, task_index};
 use ferroflink_runtime::metrics::TaskMetrics;
 use ferroflink_runtime::network::inbound::DataServer;
 use ferroflink_runtime::planner::{PlannedJob, Planner};
+use ferroflink_runtime::source::{SplitAnswer, SplitRequester};
 use ferroflink_state::StateBackendConfig;
 use ferroflink_state::rocksdb::{RocksDbConfig, RocksDbResources};
 use ferroflink_state::s3::S3Config;
@@ -124,6 +125,9 @@ struct Shared {
     redirect: Mutex<Option<String>>,
     /// The newest leader epoch this TaskManager served: older leaders were deposed.
     known_epoch: AtomicU64,
+    /// Source readers waiting for the JobManager's answer to their split request, by request id.
+    split_requests: Mutex<HashMap<u64, crossbeam_channel::Sender<proto::SplitAssignment>>>,
+    next_split_request: AtomicU64,
 }
 
 impl Shared {
@@ -272,6 +276,12 @@ impl Shared {
                 failed,
                 compress: self.config.taskmanager.network_compression == NetworkCompression::Lz4,
             }),
+            splits: Arc::new(RemoteSplits {
+                shared: self.clone(),
+                job_id: d.job_id.clone(),
+                attempt: d.attempt,
+                cancel: attempt.cancel.clone(),
+            }),
         })?;
         let _ = attempt.commands.set(deployed.commands.iter().map(|(_, c)| c.clone()).collect());
         let key = (d.job_id.clone(), d.attempt);
@@ -416,6 +426,61 @@ impl TaskEvents for RemoteEvents {
     }
 }
 
+/// Asks the JobManager's enumerators for splits, over the session.
+struct RemoteSplits {
+    shared: Arc<Shared>,
+    job_id: String,
+    attempt: u64,
+    cancel: Arc<AtomicBool>,
+}
+
+/// How long a reader waits for the JobManager's answer before its task fails.
+const SPLIT_ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl SplitRequester for RemoteSplits {
+    fn request(&self, operator_id: &str, subtask: usize, checkpoint: u64) -> Result<SplitAnswer<Vec<u8>>> {
+        use proto::split_assignment::Kind;
+        let request_id = self.shared.next_split_request.fetch_add(1, Ordering::SeqCst);
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.shared.split_requests.lock().expect("split lock").insert(request_id, tx);
+        self.shared.send(TmBody::SplitRequest(proto::SplitRequest {
+            job_id: self.job_id.clone(),
+            attempt: self.attempt,
+            operator_id: operator_id.to_string(),
+            subtask: subtask as u32,
+            request_id,
+            checkpoint_id: checkpoint,
+        }));
+        let deadline = Instant::now() + SPLIT_ANSWER_TIMEOUT;
+        let answer = loop {
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(answer) => break Ok(answer),
+                Err(_) if self.cancel.load(Ordering::SeqCst) => break Err(Error::Cancelled),
+                Err(_) if Instant::now() > deadline => {
+                    break Err(Error::Cluster(format!(
+                        "the JobManager did not answer a split request of source {operator_id} within \
+                         {SPLIT_ANSWER_TIMEOUT:?}; is it reachable?"
+                    )));
+                }
+                Err(_) => {}
+            }
+        };
+        self.shared.split_requests.lock().expect("split lock").remove(&request_id);
+        let answer = answer?;
+        match Kind::try_from(answer.kind) {
+            Ok(Kind::Split) => Ok(SplitAnswer::Split(answer.split)),
+            Ok(Kind::NoneYet) => Ok(SplitAnswer::NoneYet(Duration::from_millis(answer.wait_ms))),
+            Ok(Kind::NoMoreSplits) => Ok(SplitAnswer::NoMoreSplits),
+            Ok(Kind::Failed) => {
+                Err(Error::Cluster(format!("the JobManager's split enumerator failed: {}", answer.error)))
+            }
+            Err(_) => {
+                Err(Error::Cluster(format!("the JobManager sent a split answer of unknown kind {}", answer.kind)))
+            }
+        }
+    }
+}
+
 /// Why a session ended.
 enum SessionEnd {
     /// The JobManager refused this TaskManager: retrying cannot help.
@@ -464,6 +529,8 @@ pub fn run(config: Config, planner: Arc<dyn Planner>) -> Result<()> {
         },
         redirect: Mutex::new(None),
         known_epoch: AtomicU64::new(0),
+        split_requests: Mutex::new(HashMap::new()),
+        next_split_request: AtomicU64::new(0),
         config,
         outbound: Mutex::new(None),
         attempts: Mutex::new(HashMap::new()),
@@ -719,6 +786,11 @@ fn handle(shared: &Arc<Shared>, body: JmBody) {
         JmBody::CancelAttempt(c) => {
             if let Some(a) = shared.attempt(&c.job_id, c.attempt) {
                 a.cancel.store(true, Ordering::SeqCst);
+            }
+        }
+        JmBody::SplitAssignment(a) => {
+            if let Some(waiting) = shared.split_requests.lock().expect("split lock").get(&a.request_id) {
+                let _ = waiting.try_send(a);
             }
         }
         JmBody::Heartbeat(_) | JmBody::Registered(_) | JmBody::Refused(_) => {}

@@ -2,8 +2,24 @@
 
 use ferroflink_core::error::Result;
 use ferroflink_core::record::{Data, Record};
-use ferroflink_runtime::source::{Boundedness, ReaderStatus, Source, SourceReader};
+use ferroflink_runtime::source::{
+    Boundedness, FixedSplits, Polled, ReaderStatus, Source, SourceReader, SourceSplit, SplitEnumerator,
+};
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+
+/// The one split of a collection: the position of the next element.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CollectionSplit {
+    /// Index of the next element.
+    pub position: usize,
+}
+
+impl SourceSplit for CollectionSplit {
+    fn split_id(&self) -> String {
+        "collection".into()
+    }
+}
 
 /// The elements of a vector.
 pub struct CollectionSource<T> {
@@ -18,8 +34,7 @@ impl<T: Data> CollectionSource<T> {
 }
 
 impl<T: Data> Source<T> for CollectionSource<T> {
-    /// The position of the next element.
-    type Split = usize;
+    type Split = CollectionSplit;
 
     fn boundedness(&self) -> Boundedness {
         Boundedness::Bounded
@@ -29,11 +44,15 @@ impl<T: Data> Source<T> for CollectionSource<T> {
         Some(1)
     }
 
-    fn enumerate_splits(&self, _parallelism: usize) -> Result<Vec<usize>> {
-        Ok(vec![0])
+    fn create_enumerator(
+        &self,
+        parallelism: usize,
+        restored: Option<&[u8]>,
+    ) -> Result<Box<dyn SplitEnumerator<CollectionSplit>>> {
+        FixedSplits::restore_or(restored, parallelism, || Ok(vec![CollectionSplit { position: 0 }]))
     }
 
-    fn create_reader(&self) -> Result<Box<dyn SourceReader<T, usize>>> {
+    fn create_reader(&self) -> Result<Box<dyn SourceReader<T, CollectionSplit>>> {
         Ok(Box::new(CollectionReader { items: self.items.clone(), position: None }))
     }
 }
@@ -43,23 +62,26 @@ struct CollectionReader<T> {
     position: Option<usize>,
 }
 
-impl<T: Data> SourceReader<T, usize> for CollectionReader<T> {
-    fn add_splits(&mut self, splits: Vec<usize>) -> Result<()> {
-        if let Some(p) = splits.into_iter().next() {
-            self.position = Some(p);
-        }
+impl<T: Data> SourceReader<T, CollectionSplit> for CollectionReader<T> {
+    fn add_split(&mut self, split: CollectionSplit) -> Result<()> {
+        self.position = Some(split.position);
         Ok(())
     }
 
-    fn poll_next(&mut self, out: &mut Vec<Record<T>>, max: usize) -> Result<ReaderStatus> {
-        let Some(pos) = self.position.as_mut() else { return Ok(ReaderStatus::Finished) };
+    fn poll_next(&mut self, out: &mut Vec<Record<T>>, max: usize) -> Result<Polled> {
+        let Some(pos) = self.position.as_mut() else { return Ok(Polled::empty(ReaderStatus::NeedsSplit)) };
         let end = (*pos + max).min(self.items.len());
         out.extend(self.items[*pos..end].iter().cloned().map(Record::untimed));
         *pos = end;
-        Ok(if end == self.items.len() { ReaderStatus::Finished } else { ReaderStatus::MoreAvailable })
+        let id = "collection".to_string();
+        if end < self.items.len() {
+            return Ok(Polled::records(id, ReaderStatus::MoreAvailable));
+        }
+        self.position = None;
+        Ok(Polled { status: ReaderStatus::NeedsSplit, split: Some(id.clone()), finished: vec![id] })
     }
 
-    fn snapshot_splits(&self) -> Vec<usize> {
-        self.position.into_iter().collect()
+    fn snapshot_splits(&self) -> Vec<CollectionSplit> {
+        self.position.map(|position| CollectionSplit { position }).into_iter().collect()
     }
 }

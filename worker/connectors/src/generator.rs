@@ -5,7 +5,9 @@
 
 use ferroflink_core::error::Result;
 use ferroflink_core::record::{Data, NO_TIMESTAMP, Record, Timestamp};
-use ferroflink_runtime::source::{Boundedness, ReaderStatus, Source, SourceReader};
+use ferroflink_runtime::source::{
+    Boundedness, FixedSplits, Polled, ReaderStatus, Source, SourceReader, SourceSplit, SplitEnumerator,
+};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,6 +28,12 @@ pub struct GeneratorSplit {
     pub next: u64,
     /// Distance between indices.
     pub stride: u64,
+}
+
+impl SourceSplit for GeneratorSplit {
+    fn split_id(&self) -> String {
+        format!("{}/{}", self.next % self.stride.max(1), self.stride)
+    }
 }
 
 type GenFn<T> = Arc<dyn Fn(u64) -> T + Send + Sync>;
@@ -65,9 +73,16 @@ impl<T: Data> Source<T> for GeneratorSource<T> {
         if self.count.is_some() { Boundedness::Bounded } else { Boundedness::Unbounded }
     }
 
-    fn enumerate_splits(&self, parallelism: usize) -> Result<Vec<GeneratorSplit>> {
+    /// One stride per reader: split `k` of `n` makes `k, k + n, k + 2n, ...`.
+    fn create_enumerator(
+        &self,
+        parallelism: usize,
+        restored: Option<&[u8]>,
+    ) -> Result<Box<dyn SplitEnumerator<GeneratorSplit>>> {
         let n = parallelism.max(1) as u64;
-        Ok((0..n).map(|k| GeneratorSplit { next: k, stride: n }).collect())
+        FixedSplits::restore_or(restored, parallelism, || {
+            Ok((0..n).map(|k| GeneratorSplit { next: k, stride: n }).collect())
+        })
     }
 
     fn create_reader(&self) -> Result<Box<dyn SourceReader<T, GeneratorSplit>>> {
@@ -96,54 +111,55 @@ struct GeneratorReader<T> {
 }
 
 impl<T: Data> SourceReader<T, GeneratorSplit> for GeneratorReader<T> {
-    fn add_splits(&mut self, splits: Vec<GeneratorSplit>) -> Result<()> {
-        self.splits.extend(splits);
-        if let Some(s) = self.splits.first() {
-            self.share = self.splits.len() as f64 / s.stride.max(1) as f64;
-        }
+    fn add_split(&mut self, split: GeneratorSplit) -> Result<()> {
+        self.splits.push(split);
+        self.share = self.splits.iter().map(|s| 1.0 / s.stride.max(1) as f64).sum();
         Ok(())
     }
 
-    fn poll_next(&mut self, out: &mut Vec<Record<T>>, max: usize) -> Result<ReaderStatus> {
+    fn poll_next(&mut self, out: &mut Vec<Record<T>>, max: usize) -> Result<Polled> {
         let mut budget = max as u64;
         if let Some(rate) = self.rate {
             let started = *self.started.get_or_insert_with(Instant::now);
             let allowed = (started.elapsed().as_secs_f64() * rate * self.share) as u64 + 1;
             if allowed <= self.produced {
                 let wait = (self.produced + 1) as f64 / (rate * self.share) - started.elapsed().as_secs_f64();
-                return Ok(ReaderStatus::NothingAvailable(Duration::from_secs_f64(wait.clamp(0.0, 0.1))));
+                let wait = Duration::from_secs_f64(wait.clamp(0.0, 0.1));
+                return Ok(Polled::empty(ReaderStatus::NothingAvailable(wait)));
             }
             budget = budget.min(allowed - self.produced);
         }
-        if let Some(c) = self.count {
-            self.splits.retain(|s| s.next < c);
+        // One split per poll: the one furthest behind, up to where the next one is (several
+        // splits, after a restore at lower parallelism, advance together in index order).
+        let Some((i, split)) = self.splits.iter().enumerate().min_by_key(|(_, s)| s.next) else {
+            return Ok(Polled::empty(ReaderStatus::NeedsSplit));
+        };
+        let id = split.split_id();
+        let limit = self.splits.iter().filter(|s| s.next > split.next).map(|s| s.next).min();
+        let mut take = match self.count {
+            Some(c) => budget.min(c.saturating_sub(split.next).div_ceil(split.stride)),
+            None => budget,
+        };
+        if let Some(limit) = limit {
+            take = take.min((limit - split.next).div_ceil(split.stride));
         }
-        while budget > 0 && !self.splits.is_empty() {
-            // Several splits (after a restore at lower parallelism) are merged in index order, so
-            // event time stays in order and no split's records fall behind the watermark.
-            let (i, split) = self.splits.iter().enumerate().min_by_key(|(_, s)| s.next).expect("non-empty");
-            let limit = self.splits.iter().filter(|s| s.next > split.next).map(|s| s.next).min();
-            let mut take = match self.count {
-                Some(c) => budget.min((c - split.next).div_ceil(split.stride)),
-                None => budget,
-            };
-            if let Some(limit) = limit {
-                take = take.min((limit - split.next).div_ceil(split.stride));
-            }
-            let split = &mut self.splits[i];
-            for _ in 0..take {
-                let value = (self.f)(split.next);
-                let ts = self.timestamp.as_ref().map_or(NO_TIMESTAMP, |t| t(&value));
-                out.push(Record::new(value, ts));
-                split.next += split.stride;
-            }
-            budget -= take;
-            self.produced += take;
-            if self.count.is_some_and(|c| split.next >= c) {
-                self.splits.remove(i);
+        let split = &mut self.splits[i];
+        for _ in 0..take {
+            let value = (self.f)(split.next);
+            let ts = self.timestamp.as_ref().map_or(NO_TIMESTAMP, |t| t(&value));
+            out.push(Record::new(value, ts));
+            split.next += split.stride;
+        }
+        self.produced += take;
+        let mut polled = Polled::records(id.clone(), ReaderStatus::MoreAvailable);
+        if self.count.is_some_and(|c| split.next >= c) {
+            self.splits.remove(i);
+            polled.finished.push(id);
+            if self.splits.is_empty() {
+                polled.status = ReaderStatus::NeedsSplit;
             }
         }
-        Ok(if self.splits.is_empty() { ReaderStatus::Finished } else { ReaderStatus::MoreAvailable })
+        Ok(polled)
     }
 
     fn snapshot_splits(&self) -> Vec<GeneratorSplit> {
@@ -154,16 +170,19 @@ impl<T: Data> SourceReader<T, GeneratorSplit> for GeneratorReader<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferroflink_runtime::source::SplitAnswer;
 
     fn read_all(src: &GeneratorSource<u64>, parallelism: usize) -> Vec<u64> {
-        let splits = src.enumerate_splits(parallelism).unwrap();
+        let mut enumerator = src.create_enumerator(parallelism, None).unwrap();
         let mut all = Vec::new();
         for i in 0..parallelism {
             let mut r = src.create_reader().unwrap();
-            r.add_splits(ferroflink_runtime::source::assign_splits(splits.clone(), parallelism, i)).unwrap();
-            let mut out = Vec::new();
-            while r.poll_next(&mut out, 7).unwrap() != ReaderStatus::Finished {}
-            all.extend(out.into_iter().map(|r| r.value));
+            while let SplitAnswer::Split(s) = enumerator.next_split(i).unwrap() {
+                r.add_split(s).unwrap();
+                let mut out = Vec::new();
+                while r.poll_next(&mut out, 7).unwrap().status != ReaderStatus::NeedsSplit {}
+                all.extend(out.into_iter().map(|r| r.value));
+            }
         }
         all.sort();
         all

@@ -3,10 +3,26 @@
 
 use ferroflink_core::error::{Error, Result};
 use ferroflink_core::record::Record;
-use ferroflink_runtime::source::{Boundedness, ReaderStatus, Source, SourceReader};
+use ferroflink_runtime::source::{
+    Boundedness, FixedSplits, Polled, ReaderStatus, Source, SourceReader, SourceSplit, SplitEnumerator,
+};
+use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, ErrorKind};
 use std::net::TcpStream;
 use std::time::Duration;
+
+/// The one split of a socket: the lines read so far.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SocketSplit {
+    /// Lines read.
+    pub lines: u64,
+}
+
+impl SourceSplit for SocketSplit {
+    fn split_id(&self) -> String {
+        "socket".into()
+    }
+}
 
 /// See the module documentation.
 pub struct SocketTextSource {
@@ -22,8 +38,7 @@ impl SocketTextSource {
 }
 
 impl Source<String> for SocketTextSource {
-    /// Lines read so far.
-    type Split = u64;
+    type Split = SocketSplit;
 
     fn boundedness(&self) -> Boundedness {
         Boundedness::Unbounded
@@ -33,54 +48,69 @@ impl Source<String> for SocketTextSource {
         Some(1)
     }
 
-    fn enumerate_splits(&self, _parallelism: usize) -> Result<Vec<u64>> {
-        Ok(vec![0])
+    fn create_enumerator(
+        &self,
+        parallelism: usize,
+        restored: Option<&[u8]>,
+    ) -> Result<Box<dyn SplitEnumerator<SocketSplit>>> {
+        FixedSplits::restore_or(restored, parallelism, || Ok(vec![SocketSplit { lines: 0 }]))
     }
 
-    fn create_reader(&self) -> Result<Box<dyn SourceReader<String, u64>>> {
+    fn create_reader(&self) -> Result<Box<dyn SourceReader<String, SocketSplit>>> {
         let address = format!("{}:{}", self.host, self.port);
         let stream = TcpStream::connect(&address).map_err(|e| {
             Error::io(format!("cannot connect to {address} (is something listening, e.g. `nc -lk {}`?)", self.port), e)
         })?;
         stream.set_read_timeout(Some(Duration::from_millis(50))).map_err(|e| Error::io("configuring the socket", e))?;
-        Ok(Box::new(SocketReader { reader: BufReader::new(stream), lines: 0, partial: Vec::new(), address }))
+        Ok(Box::new(SocketReader { reader: BufReader::new(stream), lines: None, partial: Vec::new(), address }))
     }
 }
 
 struct SocketReader {
     reader: BufReader<TcpStream>,
-    lines: u64,
+    /// Lines read, once the reader has its split.
+    lines: Option<u64>,
     partial: Vec<u8>,
     address: String,
 }
 
-impl SourceReader<String, u64> for SocketReader {
-    fn add_splits(&mut self, splits: Vec<u64>) -> Result<()> {
-        self.lines = splits.first().copied().unwrap_or(0);
+impl SourceReader<String, SocketSplit> for SocketReader {
+    fn add_split(&mut self, split: SocketSplit) -> Result<()> {
+        self.lines = Some(split.lines);
         Ok(())
     }
 
-    fn poll_next(&mut self, out: &mut Vec<Record<String>>, max: usize) -> Result<ReaderStatus> {
+    fn poll_next(&mut self, out: &mut Vec<Record<String>>, max: usize) -> Result<Polled> {
+        let id = "socket".to_string();
+        let Some(lines) = self.lines.as_mut() else { return Ok(Polled::empty(ReaderStatus::NeedsSplit)) };
         while out.len() < max {
             match self.reader.read_until(b'\n', &mut self.partial) {
-                Ok(0) => return Ok(ReaderStatus::Finished),
+                Ok(0) => {
+                    // The peer closed the connection: the source ends.
+                    self.lines = None;
+                    return Ok(Polled {
+                        status: ReaderStatus::NeedsSplit,
+                        split: Some(id.clone()),
+                        finished: vec![id],
+                    });
+                }
                 Ok(_) if self.partial.ends_with(b"\n") => {
                     let line = String::from_utf8_lossy(&self.partial).trim_end_matches(['\n', '\r']).to_string();
                     self.partial.clear();
-                    self.lines += 1;
+                    *lines += 1;
                     out.push(Record::untimed(line));
                 }
                 Ok(_) => {}
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {
-                    return Ok(ReaderStatus::NothingAvailable(Duration::ZERO));
+                    return Ok(Polled::records(id, ReaderStatus::NothingAvailable(Duration::ZERO)));
                 }
                 Err(e) => return Err(Error::io(format!("reading from {}", self.address), e)),
             }
         }
-        Ok(ReaderStatus::MoreAvailable)
+        Ok(Polled::records(id, ReaderStatus::MoreAvailable))
     }
 
-    fn snapshot_splits(&self) -> Vec<u64> {
-        vec![self.lines]
+    fn snapshot_splits(&self) -> Vec<SocketSplit> {
+        self.lines.map(|lines| SocketSplit { lines }).into_iter().collect()
     }
 }

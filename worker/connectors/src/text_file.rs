@@ -1,15 +1,28 @@
-//! A bounded source of the lines of a file or of every file in a directory (sorted by name,
-//! hidden files skipped). Large files are cut into byte ranges; a range reads the lines that start
-//! inside it (a line crossing the range's end belongs to it), so ranges read in parallel produce
-//! every line exactly once. A split's position is its byte offset.
+//! A source of the lines of a file or of every file in a directory (sorted by name, hidden files
+//! skipped). Large files are cut into byte ranges; a range reads the lines that start inside it (a
+//! line crossing the range's end belongs to it), so ranges read in parallel produce every line
+//! exactly once. A split's position is its byte offset. The enumerator hands ranges to the readers
+//! as they ask.
+//!
+//! Bounded by default: the files as they are when the job starts. With
+//! [`TextFileSource::monitor_continuously`] (Flink's `monitorContinuously`) the source is unbounded:
+//! every interval the enumerator looks at the directory again and makes ranges of new files and of
+//! what was appended to known ones, up to their last complete line (a line being written is read
+//! once its newline is there). Files are never read again from their start: rewriting one in place
+//! is not seen, and a file's last line is read only once it ends with a newline.
 
+use ferroflink_core::codec::{decode, encode};
 use ferroflink_core::error::{Error, Result};
 use ferroflink_core::record::Record;
-use ferroflink_runtime::source::{Boundedness, ReaderStatus, Source, SourceReader};
+use ferroflink_runtime::source::{
+    Boundedness, FixedSplits, Polled, ReaderStatus, Source, SourceReader, SourceSplit, SplitAnswer, SplitEnumerator,
+};
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
-use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// Bytes per split of a large file.
 const SPLIT_BYTES: u64 = 32 << 20;
@@ -27,15 +40,29 @@ pub struct FileSplit {
     pub aligned: bool,
 }
 
+impl SourceSplit for FileSplit {
+    /// The file and the end of the range (fixed while the offset moves).
+    fn split_id(&self) -> String {
+        format!("{}@{}", self.path, self.end)
+    }
+}
+
 /// See the module documentation.
 pub struct TextFileSource {
     path: PathBuf,
+    monitor: Option<Duration>,
 }
 
 impl TextFileSource {
     /// Lines of `path` (a file or a directory).
     pub fn new(path: PathBuf) -> Self {
-        TextFileSource { path }
+        TextFileSource { path, monitor: None }
+    }
+
+    /// Unbounded: looks for new files and appended lines every `interval`.
+    pub fn monitor_continuously(mut self, interval: Duration) -> Self {
+        self.monitor = Some(interval);
+        self
     }
 
     fn files(&self) -> Result<Vec<PathBuf>> {
@@ -73,29 +100,146 @@ impl Source<String> for TextFileSource {
     type Split = FileSplit;
 
     fn boundedness(&self) -> Boundedness {
-        Boundedness::Bounded
+        if self.monitor.is_some() { Boundedness::Unbounded } else { Boundedness::Bounded }
     }
 
-    fn enumerate_splits(&self, _parallelism: usize) -> Result<Vec<FileSplit>> {
-        let mut splits = Vec::new();
-        for f in self.files()? {
-            let len = std::fs::metadata(&f).map_err(|e| Error::io(format!("cannot read '{}'", f.display()), e))?.len();
-            let path = f.to_string_lossy().into_owned();
-            let mut start = 0;
-            loop {
-                let end = (start + SPLIT_BYTES).min(len);
-                splits.push(FileSplit { path: path.clone(), offset: start, end, aligned: start == 0 });
-                if end >= len {
-                    break;
-                }
-                start = end;
-            }
-        }
-        Ok(splits)
+    /// Bounded: the ranges of the files as they are when the job starts. Monitored: ranges of
+    /// what appears, as it appears.
+    fn create_enumerator(
+        &self,
+        parallelism: usize,
+        restored: Option<&[u8]>,
+    ) -> Result<Box<dyn SplitEnumerator<FileSplit>>> {
+        let Some(interval) = self.monitor else {
+            return FixedSplits::restore_or(restored, parallelism, || self.splits());
+        };
+        let state = match restored {
+            Some(bytes) => decode(bytes).map_err(|e| {
+                Error::CorruptSnapshot(format!(
+                    "the snapshot's state of the enumerator watching '{}' cannot be read ({e}): was it taken \
+                     by a job that read the input once, without monitoring? Start this job without it",
+                    self.path.display()
+                ))
+            })?,
+            None => MonitorState::default(),
+        };
+        Ok(Box::new(MonitoringEnumerator {
+            source: TextFileSource { path: self.path.clone(), monitor: None },
+            interval,
+            state,
+            scanned: None,
+        }))
     }
 
     fn create_reader(&self) -> Result<Box<dyn SourceReader<String, FileSplit>>> {
         Ok(Box::new(TextFileReader { pending: Vec::new(), current: None, line: Vec::new() }))
+    }
+}
+
+impl TextFileSource {
+    /// Every file's byte ranges, files in name order.
+    fn splits(&self) -> Result<Vec<FileSplit>> {
+        let mut splits = Vec::new();
+        for f in self.files()? {
+            let len = std::fs::metadata(&f).map_err(|e| Error::io(format!("cannot read '{}'", f.display()), e))?.len();
+            ranges(&f.to_string_lossy(), 0, len, &mut splits);
+        }
+        Ok(splits)
+    }
+}
+
+/// Cuts bytes `start..end` of `path` (`start` at a line start) into ranges of [`SPLIT_BYTES`].
+fn ranges(path: &str, start: u64, end: u64, out: &mut Vec<FileSplit>) {
+    let mut from = start;
+    loop {
+        let to = (from + SPLIT_BYTES).min(end);
+        out.push(FileSplit { path: path.to_string(), offset: from, end: to, aligned: from == start });
+        if to >= end {
+            break;
+        }
+        from = to;
+    }
+}
+
+/// What a monitoring enumerator checkpoints.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct MonitorState {
+    /// Per file, how far ranges were made: the byte after its last complete line seen.
+    known: BTreeMap<String, u64>,
+    /// Ranges made and not handed out yet.
+    pending: VecDeque<FileSplit>,
+}
+
+/// The enumerator of a monitored directory.
+struct MonitoringEnumerator {
+    source: TextFileSource,
+    interval: Duration,
+    state: MonitorState,
+    /// When it last looked.
+    scanned: Option<Instant>,
+}
+
+impl MonitoringEnumerator {
+    /// Makes ranges of new files and of the complete lines appended to known ones.
+    fn scan(&mut self) -> Result<()> {
+        self.scanned = Some(Instant::now());
+        let mut made = Vec::new();
+        for f in self.source.files()? {
+            let path = f.to_string_lossy().into_owned();
+            let from = self.state.known.get(&path).copied().unwrap_or(0);
+            let len = match std::fs::metadata(&f) {
+                Ok(m) => m.len(),
+                // Deleted since it was listed: nothing more to read from it.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io(format!("cannot read '{}'", f.display()), e)),
+            };
+            if len <= from {
+                continue;
+            }
+            let Some(to) = end_of_last_line(&f, from, len)? else { continue };
+            ranges(&path, from, to, &mut made);
+            self.state.known.insert(path, to);
+        }
+        if !made.is_empty() {
+            tracing::info!(ranges = made.len(), dir = %self.source.path.display(), "new lines to read");
+        }
+        self.state.pending.extend(made);
+        Ok(())
+    }
+}
+
+/// The byte after the last newline of `path` in `from..len`, if there is one.
+fn end_of_last_line(path: &Path, from: u64, len: u64) -> Result<Option<u64>> {
+    let fail = |e| Error::io(format!("cannot read '{}'", path.display()), e);
+    let mut file = File::open(path).map_err(fail)?;
+    let mut end = len;
+    let mut buf = vec![0u8; 1 << 16];
+    while end > from {
+        let start = end.saturating_sub(buf.len() as u64).max(from);
+        let chunk = &mut buf[..(end - start) as usize];
+        file.seek(SeekFrom::Start(start)).map_err(fail)?;
+        file.read_exact(chunk).map_err(fail)?;
+        if let Some(i) = chunk.iter().rposition(|b| *b == b'\n') {
+            return Ok(Some(start + i as u64 + 1));
+        }
+        end = start;
+    }
+    Ok(None)
+}
+
+impl SplitEnumerator<FileSplit> for MonitoringEnumerator {
+    fn next_split(&mut self, _subtask: usize) -> Result<SplitAnswer<FileSplit>> {
+        if self.state.pending.is_empty() && self.scanned.is_none_or(|at| at.elapsed() >= self.interval) {
+            self.scan()?;
+        }
+        Ok(match self.state.pending.pop_front() {
+            Some(split) => SplitAnswer::Split(split),
+            None => SplitAnswer::NoneYet(self.interval),
+        })
+    }
+
+    fn snapshot(&self) -> Result<Vec<u8>> {
+        encode(&self.state)
     }
 }
 
@@ -106,6 +250,13 @@ struct TextFileReader {
 }
 
 impl TextFileReader {
+    /// The current range was read to its end.
+    fn finish_current(&mut self, id: String) -> Polled {
+        self.current = None;
+        let status = if self.pending.is_empty() { ReaderStatus::NeedsSplit } else { ReaderStatus::MoreAvailable };
+        Polled { status, split: Some(id.clone()), finished: vec![id] }
+    }
+
     fn open_next(&mut self) -> Result<bool> {
         if self.pending.is_empty() {
             return Ok(false);
@@ -131,32 +282,30 @@ impl TextFileReader {
 }
 
 impl SourceReader<String, FileSplit> for TextFileReader {
-    fn add_splits(&mut self, splits: Vec<FileSplit>) -> Result<()> {
-        self.pending.extend(splits);
+    fn add_split(&mut self, split: FileSplit) -> Result<()> {
+        self.pending.push(split);
         Ok(())
     }
 
-    fn poll_next(&mut self, out: &mut Vec<Record<String>>, max: usize) -> Result<ReaderStatus> {
+    /// Lines of the current range; the poll that reaches its end says it finished.
+    fn poll_next(&mut self, out: &mut Vec<Record<String>>, max: usize) -> Result<Polled> {
+        if self.current.is_none() {
+            self.open_next()?;
+        }
+        let Some((split, reader)) = self.current.as_mut() else { return Ok(Polled::empty(ReaderStatus::NeedsSplit)) };
+        let id = split.split_id();
         let mut produced = 0;
         while produced < max {
-            let Some((split, reader)) = self.current.as_mut() else {
-                if self.open_next()? {
-                    continue;
-                }
-                return Ok(ReaderStatus::Finished);
-            };
             // A line belongs to the split if it starts before its end (offset == end only for empty tails).
             if split.offset >= split.end && !(split.offset == 0 && split.end == 0) {
-                self.current = None;
-                continue;
+                return Ok(self.finish_current(id));
             }
             self.line.clear();
             let n = reader
                 .read_until(b'\n', &mut self.line)
                 .map_err(|e| Error::io(format!("cannot read '{}'", split.path), e))?;
             if n == 0 {
-                self.current = None;
-                continue;
+                return Ok(self.finish_current(id));
             }
             let at = split.offset;
             split.offset += n as u64;
@@ -170,7 +319,7 @@ impl SourceReader<String, FileSplit> for TextFileReader {
             out.push(Record::untimed(text.to_string()));
             produced += 1;
         }
-        Ok(ReaderStatus::MoreAvailable)
+        Ok(Polled::records(id, ReaderStatus::MoreAvailable))
     }
 
     fn snapshot_splits(&self) -> Vec<FileSplit> {
@@ -200,9 +349,46 @@ mod tests {
         }
         let mut reader = TextFileReader { pending: splits, current: None, line: Vec::new() };
         let mut out = Vec::new();
-        while reader.poll_next(&mut out, 13).unwrap() != ReaderStatus::Finished {}
+        while reader.poll_next(&mut out, 13).unwrap().status != ReaderStatus::NeedsSplit {}
         let got: Vec<String> = out.into_iter().map(|r| r.value).collect();
         assert_eq!(got, lines);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The monitoring enumerator makes ranges of complete lines only, of appended bytes and new
+    /// files, and a restored one goes on where its snapshot was.
+    #[test]
+    fn a_monitored_directory_yields_each_complete_line_once() {
+        let dir = std::env::temp_dir().join(format!("ff-monitor-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |name: &str, text: &str| {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(name)).unwrap();
+            f.write_all(text.as_bytes()).unwrap();
+        };
+        let source = TextFileSource::new(dir.clone()).monitor_continuously(Duration::ZERO);
+        let mut enumerator = source.create_enumerator(2, None).unwrap();
+        let read = |enumerator: &mut Box<dyn SplitEnumerator<FileSplit>>| {
+            let mut reader = source.create_reader().unwrap();
+            let mut out = Vec::new();
+            while let SplitAnswer::Split(s) = enumerator.next_split(0).unwrap() {
+                reader.add_split(s).unwrap();
+                while reader.poll_next(&mut out, 5).unwrap().status != ReaderStatus::NeedsSplit {}
+            }
+            out.into_iter().map(|r| r.value).collect::<Vec<String>>()
+        };
+        write("a.txt", "one\ntwo\nthr");
+        assert_eq!(read(&mut enumerator), ["one", "two"]);
+        write("a.txt", "ee\nfour\n");
+        write("b.txt", "five\n");
+        let snapshot = enumerator.snapshot().unwrap();
+        assert_eq!(read(&mut enumerator), ["three", "four", "five"]);
+        assert!(read(&mut enumerator).is_empty());
+        // A restore from the snapshot reads what was made after it again, and nothing before it.
+        let mut restored = source.create_enumerator(2, Some(&snapshot)).unwrap();
+        write("b.txt", "six\n");
+        assert_eq!(read(&mut restored), ["three", "four", "five", "six"]);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -16,6 +16,7 @@ use crate::network::ChannelKey;
 use crate::network::inbound::DataServer;
 use crate::network::outbound::{Outbound, OutboundChannel};
 use crate::partition::{ChannelSender, ShipStrategy};
+use crate::source::{SplitChannel, SplitRequester};
 use crate::task::{Task, TaskCheckpointing, TaskInput};
 use crossbeam_channel::{Sender, bounded, unbounded};
 use ferroflink_core::element::Element;
@@ -161,6 +162,8 @@ pub struct Deployment<'a> {
     pub events: Arc<dyn TaskEvents>,
     /// How tasks in other TaskManagers are reached (`None`: every task is in this process).
     pub remote: Option<RemoteWiring<'a>>,
+    /// Where source readers ask for splits.
+    pub splits: Arc<dyn SplitRequester>,
 }
 
 /// The tasks of a deployment, wired and ready to start, by their index in the job.
@@ -236,6 +239,7 @@ pub fn deploy(d: Deployment<'_>) -> Result<Deployed> {
             restored: d.restored.clone(),
             rocksdb: d.rocksdb.clone(),
             s3: d.s3.clone(),
+            splits: d.splits.clone(),
             checkpointing,
         };
         deployed.commands.push((task, command_tx));
@@ -304,6 +308,7 @@ struct TaskSpec {
     restored: Option<Arc<RestoredSnapshot>>,
     rocksdb: Option<Arc<RocksDbResources>>,
     s3: Arc<S3Config>,
+    splits: Arc<dyn SplitRequester>,
     checkpointing: TaskCheckpointing,
 }
 
@@ -402,13 +407,18 @@ impl TaskSpec {
                 let task = info(s);
                 let range = KeyGroupRange::for_operator(task.max_parallelism, task.parallelism, task.subtask_index);
                 self.checkpointing.source_state = self.restored_state(&task, range)?;
-                let NodeKind::Source(factory) = &job.graph.nodes[s].kind else { unreachable!() };
+                let NodeKind::Source(source) = &job.graph.nodes[s].kind else { unreachable!() };
                 let params = SourceParams {
                     batch_size: cfg.batch_size,
                     clock: cfg.clock.clone(),
                     metrics: self.metrics.clone(),
                 };
-                TaskInput::Source(factory(&params))
+                let splits = SplitChannel {
+                    requester: self.splits.clone(),
+                    operator_id: task.operator_id,
+                    subtask: self.subtask,
+                };
+                TaskInput::Source((source.reader)(&params), splits)
             }
             None => TaskInput::Gate(InputGate::with_channels(std::mem::take(&mut self.receivers))),
         };

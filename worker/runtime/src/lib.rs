@@ -23,6 +23,7 @@ pub mod planner;
 pub mod restart;
 pub mod sink;
 pub mod source;
+pub mod source_coordinator;
 pub mod task;
 pub mod watermark;
 

@@ -14,6 +14,7 @@ use crate::graph::execution::{place, slots_needed};
 use crate::graph::job_graph::JobGraph;
 use crate::metrics::{TaskMetrics, TaskMetricsSnapshot};
 use crate::restart::{RestartStrategy, RestartTracker};
+use crate::source_coordinator::SourceCoordinator;
 use crossbeam_channel::Receiver;
 use ferroflink_core::error::{Domain, Error, Result};
 use ferroflink_state::StateBackendConfig;
@@ -309,6 +310,8 @@ pub struct AttemptSpec {
     pub metrics: Vec<Vec<Arc<TaskMetrics>>>,
     /// The job's checkpoint coordinator, which the launcher hands the attempt's tasks to.
     pub coordinator: Arc<Coordinator>,
+    /// The attempt's split enumerators, which its source readers ask for splits.
+    pub sources: Arc<SourceCoordinator>,
     /// Where the launcher says why the attempt cannot start yet.
     pub status: StatusReporter,
 }
@@ -529,6 +532,7 @@ impl Supervisor {
             .map(|v| (0..v.parallelism).map(|_| Arc::new(TaskMetrics::default())).collect())
             .collect();
         *self.shared.metrics.lock().expect("job lock") = metrics.clone();
+        let sources = Arc::new(SourceCoordinator::start(&self.job, restored.as_deref())?);
         let spec = AttemptSpec {
             job: self.job.clone(),
             job_name: self.job_name.clone(),
@@ -537,6 +541,7 @@ impl Supervisor {
             cancel: cancel.clone(),
             metrics,
             coordinator: self.coordinator.clone(),
+            sources,
             status: StatusReporter(self.shared.clone()),
         };
         Ok((cancel, self.launcher.launch(spec)?))
@@ -608,6 +613,7 @@ impl Launcher for LocalLauncher {
             snapshots: spec.coordinator.snapshot_sender(),
             events: progress.clone(),
             remote: None,
+            splits: spec.sources.clone(),
         })?;
         let commands: Vec<_> = deployed.commands.iter().map(|(_, c)| c.clone()).collect();
         let threads = deployed.start()?;
@@ -617,6 +623,7 @@ impl Launcher for LocalLauncher {
             commands: Box::new(commands),
             progress,
             cancel: spec.cancel.clone(),
+            sources: spec.sources.clone(),
         }));
         Ok(Box::new(LocalAttempt { threads: threads.into_iter().map(|(_, t)| t).collect() }))
     }

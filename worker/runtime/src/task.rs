@@ -8,7 +8,7 @@ use crate::checkpoint::{SubtaskSnapshot, TaskCommand, TaskSnapshot};
 use crate::context::TaskInfo;
 use crate::gate::{GateEvent, InputGate};
 use crate::metrics::TaskMetrics;
-use crate::source::{SourceDriver, SourceStep};
+use crate::source::{SourceDriver, SourceStep, SplitChannel};
 use crossbeam_channel::Receiver;
 use ferroflink_core::clock::Clock;
 use ferroflink_core::element::{CheckpointBarrier, Element};
@@ -24,8 +24,8 @@ const CANCEL_CHECK: Duration = Duration::from_millis(50);
 
 /// Where a task's input comes from.
 pub enum TaskInput {
-    /// A source reader.
-    Source(Box<dyn SourceDriver>),
+    /// A source reader and its way to the source's enumerator.
+    Source(Box<dyn SourceDriver>, SplitChannel),
     /// Channels from upstream tasks.
     Gate(InputGate),
 }
@@ -83,7 +83,7 @@ impl Task {
         let started = *self.metrics.started.get_or_init(Instant::now);
         let result = self.run_inner();
         let closed = self.chain.close();
-        if let TaskInput::Source(s) = &mut self.input {
+        if let TaskInput::Source(s, _) = &mut self.input {
             let _ = s.close();
         }
         self.metrics.total_ns.store(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
@@ -93,7 +93,7 @@ impl Task {
 
     fn run_inner(&mut self) -> Result<()> {
         let ended = match &mut self.input {
-            TaskInput::Source(_) => self.run_source()?,
+            TaskInput::Source(..) => self.run_source()?,
             TaskInput::Gate(_) => self.run_gate()?,
         };
         if ended == Flow::Exit {
@@ -127,7 +127,7 @@ impl Task {
     }
 
     fn is_source(&self) -> bool {
-        matches!(self.input, TaskInput::Source(_))
+        matches!(self.input, TaskInput::Source(..))
     }
 
     /// Carries out the coordinator's commands, waiting up to `wait` for the first one.
@@ -166,7 +166,7 @@ impl Task {
         }
         self.checkpointing.last_snapshot = barrier.id;
         let mut states = Vec::new();
-        if let TaskInput::Source(driver) = &self.input {
+        if let TaskInput::Source(driver, _) = &self.input {
             states.push(SubtaskSnapshot {
                 operator_id: self.info.operator_id.clone(),
                 name: self.info.operator_name.clone(),
@@ -213,9 +213,9 @@ impl Task {
     }
 
     fn run_source(&mut self) -> Result<Flow> {
-        let TaskInput::Source(driver) = &mut self.input else { unreachable!() };
+        let TaskInput::Source(driver, splits) = &mut self.input else { unreachable!() };
         let restored = self.checkpointing.source_state.take();
-        driver.open(self.info.parallelism, self.info.subtask_index, restored)?;
+        driver.open(splits.clone(), restored)?;
         loop {
             if self.handle_commands(None, false)? == Flow::Exit {
                 return Ok(Flow::Exit);
@@ -223,8 +223,8 @@ impl Task {
             if self.cancelled() {
                 return Err(Error::Cancelled);
             }
-            let TaskInput::Source(driver) = &mut self.input else { unreachable!() };
-            match driver.poll(&mut self.chain)? {
+            let TaskInput::Source(driver, _) = &mut self.input else { unreachable!() };
+            match driver.poll(&mut self.chain, self.checkpointing.last_snapshot)? {
                 SourceStep::Continue => {}
                 SourceStep::Wait(d) => {
                     self.chain.flush()?;

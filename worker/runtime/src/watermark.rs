@@ -7,6 +7,7 @@
 use crate::operator::{Operator, Output};
 use ferroflink_core::error::Result;
 use ferroflink_core::record::{Data, NO_TIMESTAMP, Record, Timestamp};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -135,16 +136,99 @@ impl<T: Data> WatermarkGenerator<T> {
         None
     }
 
-    fn current(&mut self) -> Option<Timestamp> {
+    /// The watermark the records seen so far allow (`None`: none yet, or no watermarks).
+    fn watermark(&self) -> Option<Timestamp> {
         let Kind::BoundedOutOfOrderness(bound) = self.strategy.kind else { return None };
-        if self.max_timestamp == i64::MIN {
-            return None;
-        }
-        let wm = self.max_timestamp.saturating_sub(bound).saturating_sub(1);
+        (self.max_timestamp != i64::MIN).then(|| self.max_timestamp.saturating_sub(bound).saturating_sub(1))
+    }
+
+    fn current(&mut self) -> Option<Timestamp> {
+        let wm = self.watermark()?;
         (wm > self.emitted).then(|| {
             self.emitted = wm;
             wm
         })
+    }
+}
+
+/// Watermarks per split (Flink's per-split watermark alignment of FLIP-27 readers): each split a
+/// reader holds has its own generator, and the reader's watermark is the smallest of its active
+/// splits' (an idle split does not hold it back; all idle makes the reader idle). A split that has
+/// produced nothing yet holds it back (it may hold old events); a finished split stops counting.
+/// So the watermark does not depend on how splits were spread over readers or interleaved.
+pub(crate) struct SplitWatermarks<T> {
+    strategy: WatermarkStrategy<T>,
+    splits: BTreeMap<String, WatermarkGenerator<T>>,
+    emitted: Timestamp,
+    idle: bool,
+}
+
+impl<T: Data> SplitWatermarks<T> {
+    pub fn new(strategy: &WatermarkStrategy<T>) -> Self {
+        SplitWatermarks { strategy: strategy.clone(), splits: BTreeMap::new(), emitted: NO_TIMESTAMP, idle: false }
+    }
+
+    /// The reader took split `id` (at `now`: its idleness counts from then).
+    pub fn add_split(&mut self, id: String, now: i64) {
+        let mut generator = self.strategy.generator();
+        generator.last_record_at = Some(now);
+        self.splits.entry(id).or_insert(generator);
+    }
+
+    /// Split `id` was read to its end.
+    pub fn finish_split(&mut self, id: &str) -> WatermarkUpdate {
+        self.splits.remove(id);
+        self.update()
+    }
+
+    /// Assigns timestamps to a batch of split `id` and observes them.
+    pub fn on_batch(&mut self, id: &str, batch: &mut [Record<T>], now: i64) -> WatermarkUpdate {
+        match self.splits.get_mut(id) {
+            Some(g) => {
+                g.on_batch(batch, now);
+            }
+            None => {
+                // A reader that does not say which split its records came from: one generator.
+                let mut g = self.strategy.generator();
+                g.on_batch(batch, now);
+                self.splits.insert(id.to_string(), g);
+            }
+        }
+        self.update()
+    }
+
+    /// No records came: splits may become idle.
+    pub fn on_no_records(&mut self, now: i64) -> WatermarkUpdate {
+        for g in self.splits.values_mut() {
+            g.on_no_records(now);
+        }
+        self.update()
+    }
+
+    /// The reader's watermark and idleness after a change.
+    fn update(&mut self) -> WatermarkUpdate {
+        let mut update = WatermarkUpdate::default();
+        let mut active = self.splits.values().filter(|g| !g.idle).peekable();
+        let idle = !self.splits.is_empty() && active.peek().is_none();
+        if idle != self.idle {
+            self.idle = idle;
+            update.idle = Some(idle);
+        }
+        // The least watermark of the active splits; none while one of them has none yet.
+        let mut min = None;
+        for g in active {
+            match g.watermark() {
+                Some(w) => min = Some(min.map_or(w, |m: Timestamp| m.min(w))),
+                None => return update,
+            }
+        }
+        if let Some(wm) = min
+            && wm > self.emitted
+        {
+            self.emitted = wm;
+            update.watermark = Some(wm);
+        }
+        update
     }
 }
 
@@ -221,5 +305,28 @@ mod tests {
         assert_eq!(g.on_no_records(1200), None);
         let u = g.on_batch(&mut [Record::untimed(20i64)], 1300);
         assert_eq!(u, WatermarkUpdate { idle: Some(false), watermark: Some(19) });
+    }
+
+    #[test]
+    fn a_readers_watermark_is_the_least_of_its_active_splits() {
+        let s = WatermarkStrategy::<i64>::for_monotonous_timestamps()
+            .with_timestamp_assigner(|v, _| *v)
+            .with_idleness(Duration::from_millis(100));
+        let mut w = SplitWatermarks::new(&s);
+        w.add_split("a".into(), 0);
+        w.add_split("b".into(), 0);
+        // b has produced nothing: it holds the watermark back.
+        assert_eq!(w.on_batch("a", &mut [Record::untimed(1000i64)], 10).watermark, None);
+        assert_eq!(w.on_batch("b", &mut [Record::untimed(300i64)], 20).watermark, Some(299));
+        assert_eq!(w.on_batch("a", &mut [Record::untimed(2000i64)], 30).watermark, None);
+        // b finishing releases it; a newly added split c holds it again.
+        assert_eq!(w.finish_split("b").watermark, Some(1999));
+        w.add_split("c".into(), 40);
+        assert_eq!(w.on_batch("a", &mut [Record::untimed(3000i64)], 50).watermark, None);
+        // c idle: a alone counts; all idle: the reader is idle.
+        assert_eq!(w.on_no_records(145).watermark, Some(2999));
+        assert_eq!(w.on_no_records(200).idle, Some(true));
+        let back = w.on_batch("c", &mut [Record::untimed(2500i64)], 210);
+        assert_eq!(back, WatermarkUpdate { idle: Some(false), watermark: None });
     }
 }

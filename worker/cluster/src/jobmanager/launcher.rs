@@ -105,6 +105,7 @@ impl Launcher for RemoteLauncher {
                 progress: progress.clone(),
                 written: spec.coordinator.written_sender(),
                 metrics,
+                sources: spec.sources.clone(),
             },
         );
         let span = tracing::info_span!("deploy", job_id = %self.job_id, attempt = spec.number, tasks);
@@ -145,6 +146,7 @@ impl Launcher for RemoteLauncher {
             }),
             progress,
             cancel: spec.cancel.clone(),
+            sources: spec.sources.clone(),
         }));
         for tm in closed {
             self.cluster.lose(&tm, "its session closed while the job was deployed");

@@ -42,6 +42,8 @@ use ferroflink_runtime::graph::job_graph::JobGraph;
 use ferroflink_runtime::metrics::TaskMetrics;
 use ferroflink_runtime::minicluster::{AttemptSpec, JobHandle, JobState, Launcher, RunningAttempt, supervise};
 use ferroflink_runtime::planner::Planner;
+use ferroflink_runtime::source::{SplitAnswer, SplitRequester};
+use ferroflink_runtime::source_coordinator::SourceCoordinator;
 use ferroflink_state::s3::S3Config;
 use ferroflink_types::config::{Config, DEFAULT_REST_PORT, DEFAULT_RPC_PORT};
 use ferroflink_types::spec::{Job, JobSettings, JobSpec, Overrides};
@@ -187,6 +189,8 @@ struct AttemptRoute {
     progress: Arc<AttemptProgress>,
     written: WrittenSender,
     metrics: HashMap<usize, Arc<TaskMetrics>>,
+    /// The attempt's split enumerators.
+    sources: Arc<SourceCoordinator>,
 }
 
 /// The JobManager's state, shared by its RPC sessions, its launchers and the REST API.
@@ -528,11 +532,15 @@ impl Cluster {
 
     fn on_message(&self, taskmanager: &str, body: TmBody) {
         self.heard(taskmanager);
+        if let TmBody::SplitRequest(r) = body {
+            self.assign_split(taskmanager, r);
+            return;
+        }
         let routes = self.routes.lock().expect("cluster lock");
         let route = |job: &str, attempt: u64| routes.get(job).filter(|r| r.attempt == attempt);
         match body {
             TmBody::Register(_) => tracing::warn!(%taskmanager, "ignored a second Register in one session"),
-            TmBody::Heartbeat(_) => {}
+            TmBody::Heartbeat(_) | TmBody::SplitRequest(_) => {}
             TmBody::TaskState(s) => {
                 let Some(r) = route(&s.job_id, s.attempt) else { return };
                 let task = s.task as usize;
@@ -575,6 +583,41 @@ impl Cluster {
                     }
                 }
             }
+        }
+    }
+
+    /// Answers a source reader's request for a split with the attempt's enumerator of that source.
+    fn assign_split(&self, taskmanager: &str, r: proto::SplitRequest) {
+        use proto::split_assignment::Kind;
+        let sources = {
+            let routes = self.routes.lock().expect("cluster lock");
+            routes.get(&r.job_id).filter(|route| route.attempt == r.attempt).map(|route| route.sources.clone())
+        };
+        let mut answer = proto::SplitAssignment {
+            job_id: r.job_id.clone(),
+            attempt: r.attempt,
+            request_id: r.request_id,
+            ..Default::default()
+        };
+        let result = match sources {
+            Some(s) => s.request(&r.operator_id, r.subtask as usize, r.checkpoint_id),
+            None => Err(Error::Cluster(format!("attempt {} of job {} is not running", r.attempt, r.job_id))),
+        };
+        match result {
+            Ok(SplitAnswer::Split(split)) => answer.split = split,
+            Ok(SplitAnswer::NoneYet(wait)) => {
+                answer.kind = Kind::NoneYet as i32;
+                answer.wait_ms = wait.as_millis() as u64;
+            }
+            Ok(SplitAnswer::NoMoreSplits) => answer.kind = Kind::NoMoreSplits as i32,
+            Err(e) => {
+                answer.kind = Kind::Failed as i32;
+                answer.error = e.to_string();
+            }
+        }
+        let tms = self.taskmanagers.lock().expect("cluster lock");
+        if let Some(tm) = tms.get(taskmanager) {
+            tm.tx.send(JmBody::SplitAssignment(answer));
         }
     }
 }

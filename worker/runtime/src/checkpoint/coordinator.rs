@@ -5,11 +5,12 @@
 //! continue after the restored checkpoint and after any `chk-<n>` already in the job's directory.
 
 use crate::checkpoint::metadata::{
-    CheckpointMetadata, FORMAT_VERSION, METADATA_FILE, OperatorStateMeta, SnapshotKind, SubtaskStateHandle,
-    encode_state_file,
+    CheckpointMetadata, EnumeratorState, FORMAT_VERSION, METADATA_FILE, OperatorStateMeta, SnapshotKind,
+    SubtaskStateHandle, encode_state_file,
 };
 use crate::checkpoint::restore::{RestoreMode, RestoredSnapshot};
 use crate::checkpoint::{CheckpointConfig, JobRecorder, TaskCommand, TaskSnapshot};
+use crate::source_coordinator::SourceCoordinator;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, unbounded};
 use ferroflink_core::element::{CheckpointBarrier, SnapshotFormat};
 use ferroflink_core::error::{Error, Result};
@@ -33,6 +34,8 @@ pub struct AttemptTasks {
     pub progress: Arc<AttemptProgress>,
     /// Set to stop the attempt's tasks (after a stop-with-savepoint).
     pub cancel: Arc<AtomicBool>,
+    /// The attempt's split enumerators, snapshotted before each checkpoint's barriers.
+    pub sources: Arc<SourceCoordinator>,
 }
 
 /// Delivers the coordinator's commands to every task of an attempt.
@@ -366,6 +369,8 @@ struct Pending {
     reply: Option<Sender<Result<String>>>,
     /// Shared files of the base checkpoint, held while this one is in flight.
     base: Vec<SharedFile>,
+    /// The sources' enumerators, taken before the barriers.
+    enumerators: Vec<EnumeratorState>,
     /// The checkpoint's trace span, closed with it.
     _span: tracing::Span,
 }
@@ -581,6 +586,18 @@ impl CoordinatorLoop {
     ) {
         let Some(attempt) = &self.attempt else { return };
         let id = self.next_id;
+        // The enumerators first: from now until its task took this checkpoint, a reader gets no
+        // split, so each split is in exactly one of the two snapshots.
+        let enumerators = match attempt.sources.snapshot(id) {
+            Ok(states) => states,
+            Err(e) => {
+                tracing::warn!(checkpoint_id = id, "{kind:?} {id} not started: a split enumerator failed ({e})");
+                if let Some(reply) = reply {
+                    let _ = reply.send(Err(e));
+                }
+                return;
+            }
+        };
         if let Some(Err(e)) = self.recorder.as_ref().map(|r| r.checkpoint_started(id)) {
             tracing::warn!(checkpoint_id = id, "{kind:?} {id} not started: {e}");
             if let Some(reply) = reply {
@@ -623,6 +640,7 @@ impl CoordinatorLoop {
                 stop,
                 reply,
                 base,
+                enumerators,
                 _span: span,
             },
         );
@@ -704,6 +722,7 @@ impl CoordinatorLoop {
             timestamp_ms: p.timestamp_ms,
             finished: p.then_exit && !p.stop,
             operators,
+            enumerators: p.enumerators,
         };
         let location = p.storage.location("");
         if let Err(e) = metadata.to_bytes().and_then(|bytes| p.storage.write(METADATA_FILE, &bytes)) {

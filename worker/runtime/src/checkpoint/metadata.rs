@@ -95,6 +95,52 @@ pub struct CheckpointMetadata {
     pub finished: bool,
     /// Operators with state.
     pub operators: Vec<OperatorStateMeta>,
+    /// The sources' split enumerators (snapshots of jobs without sources, or older ones, have none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub enumerators: Vec<EnumeratorState>,
+}
+
+/// The state of one source's split enumerator.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnumeratorState {
+    /// The source's operator id.
+    pub operator_id: String,
+    /// Its state in the engine codec, as hex digits.
+    pub state: String,
+}
+
+impl EnumeratorState {
+    /// The state `bytes` of source `operator_id`.
+    pub fn new(operator_id: &str, bytes: &[u8]) -> Self {
+        EnumeratorState {
+            operator_id: operator_id.to_string(),
+            state: bytes.iter().map(|b| format!("{b:02x}")).collect(),
+        }
+    }
+
+    /// The state's bytes.
+    pub fn bytes(&self) -> Result<Vec<u8>> {
+        let digits = self.state.as_bytes();
+        if !digits.len().is_multiple_of(2) {
+            return Err(self.corrupt());
+        }
+        digits
+            .chunks(2)
+            .map(|pair| {
+                std::str::from_utf8(pair)
+                    .ok()
+                    .and_then(|p| u8::from_str_radix(p, 16).ok())
+                    .ok_or_else(|| self.corrupt())
+            })
+            .collect()
+    }
+
+    fn corrupt(&self) -> Error {
+        Error::CorruptSnapshot(format!(
+            "the split enumerator state of source {} is not hex digits; restore from another checkpoint or savepoint",
+            self.operator_id
+        ))
+    }
 }
 
 impl CheckpointMetadata {
@@ -122,6 +168,11 @@ impl CheckpointMetadata {
     /// The operator with id `operator_id`.
     pub fn operator(&self, operator_id: &str) -> Option<&OperatorStateMeta> {
         self.operators.iter().find(|o| o.operator_id == operator_id)
+    }
+
+    /// The enumerator state of source `operator_id`.
+    pub fn enumerator(&self, operator_id: &str) -> Option<&EnumeratorState> {
+        self.enumerators.iter().find(|e| e.operator_id == operator_id)
     }
 }
 
@@ -214,7 +265,9 @@ mod tests {
             timestamp_ms: 0,
             finished: false,
             operators: Vec::new(),
+            enumerators: vec![EnumeratorState::new("src", &[0, 7, 255])],
         };
+        assert_eq!(m.enumerator("src").unwrap().bytes().unwrap(), [0, 7, 255]);
         let bytes = m.to_bytes().unwrap();
         assert_eq!(CheckpointMetadata::from_bytes(&bytes, "m").unwrap(), m);
         let future = String::from_utf8(bytes).unwrap().replace("\"version\": 1", "\"version\": 9");

@@ -15,7 +15,7 @@ use crate::metrics::TaskMetrics;
 use crate::operator::{Operator, TwoInputOperator};
 use crate::partition::{ChannelSender, PartitionWriter, RecordWriter, ShipStrategy, key_group_fn};
 use crate::sink::{Sink, SinkOperator};
-use crate::source::{Source, SourceDriver, TypedSourceDriver};
+use crate::source::{EnumeratorFactory, Source, SourceDriver, TypedSourceDriver, enumerator_factory};
 use crate::watermark::WatermarkStrategy;
 use ferroflink_core::clock::{Clock, SystemClock};
 use ferroflink_core::element::AnyBatch;
@@ -100,11 +100,20 @@ pub enum ChainingStrategy {
     Never,
 }
 
+/// What a source node runs: a reader in each subtask, one split enumerator for the job.
+#[derive(Clone)]
+pub struct SourceNode {
+    /// Creates a subtask's reader.
+    pub reader: SourceFactory,
+    /// Creates the job's enumerator (in the job's coordinator).
+    pub enumerator: EnumeratorFactory,
+}
+
 /// What a node runs.
 #[derive(Clone)]
 pub enum NodeKind {
     /// A source.
-    Source(SourceFactory),
+    Source(SourceNode),
     /// An operator (sinks included).
     Operator(OperatorFactory),
 }
@@ -326,7 +335,8 @@ impl StreamGraph {
     ) -> usize {
         let limit = source.max_parallelism();
         let source = Arc::new(source);
-        let factory: SourceFactory = Arc::new(move |p: &SourceParams| {
+        let enumerator = enumerator_factory(source.clone());
+        let reader: SourceFactory = Arc::new(move |p: &SourceParams| {
             Box::new(TypedSourceDriver::new(
                 source.clone(),
                 &strategy,
@@ -335,7 +345,7 @@ impl StreamGraph {
                 p.metrics.clone(),
             ))
         });
-        let node = self.add_node(name, NodeKind::Source(factory), ChainingStrategy::Head);
+        let node = self.add_node(name, NodeKind::Source(SourceNode { reader, enumerator }), ChainingStrategy::Head);
         self.nodes[node].parallelism_limit = limit;
         node
     }
