@@ -1,11 +1,15 @@
-//! The runtime: operators, operator chains, the exchange between tasks, tasks, the job graph
-//! ([`graph`]), checkpoints ([`checkpoint`]), the data plane between processes ([`network`]),
-//! watermark generation ([`watermark`]) and the local mini-cluster that runs them.
+//! The runtime: operators, operator chains, the exchange between tasks, tasks, the job graph and
+//! the public API planners build it with ([`graph`]), the keyed-operator base ([`keyed`]), sources
+//! as split enumerators plus readers ([`source`], [`source_coordinator`]), checkpoints
+//! ([`checkpoint`]), the data plane between processes ([`network`]), watermark generation
+//! ([`watermark`]), how a process plans a job spec ([`Planner`]) and the local mini-cluster that
+//! runs it all.
 //!
-//! The unit of data movement is a batch of records ([`element::AnyBatch`]); watermarks, watermark
-//! status, checkpoint barriers and end of input travel in-band between batches ([`element::Element`]).
-//! The runtime never imports the API layer: it sees operators through [`operator::Operator`] (typed)
-//! and [`chain::ChainOperator`] (type-erased per batch, not per record).
+//! The unit of data movement is a batch of records ([`ferroflink_core::element::AnyBatch`]);
+//! watermarks, watermark status, checkpoint barriers and end of input travel in-band between
+//! batches ([`ferroflink_core::element::Element`]). The runtime never imports the API layer: it sees
+//! operators through [`operator::Operator`] (typed) and [`chain::ChainOperator`] (type-erased per
+//! batch, not per record).
 
 pub mod chain;
 pub mod checkpoint;
