@@ -155,17 +155,26 @@ impl<T: Data> WatermarkGenerator<T> {
 /// reader holds has its own generator, and the reader's watermark is the smallest of its active
 /// splits' (an idle split does not hold it back; all idle makes the reader idle). A split that has
 /// produced nothing yet holds it back (it may hold old events); a finished split stops counting.
-/// So the watermark does not depend on how splits were spread over readers or interleaved.
+/// So the watermark does not depend on how splits were spread over readers or interleaved. A
+/// reader without splits (waiting for new ones) goes idle after the idleness timeout too.
 pub(crate) struct SplitWatermarks<T> {
     strategy: WatermarkStrategy<T>,
     splits: BTreeMap<String, WatermarkGenerator<T>>,
     emitted: Timestamp,
     idle: bool,
+    /// Since when the reader has had no split.
+    empty_since: Option<i64>,
 }
 
 impl<T: Data> SplitWatermarks<T> {
     pub fn new(strategy: &WatermarkStrategy<T>) -> Self {
-        SplitWatermarks { strategy: strategy.clone(), splits: BTreeMap::new(), emitted: NO_TIMESTAMP, idle: false }
+        SplitWatermarks {
+            strategy: strategy.clone(),
+            splits: BTreeMap::new(),
+            emitted: NO_TIMESTAMP,
+            idle: false,
+            empty_since: None,
+        }
     }
 
     /// The reader took split `id` (at `now`: its idleness counts from then).
@@ -173,6 +182,7 @@ impl<T: Data> SplitWatermarks<T> {
         let mut generator = self.strategy.generator();
         generator.last_record_at = Some(now);
         self.splits.entry(id).or_insert(generator);
+        self.empty_since = None;
     }
 
     /// Split `id` was read to its end.
@@ -197,8 +207,17 @@ impl<T: Data> SplitWatermarks<T> {
         self.update()
     }
 
-    /// No records came: splits may become idle.
+    /// No records came: splits, or a reader without any, may become idle.
     pub fn on_no_records(&mut self, now: i64) -> WatermarkUpdate {
+        if self.splits.is_empty() {
+            let since = *self.empty_since.get_or_insert(now);
+            let timeout = self.strategy.idleness.map(|d| d.as_millis() as i64);
+            if !self.idle && timeout.is_some_and(|t| now - since >= t) {
+                self.idle = true;
+                return WatermarkUpdate { idle: Some(true), watermark: None };
+            }
+            return WatermarkUpdate::default();
+        }
         for g in self.splits.values_mut() {
             g.on_no_records(now);
         }
@@ -328,5 +347,12 @@ mod tests {
         assert_eq!(w.on_no_records(200).idle, Some(true));
         let back = w.on_batch("c", &mut [Record::untimed(2500i64)], 210);
         assert_eq!(back, WatermarkUpdate { idle: Some(false), watermark: None });
+        // Without splits (waiting for new ones), the reader goes idle after the timeout as well.
+        w.finish_split("a");
+        w.finish_split("c");
+        assert_eq!(w.on_no_records(300), WatermarkUpdate::default());
+        assert_eq!(w.on_no_records(400).idle, Some(true));
+        w.add_split("d".into(), 410);
+        assert_eq!(w.on_batch("d", &mut [Record::untimed(5000i64)], 420).idle, Some(false));
     }
 }
