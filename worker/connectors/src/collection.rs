@@ -78,7 +78,7 @@ impl<T: Data> SourceReader<T, CollectionSplit> for CollectionReader<T> {
             return Ok(Polled::records(id, ReaderStatus::MoreAvailable));
         }
         self.position = None;
-        Ok(Polled { status: ReaderStatus::NeedsSplit, split: Some(id.clone()), finished: vec![id] })
+        Ok(Polled::last(id, ReaderStatus::NeedsSplit))
     }
 
     fn snapshot_splits(&self) -> Vec<CollectionSplit> {

@@ -151,15 +151,12 @@ impl<T: Data> SourceReader<T, GeneratorSplit> for GeneratorReader<T> {
             split.next += split.stride;
         }
         self.produced += take;
-        let mut polled = Polled::records(id.clone(), ReaderStatus::MoreAvailable);
-        if self.count.is_some_and(|c| split.next >= c) {
-            self.splits.remove(i);
-            polled.finished.push(id);
-            if self.splits.is_empty() {
-                polled.status = ReaderStatus::NeedsSplit;
-            }
+        if self.count.is_none_or(|c| split.next < c) {
+            return Ok(Polled::records(id, ReaderStatus::MoreAvailable));
         }
-        Ok(polled)
+        self.splits.remove(i);
+        let status = if self.splits.is_empty() { ReaderStatus::NeedsSplit } else { ReaderStatus::MoreAvailable };
+        Ok(Polled::last(id, status))
     }
 
     fn snapshot_splits(&self) -> Vec<GeneratorSplit> {

@@ -88,11 +88,7 @@ impl SourceReader<String, SocketSplit> for SocketReader {
                 Ok(0) => {
                     // The peer closed the connection: the source ends.
                     self.lines = None;
-                    return Ok(Polled {
-                        status: ReaderStatus::NeedsSplit,
-                        split: Some(id.clone()),
-                        finished: vec![id],
-                    });
+                    return Ok(Polled::last(id, ReaderStatus::NeedsSplit));
                 }
                 Ok(_) if self.partial.ends_with(b"\n") => {
                     let line = String::from_utf8_lossy(&self.partial).trim_end_matches(['\n', '\r']).to_string();

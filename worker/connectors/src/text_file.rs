@@ -254,12 +254,13 @@ impl TextFileReader {
     fn finish_current(&mut self, id: String) -> Polled {
         self.current = None;
         let status = if self.pending.is_empty() { ReaderStatus::NeedsSplit } else { ReaderStatus::MoreAvailable };
-        Polled { status, split: Some(id.clone()), finished: vec![id] }
+        Polled::last(id, status)
     }
 
-    fn open_next(&mut self) -> Result<bool> {
+    /// Opens the next pending range, if any, as the current one.
+    fn open_next(&mut self) -> Result<()> {
         if self.pending.is_empty() {
-            return Ok(false);
+            return Ok(());
         }
         let mut split = self.pending.remove(0);
         let file = File::open(&split.path).map_err(|e| Error::io(format!("cannot open '{}'", split.path), e))?;
@@ -277,7 +278,7 @@ impl TextFileReader {
             split.aligned = true;
         }
         self.current = Some((split, reader));
-        Ok(true)
+        Ok(())
     }
 }
 

@@ -126,6 +126,11 @@ impl Polled {
         Polled { status, split: Some(split), finished: Vec::new() }
     }
 
+    /// The last records of `split`, which was read to its end.
+    pub fn last(split: String, status: ReaderStatus) -> Polled {
+        Polled { status, split: Some(split.clone()), finished: vec![split] }
+    }
+
     /// No records.
     pub fn empty(status: ReaderStatus) -> Polled {
         Polled { status, split: None, finished: Vec::new() }

@@ -32,14 +32,6 @@ struct Inner {
     snapshotted: u64,
 }
 
-impl std::fmt::Debug for SourceCoordinator {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let sources: Vec<String> =
-            self.inner.lock().map(|i| i.enumerators.keys().cloned().collect()).unwrap_or_default();
-        f.debug_struct("SourceCoordinator").field("sources", &sources).finish()
-    }
-}
-
 impl SourceCoordinator {
     /// The enumerators of every source of `job`, new or restored from `restored`.
     pub fn start(job: &JobGraph, restored: Option<&RestoredSnapshot>) -> Result<SourceCoordinator> {
