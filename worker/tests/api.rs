@@ -49,17 +49,18 @@ impl KeyedProcessFunction<String, Ev, (String, i64, i64)> for SumAfter10 {
         (values, timer): &mut Self::State,
         e: Ev,
         ctx: &mut KeyedContext<'_, String, (String, i64, i64)>,
-    ) {
+    ) -> ferroflink::Result<()> {
         if e.1 < 0 {
             ctx.output(&self.negative, e);
-            return;
+            return Ok(());
         }
-        values.add(ctx.key(), e.1);
-        if timer.get(ctx.key()).is_none() {
+        values.add(ctx.key(), e.1)?;
+        if timer.get(ctx.key())?.is_none() {
             let at = ctx.timestamp().unwrap() + 10;
-            timer.put(ctx.key(), at);
-            ctx.register_event_time_timer(at);
+            timer.put(ctx.key(), at)?;
+            ctx.register_event_time_timer(at)?;
         }
+        Ok(())
     }
 
     fn on_timer(
@@ -67,11 +68,11 @@ impl KeyedProcessFunction<String, Ev, (String, i64, i64)> for SumAfter10 {
         (values, timer): &mut Self::State,
         ts: i64,
         ctx: &mut KeyedContext<'_, String, (String, i64, i64)>,
-    ) {
-        let sum: i64 = values.get(ctx.key()).iter().sum();
+    ) -> ferroflink::Result<()> {
+        let sum: i64 = values.get(ctx.key())?.iter().sum();
         ctx.collect((ctx.key().clone(), ts, sum));
-        values.clear(ctx.key());
-        timer.clear(ctx.key());
+        values.clear(ctx.key())?;
+        timer.clear(ctx.key())
     }
 }
 
@@ -174,11 +175,17 @@ impl KeyedProcessFunction<u64, u64, (u64, bool)> for SeenRecently {
     fn open(&mut self, ctx: &mut RuntimeContext) -> ferroflink::Result<Self::State> {
         ctx.state.value_state(&StateDescriptor::new("seen").with_ttl(StateTtlConfig::new(Duration::from_millis(100))))
     }
-    fn process_element(&mut self, seen: &mut Self::State, v: u64, ctx: &mut KeyedContext<'_, u64, (u64, bool)>) {
-        ctx.collect((v, seen.get(ctx.key()).is_some()));
-        seen.put(ctx.key(), ());
+    fn process_element(
+        &mut self,
+        seen: &mut Self::State,
+        v: u64,
+        ctx: &mut KeyedContext<'_, u64, (u64, bool)>,
+    ) -> ferroflink::Result<()> {
+        ctx.collect((v, seen.get(ctx.key())?.is_some()));
+        seen.put(ctx.key(), ())?;
         // Each element moves processing time on by 60 ms.
         self.clock.advance(60);
+        Ok(())
     }
 }
 

@@ -48,11 +48,11 @@ struct Totals {
 impl OnTimer<u64, (), (String, u64)> for Totals {
     fn on_timer(&mut self, _: &KeyedTime<u64>, fired: Fired<u64, ()>, out: &mut Output<(String, u64)>) -> Result<()> {
         assert_eq!(fired.domain, TimeDomain::EventTime);
-        let total = self.totals.as_ref().unwrap().get(&fired.key).unwrap_or(0);
-        match self.names.as_ref().unwrap().get(&fired.key) {
+        let total = self.totals.as_ref().unwrap().get(&fired.key)?.unwrap_or(0);
+        match self.names.as_ref().unwrap().get(&fired.key)? {
             Some(name) => out.collect((name, total), fired.time),
             None => {
-                for o in self.pending.as_ref().unwrap().get(&fired.key).unwrap_or_default() {
+                for o in self.pending.as_ref().unwrap().get(&fired.key)?.unwrap_or_default() {
                     out.side(&self.unknown, Record::new(o, o.2));
                 }
             }
@@ -83,19 +83,19 @@ impl TwoInputOperator for TotalsOp {
         let (totals, pending) = (self.totals.totals.as_ref().unwrap(), self.totals.pending.as_ref().unwrap());
         for r in batch {
             let (key, amount, _) = r.value;
-            totals.put(&key, totals.get(&key).unwrap_or(0) + amount);
-            let mut orders = pending.get(&key).unwrap_or_default();
+            totals.put(&key, totals.get(&key)?.unwrap_or(0) + amount)?;
+            let mut orders = pending.get(&key)?.unwrap_or_default();
             orders.push(r.value);
-            pending.put(&key, orders);
-            self.time.timers().register_event_time_timer(&key, &(), i64::MAX);
+            pending.put(&key, orders)?;
+            self.time.timers().register_event_time_timer(&key, &(), i64::MAX)?;
         }
         Ok(())
     }
 
     fn process_batch2(&mut self, batch: Vec<Record<Customer>>, _: &mut Output<(String, u64)>) -> Result<()> {
         for r in batch {
-            self.totals.names.as_ref().unwrap().put(&r.value.0, r.value.1.clone());
-            self.time.timers().register_event_time_timer(&r.value.0, &(), i64::MAX);
+            self.totals.names.as_ref().unwrap().put(&r.value.0, r.value.1.clone())?;
+            self.time.timers().register_event_time_timer(&r.value.0, &(), i64::MAX)?;
         }
         Ok(())
     }

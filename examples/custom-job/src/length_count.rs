@@ -56,18 +56,29 @@ impl KeyedProcessFunction<u64, u64, (u64, u64)> for CountAtEnd {
         ctx.state.value_state(&StateDescriptor::new("count"))
     }
 
-    fn process_element(&mut self, count: &mut Self::State, _length: u64, ctx: &mut KeyedContext<'_, u64, (u64, u64)>) {
-        let n = count.get(ctx.key()).unwrap_or(0);
+    fn process_element(
+        &mut self,
+        count: &mut Self::State,
+        _length: u64,
+        ctx: &mut KeyedContext<'_, u64, (u64, u64)>,
+    ) -> ferroflink::Result<()> {
+        let n = count.get(ctx.key())?.unwrap_or(0);
         if n == 0 {
             // The end of time: reached when the input ends.
-            ctx.register_event_time_timer(i64::MAX);
+            ctx.register_event_time_timer(i64::MAX)?;
         }
-        count.put(ctx.key(), n + 1);
+        count.put(ctx.key(), n + 1)
     }
 
-    fn on_timer(&mut self, count: &mut Self::State, _at: Timestamp, ctx: &mut KeyedContext<'_, u64, (u64, u64)>) {
-        if let Some(n) = count.get(ctx.key()) {
+    fn on_timer(
+        &mut self,
+        count: &mut Self::State,
+        _at: Timestamp,
+        ctx: &mut KeyedContext<'_, u64, (u64, u64)>,
+    ) -> ferroflink::Result<()> {
+        if let Some(n) = count.get(ctx.key())? {
             ctx.collect((*ctx.key(), n));
         }
+        Ok(())
     }
 }

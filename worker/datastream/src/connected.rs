@@ -57,12 +57,19 @@ pub trait KeyedCoProcessFunction<K, A, B, O>: Clone + Send + Sync + 'static {
     type State;
     /// Called once per subtask; declares state.
     fn open(&mut self, ctx: &mut RuntimeContext) -> Result<Self::State>;
-    /// An element of the first input.
-    fn process_element1(&mut self, state: &mut Self::State, value: A, ctx: &mut KeyedContext<'_, K, O>);
+    /// An element of the first input; an error (a failed state access) fails the task.
+    fn process_element1(&mut self, state: &mut Self::State, value: A, ctx: &mut KeyedContext<'_, K, O>) -> Result<()>;
     /// An element of the second input.
-    fn process_element2(&mut self, state: &mut Self::State, value: B, ctx: &mut KeyedContext<'_, K, O>);
+    fn process_element2(&mut self, state: &mut Self::State, value: B, ctx: &mut KeyedContext<'_, K, O>) -> Result<()>;
     /// A timer of `ctx.key()` fired.
-    fn on_timer(&mut self, _state: &mut Self::State, _timestamp: Timestamp, _ctx: &mut KeyedContext<'_, K, O>) {}
+    fn on_timer(
+        &mut self,
+        _state: &mut Self::State,
+        _timestamp: Timestamp,
+        _ctx: &mut KeyedContext<'_, K, O>,
+    ) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Two streams connected for a [`CoProcessFunction`].
@@ -199,7 +206,7 @@ impl<K: Key, A: Data, B: Data, O: Data, P: KeyedCoProcessFunction<K, A, B, O>> T
         for r in batch {
             let key = (self.key1)(&r.value);
             let mut ctx = KeyedContext::new(&self.time, &key, r.timestamp, now, out, None);
-            self.f.process_element1(state, r.value, &mut ctx);
+            self.f.process_element1(state, r.value, &mut ctx)?;
         }
         Ok(())
     }
@@ -209,7 +216,7 @@ impl<K: Key, A: Data, B: Data, O: Data, P: KeyedCoProcessFunction<K, A, B, O>> T
         for r in batch {
             let key = (self.key2)(&r.value);
             let mut ctx = KeyedContext::new(&self.time, &key, r.timestamp, now, out, None);
-            self.f.process_element2(state, r.value, &mut ctx);
+            self.f.process_element2(state, r.value, &mut ctx)?;
         }
         Ok(())
     }

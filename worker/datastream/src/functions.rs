@@ -102,20 +102,20 @@ impl<'a, K: Key, O: Data> KeyedContext<'a, K, O> {
         self.domain
     }
     /// Calls `on_timer` for this key when the watermark reaches `time`.
-    pub fn register_event_time_timer(&mut self, time: Timestamp) {
-        self.timers.register_event_time_timer(self.key, &(), time);
+    pub fn register_event_time_timer(&mut self, time: Timestamp) -> Result<()> {
+        self.timers.register_event_time_timer(self.key, &(), time)
     }
     /// Calls `on_timer` for this key when processing time reaches `time`.
-    pub fn register_processing_time_timer(&mut self, time: Timestamp) {
-        self.timers.register_processing_time_timer(self.key, &(), time);
+    pub fn register_processing_time_timer(&mut self, time: Timestamp) -> Result<()> {
+        self.timers.register_processing_time_timer(self.key, &(), time)
     }
     /// Deletes an event-time timer of this key.
-    pub fn delete_event_time_timer(&mut self, time: Timestamp) {
-        self.timers.delete_event_time_timer(self.key, &(), time);
+    pub fn delete_event_time_timer(&mut self, time: Timestamp) -> Result<()> {
+        self.timers.delete_event_time_timer(self.key, &(), time)
     }
     /// Deletes a processing-time timer of this key.
-    pub fn delete_processing_time_timer(&mut self, time: Timestamp) {
-        self.timers.delete_processing_time_timer(self.key, &(), time);
+    pub fn delete_processing_time_timer(&mut self, time: Timestamp) -> Result<()> {
+        self.timers.delete_processing_time_timer(self.key, &(), time)
     }
     /// Emits a value with the current timestamp.
     pub fn collect(&mut self, value: O) {
@@ -134,12 +134,11 @@ impl<'a, K: Key, O: Data> KeyedContext<'a, K, O> {
 /// The timer target of a keyed (co-)process operator: each fired timer becomes an `on_timer` call
 /// with the timer's [`KeyedContext`].
 pub(crate) fn on_timer<K: Key, O: Data>(
-    mut f: impl FnMut(Timestamp, &mut KeyedContext<'_, K, O>),
+    mut f: impl FnMut(Timestamp, &mut KeyedContext<'_, K, O>) -> Result<()>,
 ) -> impl OnTimer<K, (), O> {
     move |time: &KeyedTime<K>, fired: Fired<K, ()>, out: &mut Output<O>| {
         let mut ctx = KeyedContext::new(time, &fired.key, fired.time, time.now(), out, Some(fired.domain));
-        f(fired.time, &mut ctx);
-        Ok(())
+        f(fired.time, &mut ctx)
     }
 }
 
@@ -152,10 +151,17 @@ pub trait KeyedProcessFunction<K, I, O>: Clone + Send + Sync + 'static {
     type State;
     /// Called once per subtask before any element; declares state.
     fn open(&mut self, ctx: &mut RuntimeContext) -> Result<Self::State>;
-    /// Processes one element.
-    fn process_element(&mut self, state: &mut Self::State, value: I, ctx: &mut KeyedContext<'_, K, O>);
+    /// Processes one element; an error (a failed state access) fails the task.
+    fn process_element(&mut self, state: &mut Self::State, value: I, ctx: &mut KeyedContext<'_, K, O>) -> Result<()>;
     /// A timer of `ctx.key()` fired.
-    fn on_timer(&mut self, _state: &mut Self::State, _timestamp: Timestamp, _ctx: &mut KeyedContext<'_, K, O>) {}
+    fn on_timer(
+        &mut self,
+        _state: &mut Self::State,
+        _timestamp: Timestamp,
+        _ctx: &mut KeyedContext<'_, K, O>,
+    ) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// A function over all elements of a window at once (Flink's `ProcessWindowFunction`).

@@ -127,7 +127,7 @@ impl<K: Key, I: Data, O: Data, P: KeyedProcessFunction<K, I, O>> Operator for Ke
                 state,
                 r.value,
                 &mut KeyedContext::new(&self.time, &key, r.timestamp, now, out, None),
-            );
+            )?;
         }
         Ok(())
     }
@@ -162,11 +162,11 @@ impl<K: Key, T: Data, F: Fn(T, T) -> T + 'static> Operator for RollingReduceOp<K
         let state = self.state.as_ref().expect("opened");
         for r in batch {
             let key = (self.key)(&r.value);
-            let next = match state.get(&key) {
+            let next = match state.get(&key)? {
                 Some(acc) => (self.f)(acc, r.value),
                 None => r.value,
             };
-            state.put(&key, next.clone());
+            state.put(&key, next.clone())?;
             out.collect(next, r.timestamp);
         }
         Ok(())
@@ -191,10 +191,10 @@ impl<K: Key, T: Data, F: AggregateFunction<T>> Operator for RollingAggregateOp<K
         let state = self.state.as_ref().expect("opened");
         for r in batch {
             let key = (self.key)(&r.value);
-            let mut acc = state.get(&key).unwrap_or_else(|| self.f.create_accumulator());
+            let mut acc = state.get(&key)?.unwrap_or_else(|| self.f.create_accumulator());
             self.f.add(r.value, &mut acc);
             out.collect(self.f.get_result(&acc), r.timestamp);
-            state.put(&key, acc);
+            state.put(&key, acc)?;
         }
         Ok(())
     }

@@ -376,15 +376,18 @@ impl TaskSpec {
                     }
                     KeyedStateBackend::Heap(HeapKeyedStateBackend::restoring(cfg.clock.clone(), maxp, restored.keyed))
                 }
-                Some(resources) => KeyedStateBackend::RocksDb(RocksDbKeyedStateBackend::new(
-                    resources.clone(),
-                    &format!("{}-{}", task.operator_id, self.subtask),
-                    maxp,
-                    key_groups,
-                    cfg.clock.clone(),
-                    restored.keyed,
-                    dbs,
-                )),
+                Some(resources) => KeyedStateBackend::RocksDb(
+                    RocksDbKeyedStateBackend::new(
+                        resources.clone(),
+                        &format!("{}-{}", task.operator_id, self.subtask),
+                        maxp,
+                        key_groups,
+                        cfg.clock.clone(),
+                        restored.keyed,
+                        dbs,
+                    )
+                    .for_operator(&task.operator_name),
+                ),
             };
             let mut ctx = RuntimeContext {
                 task,

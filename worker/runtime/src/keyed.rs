@@ -107,7 +107,7 @@ impl<K: Key, N: Namespace> KeyedTime<K, N> {
         target: &mut impl OnTimer<K, N, O>,
     ) -> Result<()> {
         self.watermark = watermark;
-        while let Some((time, key, namespace)) = self.timers.pop_event_timer(watermark) {
+        while let Some((time, key, namespace)) = self.timers.pop_event_timer(watermark)? {
             target.on_timer(self, Fired { time, key, namespace, domain: TimeDomain::EventTime }, out)?;
         }
         out.emit_watermark(watermark);
@@ -122,7 +122,7 @@ impl<K: Key, N: Namespace> KeyedTime<K, N> {
         out: &mut Output<O>,
         target: &mut impl OnTimer<K, N, O>,
     ) -> Result<()> {
-        while let Some((time, key, namespace)) = self.timers.pop_processing_timer(now) {
+        while let Some((time, key, namespace)) = self.timers.pop_processing_timer(now)? {
             target.on_timer(self, Fired { time, key, namespace, domain: TimeDomain::ProcessingTime }, out)?;
         }
         Ok(())

@@ -173,9 +173,9 @@ impl<R: Data + Ord> KeyedProcessFunction<i64, R, R> for TopPerWindow<R> {
         ctx.state.value_state(&StateDescriptor::new("best"))
     }
 
-    fn process_element(&mut self, best: &mut Self::State, row: R, ctx: &mut KeyedContext<'_, i64, R>) {
+    fn process_element(&mut self, best: &mut Self::State, row: R, ctx: &mut KeyedContext<'_, i64, R>) -> Result<()> {
         let score = (self.score)(&row);
-        let next = match best.get(ctx.key()) {
+        let next = match best.get(ctx.key())? {
             Some((s, mut rows)) if s == score => {
                 rows.push(row);
                 (s, rows)
@@ -183,18 +183,24 @@ impl<R: Data + Ord> KeyedProcessFunction<i64, R, R> for TopPerWindow<R> {
             Some((s, rows)) if s > score => (s, rows),
             _ => (score, vec![row]),
         };
-        best.put(ctx.key(), next);
-        ctx.register_event_time_timer(ctx.key() - 1);
+        best.put(ctx.key(), next)?;
+        ctx.register_event_time_timer(ctx.key() - 1)
     }
 
-    fn on_timer(&mut self, best: &mut Self::State, timestamp: Timestamp, ctx: &mut KeyedContext<'_, i64, R>) {
-        if let Some((_, mut rows)) = best.get(ctx.key()) {
+    fn on_timer(
+        &mut self,
+        best: &mut Self::State,
+        timestamp: Timestamp,
+        ctx: &mut KeyedContext<'_, i64, R>,
+    ) -> Result<()> {
+        if let Some((_, mut rows)) = best.get(ctx.key())? {
             rows.sort();
             for r in rows {
                 ctx.collect_with_timestamp(r, timestamp);
             }
-            best.clear(ctx.key());
+            best.clear(ctx.key())?;
         }
+        Ok(())
     }
 }
 
@@ -304,16 +310,16 @@ impl NewUsers {
         ts: Timestamp,
         ctx: &mut KeyedContext<'_, u64, NewUser>,
         f: impl FnOnce(&mut JoinSlot),
-    ) {
+    ) -> Result<()> {
         let start = window_start(ts, 0, self.size);
-        let mut slot = slots.get(ctx.key(), &start).unwrap_or_default();
+        let mut slot = slots.get(ctx.key(), &start)?.unwrap_or_default();
         f(&mut slot);
         if let (Some(name), true, false) = (&slot.name, slot.auction, slot.emitted) {
             ctx.collect_with_timestamp((*ctx.key(), name.clone(), start), start + self.size - 1);
             slot.emitted = true;
         }
-        slots.put(ctx.key(), start, slot);
-        ctx.register_event_time_timer(start + self.size - 1);
+        slots.put(ctx.key(), start, slot)?;
+        ctx.register_event_time_timer(start + self.size - 1)
     }
 }
 
@@ -322,17 +328,32 @@ impl KeyedCoProcessFunction<u64, Person, Auction, NewUser> for NewUsers {
     fn open(&mut self, ctx: &mut RuntimeContext) -> Result<JoinSlots> {
         ctx.state.map_state(&StateDescriptor::new("windows"))
     }
-    fn process_element1(&mut self, slots: &mut JoinSlots, p: Person, ctx: &mut KeyedContext<'_, u64, NewUser>) {
+    fn process_element1(
+        &mut self,
+        slots: &mut JoinSlots,
+        p: Person,
+        ctx: &mut KeyedContext<'_, u64, NewUser>,
+    ) -> Result<()> {
         let ts = ctx.timestamp().unwrap_or(p.date_time);
-        self.update(slots, ts, ctx, |s| s.name = Some(p.name));
+        self.update(slots, ts, ctx, |s| s.name = Some(p.name))
     }
-    fn process_element2(&mut self, slots: &mut JoinSlots, a: Auction, ctx: &mut KeyedContext<'_, u64, NewUser>) {
+    fn process_element2(
+        &mut self,
+        slots: &mut JoinSlots,
+        a: Auction,
+        ctx: &mut KeyedContext<'_, u64, NewUser>,
+    ) -> Result<()> {
         let ts = ctx.timestamp().unwrap_or(a.date_time);
-        self.update(slots, ts, ctx, |s| s.auction = true);
+        self.update(slots, ts, ctx, |s| s.auction = true)
     }
-    fn on_timer(&mut self, slots: &mut JoinSlots, timestamp: Timestamp, ctx: &mut KeyedContext<'_, u64, NewUser>) {
+    fn on_timer(
+        &mut self,
+        slots: &mut JoinSlots,
+        timestamp: Timestamp,
+        ctx: &mut KeyedContext<'_, u64, NewUser>,
+    ) -> Result<()> {
         let start = timestamp + 1 - self.size;
-        slots.remove(ctx.key(), &start);
+        slots.remove(ctx.key(), &start)
     }
 }
 

@@ -11,43 +11,43 @@ pub(crate) fn states(backend: &dyn Fn(&ManualClock) -> KeyedStateBackend) {
     let clock = ManualClock::new(0);
     let mut b = backend(&clock);
     let v = b.value_state::<String, u64, ()>(&StateDescriptor::new("v")).unwrap();
-    assert_eq!(v.get(&"k".into()), None);
-    v.put(&"k".into(), 3);
-    assert_eq!(v.get(&"k".into()), Some(3));
-    assert_eq!(v.get(&"other".into()), None);
-    v.clear(&"k".into());
-    assert_eq!(v.get(&"k".into()), None);
+    assert_eq!(v.get(&"k".into()).unwrap(), None);
+    v.put(&"k".into(), 3).unwrap();
+    assert_eq!(v.get(&"k".into()).unwrap(), Some(3));
+    assert_eq!(v.get(&"other".into()).unwrap(), None);
+    v.clear(&"k".into()).unwrap();
+    assert_eq!(v.get(&"k".into()).unwrap(), None);
 
     let l = b.list_state::<u64, String, i64>(&StateDescriptor::new("l")).unwrap();
-    l.add_in(&1, &10, "a".into());
-    l.add_in(&1, &10, "b".into());
-    l.add_in(&1, &20, "c".into());
-    assert_eq!(l.get_in(&1, &10), vec!["a".to_string(), "b".into()]);
-    assert_eq!(l.get_in(&1, &20), vec!["c".to_string()]);
-    l.clear_in(&1, &10);
-    assert!(l.get_in(&1, &10).is_empty());
+    l.add_in(&1, &10, "a".into()).unwrap();
+    l.add_in(&1, &10, "b".into()).unwrap();
+    l.add_in(&1, &20, "c".into()).unwrap();
+    assert_eq!(l.get_in(&1, &10).unwrap(), vec!["a".to_string(), "b".into()]);
+    assert_eq!(l.get_in(&1, &20).unwrap(), vec!["c".to_string()]);
+    l.clear_in(&1, &10).unwrap();
+    assert!(l.get_in(&1, &10).unwrap().is_empty());
 
     let m = b.map_state::<u64, String, u64, ()>(&StateDescriptor::new("m")).unwrap();
-    m.put(&1, "x".into(), 1);
-    m.put(&1, "y".into(), 2);
-    m.put(&2, "x".into(), 9);
-    m.remove(&1, &"x".into());
-    assert_eq!(m.entries(&1), vec![("y".to_string(), 2)]);
-    assert_eq!(m.get(&2, &"x".into()), Some(9));
-    m.clear(&1);
-    assert!(m.entries(&1).is_empty());
-    assert_eq!(m.entries(&2), vec![("x".to_string(), 9)]);
+    m.put(&1, "x".into(), 1).unwrap();
+    m.put(&1, "y".into(), 2).unwrap();
+    m.put(&2, "x".into(), 9).unwrap();
+    m.remove(&1, &"x".into()).unwrap();
+    assert_eq!(m.entries(&1).unwrap(), vec![("y".to_string(), 2)]);
+    assert_eq!(m.get(&2, &"x".into()).unwrap(), Some(9));
+    m.clear(&1).unwrap();
+    assert!(m.entries(&1).unwrap().is_empty());
+    assert_eq!(m.entries(&2).unwrap(), vec![("x".to_string(), 9)]);
 
     let r = b.reducing_state::<u64, u64, ()>(&StateDescriptor::new("r"), |a, b| a.max(b)).unwrap();
     for x in [3, 9, 4] {
-        r.add(&7, x);
+        r.add(&7, x).unwrap();
     }
-    assert_eq!(r.get(&7), Some(9));
+    assert_eq!(r.get(&7).unwrap(), Some(9));
 
     let a = b.aggregating_state::<u64, &str, Count, ()>(&StateDescriptor::new("a"), Count).unwrap();
-    a.add(&1, "x");
-    a.add(&1, "y");
-    assert_eq!(a.get(&1), Some(2));
+    a.add(&1, "x").unwrap();
+    a.add(&1, "y").unwrap();
+    assert_eq!(a.get(&1).unwrap(), Some(2));
 
     assert!(b.value_state::<u64, u64, ()>(&StateDescriptor::new("v")).is_err());
 }
@@ -60,18 +60,18 @@ pub(crate) fn ttl(backend: &dyn Fn(&ManualClock) -> KeyedStateBackend) {
     let v = b.value_state::<u64, u64, ()>(&StateDescriptor::new("v").with_ttl(ttl)).unwrap();
     let r = b.value_state::<u64, u64, ()>(&StateDescriptor::new("r").with_ttl(ttl.refresh_on_read())).unwrap();
     let l = b.list_state::<u64, u64, ()>(&StateDescriptor::new("l").with_ttl(ttl)).unwrap();
-    v.put(&1, 1);
-    r.put(&1, 1);
-    l.add(&1, 1);
+    v.put(&1, 1).unwrap();
+    r.put(&1, 1).unwrap();
+    l.add(&1, 1).unwrap();
     clock.advance(60);
-    l.add(&1, 2);
-    assert_eq!(v.get(&1), Some(1));
-    assert_eq!(r.get(&1), Some(1)); // refreshed to expire at 1160
+    l.add(&1, 2).unwrap();
+    assert_eq!(v.get(&1).unwrap(), Some(1));
+    assert_eq!(r.get(&1).unwrap(), Some(1)); // refreshed to expire at 1160
     clock.advance(50); // 1110
-    assert_eq!(v.get(&1), None, "written at 1000, expired at 1100");
-    assert_eq!(r.get(&1), Some(1));
-    assert_eq!(l.get(&1), vec![2], "the older element expired, the newer lives");
+    assert_eq!(v.get(&1).unwrap(), None, "written at 1000, expired at 1100");
+    assert_eq!(r.get(&1).unwrap(), Some(1));
+    assert_eq!(l.get(&1).unwrap(), vec![2], "the older element expired, the newer lives");
     clock.advance(200);
-    assert_eq!(r.get(&1), None);
-    assert!(l.get(&1).is_empty());
+    assert_eq!(r.get(&1).unwrap(), None);
+    assert!(l.get(&1).unwrap().is_empty());
 }

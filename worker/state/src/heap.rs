@@ -210,18 +210,18 @@ struct HeapValue<K, N, V> {
 }
 
 impl<K: Key, N: Namespace, V: Data> ValueStateBackend<K, N, V> for HeapValue<K, N, V> {
-    fn get(&self, key: &K, ns: &N) -> Option<V> {
+    fn get(&self, key: &K, ns: &N) -> Result<Option<V>> {
         let mut t = self.table.borrow_mut();
-        let slot = t.slot(key, ns)?;
+        let Some(slot) = t.slot(key, ns) else { return Ok(None) };
         if self.ttl.expired(slot) {
             t.remove(key, ns);
-            return None;
+            return Ok(None);
         }
         self.ttl.on_read(slot);
-        Some(slot.value.clone())
+        Ok(Some(slot.value.clone()))
     }
 
-    fn put(&self, key: &K, ns: &N, value: V) {
+    fn put(&self, key: &K, ns: &N, value: V) -> Result<()> {
         let stamped = self.ttl.stamp(value);
         let mut t = self.table.borrow_mut();
         match t.slot(key, ns) {
@@ -230,10 +230,12 @@ impl<K: Key, N: Namespace, V: Data> ValueStateBackend<K, N, V> for HeapValue<K, 
                 t.slot_or_insert(key, ns, || stamped);
             }
         }
+        Ok(())
     }
 
-    fn clear(&self, key: &K, ns: &N) {
+    fn clear(&self, key: &K, ns: &N) -> Result<()> {
         self.table.borrow_mut().remove(key, ns);
+        Ok(())
     }
 }
 
@@ -243,9 +245,9 @@ struct HeapList<K, N, V> {
 }
 
 impl<K: Key, N: Namespace, V: Data> ListStateBackend<K, N, V> for HeapList<K, N, V> {
-    fn get(&self, key: &K, ns: &N) -> Vec<V> {
+    fn get(&self, key: &K, ns: &N) -> Result<Vec<V>> {
         let mut t = self.table.borrow_mut();
-        let Some(list) = t.slot(key, ns) else { return Vec::new() };
+        let Some(list) = t.slot(key, ns) else { return Ok(Vec::new()) };
         list.retain(|s| !self.ttl.expired(s));
         let values = list
             .iter_mut()
@@ -257,26 +259,29 @@ impl<K: Key, N: Namespace, V: Data> ListStateBackend<K, N, V> for HeapList<K, N,
         if values.is_empty() {
             t.remove(key, ns);
         }
-        values
+        Ok(values)
     }
 
-    fn add(&self, key: &K, ns: &N, value: V) {
+    fn add(&self, key: &K, ns: &N, value: V) -> Result<()> {
         let stamped = self.ttl.stamp(value);
         self.table.borrow_mut().slot_or_insert(key, ns, Vec::new).push(stamped);
+        Ok(())
     }
 
-    fn update(&self, key: &K, ns: &N, values: Vec<V>) {
+    fn update(&self, key: &K, ns: &N, values: Vec<V>) -> Result<()> {
         let mut t = self.table.borrow_mut();
         if values.is_empty() {
             t.remove(key, ns);
-            return;
+            return Ok(());
         }
         let stamped = values.into_iter().map(|v| self.ttl.stamp(v)).collect();
         *t.slot_or_insert(key, ns, Vec::new) = stamped;
+        Ok(())
     }
 
-    fn clear(&self, key: &K, ns: &N) {
+    fn clear(&self, key: &K, ns: &N) -> Result<()> {
         self.table.borrow_mut().remove(key, ns);
+        Ok(())
     }
 }
 
@@ -286,24 +291,25 @@ struct HeapMap<K, N, UK, UV> {
 }
 
 impl<K: Key, N: Namespace, UK: Key, UV: Data> MapStateBackend<K, N, UK, UV> for HeapMap<K, N, UK, UV> {
-    fn get(&self, key: &K, ns: &N, user_key: &UK) -> Option<UV> {
+    fn get(&self, key: &K, ns: &N, user_key: &UK) -> Result<Option<UV>> {
         let mut t = self.table.borrow_mut();
-        let map = t.slot(key, ns)?;
-        let slot = map.get_mut(user_key)?;
+        let Some(map) = t.slot(key, ns) else { return Ok(None) };
+        let Some(slot) = map.get_mut(user_key) else { return Ok(None) };
         if self.ttl.expired(slot) {
             map.remove(user_key);
-            return None;
+            return Ok(None);
         }
         self.ttl.on_read(slot);
-        Some(slot.value.clone())
+        Ok(Some(slot.value.clone()))
     }
 
-    fn put(&self, key: &K, ns: &N, user_key: UK, value: UV) {
+    fn put(&self, key: &K, ns: &N, user_key: UK, value: UV) -> Result<()> {
         let stamped = self.ttl.stamp(value);
         self.table.borrow_mut().slot_or_insert(key, ns, FxHashMap::default).insert(user_key, stamped);
+        Ok(())
     }
 
-    fn remove(&self, key: &K, ns: &N, user_key: &UK) {
+    fn remove(&self, key: &K, ns: &N, user_key: &UK) -> Result<()> {
         let mut t = self.table.borrow_mut();
         if let Some(map) = t.slot(key, ns) {
             map.remove(user_key);
@@ -311,22 +317,25 @@ impl<K: Key, N: Namespace, UK: Key, UV: Data> MapStateBackend<K, N, UK, UV> for 
                 t.remove(key, ns);
             }
         }
+        Ok(())
     }
 
-    fn entries(&self, key: &K, ns: &N) -> Vec<(UK, UV)> {
+    fn entries(&self, key: &K, ns: &N) -> Result<Vec<(UK, UV)>> {
         let mut t = self.table.borrow_mut();
-        let Some(map) = t.slot(key, ns) else { return Vec::new() };
+        let Some(map) = t.slot(key, ns) else { return Ok(Vec::new()) };
         map.retain(|_, s| !self.ttl.expired(s));
-        map.iter_mut()
+        Ok(map
+            .iter_mut()
             .map(|(k, s)| {
                 self.ttl.on_read(s);
                 (k.clone(), s.value.clone())
             })
-            .collect()
+            .collect())
     }
 
-    fn clear(&self, key: &K, ns: &N) {
+    fn clear(&self, key: &K, ns: &N) -> Result<()> {
         self.table.borrow_mut().remove(key, ns);
+        Ok(())
     }
 }
 
@@ -358,10 +367,10 @@ mod tests {
         let m = b.map_state::<u64, String, u64, ()>(&StateDescriptor::new("m")).unwrap();
         let t = b.timer_service::<u64, i64>("t").unwrap();
         for k in 0..200u64 {
-            v.put(&k, k * 10);
-            l.add_in(&k, &7, format!("x{k}"));
-            m.put(&k, "a".into(), k);
-            t.register_event_time_timer(&k, &(k as i64), 1_000 + k as i64);
+            v.put(&k, k * 10).unwrap();
+            l.add_in(&k, &7, format!("x{k}")).unwrap();
+            m.put(&k, "a".into(), k).unwrap();
+            t.register_event_time_timer(&k, &(k as i64), 1_000 + k as i64).unwrap();
         }
         let snapshot =
             OperatorSubtaskState { keyed: b.snapshot(SnapshotFormat::Canonical, 1).unwrap().0, operator: Vec::new() };
@@ -384,11 +393,11 @@ mod tests {
             assert!(r.unrestored().is_empty());
             for k in 0..200u64 {
                 let mine = range.contains(assigner.key_group(&k, &mut scratch));
-                assert_eq!(v.get(&k), mine.then_some(k * 10));
-                assert_eq!(l.get_in(&k, &7), if mine { vec![format!("x{k}")] } else { vec![] });
-                assert_eq!(m.get(&k, &"a".into()), mine.then_some(k));
+                assert_eq!(v.get(&k).unwrap(), mine.then_some(k * 10));
+                assert_eq!(l.get_in(&k, &7).unwrap(), if mine { vec![format!("x{k}")] } else { vec![] });
+                assert_eq!(m.get(&k, &"a".into()).unwrap(), mine.then_some(k));
             }
-            while let Some((time, k, ns)) = t.pop_event_timer(i64::MAX) {
+            while let Some((time, k, ns)) = t.pop_event_timer(i64::MAX).unwrap() {
                 assert_eq!((time, ns), (1_000 + k as i64, k as i64));
                 assert!(range.contains(assigner.key_group(&k, &mut scratch)));
                 seen_timers += 1;

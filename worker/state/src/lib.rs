@@ -62,37 +62,37 @@ impl StateDescriptor {
 /// Value-state primitive of a backend.
 pub trait ValueStateBackend<K, N, V> {
     /// The value, if set and not expired.
-    fn get(&self, key: &K, ns: &N) -> Option<V>;
+    fn get(&self, key: &K, ns: &N) -> Result<Option<V>>;
     /// Sets the value.
-    fn put(&self, key: &K, ns: &N, value: V);
+    fn put(&self, key: &K, ns: &N, value: V) -> Result<()>;
     /// Removes the value.
-    fn clear(&self, key: &K, ns: &N);
+    fn clear(&self, key: &K, ns: &N) -> Result<()>;
 }
 
 /// List-state primitive of a backend.
 pub trait ListStateBackend<K, N, V> {
     /// All live elements in insertion order.
-    fn get(&self, key: &K, ns: &N) -> Vec<V>;
+    fn get(&self, key: &K, ns: &N) -> Result<Vec<V>>;
     /// Appends an element.
-    fn add(&self, key: &K, ns: &N, value: V);
+    fn add(&self, key: &K, ns: &N, value: V) -> Result<()>;
     /// Replaces the list.
-    fn update(&self, key: &K, ns: &N, values: Vec<V>);
+    fn update(&self, key: &K, ns: &N, values: Vec<V>) -> Result<()>;
     /// Removes the list.
-    fn clear(&self, key: &K, ns: &N);
+    fn clear(&self, key: &K, ns: &N) -> Result<()>;
 }
 
 /// Map-state primitive of a backend.
 pub trait MapStateBackend<K, N, UK, UV> {
     /// The value under `user_key`.
-    fn get(&self, key: &K, ns: &N, user_key: &UK) -> Option<UV>;
+    fn get(&self, key: &K, ns: &N, user_key: &UK) -> Result<Option<UV>>;
     /// Sets the value under `user_key`.
-    fn put(&self, key: &K, ns: &N, user_key: UK, value: UV);
+    fn put(&self, key: &K, ns: &N, user_key: UK, value: UV) -> Result<()>;
     /// Removes `user_key`.
-    fn remove(&self, key: &K, ns: &N, user_key: &UK);
+    fn remove(&self, key: &K, ns: &N, user_key: &UK) -> Result<()>;
     /// All live entries (in no particular order).
-    fn entries(&self, key: &K, ns: &N) -> Vec<(UK, UV)>;
+    fn entries(&self, key: &K, ns: &N) -> Result<Vec<(UK, UV)>>;
     /// Removes the whole map.
-    fn clear(&self, key: &K, ns: &N);
+    fn clear(&self, key: &K, ns: &N) -> Result<()>;
 }
 
 macro_rules! unscoped {
@@ -111,26 +111,26 @@ pub struct ValueState<K, V, N = ()> {
 
 impl<K, V, N> ValueState<K, V, N> {
     /// The value in namespace `ns`.
-    pub fn get_in(&self, key: &K, ns: &N) -> Option<V> {
+    pub fn get_in(&self, key: &K, ns: &N) -> Result<Option<V>> {
         self.inner.get(key, ns)
     }
     /// Sets the value in namespace `ns`.
-    pub fn put_in(&self, key: &K, ns: &N, value: V) {
+    pub fn put_in(&self, key: &K, ns: &N, value: V) -> Result<()> {
         self.inner.put(key, ns, value)
     }
     /// Clears the value in namespace `ns`.
-    pub fn clear_in(&self, key: &K, ns: &N) {
+    pub fn clear_in(&self, key: &K, ns: &N) -> Result<()> {
         self.inner.clear(key, ns)
     }
 }
 
 impl<K, V> ValueState<K, V, ()> {
     unscoped!(/// The value (Flink's `value()`).
-        fn get(&self, key: &K) -> Option<V> => get_in);
+        fn get(&self, key: &K) -> Result<Option<V>> => get_in);
     unscoped!(/// Sets the value (Flink's `update()`).
-        fn put(&self, key: &K, value: V) => put_in);
+        fn put(&self, key: &K, value: V) -> Result<()> => put_in);
     unscoped!(/// Clears the value.
-        fn clear(&self, key: &K) => clear_in);
+        fn clear(&self, key: &K) -> Result<()> => clear_in);
 }
 
 /// A list of values per key (and namespace).
@@ -140,32 +140,32 @@ pub struct ListState<K, V, N = ()> {
 
 impl<K, V, N> ListState<K, V, N> {
     /// The elements in namespace `ns`.
-    pub fn get_in(&self, key: &K, ns: &N) -> Vec<V> {
+    pub fn get_in(&self, key: &K, ns: &N) -> Result<Vec<V>> {
         self.inner.get(key, ns)
     }
     /// Appends in namespace `ns`.
-    pub fn add_in(&self, key: &K, ns: &N, value: V) {
+    pub fn add_in(&self, key: &K, ns: &N, value: V) -> Result<()> {
         self.inner.add(key, ns, value)
     }
     /// Replaces the list in namespace `ns`.
-    pub fn update_in(&self, key: &K, ns: &N, values: Vec<V>) {
+    pub fn update_in(&self, key: &K, ns: &N, values: Vec<V>) -> Result<()> {
         self.inner.update(key, ns, values)
     }
     /// Clears the list in namespace `ns`.
-    pub fn clear_in(&self, key: &K, ns: &N) {
+    pub fn clear_in(&self, key: &K, ns: &N) -> Result<()> {
         self.inner.clear(key, ns)
     }
 }
 
 impl<K, V> ListState<K, V, ()> {
     unscoped!(/// The elements.
-        fn get(&self, key: &K) -> Vec<V> => get_in);
+        fn get(&self, key: &K) -> Result<Vec<V>> => get_in);
     unscoped!(/// Appends an element.
-        fn add(&self, key: &K, value: V) => add_in);
+        fn add(&self, key: &K, value: V) -> Result<()> => add_in);
     unscoped!(/// Replaces the list.
-        fn update(&self, key: &K, values: Vec<V>) => update_in);
+        fn update(&self, key: &K, values: Vec<V>) -> Result<()> => update_in);
     unscoped!(/// Clears the list.
-        fn clear(&self, key: &K) => clear_in);
+        fn clear(&self, key: &K) -> Result<()> => clear_in);
 }
 
 /// A map per key (and namespace).
@@ -175,46 +175,46 @@ pub struct MapState<K, UK, UV, N = ()> {
 
 impl<K, UK, UV, N> MapState<K, UK, UV, N> {
     /// The value under `user_key` in namespace `ns`.
-    pub fn get_in(&self, key: &K, ns: &N, user_key: &UK) -> Option<UV> {
+    pub fn get_in(&self, key: &K, ns: &N, user_key: &UK) -> Result<Option<UV>> {
         self.inner.get(key, ns, user_key)
     }
     /// Sets `user_key` in namespace `ns`.
-    pub fn put_in(&self, key: &K, ns: &N, user_key: UK, value: UV) {
+    pub fn put_in(&self, key: &K, ns: &N, user_key: UK, value: UV) -> Result<()> {
         self.inner.put(key, ns, user_key, value)
     }
     /// Removes `user_key` in namespace `ns`.
-    pub fn remove_in(&self, key: &K, ns: &N, user_key: &UK) {
+    pub fn remove_in(&self, key: &K, ns: &N, user_key: &UK) -> Result<()> {
         self.inner.remove(key, ns, user_key)
     }
     /// Entries in namespace `ns`.
-    pub fn entries_in(&self, key: &K, ns: &N) -> Vec<(UK, UV)> {
+    pub fn entries_in(&self, key: &K, ns: &N) -> Result<Vec<(UK, UV)>> {
         self.inner.entries(key, ns)
     }
     /// Clears the map in namespace `ns`.
-    pub fn clear_in(&self, key: &K, ns: &N) {
+    pub fn clear_in(&self, key: &K, ns: &N) -> Result<()> {
         self.inner.clear(key, ns)
     }
 }
 
 impl<K, UK, UV> MapState<K, UK, UV, ()> {
     /// The value under `user_key`.
-    pub fn get(&self, key: &K, user_key: &UK) -> Option<UV> {
+    pub fn get(&self, key: &K, user_key: &UK) -> Result<Option<UV>> {
         self.get_in(key, &(), user_key)
     }
     /// Sets `user_key`.
-    pub fn put(&self, key: &K, user_key: UK, value: UV) {
+    pub fn put(&self, key: &K, user_key: UK, value: UV) -> Result<()> {
         self.put_in(key, &(), user_key, value)
     }
     /// Removes `user_key`.
-    pub fn remove(&self, key: &K, user_key: &UK) {
+    pub fn remove(&self, key: &K, user_key: &UK) -> Result<()> {
         self.remove_in(key, &(), user_key)
     }
     /// All entries.
-    pub fn entries(&self, key: &K) -> Vec<(UK, UV)> {
+    pub fn entries(&self, key: &K) -> Result<Vec<(UK, UV)>> {
         self.entries_in(key, &())
     }
     /// Clears the map.
-    pub fn clear(&self, key: &K) {
+    pub fn clear(&self, key: &K) -> Result<()> {
         self.clear_in(key, &())
     }
 }
@@ -227,30 +227,30 @@ pub struct ReducingState<K, V, N = ()> {
 
 impl<K, V, N> ReducingState<K, V, N> {
     /// Reduces `value` into namespace `ns`.
-    pub fn add_in(&self, key: &K, ns: &N, value: V) {
-        let next = match self.value.get_in(key, ns) {
+    pub fn add_in(&self, key: &K, ns: &N, value: V) -> Result<()> {
+        let next = match self.value.get_in(key, ns)? {
             Some(acc) => (self.reduce)(acc, value),
             None => value,
         };
-        self.value.put_in(key, ns, next);
+        self.value.put_in(key, ns, next)
     }
     /// The reduced value in namespace `ns`.
-    pub fn get_in(&self, key: &K, ns: &N) -> Option<V> {
+    pub fn get_in(&self, key: &K, ns: &N) -> Result<Option<V>> {
         self.value.get_in(key, ns)
     }
     /// Clears namespace `ns`.
-    pub fn clear_in(&self, key: &K, ns: &N) {
+    pub fn clear_in(&self, key: &K, ns: &N) -> Result<()> {
         self.value.clear_in(key, ns)
     }
 }
 
 impl<K, V> ReducingState<K, V, ()> {
     unscoped!(/// Reduces `value` in.
-        fn add(&self, key: &K, value: V) => add_in);
+        fn add(&self, key: &K, value: V) -> Result<()> => add_in);
     unscoped!(/// The reduced value.
-        fn get(&self, key: &K) -> Option<V> => get_in);
+        fn get(&self, key: &K) -> Result<Option<V>> => get_in);
     unscoped!(/// Clears it.
-        fn clear(&self, key: &K) => clear_in);
+        fn clear(&self, key: &K) -> Result<()> => clear_in);
 }
 
 /// An accumulator per key that values are aggregated into.
@@ -261,32 +261,32 @@ pub struct AggregatingState<K, In, F: AggregateFunction<In>, N = ()> {
 
 impl<K, In, F: AggregateFunction<In>, N> AggregatingState<K, In, F, N> {
     /// Adds `value` in namespace `ns`.
-    pub fn add_in(&self, key: &K, ns: &N, value: In) {
-        let mut acc = self.acc.get_in(key, ns).unwrap_or_else(|| self.function.create_accumulator());
+    pub fn add_in(&self, key: &K, ns: &N, value: In) -> Result<()> {
+        let mut acc = self.acc.get_in(key, ns)?.unwrap_or_else(|| self.function.create_accumulator());
         self.function.add(value, &mut acc);
-        self.acc.put_in(key, ns, acc);
+        self.acc.put_in(key, ns, acc)
     }
     /// The result in namespace `ns`.
-    pub fn get_in(&self, key: &K, ns: &N) -> Option<F::Out> {
-        self.acc.get_in(key, ns).map(|a| self.function.get_result(&a))
+    pub fn get_in(&self, key: &K, ns: &N) -> Result<Option<F::Out>> {
+        Ok(self.acc.get_in(key, ns)?.map(|a| self.function.get_result(&a)))
     }
     /// Clears namespace `ns`.
-    pub fn clear_in(&self, key: &K, ns: &N) {
+    pub fn clear_in(&self, key: &K, ns: &N) -> Result<()> {
         self.acc.clear_in(key, ns)
     }
 }
 
 impl<K, In, F: AggregateFunction<In>> AggregatingState<K, In, F, ()> {
     /// Adds a value.
-    pub fn add(&self, key: &K, value: In) {
+    pub fn add(&self, key: &K, value: In) -> Result<()> {
         self.add_in(key, &(), value)
     }
     /// The current result.
-    pub fn get(&self, key: &K) -> Option<F::Out> {
+    pub fn get(&self, key: &K) -> Result<Option<F::Out>> {
         self.get_in(key, &())
     }
     /// Clears it.
-    pub fn clear(&self, key: &K) {
+    pub fn clear(&self, key: &K) -> Result<()> {
         self.clear_in(key, &())
     }
 }

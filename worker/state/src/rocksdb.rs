@@ -35,8 +35,8 @@ use ferroflink_core::keygroup::key_group_for_bytes;
 use ferroflink_core::record::{Data, Key};
 use rocksdb::checkpoint::Checkpoint;
 use rocksdb::{
-    BlockBasedIndexType, BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, DBCompressionType, Direction,
-    IteratorMode, Options, ReadOptions, WriteBatch, WriteBufferManager, WriteOptions,
+    BlockBasedIndexType, BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType,
+    Direction, IteratorMode, Options, ReadOptions, WriteBatch, WriteBufferManager, WriteOptions,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -337,6 +337,8 @@ pub struct RocksDbKeyedStateBackend {
     resources: Arc<RocksDbResources>,
     instance: Shared,
     name: String,
+    /// The operator's name, for errors.
+    operator: Rc<str>,
     max_parallelism: usize,
     clock: Arc<dyn Clock>,
     key_groups: KeyGroupRange,
@@ -364,6 +366,7 @@ impl RocksDbKeyedStateBackend {
             resources,
             instance: Rc::new(RefCell::new(None)),
             name: name.to_string(),
+            operator: name.into(),
             max_parallelism,
             key_groups,
             clock,
@@ -372,6 +375,12 @@ impl RocksDbKeyedStateBackend {
             restored,
             dbs,
         }
+    }
+
+    /// Errors name the operator `name` (by default they name the instance).
+    pub fn for_operator(mut self, name: &str) -> Self {
+        self.operator = name.into();
+        self
     }
 
     fn declared(&self, name: &str) -> bool {
@@ -501,6 +510,7 @@ impl RocksDbKeyedStateBackend {
         Ok(Handle {
             instance: self.instance.clone(),
             cf: desc.name.clone(),
+            operator: self.operator.clone(),
             max_parallelism: self.max_parallelism,
             ttl: Ttl::new(desc.ttl, self.clock.clone()),
             scratch: RefCell::new(Vec::new()),
@@ -630,6 +640,7 @@ impl RocksDbKeyedStateBackend {
 struct Handle {
     instance: Shared,
     cf: String,
+    operator: Rc<str>,
     max_parallelism: usize,
     ttl: Ttl,
     scratch: RefCell<Vec<u8>>,
@@ -637,40 +648,97 @@ struct Handle {
 }
 
 impl Handle {
+    /// An I/O error of this state, naming the operator, the state and what failed.
+    fn failed(&self, what: &str, e: rocksdb::Error) -> Error {
+        Error::io(
+            format!("state '{}' of operator '{}': RocksDB cannot {what}", self.cf, self.operator),
+            std::io::Error::other(e.into_string()),
+        )
+    }
+
+    /// A stored value this job cannot decode.
+    fn undecodable(&self, e: Error) -> Error {
+        Error::Codec(format!(
+            "state '{}' of operator '{}' holds bytes the job cannot decode ({e}); was the state written with \
+             another type?",
+            self.cf, self.operator
+        ))
+    }
+
     /// Builds `[key group][key][namespace]` into the scratch buffer and runs `f` on it.
-    fn with_key<K: Serialize, N: Serialize, R>(&self, key: &K, ns: &N, f: impl FnOnce(&Instance, &[u8]) -> R) -> R {
+    fn with_key<K: Serialize, N: Serialize, R>(
+        &self,
+        key: &K,
+        ns: &N,
+        f: impl FnOnce(&Instance, &ColumnFamily, &[u8]) -> Result<R>,
+    ) -> Result<R> {
         let (mut buf, mut part) = (self.scratch.borrow_mut(), self.part.borrow_mut());
         part.clear();
-        encode_into(key, &mut part).expect("keys encode into memory");
+        encode_into(key, &mut part)?;
         buf.clear();
         buf.extend_from_slice(&(key_group_for_bytes(&part, self.max_parallelism) as u16).to_be_bytes());
         push_len_prefixed(&mut buf, &part);
         part.clear();
-        encode_into(ns, &mut part).expect("namespaces encode into memory");
+        encode_into(ns, &mut part)?;
         push_len_prefixed(&mut buf, &part);
         let slot = self.instance.borrow();
-        f(slot.as_ref().expect("opened"), &buf)
+        let inst = slot.as_ref().ok_or_else(|| Error::Internal(format!("state '{}' used before open", self.cf)))?;
+        let cf = inst
+            .db
+            .cf_handle(&self.cf)
+            .ok_or_else(|| Error::Internal(format!("state '{}' has no column family", self.cf)))?;
+        f(inst, cf, &buf)
     }
 
-    fn get<T: DeserializeOwned>(&self, inst: &Instance, key: &[u8]) -> Option<T> {
-        let cf = inst.db.cf_handle(&self.cf).expect("created");
-        let bytes =
-            inst.db.get_pinned_cf(cf, key).unwrap_or_else(|e| panic!("RocksDB read of state '{}': {e}", self.cf))?;
-        Some(decode(&bytes).unwrap_or_else(|e| panic!("state '{}' holds a value of another type: {e}", self.cf)))
+    fn get<T: DeserializeOwned>(&self, inst: &Instance, cf: &ColumnFamily, key: &[u8]) -> Result<Option<T>> {
+        match inst.db.get_pinned_cf(cf, key).map_err(|e| self.failed("read", e))? {
+            Some(bytes) => decode(&bytes).map(Some).map_err(|e| self.undecodable(e)),
+            None => Ok(None),
+        }
     }
 
-    fn put<T: Serialize>(&self, inst: &Instance, key: &[u8], value: &T) {
-        let cf = inst.db.cf_handle(&self.cf).expect("created");
+    fn put<T: Serialize>(&self, inst: &Instance, cf: &ColumnFamily, key: &[u8], value: &T) -> Result<()> {
         let mut bytes = Vec::new();
-        encode_into(value, &mut bytes).expect("values encode into memory");
-        inst.db
-            .put_cf_opt(cf, key, bytes, &inst.write)
-            .unwrap_or_else(|e| panic!("RocksDB write of state '{}': {e}", self.cf));
+        encode_into(value, &mut bytes)?;
+        inst.db.put_cf_opt(cf, key, bytes, &inst.write).map_err(|e| self.failed("write", e))
     }
 
-    fn delete(&self, inst: &Instance, key: &[u8]) {
-        let cf = inst.db.cf_handle(&self.cf).expect("created");
-        inst.db.delete_cf_opt(cf, key, &inst.write).unwrap_or_else(|e| panic!("RocksDB delete in '{}': {e}", self.cf));
+    fn delete(&self, inst: &Instance, cf: &ColumnFamily, key: &[u8]) -> Result<()> {
+        inst.db.delete_cf_opt(cf, key, &inst.write).map_err(|e| self.failed("delete", e))
+    }
+
+    /// Reads a stamped value: expired ones are deleted and not returned, live ones refreshed if
+    /// reads refresh.
+    fn get_live<V: Data>(&self, inst: &Instance, cf: &ColumnFamily, key: &[u8]) -> Result<Option<V>> {
+        let Some(mut stamped) = self.get::<Stamped<V>>(inst, cf, key)? else { return Ok(None) };
+        if self.ttl.expired(&stamped) {
+            self.delete(inst, cf, key)?;
+            return Ok(None);
+        }
+        let before = stamped.expires_at;
+        self.ttl.on_read(&mut stamped);
+        if stamped.expires_at != before {
+            self.put(inst, cf, key, &stamped)?;
+        }
+        Ok(Some(stamped.value))
+    }
+
+    /// Runs `f` on each row under `prefix`, in key order.
+    fn for_prefix(
+        &self,
+        inst: &Instance,
+        cf: &ColumnFamily,
+        prefix: &[u8],
+        mut f: impl FnMut(&[u8], &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        for row in inst.db.iterator_cf(cf, IteratorMode::From(prefix, Direction::Forward)) {
+            let (k, v) = row.map_err(|e| self.failed("scan", e))?;
+            if !k.starts_with(prefix) {
+                break;
+            }
+            f(&k, &v)?;
+        }
+        Ok(())
     }
 }
 
@@ -681,162 +749,131 @@ struct Typed<K, N, V> {
 }
 
 impl<K: Key, N: Namespace, V: Data> ValueStateBackend<K, N, V> for Typed<K, N, V> {
-    fn get(&self, key: &K, ns: &N) -> Option<V> {
+    fn get(&self, key: &K, ns: &N) -> Result<Option<V>> {
         let h = &self.handle;
-        h.with_key(key, ns, |inst, k| {
-            let mut stamped: Stamped<V> = h.get(inst, k)?;
-            if h.ttl.expired(&stamped) {
-                h.delete(inst, k);
-                return None;
-            }
-            let before = stamped.expires_at;
-            h.ttl.on_read(&mut stamped);
-            if stamped.expires_at != before {
-                h.put(inst, k, &stamped);
-            }
-            Some(stamped.value)
-        })
+        h.with_key(key, ns, |inst, cf, k| h.get_live(inst, cf, k))
     }
 
-    fn put(&self, key: &K, ns: &N, value: V) {
+    fn put(&self, key: &K, ns: &N, value: V) -> Result<()> {
         let h = &self.handle;
         let stamped = h.ttl.stamp(value);
-        h.with_key(key, ns, |inst, k| h.put(inst, k, &stamped));
+        h.with_key(key, ns, |inst, cf, k| h.put(inst, cf, k, &stamped))
     }
 
-    fn clear(&self, key: &K, ns: &N) {
+    fn clear(&self, key: &K, ns: &N) -> Result<()> {
         let h = &self.handle;
-        h.with_key(key, ns, |inst, k| h.delete(inst, k));
+        h.with_key(key, ns, |inst, cf, k| h.delete(inst, cf, k))
     }
 }
 
 impl<K: Key, N: Namespace, V: Data> ListStateBackend<K, N, V> for Typed<K, N, V> {
-    fn get(&self, key: &K, ns: &N) -> Vec<V> {
+    fn get(&self, key: &K, ns: &N) -> Result<Vec<V>> {
         let h = &self.handle;
-        h.with_key(key, ns, |inst, k| {
-            let Some(mut list): Option<Vec<Stamped<V>>> = h.get(inst, k) else { return Vec::new() };
+        h.with_key(key, ns, |inst, cf, k| {
+            let Some(mut list): Option<Vec<Stamped<V>>> = h.get(inst, cf, k)? else { return Ok(Vec::new()) };
             let before = list.len();
             list.retain(|s| !h.ttl.expired(s));
             for s in &mut list {
                 h.ttl.on_read(s);
             }
             if list.is_empty() {
-                h.delete(inst, k);
+                h.delete(inst, cf, k)?;
             } else if list.len() != before || h.ttl.refreshes_on_read() {
-                h.put(inst, k, &list);
+                h.put(inst, cf, k, &list)?;
             }
-            list.into_iter().map(|s| s.value).collect()
+            Ok(list.into_iter().map(|s| s.value).collect())
         })
     }
 
-    fn add(&self, key: &K, ns: &N, value: V) {
+    fn add(&self, key: &K, ns: &N, value: V) -> Result<()> {
         let h = &self.handle;
         let stamped = h.ttl.stamp(value);
-        h.with_key(key, ns, |inst, k| {
-            let mut list: Vec<Stamped<V>> = h.get(inst, k).unwrap_or_default();
+        h.with_key(key, ns, |inst, cf, k| {
+            let mut list: Vec<Stamped<V>> = h.get(inst, cf, k)?.unwrap_or_default();
             list.push(stamped);
-            h.put(inst, k, &list);
-        });
+            h.put(inst, cf, k, &list)
+        })
     }
 
-    fn update(&self, key: &K, ns: &N, values: Vec<V>) {
+    fn update(&self, key: &K, ns: &N, values: Vec<V>) -> Result<()> {
         let h = &self.handle;
-        h.with_key(key, ns, |inst, k| {
+        h.with_key(key, ns, |inst, cf, k| {
             if values.is_empty() {
-                h.delete(inst, k);
+                h.delete(inst, cf, k)
             } else {
                 let list: Vec<Stamped<V>> = values.into_iter().map(|v| h.ttl.stamp(v)).collect();
-                h.put(inst, k, &list);
+                h.put(inst, cf, k, &list)
             }
-        });
+        })
     }
 
-    fn clear(&self, key: &K, ns: &N) {
+    fn clear(&self, key: &K, ns: &N) -> Result<()> {
         let h = &self.handle;
-        h.with_key(key, ns, |inst, k| h.delete(inst, k));
+        h.with_key(key, ns, |inst, cf, k| h.delete(inst, cf, k))
     }
 }
 
 impl<K: Key, N: Namespace, UK: Key, UV: Data> MapStateBackend<K, N, UK, UV> for Typed<K, N, (UK, UV)> {
-    fn get(&self, key: &K, ns: &N, user_key: &UK) -> Option<UV> {
+    fn get(&self, key: &K, ns: &N, user_key: &UK) -> Result<Option<UV>> {
         let h = &self.handle;
-        h.with_key(key, ns, |inst, prefix| {
+        h.with_key(key, ns, |inst, cf, prefix| {
             let mut k = prefix.to_vec();
-            encode_into(user_key, &mut k).expect("keys encode into memory");
-            let mut stamped: Stamped<UV> = h.get(inst, &k)?;
-            if h.ttl.expired(&stamped) {
-                h.delete(inst, &k);
-                return None;
-            }
-            let before = stamped.expires_at;
-            h.ttl.on_read(&mut stamped);
-            if stamped.expires_at != before {
-                h.put(inst, &k, &stamped);
-            }
-            Some(stamped.value)
+            encode_into(user_key, &mut k)?;
+            h.get_live(inst, cf, &k)
         })
     }
 
-    fn put(&self, key: &K, ns: &N, user_key: UK, value: UV) {
+    fn put(&self, key: &K, ns: &N, user_key: UK, value: UV) -> Result<()> {
         let h = &self.handle;
         let stamped = h.ttl.stamp(value);
-        h.with_key(key, ns, |inst, prefix| {
+        h.with_key(key, ns, |inst, cf, prefix| {
             let mut k = prefix.to_vec();
-            encode_into(&user_key, &mut k).expect("keys encode into memory");
-            h.put(inst, &k, &stamped);
-        });
+            encode_into(&user_key, &mut k)?;
+            h.put(inst, cf, &k, &stamped)
+        })
     }
 
-    fn remove(&self, key: &K, ns: &N, user_key: &UK) {
+    fn remove(&self, key: &K, ns: &N, user_key: &UK) -> Result<()> {
         let h = &self.handle;
-        h.with_key(key, ns, |inst, prefix| {
+        h.with_key(key, ns, |inst, cf, prefix| {
             let mut k = prefix.to_vec();
-            encode_into(user_key, &mut k).expect("keys encode into memory");
-            h.delete(inst, &k);
-        });
+            encode_into(user_key, &mut k)?;
+            h.delete(inst, cf, &k)
+        })
     }
 
-    fn entries(&self, key: &K, ns: &N) -> Vec<(UK, UV)> {
+    fn entries(&self, key: &K, ns: &N) -> Result<Vec<(UK, UV)>> {
         let h = &self.handle;
-        h.with_key(key, ns, |inst, prefix| {
-            let cf = inst.db.cf_handle(&h.cf).expect("created");
+        h.with_key(key, ns, |inst, cf, prefix| {
             let mut out = Vec::new();
             let mut expired = Vec::new();
-            let rows = inst.db.iterator_cf(cf, IteratorMode::From(prefix, Direction::Forward));
-            for row in rows {
-                let (k, v) = row.unwrap_or_else(|e| panic!("RocksDB scan of state '{}': {e}", h.cf));
-                if !k.starts_with(prefix) {
-                    break;
-                }
-                let user_key: UK = decode(&k[prefix.len()..]).unwrap_or_else(|e| panic!("state '{}': {e}", h.cf));
-                let stamped: Stamped<UV> = decode(&v).unwrap_or_else(|e| panic!("state '{}': {e}", h.cf));
+            h.for_prefix(inst, cf, prefix, |k, v| {
+                let user_key: UK = decode(&k[prefix.len()..]).map_err(|e| h.undecodable(e))?;
+                let stamped: Stamped<UV> = decode(v).map_err(|e| h.undecodable(e))?;
                 if h.ttl.expired(&stamped) {
                     expired.push(k.to_vec());
                 } else {
                     out.push((user_key, stamped.value));
                 }
-            }
+                Ok(())
+            })?;
             for k in expired {
-                h.delete(inst, &k);
+                h.delete(inst, cf, &k)?;
             }
-            out
+            Ok(out)
         })
     }
 
-    fn clear(&self, key: &K, ns: &N) {
+    fn clear(&self, key: &K, ns: &N) -> Result<()> {
         let h = &self.handle;
-        h.with_key(key, ns, |inst, prefix| {
-            let cf = inst.db.cf_handle(&h.cf).expect("created");
+        h.with_key(key, ns, |inst, cf, prefix| {
             let mut batch = WriteBatch::default();
-            for row in inst.db.iterator_cf(cf, IteratorMode::From(prefix, Direction::Forward)) {
-                let (k, _) = row.unwrap_or_else(|e| panic!("RocksDB scan of state '{}': {e}", h.cf));
-                if !k.starts_with(prefix) {
-                    break;
-                }
+            h.for_prefix(inst, cf, prefix, |k, _| {
                 batch.delete_cf(cf, k);
-            }
-            inst.db.write_opt(batch, &inst.write).unwrap_or_else(|e| panic!("RocksDB delete in '{}': {e}", h.cf));
-        });
+                Ok(())
+            })?;
+            inst.db.write_opt(batch, &inst.write).map_err(|e| h.failed("delete", e))
+        })
     }
 }
 
@@ -895,10 +932,10 @@ mod tests {
         let m = b.map_state::<u64, String, u64, ()>(&StateDescriptor::new("m")).unwrap();
         let t = b.timer_service::<u64, ()>("t").unwrap();
         for k in 0..300u64 {
-            v.put_in(&k, &(k as i64 % 3), k);
-            m.put(&k, format!("a{k}"), k);
-            m.put(&k, format!("b{k}"), k + 1);
-            t.register_event_time_timer(&k, &(), k as i64);
+            v.put_in(&k, &(k as i64 % 3), k).unwrap();
+            m.put(&k, format!("a{k}"), k).unwrap();
+            m.put(&k, format!("b{k}"), k + 1).unwrap();
+            t.register_event_time_timer(&k, &(), k as i64).unwrap();
         }
         let snapshot =
             OperatorSubtaskState { keyed: b.snapshot(SnapshotFormat::Canonical, 1).unwrap().0, operator: Vec::new() };
@@ -907,9 +944,9 @@ mod tests {
         let hv = h.value_state::<u64, u64, i64>(&StateDescriptor::new("v")).unwrap();
         let hm = h.map_state::<u64, String, u64, ()>(&StateDescriptor::new("m")).unwrap();
         for k in 0..300u64 {
-            hv.put_in(&k, &(k as i64 % 3), k);
-            hm.put(&k, format!("a{k}"), k);
-            hm.put(&k, format!("b{k}"), k + 1);
+            hv.put_in(&k, &(k as i64 % 3), k).unwrap();
+            hm.put(&k, format!("a{k}"), k).unwrap();
+            hm.put(&k, format!("b{k}"), k + 1).unwrap();
         }
         let sorted = |mut e: Vec<KeyedEntry>| {
             e.sort_by(|a, b| {
@@ -941,7 +978,7 @@ mod tests {
             if index == 0 {
                 let t = target.timer_service::<u64, ()>("t").unwrap();
                 let mut fired = 0;
-                while let Some((time, k, ())) = t.pop_event_timer(i64::MAX) {
+                while let Some((time, k, ())) = t.pop_event_timer(i64::MAX).unwrap() {
                     assert_eq!(time, k as i64);
                     fired += 1;
                 }
@@ -949,8 +986,8 @@ mod tests {
             }
             for k in 0..300u64 {
                 let mine = range.contains(assigner.key_group(&k, &mut scratch));
-                assert_eq!(v.get_in(&k, &(k as i64 % 3)), mine.then_some(k), "key {k} in instance {index}");
-                let mut entries = m.entries(&k);
+                assert_eq!(v.get_in(&k, &(k as i64 % 3)).unwrap(), mine.then_some(k), "key {k} in instance {index}");
+                let mut entries = m.entries(&k).unwrap();
                 entries.sort();
                 let want = if mine { vec![(format!("a{k}"), k), (format!("b{k}"), k + 1)] } else { vec![] };
                 assert_eq!(entries, want);
@@ -981,15 +1018,15 @@ mod tests {
             (handle, uploaded, timers)
         };
         for k in 0..500u64 {
-            v.put(&k, k);
-            m.put(&k, format!("u{k}"), k * 2);
-            t.register_event_time_timer(&k, &(), k as i64);
+            v.put(&k, k).unwrap();
+            m.put(&k, format!("u{k}"), k * 2).unwrap();
+            t.register_event_time_timer(&k, &(), k as i64).unwrap();
         }
         let (first, uploaded, _) = checkpoint(1, 0);
         assert_eq!(uploaded, first.shared.len());
         assert!(uploaded >= 2, "a table file per state: {first:?}");
         for k in 500..600u64 {
-            v.put(&k, k);
+            v.put(&k, k).unwrap();
         }
         let (second, uploaded, timers) = checkpoint(2, 1);
         assert_eq!(uploaded, 1, "only the new table file of 'v' is uploaded: {second:?}");
@@ -1025,7 +1062,7 @@ mod tests {
             let t = target.timer_service::<u64, ()>("t").unwrap();
             assert!(target.unrestored().is_empty());
             let mut fired = 0;
-            while let Some((time, k, ())) = t.pop_event_timer(i64::MAX) {
+            while let Some((time, k, ())) = t.pop_event_timer(i64::MAX).unwrap() {
                 assert_eq!(time, k as i64);
                 fired += 1;
             }
@@ -1033,9 +1070,9 @@ mod tests {
             for k in 0..600u64 {
                 let own = range.contains(assigner.key_group(&k, &mut scratch));
                 mine += usize::from(own && k < 500);
-                assert_eq!(v.get(&k), own.then_some(k), "key {k} in instance {index}");
+                assert_eq!(v.get(&k).unwrap(), own.then_some(k), "key {k} in instance {index}");
                 let want = if own && k < 500 { vec![(format!("u{k}"), k * 2)] } else { vec![] };
-                assert_eq!(m.entries(&k), want);
+                assert_eq!(m.entries(&k).unwrap(), want);
             }
             assert_eq!(fired, mine);
         }
@@ -1061,8 +1098,8 @@ mod tests {
         let v = whole.value_state::<u64, u64, ()>(&StateDescriptor::new("v")).unwrap();
         let m = whole.map_state::<u64, String, u64, ()>(&StateDescriptor::new("m")).unwrap();
         for k in 0..600u64 {
-            assert_eq!(v.get(&k), Some(k));
-            assert_eq!(m.entries(&k).len(), usize::from(k < 500));
+            assert_eq!(v.get(&k).unwrap(), Some(k));
+            assert_eq!(m.entries(&k).unwrap().len(), usize::from(k < 500));
         }
         let _ = std::fs::remove_dir_all(root);
     }

@@ -139,28 +139,32 @@ impl<K: Clone + Hash + Eq, N: Clone + Hash + Eq> Default for Timers<K, N> {
 
 impl<K: Clone + Hash + Eq, N: Clone + Hash + Eq> Timers<K, N> {
     /// See [`TimerService::register_event_time_timer`].
-    pub fn register_event_time_timer(&self, key: &K, ns: &N, time: Timestamp) {
-        self.0.borrow_mut().register_event_time_timer(key, ns, time)
+    pub fn register_event_time_timer(&self, key: &K, ns: &N, time: Timestamp) -> Result<()> {
+        self.0.borrow_mut().register_event_time_timer(key, ns, time);
+        Ok(())
     }
     /// See [`TimerService::delete_event_time_timer`].
-    pub fn delete_event_time_timer(&self, key: &K, ns: &N, time: Timestamp) {
-        self.0.borrow_mut().delete_event_time_timer(key, ns, time)
+    pub fn delete_event_time_timer(&self, key: &K, ns: &N, time: Timestamp) -> Result<()> {
+        self.0.borrow_mut().delete_event_time_timer(key, ns, time);
+        Ok(())
     }
     /// See [`TimerService::register_processing_time_timer`].
-    pub fn register_processing_time_timer(&self, key: &K, ns: &N, time: Timestamp) {
-        self.0.borrow_mut().register_processing_time_timer(key, ns, time)
+    pub fn register_processing_time_timer(&self, key: &K, ns: &N, time: Timestamp) -> Result<()> {
+        self.0.borrow_mut().register_processing_time_timer(key, ns, time);
+        Ok(())
     }
     /// See [`TimerService::delete_processing_time_timer`].
-    pub fn delete_processing_time_timer(&self, key: &K, ns: &N, time: Timestamp) {
-        self.0.borrow_mut().delete_processing_time_timer(key, ns, time)
+    pub fn delete_processing_time_timer(&self, key: &K, ns: &N, time: Timestamp) -> Result<()> {
+        self.0.borrow_mut().delete_processing_time_timer(key, ns, time);
+        Ok(())
     }
     /// See [`TimerService::pop_event_timer`].
-    pub fn pop_event_timer(&self, watermark: Timestamp) -> Option<(Timestamp, K, N)> {
-        self.0.borrow_mut().pop_event_timer(watermark)
+    pub fn pop_event_timer(&self, watermark: Timestamp) -> Result<Option<(Timestamp, K, N)>> {
+        Ok(self.0.borrow_mut().pop_event_timer(watermark))
     }
     /// See [`TimerService::pop_processing_timer`].
-    pub fn pop_processing_timer(&self, now: Timestamp) -> Option<(Timestamp, K, N)> {
-        self.0.borrow_mut().pop_processing_timer(now)
+    pub fn pop_processing_timer(&self, now: Timestamp) -> Result<Option<(Timestamp, K, N)>> {
+        Ok(self.0.borrow_mut().pop_processing_timer(now))
     }
     /// See [`TimerService::next_processing_time`].
     pub fn next_processing_time(&self) -> Option<Timestamp> {

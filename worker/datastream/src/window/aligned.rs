@@ -136,22 +136,22 @@ impl<K: Key, T: Data, B: WindowBody<K, T>> Panes<K, T, B> {
         self.time == WindowTime::EventTime && w.max_timestamp().saturating_add(self.lateness) <= watermark
     }
 
-    fn register(&self, timers: &Timers<K, WindowTimer>, key: &K, timer: WindowTimer, at: Timestamp) {
+    fn register(&self, timers: &Timers<K, WindowTimer>, key: &K, timer: WindowTimer, at: Timestamp) -> Result<()> {
         match self.time {
             WindowTime::EventTime => timers.register_event_time_timer(key, &timer, at),
             WindowTime::ProcessingTime => timers.register_processing_time_timer(key, &timer, at),
         }
     }
 
-    fn fire(&mut self, key: &K, w: TimeWindow, out: &mut Output<B::Out>) {
+    fn fire(&mut self, key: &K, w: TimeWindow, out: &mut Output<B::Out>) -> Result<()> {
         let panes = self.panes.as_ref().expect("opened");
         let acc = if self.geometry.single_pane() {
-            panes.get_in(key, &self.geometry.pane_of(w.start))
+            panes.get_in(key, &self.geometry.pane_of(w.start))?
         } else {
             let mut acc: Option<B::Acc> = None;
             let mut p = w.start;
             while p < w.end {
-                if let Some(a) = panes.get_in(key, &p) {
+                if let Some(a) = panes.get_in(key, &p)? {
                     match acc.as_mut() {
                         Some(x) => self.body.merge(x, a),
                         None => acc = Some(a),
@@ -167,47 +167,55 @@ impl<K: Key, T: Data, B: WindowBody<K, T>> Panes<K, T, B> {
                 out.collect(o, w.max_timestamp());
             }
         }
+        Ok(())
     }
 
     /// Adds `record` (of time `ts`) to its pane; registers the timers of a new pane; fires again
     /// the windows that fired already and allow it late.
-    fn add(&mut self, time: &KeyedTime<K, WindowTimer>, ts: Timestamp, r: Record<T>, out: &mut Output<B::Out>) {
+    fn add(
+        &mut self,
+        time: &KeyedTime<K, WindowTimer>,
+        ts: Timestamp,
+        r: Record<T>,
+        out: &mut Output<B::Out>,
+    ) -> Result<()> {
         let watermark = time.watermark();
         let pane = self.geometry.pane_of(ts);
         if self.is_late(&self.geometry.newest(pane), watermark) {
             if let Some(tag) = &self.late_tag {
                 out.side(tag, r);
             }
-            return;
+            return Ok(());
         }
         let key = (self.key)(&r.value);
         let panes = self.panes.as_ref().expect("opened");
-        let (mut acc, new) = match panes.get_in(&key, &pane) {
+        let (mut acc, new) = match panes.get_in(&key, &pane)? {
             Some(acc) => (acc, false),
             None => (self.body.create(), true),
         };
         self.body.add(&mut acc, r.value);
-        panes.put_in(&key, &pane, acc);
+        panes.put_in(&key, &pane, acc)?;
         if new {
             for w in self.geometry.windows_of(pane) {
                 if self.time == WindowTime::ProcessingTime
                     || (w.max_timestamp() > watermark && !self.is_late(&w, watermark))
                 {
-                    self.register(time.timers(), &key, WindowTimer::Fire(w.start), w.max_timestamp());
+                    self.register(time.timers(), &key, WindowTimer::Fire(w.start), w.max_timestamp())?;
                 }
             }
             let cleanup = self.geometry.newest(pane).max_timestamp().saturating_add(self.lateness);
-            self.register(time.timers(), &key, WindowTimer::Cleanup(pane), cleanup);
+            self.register(time.timers(), &key, WindowTimer::Cleanup(pane), cleanup)?;
         }
         if self.time == WindowTime::EventTime && self.geometry.oldest(pane).max_timestamp() <= watermark {
             // Late but allowed: windows that already fired fire again with the new element.
             let windows: Vec<TimeWindow> = self.geometry.windows_of(pane).collect();
             for w in windows {
                 if w.max_timestamp() <= watermark && !self.is_late(&w, watermark) {
-                    self.fire(&key, w, out);
+                    self.fire(&key, w, out)?;
                 }
             }
         }
+        Ok(())
     }
 }
 
@@ -221,11 +229,10 @@ impl<K: Key, T: Data, B: WindowBody<K, T>> OnTimer<K, WindowTimer, B::Out> for P
         match fired.namespace {
             WindowTimer::Fire(start) => {
                 let w = self.geometry.window(start);
-                self.fire(&fired.key, w, out);
+                self.fire(&fired.key, w, out)
             }
             WindowTimer::Cleanup(pane) => self.panes.as_ref().expect("opened").clear_in(&fired.key, &pane),
         }
-        Ok(())
     }
 }
 
@@ -256,7 +263,7 @@ impl<K: Key, T: Data, B: WindowBody<K, T>> Operator for AlignedWindowOperator<K,
                 WindowTime::EventTime => r.timestamp,
                 WindowTime::ProcessingTime => now,
             };
-            w.add(&self.time, ts, r, out);
+            w.add(&self.time, ts, r, out)?;
         }
         Ok(())
     }

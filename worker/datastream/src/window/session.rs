@@ -82,7 +82,14 @@ impl<K: Key, T: Data, B: WindowBody<K, T>> Sessions<K, T, B> {
         self.time == WindowTime::EventTime && w.max_timestamp().saturating_add(self.lateness) <= watermark
     }
 
-    fn set_timer(&self, timers: &Timers<K, SessionTimer>, key: &K, timer: SessionTimer, at: Timestamp, register: bool) {
+    fn set_timer(
+        &self,
+        timers: &Timers<K, SessionTimer>,
+        key: &K,
+        timer: SessionTimer,
+        at: Timestamp,
+        register: bool,
+    ) -> Result<()> {
         match (self.time, register) {
             (WindowTime::EventTime, true) => timers.register_event_time_timer(key, &timer, at),
             (WindowTime::EventTime, false) => timers.delete_event_time_timer(key, &timer, at),
@@ -98,11 +105,17 @@ impl<K: Key, T: Data, B: WindowBody<K, T>> Sessions<K, T, B> {
         }
     }
 
-    fn add(&mut self, time: &KeyedTime<K, SessionTimer>, ts: Timestamp, record: Record<T>, out: &mut Output<B::Out>) {
+    fn add(
+        &mut self,
+        time: &KeyedTime<K, SessionTimer>,
+        ts: Timestamp,
+        record: Record<T>,
+        out: &mut Output<B::Out>,
+    ) -> Result<()> {
         let (timers, watermark) = (time.timers(), time.watermark());
         let key = (self.key)(&record.value);
         let state = self.sessions.as_ref().expect("opened");
-        let mut sessions = state.get(&key).unwrap_or_default();
+        let mut sessions = state.get(&key)?.unwrap_or_default();
         let mut window = TimeWindow::new(ts, ts.saturating_add(self.gap));
         let (merging, mut keep): (Vec<_>, Vec<_>) = sessions.drain(..).partition(|s| s.window.intersects(&window));
         for s in &merging {
@@ -117,13 +130,12 @@ impl<K: Key, T: Data, B: WindowBody<K, T>> Sessions<K, T, B> {
             }
             keep.extend(merging);
             keep.sort_by_key(|s| s.window.start);
-            state.put(&key, keep);
-            return;
+            return state.put(&key, keep);
         }
         let mut acc = self.body.create();
         for s in merging {
-            self.set_timer(timers, &key, SessionTimer::Fire(s.window), s.window.max_timestamp(), false);
-            self.set_timer(timers, &key, SessionTimer::Cleanup(s.window), self.cleanup_time(&s.window), false);
+            self.set_timer(timers, &key, SessionTimer::Fire(s.window), s.window.max_timestamp(), false)?;
+            self.set_timer(timers, &key, SessionTimer::Cleanup(s.window), self.cleanup_time(&s.window), false)?;
             self.body.merge(&mut acc, s.acc);
         }
         self.body.add(&mut acc, record.value);
@@ -132,12 +144,12 @@ impl<K: Key, T: Data, B: WindowBody<K, T>> Sessions<K, T, B> {
         if fire_now {
             self.emit(&key, &merged, out);
         } else {
-            self.set_timer(timers, &key, SessionTimer::Fire(window), window.max_timestamp(), true);
+            self.set_timer(timers, &key, SessionTimer::Fire(window), window.max_timestamp(), true)?;
         }
-        self.set_timer(timers, &key, SessionTimer::Cleanup(window), self.cleanup_time(&window), true);
+        self.set_timer(timers, &key, SessionTimer::Cleanup(window), self.cleanup_time(&window), true)?;
         let pos = keep.partition_point(|s| s.window.start < window.start);
         keep.insert(pos, merged);
-        self.sessions.as_ref().expect("opened").put(&key, keep);
+        self.sessions.as_ref().expect("opened").put(&key, keep)
     }
 
     fn cleanup_time(&self, w: &TimeWindow) -> Timestamp {
@@ -154,7 +166,7 @@ impl<K: Key, T: Data, B: WindowBody<K, T>> OnTimer<K, SessionTimer, B::Out> for 
     ) -> Result<()> {
         let key = fired.key;
         let state = self.sessions.as_ref().expect("opened");
-        let Some(mut sessions) = state.get(&key) else { return Ok(()) };
+        let Some(mut sessions) = state.get(&key)? else { return Ok(()) };
         match fired.namespace {
             SessionTimer::Fire(w) => {
                 if let Some(s) = sessions.iter().find(|s| s.window == w).cloned() {
@@ -164,9 +176,9 @@ impl<K: Key, T: Data, B: WindowBody<K, T>> OnTimer<K, SessionTimer, B::Out> for 
             SessionTimer::Cleanup(w) => {
                 sessions.retain(|s| s.window != w);
                 if sessions.is_empty() {
-                    state.clear(&key);
+                    state.clear(&key)?;
                 } else {
-                    state.put(&key, sessions);
+                    state.put(&key, sessions)?;
                 }
             }
         }
@@ -197,7 +209,7 @@ impl<K: Key, T: Data, B: WindowBody<K, T>> Operator for SessionWindowOperator<K,
                 WindowTime::EventTime => r.timestamp,
                 WindowTime::ProcessingTime => now,
             };
-            self.sessions.add(&self.time, ts, r, out);
+            self.sessions.add(&self.time, ts, r, out)?;
         }
         Ok(())
     }
