@@ -1,29 +1,131 @@
 //! The heap state backend: objects in hash maps, per operator instance, on the task's thread.
-//! Per key, namespaces are kept in a short vector (a key has few live windows at a time), so plain
-//! keyed state costs one hash lookup and no key clone per access.
+//! Per key, namespaces are kept in a short vector stored inline for the first (a key has few live
+//! windows at a time), so plain keyed state costs one hash lookup and no allocation per key.
+//!
+//! TTL cleanup is incremental (Flink's `cleanupIncrementally`): every access to a state with TTL
+//! also checks the next few keys of its table (a cursor walks the table's dense index, wrapping
+//! around) and drops what expired; a table down to a quarter of its capacity gives the memory
+//! back. Snapshots and restores leave expired values out.
+//!
+//! A map is kept ordered by serialized user key, the order RocksDB keeps it in.
 
-use super::snapshot::{EntryEncoder, KeyedEntry, KeyedStateSnapshot, SnapshotTable, StateKind, decode_entry};
-use super::ttl::{Stamped, Ttl};
+use super::snapshot::{EntryEncoder, KeyedStateSnapshot, SnapshotTable, StateKind};
+use super::timers::TimerService;
+use super::ttl::{Read, Stamped, Ttl, Upgrade, decode_list, is_expired, push_list_element, v1};
 use super::{ListStateBackend, MapStateBackend, StateDescriptor, Timers, ValueStateBackend, duplicate_state};
-use crate::Namespace;
+use crate::{MapEntry, Namespace};
 use ferroflink_core::clock::Clock;
+use ferroflink_core::codec::{decode, encode, encode_into};
 use ferroflink_core::error::{Error, Result};
 use ferroflink_core::record::{Data, Key};
-use rustc_hash::FxHashMap;
+use indexmap::IndexMap;
+use rustc_hash::FxBuildHasher;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
+use smallvec::SmallVec;
 use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+use std::ops::Bound;
 use std::rc::Rc;
 use std::sync::Arc;
 
-/// Per key, the namespaces and their slots.
-struct Table<K, N, S> {
-    map: FxHashMap<K, Vec<(N, S)>>,
+/// What a table holds per key and namespace (a stamped value, a list, a map) and its canonical
+/// snapshot form.
+trait Slot: Sized + 'static {
+    /// Drops what expired at `now`; whether anything is left.
+    fn retain_live(&mut self, now: i64) -> bool;
+    /// Appends the snapshot entries of what is live at `now`.
+    fn snapshot<N: Serialize>(&self, now: i64, group: u16, ns: &N, enc: &mut EntryEncoder) -> Result<()>;
+    /// The slot of one snapshot entry's value.
+    fn decode(bytes: &[u8]) -> Result<Self>;
+    /// Adds the slot of a further entry of the same key and namespace (a map's other rows).
+    fn absorb(&mut self, other: Self);
+    /// Converts an entry's value of format 1.
+    const UPGRADE: Upgrade;
 }
 
-impl<K: Key, N: Namespace, S> Table<K, N, S> {
+impl<V: Data> Slot for Stamped<V> {
+    fn retain_live(&mut self, now: i64) -> bool {
+        !is_expired(self.expires_at, now)
+    }
+    fn snapshot<N: Serialize>(&self, now: i64, group: u16, ns: &N, enc: &mut EntryEncoder) -> Result<()> {
+        if is_expired(self.expires_at, now) {
+            return Ok(());
+        }
+        enc.push(group, ns, self)
+    }
+    fn decode(bytes: &[u8]) -> Result<Self> {
+        decode(bytes)
+    }
+    fn absorb(&mut self, other: Self) {
+        *self = other;
+    }
+    const UPGRADE: Upgrade = v1::value::<V>;
+}
+
+/// A list snapshots as one entry: its elements as RocksDB stores them ([`crate::ttl`]).
+impl<V: Data> Slot for Vec<Stamped<V>> {
+    fn retain_live(&mut self, now: i64) -> bool {
+        self.retain(|s| !is_expired(s.expires_at, now));
+        !self.is_empty()
+    }
+    fn snapshot<N: Serialize>(&self, now: i64, group: u16, ns: &N, enc: &mut EntryEncoder) -> Result<()> {
+        let mut bytes = Vec::new();
+        for s in self.iter().filter(|s| !is_expired(s.expires_at, now)) {
+            push_list_element(&mut bytes, s)?;
+        }
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        enc.push_encoded(group, ns, bytes)
+    }
+    fn decode(bytes: &[u8]) -> Result<Self> {
+        decode_list(bytes)
+    }
+    fn absorb(&mut self, other: Self) {
+        self.extend(other);
+    }
+    const UPGRADE: Upgrade = v1::list::<V>;
+}
+
+/// A map: serialized user key to stamped value, in key byte order.
+struct Rows<UK, UV>(BTreeMap<Vec<u8>, Stamped<UV>>, PhantomData<fn() -> UK>);
+
+/// A map snapshots one entry per user key, valued `(user key, stamped value)`: the rows the
+/// RocksDB backend stores.
+impl<UK: Key, UV: Data> Slot for Rows<UK, UV> {
+    fn retain_live(&mut self, now: i64) -> bool {
+        self.0.retain(|_, s| !is_expired(s.expires_at, now));
+        !self.0.is_empty()
+    }
+    fn snapshot<N: Serialize>(&self, now: i64, group: u16, ns: &N, enc: &mut EntryEncoder) -> Result<()> {
+        for (user_key, s) in self.0.iter().filter(|(_, s)| !is_expired(s.expires_at, now)) {
+            let mut bytes = user_key.clone();
+            encode_into(s, &mut bytes)?;
+            enc.push_encoded(group, ns, bytes)?;
+        }
+        Ok(())
+    }
+    fn decode(bytes: &[u8]) -> Result<Self> {
+        let (_, rest) = postcard::take_from_bytes::<UK>(bytes).map_err(|e| Error::Codec(e.to_string()))?;
+        let user_key = bytes[..bytes.len() - rest.len()].to_vec();
+        Ok(Rows(BTreeMap::from([(user_key, decode(rest)?)]), PhantomData))
+    }
+    fn absorb(&mut self, other: Self) {
+        self.0.extend(other.0);
+    }
+    const UPGRADE: Upgrade = v1::map_row::<UK, UV>;
+}
+
+/// Per key, the namespaces and their slots; a cursor for incremental TTL cleanup.
+struct Table<K, N, S> {
+    map: IndexMap<K, SmallVec<[(N, S); 1]>, FxBuildHasher>,
+    cursor: usize,
+}
+
+impl<K: Key, N: Namespace, S: Slot> Table<K, N, S> {
     fn new() -> Self {
-        Table { map: FxHashMap::default() }
+        Table { map: IndexMap::default(), cursor: 0 }
     }
 
     fn slot(&mut self, key: &K, ns: &N) -> Option<&mut S> {
@@ -31,76 +133,115 @@ impl<K: Key, N: Namespace, S> Table<K, N, S> {
     }
 
     fn slot_or_insert(&mut self, key: &K, ns: &N, init: impl FnOnce() -> S) -> &mut S {
-        if !self.map.contains_key(key) {
-            self.map.insert(key.clone(), Vec::with_capacity(1));
-        }
-        let v = self.map.get_mut(key).expect("inserted above");
-        let pos = match v.iter().position(|(n, _)| n == ns) {
+        let slots = match self.map.get_index_of(key) {
+            Some(i) => &mut self.map[i],
+            None => self.map.entry(key.clone()).or_default(),
+        };
+        let pos = match slots.iter().position(|(n, _)| n == ns) {
             Some(p) => p,
             None => {
-                v.push((ns.clone(), init()));
-                v.len() - 1
+                slots.push((ns.clone(), init()));
+                slots.len() - 1
             }
         };
-        &mut v[pos].1
+        &mut slots[pos].1
     }
 
     fn remove(&mut self, key: &K, ns: &N) {
-        if let Some(v) = self.map.get_mut(key) {
-            v.retain(|(n, _)| n != ns);
-            if v.is_empty() {
-                self.map.remove(key);
+        if let Some(i) = self.map.get_index_of(key) {
+            let slots = &mut self.map[i];
+            slots.retain(|(n, _)| n != ns);
+            if slots.is_empty() {
+                self.map.swap_remove_index(i);
+                self.shrink();
             }
+        }
+    }
+
+    /// Checks the next `budget` keys for expired values.
+    fn cleanup(&mut self, now: i64, budget: usize) {
+        for _ in 0..budget.min(self.map.len()) {
+            if self.cursor >= self.map.len() {
+                self.cursor = 0;
+            }
+            let slots = &mut self.map[self.cursor];
+            slots.retain(|(_, s)| s.retain_live(now));
+            if slots.is_empty() {
+                self.map.swap_remove_index(self.cursor);
+            } else {
+                self.cursor += 1;
+            }
+        }
+        self.shrink();
+    }
+
+    /// Gives memory back once the table is down to a quarter of its capacity.
+    fn shrink(&mut self) {
+        if self.map.capacity() > 1024 && self.map.len() < self.map.capacity() / 4 {
+            self.map.shrink_to(self.map.len() * 2);
         }
     }
 }
 
-type Shared<K, N, S> = Rc<RefCell<Table<K, N, S>>>;
+/// A declared state's table with its TTL policy.
+struct State<K, N, S> {
+    table: RefCell<Table<K, N, S>>,
+    ttl: Ttl,
+}
 
-impl<K: Key, N: Namespace, S: Serialize + DeserializeOwned> SnapshotTable for RefCell<Table<K, N, S>> {
+impl<K: Key, N: Namespace, S: Slot> State<K, N, S> {
+    /// Runs `f` on the table, then the incremental TTL cleanup if the state has TTL.
+    #[inline]
+    fn with<R>(&self, f: impl FnOnce(&mut Table<K, N, S>) -> R) -> R {
+        let mut table = self.table.borrow_mut();
+        let r = f(&mut table);
+        if let Some(c) = self.ttl.config() {
+            table.cleanup(self.ttl.now(), c.cleanup_size);
+        }
+        r
+    }
+}
+
+impl<K: Key, N: Namespace, S: Slot> SnapshotTable for State<K, N, S> {
     fn snapshot(&self, enc: &mut EntryEncoder) -> Result<()> {
-        for (key, slots) in &self.borrow().map {
+        let now = self.ttl.now();
+        for (key, slots) in &self.table.borrow().map {
             let group = enc.key(key)?;
             for (ns, slot) in slots {
-                enc.push(group, ns, slot)?;
+                slot.snapshot(now, group, ns, enc)?;
             }
         }
         Ok(())
     }
 
-    fn restore(&self, state: &str, entries: &[KeyedEntry]) -> Result<()> {
-        let mut table = self.borrow_mut();
-        for e in entries {
-            let (key, ns, slot): (K, N, S) = decode_entry(state, e)?;
-            // A snapshot holds each key and namespace once.
-            table.map.entry(key).or_insert_with(|| Vec::with_capacity(1)).push((ns, slot));
-        }
-        Ok(())
-    }
-}
-
-/// Map state snapshots one entry per user key, valued `(user key, stamped value)`: the rows the
-/// RocksDB backend stores.
-struct MapRows<K, N, UK, UV>(Shared<K, N, FxHashMap<UK, Stamped<UV>>>);
-
-impl<K: Key, N: Namespace, UK: Key, UV: Data> SnapshotTable for MapRows<K, N, UK, UV> {
-    fn snapshot(&self, enc: &mut EntryEncoder) -> Result<()> {
-        for (key, slots) in &self.0.borrow().map {
-            let group = enc.key(key)?;
-            for (ns, map) in slots {
-                for row in map {
-                    enc.push(group, ns, &row)?;
+    fn restore(&self, snapshot: &KeyedStateSnapshot) -> Result<()> {
+        let state = &snapshot.name;
+        let bad = |what: &str, err: Error| {
+            Error::Codec(format!(
+                "state '{state}': the stored {what} does not decode as the declared type ({err}); the job's state \
+                 types changed since the snapshot was taken"
+            ))
+        };
+        let now = self.ttl.now();
+        let mut table = self.table.borrow_mut();
+        for e in &snapshot.entries {
+            let key: K = decode(&e.key).map_err(|err| bad("key", err))?;
+            let ns: N = decode(&e.namespace).map_err(|err| bad("namespace", err))?;
+            let mut slot = if snapshot.legacy {
+                S::decode(&S::UPGRADE(&e.value).map_err(|err| bad("value", err))?)
+            } else {
+                S::decode(&e.value)
+            }
+            .map_err(|err| bad("value", err))?;
+            if !slot.retain_live(now) {
+                continue;
+            }
+            match table.slot(&key, &ns) {
+                Some(existing) => existing.absorb(slot),
+                None => {
+                    table.slot_or_insert(&key, &ns, || slot);
                 }
             }
-        }
-        Ok(())
-    }
-
-    fn restore(&self, state: &str, entries: &[KeyedEntry]) -> Result<()> {
-        let mut table = self.0.borrow_mut();
-        for e in entries {
-            let (key, ns, (user_key, value)): (K, N, (UK, Stamped<UV>)) = decode_entry(state, e)?;
-            table.slot_or_insert(&key, &ns, FxHashMap::default).insert(user_key, value);
         }
         Ok(())
     }
@@ -137,51 +278,47 @@ impl HeapKeyedStateBackend {
                     snapshot.kind
                 )));
             }
-            table.restore(name, &snapshot.entries)?;
+            table.restore(&snapshot)?;
         }
         self.tables.push((name.to_string(), kind, table));
         Ok(())
     }
 
-    fn table<K: Key, N: Namespace, S: Serialize + DeserializeOwned + 'static>(
+    fn state<K: Key, N: Namespace, S: Slot>(
         &mut self,
         desc: &StateDescriptor,
         kind: StateKind,
-    ) -> Result<(Shared<K, N, S>, Ttl)> {
-        let table: Shared<K, N, S> = Rc::new(RefCell::new(Table::new()));
-        self.register(&desc.name, kind, table.clone())?;
-        Ok((table, Ttl::new(desc.ttl, self.clock.clone())))
+    ) -> Result<Rc<State<K, N, S>>> {
+        let state = Rc::new(State { table: RefCell::new(Table::new()), ttl: Ttl::new(desc.ttl, self.clock.clone()) });
+        self.register(&desc.name, kind, state.clone())?;
+        Ok(state)
     }
 
     pub(super) fn value<K: Key, V: Data, N: Namespace>(
         &mut self,
         desc: &StateDescriptor,
     ) -> Result<Box<dyn ValueStateBackend<K, N, V>>> {
-        let (table, ttl) = self.table(desc, StateKind::Value)?;
-        Ok(Box::new(HeapValue::<K, N, V> { table, ttl }))
+        Ok(Box::new(HeapValue(self.state::<K, N, Stamped<V>>(desc, StateKind::Value)?)))
     }
 
     pub(super) fn list<K: Key, V: Data, N: Namespace>(
         &mut self,
         desc: &StateDescriptor,
     ) -> Result<Box<dyn ListStateBackend<K, N, V>>> {
-        let (table, ttl) = self.table(desc, StateKind::List)?;
-        Ok(Box::new(HeapList::<K, N, V> { table, ttl }))
+        Ok(Box::new(HeapList(self.state::<K, N, Vec<Stamped<V>>>(desc, StateKind::List)?)))
     }
 
     pub(super) fn map<K: Key, UK: Key, UV: Data, N: Namespace>(
         &mut self,
         desc: &StateDescriptor,
     ) -> Result<Box<dyn MapStateBackend<K, N, UK, UV>>> {
-        let table: Shared<K, N, FxHashMap<UK, Stamped<UV>>> = Rc::new(RefCell::new(Table::new()));
-        self.register(&desc.name, StateKind::Map, Rc::new(MapRows(table.clone())))?;
-        Ok(Box::new(HeapMap::<K, N, UK, UV> { table, ttl: Ttl::new(desc.ttl, self.clock.clone()) }))
+        Ok(Box::new(HeapMap(self.state::<K, N, Rows<UK, UV>>(desc, StateKind::Map)?)))
     }
 
     pub(super) fn timers<K: Key, N: Namespace>(&mut self, name: &str) -> Result<Timers<K, N>> {
-        let timers = Timers::<K, N>::default();
-        self.register(name, StateKind::Timers, timers.shared())?;
-        Ok(timers)
+        let service = Rc::new(RefCell::new(TimerService::<K, N>::default()));
+        self.register(name, StateKind::Timers, service.clone())?;
+        Ok(Timers::new(service))
     }
 
     pub(super) fn state_names(&self) -> Vec<String> {
@@ -194,7 +331,7 @@ impl HeapKeyedStateBackend {
             .map(|(name, kind, table)| {
                 let mut enc = EntryEncoder::new(self.max_parallelism);
                 table.snapshot(&mut enc)?;
-                Ok(KeyedStateSnapshot { name: name.clone(), kind: *kind, entries: enc.finish() })
+                Ok(KeyedStateSnapshot { name: name.clone(), kind: *kind, entries: enc.finish(), legacy: false })
             })
             .collect()
     }
@@ -204,137 +341,173 @@ impl HeapKeyedStateBackend {
     }
 }
 
-struct HeapValue<K, N, V> {
-    table: Shared<K, N, Stamped<V>>,
-    ttl: Ttl,
+/// What a read of a stamped value returns (cloned), after TTL: `None` for an expired value unless
+/// it is visible; whether to remove it.
+#[inline]
+fn read<V: Clone>(ttl: &Ttl, s: &mut Stamped<V>) -> (Option<V>, bool) {
+    match ttl.read(s) {
+        Read::Live { .. } => (Some(s.value.clone()), false),
+        Read::Expired { visible } => (visible.then(|| s.value.clone()), true),
+    }
 }
+
+struct HeapValue<K, N, V>(Rc<State<K, N, Stamped<V>>>);
 
 impl<K: Key, N: Namespace, V: Data> ValueStateBackend<K, N, V> for HeapValue<K, N, V> {
     fn get(&self, key: &K, ns: &N) -> Result<Option<V>> {
-        let mut t = self.table.borrow_mut();
-        let Some(slot) = t.slot(key, ns) else { return Ok(None) };
-        if self.ttl.expired(slot) {
-            t.remove(key, ns);
-            return Ok(None);
-        }
-        self.ttl.on_read(slot);
-        Ok(Some(slot.value.clone()))
+        let ttl = &self.0.ttl;
+        Ok(self.0.with(|t| {
+            let (value, expired) = read(ttl, t.slot(key, ns)?);
+            if expired {
+                t.remove(key, ns);
+            }
+            value
+        }))
     }
 
     fn put(&self, key: &K, ns: &N, value: V) -> Result<()> {
-        let stamped = self.ttl.stamp(value);
-        let mut t = self.table.borrow_mut();
-        match t.slot(key, ns) {
+        let stamped = self.0.ttl.stamp(value);
+        self.0.with(|t| match t.slot(key, ns) {
             Some(slot) => *slot = stamped,
             None => {
                 t.slot_or_insert(key, ns, || stamped);
             }
-        }
+        });
         Ok(())
     }
 
     fn clear(&self, key: &K, ns: &N) -> Result<()> {
-        self.table.borrow_mut().remove(key, ns);
+        self.0.with(|t| t.remove(key, ns));
         Ok(())
     }
 }
 
-struct HeapList<K, N, V> {
-    table: Shared<K, N, Vec<Stamped<V>>>,
-    ttl: Ttl,
-}
+struct HeapList<K, N, V>(Rc<State<K, N, Vec<Stamped<V>>>>);
 
 impl<K: Key, N: Namespace, V: Data> ListStateBackend<K, N, V> for HeapList<K, N, V> {
     fn get(&self, key: &K, ns: &N) -> Result<Vec<V>> {
-        let mut t = self.table.borrow_mut();
-        let Some(list) = t.slot(key, ns) else { return Ok(Vec::new()) };
-        list.retain(|s| !self.ttl.expired(s));
-        let values = list
-            .iter_mut()
-            .map(|s| {
-                self.ttl.on_read(s);
-                s.value.clone()
-            })
-            .collect::<Vec<_>>();
-        if values.is_empty() {
-            t.remove(key, ns);
-        }
-        Ok(values)
+        let ttl = &self.0.ttl;
+        Ok(self.0.with(|t| {
+            let Some(list) = t.slot(key, ns) else { return Vec::new() };
+            let mut values = Vec::with_capacity(list.len());
+            list.retain_mut(|s| {
+                let (value, expired) = read(ttl, s);
+                values.extend(value);
+                !expired
+            });
+            if list.is_empty() {
+                t.remove(key, ns);
+            }
+            values
+        }))
     }
 
     fn add(&self, key: &K, ns: &N, value: V) -> Result<()> {
-        let stamped = self.ttl.stamp(value);
-        self.table.borrow_mut().slot_or_insert(key, ns, Vec::new).push(stamped);
+        let stamped = self.0.ttl.stamp(value);
+        self.0.with(|t| t.slot_or_insert(key, ns, Vec::new).push(stamped));
         Ok(())
     }
 
     fn update(&self, key: &K, ns: &N, values: Vec<V>) -> Result<()> {
-        let mut t = self.table.borrow_mut();
-        if values.is_empty() {
-            t.remove(key, ns);
-            return Ok(());
-        }
-        let stamped = values.into_iter().map(|v| self.ttl.stamp(v)).collect();
-        *t.slot_or_insert(key, ns, Vec::new) = stamped;
+        let ttl = &self.0.ttl;
+        self.0.with(|t| {
+            if values.is_empty() {
+                t.remove(key, ns);
+            } else {
+                *t.slot_or_insert(key, ns, Vec::new) = values.into_iter().map(|v| ttl.stamp(v)).collect();
+            }
+        });
         Ok(())
     }
 
     fn clear(&self, key: &K, ns: &N) -> Result<()> {
-        self.table.borrow_mut().remove(key, ns);
+        self.0.with(|t| t.remove(key, ns));
         Ok(())
     }
 }
 
-struct HeapMap<K, N, UK, UV> {
-    table: Shared<K, N, FxHashMap<UK, Stamped<UV>>>,
-    ttl: Ttl,
-}
+struct HeapMap<K, N, UK, UV>(Rc<State<K, N, Rows<UK, UV>>>);
 
 impl<K: Key, N: Namespace, UK: Key, UV: Data> MapStateBackend<K, N, UK, UV> for HeapMap<K, N, UK, UV> {
     fn get(&self, key: &K, ns: &N, user_key: &UK) -> Result<Option<UV>> {
-        let mut t = self.table.borrow_mut();
-        let Some(map) = t.slot(key, ns) else { return Ok(None) };
-        let Some(slot) = map.get_mut(user_key) else { return Ok(None) };
-        if self.ttl.expired(slot) {
-            map.remove(user_key);
-            return Ok(None);
-        }
-        self.ttl.on_read(slot);
-        Ok(Some(slot.value.clone()))
+        let user_key = encode(user_key)?;
+        let ttl = &self.0.ttl;
+        Ok(self.0.with(|t| {
+            let rows = t.slot(key, ns)?;
+            let (value, expired) = read(ttl, rows.0.get_mut(&user_key)?);
+            if expired {
+                rows.0.remove(&user_key);
+                if rows.0.is_empty() {
+                    t.remove(key, ns);
+                }
+            }
+            value
+        }))
     }
 
     fn put(&self, key: &K, ns: &N, user_key: UK, value: UV) -> Result<()> {
-        let stamped = self.ttl.stamp(value);
-        self.table.borrow_mut().slot_or_insert(key, ns, FxHashMap::default).insert(user_key, stamped);
+        let user_key = encode(&user_key)?;
+        let stamped = self.0.ttl.stamp(value);
+        self.0.with(|t| t.slot_or_insert(key, ns, || Rows(BTreeMap::new(), PhantomData)).0.insert(user_key, stamped));
         Ok(())
     }
 
     fn remove(&self, key: &K, ns: &N, user_key: &UK) -> Result<()> {
-        let mut t = self.table.borrow_mut();
-        if let Some(map) = t.slot(key, ns) {
-            map.remove(user_key);
-            if map.is_empty() {
-                t.remove(key, ns);
+        let user_key = encode(user_key)?;
+        self.0.with(|t| {
+            if let Some(rows) = t.slot(key, ns) {
+                rows.0.remove(&user_key);
+                if rows.0.is_empty() {
+                    t.remove(key, ns);
+                }
             }
-        }
+        });
         Ok(())
     }
 
-    fn entries(&self, key: &K, ns: &N) -> Result<Vec<(UK, UV)>> {
-        let mut t = self.table.borrow_mut();
-        let Some(map) = t.slot(key, ns) else { return Ok(Vec::new()) };
-        map.retain(|_, s| !self.ttl.expired(s));
-        Ok(map
-            .iter_mut()
-            .map(|(k, s)| {
-                self.ttl.on_read(s);
-                (k.clone(), s.value.clone())
-            })
-            .collect())
+    fn scan(&self, key: &K, ns: &N, bound: Bound<&[u8]>, reverse: bool, limit: usize) -> Result<Vec<MapEntry<UK, UV>>> {
+        let ttl = &self.0.ttl;
+        self.0.with(|t| {
+            let Some(rows) = t.slot(key, ns) else { return Ok(Vec::new()) };
+            let range = if reverse { (Bound::Unbounded, bound) } else { (bound, Bound::Unbounded) };
+            let mut out = Vec::new();
+            let mut expired = Vec::new();
+            let mut visit = |(k, s): (&Vec<u8>, &mut Stamped<UV>)| -> Result<bool> {
+                let (value, gone) = read(ttl, s);
+                if gone {
+                    expired.push(k.clone());
+                }
+                if let Some(value) = value {
+                    out.push((k.clone(), decode(k)?, value));
+                }
+                Ok(out.len() < limit)
+            };
+            let entries = rows.0.range_mut::<[u8], _>(range);
+            if reverse {
+                for row in entries.rev() {
+                    if !visit(row)? {
+                        break;
+                    }
+                }
+            } else {
+                for row in entries {
+                    if !visit(row)? {
+                        break;
+                    }
+                }
+            }
+            for k in expired {
+                rows.0.remove(&k);
+            }
+            if rows.0.is_empty() {
+                t.remove(key, ns);
+            }
+            Ok(out)
+        })
     }
 
     fn clear(&self, key: &K, ns: &N) -> Result<()> {
-        self.table.borrow_mut().remove(key, ns);
+        self.0.with(|t| t.remove(key, ns));
         Ok(())
     }
 }
@@ -350,9 +523,10 @@ mod tests {
     }
 
     #[test]
-    fn states_and_ttl_behave_as_specified() {
-        crate::conformance::states(&backend);
-        crate::conformance::ttl(&backend);
+    fn conforms() {
+        crate::conformance::all(&|clock, restored| {
+            KeyedStateBackend::Heap(super::HeapKeyedStateBackend::restoring(Arc::new(clock.clone()), 128, restored))
+        });
     }
 
     #[test]

@@ -53,6 +53,13 @@ pub struct IncrementalHandle {
     pub shared: Vec<DbFile>,
     /// The other files, in the checkpoint's directory.
     pub private: Vec<DbFile>,
+    /// The format of the values in the database ([`crate::snapshot::VALUE_FORMAT`]; absent: 1).
+    #[serde(default = "first_format")]
+    pub format: u8,
+}
+
+fn first_format() -> u8 {
+    1
 }
 
 /// A local directory deleted when dropped: the hard-linked RocksDB checkpoint a snapshot uploads.
@@ -158,6 +165,16 @@ impl RestoredDb {
 
     /// Whether every file exists, or the first that does not.
     pub fn check_files(&self) -> Result<()> {
+        if self.handle.format != crate::snapshot::VALUE_FORMAT {
+            return Err(Error::Checkpoint(format!(
+                "the RocksDB files of checkpoint {} at '{}' hold state in format {}, this build reads format {}: \
+                 restore from a savepoint (savepoints of format 1 are converted) or start the job without state",
+                self.checkpoint_id,
+                self.private.location(""),
+                self.handle.format,
+                crate::snapshot::VALUE_FORMAT
+            )));
+        }
         let files = self.handle.shared.iter().map(|f| (&self.shared, f));
         for (storage, f) in files.chain(self.handle.private.iter().map(|f| (&self.private, f))) {
             if !storage.exists(&f.path)? {

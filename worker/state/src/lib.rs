@@ -21,6 +21,7 @@ pub mod ttl;
 
 use crate::incremental::IncrementalSnapshot;
 pub use crate::timers::Timers;
+use ferroflink_core::codec::encode;
 use ferroflink_core::element::SnapshotFormat;
 use ferroflink_core::error::{Error, Result};
 use ferroflink_core::functions::AggregateFunction;
@@ -30,6 +31,7 @@ use serde::de::DeserializeOwned;
 use snapshot::KeyedStateSnapshot;
 use std::fmt::Debug;
 use std::hash::Hash;
+use std::ops::Bound;
 use std::sync::Arc;
 use ttl::StateTtlConfig;
 
@@ -81,7 +83,11 @@ pub trait ListStateBackend<K, N, V> {
     fn clear(&self, key: &K, ns: &N) -> Result<()>;
 }
 
-/// Map-state primitive of a backend.
+/// An entry of an ordered map scan: the user key as stored (its codec bytes), decoded, and the value.
+pub type MapEntry<UK, UV> = (Vec<u8>, UK, UV);
+
+/// Map-state primitive of a backend. Each map is ordered by the byte order of its serialized user
+/// keys, the same on every backend.
 pub trait MapStateBackend<K, N, UK, UV> {
     /// The value under `user_key`.
     fn get(&self, key: &K, ns: &N, user_key: &UK) -> Result<Option<UV>>;
@@ -89,8 +95,9 @@ pub trait MapStateBackend<K, N, UK, UV> {
     fn put(&self, key: &K, ns: &N, user_key: UK, value: UV) -> Result<()>;
     /// Removes `user_key`.
     fn remove(&self, key: &K, ns: &N, user_key: &UK) -> Result<()>;
-    /// All live entries (in no particular order).
-    fn entries(&self, key: &K, ns: &N) -> Result<Vec<(UK, UV)>>;
+    /// Up to `limit` live entries in key order from `bound` on (in reverse order back from it when
+    /// `reverse`).
+    fn scan(&self, key: &K, ns: &N, bound: Bound<&[u8]>, reverse: bool, limit: usize) -> Result<Vec<MapEntry<UK, UV>>>;
     /// Removes the whole map.
     fn clear(&self, key: &K, ns: &N) -> Result<()>;
 }
@@ -168,12 +175,16 @@ impl<K, V> ListState<K, V, ()> {
         fn clear(&self, key: &K) -> Result<()> => clear_in);
 }
 
-/// A map per key (and namespace).
+/// A map per key (and namespace), ordered by the byte order of the serialized user key (the
+/// engine codec, [`ferroflink_core::codec`]: fixed-size arrays such as big-endian `[u8; 8]` sort
+/// as their bytes; strings, byte strings and integers are length- or varint-prefixed, so their
+/// byte order is not their natural order). Iteration fetches entries in batches: it never
+/// materializes the whole map.
 pub struct MapState<K, UK, UV, N = ()> {
     inner: Box<dyn MapStateBackend<K, N, UK, UV>>,
 }
 
-impl<K, UK, UV, N> MapState<K, UK, UV, N> {
+impl<K, UK: Key, UV, N> MapState<K, UK, UV, N> {
     /// The value under `user_key` in namespace `ns`.
     pub fn get_in(&self, key: &K, ns: &N, user_key: &UK) -> Result<Option<UV>> {
         self.inner.get(key, ns, user_key)
@@ -186,9 +197,21 @@ impl<K, UK, UV, N> MapState<K, UK, UV, N> {
     pub fn remove_in(&self, key: &K, ns: &N, user_key: &UK) -> Result<()> {
         self.inner.remove(key, ns, user_key)
     }
-    /// Entries in namespace `ns`.
+    /// All entries in namespace `ns`, in key order.
     pub fn entries_in(&self, key: &K, ns: &N) -> Result<Vec<(UK, UV)>> {
-        self.inner.entries(key, ns)
+        self.iter_in(key, ns).collect()
+    }
+    /// The entries of namespace `ns` in key order.
+    pub fn iter_in<'a>(&'a self, key: &'a K, ns: &'a N) -> MapIter<'a, K, UK, UV, N> {
+        MapIter::new(&*self.inner, key, ns, Bound::Unbounded, false)
+    }
+    /// The entries of namespace `ns` in key order from `from` (inclusive) on: a range scan.
+    pub fn iter_from_in<'a>(&'a self, key: &'a K, ns: &'a N, from: &UK) -> Result<MapIter<'a, K, UK, UV, N>> {
+        Ok(MapIter::new(&*self.inner, key, ns, Bound::Included(encode(from)?), false))
+    }
+    /// The entries of namespace `ns` in reverse key order.
+    pub fn iter_rev_in<'a>(&'a self, key: &'a K, ns: &'a N) -> MapIter<'a, K, UK, UV, N> {
+        MapIter::new(&*self.inner, key, ns, Bound::Unbounded, true)
     }
     /// Clears the map in namespace `ns`.
     pub fn clear_in(&self, key: &K, ns: &N) -> Result<()> {
@@ -196,7 +219,7 @@ impl<K, UK, UV, N> MapState<K, UK, UV, N> {
     }
 }
 
-impl<K, UK, UV> MapState<K, UK, UV, ()> {
+impl<K, UK: Key, UV> MapState<K, UK, UV, ()> {
     /// The value under `user_key`.
     pub fn get(&self, key: &K, user_key: &UK) -> Result<Option<UV>> {
         self.get_in(key, &(), user_key)
@@ -209,13 +232,85 @@ impl<K, UK, UV> MapState<K, UK, UV, ()> {
     pub fn remove(&self, key: &K, user_key: &UK) -> Result<()> {
         self.remove_in(key, &(), user_key)
     }
-    /// All entries.
+    /// All entries, in key order.
     pub fn entries(&self, key: &K) -> Result<Vec<(UK, UV)>> {
         self.entries_in(key, &())
+    }
+    /// The entries in key order.
+    pub fn iter<'a>(&'a self, key: &'a K) -> MapIter<'a, K, UK, UV, ()> {
+        self.iter_in(key, &())
+    }
+    /// The entries in key order from `from` (inclusive) on.
+    pub fn iter_from<'a>(&'a self, key: &'a K, from: &UK) -> Result<MapIter<'a, K, UK, UV, ()>> {
+        self.iter_from_in(key, &(), from)
+    }
+    /// The entries in reverse key order.
+    pub fn iter_rev<'a>(&'a self, key: &'a K) -> MapIter<'a, K, UK, UV, ()> {
+        self.iter_rev_in(key, &())
     }
     /// Clears the map.
     pub fn clear(&self, key: &K) -> Result<()> {
         self.clear_in(key, &())
+    }
+}
+
+/// Entries a map iteration fetches from its backend at a time.
+const SCAN_BATCH: usize = 128;
+
+/// A cursor over one map in key order (or reverse), fetching [`SCAN_BATCH`] entries at a time.
+/// Writes to the map while iterating are seen from the next batch on.
+pub struct MapIter<'a, K, UK, UV, N> {
+    inner: &'a dyn MapStateBackend<K, N, UK, UV>,
+    key: &'a K,
+    ns: &'a N,
+    bound: Bound<Vec<u8>>,
+    reverse: bool,
+    batch: std::vec::IntoIter<MapEntry<UK, UV>>,
+    done: bool,
+}
+
+impl<'a, K, UK, UV, N> MapIter<'a, K, UK, UV, N> {
+    fn new(
+        inner: &'a dyn MapStateBackend<K, N, UK, UV>,
+        key: &'a K,
+        ns: &'a N,
+        bound: Bound<Vec<u8>>,
+        reverse: bool,
+    ) -> Self {
+        MapIter { inner, key, ns, bound, reverse, batch: Vec::new().into_iter(), done: false }
+    }
+}
+
+impl<K, UK, UV, N> Iterator for MapIter<'_, K, UK, UV, N> {
+    type Item = Result<(UK, UV)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some((_, k, v)) = self.batch.next() {
+                return Some(Ok((k, v)));
+            }
+            if self.done {
+                return None;
+            }
+            let bound = match &self.bound {
+                Bound::Included(b) => Bound::Included(b.as_slice()),
+                Bound::Excluded(b) => Bound::Excluded(b.as_slice()),
+                Bound::Unbounded => Bound::Unbounded,
+            };
+            match self.inner.scan(self.key, self.ns, bound, self.reverse, SCAN_BATCH) {
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+                Ok(rows) => {
+                    self.done = rows.len() < SCAN_BATCH;
+                    if let Some((last, _, _)) = rows.last() {
+                        self.bound = Bound::Excluded(last.clone());
+                    }
+                    self.batch = rows.into_iter();
+                }
+            }
+        }
     }
 }
 

@@ -60,7 +60,15 @@ pub struct KeyedStateSnapshot {
     pub kind: StateKind,
     /// Entries ordered by key group.
     pub entries: Vec<KeyedEntry>,
+    /// Whether the values are in format 1 (a TTL expiry after the value; see [`VALUE_FORMAT`]):
+    /// the backend converts them when the operator declares the state and its types are known.
+    #[serde(skip)]
+    pub legacy: bool,
 }
+
+/// The format of keyed values in snapshots and RocksDB: 2 puts the TTL expiry in front of the
+/// value ([`crate::ttl`]); 1 (before) wrote it after the value and lists as one sequence.
+pub const VALUE_FORMAT: u8 = 2;
 
 /// All elements of one declared operator list.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,6 +132,12 @@ impl EntryEncoder {
         Ok(())
     }
 
+    /// Adds an entry of the current key whose value is encoded already.
+    pub fn push_encoded<N: Serialize>(&mut self, key_group: u16, ns: &N, value: Vec<u8>) -> Result<()> {
+        self.entries.push(KeyedEntry { key_group, key: self.key.clone(), namespace: encode(ns)?, value });
+        Ok(())
+    }
+
     /// The entries, ordered by key group (stable: a key's entries keep their order).
     pub fn finish(mut self) -> Vec<KeyedEntry> {
         self.entries.sort_by_key(|e| e.key_group);
@@ -152,8 +166,8 @@ pub(crate) fn decode_entry<K: DeserializeOwned, N: DeserializeOwned, V: Deserial
 pub(crate) trait SnapshotTable {
     /// Appends every entry.
     fn snapshot(&self, enc: &mut EntryEncoder) -> Result<()>;
-    /// Inserts the entries of state `state` (all of groups this instance owns).
-    fn restore(&self, state: &str, entries: &[KeyedEntry]) -> Result<()>;
+    /// Inserts the entries of a snapshot of the state (all of groups this instance owns).
+    fn restore(&self, snapshot: &KeyedStateSnapshot) -> Result<()>;
 }
 
 /// A list of operator state as the store snapshots and restores it.

@@ -2,7 +2,7 @@
 //! when the clock does. A timer is identified by (key, namespace, time); registering the same one
 //! twice keeps one. Timers fire in time order, and timers of equal time in registration order.
 
-use crate::snapshot::{EntryEncoder, KeyedEntry, SnapshotTable, decode_entry};
+use crate::snapshot::{EntryEncoder, KeyedStateSnapshot, SnapshotTable, decode_entry};
 use ferroflink_core::error::Result;
 use ferroflink_core::record::Timestamp;
 use rustc_hash::FxHashSet;
@@ -126,66 +126,90 @@ impl<K: Clone + Hash + Eq, N: Clone + Hash + Eq> TimerService<K, N> {
     }
 }
 
+/// Which clock a timer waits for, as stored: event time.
+pub(crate) const EVENT_TIME: u8 = 0;
+/// Processing time.
+pub(crate) const PROCESSING_TIME: u8 = 1;
+
+/// Where a backend keeps an operator's timers: the heap's [`TimerService`], or RocksDB's timer
+/// column family with the RocksDB backend. `domain` is [`EVENT_TIME`] or [`PROCESSING_TIME`].
+pub(crate) trait TimerStore<K, N> {
+    /// Registers a timer (once: registering it again does nothing).
+    fn register(&self, domain: u8, key: &K, ns: &N, time: Timestamp) -> Result<()>;
+    /// Deletes a timer if it exists.
+    fn delete(&self, domain: u8, key: &K, ns: &N, time: Timestamp) -> Result<()>;
+    /// The next timer at or before `up_to`, removed.
+    fn pop(&self, domain: u8, up_to: Timestamp) -> Result<Option<(Timestamp, K, N)>>;
+    /// When the earliest timer is due.
+    fn next(&self, domain: u8) -> Option<Timestamp>;
+}
+
+impl<K: Clone + Hash + Eq, N: Clone + Hash + Eq> TimerStore<K, N> for RefCell<TimerService<K, N>> {
+    fn register(&self, domain: u8, key: &K, ns: &N, time: Timestamp) -> Result<()> {
+        let mut t = self.borrow_mut();
+        if domain == EVENT_TIME { &mut t.event } else { &mut t.processing }.register(key, ns, time);
+        Ok(())
+    }
+    fn delete(&self, domain: u8, key: &K, ns: &N, time: Timestamp) -> Result<()> {
+        let mut t = self.borrow_mut();
+        if domain == EVENT_TIME { &mut t.event } else { &mut t.processing }.delete(key, ns, time);
+        Ok(())
+    }
+    fn pop(&self, domain: u8, up_to: Timestamp) -> Result<Option<(Timestamp, K, N)>> {
+        let mut t = self.borrow_mut();
+        Ok(if domain == EVENT_TIME { &mut t.event } else { &mut t.processing }.pop_due(up_to))
+    }
+    fn next(&self, domain: u8) -> Option<Timestamp> {
+        let t = self.borrow();
+        if domain == EVENT_TIME { &t.event } else { &t.processing }.next()
+    }
+}
+
 /// The timer service of an operator as registered with its state backend (so its timers are
 /// checkpointed with the state): a shared handle whose methods never hold a borrow across calls,
-/// so a timer callback may register timers.
-pub struct Timers<K, N = ()>(Rc<RefCell<TimerService<K, N>>>);
+/// so a timer callback may register timers. Timers fire in time order; timers of equal time fire
+/// in registration order on the heap and in key order with RocksDB (as in Flink).
+pub struct Timers<K, N = ()>(Rc<dyn TimerStore<K, N>>);
 
-impl<K: Clone + Hash + Eq, N: Clone + Hash + Eq> Default for Timers<K, N> {
+impl<K: Clone + Hash + Eq + 'static, N: Clone + Hash + Eq + 'static> Default for Timers<K, N> {
     fn default() -> Self {
         Timers(Rc::new(RefCell::new(TimerService::default())))
     }
 }
 
-impl<K: Clone + Hash + Eq, N: Clone + Hash + Eq> Timers<K, N> {
-    /// See [`TimerService::register_event_time_timer`].
+impl<K, N> Timers<K, N> {
+    pub(crate) fn new(store: Rc<dyn TimerStore<K, N>>) -> Self {
+        Timers(store)
+    }
+    /// Registers an event-time timer: it fires when the watermark reaches `time`.
     pub fn register_event_time_timer(&self, key: &K, ns: &N, time: Timestamp) -> Result<()> {
-        self.0.borrow_mut().register_event_time_timer(key, ns, time);
-        Ok(())
+        self.0.register(EVENT_TIME, key, ns, time)
     }
-    /// See [`TimerService::delete_event_time_timer`].
+    /// Deletes an event-time timer if it exists.
     pub fn delete_event_time_timer(&self, key: &K, ns: &N, time: Timestamp) -> Result<()> {
-        self.0.borrow_mut().delete_event_time_timer(key, ns, time);
-        Ok(())
+        self.0.delete(EVENT_TIME, key, ns, time)
     }
-    /// See [`TimerService::register_processing_time_timer`].
+    /// Registers a processing-time timer: it fires when the clock reaches `time`.
     pub fn register_processing_time_timer(&self, key: &K, ns: &N, time: Timestamp) -> Result<()> {
-        self.0.borrow_mut().register_processing_time_timer(key, ns, time);
-        Ok(())
+        self.0.register(PROCESSING_TIME, key, ns, time)
     }
-    /// See [`TimerService::delete_processing_time_timer`].
+    /// Deletes a processing-time timer if it exists.
     pub fn delete_processing_time_timer(&self, key: &K, ns: &N, time: Timestamp) -> Result<()> {
-        self.0.borrow_mut().delete_processing_time_timer(key, ns, time);
-        Ok(())
+        self.0.delete(PROCESSING_TIME, key, ns, time)
     }
-    /// See [`TimerService::pop_event_timer`].
+    /// The next event-time timer at or before `watermark`, removed.
     pub fn pop_event_timer(&self, watermark: Timestamp) -> Result<Option<(Timestamp, K, N)>> {
-        Ok(self.0.borrow_mut().pop_event_timer(watermark))
+        self.0.pop(EVENT_TIME, watermark)
     }
-    /// See [`TimerService::pop_processing_timer`].
+    /// The next processing-time timer at or before `now`, removed.
     pub fn pop_processing_timer(&self, now: Timestamp) -> Result<Option<(Timestamp, K, N)>> {
-        Ok(self.0.borrow_mut().pop_processing_timer(now))
+        self.0.pop(PROCESSING_TIME, now)
     }
-    /// See [`TimerService::next_processing_time`].
+    /// When the earliest processing-time timer is due.
     pub fn next_processing_time(&self) -> Option<Timestamp> {
-        self.0.borrow().next_processing_time()
-    }
-    /// See [`TimerService::len`].
-    pub fn len(&self) -> usize {
-        self.0.borrow().len()
-    }
-    /// Whether no timer is registered.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-    pub(crate) fn shared(&self) -> Rc<RefCell<TimerService<K, N>>> {
-        self.0.clone()
+        self.0.next(PROCESSING_TIME)
     }
 }
-
-/// Time domain of a timer in a snapshot entry.
-const EVENT_TIME: u8 = 0;
-const PROCESSING_TIME: u8 = 1;
 
 /// A snapshot holds one entry per timer, value `(domain, time)`, in firing order within a key group.
 impl<K, N> SnapshotTable for RefCell<TimerService<K, N>>
@@ -206,10 +230,10 @@ where
         Ok(())
     }
 
-    fn restore(&self, state: &str, entries: &[KeyedEntry]) -> Result<()> {
+    fn restore(&self, snapshot: &KeyedStateSnapshot) -> Result<()> {
         let mut timers = self.borrow_mut();
-        for e in entries {
-            let (key, ns, (domain, time)): (K, N, (u8, Timestamp)) = decode_entry(state, e)?;
+        for e in &snapshot.entries {
+            let (key, ns, (domain, time)): (K, N, (u8, Timestamp)) = decode_entry(&snapshot.name, e)?;
             if domain == EVENT_TIME {
                 timers.register_event_time_timer(&key, &ns, time);
             } else {

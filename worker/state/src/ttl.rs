@@ -1,12 +1,27 @@
 //! State time-to-live (Flink's `StateTtlConfig`): a value expires `ttl` after it was last written
-//! (or also read, with [`TtlUpdate::OnReadAndWrite`]), measured in processing time. Expired values
-//! are never returned and are removed when touched.
+//! (or also read, with [`TtlUpdate::OnReadAndWrite`]), measured in processing time. A read never
+//! returns an expired value unless [`StateVisibility::ReturnExpiredIfNotCleanedUp`] asks for it;
+//! either way the read deletes it.
+//!
+//! Expired values are also cleaned up when nobody reads them: the heap backend checks a few
+//! entries on every access to a state with TTL (Flink's incremental cleanup), RocksDB drops them in
+//! a compaction filter, and snapshots never hold them.
+//!
+//! Stored form (the canonical snapshot and RocksDB rows): a value is `[expiry][value]` with the
+//! expiry first, an LEB128 `u64` (`0`: never expires, else the expiry time in ms plus one), so
+//! a compaction filter or a snapshot reads expiries without knowing the value type. A list is its
+//! elements back to back, each `[length][expiry][value]` (length in LEB128), which is what
+//! RocksDB's merge operator appends.
 
 use ferroflink_core::clock::Clock;
+use ferroflink_core::codec::encode_into;
+use ferroflink_core::error::{Error, Result};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// When a value's time-to-live restarts.
+/// When a value's time-to-live restarts (Flink's `StateTtlConfig.UpdateType`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum TtlUpdate {
     /// On creation and every write (default).
@@ -16,6 +31,17 @@ pub enum TtlUpdate {
     OnReadAndWrite,
 }
 
+/// Whether a read may return an expired value that is still stored (Flink's
+/// `StateTtlConfig.StateVisibility`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum StateVisibility {
+    /// Never (default).
+    #[default]
+    NeverReturnExpired,
+    /// Returns it once, as long as no cleanup removed it; the read removes it.
+    ReturnExpiredIfNotCleanedUp,
+}
+
 /// Time-to-live of a state's values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StateTtlConfig {
@@ -23,12 +49,26 @@ pub struct StateTtlConfig {
     pub ttl: Duration,
     /// What refreshes it.
     pub update: TtlUpdate,
+    /// Whether expired values may still be read.
+    pub visibility: StateVisibility,
+    /// Heap backend: entries checked for expiry per state access (Flink's incremental cleanup
+    /// size, default 5).
+    pub cleanup_size: usize,
+    /// RocksDB backend: table files older than this are compacted (dropping expired values) even
+    /// when nothing else would compact them (default: the TTL itself).
+    pub periodic_compaction: Option<Duration>,
 }
 
 impl StateTtlConfig {
     /// Values expire `ttl` after their last write.
     pub fn new(ttl: Duration) -> Self {
-        StateTtlConfig { ttl, update: TtlUpdate::OnCreateAndWrite }
+        StateTtlConfig {
+            ttl,
+            update: TtlUpdate::OnCreateAndWrite,
+            visibility: StateVisibility::NeverReturnExpired,
+            cleanup_size: 5,
+            periodic_compaction: None,
+        }
     }
 
     /// Reads refresh the time-to-live too.
@@ -36,15 +76,192 @@ impl StateTtlConfig {
         self.update = TtlUpdate::OnReadAndWrite;
         self
     }
+
+    /// Sets when the time-to-live restarts.
+    pub fn with_update(mut self, update: TtlUpdate) -> Self {
+        self.update = update;
+        self
+    }
+
+    /// Sets whether expired values may still be read.
+    pub fn with_visibility(mut self, visibility: StateVisibility) -> Self {
+        self.visibility = visibility;
+        self
+    }
+
+    /// Heap backend: checks `entries` entries for expiry on every access (Flink's
+    /// `cleanupIncrementally`).
+    pub fn cleanup_incrementally(mut self, entries: usize) -> Self {
+        self.cleanup_size = entries;
+        self
+    }
+
+    /// RocksDB backend: compacts table files older than `age` (Flink's
+    /// `cleanupInRocksdbCompactFilter` periodic compaction time).
+    pub fn cleanup_in_rocksdb_compact_filter(mut self, age: Duration) -> Self {
+        self.periodic_compaction = Some(age);
+        self
+    }
 }
 
-/// A stored value with its expiry time (`i64::MAX`: never).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// Expiry of a value that never expires.
+pub const NEVER: i64 = i64::MAX;
+
+/// A stored value with its expiry time ([`NEVER`]: never). Serialized expiry first (see the
+/// module documentation).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stamped<V> {
+    /// Processing time from which it is gone.
+    #[serde(serialize_with = "put_expiry", deserialize_with = "take_expiry")]
+    pub expires_at: i64,
     /// The value.
     pub value: V,
-    /// Processing time after which it is gone.
-    pub expires_at: i64,
+}
+
+fn put_expiry<S: Serializer>(expires_at: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(if *expires_at == NEVER { 0 } else { (*expires_at).max(0) as u64 + 1 })
+}
+
+fn take_expiry<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    Ok(match u64::deserialize(d)? {
+        0 => NEVER,
+        n => i64::try_from(n - 1).unwrap_or(NEVER - 1),
+    })
+}
+
+/// Reads an LEB128 `u64` off the front of `bytes`: the value and the bytes it took.
+fn leb128(bytes: &[u8]) -> Result<(u64, usize)> {
+    let mut n = 0u64;
+    for (i, &b) in bytes.iter().enumerate().take(10) {
+        n |= u64::from(b & 0x7f) << (7 * i);
+        if b < 0x80 {
+            return Ok((n, i + 1));
+        }
+    }
+    Err(Error::Codec("truncated length or expiry in a stored state value".into()))
+}
+
+/// Appends `n` in LEB128.
+pub(crate) fn push_leb128(buf: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        buf.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    buf.push(n as u8);
+}
+
+/// The expiry of a stored value, without decoding the value.
+pub fn stored_expiry(bytes: &[u8]) -> Result<i64> {
+    Ok(match leb128(bytes)?.0 {
+        0 => NEVER,
+        n => i64::try_from(n - 1).unwrap_or(NEVER - 1),
+    })
+}
+
+/// Whether a value expiring at `expires_at` is gone at `now`.
+#[inline]
+pub fn is_expired(expires_at: i64, now: i64) -> bool {
+    expires_at != NEVER && now >= expires_at
+}
+
+/// The stored elements of a list (see the module documentation), each as stored.
+pub fn list_elements(mut bytes: &[u8]) -> impl Iterator<Item = Result<&[u8]>> {
+    std::iter::from_fn(move || {
+        if bytes.is_empty() {
+            return None;
+        }
+        let element = leb128(bytes).and_then(|(len, used)| {
+            let end = usize::try_from(len).ok().and_then(|l| l.checked_add(used)).filter(|&e| e <= bytes.len());
+            let end = end.ok_or_else(|| Error::Codec("truncated element in a stored list".into()))?;
+            let element = &bytes[used..end];
+            bytes = &bytes[end..];
+            Ok(element)
+        });
+        if element.is_err() {
+            bytes = &[];
+        }
+        Some(element)
+    })
+}
+
+/// Appends one element to a stored list.
+pub fn push_list_element<V: Serialize>(buf: &mut Vec<u8>, element: &Stamped<V>) -> Result<()> {
+    let start = buf.len();
+    encode_into(element, buf)?;
+    let encoded = buf.split_off(start);
+    push_leb128(buf, encoded.len() as u64);
+    buf.extend_from_slice(&encoded);
+    Ok(())
+}
+
+/// Decodes a stored list.
+pub fn decode_list<V: DeserializeOwned>(bytes: &[u8]) -> Result<Vec<Stamped<V>>> {
+    list_elements(bytes).map(|e| ferroflink_core::codec::decode(e?)).collect()
+}
+
+/// The live part of a stored list at `now` (`None`: nothing expired, keep it as it is; empty:
+/// everything did).
+pub fn live_list(bytes: &[u8], now: i64) -> Result<Option<Vec<u8>>> {
+    let mut live: Option<Vec<u8>> = None;
+    let mut offset = 0;
+    for element in list_elements(bytes) {
+        let element = element?;
+        let end = element.as_ptr() as usize - bytes.as_ptr() as usize + element.len();
+        if is_expired(stored_expiry(element)?, now) {
+            live.get_or_insert_with(|| bytes[..offset].to_vec());
+        } else if let Some(live) = &mut live {
+            live.extend_from_slice(&bytes[offset..end]);
+        }
+        offset = end;
+    }
+    Ok(live)
+}
+
+/// Converts a stored value of format 1 (see [`crate::snapshot::VALUE_FORMAT`]) into this format.
+pub(crate) type Upgrade = fn(&[u8]) -> Result<Vec<u8>>;
+
+/// Format 1 of stored values: a value was `(value, expiry)` (expiry zigzag-encoded), a list one
+/// sequence of those, a map row `(user key, value, expiry)`.
+pub(crate) mod v1 {
+    use super::{Stamped, push_list_element};
+    use ferroflink_core::codec::{decode, encode};
+    use ferroflink_core::error::Result;
+    use ferroflink_core::record::{Data, Key};
+
+    /// A value state's value.
+    pub fn value<V: Data>(bytes: &[u8]) -> Result<Vec<u8>> {
+        let (value, expires_at): (V, i64) = decode(bytes)?;
+        encode(&Stamped { expires_at, value })
+    }
+
+    /// A list state's list.
+    pub fn list<V: Data>(bytes: &[u8]) -> Result<Vec<u8>> {
+        let mut list = Vec::new();
+        for (value, expires_at) in decode::<Vec<(V, i64)>>(bytes)? {
+            push_list_element(&mut list, &Stamped { expires_at, value })?;
+        }
+        Ok(list)
+    }
+
+    /// A map state's row.
+    pub fn map_row<UK: Key, UV: Data>(bytes: &[u8]) -> Result<Vec<u8>> {
+        let (user_key, value, expires_at): (UK, UV, i64) = decode(bytes)?;
+        encode(&(user_key, Stamped { expires_at, value }))
+    }
+}
+
+/// What a read found.
+pub enum Read {
+    /// A live value (its expiry refreshed if reads refresh: write it back when `refreshed`).
+    Live {
+        /// Whether the expiry changed.
+        refreshed: bool,
+    },
+    /// An expired value: delete it; return it only if `visible`.
+    Expired {
+        /// Whether the read returns it anyway.
+        visible: bool,
+    },
 }
 
 /// A state's TTL policy bound to a clock.
@@ -60,6 +277,22 @@ impl Ttl {
         Ttl { config, clock }
     }
 
+    /// Whether values expire at all.
+    #[inline]
+    pub fn enabled(&self) -> bool {
+        self.config.is_some()
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> Option<&StateTtlConfig> {
+        self.config.as_ref()
+    }
+
+    /// Processing time now.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
     /// Stamps a value being written.
     pub fn stamp<V>(&self, value: V) -> Stamped<V> {
         Stamped { value, expires_at: self.expiry() }
@@ -68,14 +301,14 @@ impl Ttl {
     fn expiry(&self) -> i64 {
         match self.config {
             Some(c) => self.clock.now().saturating_add(c.ttl.as_millis() as i64),
-            None => i64::MAX,
+            None => NEVER,
         }
     }
 
     /// Whether a value has expired.
     #[inline]
     pub fn expired<V>(&self, s: &Stamped<V>) -> bool {
-        s.expires_at != i64::MAX && self.clock.now() >= s.expires_at
+        s.expires_at != NEVER && is_expired(s.expires_at, self.clock.now())
     }
 
     /// Whether reads refresh the time-to-live.
@@ -83,11 +316,43 @@ impl Ttl {
         self.config.is_some_and(|c| c.update == TtlUpdate::OnReadAndWrite)
     }
 
-    /// Refreshes a value that was just read, if reads refresh.
+    /// Checks a value being read and refreshes it if reads refresh.
     #[inline]
-    pub fn on_read<V>(&self, s: &mut Stamped<V>) {
-        if self.config.is_some_and(|c| c.update == TtlUpdate::OnReadAndWrite) {
-            s.expires_at = self.expiry();
+    pub fn read<V>(&self, s: &mut Stamped<V>) -> Read {
+        let Some(c) = self.config else { return Read::Live { refreshed: false } };
+        let now = self.clock.now();
+        if is_expired(s.expires_at, now) {
+            return Read::Expired { visible: c.visibility == StateVisibility::ReturnExpiredIfNotCleanedUp };
         }
+        if c.update == TtlUpdate::OnReadAndWrite {
+            s.expires_at = now.saturating_add(c.ttl.as_millis() as i64);
+            return Read::Live { refreshed: true };
+        }
+        Read::Live { refreshed: false }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferroflink_core::codec::{decode, encode};
+
+    #[test]
+    fn expiry_leads_the_stored_form_and_lists_filter_without_types() {
+        for expires_at in [NEVER, 0, 1, 1_700_000_000_000] {
+            let bytes = encode(&Stamped { expires_at, value: "v".to_string() }).unwrap();
+            assert_eq!(stored_expiry(&bytes).unwrap(), expires_at);
+            assert_eq!(decode::<Stamped<String>>(&bytes).unwrap().expires_at, expires_at);
+        }
+        assert_eq!(encode(&Stamped { expires_at: NEVER, value: 7u8 }).unwrap(), vec![0, 7], "one byte when unused");
+        let mut list = Vec::new();
+        for (expires_at, value) in [(10, 1u64), (NEVER, 2), (5, 3), (20, 4)] {
+            push_list_element(&mut list, &Stamped { expires_at, value }).unwrap();
+        }
+        assert_eq!(live_list(&list, 4).unwrap(), None, "nothing expired yet");
+        let live = live_list(&list, 10).unwrap().unwrap();
+        let values: Vec<u64> = decode_list::<u64>(&live).unwrap().into_iter().map(|s| s.value).collect();
+        assert_eq!(values, vec![2, 4]);
+        assert!(live_list(&list[..list.len() - 1], 0).is_err(), "a truncated list is an error, not a panic");
     }
 }

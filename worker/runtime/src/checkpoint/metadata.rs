@@ -28,7 +28,8 @@ pub const METADATA_FILE: &str = "_metadata";
 /// Version of the metadata and state-file format this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
 const STATE_MAGIC: &[u8; 4] = b"FFST";
-const STATE_VERSION: u8 = 1;
+/// 2: keyed values in [`ferroflink_state::snapshot::VALUE_FORMAT`] 2 (1 is still read).
+const STATE_VERSION: u8 = 2;
 
 /// Checkpoint or savepoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -206,17 +207,22 @@ pub fn decode_state_file(bytes: &[u8], handle: &SubtaskStateHandle, location: &s
     if bytes.len() < 13 || &bytes[..4] != STATE_MAGIC {
         return Err(corrupt(location, "not a state file"));
     }
-    if bytes[4] != STATE_VERSION {
+    let version = bytes[4];
+    if !(1..=STATE_VERSION).contains(&version) {
         return Err(Error::Checkpoint(format!(
-            "'{location}' has state format version {}, this build reads version {STATE_VERSION}",
-            bytes[4]
+            "'{location}' has state format version {version}, this build reads versions 1 to {STATE_VERSION}"
         )));
     }
     let (body, sum) = bytes.split_at(bytes.len() - 8);
     if xxh64(body, 0).to_le_bytes() != sum {
         return Err(corrupt(location, "checksum mismatch"));
     }
-    codec::decode(&body[5..]).map_err(|e| corrupt(location, &e.to_string()))
+    let mut state: OperatorSubtaskState = codec::decode(&body[5..]).map_err(|e| corrupt(location, &e.to_string()))?;
+    // Version 1 wrote keyed values in format 1; the backends convert them once the types are known.
+    for keyed in &mut state.keyed {
+        keyed.legacy = version == 1;
+    }
+    Ok(state)
 }
 
 #[cfg(test)]

@@ -3,10 +3,17 @@
 //!
 //! Keys are `[key group: u16 big endian][len][key][len][namespace]` (map state appends the user
 //! key; `len` is an LEB128 byte count; key and namespace in the engine codec): a key group's rows
-//! are one contiguous range, a key's rows one prefix, and a row splits without knowing its types.
-//! Values are stored exactly as the canonical snapshot encodes them ([`crate::snapshot`]),
-//! so a canonical snapshot (a savepoint) is a scan that splits keys and copies values, and a restore
-//! writes rows back; savepoints move between this backend and the heap backend.
+//! are one contiguous range, a key's rows one prefix (a map's in user-key byte order), and a row
+//! splits without knowing its types. Values are stored exactly as the canonical snapshot encodes
+//! them ([`crate::snapshot`], [`crate::ttl`]), so a canonical snapshot (a savepoint) is a scan that
+//! splits keys and copies values, and a restore writes rows back; savepoints move between this
+//! backend and the heap backend. Timers have rows of their own layout ([`timers`]).
+//!
+//! A list append is a merge (RocksDB concatenates the stored elements), never a read of the list.
+//! Values whose TTL expired are dropped by a compaction filter that reads the expiry in front of
+//! each value without knowing its type; table files older than a state's TTL are compacted
+//! periodically so idle keys go too. Canonical snapshots leave expired values out; incremental
+//! checkpoints hold what compaction has not dropped yet.
 //!
 //! Checkpoints are incremental ([`crate::incremental`]): the database's files at the
 //! barrier (a RocksDB checkpoint: a flush and hard links, on the task thread) of which only the
@@ -19,30 +26,37 @@
 //! Memory: every instance in a process (a TaskManager) shares one LRU block cache and one write
 //! buffer manager charged to it ([`RocksDbResources`]), so the budget holds however many
 //! operators the process runs. The write-ahead log is off (checkpoints are the durability).
-//! Timers stay on the heap and are snapshotted with the state.
 
-use super::snapshot::{KeyedEntry, KeyedStateSnapshot, SnapshotTable, StateKind};
-use super::ttl::{Stamped, Ttl};
+mod timers;
+
+use super::snapshot::{KeyedEntry, KeyedStateSnapshot, StateKind, VALUE_FORMAT};
+use super::ttl::{
+    Read, Stamped, Ttl, Upgrade, decode_list, is_expired, list_elements, live_list, push_list_element, stored_expiry,
+    v1,
+};
 use super::{ListStateBackend, MapStateBackend, StateDescriptor, Timers, ValueStateBackend, duplicate_state};
-use crate::Namespace;
 use crate::incremental::{DbFile, DbState, IncrementalHandle, IncrementalSnapshot, LocalDir, RestoredDb};
+use crate::{MapEntry, Namespace};
 use ferroflink_core::clock::Clock;
-use ferroflink_core::codec::{decode, encode_into};
+use ferroflink_core::codec::{decode, encode, encode_into};
 use ferroflink_core::element::SnapshotFormat;
 use ferroflink_core::error::{Error, Result};
 use ferroflink_core::keygroup::KeyGroupRange;
 use ferroflink_core::keygroup::key_group_for_bytes;
 use ferroflink_core::record::{Data, Key};
 use rocksdb::checkpoint::Checkpoint;
+use rocksdb::compaction_filter::Decision;
 use rocksdb::{
     BlockBasedIndexType, BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType,
-    Direction, IteratorMode, Options, ReadOptions, WriteBatch, WriteBufferManager, WriteOptions,
+    Direction, IteratorMode, MergeOperands, Options, ReadOptions, WriteBatch, WriteBufferManager, WriteOptions,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::marker::PhantomData;
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -139,6 +153,54 @@ fn db_error(what: &str, e: rocksdb::Error) -> Error {
     Error::io(format!("RocksDB: cannot {what}"), std::io::Error::other(e.into_string()))
 }
 
+/// Options of the column family of a state of `kind` built on `base`: lists append through the
+/// merge operator; with a `clock`, a compaction filter drops values whose TTL expired.
+fn cf_options(base: &Options, kind: StateKind, clock: Option<&Arc<dyn Clock>>) -> Options {
+    let mut options = base.clone();
+    if kind == StateKind::List {
+        // The name is stored in the database: keep it.
+        options.set_merge_operator_associative("ferroflink-list-append", append_to_list);
+    }
+    if let Some(clock) = clock.filter(|_| kind != StateKind::Timers) {
+        let clock = clock.clone();
+        options.set_compaction_filter("ferroflink-ttl", move |_, _: &[u8], value: &[u8]| {
+            if expired_row(kind, clock.now(), value) { Decision::Remove } else { Decision::Keep }
+        });
+    }
+    options
+}
+
+/// A list's stored form is its elements back to back, so appending is concatenation.
+fn append_to_list(_key: &[u8], existing: Option<&[u8]>, operands: &MergeOperands) -> Option<Vec<u8>> {
+    let mut list = existing.map(<[u8]>::to_vec).unwrap_or_default();
+    for element in operands {
+        list.extend_from_slice(element);
+    }
+    Some(list)
+}
+
+/// Whether a row holds nothing live at `now` (a row that does not parse is kept).
+fn expired_row(kind: StateKind, now: i64, value: &[u8]) -> bool {
+    let expired = |bytes: &[u8]| stored_expiry(bytes).is_ok_and(|t| is_expired(t, now));
+    match kind {
+        StateKind::List => list_elements(value).all(|e| e.is_ok_and(expired)),
+        _ => expired(value),
+    }
+}
+
+/// A row's value with what expired at `now` left out (`None`: nothing is live).
+fn live_row(kind: StateKind, now: i64, value: &[u8]) -> Result<Option<Cow<'_, [u8]>>> {
+    match kind {
+        StateKind::List => Ok(match live_list(value, now)? {
+            None => Some(Cow::Borrowed(value)),
+            Some(live) if live.is_empty() => None,
+            Some(live) => Some(Cow::Owned(live)),
+        }),
+        StateKind::Timers => Ok(Some(Cow::Borrowed(value))),
+        _ => Ok((!is_expired(stored_expiry(value)?, now)).then_some(Cow::Borrowed(value))),
+    }
+}
+
 /// The database of one operator instance, opened at its first declared state.
 struct Instance {
     db: DB,
@@ -151,6 +213,9 @@ struct Instance {
     uploads: BTreeMap<u64, HashMap<String, DbFile>>,
     /// Column families restored that no state declared (yet).
     undeclared: Vec<DbState>,
+    /// Options of the column families created after opening: RocksDB holds their compaction
+    /// filters by pointer, so they live as long as the database (declared after it: dropped after).
+    created: Vec<Options>,
 }
 
 impl Drop for Instance {
@@ -193,7 +258,11 @@ impl Instance {
         self.uploads.insert(id, shared.iter().map(|f| (f.name.clone(), f.clone())).collect());
         // Later checkpoints build on `base` or newer.
         self.uploads.retain(|&c, _| c >= base);
-        Ok(IncrementalSnapshot { dir, handle: IncrementalHandle { states, shared, private }, upload })
+        Ok(IncrementalSnapshot {
+            dir,
+            handle: IncrementalHandle { states, shared, private, format: VALUE_FORMAT },
+            upload,
+        })
     }
 }
 
@@ -202,11 +271,13 @@ type UserKeyLen = fn(&[u8]) -> Result<usize>;
 /// Ties a typed view to its key, namespace and value types.
 type Marker<K, N, V> = PhantomData<fn() -> (K, N, V)>;
 
-/// A declared state: its column family and how canonical map values split into user key and value.
+/// A declared state: its column family, how canonical map values split into user key and value,
+/// how values of format 1 convert.
 struct Layout {
     cf: String,
     kind: StateKind,
     user_key: Option<UserKeyLen>,
+    upgrade: Upgrade,
 }
 
 fn prefix_len<T: DeserializeOwned>(bytes: &[u8]) -> Result<usize> {
@@ -243,9 +314,12 @@ fn take_len_prefixed(bytes: &[u8]) -> Result<(&[u8], &[u8])> {
     Ok((&bytes[i..i + n], &bytes[i + n..]))
 }
 
-/// A row as the canonical form has it: key group, key, namespace; and the value with a map's user
-/// key in front.
-fn canonical_entry(key: &[u8], value: &[u8]) -> Result<KeyedEntry> {
+/// A row of a state of `kind` as the canonical form has it: key group, key, namespace; and the value
+/// with a map's user key in front (a timer's row holds its value in the row key).
+fn canonical_entry(kind: StateKind, key: &[u8], value: &[u8]) -> Result<KeyedEntry> {
+    if kind == StateKind::Timers {
+        return timers::canonical_timer(key);
+    }
     if key.len() < 2 {
         return Err(Error::Codec("RocksDB row key without a key group".into()));
     }
@@ -281,6 +355,18 @@ fn scan_range<'a>(db: &'a DB, cf: &str, range: KeyGroupRange) -> Result<rocksdb:
     Ok(db.iterator_cf_opt(handle, read, IteratorMode::From(&from, Direction::Forward)))
 }
 
+/// The first key after every key that starts with `prefix` (`None`: there is none).
+fn successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
 /// `<dir>.<suffix>`, next to `dir` (on the same file system, so hard links work).
 fn sibling(dir: &Path, suffix: &str) -> PathBuf {
     let mut name = dir.as_os_str().to_owned();
@@ -294,8 +380,8 @@ fn open_copy(db: &RestoredDb, dir: &Path, options: &Options) -> Result<(DB, Loca
     let _ = std::fs::remove_dir_all(dir);
     let guard = LocalDir(dir.to_path_buf());
     db.download(dir)?;
-    let names: Vec<&str> = db.handle.states.iter().map(|s| s.name.as_str()).collect();
-    let opened = DB::open_cf_for_read_only(options, dir, names, false)
+    let cfs = db.handle.states.iter().map(|s| ColumnFamilyDescriptor::new(&s.name, cf_options(options, s.kind, None)));
+    let opened = DB::open_cf_descriptors_read_only(options, dir, cfs, false)
         .map_err(|e| db_error(&format!("open the checkpointed database '{}'", dir.display()), e))?;
     Ok((opened, guard))
 }
@@ -316,13 +402,18 @@ pub fn canonical_from_dbs(dbs: &[RestoredDb], range: KeyGroupRange, scratch: &Pa
             let pos = match out.iter().position(|s| s.name == state.name) {
                 Some(p) => p,
                 None => {
-                    out.push(KeyedStateSnapshot { name: state.name.clone(), kind: state.kind, entries: Vec::new() });
+                    out.push(KeyedStateSnapshot {
+                        name: state.name.clone(),
+                        kind: state.kind,
+                        entries: Vec::new(),
+                        legacy: false,
+                    });
                     out.len() - 1
                 }
             };
             for row in scan_range(&opened, &state.name, part)? {
                 let (k, v) = row.map_err(|e| db_error("read a checkpointed database", e))?;
-                out[pos].entries.push(canonical_entry(&k, &v)?);
+                out[pos].entries.push(canonical_entry(state.kind, &k, &v)?);
             }
         }
     }
@@ -343,7 +434,6 @@ pub struct RocksDbKeyedStateBackend {
     clock: Arc<dyn Clock>,
     key_groups: KeyGroupRange,
     states: Vec<Layout>,
-    timers: Vec<(String, Rc<dyn SnapshotTable>)>,
     restored: Vec<KeyedStateSnapshot>,
     /// Databases of an incremental checkpoint to restore when the instance opens.
     dbs: Vec<RestoredDb>,
@@ -371,7 +461,6 @@ impl RocksDbKeyedStateBackend {
             key_groups,
             clock,
             states: Vec::new(),
-            timers: Vec::new(),
             restored,
             dbs,
         }
@@ -384,7 +473,7 @@ impl RocksDbKeyedStateBackend {
     }
 
     fn declared(&self, name: &str) -> bool {
-        self.states.iter().any(|s| s.cf == name) || self.timers.iter().any(|(n, _)| n == name)
+        self.states.iter().any(|s| s.cf == name)
     }
 
     fn take_restored(&mut self, name: &str, kind: StateKind) -> Result<Option<KeyedStateSnapshot>> {
@@ -418,6 +507,7 @@ impl RocksDbKeyedStateBackend {
         write.disable_wal(true);
         let mut uploads = BTreeMap::new();
         let mut undeclared = Vec::new();
+        let mut created = Vec::new();
         // The restored database that overlaps most becomes this one; the others' rows are copied in.
         let base = (0..self.dbs.len())
             .max_by_key(|&i| overlap(self.dbs[i].key_groups, self.key_groups).map_or(0, |o| o.end - o.start + 1));
@@ -426,7 +516,12 @@ impl RocksDbKeyedStateBackend {
             Some(b) => {
                 let restored = &self.dbs[b];
                 restored.download(&dir)?;
-                let cfs = restored.handle.states.iter().map(|s| ColumnFamilyDescriptor::new(&s.name, options.clone()));
+                let clock = Some(&self.clock);
+                let cfs = restored
+                    .handle
+                    .states
+                    .iter()
+                    .map(|s| ColumnFamilyDescriptor::new(&s.name, cf_options(&options, s.kind, clock)));
                 let mut db = DB::open_cf_descriptors(&options, &dir, cfs)
                     .map_err(|e| db_error(&format!("open the restored database '{}'", dir.display()), e))?;
                 let all = KeyGroupRange { start: 0, end: self.max_parallelism - 1 };
@@ -452,7 +547,10 @@ impl RocksDbKeyedStateBackend {
                     let (copy, _guard) = open_copy(other, &sibling(&dir, &format!("restore-{i}")), &options)?;
                     for state in &other.handle.states {
                         if db.cf_handle(&state.name).is_none() {
-                            db.create_cf(&state.name, &options).map_err(|e| db_error("create a restored state", e))?;
+                            let cf_options = cf_options(&options, state.kind, Some(&self.clock));
+                            db.create_cf(&state.name, &cf_options)
+                                .map_err(|e| db_error("create a restored state", e))?;
+                            created.push(cf_options);
                             undeclared.push(state.clone());
                         }
                         let cf = db.cf_handle(&state.name).expect("created");
@@ -471,11 +569,17 @@ impl RocksDbKeyedStateBackend {
             }
         };
         self.dbs.clear();
-        *slot = Some(Instance { db, dir, write, options, uid, uploads, undeclared });
+        *slot = Some(Instance { db, dir, write, options, uid, uploads, undeclared, created });
         Ok(())
     }
 
-    fn declare(&mut self, desc: &StateDescriptor, kind: StateKind, user_key: Option<UserKeyLen>) -> Result<Handle> {
+    fn declare(
+        &mut self,
+        desc: &StateDescriptor,
+        kind: StateKind,
+        user_key: Option<UserKeyLen>,
+        upgrade: Upgrade,
+    ) -> Result<Handle> {
         if self.declared(&desc.name) {
             return Err(duplicate_state(&desc.name));
         }
@@ -495,16 +599,26 @@ impl RocksDbKeyedStateBackend {
                     }
                 }
                 None => {
-                    let options = inst.options.clone();
+                    let options = cf_options(&inst.options, kind, Some(&self.clock));
                     inst.db
                         .create_cf(&desc.name, &options)
                         .map_err(|e| db_error(&format!("create state '{}'", desc.name), e))?;
+                    inst.created.push(options);
                 }
             }
+            if let Some(ttl) = &desc.ttl {
+                // Table files that nothing else compacts are compacted once they are this old, so the
+                // compaction filter sees expired values of keys nobody touches any more.
+                let age = ttl.periodic_compaction.unwrap_or(ttl.ttl).as_secs().max(1).to_string();
+                let cf = inst.db.cf_handle(&desc.name).expect("created");
+                inst.db
+                    .set_options_cf(&cf, &[("periodic_compaction_seconds", age.as_str())])
+                    .map_err(|e| db_error(&format!("set the TTL compaction of state '{}'", desc.name), e))?;
+            }
         }
-        let layout = Layout { cf: desc.name.clone(), kind, user_key };
+        let layout = Layout { cf: desc.name.clone(), kind, user_key, upgrade };
         if let Some(snapshot) = restored {
-            self.restore_rows(&layout, &snapshot.entries)?;
+            self.restore_rows(&layout, &snapshot)?;
         }
         self.states.push(layout);
         Ok(Handle {
@@ -518,25 +632,43 @@ impl RocksDbKeyedStateBackend {
         })
     }
 
-    fn restore_rows(&self, layout: &Layout, entries: &[KeyedEntry]) -> Result<()> {
+    fn restore_rows(&self, layout: &Layout, snapshot: &KeyedStateSnapshot) -> Result<()> {
         let slot = self.instance.borrow();
         let inst = slot.as_ref().expect("opened");
         let cf = inst.db.cf_handle(&layout.cf).expect("created");
         let mut batch = WriteBatch::default();
         let mut key = Vec::new();
-        for e in entries {
+        let now = self.clock.now();
+        for e in &snapshot.entries {
+            if layout.kind == StateKind::Timers {
+                batch.put_cf(cf, timers::timer_row(e)?, []);
+                continue;
+            }
             key.clear();
             key.extend_from_slice(&e.key_group.to_be_bytes());
             push_len_prefixed(&mut key, &e.key);
             push_len_prefixed(&mut key, &e.namespace);
+            let upgraded;
+            let row = if snapshot.legacy {
+                upgraded = (layout.upgrade)(&e.value).map_err(|err| {
+                    Error::Codec(format!(
+                        "state '{}': a value of format 1 does not decode as the declared type ({err})",
+                        layout.cf
+                    ))
+                })?;
+                &upgraded[..]
+            } else {
+                &e.value[..]
+            };
             let value = match layout.user_key {
                 Some(user_key) => {
-                    let n = user_key(&e.value)?;
-                    key.extend_from_slice(&e.value[..n]);
-                    &e.value[n..]
+                    let n = user_key(row)?;
+                    key.extend_from_slice(&row[..n]);
+                    &row[n..]
                 }
-                None => &e.value[..],
+                None => row,
             };
+            let Some(value) = live_row(layout.kind, now, value)? else { continue };
             batch.put_cf(cf, &key, value);
             if batch.len() >= 10_000 {
                 inst.db.write_opt(std::mem::take(&mut batch), &inst.write).map_err(|e| db_error("restore", e))?;
@@ -549,7 +681,7 @@ impl RocksDbKeyedStateBackend {
         &mut self,
         desc: &StateDescriptor,
     ) -> Result<Box<dyn ValueStateBackend<K, N, V>>> {
-        let handle = self.declare(desc, StateKind::Value, None)?;
+        let handle = self.declare(desc, StateKind::Value, None, v1::value::<V>)?;
         Ok(Box::new(Typed::<K, N, V> { handle, _t: PhantomData }))
     }
 
@@ -557,7 +689,7 @@ impl RocksDbKeyedStateBackend {
         &mut self,
         desc: &StateDescriptor,
     ) -> Result<Box<dyn ListStateBackend<K, N, V>>> {
-        let handle = self.declare(desc, StateKind::List, None)?;
+        let handle = self.declare(desc, StateKind::List, None, v1::list::<V>)?;
         Ok(Box::new(Typed::<K, N, V> { handle, _t: PhantomData }))
     }
 
@@ -565,24 +697,17 @@ impl RocksDbKeyedStateBackend {
         &mut self,
         desc: &StateDescriptor,
     ) -> Result<Box<dyn MapStateBackend<K, N, UK, UV>>> {
-        let handle = self.declare(desc, StateKind::Map, Some(prefix_len::<UK>))?;
+        let handle = self.declare(desc, StateKind::Map, Some(prefix_len::<UK>), v1::map_row::<UK, UV>)?;
         Ok(Box::new(Typed::<K, N, (UK, UV)> { handle, _t: PhantomData }))
     }
 
     pub(super) fn timers<K: Key, N: Namespace>(&mut self, name: &str) -> Result<Timers<K, N>> {
-        if self.declared(name) {
-            return Err(duplicate_state(name));
-        }
-        let timers = Timers::<K, N>::default();
-        if let Some(snapshot) = self.take_restored(name, StateKind::Timers)? {
-            timers.shared().restore(name, &snapshot.entries)?;
-        }
-        self.timers.push((name.to_string(), timers.shared()));
-        Ok(timers)
+        let handle = self.declare(&StateDescriptor::new(name), StateKind::Timers, None, |b| Ok(b.to_vec()))?;
+        Ok(Timers::new(Rc::new(timers::RocksDbTimers::<K, N>::open(handle, self.key_groups)?)))
     }
 
     pub(super) fn state_names(&self) -> Vec<String> {
-        self.states.iter().map(|s| s.cf.clone()).chain(self.timers.iter().map(|(n, _)| n.clone())).collect()
+        self.states.iter().map(|s| s.cf.clone()).collect()
     }
 
     pub(super) fn unrestored(&self) -> Vec<String> {
@@ -598,40 +723,35 @@ impl RocksDbKeyedStateBackend {
     }
 
     /// A snapshot for checkpoint `checkpoint_id`: canonical (every state scanned in key-group
-    /// order), or incremental when `format` asks for it (the database's files, with the timers in
-    /// canonical form).
+    /// order), or incremental when `format` asks for it (the database's files).
     pub(super) fn snapshot(
         &self,
         format: SnapshotFormat,
         checkpoint_id: u64,
     ) -> Result<(Vec<KeyedStateSnapshot>, Option<IncrementalSnapshot>)> {
-        let mut out = Vec::new();
-        for (name, timers) in &self.timers {
-            let mut enc = super::snapshot::EntryEncoder::new(self.max_parallelism);
-            timers.snapshot(&mut enc)?;
-            out.push(KeyedStateSnapshot { name: name.clone(), kind: StateKind::Timers, entries: enc.finish() });
-        }
         let mut slot = self.instance.borrow_mut();
-        let Some(inst) = slot.as_mut() else { return Ok((out, None)) };
+        let Some(inst) = slot.as_mut() else { return Ok((Vec::new(), None)) };
         if let SnapshotFormat::Incremental { base } = format
             && self.resources.config.incremental
         {
             let mut states: Vec<DbState> =
                 self.states.iter().map(|l| DbState { name: l.cf.clone(), kind: l.kind }).collect();
             states.extend(inst.undeclared.iter().cloned());
-            return Ok((out, Some(inst.checkpoint(checkpoint_id, base, states)?)));
+            return Ok((Vec::new(), Some(inst.checkpoint(checkpoint_id, base, states)?)));
         }
         let all = KeyGroupRange { start: 0, end: self.max_parallelism - 1 };
+        let now = self.clock.now();
         let mut keyed = Vec::new();
         for layout in &self.states {
             let mut entries: Vec<KeyedEntry> = Vec::new();
             for row in scan_range(&inst.db, &layout.cf, all)? {
                 let (key, value) = row.map_err(|e| db_error("read state for a snapshot", e))?;
-                entries.push(canonical_entry(&key, &value)?);
+                if let Some(value) = live_row(layout.kind, now, &value)? {
+                    entries.push(canonical_entry(layout.kind, &key, &value)?);
+                }
             }
-            keyed.push(KeyedStateSnapshot { name: layout.cf.clone(), kind: layout.kind, entries });
+            keyed.push(KeyedStateSnapshot { name: layout.cf.clone(), kind: layout.kind, entries, legacy: false });
         }
-        keyed.extend(out);
         Ok((keyed, None))
     }
 }
@@ -711,16 +831,35 @@ impl Handle {
     /// reads refresh.
     fn get_live<V: Data>(&self, inst: &Instance, cf: &ColumnFamily, key: &[u8]) -> Result<Option<V>> {
         let Some(mut stamped) = self.get::<Stamped<V>>(inst, cf, key)? else { return Ok(None) };
-        if self.ttl.expired(&stamped) {
-            self.delete(inst, cf, key)?;
-            return Ok(None);
-        }
-        let before = stamped.expires_at;
-        self.ttl.on_read(&mut stamped);
-        if stamped.expires_at != before {
-            self.put(inst, cf, key, &stamped)?;
+        match self.ttl.read(&mut stamped) {
+            Read::Live { refreshed: false } => {}
+            Read::Live { refreshed: true } => self.put(inst, cf, key, &stamped)?,
+            Read::Expired { visible } => {
+                self.delete(inst, cf, key)?;
+                if !visible {
+                    return Ok(None);
+                }
+            }
         }
         Ok(Some(stamped.value))
+    }
+
+    /// Replaces a list (an empty one is deleted).
+    fn write_list<V: Serialize>(
+        &self,
+        inst: &Instance,
+        cf: &ColumnFamily,
+        key: &[u8],
+        list: &[Stamped<V>],
+    ) -> Result<()> {
+        if list.is_empty() {
+            return self.delete(inst, cf, key);
+        }
+        let mut bytes = Vec::new();
+        for s in list {
+            push_list_element(&mut bytes, s)?;
+        }
+        inst.db.put_cf_opt(cf, key, bytes, &inst.write).map_err(|e| self.failed("write", e))
     }
 
     /// Runs `f` on each row under `prefix`, in key order.
@@ -766,45 +905,52 @@ impl<K: Key, N: Namespace, V: Data> ValueStateBackend<K, N, V> for Typed<K, N, V
     }
 }
 
+/// A list is stored as its elements back to back ([`crate::ttl`]): an append is a merge that
+/// RocksDB concatenates, never a read of the list.
 impl<K: Key, N: Namespace, V: Data> ListStateBackend<K, N, V> for Typed<K, N, V> {
     fn get(&self, key: &K, ns: &N) -> Result<Vec<V>> {
         let h = &self.handle;
         h.with_key(key, ns, |inst, cf, k| {
-            let Some(mut list): Option<Vec<Stamped<V>>> = h.get(inst, cf, k)? else { return Ok(Vec::new()) };
-            let before = list.len();
-            list.retain(|s| !h.ttl.expired(s));
-            for s in &mut list {
-                h.ttl.on_read(s);
+            let Some(bytes) = inst.db.get_pinned_cf(cf, k).map_err(|e| h.failed("read", e))? else {
+                return Ok(Vec::new());
+            };
+            let mut list: Vec<Stamped<V>> = decode_list(&bytes).map_err(|e| h.undecodable(e))?;
+            drop(bytes);
+            let (mut values, mut changed) = (Vec::with_capacity(list.len()), false);
+            list.retain_mut(|s| match h.ttl.read(s) {
+                Read::Live { refreshed } => {
+                    changed |= refreshed;
+                    values.push(s.value.clone());
+                    true
+                }
+                Read::Expired { visible } => {
+                    changed = true;
+                    if visible {
+                        values.push(s.value.clone());
+                    }
+                    false
+                }
+            });
+            if changed {
+                h.write_list(inst, cf, k, &list)?;
             }
-            if list.is_empty() {
-                h.delete(inst, cf, k)?;
-            } else if list.len() != before || h.ttl.refreshes_on_read() {
-                h.put(inst, cf, k, &list)?;
-            }
-            Ok(list.into_iter().map(|s| s.value).collect())
+            Ok(values)
         })
     }
 
     fn add(&self, key: &K, ns: &N, value: V) -> Result<()> {
         let h = &self.handle;
-        let stamped = h.ttl.stamp(value);
+        let mut element = Vec::new();
+        push_list_element(&mut element, &h.ttl.stamp(value))?;
         h.with_key(key, ns, |inst, cf, k| {
-            let mut list: Vec<Stamped<V>> = h.get(inst, cf, k)?.unwrap_or_default();
-            list.push(stamped);
-            h.put(inst, cf, k, &list)
+            inst.db.merge_cf_opt(cf, k, &element, &inst.write).map_err(|e| h.failed("append", e))
         })
     }
 
     fn update(&self, key: &K, ns: &N, values: Vec<V>) -> Result<()> {
         let h = &self.handle;
-        h.with_key(key, ns, |inst, cf, k| {
-            if values.is_empty() {
-                h.delete(inst, cf, k)
-            } else {
-                let list: Vec<Stamped<V>> = values.into_iter().map(|v| h.ttl.stamp(v)).collect();
-                h.put(inst, cf, k, &list)
-            }
-        })
+        let list: Vec<Stamped<V>> = values.into_iter().map(|v| h.ttl.stamp(v)).collect();
+        h.with_key(key, ns, |inst, cf, k| h.write_list(inst, cf, k, &list))
     }
 
     fn clear(&self, key: &K, ns: &N) -> Result<()> {
@@ -842,23 +988,51 @@ impl<K: Key, N: Namespace, UK: Key, UV: Data> MapStateBackend<K, N, UK, UV> for 
         })
     }
 
-    fn entries(&self, key: &K, ns: &N) -> Result<Vec<(UK, UV)>> {
+    fn scan(&self, key: &K, ns: &N, bound: Bound<&[u8]>, reverse: bool, limit: usize) -> Result<Vec<MapEntry<UK, UV>>> {
         let h = &self.handle;
         h.with_key(key, ns, |inst, cf, prefix| {
-            let mut out = Vec::new();
-            let mut expired = Vec::new();
-            h.for_prefix(inst, cf, prefix, |k, v| {
-                let user_key: UK = decode(&k[prefix.len()..]).map_err(|e| h.undecodable(e))?;
-                let stamped: Stamped<UV> = decode(v).map_err(|e| h.undecodable(e))?;
-                if h.ttl.expired(&stamped) {
-                    expired.push(k.to_vec());
-                } else {
-                    out.push((user_key, stamped.value));
+            let mut read = ReadOptions::default();
+            read.set_iterate_lower_bound(prefix.to_vec());
+            if let Some(end) = successor(prefix) {
+                read.set_iterate_upper_bound(end);
+            }
+            let direction = if reverse { Direction::Reverse } else { Direction::Forward };
+            let (seek, skip) = match bound {
+                Bound::Included(b) => (Some([prefix, b].concat()), None),
+                Bound::Excluded(b) => (Some([prefix, b].concat()), Some(b)),
+                Bound::Unbounded => (None, None),
+            };
+            let mode = match (&seek, reverse) {
+                (Some(seek), _) => IteratorMode::From(seek, direction),
+                (None, false) => IteratorMode::Start,
+                (None, true) => IteratorMode::End,
+            };
+            let (mut out, mut writes) = (Vec::new(), WriteBatch::default());
+            for row in inst.db.iterator_cf_opt(cf, read, mode) {
+                let (k, v) = row.map_err(|e| h.failed("scan", e))?;
+                let user_key = &k[prefix.len()..];
+                if skip == Some(user_key) {
+                    continue;
                 }
-                Ok(())
-            })?;
-            for k in expired {
-                h.delete(inst, cf, &k)?;
+                let mut stamped: Stamped<UV> = decode(&v).map_err(|e| h.undecodable(e))?;
+                match h.ttl.read(&mut stamped) {
+                    Read::Live { refreshed: false } => {}
+                    Read::Live { refreshed: true } => writes.put_cf(cf, &k, encode(&stamped)?),
+                    Read::Expired { visible } => {
+                        writes.delete_cf(cf, &k);
+                        if !visible {
+                            continue;
+                        }
+                    }
+                }
+                let decoded = decode(user_key).map_err(|e| h.undecodable(e))?;
+                out.push((user_key.to_vec(), decoded, stamped.value));
+                if out.len() >= limit {
+                    break;
+                }
+            }
+            if !writes.is_empty() {
+                inst.db.write_opt(writes, &inst.write).map_err(|e| h.failed("write", e))?;
             }
             Ok(out)
         })
@@ -916,11 +1090,9 @@ mod tests {
     }
 
     #[test]
-    fn states_and_ttl_behave_as_specified() {
+    fn conforms() {
         let res = resources();
-        let backend = |clock: &ManualClock| rocks(&res, clock, Vec::new());
-        crate::conformance::states(&backend);
-        crate::conformance::ttl(&backend);
+        crate::conformance::all(&|clock, restored| rocks(&res, clock, restored));
     }
 
     #[test]
@@ -1009,7 +1181,7 @@ mod tests {
         let t = b.timer_service::<u64, ()>("t").unwrap();
         let checkpoint = |id: u64, base: u64| {
             let (timers, snap) = b.snapshot(SnapshotFormat::Incremental { base }, id).unwrap();
-            assert_eq!(timers.len(), 1, "timers stay canonical");
+            assert!(timers.is_empty(), "timers are rows of the database");
             let snap = snap.expect("incremental");
             let uploaded = snap.upload.len();
             let dir = snap.dir.0.clone();
