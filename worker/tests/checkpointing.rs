@@ -304,6 +304,50 @@ fn injected_failures(root: PathBuf, backend: impl Fn(&Path) -> StateBackendConfi
     std::fs::remove_dir_all(root).unwrap();
 }
 
+/// The RocksDB directories of a running job are deleted (a disk lost under the TaskManager): the
+/// next flush fails, the task fails with an error naming the state, its operator and RocksDB's
+/// cause, the job restarts from its last checkpoint in new directories, and the output is exactly
+/// once. Nothing panics.
+#[test]
+fn a_rocksdb_directory_removed_under_a_running_job_fails_the_task_and_the_job_recovers() {
+    let root = temp("rocksdb-removed");
+    let n = 24_000;
+    let env = env(2);
+    env.set_state_backend(rocksdb(&root));
+    env.enable_checkpointing(Duration::from_millis(100), root.join("checkpoints").to_str().unwrap());
+    build(&env, n, 6_000.0, &root.join("out"), &Arc::new(Faults::default()));
+    let panics = Arc::new(Mutex::new(Vec::new()));
+    let hook = std::panic::take_hook();
+    let seen = panics.clone();
+    // Tests in this binary run in parallel and some inject panics on purpose: keep the others.
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info.to_string();
+        if !message.contains("injected failure") {
+            seen.lock().unwrap().push(message);
+        }
+    }));
+    let (handle, _) = env.execute_async("rocksdb-removed").unwrap();
+    let (rocksdb, started) = (root.join("rocksdb"), Instant::now());
+    while handle.checkpoints().is_empty() && started.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut removed = 0;
+    for dir in std::fs::read_dir(&rocksdb).unwrap().flatten() {
+        if std::fs::remove_dir_all(dir.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    assert!(removed > 0, "the running job has RocksDB directories under {}", rocksdb.display());
+    let result = handle.wait().unwrap();
+    std::panic::set_hook(hook);
+    assert!(panics.lock().unwrap().is_empty(), "panics: {:?}", panics.lock().unwrap());
+    assert!(result.restarts >= 1, "the lost directories failed a task");
+    let cause = &result.failures[0];
+    assert!(cause.contains("RocksDB") && cause.contains("operator '") && cause.contains("No such file"), "{cause}");
+    assert_output(&root.join("out"), n);
+    std::fs::remove_dir_all(root).unwrap();
+}
+
 /// Incremental RocksDB checkpoints: the job directory's `shared/` holds exactly the files its
 /// retained checkpoints list (none left behind by subsumed, failed or aborted checkpoints).
 fn assert_shared_files_are_those_retained(job: &Arc<dyn CheckpointStorage>) {

@@ -94,6 +94,8 @@ pub struct JobResult {
     pub savepoint: Option<String>,
     /// Restarts after failures.
     pub restarts: usize,
+    /// The failure behind each restart, oldest first (Flink's exception history).
+    pub failures: Vec<String>,
     /// Checkpoints and savepoints completed, oldest first.
     pub checkpoints: Vec<CompletedCheckpoint>,
     /// Checkpoints that failed or timed out.
@@ -450,6 +452,7 @@ impl Supervisor {
     ) -> Result<JobResult> {
         let started = Instant::now();
         let mut tracker = RestartTracker::new(strategy);
+        let mut failures = Vec::new();
         let mut from = restored.clone();
         loop {
             let number = tracker.restarts() as u64 + 1;
@@ -480,12 +483,14 @@ impl Supervisor {
                     cancelled: cancelled || stopped,
                     savepoint: self.coordinator.exit_savepoint(),
                     restarts: tracker.restarts(),
+                    failures,
                     checkpoints: self.coordinator.history(),
                     failed_checkpoints: self.coordinator.failed(),
                     restored_from,
                 });
             };
             let Some(delay) = tracker.on_failure(&error, Instant::now()) else { return Err(error) };
+            failures.push(error.to_string());
             if let Some(c) = self.coordinator.latest() {
                 from = Some(Arc::new(RestoredSnapshot::from_storage(
                     c.storage,

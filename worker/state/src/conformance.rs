@@ -25,6 +25,7 @@ pub(crate) fn all(backend: Make) {
     undecodable_values_are_errors(backend);
     format_1_snapshots_convert(backend);
     timers(backend);
+    retraction(backend);
 }
 
 /// Value, list, map, reducing and aggregating state; a name declared twice is refused.
@@ -329,4 +330,36 @@ fn timers(backend: Make) {
         all += 1;
     }
     assert_eq!(all, registered);
+}
+
+/// Aggregates retract; a multiset's MIN and MAX follow additions and retractions.
+fn retraction(backend: Make) {
+    let clock = ManualClock::new(0);
+    let mut b = backend(&clock, Vec::new());
+    let a = b.aggregating_state::<u64, u8, Count, ()>(&StateDescriptor::new("a"), Count).unwrap();
+    for _ in 0..3 {
+        a.add(&1, 0).unwrap();
+    }
+    a.retract(&1, 0).unwrap();
+    assert_eq!(a.get(&1).unwrap(), Some(2));
+    let m = b.multiset_state::<u64, i64, ()>(&StateDescriptor::new("m")).unwrap();
+    let mut random = Random(0x0123_4567_89ab_cdef);
+    let mut want: BTreeMap<i64, u64> = BTreeMap::new();
+    for _ in 0..3_000 {
+        let v = (random.next() % 200) as i64 - 100;
+        if random.next().is_multiple_of(3) {
+            let present = want.get(&v).is_some_and(|&n| n > 0);
+            assert_eq!(m.retract(&1, &v).unwrap(), present);
+            if present {
+                *want.get_mut(&v).unwrap() -= 1;
+                want.retain(|_, n| *n > 0);
+            }
+        } else {
+            m.add(&1, v).unwrap();
+            *want.entry(v).or_default() += 1;
+        }
+        assert_eq!(m.min(&1).unwrap(), want.keys().next().copied());
+        assert_eq!(m.max(&1).unwrap(), want.keys().next_back().copied());
+    }
+    assert_eq!(m.min(&2).unwrap(), None);
 }

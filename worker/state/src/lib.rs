@@ -12,6 +12,7 @@ mod conformance;
 pub mod heap;
 pub mod incremental;
 pub mod operator;
+pub mod ordered;
 pub mod rocksdb;
 pub mod s3;
 pub mod snapshot;
@@ -20,6 +21,7 @@ pub mod timers;
 pub mod ttl;
 
 use crate::incremental::IncrementalSnapshot;
+use crate::ordered::{OrderedKey, ToOrdered};
 pub use crate::timers::Timers;
 use ferroflink_core::codec::encode;
 use ferroflink_core::element::SnapshotFormat;
@@ -213,6 +215,14 @@ impl<K, UK: Key, UV, N> MapState<K, UK, UV, N> {
     pub fn iter_rev_in<'a>(&'a self, key: &'a K, ns: &'a N) -> MapIter<'a, K, UK, UV, N> {
         MapIter::new(&*self.inner, key, ns, Bound::Unbounded, true)
     }
+    /// The entry with the smallest key in namespace `ns`.
+    pub fn first_in(&self, key: &K, ns: &N) -> Result<Option<(UK, UV)>> {
+        Ok(self.inner.scan(key, ns, Bound::Unbounded, false, 1)?.pop().map(|(_, k, v)| (k, v)))
+    }
+    /// The entry with the greatest key in namespace `ns`.
+    pub fn last_in(&self, key: &K, ns: &N) -> Result<Option<(UK, UV)>> {
+        Ok(self.inner.scan(key, ns, Bound::Unbounded, true, 1)?.pop().map(|(_, k, v)| (k, v)))
+    }
     /// Clears the map in namespace `ns`.
     pub fn clear_in(&self, key: &K, ns: &N) -> Result<()> {
         self.inner.clear(key, ns)
@@ -361,6 +371,12 @@ impl<K, In, F: AggregateFunction<In>, N> AggregatingState<K, In, F, N> {
         self.function.add(value, &mut acc);
         self.acc.put_in(key, ns, acc)
     }
+    /// Retracts `value` in namespace `ns` ([`AggregateFunction::retract`]).
+    pub fn retract_in(&self, key: &K, ns: &N, value: In) -> Result<()> {
+        let mut acc = self.acc.get_in(key, ns)?.unwrap_or_else(|| self.function.create_accumulator());
+        self.function.retract(value, &mut acc)?;
+        self.acc.put_in(key, ns, acc)
+    }
     /// The result in namespace `ns`.
     pub fn get_in(&self, key: &K, ns: &N) -> Result<Option<F::Out>> {
         Ok(self.acc.get_in(key, ns)?.map(|a| self.function.get_result(&a)))
@@ -376,6 +392,10 @@ impl<K, In, F: AggregateFunction<In>> AggregatingState<K, In, F, ()> {
     pub fn add(&self, key: &K, value: In) -> Result<()> {
         self.add_in(key, &(), value)
     }
+    /// Retracts a value.
+    pub fn retract(&self, key: &K, value: In) -> Result<()> {
+        self.retract_in(key, &(), value)
+    }
     /// The current result.
     pub fn get(&self, key: &K) -> Result<Option<F::Out>> {
         self.get_in(key, &())
@@ -383,6 +403,63 @@ impl<K, In, F: AggregateFunction<In>> AggregatingState<K, In, F, ()> {
     /// Clears it.
     pub fn clear(&self, key: &K) -> Result<()> {
         self.clear_in(key, &())
+    }
+}
+
+/// A multiset of values per key (and namespace) in value order, for MIN and MAX over a changelog:
+/// a retracted value leaves the set, and the new extreme is the first (last) entry of an ordered
+/// map from each value's [`OrderedKey`] to the value and its count, as Flink's retractable MIN/MAX
+/// keep it (reading neither the whole set nor every value).
+pub struct MultisetState<K, V, N = ()> {
+    map: MapState<K, OrderedKey, (V, u64), N>,
+}
+
+impl<K, V: ToOrdered, N> MultisetState<K, V, N> {
+    /// Adds `value` in namespace `ns`.
+    pub fn add_in(&self, key: &K, ns: &N, value: V) -> Result<()> {
+        let k = OrderedKey::of(&value);
+        let count = self.map.get_in(key, ns, &k)?.map_or(0, |(_, n)| n);
+        self.map.put_in(key, ns, k, (value, count + 1))
+    }
+    /// Removes one occurrence of `value` in namespace `ns`; whether there was one.
+    pub fn retract_in(&self, key: &K, ns: &N, value: &V) -> Result<bool> {
+        let k = OrderedKey::of(value);
+        match self.map.get_in(key, ns, &k)? {
+            None => Ok(false),
+            Some((_, 1)) => self.map.remove_in(key, ns, &k).map(|()| true),
+            Some((v, n)) => self.map.put_in(key, ns, k, (v, n - 1)).map(|()| true),
+        }
+    }
+    /// The smallest value in namespace `ns`.
+    pub fn min_in(&self, key: &K, ns: &N) -> Result<Option<V>> {
+        Ok(self.map.first_in(key, ns)?.map(|(_, (v, _))| v))
+    }
+    /// The greatest value in namespace `ns`.
+    pub fn max_in(&self, key: &K, ns: &N) -> Result<Option<V>> {
+        Ok(self.map.last_in(key, ns)?.map(|(_, (v, _))| v))
+    }
+    /// Clears namespace `ns`.
+    pub fn clear_in(&self, key: &K, ns: &N) -> Result<()> {
+        self.map.clear_in(key, ns)
+    }
+}
+
+impl<K, V: ToOrdered> MultisetState<K, V, ()> {
+    /// Adds a value.
+    pub fn add(&self, key: &K, value: V) -> Result<()> {
+        self.add_in(key, &(), value)
+    }
+    /// Removes one occurrence of `value`; whether there was one.
+    pub fn retract(&self, key: &K, value: &V) -> Result<bool> {
+        self.retract_in(key, &(), value)
+    }
+    /// The smallest value.
+    pub fn min(&self, key: &K) -> Result<Option<V>> {
+        self.min_in(key, &())
+    }
+    /// The greatest value.
+    pub fn max(&self, key: &K) -> Result<Option<V>> {
+        self.max_in(key, &())
     }
 }
 
@@ -454,6 +531,14 @@ impl KeyedStateBackend {
         function: F,
     ) -> Result<AggregatingState<K, In, F, N>> {
         Ok(AggregatingState { acc: self.value_state(desc)?, function })
+    }
+
+    /// Declares a multiset state (retractable MIN and MAX).
+    pub fn multiset_state<K: Key, V: Data + ToOrdered, N: Namespace>(
+        &mut self,
+        desc: &StateDescriptor,
+    ) -> Result<MultisetState<K, V, N>> {
+        Ok(MultisetState { map: self.map_state(desc)? })
     }
 
     /// Declares the operator's timer service (stored with its state under `name`).

@@ -706,6 +706,30 @@ impl RocksDbKeyedStateBackend {
         Ok(Timers::new(Rc::new(timers::RocksDbTimers::<K, N>::open(handle, self.key_groups)?)))
     }
 
+    /// `e` with the operator named in front of what failed.
+    fn of_operator(&self, e: Error) -> Error {
+        match e {
+            Error::Io { context, source } => Error::io(format!("operator '{}': {context}", self.operator), source),
+            other => other,
+        }
+    }
+
+    /// RocksDB's estimate of the live data of every declared state (bytes).
+    pub fn live_data_bytes(&self) -> Result<u64> {
+        let slot = self.instance.borrow();
+        let Some(inst) = slot.as_ref() else { return Ok(0) };
+        let mut total = 0;
+        for layout in &self.states {
+            let cf = inst.db.cf_handle(&layout.cf).expect("created");
+            let live = inst
+                .db
+                .property_int_value_cf(&cf, rocksdb::properties::ESTIMATE_LIVE_DATA_SIZE)
+                .map_err(|e| db_error("read the live data size", e))?;
+            total += live.unwrap_or(0);
+        }
+        Ok(total)
+    }
+
     pub(super) fn state_names(&self) -> Vec<String> {
         self.states.iter().map(|s| s.cf.clone()).collect()
     }
@@ -737,7 +761,8 @@ impl RocksDbKeyedStateBackend {
             let mut states: Vec<DbState> =
                 self.states.iter().map(|l| DbState { name: l.cf.clone(), kind: l.kind }).collect();
             states.extend(inst.undeclared.iter().cloned());
-            return Ok((Vec::new(), Some(inst.checkpoint(checkpoint_id, base, states)?)));
+            let snapshot = inst.checkpoint(checkpoint_id, base, states).map_err(|e| self.of_operator(e))?;
+            return Ok((Vec::new(), Some(snapshot)));
         }
         let all = KeyGroupRange { start: 0, end: self.max_parallelism - 1 };
         let now = self.clock.now();

@@ -95,8 +95,8 @@ struct Heads {
 }
 
 impl Heads {
-    fn set(&mut self, first: usize, group: u16, time: Option<Timestamp>) {
-        let slot = &mut self.by_group[group as usize - first];
+    fn set(&mut self, index: usize, group: u16, time: Option<Timestamp>) {
+        let slot = &mut self.by_group[index];
         if let Some(old) = slot.take() {
             self.order.remove(&(old, group));
         }
@@ -125,7 +125,7 @@ impl<K: Key, N: Namespace> RocksDbTimers<K, N> {
             for group in groups.start..=groups.end {
                 for domain in [crate::timers::EVENT_TIME, crate::timers::PROCESSING_TIME] {
                     let first = timers.first(inst, cf, group as u16, domain, None)?;
-                    heads[domain as usize].set(groups.start, group as u16, first.map(|(t, _)| t));
+                    heads[domain as usize].set(group - groups.start, group as u16, first.map(|(t, _)| t));
                 }
             }
             Ok(())
@@ -164,39 +164,45 @@ impl<K: Key, N: Namespace> RocksDbTimers<K, N> {
         }
     }
 
-    fn encoded(&self, key: &K, ns: &N) -> Result<(u16, Vec<u8>, Vec<u8>)> {
+    /// The key's group, its index among this instance's groups, and the encoded key and namespace.
+    fn encoded(&self, key: &K, ns: &N) -> Result<(u16, usize, Vec<u8>, Vec<u8>)> {
         let (mut k, mut n) = (Vec::new(), Vec::new());
         encode_into(key, &mut k)?;
         encode_into(ns, &mut n)?;
-        let group = key_group_for_bytes(&k, self.handle.max_parallelism) as u16;
-        Ok((group, k, n))
+        let group = key_group_for_bytes(&k, self.handle.max_parallelism);
+        if !self.groups.contains(group) {
+            return Err(Error::Internal(format!(
+                "a timer of key {key:?} (key group {group}) in an instance owning key groups {:?}",
+                self.groups
+            )));
+        }
+        Ok((group as u16, group - self.groups.start, k, n))
     }
 }
 
 impl<K: Key, N: Namespace> TimerStore<K, N> for RocksDbTimers<K, N> {
     fn register(&self, domain: u8, key: &K, ns: &N, time: Timestamp) -> Result<()> {
-        let (group, k, n) = self.encoded(key, ns)?;
+        let (group, index, k, n) = self.encoded(key, ns)?;
         let row = row_key(group, domain, time, &k, &n);
         self.with(|inst, cf| {
             inst.db.put_cf_opt(cf, &row, [], &inst.write).map_err(|e| self.handle.failed("register a timer", e))
         })?;
         let mut heads = self.heads.borrow_mut();
         let heads = &mut heads[domain as usize];
-        let head = heads.by_group[group as usize - self.groups.start];
-        if head.is_none_or(|h| time < h) {
-            heads.set(self.groups.start, group, Some(time));
+        if heads.by_group[index].is_none_or(|h| time < h) {
+            heads.set(index, group, Some(time));
         }
         Ok(())
     }
 
     fn delete(&self, domain: u8, key: &K, ns: &N, time: Timestamp) -> Result<()> {
-        let (group, k, n) = self.encoded(key, ns)?;
+        let (group, index, k, n) = self.encoded(key, ns)?;
         let row = row_key(group, domain, time, &k, &n);
         self.with(|inst, cf| {
             inst.db.delete_cf_opt(cf, &row, &inst.write).map_err(|e| self.handle.failed("delete a timer", e))?;
-            if self.heads.borrow()[domain as usize].by_group[group as usize - self.groups.start] == Some(time) {
+            if self.heads.borrow()[domain as usize].by_group[index] == Some(time) {
                 let first = self.first(inst, cf, group, domain, Some(&row))?;
-                self.heads.borrow_mut()[domain as usize].set(self.groups.start, group, first.map(|(t, _)| t));
+                self.heads.borrow_mut()[domain as usize].set(index, group, first.map(|(t, _)| t));
             }
             Ok(())
         })
@@ -215,7 +221,8 @@ impl<K: Key, N: Namespace> TimerStore<K, N> for RocksDbTimers<K, N> {
             };
             inst.db.delete_cf_opt(cf, &row, &inst.write).map_err(|e| self.handle.failed("delete a timer", e))?;
             let next = self.first(inst, cf, group, domain, Some(&row))?;
-            self.heads.borrow_mut()[domain as usize].set(self.groups.start, group, next.map(|(t, _)| t));
+            let index = group as usize - self.groups.start;
+            self.heads.borrow_mut()[domain as usize].set(index, group, next.map(|(t, _)| t));
             let r = parse_row(&row).map_err(|e| self.handle.undecodable(e))?;
             let key = decode(r.key).map_err(|e| self.handle.undecodable(e))?;
             let ns = decode(r.ns).map_err(|e| self.handle.undecodable(e))?;
