@@ -18,7 +18,7 @@ use ferroflink_runtime::watermark::WatermarkStrategy;
 use ferroflink_state::StateBackendConfig;
 use ferroflink_state::rocksdb::RocksDbConfig;
 use ferroflink_state::s3::S3Config;
-use ferroflink_types::config::{self, StateBackendKind};
+use ferroflink_types::config::{self, StateBackendKind, TimerServiceKind};
 use ferroflink_types::spec::JobSettings;
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -187,6 +187,7 @@ impl StreamExecutionEnvironment {
                 background_jobs: s.rocksdb_background_jobs.clamp(1, 64) as i32,
                 compression: s.rocksdb_compression,
                 incremental: s.incremental,
+                timers_in_rocksdb: s.rocksdb_timers == TimerServiceKind::Rocksdb,
                 ..RocksDbConfig::default()
             };
             if let Some(m) = s.rocksdb_memory {

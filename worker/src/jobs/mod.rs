@@ -79,6 +79,9 @@ pub struct JobFlags {
     /// rocksdb: compress table files with LZ4 (`state.rocksdb-compression`, default true).
     #[arg(long, value_parser = values::boolean)]
     pub rocksdb_compression: Option<bool>,
+    /// rocksdb: where timers live, `rocksdb` or `heap` (`state.rocksdb-timers`, default rocksdb).
+    #[arg(long, value_parser = ["rocksdb", "heap"])]
+    pub rocksdb_timers: Option<String>,
     /// rocksdb: full checkpoints instead of incremental ones (`state.incremental: false`).
     #[arg(long)]
     pub full_checkpoints: bool,
@@ -185,6 +188,7 @@ impl JobFlags {
         set("state.rocksdb-block-size", self.rocksdb_block_size.map(Value::from));
         set("state.rocksdb-background-jobs", self.rocksdb_background_jobs.map(Value::from));
         set("state.rocksdb-compression", self.rocksdb_compression.map(Value::from));
+        set("state.rocksdb-timers", self.rocksdb_timers.clone().map(Value::from));
         set("state.incremental", self.full_checkpoints.then_some(Value::Bool(false)));
         set("restore.path", self.restore.clone().map(Value::from));
         set("restore.mode", self.restore_mode.clone().map(Value::from));

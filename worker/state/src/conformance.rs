@@ -282,21 +282,21 @@ fn format_1_snapshots_convert(backend: Make) {
 }
 
 /// Timers fire in time order, once, not after deletion, also those registered while firing, and
-/// survive a snapshot.
+/// survive a snapshot. Few keys with many namespaces put hundreds of timers in one key group.
 fn timers(backend: Make) {
     let clock = ManualClock::new(0);
     let mut b = backend(&clock, Vec::new());
     let t = b.timer_service::<u64, u32>("t").unwrap();
     let mut random = Random(0x2545_f491_4f6c_dd1d);
     let mut want = std::collections::BTreeSet::new();
-    for k in 0..2_000u64 {
-        let time = (random.next() % 1_000) as i64;
-        t.register_event_time_timer(&k, &7, time).unwrap();
-        t.register_event_time_timer(&k, &7, time).unwrap();
-        want.insert((time, k));
-        if k % 5 == 0 {
-            t.delete_event_time_timer(&k, &7, time).unwrap();
-            want.remove(&(time, k));
+    for i in 0..2_000u32 {
+        let (key, time) = (u64::from(i % 4), (random.next() % 1_000) as i64);
+        t.register_event_time_timer(&key, &i, time).unwrap();
+        t.register_event_time_timer(&key, &i, time).unwrap();
+        want.insert((time, i));
+        if i % 5 == 0 {
+            t.delete_event_time_timer(&key, &i, time).unwrap();
+            want.remove(&(time, i));
         }
     }
     t.register_processing_time_timer(&1, &0, 50).unwrap();
@@ -305,23 +305,34 @@ fn timers(backend: Make) {
     let (snapshot, _) = b.snapshot(SnapshotFormat::Canonical, 1).unwrap();
     let registered = want.len();
     let mut fired = Vec::new();
-    while let Some((time, k, ns)) = t.pop_event_timer(499).unwrap() {
-        assert_eq!(ns, 7);
-        if fired.is_empty() {
-            // A timer registered while firing, due already, fires in the same advance.
-            t.register_event_time_timer(&1_000_000, &7, time).unwrap();
+    while let Some((time, key, i)) = t.pop_event_timer(499).unwrap() {
+        assert_eq!(key, u64::from(i % 4));
+        if fired.len() == 10 {
+            // Registered while firing and due already: fires in the same advance.
+            t.register_event_time_timer(&0, &1_000_000, time).unwrap();
             want.insert((time, 1_000_000));
         }
-        fired.push((time, k));
+        if fired.len() == 20 {
+            // Deleted while firing: never fires.
+            let &(at, i) = want.iter().rev().find(|&&(at, i)| at <= 499 && i % 4 == 3).unwrap();
+            t.delete_event_time_timer(&3, &i, at).unwrap();
+            want.remove(&(at, i));
+        }
+        fired.push((time, i));
     }
     assert!(fired.windows(2).all(|w| w[0].0 <= w[1].0), "time order");
-    let due: Vec<(i64, u64)> = want.iter().copied().filter(|&(time, _)| time <= 499).collect();
+    let due: Vec<(i64, u32)> = want.iter().copied().filter(|&(time, _)| time <= 499).collect();
     let mut sorted = fired.clone();
     sorted.sort();
     assert_eq!(sorted, due, "every due timer once, none deleted");
     assert_eq!(t.pop_processing_timer(39).unwrap(), None);
     assert_eq!(t.pop_processing_timer(100).unwrap(), Some((40, 2, 0)));
     assert_eq!(t.next_processing_time(), Some(50));
+    let mut rest = 0;
+    while t.pop_event_timer(i64::MAX).unwrap().is_some() {
+        rest += 1;
+    }
+    assert_eq!(fired.len() + rest, want.len());
     // The snapshot, taken before firing, restores every timer.
     let mut r = backend(&clock, snapshot);
     let t = r.timer_service::<u64, u32>("t").unwrap();

@@ -1,11 +1,11 @@
 //! The heap state backend: objects in hash maps, per operator instance, on the task's thread.
-//! Per key, namespaces are kept in a short vector stored inline for the first (a key has few live
-//! windows at a time), so plain keyed state costs one hash lookup and no allocation per key.
+//! Per key, namespaces are kept in a short vector (a key has few live windows at a time), so plain
+//! keyed state costs one hash lookup and no key clone per access.
 //!
 //! TTL cleanup is incremental (Flink's `cleanupIncrementally`): every access to a state with TTL
-//! also checks the next few keys of its table (a cursor walks the table's dense index, wrapping
-//! around) and drops what expired; a table down to a quarter of its capacity gives the memory
-//! back. Snapshots and restores leave expired values out.
+//! also checks the next few keys of its table (a cursor walks the dense index of the table of a
+//! state with TTL, wrapping around) and drops what expired; a table down to a quarter of its
+//! capacity gives the memory back. Snapshots and restores leave expired values out.
 //!
 //! A map is kept ordered by serialized user key, the order RocksDB keeps it in.
 
@@ -19,9 +19,8 @@ use ferroflink_core::codec::{decode, encode, encode_into};
 use ferroflink_core::error::{Error, Result};
 use ferroflink_core::record::{Data, Key};
 use indexmap::IndexMap;
-use rustc_hash::FxBuildHasher;
+use rustc_hash::{FxBuildHasher, FxHashMap};
 use serde::Serialize;
-use smallvec::SmallVec;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
@@ -117,25 +116,42 @@ impl<UK: Key, UV: Data> Slot for Rows<UK, UV> {
     const UPGRADE: Upgrade = v1::map_row::<UK, UV>;
 }
 
-/// Per key, the namespaces and their slots; a cursor for incremental TTL cleanup.
-struct Table<K, N, S> {
-    map: IndexMap<K, SmallVec<[(N, S); 1]>, FxBuildHasher>,
-    cursor: usize,
+/// Per key, the namespaces and their slots. The keys of a state without TTL are in a plain hash
+/// map; those of a state with TTL in one with dense indices, which the incremental cleanup walks
+/// with a cursor.
+enum Table<K, N, S> {
+    Plain(FxHashMap<K, Vec<(N, S)>>),
+    Indexed { map: IndexMap<K, Vec<(N, S)>, FxBuildHasher>, cursor: usize },
 }
 
 impl<K: Key, N: Namespace, S: Slot> Table<K, N, S> {
-    fn new() -> Self {
-        Table { map: IndexMap::default(), cursor: 0 }
+    fn new(ttl: bool) -> Self {
+        if ttl { Table::Indexed { map: IndexMap::default(), cursor: 0 } } else { Table::Plain(FxHashMap::default()) }
+    }
+
+    fn slots(&mut self, key: &K) -> Option<&mut Vec<(N, S)>> {
+        match self {
+            Table::Plain(map) => map.get_mut(key),
+            Table::Indexed { map, .. } => map.get_mut(key),
+        }
     }
 
     fn slot(&mut self, key: &K, ns: &N) -> Option<&mut S> {
-        self.map.get_mut(key)?.iter_mut().find(|(n, _)| n == ns).map(|(_, s)| s)
+        self.slots(key)?.iter_mut().find(|(n, _)| n == ns).map(|(_, s)| s)
     }
 
     fn slot_or_insert(&mut self, key: &K, ns: &N, init: impl FnOnce() -> S) -> &mut S {
-        let slots = match self.map.get_index_of(key) {
-            Some(i) => &mut self.map[i],
-            None => self.map.entry(key.clone()).or_default(),
+        let slots = match self {
+            Table::Plain(map) => {
+                if !map.contains_key(key) {
+                    map.insert(key.clone(), Vec::with_capacity(1));
+                }
+                map.get_mut(key).expect("inserted above")
+            }
+            Table::Indexed { map, .. } => match map.get_index_of(key) {
+                Some(i) => &mut map[i],
+                None => map.entry(key.clone()).or_insert_with(|| Vec::with_capacity(1)),
+            },
         };
         let pos = match slots.iter().position(|(n, _)| n == ns) {
             Some(p) => p,
@@ -148,37 +164,46 @@ impl<K: Key, N: Namespace, S: Slot> Table<K, N, S> {
     }
 
     fn remove(&mut self, key: &K, ns: &N) {
-        if let Some(i) = self.map.get_index_of(key) {
-            let slots = &mut self.map[i];
-            slots.retain(|(n, _)| n != ns);
-            if slots.is_empty() {
-                self.map.swap_remove_index(i);
-                self.shrink();
+        let Some(slots) = self.slots(key) else { return };
+        slots.retain(|(n, _)| n != ns);
+        if slots.is_empty() {
+            match self {
+                Table::Plain(map) => {
+                    map.remove(key);
+                }
+                Table::Indexed { map, .. } => {
+                    map.swap_remove(key);
+                }
             }
         }
     }
 
-    /// Checks the next `budget` keys for expired values.
+    fn for_each(&self, mut f: impl FnMut(&K, &[(N, S)]) -> Result<()>) -> Result<()> {
+        match self {
+            Table::Plain(map) => map.iter().try_for_each(|(k, v)| f(k, v)),
+            Table::Indexed { map, .. } => map.iter().try_for_each(|(k, v)| f(k, v)),
+        }
+    }
+
+    /// Checks the next `budget` keys for expired values, and gives memory back once the table is
+    /// down to a quarter of its capacity (only here: a table whose keys come and go, as windows'
+    /// do, keeps its capacity).
     fn cleanup(&mut self, now: i64, budget: usize) {
-        for _ in 0..budget.min(self.map.len()) {
-            if self.cursor >= self.map.len() {
-                self.cursor = 0;
+        let Table::Indexed { map, cursor } = self else { return };
+        for _ in 0..budget.min(map.len()) {
+            if *cursor >= map.len() {
+                *cursor = 0;
             }
-            let slots = &mut self.map[self.cursor];
-            slots.retain(|(_, s)| s.retain_live(now));
+            let slots = &mut map[*cursor];
+            slots.retain_mut(|(_, s)| s.retain_live(now));
             if slots.is_empty() {
-                self.map.swap_remove_index(self.cursor);
+                map.swap_remove_index(*cursor);
             } else {
-                self.cursor += 1;
+                *cursor += 1;
             }
         }
-        self.shrink();
-    }
-
-    /// Gives memory back once the table is down to a quarter of its capacity.
-    fn shrink(&mut self) {
-        if self.map.capacity() > 1024 && self.map.len() < self.map.capacity() / 4 {
-            self.map.shrink_to(self.map.len() * 2);
+        if map.capacity() > 1024 && map.len() < map.capacity() / 4 {
+            map.shrink_to(map.len() * 2);
         }
     }
 }
@@ -205,13 +230,13 @@ impl<K: Key, N: Namespace, S: Slot> State<K, N, S> {
 impl<K: Key, N: Namespace, S: Slot> SnapshotTable for State<K, N, S> {
     fn snapshot(&self, enc: &mut EntryEncoder) -> Result<()> {
         let now = self.ttl.now();
-        for (key, slots) in &self.table.borrow().map {
+        self.table.borrow().for_each(|key, slots| {
             let group = enc.key(key)?;
             for (ns, slot) in slots {
                 slot.snapshot(now, group, ns, enc)?;
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     fn restore(&self, snapshot: &KeyedStateSnapshot) -> Result<()> {
@@ -289,7 +314,8 @@ impl HeapKeyedStateBackend {
         desc: &StateDescriptor,
         kind: StateKind,
     ) -> Result<Rc<State<K, N, S>>> {
-        let state = Rc::new(State { table: RefCell::new(Table::new()), ttl: Ttl::new(desc.ttl, self.clock.clone()) });
+        let table = RefCell::new(Table::new(desc.ttl.is_some()));
+        let state = Rc::new(State { table, ttl: Ttl::new(desc.ttl, self.clock.clone()) });
         self.register(&desc.name, kind, state.clone())?;
         Ok(state)
     }
@@ -318,7 +344,7 @@ impl HeapKeyedStateBackend {
     pub(super) fn timers<K: Key, N: Namespace>(&mut self, name: &str) -> Result<Timers<K, N>> {
         let service = Rc::new(RefCell::new(TimerService::<K, N>::default()));
         self.register(name, StateKind::Timers, service.clone())?;
-        Ok(Timers::new(service))
+        Ok(Timers::heap(service))
     }
 
     pub(super) fn state_names(&self) -> Vec<String> {

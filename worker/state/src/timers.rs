@@ -145,6 +145,7 @@ pub(crate) trait TimerStore<K, N> {
 }
 
 impl<K: Clone + Hash + Eq, N: Clone + Hash + Eq> TimerStore<K, N> for RefCell<TimerService<K, N>> {
+    #[inline]
     fn register(&self, domain: u8, key: &K, ns: &N, time: Timestamp) -> Result<()> {
         let mut t = self.borrow_mut();
         if domain == EVENT_TIME { &mut t.event } else { &mut t.processing }.register(key, ns, time);
@@ -169,45 +170,65 @@ impl<K: Clone + Hash + Eq, N: Clone + Hash + Eq> TimerStore<K, N> for RefCell<Ti
 /// checkpointed with the state): a shared handle whose methods never hold a borrow across calls,
 /// so a timer callback may register timers. Timers fire in time order; timers of equal time fire
 /// in registration order on the heap and in key order with RocksDB (as in Flink).
-pub struct Timers<K, N = ()>(Rc<dyn TimerStore<K, N>>);
+pub struct Timers<K, N = ()>(Store<K, N>);
 
-impl<K: Clone + Hash + Eq + 'static, N: Clone + Hash + Eq + 'static> Default for Timers<K, N> {
+/// The heap's timer service is called directly (it is on every window's path); others through
+/// the trait.
+enum Store<K, N> {
+    Heap(Rc<RefCell<TimerService<K, N>>>),
+    Other(Rc<dyn TimerStore<K, N>>),
+}
+
+impl<K: Clone + Hash + Eq, N: Clone + Hash + Eq> Default for Timers<K, N> {
     fn default() -> Self {
-        Timers(Rc::new(RefCell::new(TimerService::default())))
+        Timers(Store::Heap(Rc::new(RefCell::new(TimerService::default()))))
     }
 }
 
-impl<K, N> Timers<K, N> {
+/// Calls `$method` on whichever store the handle has.
+macro_rules! on_store {
+    ($self:ident.$method:ident($($arg:expr),*)) => {
+        match &$self.0 {
+            Store::Heap(s) => s.$method($($arg),*),
+            Store::Other(s) => s.$method($($arg),*),
+        }
+    };
+}
+
+impl<K: Clone + Hash + Eq, N: Clone + Hash + Eq> Timers<K, N> {
+    pub(crate) fn heap(service: Rc<RefCell<TimerService<K, N>>>) -> Self {
+        Timers(Store::Heap(service))
+    }
     pub(crate) fn new(store: Rc<dyn TimerStore<K, N>>) -> Self {
-        Timers(store)
+        Timers(Store::Other(store))
     }
     /// Registers an event-time timer: it fires when the watermark reaches `time`.
     pub fn register_event_time_timer(&self, key: &K, ns: &N, time: Timestamp) -> Result<()> {
-        self.0.register(EVENT_TIME, key, ns, time)
+        on_store!(self.register(EVENT_TIME, key, ns, time))
     }
     /// Deletes an event-time timer if it exists.
     pub fn delete_event_time_timer(&self, key: &K, ns: &N, time: Timestamp) -> Result<()> {
-        self.0.delete(EVENT_TIME, key, ns, time)
+        on_store!(self.delete(EVENT_TIME, key, ns, time))
     }
     /// Registers a processing-time timer: it fires when the clock reaches `time`.
     pub fn register_processing_time_timer(&self, key: &K, ns: &N, time: Timestamp) -> Result<()> {
-        self.0.register(PROCESSING_TIME, key, ns, time)
+        on_store!(self.register(PROCESSING_TIME, key, ns, time))
     }
     /// Deletes a processing-time timer if it exists.
     pub fn delete_processing_time_timer(&self, key: &K, ns: &N, time: Timestamp) -> Result<()> {
-        self.0.delete(PROCESSING_TIME, key, ns, time)
+        on_store!(self.delete(PROCESSING_TIME, key, ns, time))
     }
     /// The next event-time timer at or before `watermark`, removed.
     pub fn pop_event_timer(&self, watermark: Timestamp) -> Result<Option<(Timestamp, K, N)>> {
-        self.0.pop(EVENT_TIME, watermark)
+        on_store!(self.pop(EVENT_TIME, watermark))
     }
     /// The next processing-time timer at or before `now`, removed.
     pub fn pop_processing_timer(&self, now: Timestamp) -> Result<Option<(Timestamp, K, N)>> {
-        self.0.pop(PROCESSING_TIME, now)
+        on_store!(self.pop(PROCESSING_TIME, now))
     }
     /// When the earliest processing-time timer is due.
     pub fn next_processing_time(&self) -> Option<Timestamp> {
-        self.0.next(PROCESSING_TIME)
+        on_store!(self.next(PROCESSING_TIME))
     }
 }
 

@@ -277,12 +277,6 @@ impl Ttl {
         Ttl { config, clock }
     }
 
-    /// Whether values expire at all.
-    #[inline]
-    pub fn enabled(&self) -> bool {
-        self.config.is_some()
-    }
-
     /// The configuration.
     pub fn config(&self) -> Option<&StateTtlConfig> {
         self.config.as_ref()
@@ -303,17 +297,6 @@ impl Ttl {
             Some(c) => self.clock.now().saturating_add(c.ttl.as_millis() as i64),
             None => NEVER,
         }
-    }
-
-    /// Whether a value has expired.
-    #[inline]
-    pub fn expired<V>(&self, s: &Stamped<V>) -> bool {
-        s.expires_at != NEVER && is_expired(s.expires_at, self.clock.now())
-    }
-
-    /// Whether reads refresh the time-to-live.
-    pub fn refreshes_on_read(&self) -> bool {
-        self.config.is_some_and(|c| c.update == TtlUpdate::OnReadAndWrite)
     }
 
     /// Checks a value being read and refreshes it if reads refresh.

@@ -29,7 +29,8 @@
 
 mod timers;
 
-use super::snapshot::{KeyedEntry, KeyedStateSnapshot, StateKind, VALUE_FORMAT};
+use super::snapshot::{KeyedEntry, KeyedStateSnapshot, SnapshotTable, StateKind, VALUE_FORMAT};
+use super::timers::TimerService;
 use super::ttl::{
     Read, Stamped, Ttl, Upgrade, decode_list, is_expired, list_elements, live_list, push_list_element, stored_expiry,
     v1,
@@ -79,6 +80,8 @@ pub struct RocksDbConfig {
     pub compression: bool,
     /// Checkpoints upload only new table files (savepoints are always full and canonical).
     pub incremental: bool,
+    /// Timers are rows in RocksDB (else on the heap, snapshotted with the state).
+    pub timers_in_rocksdb: bool,
 }
 
 impl Default for RocksDbConfig {
@@ -91,6 +94,7 @@ impl Default for RocksDbConfig {
             background_jobs: 2,
             compression: true,
             incremental: true,
+            timers_in_rocksdb: true,
         }
     }
 }
@@ -434,6 +438,8 @@ pub struct RocksDbKeyedStateBackend {
     clock: Arc<dyn Clock>,
     key_groups: KeyGroupRange,
     states: Vec<Layout>,
+    /// Timer services on the heap (`timers_in_rocksdb: false`), snapshotted in canonical form.
+    heap_timers: Vec<(String, Rc<dyn SnapshotTable>)>,
     restored: Vec<KeyedStateSnapshot>,
     /// Databases of an incremental checkpoint to restore when the instance opens.
     dbs: Vec<RestoredDb>,
@@ -461,6 +467,7 @@ impl RocksDbKeyedStateBackend {
             key_groups,
             clock,
             states: Vec::new(),
+            heap_timers: Vec::new(),
             restored,
             dbs,
         }
@@ -473,7 +480,7 @@ impl RocksDbKeyedStateBackend {
     }
 
     fn declared(&self, name: &str) -> bool {
-        self.states.iter().any(|s| s.cf == name)
+        self.states.iter().any(|s| s.cf == name) || self.heap_timers.iter().any(|(n, _)| n == name)
     }
 
     fn take_restored(&mut self, name: &str, kind: StateKind) -> Result<Option<KeyedStateSnapshot>> {
@@ -702,8 +709,29 @@ impl RocksDbKeyedStateBackend {
     }
 
     pub(super) fn timers<K: Key, N: Namespace>(&mut self, name: &str) -> Result<Timers<K, N>> {
-        let handle = self.declare(&StateDescriptor::new(name), StateKind::Timers, None, |b| Ok(b.to_vec()))?;
-        Ok(Timers::new(Rc::new(timers::RocksDbTimers::<K, N>::open(handle, self.key_groups)?)))
+        if self.resources.config.timers_in_rocksdb {
+            let handle = self.declare(&StateDescriptor::new(name), StateKind::Timers, None, |b| Ok(b.to_vec()))?;
+            return Ok(Timers::new(Rc::new(timers::RocksDbTimers::<K, N>::open(handle, self.key_groups)?)));
+        }
+        if self.declared(name) {
+            return Err(duplicate_state(name));
+        }
+        let in_database = match self.instance.borrow().as_ref() {
+            Some(inst) => inst.undeclared.iter().any(|s| s.name == name),
+            None => self.dbs.iter().any(|d| d.handle.states.iter().any(|s| s.name == name)),
+        };
+        if in_database {
+            return Err(Error::InvalidJob(format!(
+                "the checkpoint keeps the timers '{name}' in RocksDB but the job keeps timers on the heap: restore it \
+                 with state.rocksdb-timers: rocksdb, or restore from a savepoint"
+            )));
+        }
+        let service = Rc::new(RefCell::new(TimerService::<K, N>::default()));
+        if let Some(snapshot) = self.take_restored(name, StateKind::Timers)? {
+            service.restore(&snapshot)?;
+        }
+        self.heap_timers.push((name.to_string(), service.clone()));
+        Ok(Timers::heap(service))
     }
 
     /// `e` with the operator named in front of what failed.
@@ -731,7 +759,7 @@ impl RocksDbKeyedStateBackend {
     }
 
     pub(super) fn state_names(&self) -> Vec<String> {
-        self.states.iter().map(|s| s.cf.clone()).collect()
+        self.states.iter().map(|s| s.cf.clone()).chain(self.heap_timers.iter().map(|(n, _)| n.clone())).collect()
     }
 
     pub(super) fn unrestored(&self) -> Vec<String> {
@@ -753,8 +781,19 @@ impl RocksDbKeyedStateBackend {
         format: SnapshotFormat,
         checkpoint_id: u64,
     ) -> Result<(Vec<KeyedStateSnapshot>, Option<IncrementalSnapshot>)> {
+        let mut out = Vec::new();
+        for (name, timers) in &self.heap_timers {
+            let mut enc = super::snapshot::EntryEncoder::new(self.max_parallelism);
+            timers.snapshot(&mut enc)?;
+            out.push(KeyedStateSnapshot {
+                name: name.clone(),
+                kind: StateKind::Timers,
+                entries: enc.finish(),
+                legacy: false,
+            });
+        }
         let mut slot = self.instance.borrow_mut();
-        let Some(inst) = slot.as_mut() else { return Ok((Vec::new(), None)) };
+        let Some(inst) = slot.as_mut() else { return Ok((out, None)) };
         if let SnapshotFormat::Incremental { base } = format
             && self.resources.config.incremental
         {
@@ -762,7 +801,7 @@ impl RocksDbKeyedStateBackend {
                 self.states.iter().map(|l| DbState { name: l.cf.clone(), kind: l.kind }).collect();
             states.extend(inst.undeclared.iter().cloned());
             let snapshot = inst.checkpoint(checkpoint_id, base, states).map_err(|e| self.of_operator(e))?;
-            return Ok((Vec::new(), Some(snapshot)));
+            return Ok((out, Some(snapshot)));
         }
         let all = KeyGroupRange { start: 0, end: self.max_parallelism - 1 };
         let now = self.clock.now();
@@ -777,6 +816,7 @@ impl RocksDbKeyedStateBackend {
             }
             keyed.push(KeyedStateSnapshot { name: layout.cf.clone(), kind: layout.kind, entries, legacy: false });
         }
+        keyed.extend(out);
         Ok((keyed, None))
     }
 }
@@ -1117,6 +1157,19 @@ mod tests {
     #[test]
     fn conforms() {
         let res = resources();
+        crate::conformance::all(&|clock, restored| rocks(&res, clock, restored));
+    }
+
+    #[test]
+    fn conforms_with_timers_on_the_heap() {
+        let dir = std::env::temp_dir().join(format!("ff-rocksdb-heap-timers-{}", std::process::id()));
+        let config = RocksDbConfig {
+            local_dir: dir,
+            memory_bytes: 16 << 20,
+            timers_in_rocksdb: false,
+            ..RocksDbConfig::default()
+        };
+        let res = RocksDbResources::new(config);
         crate::conformance::all(&|clock, restored| rocks(&res, clock, restored));
     }
 

@@ -5,9 +5,10 @@
 //! A row key is `[key group: u16][domain: u8][time: u64][len][key][len][namespace]` (big endian;
 //! the time with its sign bit flipped so it sorts as a signed number) and the value is empty: a key
 //! group's timers of one domain are one range in firing order, and registering a timer twice
-//! writes the same row. Memory holds only the earliest time of each key group and domain, so
-//! popping the next timer is one seek into the group that holds it; the seek after a pop starts at
-//! the popped row, never rescanning the deleted rows before it.
+//! writes the same row. Memory holds only the earliest 128 rows of each key group and domain (as
+//! Flink's RocksDB timers cache them), read in one scan when the cache runs empty, which starts at
+//! the last popped row so it never rescans the deleted rows before it; popping a timer is a
+//! delete.
 
 use super::{Handle, Instance, push_len_prefixed, take_len_prefixed};
 use crate::Namespace;
@@ -58,17 +59,9 @@ fn parse_row(row: &[u8]) -> Result<Row<'_>> {
     if row.len() < HEAD {
         return Err(Error::Codec("truncated timer row".into()));
     }
-    let mut time = [0; 8];
-    time.copy_from_slice(&row[3..HEAD]);
     let (key, rest) = take_len_prefixed(&row[HEAD..])?;
     let (ns, _) = take_len_prefixed(rest)?;
-    Ok(Row {
-        group: u16::from_be_bytes([row[0], row[1]]),
-        domain: row[2],
-        time: (u64::from_be_bytes(time) ^ (1 << 63)) as i64,
-        key,
-        ns,
-    })
+    Ok(Row { group: u16::from_be_bytes([row[0], row[1]]), domain: row[2], time: row_time(row), key, ns })
 }
 
 /// A timer row in the canonical form: value `(domain, time)`, as the heap's timer service has it.
@@ -88,44 +81,61 @@ pub(super) fn timer_row(e: &KeyedEntry) -> Result<Vec<u8>> {
     Ok(row_key(e.key_group, domain, time, &e.key, &e.namespace))
 }
 
-/// The earliest time of each key group of one domain.
-struct Heads {
-    by_group: Vec<Option<Timestamp>>,
-    order: BTreeSet<(Timestamp, u16)>,
+/// Rows of one key group and domain a read fetches at a time (Flink caches 128 too).
+const CACHED: usize = 128;
+
+/// The earliest rows of one key group and domain, in firing order.
+#[derive(Default)]
+struct Group {
+    rows: BTreeSet<Vec<u8>>,
+    /// Whether `rows` are all the group's rows (else there are later ones in RocksDB).
+    complete: bool,
+    /// Where the next read starts: the last popped row (every row before it is deleted, so a read
+    /// from there skips their tombstones).
+    resume: Option<Vec<u8>>,
 }
 
-impl Heads {
-    fn set(&mut self, index: usize, group: u16, time: Option<Timestamp>) {
-        let slot = &mut self.by_group[index];
-        if let Some(old) = slot.take() {
-            self.order.remove(&(old, group));
-        }
-        if let Some(t) = time {
-            self.order.insert((t, group));
-        }
-        *slot = time;
+impl Group {
+    fn head(&self) -> Option<Timestamp> {
+        self.rows.first().map(|r| row_time(r))
     }
+}
+
+/// The groups of one domain, and which group holds the earliest timer.
+struct Domain {
+    groups: Vec<Group>,
+    order: BTreeSet<(Timestamp, usize)>,
+}
+
+fn row_time(row: &[u8]) -> Timestamp {
+    let mut time = [0; 8];
+    time.copy_from_slice(&row[3..HEAD]);
+    (u64::from_be_bytes(time) ^ (1 << 63)) as i64
 }
 
 /// An operator's timers in RocksDB.
 pub(super) struct RocksDbTimers<K, N> {
     handle: Handle,
     groups: KeyGroupRange,
-    heads: RefCell<[Heads; 2]>,
+    domains: RefCell<[Domain; 2]>,
     _t: PhantomData<fn() -> (K, N)>,
 }
 
 impl<K: Key, N: Namespace> RocksDbTimers<K, N> {
     /// The timers stored in `handle`'s column family for key groups `groups`.
     pub fn open(handle: Handle, groups: KeyGroupRange) -> Result<Self> {
-        let empty = || Heads { by_group: vec![None; groups.end + 1 - groups.start], order: BTreeSet::new() };
-        let timers = RocksDbTimers { handle, groups, heads: RefCell::new([empty(), empty()]), _t: PhantomData };
+        let n = groups.end + 1 - groups.start;
+        let domain = || Domain { groups: (0..n).map(|_| Group::default()).collect(), order: BTreeSet::new() };
+        let timers = RocksDbTimers { handle, groups, domains: RefCell::new([domain(), domain()]), _t: PhantomData };
         timers.with(|inst, cf| {
-            let mut heads = timers.heads.borrow_mut();
-            for group in groups.start..=groups.end {
-                for domain in [crate::timers::EVENT_TIME, crate::timers::PROCESSING_TIME] {
-                    let first = timers.first(inst, cf, group as u16, domain, None)?;
-                    heads[domain as usize].set(group - groups.start, group as u16, first.map(|(t, _)| t));
+            let mut domains = timers.domains.borrow_mut();
+            for (d, domain) in domains.iter_mut().enumerate() {
+                for index in 0..n {
+                    timers.fill(inst, cf, d as u8, index, &mut domain.groups[index])?;
+                    let head = domain.groups[index].head();
+                    if let Some(t) = head {
+                        domain.order.insert((t, index));
+                    }
                 }
             }
             Ok(())
@@ -140,28 +150,47 @@ impl<K: Key, N: Namespace> RocksDbTimers<K, N> {
         f(inst, cf)
     }
 
-    /// The first row of `group`'s timers of `domain` at or after `from` (default: the first).
-    fn first(
-        &self,
-        inst: &Instance,
-        cf: &ColumnFamily,
-        group: u16,
-        domain: u8,
-        from: Option<&[u8]>,
-    ) -> Result<Option<(Timestamp, Box<[u8]>)>> {
+    /// Reads the next rows of a group whose cache ran empty.
+    fn fill(&self, inst: &Instance, cf: &ColumnFamily, domain: u8, index: usize, g: &mut Group) -> Result<()> {
+        let group = (self.groups.start + index) as u16;
         let prefix = group_prefix(group, domain);
         let mut read = ReadOptions::default();
         read.set_iterate_upper_bound(group_prefix(group, domain + 1).to_vec());
-        let start = from.unwrap_or(&prefix);
-        let mut rows = inst.db.iterator_cf_opt(cf, read, IteratorMode::From(start, Direction::Forward));
-        match rows.next() {
-            None => Ok(None),
-            Some(row) => {
-                let (row, _) = row.map_err(|e| self.handle.failed("read a timer", e))?;
-                let time = parse_row(&row).map_err(|e| self.handle.undecodable(e))?.time;
-                Ok(Some((time, row)))
+        let start = g.resume.as_deref().unwrap_or(&prefix);
+        g.complete = true;
+        for row in inst.db.iterator_cf_opt(cf, read, IteratorMode::From(start, Direction::Forward)) {
+            let (row, _) = row.map_err(|e| self.handle.failed("read timers", e))?;
+            parse_row(&row).map_err(|e| self.handle.undecodable(e))?;
+            if g.rows.len() == CACHED {
+                g.complete = false;
+                break;
+            }
+            g.rows.insert(row.into_vec());
+        }
+        Ok(())
+    }
+
+    /// Runs `f` on the group of `index` in `domain`, then refills it if it ran empty and keeps the
+    /// domain's order of group heads.
+    fn update<R>(&self, domain: u8, index: usize, f: impl FnOnce(&mut Group) -> R) -> Result<R> {
+        let mut domains = self.domains.borrow_mut();
+        let d = &mut domains[domain as usize];
+        let g = &mut d.groups[index];
+        let before = g.head();
+        let r = f(g);
+        if g.rows.is_empty() && !g.complete {
+            self.with(|inst, cf| self.fill(inst, cf, domain, index, g))?;
+        }
+        let after = g.head();
+        if before != after {
+            if let Some(t) = before {
+                d.order.remove(&(t, index));
+            }
+            if let Some(t) = after {
+                d.order.insert((t, index));
             }
         }
+        Ok(r)
     }
 
     /// The key's group, its index among this instance's groups, and the encoded key and namespace.
@@ -187,50 +216,53 @@ impl<K: Key, N: Namespace> TimerStore<K, N> for RocksDbTimers<K, N> {
         self.with(|inst, cf| {
             inst.db.put_cf_opt(cf, &row, [], &inst.write).map_err(|e| self.handle.failed("register a timer", e))
         })?;
-        let mut heads = self.heads.borrow_mut();
-        let heads = &mut heads[domain as usize];
-        if heads.by_group[index].is_none_or(|h| time < h) {
-            heads.set(index, group, Some(time));
-        }
-        Ok(())
+        self.update(domain, index, |g| {
+            if g.resume.as_ref().is_some_and(|r| row < *r) {
+                g.resume = Some(row.clone());
+            }
+            if g.complete || g.rows.last().is_some_and(|last| row < *last) {
+                g.rows.insert(row);
+                if g.rows.len() > CACHED {
+                    g.rows.pop_last();
+                    g.complete = false;
+                }
+            }
+        })
     }
 
     fn delete(&self, domain: u8, key: &K, ns: &N, time: Timestamp) -> Result<()> {
         let (group, index, k, n) = self.encoded(key, ns)?;
         let row = row_key(group, domain, time, &k, &n);
         self.with(|inst, cf| {
-            inst.db.delete_cf_opt(cf, &row, &inst.write).map_err(|e| self.handle.failed("delete a timer", e))?;
-            if self.heads.borrow()[domain as usize].by_group[index] == Some(time) {
-                let first = self.first(inst, cf, group, domain, Some(&row))?;
-                self.heads.borrow_mut()[domain as usize].set(index, group, first.map(|(t, _)| t));
-            }
-            Ok(())
+            inst.db.delete_cf_opt(cf, &row, &inst.write).map_err(|e| self.handle.failed("delete a timer", e))
+        })?;
+        self.update(domain, index, |g| {
+            g.rows.remove(&row);
         })
     }
 
     fn pop(&self, domain: u8, up_to: Timestamp) -> Result<Option<(Timestamp, K, N)>> {
-        let Some(&(time, group)) = self.heads.borrow()[domain as usize].order.first() else { return Ok(None) };
+        let Some(&(time, index)) = self.domains.borrow()[domain as usize].order.first() else { return Ok(None) };
         if time > up_to {
             return Ok(None);
         }
+        let first = self.domains.borrow()[domain as usize].groups[index].rows.first().cloned();
+        let row = first.ok_or_else(|| Error::Internal(format!("no timer row at the head time {time}")))?;
+        // Deleted before the cache may refill from it.
         self.with(|inst, cf| {
-            let mut from = group_prefix(group, domain).to_vec();
-            from.extend_from_slice(&time_bytes(time));
-            let Some((_, row)) = self.first(inst, cf, group, domain, Some(&from))? else {
-                return Err(Error::Internal(format!("timer head of key group {group} at {time} has no row")));
-            };
-            inst.db.delete_cf_opt(cf, &row, &inst.write).map_err(|e| self.handle.failed("delete a timer", e))?;
-            let next = self.first(inst, cf, group, domain, Some(&row))?;
-            let index = group as usize - self.groups.start;
-            self.heads.borrow_mut()[domain as usize].set(index, group, next.map(|(t, _)| t));
-            let r = parse_row(&row).map_err(|e| self.handle.undecodable(e))?;
-            let key = decode(r.key).map_err(|e| self.handle.undecodable(e))?;
-            let ns = decode(r.ns).map_err(|e| self.handle.undecodable(e))?;
-            Ok(Some((r.time, key, ns)))
-        })
+            inst.db.delete_cf_opt(cf, &row, &inst.write).map_err(|e| self.handle.failed("delete a timer", e))
+        })?;
+        self.update(domain, index, |g| {
+            g.rows.pop_first();
+            g.resume = Some(row.clone());
+        })?;
+        let r = parse_row(&row).map_err(|e| self.handle.undecodable(e))?;
+        let key = decode(r.key).map_err(|e| self.handle.undecodable(e))?;
+        let ns = decode(r.ns).map_err(|e| self.handle.undecodable(e))?;
+        Ok(Some((r.time, key, ns)))
     }
 
     fn next(&self, domain: u8) -> Option<Timestamp> {
-        self.heads.borrow()[domain as usize].order.first().map(|&(t, _)| t)
+        self.domains.borrow()[domain as usize].order.first().map(|&(t, _)| t)
     }
 }

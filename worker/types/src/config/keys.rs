@@ -99,6 +99,12 @@ pub const KEYS: &[Key] = &[
     ),
     key("state.rocksdb-compression", &[], "true", "compress RocksDB's table files with LZ4"),
     key(
+        "state.rocksdb-timers",
+        &["state.backend.rocksdb.timer-service.factory"],
+        "rocksdb",
+        "where the RocksDB backend keeps timers: `rocksdb` or `heap`",
+    ),
+    key(
         "state.incremental",
         &["execution.checkpointing.incremental", "state.backend.incremental"],
         "true",

@@ -216,6 +216,8 @@ pub struct StateSection {
     /// LZ4 compression of RocksDB's table files.
     #[serde(with = "lenient::bool")]
     pub rocksdb_compression: bool,
+    /// Where the RocksDB backend keeps timers.
+    pub rocksdb_timers: TimerServiceKind,
 }
 
 impl Default for StateSection {
@@ -229,7 +231,18 @@ impl Default for StateSection {
             rocksdb_block_size: 16 << 10,
             rocksdb_background_jobs: 2,
             rocksdb_compression: true,
+            rocksdb_timers: TimerServiceKind::Rocksdb,
         }
+    }
+}
+
+lenient_enum! {
+    /// Where the RocksDB backend keeps timers (Flink's `state.backend.rocksdb.timer-service.factory`).
+    TimerServiceKind {
+        /// In RocksDB, with the state (Flink's default).
+        Rocksdb = "rocksdb",
+        /// On the heap, checkpointed with the state.
+        Heap = "heap",
     }
 }
 
@@ -855,6 +868,7 @@ mod tests {
             ("state.backend.rocksdb.memory.write-buffer-ratio", "0.25", "state.rocksdb-write-buffer-ratio", "0.25"),
             ("state.backend.rocksdb.block.blocksize", "4 kb", "state.rocksdb-block-size", "4KiB"),
             ("state.backend.rocksdb.thread.num", "4", "state.rocksdb-background-jobs", "4"),
+            ("state.backend.rocksdb.timer-service.factory", "HEAP", "state.rocksdb-timers", "heap"),
             ("state.backend.incremental", "FALSE", "state.incremental", "false"),
             ("execution.checkpointing.savepoint-dir", "s3://b/sp", "savepoints.dir", "s3://b/sp"),
             ("state.savepoints.dir", "/sp", "savepoints.dir", "/sp"),
