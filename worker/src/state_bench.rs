@@ -11,7 +11,7 @@
 //! - `--ttl`: `--keys` values written once with a `--ttl-seconds` TTL, then `--idle-seconds` of
 //!   writes to 1000 other keys; reports, each 5 s, the process's resident memory, RocksDB's live
 //!   data estimate and the size of a checkpoint (canonical for the heap, incremental files for
-//!   RocksDB), each against its peak;
+//!   RocksDB), and at the end each against the largest value seen;
 //! - `--list-appends`: that many appends to one list (RocksDB), the time per append in each decade
 //!   from 1 000 on, and a read of the whole list checked;
 //! - `--timers`: a job over `--keys` keys that each hold a value and a pending event-time timer on
@@ -286,6 +286,7 @@ fn ttl(args: &Args, dir: &std::path::Path) -> Result<()> {
     );
     println!("{:>8}{:>16}{:>16}{:>18}", "seconds", "resident MiB", "live data MiB", "checkpoint MiB");
     let (start, mut next_report, mut i, mut id) = (Instant::now(), 5, 0u64, 1);
+    let (mut peak_rss, mut peak_live, mut peak_checkpoint) = (peak_rss, peak_live, peak_checkpoint);
     let mut last = (peak_rss, peak_live, peak_checkpoint);
     while start.elapsed().as_secs() < args.idle_seconds {
         for _ in 0..10_000 {
@@ -295,16 +296,20 @@ fn ttl(args: &Args, dir: &std::path::Path) -> Result<()> {
         if start.elapsed().as_secs() >= next_report {
             id += 1;
             last = (resident().0, live(&backend)?, checkpoint_bytes(&backend, id)?);
+            peak_rss = peak_rss.max(last.0);
+            peak_live = peak_live.max(last.1);
+            peak_checkpoint = peak_checkpoint.max(last.2);
             println!("{next_report:>8}{:>16.1}{:>16.1}{:>18.1}", mib(last.0), mib(last.1), mib(last.2));
             next_report += 5;
         }
     }
     let share = |now: u64, peak: u64| if peak == 0 { 0.0 } else { 100.0 * now as f64 / peak as f64 };
     println!(
-        "after {} s of writes to 1000 other keys: resident {:.1}% of its peak, live data {:.1}%, checkpoint {:.1}% \
-         ({i} writes)",
+        "after {} s of writes to 1000 other keys: resident {:.1}% of its peak ({:.0} MiB), live data {:.1}%, \
+         checkpoint {:.1}% ({i} writes)",
         args.idle_seconds,
         share(last.0, peak_rss),
+        mib(peak_rss),
         share(last.1, peak_live),
         share(last.2, peak_checkpoint)
     );
