@@ -9,7 +9,7 @@
 //!
 //! A map is kept ordered by serialized user key, the order RocksDB keeps it in.
 
-use super::snapshot::{EntryEncoder, KeyedStateSnapshot, SnapshotTable, StateKind};
+use super::snapshot::{EntryEncoder, KeyedStateSnapshot, SnapshotTable, StateKind, encoded_len, undecodable};
 use super::timers::TimerService;
 use super::ttl::{Read, Stamped, Ttl, Upgrade, decode_list, is_expired, push_list_element, v1};
 use super::{ListStateBackend, MapStateBackend, StateDescriptor, Timers, ValueStateBackend, duplicate_state};
@@ -106,9 +106,8 @@ impl<UK: Key, UV: Data> Slot for Rows<UK, UV> {
         Ok(())
     }
     fn decode(bytes: &[u8]) -> Result<Self> {
-        let (_, rest) = postcard::take_from_bytes::<UK>(bytes).map_err(|e| Error::Codec(e.to_string()))?;
-        let user_key = bytes[..bytes.len() - rest.len()].to_vec();
-        Ok(Rows(BTreeMap::from([(user_key, decode(rest)?)]), PhantomData))
+        let (user_key, value) = bytes.split_at(encoded_len::<UK>(bytes)?);
+        Ok(Rows(BTreeMap::from([(user_key.to_vec(), decode(value)?)]), PhantomData))
     }
     fn absorb(&mut self, other: Self) {
         self.0.extend(other.0);
@@ -241,12 +240,7 @@ impl<K: Key, N: Namespace, S: Slot> SnapshotTable for State<K, N, S> {
 
     fn restore(&self, snapshot: &KeyedStateSnapshot) -> Result<()> {
         let state = &snapshot.name;
-        let bad = |what: &str, err: Error| {
-            Error::Codec(format!(
-                "state '{state}': the stored {what} does not decode as the declared type ({err}); the job's state \
-                 types changed since the snapshot was taken"
-            ))
-        };
+        let bad = |what: &str, err: Error| undecodable(state, what, err);
         let now = self.ttl.now();
         let mut table = self.table.borrow_mut();
         for e in &snapshot.entries {

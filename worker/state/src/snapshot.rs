@@ -145,17 +145,57 @@ impl EntryEncoder {
     }
 }
 
+/// Reads an LEB128 `u64` off the front of `bytes`: the value and the bytes it took.
+pub(crate) fn leb128(bytes: &[u8]) -> Result<(u64, usize)> {
+    let mut n = 0u64;
+    for (i, &b) in bytes.iter().enumerate().take(10) {
+        n |= u64::from(b & 0x7f) << (7 * i);
+        if b < 0x80 {
+            return Ok((n, i + 1));
+        }
+    }
+    Err(Error::Codec("truncated length or expiry in stored state".into()))
+}
+
+/// Appends `bytes` with its LEB128 length in front.
+pub(crate) fn push_len_prefixed(buf: &mut Vec<u8>, bytes: &[u8]) {
+    let mut n = bytes.len();
+    while n >= 0x80 {
+        buf.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    buf.push(n as u8);
+    buf.extend_from_slice(bytes);
+}
+
+/// Takes a length-prefixed part off the front of `bytes`: the part and the rest.
+pub(crate) fn take_len_prefixed(bytes: &[u8]) -> Result<(&[u8], &[u8])> {
+    let (n, used) = leb128(bytes)?;
+    let end = usize::try_from(n).ok().and_then(|n| n.checked_add(used)).filter(|&end| end <= bytes.len());
+    let end = end.ok_or_else(|| Error::Codec("truncated length-prefixed bytes in stored state".into()))?;
+    Ok((&bytes[used..end], &bytes[end..]))
+}
+
+/// The length of the encoding of a `T` at the front of `bytes` (a map row's user key).
+pub(crate) fn encoded_len<T: DeserializeOwned>(bytes: &[u8]) -> Result<usize> {
+    let (_, rest) = postcard::take_from_bytes::<T>(bytes).map_err(|e| Error::Codec(e.to_string()))?;
+    Ok(bytes.len() - rest.len())
+}
+
+/// The error for a snapshot entry's `what` (key, namespace, value) that does not decode.
+pub(crate) fn undecodable(state: &str, what: &str, err: Error) -> Error {
+    Error::Codec(format!(
+        "state '{state}': the stored {what} does not decode as the declared type ({err}); the job's state types \
+         changed since the snapshot was taken"
+    ))
+}
+
 /// Decodes an entry into its key, namespace and value.
 pub(crate) fn decode_entry<K: DeserializeOwned, N: DeserializeOwned, V: DeserializeOwned>(
     state: &str,
     e: &KeyedEntry,
 ) -> Result<(K, N, V)> {
-    let bad = |what: &str, err: Error| {
-        Error::Codec(format!(
-            "state '{state}': the stored {what} does not decode as the declared type ({err}); \
-             the job's state types changed since the snapshot was taken"
-        ))
-    };
+    let bad = |what: &str, err: Error| undecodable(state, what, err);
     let key = decode(&e.key).map_err(|err| bad("key", err))?;
     let ns = decode(&e.namespace).map_err(|err| bad("namespace", err))?;
     let value = decode(&e.value).map_err(|err| bad("value", err))?;

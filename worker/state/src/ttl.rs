@@ -13,9 +13,10 @@
 //! elements back to back, each `[length][expiry][value]` (length in LEB128), which is what
 //! RocksDB's merge operator appends.
 
+use crate::snapshot::{leb128, push_len_prefixed, take_len_prefixed};
 use ferroflink_core::clock::Clock;
-use ferroflink_core::codec::encode_into;
-use ferroflink_core::error::{Error, Result};
+use ferroflink_core::codec::encode;
+use ferroflink_core::error::Result;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::sync::Arc;
@@ -129,27 +130,6 @@ fn take_expiry<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     })
 }
 
-/// Reads an LEB128 `u64` off the front of `bytes`: the value and the bytes it took.
-fn leb128(bytes: &[u8]) -> Result<(u64, usize)> {
-    let mut n = 0u64;
-    for (i, &b) in bytes.iter().enumerate().take(10) {
-        n |= u64::from(b & 0x7f) << (7 * i);
-        if b < 0x80 {
-            return Ok((n, i + 1));
-        }
-    }
-    Err(Error::Codec("truncated length or expiry in a stored state value".into()))
-}
-
-/// Appends `n` in LEB128.
-pub(crate) fn push_leb128(buf: &mut Vec<u8>, mut n: u64) {
-    while n >= 0x80 {
-        buf.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    buf.push(n as u8);
-}
-
 /// The expiry of a stored value, without decoding the value.
 pub fn stored_expiry(bytes: &[u8]) -> Result<i64> {
     Ok(match leb128(bytes)?.0 {
@@ -170,27 +150,22 @@ pub fn list_elements(mut bytes: &[u8]) -> impl Iterator<Item = Result<&[u8]>> {
         if bytes.is_empty() {
             return None;
         }
-        let element = leb128(bytes).and_then(|(len, used)| {
-            let end = usize::try_from(len).ok().and_then(|l| l.checked_add(used)).filter(|&e| e <= bytes.len());
-            let end = end.ok_or_else(|| Error::Codec("truncated element in a stored list".into()))?;
-            let element = &bytes[used..end];
-            bytes = &bytes[end..];
-            Ok(element)
-        });
-        if element.is_err() {
-            bytes = &[];
-        }
-        Some(element)
+        Some(match take_len_prefixed(bytes) {
+            Ok((element, rest)) => {
+                bytes = rest;
+                Ok(element)
+            }
+            Err(e) => {
+                bytes = &[];
+                Err(e)
+            }
+        })
     })
 }
 
 /// Appends one element to a stored list.
 pub fn push_list_element<V: Serialize>(buf: &mut Vec<u8>, element: &Stamped<V>) -> Result<()> {
-    let start = buf.len();
-    encode_into(element, buf)?;
-    let encoded = buf.split_off(start);
-    push_leb128(buf, encoded.len() as u64);
-    buf.extend_from_slice(&encoded);
+    push_len_prefixed(buf, &encode(element)?);
     Ok(())
 }
 
@@ -202,17 +177,16 @@ pub fn decode_list<V: DeserializeOwned>(bytes: &[u8]) -> Result<Vec<Stamped<V>>>
 /// The live part of a stored list at `now` (`None`: nothing expired, keep it as it is; empty:
 /// everything did).
 pub fn live_list(bytes: &[u8], now: i64) -> Result<Option<Vec<u8>>> {
-    let mut live: Option<Vec<u8>> = None;
-    let mut offset = 0;
-    for element in list_elements(bytes) {
-        let element = element?;
-        let end = element.as_ptr() as usize - bytes.as_ptr() as usize + element.len();
+    let (mut live, mut rest, mut start): (Option<Vec<u8>>, _, _) = (None, bytes, 0);
+    while !rest.is_empty() {
+        let (element, after) = take_len_prefixed(rest)?;
+        let end = bytes.len() - after.len();
         if is_expired(stored_expiry(element)?, now) {
-            live.get_or_insert_with(|| bytes[..offset].to_vec());
+            live.get_or_insert_with(|| bytes[..start].to_vec());
         } else if let Some(live) = &mut live {
-            live.extend_from_slice(&bytes[offset..end]);
+            live.extend_from_slice(&bytes[start..end]);
         }
-        offset = end;
+        (rest, start) = (after, end);
     }
     Ok(live)
 }

@@ -29,7 +29,10 @@
 
 mod timers;
 
-use super::snapshot::{KeyedEntry, KeyedStateSnapshot, SnapshotTable, StateKind, VALUE_FORMAT};
+use super::snapshot::{
+    KeyedEntry, KeyedStateSnapshot, SnapshotTable, StateKind, VALUE_FORMAT, encoded_len, push_len_prefixed,
+    take_len_prefixed,
+};
 use super::timers::TimerService;
 use super::ttl::{
     Read, Stamped, Ttl, Upgrade, decode_list, is_expired, list_elements, live_list, push_list_element, stored_expiry,
@@ -282,40 +285,6 @@ struct Layout {
     kind: StateKind,
     user_key: Option<UserKeyLen>,
     upgrade: Upgrade,
-}
-
-fn prefix_len<T: DeserializeOwned>(bytes: &[u8]) -> Result<usize> {
-    let (_, rest) = postcard::take_from_bytes::<T>(bytes).map_err(|e| Error::Codec(e.to_string()))?;
-    Ok(bytes.len() - rest.len())
-}
-
-/// Appends `bytes` with its LEB128 length in front.
-fn push_len_prefixed(buf: &mut Vec<u8>, bytes: &[u8]) {
-    let mut n = bytes.len();
-    while n >= 0x80 {
-        buf.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    buf.push(n as u8);
-    buf.extend_from_slice(bytes);
-}
-
-/// Takes a length-prefixed part off the front of `bytes`.
-fn take_len_prefixed(bytes: &[u8]) -> Result<(&[u8], &[u8])> {
-    let (mut n, mut shift, mut i) = (0usize, 0, 0);
-    loop {
-        let b = *bytes.get(i).ok_or_else(|| Error::Codec("truncated RocksDB row key".into()))?;
-        n |= ((b & 0x7f) as usize) << shift;
-        i += 1;
-        if b < 0x80 {
-            break;
-        }
-        shift += 7;
-    }
-    if bytes.len() < i + n {
-        return Err(Error::Codec("truncated RocksDB row key".into()));
-    }
-    Ok((&bytes[i..i + n], &bytes[i + n..]))
 }
 
 /// A row of a state of `kind` as the canonical form has it: key group, key, namespace; and the value
@@ -704,7 +673,7 @@ impl RocksDbKeyedStateBackend {
         &mut self,
         desc: &StateDescriptor,
     ) -> Result<Box<dyn MapStateBackend<K, N, UK, UV>>> {
-        let handle = self.declare(desc, StateKind::Map, Some(prefix_len::<UK>), v1::map_row::<UK, UV>)?;
+        let handle = self.declare(desc, StateKind::Map, Some(encoded_len::<UK>), v1::map_row::<UK, UV>)?;
         Ok(Box::new(Typed::<K, N, (UK, UV)> { handle, _t: PhantomData }))
     }
 

@@ -10,9 +10,10 @@
 //! the last popped row so it never rescans the deleted rows before it; popping a timer is a
 //! delete.
 
-use super::{Handle, Instance, push_len_prefixed, take_len_prefixed};
+use super::{Handle, Instance};
 use crate::Namespace;
 use crate::snapshot::KeyedEntry;
+use crate::snapshot::{push_len_prefixed, take_len_prefixed};
 use crate::timers::TimerStore;
 use ferroflink_core::codec::{decode, encode, encode_into};
 use ferroflink_core::error::{Error, Result};
