@@ -28,9 +28,15 @@ impl KeyGroupAssigner {
         KeyGroupAssigner { max_parallelism }
     }
 
-    /// The key group of `key`; `scratch` is reused between calls.
+    /// The key group of `key`; `scratch` is reused between calls for keys longer than 64 bytes.
+    /// Shorter keys are encoded on the stack: a small heap buffer may share its cache line with
+    /// records that another thread frees, which made every key's encoding a cache miss.
     #[inline]
     pub fn key_group<K: Serialize + ?Sized>(&self, key: &K, scratch: &mut Vec<u8>) -> usize {
+        let mut stack = [0u8; 64];
+        if let Ok(bytes) = postcard::to_slice(key, &mut stack) {
+            return key_group_for_bytes(bytes, self.max_parallelism);
+        }
         scratch.clear();
         crate::codec::encode_into(key, scratch).expect("keys encode into memory");
         key_group_for_bytes(scratch, self.max_parallelism)

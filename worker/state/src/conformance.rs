@@ -39,6 +39,17 @@ fn states(backend: Make) {
     assert_eq!(v.get(&"other".into()).unwrap(), None);
     v.clear(&"k".into()).unwrap();
     assert_eq!(v.get(&"k".into()).unwrap(), None);
+    assert!(v.modify_in(&"k".into(), &(), || 10, |x| *x += 1).unwrap(), "unset: starts from init");
+    assert!(!v.modify_in(&"k".into(), &(), || unreachable!("set"), |x| *x *= 2).unwrap());
+    assert_eq!(v.get(&"k".into()).unwrap(), Some(22));
+    let w = b.value_state::<u64, u64, i64>(&StateDescriptor::new("w")).unwrap();
+    for (k, ns, x) in [(1, -5, 1), (1, 300, 2), (1, 7, 3), (2, 7, 4), (10, 0, 5)] {
+        w.put_in(&k, &ns, x).unwrap();
+    }
+    let mut seen = Vec::new();
+    w.for_each_namespace(&1, |ns, x| seen.push((*ns, *x))).unwrap();
+    seen.sort();
+    assert_eq!(seen, vec![(-5, 1), (7, 3), (300, 2)], "every namespace of key 1, nothing of keys 2 and 10");
 
     let l = b.list_state::<u64, String, i64>(&StateDescriptor::new("l")).unwrap();
     l.add_in(&1, &10, "a".into()).unwrap();
@@ -126,6 +137,21 @@ fn ttl_update_and_visibility(backend: Make) {
     assert!(mr.entries(&1).unwrap().is_empty());
     v.put(&1, 5).unwrap();
     assert_eq!(v.get(&1).unwrap(), Some(5), "a write after expiry starts afresh");
+    clock.advance(90); // 1400: v written at 1310
+    assert!(!v.modify_in(&1, &(), || unreachable!("live"), |x| *x += 1).unwrap(), "a change is a write");
+    clock.advance(90); // 1490: expires at 1500 now, not 1410
+    assert_eq!(v.get(&1).unwrap(), Some(6));
+    clock.advance(20); // 1510
+    assert!(v.modify_in(&1, &(), || 100, |x| *x += 1).unwrap(), "expired: starts from init");
+    assert_eq!(v.get(&1).unwrap(), Some(101));
+    let visits = |v: &crate::ValueState<u64, u64>| {
+        let mut n = 0;
+        v.for_each_namespace(&1, |_, _| n += 1).unwrap();
+        n
+    };
+    assert_eq!(visits(&v), 1);
+    clock.advance(100); // 1610: expired at 1610
+    assert_eq!(visits(&v), 0, "an expired value is not visited");
 }
 
 /// Expired values are cleaned up without being read and never reach a snapshot.

@@ -400,6 +400,41 @@ impl<K: Key, N: Namespace, V: Data> ValueStateBackend<K, N, V> for HeapValue<K, 
         self.0.with(|t| t.remove(key, ns));
         Ok(())
     }
+
+    fn modify(&self, key: &K, ns: &N, init: &mut dyn FnMut() -> V, f: &mut dyn FnMut(&mut V)) -> Result<bool> {
+        let ttl = &self.0.ttl;
+        let expires_at = ttl.expiry();
+        Ok(self.0.with(|t| {
+            if let Some(slot) = t.slot(key, ns) {
+                let unset = match ttl.read(slot) {
+                    Read::Live { .. } => false,
+                    Read::Expired { visible } => !visible,
+                };
+                if unset {
+                    slot.value = init();
+                }
+                f(&mut slot.value);
+                slot.expires_at = expires_at;
+                return unset;
+            }
+            let mut value = init();
+            f(&mut value);
+            t.slot_or_insert(key, ns, || Stamped { value, expires_at });
+            true
+        }))
+    }
+
+    fn for_each_namespace(&self, key: &K, f: &mut dyn FnMut(&N, &V)) -> Result<()> {
+        let now = self.0.ttl.config().map(|_| self.0.ttl.now());
+        self.0.with(|t| {
+            for (ns, s) in t.slots(key).into_iter().flatten() {
+                if now.is_none_or(|now| !is_expired(s.expires_at, now)) {
+                    f(ns, &s.value);
+                }
+            }
+        });
+        Ok(())
+    }
 }
 
 struct HeapList<K, N, V>(Rc<State<K, N, Vec<Stamped<V>>>>);

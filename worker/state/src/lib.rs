@@ -71,6 +71,12 @@ pub trait ValueStateBackend<K, N, V> {
     fn put(&self, key: &K, ns: &N, value: V) -> Result<()>;
     /// Removes the value.
     fn clear(&self, key: &K, ns: &N) -> Result<()>;
+    /// Changes the value in place (one lookup where the backend allows): `f` gets the value, or
+    /// `init()` when it is unset or expired, and the result is stored. Whether it was unset.
+    fn modify(&self, key: &K, ns: &N, init: &mut dyn FnMut() -> V, f: &mut dyn FnMut(&mut V)) -> Result<bool>;
+    /// Visits the key's live value in every namespace, in no particular order (one lookup on the
+    /// heap, one prefix scan on RocksDB). Expired values are left out whatever the visibility.
+    fn for_each_namespace(&self, key: &K, f: &mut dyn FnMut(&N, &V)) -> Result<()>;
 }
 
 /// List-state primitive of a backend.
@@ -130,6 +136,18 @@ impl<K, V, N> ValueState<K, V, N> {
     /// Clears the value in namespace `ns`.
     pub fn clear_in(&self, key: &K, ns: &N) -> Result<()> {
         self.inner.clear(key, ns)
+    }
+    /// Visits the key's value in every namespace that has one, in no particular order.
+    pub fn for_each_namespace(&self, key: &K, mut f: impl FnMut(&N, &V)) -> Result<()> {
+        self.inner.for_each_namespace(key, &mut f)
+    }
+    /// Changes the value in namespace `ns` in place, starting from `init()` when it is unset;
+    /// whether it was unset. One read and one write, one lookup on the heap backend.
+    pub fn modify_in(&self, key: &K, ns: &N, init: impl FnOnce() -> V, f: impl FnOnce(&mut V)) -> Result<bool> {
+        let (mut init, mut f) = (Some(init), Some(f));
+        self.inner.modify(key, ns, &mut || (init.take().expect("modify calls init at most once"))(), &mut |v| {
+            (f.take().expect("modify calls f once"))(v)
+        })
     }
 }
 
@@ -367,9 +385,8 @@ pub struct AggregatingState<K, In, F: AggregateFunction<In>, N = ()> {
 impl<K, In, F: AggregateFunction<In>, N> AggregatingState<K, In, F, N> {
     /// Adds `value` in namespace `ns`.
     pub fn add_in(&self, key: &K, ns: &N, value: In) -> Result<()> {
-        let mut acc = self.acc.get_in(key, ns)?.unwrap_or_else(|| self.function.create_accumulator());
-        self.function.add(value, &mut acc);
-        self.acc.put_in(key, ns, acc)
+        self.acc.modify_in(key, ns, || self.function.create_accumulator(), |acc| self.function.add(value, acc))?;
+        Ok(())
     }
     /// Retracts `value` in namespace `ns` ([`AggregateFunction::retract`]).
     pub fn retract_in(&self, key: &K, ns: &N, value: In) -> Result<()> {

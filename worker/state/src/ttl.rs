@@ -266,7 +266,8 @@ impl Ttl {
         Stamped { value, expires_at: self.expiry() }
     }
 
-    fn expiry(&self) -> i64 {
+    /// The expiry of a value written now.
+    pub fn expiry(&self) -> i64 {
         match self.config {
             Some(c) => self.clock.now().saturating_add(c.ttl.as_millis() as i64),
             None => NEVER,

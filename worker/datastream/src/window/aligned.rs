@@ -3,7 +3,9 @@
 //! Time is cut into panes of `gcd(size, slide)`; each element is added to the accumulator of its one
 //! pane, whatever the ratio `size / slide`, and a window's result is the merge of its panes when it
 //! fires. Per-element cost therefore does not grow with the number of overlapping windows (Flink's
-//! slicing). A pane is dropped when the last window containing it is cleaned up.
+//! slicing). A pane is dropped when the last window containing it fires (without allowed lateness)
+//! or is cleaned up (with it). A pane's accumulator is changed in place, one state lookup per
+//! element.
 
 use crate::window::assigner::{TimeWindow, WindowAssigner, WindowTime, window_start};
 use crate::window::body::WindowBody;
@@ -21,7 +23,8 @@ use std::sync::Arc;
 enum WindowTimer {
     /// Fire the window starting here.
     Fire(i64),
-    /// Drop the pane starting here.
+    /// Drop the pane starting here (registered only with allowed lateness; savepoints of jobs
+    /// without it taken before 2026-12 hold these too).
     Cleanup(i64),
 }
 
@@ -85,6 +88,12 @@ impl Geometry {
         (0..count).map(move |i| self.window(first + i * step))
     }
 
+    /// The panes whose newest window is `w`: those of its first slide.
+    fn panes_last_in(&self, w: &TimeWindow) -> impl Iterator<Item = i64> + '_ {
+        let (first, count) = if self.global { (i64::MIN, 1) } else { (w.start, self.slide / self.pane) };
+        (0..count).map(move |i| first + i * self.pane)
+    }
+
     fn single_pane(&self) -> bool {
         self.global || self.pane == self.size
     }
@@ -105,6 +114,8 @@ struct Panes<K, T, B: WindowBody<K, T>> {
     lateness: i64,
     late_tag: Option<OutputTag<T>>,
     panes: Option<ValueState<K, B::Acc, i64>>,
+    /// The panes of the window being fired (reused).
+    found: Vec<(i64, B::Acc)>,
     results: Vec<B::Out>,
 }
 
@@ -125,6 +136,7 @@ impl<K: Key, T: Data, B: WindowBody<K, T>> AlignedWindowOperator<K, T, B> {
             lateness: if assigner.time() == WindowTime::EventTime { lateness } else { 0 },
             late_tag,
             panes: None,
+            found: Vec::new(),
             results: Vec::new(),
         };
         AlignedWindowOperator { time: KeyedTime::new(), windows }
@@ -148,24 +160,42 @@ impl<K: Key, T: Data, B: WindowBody<K, T>> Panes<K, T, B> {
         let acc = if self.geometry.single_pane() {
             panes.get_in(key, &self.geometry.pane_of(w.start))?
         } else {
-            let mut acc: Option<B::Acc> = None;
-            let mut p = w.start;
-            while p < w.end {
-                if let Some(a) = panes.get_in(key, &p)? {
-                    match acc.as_mut() {
-                        Some(x) => self.body.merge(x, a),
-                        None => acc = Some(a),
-                    }
+            // One visit of the key's panes; merged in time order, whatever order the backend keeps.
+            let found = &mut self.found;
+            panes.for_each_namespace(key, |p, a| {
+                if (w.start..w.end).contains(p) {
+                    found.push((*p, a.clone()));
                 }
-                p += self.geometry.pane;
-            }
-            acc
+            })?;
+            found.sort_unstable_by_key(|(p, _)| *p);
+            let mut panes = found.drain(..).map(|(_, a)| a);
+            let first = panes.next();
+            first.map(|mut acc| {
+                for a in panes {
+                    self.body.merge(&mut acc, a);
+                }
+                acc
+            })
         };
         if let Some(acc) = acc {
             self.body.emit(key, &w, &acc, &mut self.results);
             for o in self.results.drain(..) {
                 out.collect(o, w.max_timestamp());
             }
+        }
+        Ok(())
+    }
+
+    /// Fires window `w` at its end; without lateness, also drops the panes whose newest window it
+    /// is (they are late from now on), which saves each pane a cleanup timer.
+    fn fire_on_time(&mut self, key: &K, w: TimeWindow, out: &mut Output<B::Out>) -> Result<()> {
+        self.fire(key, w, out)?;
+        if self.lateness > 0 {
+            return Ok(());
+        }
+        let panes = self.panes.as_ref().expect("opened");
+        for pane in self.geometry.panes_last_in(&w) {
+            panes.clear_in(key, &pane)?;
         }
         Ok(())
     }
@@ -189,12 +219,8 @@ impl<K: Key, T: Data, B: WindowBody<K, T>> Panes<K, T, B> {
         }
         let key = (self.key)(&r.value);
         let panes = self.panes.as_ref().expect("opened");
-        let (mut acc, new) = match panes.get_in(&key, &pane)? {
-            Some(acc) => (acc, false),
-            None => (self.body.create(), true),
-        };
-        self.body.add(&mut acc, r.value);
-        panes.put_in(&key, &pane, acc)?;
+        let body = &self.body;
+        let new = panes.modify_in(&key, &pane, || body.create(), |acc| body.add(acc, r.value))?;
         if new {
             for w in self.geometry.windows_of(pane) {
                 if self.time == WindowTime::ProcessingTime
@@ -203,8 +229,11 @@ impl<K: Key, T: Data, B: WindowBody<K, T>> Panes<K, T, B> {
                     self.register(time.timers(), &key, WindowTimer::Fire(w.start), w.max_timestamp())?;
                 }
             }
-            let cleanup = self.geometry.newest(pane).max_timestamp().saturating_add(self.lateness);
-            self.register(time.timers(), &key, WindowTimer::Cleanup(pane), cleanup)?;
+            // Without lateness the newest window's firing drops the pane (see `fire`).
+            if self.lateness > 0 {
+                let cleanup = self.geometry.newest(pane).max_timestamp().saturating_add(self.lateness);
+                self.register(time.timers(), &key, WindowTimer::Cleanup(pane), cleanup)?;
+            }
         }
         if self.time == WindowTime::EventTime && self.geometry.oldest(pane).max_timestamp() <= watermark {
             // Late but allowed: windows that already fired fire again with the new element.
@@ -229,7 +258,7 @@ impl<K: Key, T: Data, B: WindowBody<K, T>> OnTimer<K, WindowTimer, B::Out> for P
         match fired.namespace {
             WindowTimer::Fire(start) => {
                 let w = self.geometry.window(start);
-                self.fire(&fired.key, w, out)
+                self.fire_on_time(&fired.key, w, out)
             }
             WindowTimer::Cleanup(pane) => self.panes.as_ref().expect("opened").clear_in(&fired.key, &pane),
         }

@@ -826,15 +826,28 @@ impl Handle {
         ns: &N,
         f: impl FnOnce(&Instance, &ColumnFamily, &[u8]) -> Result<R>,
     ) -> Result<R> {
+        self.with_row_prefix(key, Some(ns), f)
+    }
+
+    /// Builds `[key group][key]`, then `[namespace]` if given, into the scratch buffer and runs `f`
+    /// on it.
+    fn with_row_prefix<K: Serialize, N: Serialize, R>(
+        &self,
+        key: &K,
+        ns: Option<&N>,
+        f: impl FnOnce(&Instance, &ColumnFamily, &[u8]) -> Result<R>,
+    ) -> Result<R> {
         let (mut buf, mut part) = (self.scratch.borrow_mut(), self.part.borrow_mut());
         part.clear();
         encode_into(key, &mut part)?;
         buf.clear();
         buf.extend_from_slice(&(key_group_for_bytes(&part, self.max_parallelism) as u16).to_be_bytes());
         push_len_prefixed(&mut buf, &part);
-        part.clear();
-        encode_into(ns, &mut part)?;
-        push_len_prefixed(&mut buf, &part);
+        if let Some(ns) = ns {
+            part.clear();
+            encode_into(ns, &mut part)?;
+            push_len_prefixed(&mut buf, &part);
+        }
         let slot = self.instance.borrow();
         let inst = slot.as_ref().ok_or_else(|| Error::Internal(format!("state '{}' used before open", self.cf)))?;
         let cf = inst
@@ -842,6 +855,21 @@ impl Handle {
             .cf_handle(&self.cf)
             .ok_or_else(|| Error::Internal(format!("state '{}' has no column family", self.cf)))?;
         f(inst, cf, &buf)
+    }
+
+    /// Reads the rows that start with `prefix`, in key order.
+    fn prefix_scan<'a>(
+        inst: &'a Instance,
+        cf: &ColumnFamily,
+        prefix: &[u8],
+        mode: IteratorMode,
+    ) -> rocksdb::DBIteratorWithThreadMode<'a, DB> {
+        let mut read = ReadOptions::default();
+        read.set_iterate_lower_bound(prefix.to_vec());
+        if let Some(end) = successor(prefix) {
+            read.set_iterate_upper_bound(end);
+        }
+        inst.db.iterator_cf_opt(cf, read, mode)
     }
 
     fn get<T: DeserializeOwned>(&self, inst: &Instance, cf: &ColumnFamily, key: &[u8]) -> Result<Option<T>> {
@@ -937,6 +965,36 @@ impl<K: Key, N: Namespace, V: Data> ValueStateBackend<K, N, V> for Typed<K, N, V
         let h = &self.handle;
         h.with_key(key, ns, |inst, cf, k| h.delete(inst, cf, k))
     }
+
+    fn modify(&self, key: &K, ns: &N, init: &mut dyn FnMut() -> V, f: &mut dyn FnMut(&mut V)) -> Result<bool> {
+        let h = &self.handle;
+        h.with_key(key, ns, |inst, cf, k| {
+            let (mut value, unset) = match h.get_live(inst, cf, k)? {
+                Some(v) => (v, false),
+                None => (init(), true),
+            };
+            f(&mut value);
+            h.put(inst, cf, k, &h.ttl.stamp(value))?;
+            Ok(unset)
+        })
+    }
+
+    fn for_each_namespace(&self, key: &K, f: &mut dyn FnMut(&N, &V)) -> Result<()> {
+        let h = &self.handle;
+        h.with_row_prefix(key, None::<&N>, |inst, cf, prefix| {
+            let now = h.ttl.now();
+            for row in Handle::prefix_scan(inst, cf, prefix, IteratorMode::Start) {
+                let (k, v) = row.map_err(|e| h.failed("scan", e))?;
+                let (ns, _) = take_len_prefixed(&k[prefix.len()..]).map_err(|e| h.undecodable(e))?;
+                let ns: N = decode(ns).map_err(|e| h.undecodable(e))?;
+                let stamped: Stamped<V> = decode(&v).map_err(|e| h.undecodable(e))?;
+                if !is_expired(stamped.expires_at, now) {
+                    f(&ns, &stamped.value);
+                }
+            }
+            Ok(())
+        })
+    }
 }
 
 /// A list is stored as its elements back to back ([`crate::ttl`]): an append is a merge that
@@ -1025,11 +1083,6 @@ impl<K: Key, N: Namespace, UK: Key, UV: Data> MapStateBackend<K, N, UK, UV> for 
     fn scan(&self, key: &K, ns: &N, bound: Bound<&[u8]>, reverse: bool, limit: usize) -> Result<Vec<MapEntry<UK, UV>>> {
         let h = &self.handle;
         h.with_key(key, ns, |inst, cf, prefix| {
-            let mut read = ReadOptions::default();
-            read.set_iterate_lower_bound(prefix.to_vec());
-            if let Some(end) = successor(prefix) {
-                read.set_iterate_upper_bound(end);
-            }
             let direction = if reverse { Direction::Reverse } else { Direction::Forward };
             let (seek, skip) = match bound {
                 Bound::Included(b) => (Some([prefix, b].concat()), None),
@@ -1042,7 +1095,7 @@ impl<K: Key, N: Namespace, UK: Key, UV: Data> MapStateBackend<K, N, UK, UV> for 
                 (None, true) => IteratorMode::End,
             };
             let (mut out, mut writes) = (Vec::new(), WriteBatch::default());
-            for row in inst.db.iterator_cf_opt(cf, read, mode) {
+            for row in Handle::prefix_scan(inst, cf, prefix, mode) {
                 let (k, v) = row.map_err(|e| h.failed("scan", e))?;
                 let user_key = &k[prefix.len()..];
                 if skip == Some(user_key) {
