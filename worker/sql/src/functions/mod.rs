@@ -1,0 +1,4 @@
+//! Flink's built-in scalar functions, with Flink's semantics, as plain Rust functions the
+//! expression evaluator calls.
+
+pub mod string;
