@@ -1,5 +1,5 @@
 //! Our string functions against Apache Flink 2.3's results on the same calls
-//! (`tests/golden/string_functions.tsv`, made by `tests/flink/gen_string_functions.py`).
+//! (`tests/golden/string_functions.tsv`, made by `tests/flink/gen_functions.py`).
 
 use ferroflink_sql::functions::string::{self as f, TrimSide};
 

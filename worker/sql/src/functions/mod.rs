@@ -1,4 +1,5 @@
 //! Flink's built-in scalar functions, with Flink's semantics, as plain Rust functions the
 //! expression evaluator calls.
 
+pub mod datetime;
 pub mod string;

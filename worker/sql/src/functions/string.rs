@@ -1,7 +1,7 @@
 //! Flink's string functions, on non-NULL arguments (a NULL argument makes each of them NULL, which
 //! the evaluator decides before calling; `CONCAT_WS` skips NULL values, so it takes `Option`s).
 //! `None` is a NULL result. Semantics are Flink 2.3's, checked against it by
-//! `tests/string_functions.rs` (the golden file comes from `tests/flink/gen_string_functions.py`).
+//! `tests/string_functions.rs` (the golden file comes from `tests/flink/gen_functions.py`).
 //!
 //! Lengths and positions count Unicode code points, as Flink does. Regular expressions use the
 //! `regex` crate: Java's syntax mostly, without look-around and back-references (a pattern using

@@ -1,17 +1,18 @@
 #!/usr/bin/env python3
-"""Asks Apache Flink (PyFlink 2.3, local mini-cluster) what its string functions return on edge
-cases, and writes worker/sql/tests/golden/string_functions.tsv: one line per call, the function's
-name, its arguments and Flink's result, tab-separated, NULL as \\N, !error where Flink fails the query.
+"""Asks Apache Flink (PyFlink 2.3, local mini-cluster) what its scalar functions return on edge
+cases, and writes worker/sql/tests/golden/<group>_functions.tsv for each group (string,
+datetime): one line per call, a case name, the arguments and Flink's result cast to STRING,
+tab-separated, NULL as \\N, !error where Flink fails the query.
 
-Usage: python3 worker/sql/tests/flink/gen_string_functions.py   (needs pip install apache-flink==2.3.0)
+Usage: python3 worker/sql/tests/flink/gen_functions.py   (needs pip install apache-flink==2.3.0)
 """
 
 import os
 import re
 
 N = None
-# function -> (SQL types of the arguments, the SQL call with $1.. for them, argument tuples)
-CASES = {
+# case name -> (SQL types of the arguments, the SQL call with $1.. for them, argument tuples)
+STRING = {
     "CONCAT": (["STRING", "STRING", "STRING"], "CONCAT($1, $2, $3)", [
         ("a", "b", "c"), ("", "", ""), ("ab", N, "c"), ("héllo", " ", "wörld"),
     ]),
@@ -72,6 +73,8 @@ CASES = {
 def literal(value, sql_type):
     if value is None:
         return "CAST(NULL AS %s)" % sql_type
+    if sql_type.startswith("TIMESTAMP"):
+        return "CAST('%s' AS %s)" % (value, sql_type)
     if isinstance(value, str):
         return "'" + value.replace("'", "''") + "'"
     return "CAST(%s AS %s)" % (value, sql_type)
@@ -94,6 +97,54 @@ def collect(t_env, query):
     return rows
 
 
+TS = "TIMESTAMP(3)"
+T1 = "2024-03-05 07:08:09.123"
+T2 = "2024-12-31 23:59:59.999"
+T3 = "1969-07-20 20:17:40.000"
+T4 = "2024-02-29 00:00:00.000"
+FORMATS = ["yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd", "HH", "yyyyMMdd", "dd/MMM/yyyy:HH:mm:ss", "EEE, d MMM yyyy",
+           "EEEE MMMM", "hh:mm a", "yyyy-MM-dd'T'HH:mm:ss.SSS", "D", "yy", "M/d/y", "S", "SS", "SSSSSS", "k K",
+           "'o''clock' H", "w"]
+UNITS = ["YEAR", "QUARTER", "MONTH", "WEEK", "DAY", "HOUR", "MINUTE", "SECOND", "DOW", "DOY"]
+DATETIME = {
+    "DATE_FORMAT": ([TS, "STRING"], "DATE_FORMAT($1, $2)",
+                    [(t, f) for t in (T1, T2, T3) for f in FORMATS] + [(N, "yyyy"), (T1, N)]),
+    "TO_TIMESTAMP": (["STRING", "STRING"], "TO_TIMESTAMP($1, $2)", [
+        ("2024-03-05 07:08:09", "yyyy-MM-dd HH:mm:ss"), ("2024-03-05", "yyyy-MM-dd"),
+        ("05/Mar/2024:07:08:09", "dd/MMM/yyyy:HH:mm:ss"), ("20240305", "yyyyMMdd"),
+        ("2024-03-05 07:08:09.123", "yyyy-MM-dd HH:mm:ss.SSS"), ("garbage", "yyyy-MM-dd HH:mm:ss"),
+        ("2024-13-05 00:00:00", "yyyy-MM-dd HH:mm:ss"), ("2024-02-30 00:00:00", "yyyy-MM-dd HH:mm:ss"),
+        ("2024-3-5 7:8:9", "yyyy-M-d H:m:s"), ("2024-03-05 07:08", "yyyy-MM-dd HH:mm"),
+        ("2024-03-05T07:08:09", "yyyy-MM-dd'T'HH:mm:ss"), ("2024-03-05 07:08:09 extra", "yyyy-MM-dd HH:mm:ss"),
+        ("2024-03-05 07:08:09.5", "yyyy-MM-dd HH:mm:ss.S"), (N, "yyyy"), ("2024", N),
+    ]),
+    "TO_TIMESTAMP1": (["STRING"], "TO_TIMESTAMP($1)", [
+        ("2024-03-05 07:08:09", ), ("2024-03-05 07:08:09.123", ), ("2024-03-05", ), ("x", ),
+    ]),
+    "EXTRACT": ([TS], None, [(u, t) for u in UNITS for t in (T1, T2, T3, T4)]),
+    "FLOOR": ([TS], None, [(u, t) for u in ["YEAR", "QUARTER", "MONTH", "WEEK", "DAY", "HOUR", "MINUTE", "SECOND"]
+                           for t in (T1, T3)]),
+    "CEIL": ([TS], None, [(u, t) for u in ["YEAR", "MONTH", "DAY", "HOUR", "MINUTE", "SECOND"]
+                          for t in (T1, T3, T4)]),
+    "TIMESTAMPDIFF": ([TS, TS], None, [
+        (u, a, b) for u in ["YEAR", "MONTH", "WEEK", "DAY", "HOUR", "MINUTE", "SECOND"]
+        for (a, b) in [(T1, T2), (T2, T1), (T3, T1), (T4, "2025-02-28 23:59:59.999"), (T1, T1)]
+    ]),
+}
+
+
+def call_text(name, types, call, args):
+    """The SQL call: `call` with $k for argument k, or a unit-taking form (EXTRACT, FLOOR, ...)."""
+    if call is not None:
+        return re.sub(r"\$(\d)", lambda m: literal(args[int(m.group(1)) - 1], types[int(m.group(1)) - 1]), call)
+    unit, values = args[0], [literal(v, t) for v, t in zip(args[1:], types)]
+    if name == "EXTRACT":
+        return "EXTRACT(%s FROM %s)" % (unit, values[0])
+    if name in ("FLOOR", "CEIL"):
+        return "%s(%s TO %s)" % (name, values[0], unit)
+    return "TIMESTAMPDIFF(%s, %s, %s)" % (unit, values[0], values[1])
+
+
 def main():
     from pyflink.table import EnvironmentSettings, TableEnvironment
 
@@ -103,31 +154,30 @@ def main():
     # negative length): Flink's sink then drops the row, so a missing row is a NULL result.
     t_env.get_config().set("table.exec.sink.not-null-enforcer", "DROP")
     here = os.path.dirname(os.path.abspath(__file__))
-    out_path = os.path.join(os.path.dirname(here), "golden", "string_functions.tsv")
-    lines = []
-    for name, (types, call, cases) in CASES.items():
-        selects = []
-        for i, args in enumerate(cases):
-            expr = re.sub(r"\$(\d)", lambda m: literal(args[int(m.group(1)) - 1], types[int(m.group(1)) - 1]), call)
-            selects.append("SELECT %d AS id, CAST(%s AS STRING) AS r" % (i, expr))
-        rows = {}
-        try:
-            rows = collect(t_env, " UNION ALL ".join(selects))
-        except Exception:
-            # One call fails the query (an invalid pattern, say): ask call by call.
-            for i, select in enumerate(selects):
-                try:
-                    rows.update(collect(t_env, select))
-                except Exception:
-                    rows[i] = ERROR
-        for i, args in enumerate(cases):
-            result = "!error" if rows.get(i) is ERROR else escape(rows.get(i))
-            lines.append("\t".join([name] + [escape(a) for a in args] + [result]))
-    with open(out_path, "w", encoding="utf-8") as f:
-        f.write("# function, arguments, Flink 2.3's result (\\N: NULL); made by tests/flink/gen_string_functions.py\n")
-        for line in lines:
-            f.write(line + "\n")
-    print("wrote %d calls to %s" % (len(lines), out_path))
+    for group, cases in (("string", STRING), ("datetime", DATETIME)):
+        out_path = os.path.join(os.path.dirname(here), "golden", "%s_functions.tsv" % group)
+        lines = []
+        for name, (types, call, calls) in cases.items():
+            selects = ["SELECT %d AS id, CAST(%s AS STRING) AS r" % (i, call_text(name, types, call, args))
+                       for i, args in enumerate(calls)]
+            rows = {}
+            try:
+                rows = collect(t_env, " UNION ALL ".join(selects))
+            except Exception:
+                # One call fails the query (an invalid pattern, say): ask call by call.
+                for i, select in enumerate(selects):
+                    try:
+                        rows.update(collect(t_env, select))
+                    except Exception:
+                        rows[i] = ERROR
+            for i, args in enumerate(calls):
+                result = "!error" if rows.get(i) is ERROR else escape(rows.get(i))
+                lines.append("\t".join([name] + [escape(a) for a in args] + [result]))
+        with open(out_path, "w", encoding="utf-8") as f:
+            f.write("# case, arguments, Flink 2.3's result cast to STRING (\\N: NULL); made by tests/flink/gen_functions.py\n")
+            for line in lines:
+                f.write(line + "\n")
+        print("wrote %d calls to %s" % (len(lines), out_path))
 
 
 if __name__ == "__main__":
