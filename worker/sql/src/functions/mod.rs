@@ -2,4 +2,5 @@
 //! expression evaluator calls.
 
 pub mod datetime;
+pub mod json;
 pub mod string;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Asks Apache Flink (PyFlink 2.3, local mini-cluster) what its scalar functions return on edge
 cases, and writes worker/sql/tests/golden/<group>_functions.tsv for each group (string,
-datetime): one line per call, a case name, the arguments and Flink's result cast to STRING,
+datetime, json): one line per call, a case name, the arguments and Flink's result cast to STRING,
 tab-separated, NULL as \\N, !error where Flink fails the query.
 
 Usage: python3 worker/sql/tests/flink/gen_functions.py   (needs pip install apache-flink==2.3.0)
@@ -131,6 +131,33 @@ DATETIME = {
         for (a, b) in [(T1, T2), (T2, T1), (T3, T1), (T4, "2025-02-28 23:59:59.999"), (T1, T1)]
     ]),
 }
+DOC = '{"a": 1, "b": {"c": "x", "d": [1, 2, {"e": true}]}, "n": null, "f": 1.50, "s": "it\'s", "arr": ["p", "q"], "big": 12345678901234567890}'
+PATHS = ["$.a", "$.b.c", "$.b.d[0]", "$.b.d[2].e", "$.b.d", "$.b", "$.missing", "$.n", "$.f", "$.s", "$.arr[1]",
+         "$.arr[5]", "$", "$.b.d[*]", "$.arr[*]", "strict $.missing", "lax $.missing", "strict $.a", "$['b']['c']",
+         "$.big", "$.b.d[2]", "$.arr.x", "bad path"]
+JSON = {
+    "JSON_VALUE": (["STRING", "STRING"], "JSON_VALUE($1, $2)", [(DOC, p) for p in PATHS] + [
+        ("not json", "$.a"), ("[1, 2]", "$[1]"), ('"str"', "$"), ("", "$"), (N, "$.a"), ("{}", N),
+        ('{"a": {"b": 1}}', "$.a.b"), ('{"a": [{"b": 1}, {"b": 2}]}', "$.a.b"), ('{"a": 1e3}', "$.a"),
+        ('{"a": -0.0}', "$.a"), ('{"a": false}', "$.a"),
+    ]),
+    "JSON_VALUE_DEFAULT": (["STRING", "STRING"], "JSON_VALUE($1, $2 DEFAULT 'dflt' ON EMPTY DEFAULT 'oops' ON ERROR)",
+                           [(DOC, "$.missing"), (DOC, "$.b"), (DOC, "strict $.missing"), ("not json", "$.a"), (DOC, "$.a"),
+                            (DOC, "lax $.missing"), (DOC, "lax $.arr.x"), ('{"a": null}', "$.a")]),
+    "JSON_VALUE_INT": (["STRING", "STRING"], "JSON_VALUE($1, $2 RETURNING INT)",
+                       [(DOC, "$.a"), (DOC, "$.f"), (DOC, "$.s"), ('{"a": "42"}', "$.a"), ('{"a": true}', "$.a")]),
+    "JSON_QUERY": (["STRING", "STRING"], "JSON_QUERY($1, $2)", [(DOC, p) for p in PATHS] + [
+        ("not json", "$"), (N, "$"), ('{"a": [{"b": 1}, {"b": 2}]}', "$.a[*].b"), ('{"a":{"y":1,"x":2}}', "$.a"),
+        ('{"a": [{"b": 1}, {"b": 2}]}', "lax $.a.b"), ('{"a": {"x": 1e3, "y": -0.0}}', "$.a"), (DOC, "lax $.missing"),
+        (DOC, "$.*"),
+    ]),
+    "JSON_QUERY_WRAPPED": (["STRING", "STRING"], "JSON_QUERY($1, $2 WITH CONDITIONAL ARRAY WRAPPER)",
+                           [(DOC, "$.a"), (DOC, "$.b.d"), (DOC, "$.b.c"), (DOC, "$.missing")]),
+    "JSON_QUERY_UNCONDITIONAL": (["STRING", "STRING"], "JSON_QUERY($1, $2 WITH UNCONDITIONAL ARRAY WRAPPER)",
+                                 [(DOC, "$.a"), (DOC, "$.b.d"), (DOC, "$.missing")]),
+    "JSON_QUERY_EMPTY": (["STRING", "STRING"], "JSON_QUERY($1, $2 EMPTY ARRAY ON EMPTY EMPTY OBJECT ON ERROR)",
+                         [(DOC, "$.missing"), (DOC, "$.a"), ("not json", "$")]),
+}
 
 
 def call_text(name, types, call, args):
@@ -154,7 +181,7 @@ def main():
     # negative length): Flink's sink then drops the row, so a missing row is a NULL result.
     t_env.get_config().set("table.exec.sink.not-null-enforcer", "DROP")
     here = os.path.dirname(os.path.abspath(__file__))
-    for group, cases in (("string", STRING), ("datetime", DATETIME)):
+    for group, cases in (("string", STRING), ("datetime", DATETIME), ("json", JSON)):
         out_path = os.path.join(os.path.dirname(here), "golden", "%s_functions.tsv" % group)
         lines = []
         for name, (types, call, calls) in cases.items():
