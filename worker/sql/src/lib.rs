@@ -9,6 +9,7 @@ pub mod error;
 pub mod functions;
 pub mod parser;
 pub mod session;
+pub mod typing;
 
 pub use error::SqlError;
 pub use parser::{FlinkDialect, parse_script, parse_statement, parse_type};
