@@ -5,6 +5,7 @@
 //! into job graphs builds on it.
 
 pub mod ast;
+pub mod decimal;
 pub mod error;
 pub mod functions;
 pub mod parser;
