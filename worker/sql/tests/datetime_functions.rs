@@ -1,6 +1,8 @@
 //! Our date and time functions against Apache Flink 2.3's results on the same calls
 //! (`tests/golden/datetime_functions.tsv`, made by `tests/flink/gen_functions.py`).
 
+mod common;
+
 use chrono::NaiveDateTime;
 use ferroflink_sql::functions::datetime::{self as f, JavaPattern, TimeUnit};
 
@@ -35,21 +37,13 @@ fn call(name: &str, args: &[Option<&str>]) -> Option<String> {
 
 #[test]
 fn datetime_functions_give_flinks_results() {
-    let golden = include_str!("golden/datetime_functions.tsv");
-    let (mut checked, mut wrong) = (0, Vec::new());
-    for line in golden.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
-        let fields: Vec<&str> = line.split('\t').collect();
+    common::check_golden(include_str!("golden/datetime_functions.tsv"), 180, |fields| {
         let (name, args, expected) = (fields[0], &fields[1..fields.len() - 1], fields[fields.len() - 1]);
         let args: Vec<Option<&str>> = args.iter().map(|a| (*a != "\\N").then_some(*a)).collect();
         let expected = (expected != "\\N").then(|| expected.replace("\\\\", "\\"));
         let got = call(name, &args);
-        if got != expected {
-            wrong.push(format!("{name}{args:?}: Flink {expected:?}, ours {got:?}"));
-        }
-        checked += 1;
-    }
-    assert!(wrong.is_empty(), "{} of {checked} calls differ from Flink:\n{}", wrong.len(), wrong.join("\n"));
-    assert!(checked >= 180, "the golden file has {checked} calls");
+        (got != expected).then(|| format!("{name}{args:?}: Flink {expected:?}, ours {got:?}"))
+    });
 }
 
 #[test]

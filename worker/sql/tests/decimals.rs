@@ -2,6 +2,8 @@
 //! (`tests/golden/decimal_values.tsv`, made by `tests/flink/gen_decimals.py`): the result type by
 //! `typing`, the value by `decimal`.
 
+mod common;
+
 use ferroflink_sql::ast::{DataType, Type};
 use ferroflink_sql::decimal::Decimal;
 use ferroflink_sql::parse_type;
@@ -84,22 +86,15 @@ fn ours(op: &str, ta: &Type, va: &str, tb: &str, vb: &str) -> (String, Option<St
 
 #[test]
 fn decimal_arithmetic_gives_flinks_results() {
-    let golden = include_str!("golden/decimal_values.tsv");
-    let (mut checked, mut wrong) = (0, Vec::new());
-    for line in golden.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
-        let [op, ta, va, tb, vb, result_type, expected] = line.split('\t').collect::<Vec<_>>()[..] else {
-            panic!("{line}")
-        };
+    common::check_golden(include_str!("golden/decimal_values.tsv"), 39, |fields| {
+        let [op, ta, va, tb, vb, result_type, expected] = fields[..] else { panic!("{fields:?}") };
         let ta = parse_type(ta).unwrap();
         let (got_type, got) = ours(op, &ta, va, tb, vb);
         // An empty result is Flink's NULL of an overflow cast to STRING (see the generator).
         let expected_value = (expected != "\\N" && !expected.is_empty()).then(|| expected.to_string());
-        if got != expected_value || got_type != result_type {
-            wrong.push(format!("{op}({ta} {va}, {tb} {vb}): Flink {result_type} {expected}, ours {got_type} {got:?}"));
-        }
-        checked += 1;
-    }
-    assert!(wrong.is_empty(), "{} of {checked} differ from Flink:\n{}", wrong.len(), wrong.join("\n"));
+        (got != expected_value || got_type != result_type)
+            .then(|| format!("{op}({ta} {va}, {tb} {vb}): Flink {result_type} {expected}, ours {got_type} {got:?}"))
+    });
 }
 
 proptest::proptest! {

@@ -1,6 +1,8 @@
 //! Our string functions against Apache Flink 2.3's results on the same calls
 //! (`tests/golden/string_functions.tsv`, made by `tests/flink/gen_functions.py`).
 
+mod common;
+
 use ferroflink_sql::functions::string::{self as f, TrimSide};
 
 /// A golden field: `\N` is NULL; `\\`, `\t` and `\n` are escapes.
@@ -64,21 +66,13 @@ fn call(name: &str, args: &[Option<String>]) -> Option<String> {
 
 #[test]
 fn string_functions_give_flinks_results() {
-    let golden = include_str!("golden/string_functions.tsv");
-    let (mut checked, mut wrong) = (0, Vec::new());
-    for line in golden.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
-        let fields: Vec<&str> = line.split('\t').collect();
+    common::check_golden(include_str!("golden/string_functions.tsv"), 120, |fields| {
         let (name, args, expected) = (fields[0], &fields[1..fields.len() - 1], fields[fields.len() - 1]);
-        assert_ne!(expected, "!error", "{line}: Flink failed this call; the golden file needs a look");
+        assert_ne!(expected, "!error", "{fields:?}: Flink failed this call; the golden file needs a look");
         let args: Vec<Option<String>> = args.iter().map(|a| field(a)).collect();
         let got = call(name, &args);
-        if got != field(expected) {
-            wrong.push(format!("{name}{args:?}: Flink {expected:?}, ours {got:?}"));
-        }
-        checked += 1;
-    }
-    assert!(wrong.is_empty(), "{} of {checked} calls differ from Flink:\n{}", wrong.len(), wrong.join("\n"));
-    assert!(checked >= 120, "the golden file has {checked} calls");
+        (got != field(expected)).then(|| format!("{name}{args:?}: Flink {expected:?}, ours {got:?}"))
+    });
 }
 
 proptest::proptest! {

@@ -8,7 +8,7 @@ an overflow, to '').
 Usage: python3 worker/sql/tests/flink/gen_decimals.py   (needs pip install apache-flink==2.3.0)
 """
 
-import os
+from golden import write_golden
 
 CASES = [
     ("*", "DECIMAL(4, 3)", "0.908", "BIGINT", "105"),
@@ -79,14 +79,7 @@ def main():
         except Exception:
             result_type, result = "!error", "!error"
         lines.append("\t".join([op, ta, va, tb, vb, result_type.replace(" NOT NULL", ""), result]))
-    here = os.path.dirname(os.path.abspath(__file__))
-    out_path = os.path.join(os.path.dirname(here), "golden", "decimal_values.tsv")
-    with open(out_path, "w", encoding="utf-8") as f:
-        f.write("# operator, left type, left value, right type, right value, result type, Flink 2.3's result; made by tests/flink/gen_decimals.py\n")
-        for line in lines:
-            f.write(line + "\n")
-    print("wrote %d results to %s" % (len(lines), out_path))
-
+    write_golden("decimal_values.tsv", "operator, left type, left value, right type, right value, result type, Flink 2.3's result; made by tests/flink/gen_decimals.py", lines)
 
 if __name__ == "__main__":
     main()

@@ -7,8 +7,9 @@ tab-separated, NULL as \\N, !error where Flink fails the query.
 Usage: python3 worker/sql/tests/flink/gen_functions.py   (needs pip install apache-flink==2.3.0)
 """
 
-import os
 import re
+
+from golden import write_golden
 
 N = None
 # case name -> (SQL types of the arguments, the SQL call with $1.. for them, argument tuples)
@@ -180,9 +181,7 @@ def main():
     # A call on literals has a NOT NULL type even where the function returns NULL (RPAD with a
     # negative length): Flink's sink then drops the row, so a missing row is a NULL result.
     t_env.get_config().set("table.exec.sink.not-null-enforcer", "DROP")
-    here = os.path.dirname(os.path.abspath(__file__))
     for group, cases in (("string", STRING), ("datetime", DATETIME), ("json", JSON)):
-        out_path = os.path.join(os.path.dirname(here), "golden", "%s_functions.tsv" % group)
         lines = []
         for name, (types, call, calls) in cases.items():
             selects = ["SELECT %d AS id, CAST(%s AS STRING) AS r" % (i, call_text(name, types, call, args))
@@ -200,12 +199,7 @@ def main():
             for i, args in enumerate(calls):
                 result = "!error" if rows.get(i) is ERROR else escape(rows.get(i))
                 lines.append("\t".join([name] + [escape(a) for a in args] + [result]))
-        with open(out_path, "w", encoding="utf-8") as f:
-            f.write("# case, arguments, Flink 2.3's result cast to STRING (\\N: NULL); made by tests/flink/gen_functions.py\n")
-            for line in lines:
-                f.write(line + "\n")
-        print("wrote %d calls to %s" % (len(lines), out_path))
-
+        write_golden("%s_functions.tsv" % group, "case, arguments, Flink 2.3's result cast to STRING (\\N: NULL); made by tests/flink/gen_functions.py", lines)
 
 if __name__ == "__main__":
     main()

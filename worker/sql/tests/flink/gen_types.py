@@ -8,7 +8,7 @@ expression).
 Usage: python3 worker/sql/tests/flink/gen_types.py   (needs pip install apache-flink==2.3.0)
 """
 
-import os
+from golden import write_golden
 
 TYPES = ["TINYINT", "SMALLINT", "INT", "BIGINT", "DECIMAL(5, 2)", "DECIMAL(10, 0)", "DECIMAL(20, 3)",
          "DECIMAL(38, 10)", "DECIMAL(38, 0)", "DECIMAL(1, 1)", "FLOAT", "DOUBLE"]
@@ -31,14 +31,7 @@ def main():
                 except Exception:
                     result = "!error"
                 lines.append("\t".join([op, a, b, result]))
-    here = os.path.dirname(os.path.abspath(__file__))
-    out_path = os.path.join(os.path.dirname(here), "golden", "arithmetic_types.tsv")
-    with open(out_path, "w", encoding="utf-8") as f:
-        f.write("# operator, left type, right type, Flink 2.3's result type (operands nullable); made by tests/flink/gen_types.py\n")
-        for line in lines:
-            f.write(line + "\n")
-    print("wrote %d results to %s" % (len(lines), out_path))
-
+    write_golden("arithmetic_types.tsv", "operator, left type, right type, Flink 2.3's result type (operands nullable); made by tests/flink/gen_types.py", lines)
 
 if __name__ == "__main__":
     main()
