@@ -3,4 +3,5 @@
 
 pub mod datetime;
 pub mod json;
+pub mod numeric;
 pub mod string;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Asks Apache Flink (PyFlink 2.3, local mini-cluster) what its scalar functions return on edge
 cases, and writes worker/sql/tests/golden/<group>_functions.tsv for each group (string,
-datetime, json): one line per call, a case name, the arguments and Flink's result cast to STRING,
+datetime, json, numeric): one line per call, a case name, the arguments and Flink's result cast to STRING,
 tab-separated, NULL as \\N, !error where Flink fails the query.
 
 Usage: python3 worker/sql/tests/flink/gen_functions.py   (needs pip install apache-flink==2.3.0)
@@ -74,7 +74,7 @@ STRING = {
 def literal(value, sql_type):
     if value is None:
         return "CAST(NULL AS %s)" % sql_type
-    if sql_type.startswith("TIMESTAMP"):
+    if isinstance(value, str) and sql_type != "STRING":
         return "CAST('%s' AS %s)" % (value, sql_type)
     if isinstance(value, str):
         return "'" + value.replace("'", "''") + "'"
@@ -160,6 +160,28 @@ JSON = {
                          [(DOC, "$.missing"), (DOC, "$.a"), ("not json", "$")]),
 }
 
+NUMERIC = {
+    # As strings, so Flink reads them as Java's Double.parseDouble does.
+    "DOUBLE_STR": (["DOUBLE"], "$1", [(x, ) for x in (
+        "0.1", "1.0", "100.0", "1e7", "9999999.0", "12345678.9", "0.001", "0.0001", "1e-10", "1.5e300",
+        "123.456", "0.6666666666666666", "1e21", "1e23", "4.35", "-1234.5", "4.9e-324", "1.7976931348623157e308",
+        "2e-3", "1.0E22", "8.41E21", "5.0E-324")]),
+    "MOD_INT": (["INT", "INT"], "MOD($1, $2)", [(7, 3), (-7, 3), (7, -3), (-7, -3), (0, 5), (5, 0)]),
+    "MOD_BIGINT": (["BIGINT", "INT"], "MOD($1, $2)", [(-9223372036854775808, -1), (10, 4)]),
+    "ABS_INT": (["INT"], "ABS($1)", [(-5, ), (5, ), (-2147483648, ), (N, )]),
+    "ABS_DOUBLE": (["DOUBLE"], "ABS($1)", [(-1.5, ), (-0.0, ), (2.0, )]),
+    "ROUND_DOUBLE": (["DOUBLE", "INT"], "ROUND($1, $2)", [
+        (2.5, 0), (-2.5, 0), (1.005, 2), (123.456, -1), (0.125, 2), (1e300, 2), (0.1 + 0.2, 1), (1234.5678, 3)]),
+    "ROUND_DECIMAL": (["DECIMAL(10, 4)", "INT"], "ROUND($1, $2)", [
+        ("2.5000", 0), ("-2.5000", 0), ("1.0050", 2), ("123.4560", -1), ("9999.9999", 2), ("0.0049", 2)]),
+    "ROUND_INT": (["INT", "INT"], "ROUND($1, $2)", [(1234, -2), (1250, -2), (-1250, -2), (5, 0), (5, 2)]),
+    "POWER": (["DOUBLE", "DOUBLE"], "POWER($1, $2)", [
+        (2.0, 10.0), (2.0, 0.5), (-8.0, 1.0 / 3), (0.0, -1.0), (10.0, -2.0), (-2.0, 3.0)]),
+    "HASH_CODE": (["STRING"], "HASH_CODE($1)", [
+        ("", ), ("a", ), ("hello", ), ("héllo", ), ("日本語", ), ("a much longer string to overflow the hash", ),
+        ("😀", ), (N, )]),
+}
+
 
 def call_text(name, types, call, args):
     """The SQL call: `call` with $k for argument k, or a unit-taking form (EXTRACT, FLOOR, ...)."""
@@ -181,7 +203,7 @@ def main():
     # A call on literals has a NOT NULL type even where the function returns NULL (RPAD with a
     # negative length): Flink's sink then drops the row, so a missing row is a NULL result.
     t_env.get_config().set("table.exec.sink.not-null-enforcer", "DROP")
-    for group, cases in (("string", STRING), ("datetime", DATETIME), ("json", JSON)):
+    for group, cases in (("string", STRING), ("datetime", DATETIME), ("json", JSON), ("numeric", NUMERIC)):
         lines = []
         for name, (types, call, calls) in cases.items():
             selects = ["SELECT %d AS id, CAST(%s AS STRING) AS r" % (i, call_text(name, types, call, args))
