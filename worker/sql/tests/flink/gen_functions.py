@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Asks Apache Flink (PyFlink 2.3, local mini-cluster) what its scalar functions return on edge
 cases, and writes worker/sql/tests/golden/<group>_functions.tsv for each group (string,
-datetime, json, numeric): one line per call, a case name, the arguments and Flink's result cast to STRING,
+datetime, json, numeric, cast): one line per call, a case name, the arguments and Flink's result cast to STRING,
 tab-separated, NULL as \\N, !error where Flink fails the query.
 
-Usage: python3 worker/sql/tests/flink/gen_functions.py   (needs pip install apache-flink==2.3.0)
+Usage: python3 worker/sql/tests/flink/gen_functions.py [group ...]   (needs pip install apache-flink==2.3.0)
 """
 
 import re
+import sys
 
 from golden import write_golden
 
@@ -182,6 +183,23 @@ NUMERIC = {
         ("😀", ), (N, )]),
 }
 
+STRINGS = ["true", "FALSE", " true ", "1", "0", "yes", "t", "", "42", " 42 ", "-7", "+5", "4.5", "1e3", "2147483648",
+           "9223372036854775807", "abc", "0x1F", "1.5e-3", "-0", "NaN", "Infinity", "2024-03-05", "2024-3-5",
+           "2024-03-05 07:08:09", "2024-03-05 07:08:09.123456789", "2024-03-05T07:08:09", " 2024-03-05 ", "20240305",
+           "2024-02-30", "07:08:09", "7:08", "y", "n", "no", "f", "on", "4.", ".5", "1.5d", "inf", "2024-03",
+           "2024-03-05 07:08:09.1239", " 07:08 ", "\t42"]
+TARGETS = ["BOOLEAN", "TINYINT", "INT", "BIGINT", "DOUBLE", "DATE", "TIMESTAMP(3)", "TIMESTAMP(9)", "TIME(0)"]
+CAST = {
+    "TRY_CAST_" + t: (["STRING"], "TRY_CAST($1 AS %s)" % t, [(v, ) for v in STRINGS]) for t in TARGETS
+}
+CAST.update({
+    "CAST_TO_STRING_" + re.sub(r"\W", "", t): ([t], "$1", [(v, ) for v in values]) for t, values in [
+        ("BOOLEAN", ["true", "false"]), ("DATE", ["2024-03-05", "0001-01-01"]), ("TIME(0)", ["07:08:09"]),
+        ("TIMESTAMP(3)", ["2024-03-05 07:08:09", "2024-03-05 07:08:09.1", "2024-03-05 07:08:09.123"]),
+        ("TIMESTAMP(9)", ["2024-03-05 07:08:09.123456789"]), ("DECIMAL(10, 2)", ["1", "-0.5"]),
+    ]
+})
+
 
 def call_text(name, types, call, args):
     """The SQL call: `call` with $k for argument k, or a unit-taking form (EXTRACT, FLOOR, ...)."""
@@ -203,7 +221,9 @@ def main():
     # A call on literals has a NOT NULL type even where the function returns NULL (RPAD with a
     # negative length): Flink's sink then drops the row, so a missing row is a NULL result.
     t_env.get_config().set("table.exec.sink.not-null-enforcer", "DROP")
-    for group, cases in (("string", STRING), ("datetime", DATETIME), ("json", JSON), ("numeric", NUMERIC)):
+    groups = (("string", STRING), ("datetime", DATETIME), ("json", JSON), ("numeric", NUMERIC), ("cast", CAST))
+    wanted = sys.argv[1:] or [g for g, _ in groups]
+    for group, cases in (g for g in groups if g[0] in wanted):
         lines = []
         for name, (types, call, calls) in cases.items():
             selects = ["SELECT %d AS id, CAST(%s AS STRING) AS r" % (i, call_text(name, types, call, args))
