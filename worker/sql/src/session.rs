@@ -188,11 +188,13 @@ impl Session {
                     None => self.set.clear(),
                     Some(k) => self.set.retain(|(set, _)| set != k),
                 }
+                // Apply what stays set afresh (its warnings were given when it was set).
                 self.options = SqlOptions::default();
-                let set = std::mem::take(&mut self.set);
+                let (set, warned) = (std::mem::take(&mut self.set), self.warnings.len());
                 for (k, v) in &set {
                     self.set(k, v).map_err(err)?;
                 }
+                self.warnings.truncate(warned);
                 Ok(Effect::Done)
             }
             Statement::Insert(i) => Ok(Effect::Job(vec![i.clone()])),

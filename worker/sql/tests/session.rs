@@ -95,6 +95,9 @@ fn set_and_reset() {
     assert_eq!(warnings.len(), 3, "{warnings:?}");
     assert!(warnings[0].contains("table.exec.mini-batch.enabled") && warnings[0].contains("ignores it"));
     assert!(warnings[2].contains("does not implement"));
+    run(&mut s, "RESET 'table.exec.sink.not-null-enforcer'").unwrap();
+    assert!(s.take_warnings().is_empty(), "a RESET warns of nothing again");
+    assert_eq!(s.job_config().len(), 0);
 }
 
 #[test]

@@ -229,7 +229,7 @@ impl<K: Key, T: Data, B: WindowBody<K, T>> Panes<K, T, B> {
                     self.register(time.timers(), &key, WindowTimer::Fire(w.start), w.max_timestamp())?;
                 }
             }
-            // Without lateness the newest window's firing drops the pane (see `fire`).
+            // Without lateness the newest window's firing drops the pane (`fire_on_time`).
             if self.lateness > 0 {
                 let cleanup = self.geometry.newest(pane).max_timestamp().saturating_add(self.lateness);
                 self.register(time.timers(), &key, WindowTimer::Cleanup(pane), cleanup)?;
