@@ -7,6 +7,7 @@
 
 use crate::ast::{ColumnKind, CreateTable, DataType, DropKind, Insert, Located, Statement};
 use crate::error::SqlError;
+use crate::functions::timezone::LocalZone;
 use ferroflink_types::config::keys::{Resolved, resolve};
 use ferroflink_types::config::{ConfigLoader, values};
 use sqlparser::ast::{Ident, ObjectName, Query};
@@ -239,6 +240,9 @@ impl Session {
             "table.exec.state.ttl" => self.options.state_ttl = duration(value)?,
             "table.exec.source.idle-timeout" => self.options.source_idle_timeout = duration(value)?,
             "table.local-time-zone" => {
+                if value != "default" {
+                    LocalZone::named(value).map_err(bad)?;
+                }
                 self.options.local_time_zone = (value != "default").then(|| value.to_string());
             }
             "pipeline.name" => self.options.pipeline_name = Some(value.to_string()),

@@ -107,6 +107,7 @@ fn errors_say_what_is_wrong() {
         ("SET 'execution.runtime-mode' = 'fast'", "STREAMING or BATCH"),
         ("SET 'table.exec.state.ttl' = 'forever'", "not a duration"),
         ("SET 'parallelism.default' = 'many'", "parallelism"),
+        ("SET 'table.local-time-zone' = 'Mars/Olympus'", "'Mars/Olympus' is not a time zone"),
         ("CREATE TABLE t (a INT) WITH ('format' = 'csv')", "no 'connector'"),
         (
             "CREATE TABLE t (a INT) WITH ('connector' = 'print'); CREATE TABLE t (b INT) WITH ('connector' = 'print')",

@@ -6,3 +6,4 @@ pub mod datetime;
 pub mod json;
 pub mod numeric;
 pub mod string;
+pub mod timezone;

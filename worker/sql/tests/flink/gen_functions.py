@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Asks Apache Flink (PyFlink 2.3, local mini-cluster) what its scalar functions return on edge
 cases, and writes worker/sql/tests/golden/<group>_functions.tsv for each group (string,
-datetime, json, numeric, cast): one line per call, a case name, the arguments and Flink's result cast to STRING,
+datetime, json, numeric, cast, timezone): one line per call, a case name, the arguments and Flink's result cast to STRING,
 tab-separated, NULL as \\N, !error where Flink fails the query.
 
 Usage: python3 worker/sql/tests/flink/gen_functions.py [group ...]   (needs pip install apache-flink==2.3.0)
@@ -200,6 +200,24 @@ CAST.update({
     ]
 })
 
+ZONES = ["UTC", "Asia/Shanghai", "America/Los_Angeles", "GMT-08:00"]
+# LA: 2024-03-10 02:30 does not exist (DST starts), 2024-11-03 01:30 happens twice.
+LOCAL = ["2024-03-05 07:08:09", "1970-01-01 00:00:00", "bad", "2024-03-10 02:30:00", "2024-11-03 01:30:00",
+         "1969-12-31 23:59:59"]
+EPOCH_SECONDS = [0, 1709622489, -1, 1710064800, 1730622600]
+TIMEZONE = {}
+for zone in ZONES:
+    TIMEZONE.update({
+        "FROM_UNIXTIME@" + zone: (["BIGINT"], "FROM_UNIXTIME($1)", [(v, ) for v in EPOCH_SECONDS]),
+        "FROM_UNIXTIME_FMT@" + zone: (["BIGINT", "STRING"], "FROM_UNIXTIME($1, $2)",
+                                      [(1709622489, "yyyyMMdd HH:mm"), (0, "dd/MMM/yyyy")]),
+        "UNIX_TIMESTAMP@" + zone: (["STRING"], "UNIX_TIMESTAMP($1)", [(v, ) for v in LOCAL]),
+        "UNIX_TIMESTAMP_FMT@" + zone: (["STRING", "STRING"], "UNIX_TIMESTAMP($1, $2)",
+                                       [("2024/03/05 07", "yyyy/MM/dd HH"), ("x", "yyyy")]),
+        "TO_TIMESTAMP_LTZ3@" + zone: (["BIGINT"], "TO_TIMESTAMP_LTZ($1, 3)", [(v, ) for v in (0, 1709622489123, -1)]),
+        "TO_TIMESTAMP_LTZ0@" + zone: (["BIGINT"], "TO_TIMESTAMP_LTZ($1, 0)", [(v, ) for v in EPOCH_SECONDS]),
+    })
+
 
 def call_text(name, types, call, args):
     """The SQL call: `call` with $k for argument k, or a unit-taking form (EXTRACT, FLOOR, ...)."""
@@ -221,11 +239,14 @@ def main():
     # A call on literals has a NOT NULL type even where the function returns NULL (RPAD with a
     # negative length): Flink's sink then drops the row, so a missing row is a NULL result.
     t_env.get_config().set("table.exec.sink.not-null-enforcer", "DROP")
-    groups = (("string", STRING), ("datetime", DATETIME), ("json", JSON), ("numeric", NUMERIC), ("cast", CAST))
+    groups = (("string", STRING), ("datetime", DATETIME), ("json", JSON), ("numeric", NUMERIC), ("cast", CAST),
+              ("timezone", TIMEZONE))
     wanted = sys.argv[1:] or [g for g, _ in groups]
     for group, cases in (g for g in groups if g[0] in wanted):
         lines = []
         for name, (types, call, calls) in cases.items():
+            # A case named `NAME@zone` runs in that session time zone.
+            t_env.get_config().set("table.local-time-zone", name.split("@")[1] if "@" in name else "UTC")
             selects = ["SELECT %d AS id, CAST(%s AS STRING) AS r" % (i, call_text(name, types, call, args))
                        for i, args in enumerate(calls)]
             rows = {}
