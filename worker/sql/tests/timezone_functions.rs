@@ -26,6 +26,7 @@ fn call(name: &str, args: &[Option<&str>]) -> Option<String> {
         // TIMESTAMP_LTZ(3), whatever the argument's precision.
         "TO_TIMESTAMP_LTZ3" => zone.local(f::to_timestamp_ltz(int(0), 3)?).map(|t| timestamp_to_string(t, 3)),
         "TO_TIMESTAMP_LTZ0" => zone.local(f::to_timestamp_ltz(int(0), 0)?).map(|t| timestamp_to_string(t, 3)),
+        "CONVERT_TZ" => f::convert_tz(a[0], a[1], a[2]),
         other => panic!("no case {other} in the golden file's vocabulary"),
     }
 }

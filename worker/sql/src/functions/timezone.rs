@@ -1,5 +1,5 @@
 //! Flink's functions that read the session time zone (`table.local-time-zone`): `FROM_UNIXTIME`,
-//! `UNIX_TIMESTAMP`, `TO_TIMESTAMP_LTZ` and how a `TIMESTAMP_LTZ` prints. Checked against Flink 2.3
+//! `UNIX_TIMESTAMP`, `TO_TIMESTAMP_LTZ` and how a `TIMESTAMP_LTZ` prints; and `CONVERT_TZ`. Checked against Flink 2.3
 //! in four zones (UTC, Asia/Shanghai, America/Los_Angeles with its daylight saving changes,
 //! GMT-08:00) by `tests/timezone_functions.rs` (golden file made by `tests/flink/gen_functions.py`).
 //!
@@ -81,6 +81,17 @@ pub fn from_unixtime(seconds: i64, zone: &LocalZone, pattern: &JavaPattern) -> O
 /// `yyyy-MM-dd HH:mm:ss`); `i64::MIN` when `s` does not match, as Flink returns (not NULL).
 pub fn unix_timestamp(s: &str, zone: &LocalZone, pattern: &JavaPattern) -> i64 {
     to_timestamp(s, pattern).and_then(|t| zone.instant(t)).map_or(i64::MIN, |ms| ms.div_euclid(1000))
+}
+
+/// `CONVERT_TZ(s, from, to)`: local time `s` (`yyyy-MM-dd HH:mm:ss`) of zone `from` as the local
+/// time of zone `to`; `None` when `s` does not parse. An unknown zone is UTC, as in Flink (Java's
+/// `TimeZone.getTimeZone`).
+pub fn convert_tz(s: &str, from: &str, to: &str) -> Option<String> {
+    let pattern = JavaPattern::new("yyyy-MM-dd HH:mm:ss").expect("a valid pattern");
+    let zone = |name: &str| LocalZone::named(name).unwrap_or(LocalZone(TimeZone::UTC));
+    let (from, to) = (zone(from), zone(to));
+    let millis = from.instant(to_timestamp(s, &pattern)?)?;
+    Some(date_format(to.local(millis)?, &pattern))
 }
 
 /// `TO_TIMESTAMP_LTZ(n, precision)`: `n` seconds (precision 0) or milliseconds (3) since the

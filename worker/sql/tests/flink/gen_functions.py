@@ -217,6 +217,11 @@ for zone in ZONES:
         "TO_TIMESTAMP_LTZ3@" + zone: (["BIGINT"], "TO_TIMESTAMP_LTZ($1, 3)", [(v, ) for v in (0, 1709622489123, -1)]),
         "TO_TIMESTAMP_LTZ0@" + zone: (["BIGINT"], "TO_TIMESTAMP_LTZ($1, 0)", [(v, ) for v in EPOCH_SECONDS]),
     })
+# CONVERT_TZ does not read the session zone.
+TIMEZONE["CONVERT_TZ@UTC"] = (["STRING", "STRING", "STRING"], "CONVERT_TZ($1, $2, $3)", [
+    (t, a, b) for t in LOCAL for (a, b) in [("UTC", "Asia/Shanghai"), ("America/Los_Angeles", "UTC"),
+                                            ("GMT+05:30", "GMT-08:00")]
+] + [("2024-03-05 07:08:09", "Mars/Olympus", "UTC")])
 
 
 def call_text(name, types, call, args):
