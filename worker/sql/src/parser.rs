@@ -85,11 +85,7 @@ pub fn parse_script(sql: &str) -> Result<Vec<Located>, SqlError> {
 
 fn parse_on_this_thread(sql: &str) -> Result<Vec<Located>, SqlError> {
     let dialect = FlinkDialect;
-    let parser = Parser::new(&dialect)
-        .with_recursion_limit(RECURSION_LIMIT)
-        .try_with_sql(sql)
-        .map_err(|e| SqlError::from_parser(e, end_of(sql)))?;
-    let mut p = ScriptParser { p: parser, end: end_of(sql), depth: 0 };
+    let mut p = ScriptParser::new(&dialect, sql)?;
     let mut out = Vec::new();
     loop {
         while p.p.consume_token(&Token::SemiColon) {}
@@ -143,7 +139,17 @@ const UNSUPPORTED: &[&str] = &[
     "ADD", "REMOVE", "COMPILE", "STOP",
 ];
 
-impl ScriptParser<'_> {
+impl<'a> ScriptParser<'a> {
+    /// A parser over `sql`'s tokens.
+    fn new(dialect: &'a FlinkDialect, sql: &str) -> Result<ScriptParser<'a>, SqlError> {
+        let end = end_of(sql);
+        let p = Parser::new(dialect)
+            .with_recursion_limit(RECURSION_LIMIT)
+            .try_with_sql(sql)
+            .map_err(|e| SqlError::from_parser(e, end))?;
+        Ok(ScriptParser { p, end, depth: 0 })
+    }
+
     fn location(&self, t: &TokenWithSpan) -> Location {
         if t.token == Token::EOF || t.span.start.line == 0 { self.end } else { t.span.start }
     }
@@ -865,8 +871,7 @@ impl ScriptParser<'_> {
 /// Parses a Flink data type, such as `ROW<a INT NOT NULL, b ARRAY<STRING>>`.
 pub fn parse_type(sql: &str) -> Result<Type, SqlError> {
     let dialect = FlinkDialect;
-    let parser = Parser::new(&dialect).try_with_sql(sql).map_err(|e| SqlError::from_parser(e, end_of(sql)))?;
-    let mut p = ScriptParser { p: parser, end: end_of(sql), depth: 0 };
+    let mut p = ScriptParser::new(&dialect, sql)?;
     let ty = p.data_type()?;
     let next = p.p.peek_token();
     if next.token != Token::EOF {

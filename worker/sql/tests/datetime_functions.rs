@@ -17,10 +17,7 @@ fn shown(t: NaiveDateTime) -> String {
 
 /// The call of case `name` on `args` (NULL in, NULL out), its result cast to STRING.
 fn call(name: &str, args: &[Option<&str>]) -> Option<String> {
-    if args.iter().any(Option::is_none) {
-        return None;
-    }
-    let a: Vec<&str> = args.iter().map(|a| a.unwrap()).collect();
+    let a = common::all_set(args)?;
     let unit = || TimeUnit::named(a[0]).expect("a unit");
     let pattern = |p: &str| JavaPattern::new(p).expect("a pattern Flink accepts");
     Some(match name {
@@ -38,9 +35,8 @@ fn call(name: &str, args: &[Option<&str>]) -> Option<String> {
 #[test]
 fn datetime_functions_give_flinks_results() {
     common::check_golden(include_str!("golden/datetime_functions.tsv"), 180, |fields| {
-        let (name, args, expected) = (fields[0], &fields[1..fields.len() - 1], fields[fields.len() - 1]);
-        let args: Vec<Option<&str>> = args.iter().map(|a| (*a != "\\N").then_some(*a)).collect();
-        let expected = (expected != "\\N").then(|| expected.replace("\\\\", "\\"));
+        let (name, args, expected) = common::call_line(fields);
+        let expected = expected.map(|e| e.replace("\\\\", "\\"));
         let got = call(name, &args);
         (got != expected).then(|| format!("{name}{args:?}: Flink {expected:?}, ours {got:?}"))
     });

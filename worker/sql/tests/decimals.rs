@@ -11,14 +11,7 @@ use ferroflink_sql::typing::{Arithmetic, arithmetic};
 
 /// A value of an exact numeric type as a decimal of that type (integers as DECIMAL(p, 0)).
 fn decimal(t: &Type, v: &str) -> Decimal {
-    let (p, s) = match t.data {
-        DataType::TinyInt => (3, 0),
-        DataType::SmallInt => (5, 0),
-        DataType::Int => (10, 0),
-        DataType::BigInt => (19, 0),
-        DataType::Decimal { precision, scale } => (precision, scale),
-        ref other => panic!("{other} is not exact"),
-    };
+    let (p, s) = precision_scale(t);
     Decimal::parse(v, p, s).unwrap_or_else(|| panic!("{v} as {t}"))
 }
 

@@ -9,10 +9,7 @@ use ferroflink_sql::functions::numeric as f;
 /// The call of case `name` (NULL in, NULL out), as Flink prints its result; `!error` where the
 /// job fails.
 fn call(name: &str, args: &[Option<&str>]) -> Option<String> {
-    if args.iter().any(Option::is_none) {
-        return None;
-    }
-    let a: Vec<&str> = args.iter().map(|a| a.unwrap()).collect();
+    let a = common::all_set(args)?;
     let float = |i: usize| a[i].parse::<f64>().unwrap();
     let int = |i: usize| a[i].parse::<i64>().unwrap();
     Some(match name {
@@ -36,9 +33,7 @@ const JAVA_17_DIGITS: &[&str] = &["1e23", "4.9e-324", "5.0E-324", "8.41E21"];
 #[test]
 fn numeric_functions_give_flinks_results() {
     common::check_golden(include_str!("golden/numeric_functions.tsv"), 60, |fields| {
-        let (name, args, expected) = (fields[0], &fields[1..fields.len() - 1], fields[fields.len() - 1]);
-        let args: Vec<Option<&str>> = args.iter().map(|a| (*a != "\\N").then_some(*a)).collect();
-        let expected = (expected != "\\N").then(|| expected.to_string());
+        let (name, args, expected) = common::call_line(fields);
         let got = call(name, &args);
         let same_double = || {
             let value = |t: &Option<String>| t.as_deref().and_then(|t| t.parse::<f64>().ok());

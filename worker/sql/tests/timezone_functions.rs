@@ -9,10 +9,7 @@ use ferroflink_sql::functions::timezone::{self as f, LocalZone};
 
 /// Case `name` (`NAME@zone`) on `args` (NULL in, NULL out), as Flink casts its result to STRING.
 fn call(name: &str, args: &[Option<&str>]) -> Option<String> {
-    if args.iter().any(Option::is_none) {
-        return None;
-    }
-    let a: Vec<&str> = args.iter().map(|a| a.unwrap()).collect();
+    let a = common::all_set(args)?;
     let (case, zone) = name.split_once('@').expect("NAME@zone");
     let zone = LocalZone::named(zone).unwrap();
     let pattern = |p: &str| JavaPattern::new(p).unwrap();
@@ -34,9 +31,7 @@ fn call(name: &str, args: &[Option<&str>]) -> Option<String> {
 #[test]
 fn session_time_zone_functions_give_flinks_results() {
     common::check_golden(include_str!("golden/timezone_functions.tsv"), 90, |fields| {
-        let (name, args, expected) = (fields[0], &fields[1..fields.len() - 1], fields[fields.len() - 1]);
-        let args: Vec<Option<&str>> = args.iter().map(|a| (*a != "\\N").then_some(*a)).collect();
-        let expected = (expected != "\\N").then(|| expected.to_string());
+        let (name, args, expected) = common::call_line(fields);
         let got = call(name, &args);
         (got != expected).then(|| format!("{name}{args:?}: Flink {expected:?}, ours {got:?}"))
     });

@@ -429,13 +429,7 @@ pub fn to_timestamp(s: &str, pattern: &JavaPattern) -> Option<NaiveDateTime> {
     Some(date.and_time(time))
 }
 
-/// `TO_TIMESTAMP(s)`: SQL's form, `yyyy-MM-dd[ HH:mm[:ss[.fraction]]]`; NULL otherwise.
+/// `TO_TIMESTAMP(s)`: `CAST(s AS TIMESTAMP(3))`, which Flink's one-argument form is.
 pub fn to_timestamp_sql(s: &str) -> Option<NaiveDateTime> {
-    let s = s.trim();
-    for format in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S%.f"] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(s, format) {
-            return Some(t);
-        }
-    }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().map(|d| d.and_time(NaiveTime::MIN))
+    crate::functions::cast::to_timestamp(s, 3)
 }

@@ -13,3 +13,17 @@ pub fn check_golden(golden: &str, at_least: usize, mut differs: impl FnMut(&[&st
     assert!(wrong.is_empty(), "{} of {checked} differ from Flink:\n{}", wrong.len(), wrong.join("\n"));
     assert!(checked >= at_least, "the golden file has {checked} lines, fewer than {at_least}");
 }
+
+/// A call line `name, arguments..., result`: the arguments with `\\N` as NULL, and the result.
+#[allow(dead_code)] // not every golden test reads call lines
+pub fn call_line<'a>(fields: &[&'a str]) -> (&'a str, Vec<Option<&'a str>>, Option<String>) {
+    let (name, args, result) = (fields[0], &fields[1..fields.len() - 1], fields[fields.len() - 1]);
+    let args = args.iter().map(|a| (*a != "\\N").then_some(*a)).collect();
+    (name, args, (result != "\\N").then(|| result.to_string()))
+}
+
+/// The arguments of a call that returns NULL when any of them is NULL; `None` then.
+#[allow(dead_code)]
+pub fn all_set<'a>(args: &[Option<&'a str>]) -> Option<Vec<&'a str>> {
+    args.iter().copied().collect()
+}

@@ -122,6 +122,7 @@ DATETIME = {
     ]),
     "TO_TIMESTAMP1": (["STRING"], "TO_TIMESTAMP($1)", [
         ("2024-03-05 07:08:09", ), ("2024-03-05 07:08:09.123", ), ("2024-03-05", ), ("x", ),
+        ("2024-03-05T07:08:09", ), (" 2024-03-05 ", ), ("2024-02-30", ), ("2024-03-05 07:08:09.1239", ),
     ]),
     "EXTRACT": ([TS], None, [(u, t) for u in UNITS for t in (T1, T2, T3, T4)]),
     "FLOOR": ([TS], None, [(u, t) for u in ["YEAR", "QUARTER", "MONTH", "WEEK", "DAY", "HOUR", "MINUTE", "SECOND"]
