@@ -1,12 +1,12 @@
 //! The `ferroflink` command line, for the built-in jobs and a user's own: a binary calls [`main`]
-//! with its [`Registry`] and gets every command (run, jobs, bench, jobmanager, taskmanager, submit,
+//! with its [`Registry`] and gets every command (run, sql, jobs, bench, jobmanager, taskmanager, submit,
 //! list, cancel, savepoint, stop, probe) for the jobs registered there.
 
 use crate::cluster::client::RestClient;
 use crate::cluster::jobmanager::JobManager;
 use crate::config::{Config, ConfigLoader};
 pub use crate::jobs::Registry;
-use crate::jobs::{self, JobFlags, Report};
+use crate::jobs::{self, BuiltJob, JobFlags, Report};
 use crate::spec::Overrides;
 use anyhow::Context;
 use clap::{Args as _, Parser, Subcommand};
@@ -38,6 +38,9 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Run a Flink SQL script on a local mini-cluster: `ferroflink sql -f script.sql` (or `-e
+    /// "..."`) with the job settings every job takes; a query's rows go to standard output.
+    Sql(Box<crate::sql_client::SqlArgs>),
     /// List the jobs this binary knows.
     Jobs,
     /// Measure Nexmark throughput per core (events ÷ process CPU seconds), one query after another.
@@ -206,7 +209,7 @@ struct TaskManagerArgs {
 /// Reads the configuration layers: file, environment (`FLINK_PROPERTIES`, `FERROFLINK__*`), then
 /// the command line: `settings` (a job's flags and `-D`, by any name) and `flags` (our key, value);
 /// logs a warning for each Flink key it ignores.
-fn load_config(
+pub(crate) fn load_config(
     file: Option<&std::path::Path>,
     settings: Overrides,
     flags: Vec<(&str, Option<Value>)>,
@@ -335,6 +338,7 @@ pub fn main(registry: Registry) {
     let telemetry = ferroflink_telemetry::init(service, "ferroflink=warn", "ferroflink=info");
     let result = match cli.command {
         Command::Run { job, args } => run(&registry, &job, &args),
+        Command::Sql(args) => crate::sql_client::run(*args),
         Command::Bench { queries, events, parallelism, checkpoint_interval, job_args } => {
             bench(&registry, &queries, events, parallelism, checkpoint_interval, &job_args)
         }
@@ -390,19 +394,19 @@ fn probe(port_file: &std::path::Path) -> anyhow::Result<()> {
 /// How `ferroflink run` shapes its local mini-cluster (flags among the job's arguments).
 #[derive(clap::Args)]
 #[command(next_help_heading = "Local run")]
-struct LocalFlags {
+pub(crate) struct LocalFlags {
     /// Configuration file (YAML): the job settings of its job sections apply.
     #[arg(long)]
-    config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// Task managers of the local cluster.
     #[arg(long, default_value_t = 1)]
-    task_managers: usize,
+    pub(crate) task_managers: usize,
     /// Slots per task manager of the local cluster (default: as many as the job needs).
     #[arg(long)]
-    slots: Option<usize>,
+    pub(crate) slots: Option<usize>,
     /// Take a savepoint here when the job ends or is stopped with Ctrl-C (stop-with-savepoint).
     #[arg(long)]
-    savepoint_on_exit: Option<String>,
+    pub(crate) savepoint_on_exit: Option<String>,
 }
 
 fn run(registry: &Registry, job: &str, args: &[String]) -> anyhow::Result<()> {
@@ -422,6 +426,34 @@ fn run(registry: &Registry, job: &str, args: &[String]) -> anyhow::Result<()> {
     let (local, args) = jobs::take_flags::<LocalFlags>(args)?;
     let config = load_config(local.config.as_deref(), Overrides::new(), Vec::new())?;
     let built = registry.build(&JobFlags::spec(job, &args, &config)?)?;
+    execute_local(built, &local, &Interrupts::install()?)
+}
+
+/// Ctrl-C and SIGUSR1 as flags the local run loop reads (installed once per process).
+pub(crate) struct Interrupts {
+    ctrl_c: Arc<AtomicUsize>,
+    usr1: Arc<AtomicBool>,
+}
+
+impl Interrupts {
+    pub(crate) fn install() -> anyhow::Result<Interrupts> {
+        let ctrl_c = Arc::new(AtomicUsize::new(0));
+        let counter = ctrl_c.clone();
+        ctrlc::set_handler(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+        })
+        .context("installing the Ctrl-C handler")?;
+        let usr1 = Arc::new(AtomicBool::new(false));
+        signal_hook::flag::register(signal_hook::consts::SIGUSR1, usr1.clone())
+            .context("installing the SIGUSR1 handler")?;
+        Ok(Interrupts { ctrl_c, usr1 })
+    }
+}
+
+/// Runs a built job on the local mini-cluster `local` describes, until it ends: Ctrl-C stops it
+/// (with a savepoint under `--savepoint-on-exit`), SIGUSR1 takes a savepoint, a progress line
+/// every 5 s; reports its checkpoints and its summary at the end.
+pub(crate) fn execute_local(built: BuiltJob, local: &LocalFlags, signals: &Interrupts) -> anyhow::Result<()> {
     built.env.set_cluster(local.task_managers, local.slots);
     if let Some(dir) = &local.savepoint_on_exit {
         built.env.configure_checkpoints(|c| {
@@ -439,15 +471,8 @@ fn run(registry: &Registry, job: &str, args: &[String]) -> anyhow::Result<()> {
 
     // Ctrl-C: stop with a savepoint when --savepoint-on-exit is given (a second Ctrl-C cancels),
     // otherwise cancel. SIGUSR1: a savepoint into --savepoint-dir while the job keeps running.
-    let interrupts = Arc::new(AtomicUsize::new(0));
-    let counter = interrupts.clone();
-    ctrlc::set_handler(move || {
-        counter.fetch_add(1, Ordering::SeqCst);
-    })
-    .context("installing the Ctrl-C handler")?;
-    let usr1 = Arc::new(AtomicBool::new(false));
-    signal_hook::flag::register(signal_hook::consts::SIGUSR1, usr1.clone())
-        .context("installing the SIGUSR1 handler")?;
+    let (interrupts, usr1) = (&signals.ctrl_c, &signals.usr1);
+    interrupts.store(0, Ordering::SeqCst);
     let canceller = handle.canceller();
     let stop_dir = settings.checkpoint.final_savepoint_dir.clone();
     let mut stopping: Option<Receiver<crate::Result<String>>> = None;

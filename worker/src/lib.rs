@@ -40,6 +40,7 @@
 
 pub mod cli;
 pub mod jobs;
+pub mod sql_client;
 pub mod state_bench;
 
 /// The cluster: JobManager, TaskManager, REST, HA (`ferroflink-cluster`).
@@ -52,6 +53,8 @@ pub use ferroflink_core::{Error, Result, clock, codec, element, error, functions
 pub use ferroflink_datastream as datastream;
 /// Operators, tasks, the job graph, checkpoints, the data plane, the mini-cluster (`ferroflink-runtime`).
 pub use ferroflink_runtime as runtime;
+/// Flink SQL: the dialect, the planner, the table connectors (`ferroflink-sql`).
+pub use ferroflink_sql as sql;
 /// Keyed and operator state, their backends and snapshot format, checkpoint storage (`ferroflink-state`).
 pub use ferroflink_state as state;
 /// The configuration (shared with the operator): keys, Flink's names for them, the layered loader.

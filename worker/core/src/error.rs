@@ -68,6 +68,10 @@ pub enum Error {
         /// Who is at fault for the underlying error.
         cause: Domain,
     },
+    /// A record the job's code cannot process (a SQL `CAST` of text that is not a number, a
+    /// division by zero): restarting would fail on it again.
+    #[error("{0}")]
+    Record(String),
     /// A TaskManager or JobManager was lost or refused a request (a restart may help).
     #[error("{0}")]
     Cluster(String),
@@ -94,9 +98,11 @@ impl Error {
     /// Who is at fault.
     pub fn domain(&self) -> Domain {
         match self {
-            Error::InvalidJob(_) | Error::Config(_) | Error::NotEnoughSlots(_) | Error::CorruptSnapshot(_) => {
-                Domain::User
-            }
+            Error::InvalidJob(_)
+            | Error::Config(_)
+            | Error::NotEnoughSlots(_)
+            | Error::CorruptSnapshot(_)
+            | Error::Record(_) => Domain::User,
             Error::Io { .. } | Error::Checkpoint(_) | Error::Cluster(_) | Error::Fenced { .. } => Domain::External,
             Error::TaskFailed { cause, .. } => *cause,
             Error::Codec(_) | Error::Internal(_) | Error::Cancelled => Domain::Internal,

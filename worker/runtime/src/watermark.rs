@@ -1,6 +1,7 @@
 //! Watermark strategies: how a source or an assigner operator derives record timestamps and
 //! watermarks. A bounded-out-of-orderness watermark is `max timestamp seen − bound − 1` (Flink's
-//! formula), monotonous is the same with a zero bound. Watermarks are emitted after every batch
+//! formula), monotonous is the same with a zero bound; a per-record watermark (Flink SQL's
+//! `WATERMARK FOR c AS expr`) is the largest value of a function of the records seen. Watermarks are emitted after every batch
 //! (so a batch size of 1 emits after every record). With an idleness timeout, a source that has
 //! produced nothing for that long is marked idle and stops holding back downstream watermarks.
 
@@ -18,25 +19,35 @@ pub type TimestampAssigner<T> = Arc<dyn Fn(&T, Timestamp) -> Timestamp + Send + 
 enum Kind {
     None,
     BoundedOutOfOrderness(i64),
+    PerRecord,
 }
+
+/// A record's watermark candidate (`None`: it gives none).
+pub type RecordWatermark<T> = Arc<dyn Fn(&T) -> Option<Timestamp> + Send + Sync>;
 
 /// How to get timestamps and watermarks for a stream.
 pub struct WatermarkStrategy<T> {
     kind: Kind,
     assigner: Option<TimestampAssigner<T>>,
     idleness: Option<Duration>,
+    per_record: Option<RecordWatermark<T>>,
 }
 
 impl<T> Clone for WatermarkStrategy<T> {
     fn clone(&self) -> Self {
-        WatermarkStrategy { kind: self.kind, assigner: self.assigner.clone(), idleness: self.idleness }
+        WatermarkStrategy {
+            kind: self.kind,
+            assigner: self.assigner.clone(),
+            idleness: self.idleness,
+            per_record: self.per_record.clone(),
+        }
     }
 }
 
 impl<T: Data> WatermarkStrategy<T> {
     /// No watermarks (processing-time jobs).
     pub fn no_watermarks() -> Self {
-        WatermarkStrategy { kind: Kind::None, assigner: None, idleness: None }
+        WatermarkStrategy { kind: Kind::None, assigner: None, idleness: None, per_record: None }
     }
 
     /// Timestamps never decrease: watermark = max timestamp − 1.
@@ -50,7 +61,14 @@ impl<T: Data> WatermarkStrategy<T> {
             kind: Kind::BoundedOutOfOrderness(bound.as_millis() as i64),
             assigner: None,
             idleness: None,
+            per_record: None,
         }
+    }
+
+    /// The watermark is the largest `f(record)` seen (Flink SQL's `WATERMARK FOR c AS expr`,
+    /// where `f` is the expression's value in epoch milliseconds).
+    pub fn for_record_watermarks(f: impl Fn(&T) -> Option<Timestamp> + Send + Sync + 'static) -> Self {
+        WatermarkStrategy { kind: Kind::PerRecord, assigner: None, idleness: None, per_record: Some(Arc::new(f)) }
     }
 
     /// Takes timestamps from the values (the closure gets the value and its current timestamp).
@@ -74,6 +92,7 @@ impl<T: Data> WatermarkStrategy<T> {
         WatermarkGenerator {
             strategy: self.clone(),
             max_timestamp: i64::MIN,
+            max_candidate: i64::MIN,
             emitted: NO_TIMESTAMP,
             last_record_at: None,
             idle: false,
@@ -85,6 +104,8 @@ impl<T: Data> WatermarkStrategy<T> {
 pub(crate) struct WatermarkGenerator<T> {
     strategy: WatermarkStrategy<T>,
     max_timestamp: Timestamp,
+    /// The largest per-record watermark seen.
+    max_candidate: Timestamp,
     emitted: Timestamp,
     last_record_at: Option<i64>,
     idle: bool,
@@ -116,6 +137,13 @@ impl<T: Data> WatermarkGenerator<T> {
                 self.max_timestamp = r.timestamp;
             }
         }
+        if let Some(f) = &self.strategy.per_record {
+            for r in batch.iter() {
+                if let Some(w) = f(&r.value) {
+                    self.max_candidate = self.max_candidate.max(w);
+                }
+            }
+        }
         self.last_record_at = Some(now);
         if self.idle {
             self.idle = false;
@@ -138,8 +166,13 @@ impl<T: Data> WatermarkGenerator<T> {
 
     /// The watermark the records seen so far allow (`None`: none yet, or no watermarks).
     fn watermark(&self) -> Option<Timestamp> {
-        let Kind::BoundedOutOfOrderness(bound) = self.strategy.kind else { return None };
-        (self.max_timestamp != i64::MIN).then(|| self.max_timestamp.saturating_sub(bound).saturating_sub(1))
+        match self.strategy.kind {
+            Kind::None => None,
+            Kind::BoundedOutOfOrderness(bound) => {
+                (self.max_timestamp != i64::MIN).then(|| self.max_timestamp.saturating_sub(bound).saturating_sub(1))
+            }
+            Kind::PerRecord => (self.max_candidate != i64::MIN).then_some(self.max_candidate),
+        }
     }
 
     fn current(&mut self) -> Option<Timestamp> {

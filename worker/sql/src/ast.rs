@@ -226,6 +226,8 @@ pub enum DataType {
     Map(Box<Type>, Box<Type>),
     /// `ROW<name type, ...>`, `ROW(name type, ...)`.
     Row(Vec<Field>),
+    /// The type of an untyped `NULL` literal, until the context gives it one.
+    Null,
 }
 
 /// A field of a `ROW`.
@@ -274,6 +276,7 @@ impl fmt::Display for DataType {
             DataType::Array(t) => write!(f, "ARRAY<{t}>"),
             DataType::Multiset(t) => write!(f, "MULTISET<{t}>"),
             DataType::Map(k, v) => write!(f, "MAP<{k}, {v}>"),
+            DataType::Null => write!(f, "NULL"),
             DataType::Row(fields) => {
                 write!(f, "ROW<")?;
                 for (i, field) in fields.iter().enumerate() {

@@ -16,7 +16,7 @@ use std::fmt;
 pub struct DivisionByZero;
 
 /// A `DECIMAL(precision, scale)` value: `unscaled / 10^scale`, fewer than `precision` digits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Decimal {
     unscaled: i128,
     precision: u8,

@@ -5,12 +5,17 @@
 //! into job graphs builds on it.
 
 pub mod ast;
+pub mod connectors;
 pub mod decimal;
 pub mod error;
+pub mod expr;
+pub mod format;
 pub mod functions;
 pub mod parser;
+pub mod planner;
 pub mod session;
 pub mod typing;
+pub mod value;
 
 pub use error::SqlError;
 pub use parser::{FlinkDialect, parse_script, parse_statement, parse_type};

@@ -142,6 +142,14 @@ pub fn least_restrictive(types: &[Type]) -> Result<Type, String> {
         let data =
             match (&acc.data, &t.data) {
                 (a, b) if a == b => a.clone(),
+                (DataType::Null, b) => b.clone(),
+                (a, DataType::Null) => a.clone(),
+                (DataType::Char(a), DataType::Char(b)) => DataType::Char(*a.max(b)),
+                (DataType::Char(a) | DataType::VarChar(a), DataType::Char(b) | DataType::VarChar(b)) => {
+                    DataType::VarChar(*a.max(b))
+                }
+                (DataType::Timestamp(a), DataType::Timestamp(b)) => DataType::Timestamp(*a.max(b)),
+                (DataType::TimestampLtz(a), DataType::TimestampLtz(b)) => DataType::TimestampLtz(*a.max(b)),
                 (a, b) if is_numeric(a) && is_numeric(b) && approximate(a, b, false).is_some() => {
                     approximate(a, b, false).expect("checked")
                 }

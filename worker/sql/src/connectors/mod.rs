@@ -1,0 +1,163 @@
+//! Flink's table connectors, by the name of their `'connector'` option and with Flink's option
+//! names and defaults: `datagen` (a source), `print` and `blackhole` (sinks). A table's options
+//! are checked as Flink checks them: an option the connector does not know is an error that lists
+//! the ones it does.
+
+mod datagen;
+mod sinks;
+
+pub use sinks::{BlackholeSink, PrintSink, StdoutSink};
+
+use crate::ast::{ColumnKind, Type};
+use crate::error::SqlError;
+use crate::session::CatalogTable;
+use crate::value::Row;
+use ferroflink_datastream::{DataStream, StreamExecutionEnvironment};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The connectors this binary has (for error messages).
+pub const CONNECTORS: &str = "'datagen', 'print', 'blackhole'";
+
+/// A table's `WITH` options, taken one by one; what is left at the end was not understood.
+pub(crate) struct Options<'a> {
+    table: &'a CatalogTable,
+    connector: String,
+    left: BTreeMap<String, String>,
+    known: Vec<String>,
+}
+
+impl<'a> Options<'a> {
+    pub(crate) fn new(table: &'a CatalogTable) -> Result<Options<'a>, SqlError> {
+        let mut left: BTreeMap<String, String> = table.definition.options.iter().cloned().collect();
+        let Some(connector) = left.remove("connector") else {
+            return Err(error(table, format!("has no 'connector' option; Flink's connectors here are {CONNECTORS}")));
+        };
+        Ok(Options { table, connector, left, known: vec!["connector".into()] })
+    }
+
+    /// The table's name, for messages.
+    pub(crate) fn table(&self) -> String {
+        self.table.path.join(".")
+    }
+
+    /// The error `message` about this table, located at its `CREATE TABLE`.
+    pub(crate) fn error(&self, message: impl std::fmt::Display) -> SqlError {
+        error(self.table, message)
+    }
+
+    /// Option `key` as written, if given.
+    pub(crate) fn text(&mut self, key: &str) -> Option<String> {
+        self.known.push(key.to_string());
+        self.left.remove(key)
+    }
+
+    /// Option `key` parsed by `parse` (whose error says what is expected).
+    pub(crate) fn parsed<T>(
+        &mut self,
+        key: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, SqlError> {
+        match self.text(key) {
+            None => Ok(None),
+            Some(v) => parse(v.trim()).map(Some).map_err(|e| self.error(format!("option '{key}' = '{v}': {e}"))),
+        }
+    }
+
+    /// A whole number.
+    pub(crate) fn number<T: std::str::FromStr>(&mut self, key: &str) -> Result<Option<T>, SqlError> {
+        self.parsed(key, |v| v.parse::<T>().map_err(|_| "not a number of the right range".to_string()))
+    }
+
+    /// `true` or `false`.
+    pub(crate) fn boolean(&mut self, key: &str) -> Result<Option<bool>, SqlError> {
+        self.parsed(key, |v| match v.to_ascii_lowercase().as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err("expected true or false".into()),
+        })
+    }
+
+    /// A duration in Flink's forms (`'60 s'`, `'1 min'`, `'500ms'`; a bare number is milliseconds).
+    pub(crate) fn duration(&mut self, key: &str) -> Result<Option<Duration>, SqlError> {
+        self.parsed(key, ferroflink_types::config::values::duration)
+    }
+
+    /// Fails with the options nobody took, naming the ones this connector knows.
+    pub(crate) fn finish(self) -> Result<(), SqlError> {
+        if self.left.is_empty() {
+            return Ok(());
+        }
+        let unknown: Vec<&str> = self.left.keys().map(String::as_str).collect();
+        let mut known: Vec<String> = self.known.clone();
+        known.sort();
+        known.dedup();
+        Err(self.error(format!(
+            "unsupported options for connector '{}': {}; its options are {}",
+            self.connector,
+            unknown.join(", "),
+            known.join(", ")
+        )))
+    }
+}
+
+fn error(table: &CatalogTable, message: impl std::fmt::Display) -> SqlError {
+    SqlError::at(table.declared_at, format!("table `{}`: {message}", table.path.join(".")))
+}
+
+/// The columns a connector reads or writes: the physical ones, in order.
+pub(crate) fn physical_columns(table: &CatalogTable) -> Vec<(String, Type)> {
+    table
+        .definition
+        .columns
+        .iter()
+        .filter_map(|c| match &c.kind {
+            ColumnKind::Physical(t) => Some((c.name.value.clone(), t.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The rows of `table`'s physical columns (then metadata columns), from its connector.
+pub(crate) fn source(env: &StreamExecutionEnvironment, table: &CatalogTable) -> Result<DataStream<Row>, SqlError> {
+    let mut options = Options::new(table)?;
+    if table.definition.columns.iter().any(|c| matches!(c.kind, ColumnKind::Metadata { .. })) {
+        return Err(options.error(format!("connector '{}' has no metadata columns", options.connector)));
+    }
+    let stream = match options.connector.as_str() {
+        "datagen" => datagen::source(env, &mut options, &physical_columns(table))?,
+        "print" | "blackhole" => {
+            return Err(
+                options.error(format!("connector '{}' is a sink: INSERT INTO it, do not read it", options.connector))
+            );
+        }
+        other => return Err(options.error(format!("unknown connector '{other}'; the connectors are {CONNECTORS}"))),
+    };
+    options.finish()?;
+    Ok(stream)
+}
+
+/// Writes `rows` (of the table's physical columns) into `table` through its connector.
+pub(crate) fn sink(rows: &DataStream<Row>, table: &CatalogTable, uid: &str) -> Result<(), SqlError> {
+    let mut options = Options::new(table)?;
+    let name = options.table();
+    let parallelism = options.number::<usize>("sink.parallelism")?;
+    let sink = match options.connector.as_str() {
+        "print" => {
+            let identifier = options.text("print-identifier");
+            let stderr = options.boolean("standard-error")?.unwrap_or(false);
+            rows.sink_to(PrintSink::new(identifier, stderr))
+        }
+        "blackhole" => rows.sink_to(BlackholeSink::new(&name)),
+        "datagen" => {
+            return Err(options.error("connector 'datagen' is a source: SELECT from it, do not INSERT INTO it"));
+        }
+        other => return Err(options.error(format!("unknown connector '{other}'; the connectors are {CONNECTORS}"))),
+    };
+    options.finish()?;
+    let sink = sink.name(&format!("Sink: {name}")).uid(uid);
+    if let Some(p) = parallelism {
+        sink.set_parallelism(p);
+    }
+    Ok(())
+}

@@ -1,0 +1,680 @@
+//! Plans a session's jobs into the job graph the DataStream API builds: each relation of a query
+//! becomes operators on a `DataStream<Row>` (a table's source, then `Calc`s that filter and
+//! project), each `INSERT` a sink. Every operator knows its changelog mode and its state class,
+//! which `EXPLAIN` prints; every operator's id is a digest of its own definition and its inputs'
+//! ids, so the same script plans the same ids, and an edit keeps the ids of what it did not
+//! change.
+
+use crate::ast::{ColumnKind, DataType, Insert, Type};
+use crate::connectors::{self, physical_columns};
+use crate::error::SqlError;
+use crate::expr::{Compiler, EvalError, Expr, Scope, ScopeColumn, Typed};
+use crate::functions::timezone::LocalZone;
+use crate::session::{CatalogTable, Session};
+use crate::value::{Row, Value};
+use ferroflink_core::error::{Error, Result as EngineResult};
+use ferroflink_core::record::{NO_TIMESTAMP, Record};
+use ferroflink_datastream::{DataStream, StreamExecutionEnvironment};
+use ferroflink_runtime::operator::{Operator, Output};
+use ferroflink_runtime::watermark::WatermarkStrategy;
+use sqlparser::ast::{self as sql, Spanned};
+use sqlparser::tokenizer::Location;
+use std::fmt;
+use std::sync::Arc;
+
+/// What changes an operator emits (or a sink accepts).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangelogMode {
+    /// `+I` only.
+    InsertOnly,
+    /// `+I`, `-U`, `+U`, `-D`.
+    Retract,
+}
+
+impl fmt::Display for ChangelogMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ChangelogMode::InsertOnly => "insert-only",
+            ChangelogMode::Retract => "retract",
+        })
+    }
+}
+
+/// How much state an operator keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StateClass {
+    /// None.
+    Stateless,
+    /// Bounded by windows or by `table.exec.state.ttl`.
+    Bounded,
+    /// Grows with the keys it sees, forever.
+    Unbounded,
+}
+
+impl fmt::Display for StateClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StateClass::Stateless => "stateless",
+            StateClass::Bounded => "bounded state",
+            StateClass::Unbounded => "UNBOUNDED state",
+        })
+    }
+}
+
+/// An operator of the plan, for `EXPLAIN`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlanNode {
+    /// What it does, as Flink names it (`Calc(select=[..], where=[..])`).
+    pub label: String,
+    /// What it emits.
+    pub mode: ChangelogMode,
+    /// What it keeps.
+    pub state: StateClass,
+    /// Its inputs.
+    pub inputs: Vec<PlanNode>,
+}
+
+impl PlanNode {
+    fn write(&self, out: &mut String, indent: &str, last: bool, root: bool) {
+        let (branch, next) =
+            if root { ("", String::new()) } else { ("+- ", format!("{indent}{}", if last { "   " } else { ":  " })) };
+        out.push_str(&format!("{indent}{branch}{} [{}, {}]\n", self.label, self.mode, self.state));
+        for (i, input) in self.inputs.iter().enumerate() {
+            input.write(out, &next, i + 1 == self.inputs.len(), false);
+        }
+    }
+}
+
+impl fmt::Display for PlanNode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = String::new();
+        self.write(&mut out, "", true, true);
+        f.write_str(&out)
+    }
+}
+
+/// A planned relation: its rows and what they are.
+pub struct Planned {
+    /// The rows.
+    pub stream: DataStream<Row>,
+    /// The columns (names, qualifiers, types).
+    pub scope: Scope,
+    /// What changes the rows are.
+    pub mode: ChangelogMode,
+    /// The id of the operator that emits them.
+    pub uid: String,
+    /// The plan below, for `EXPLAIN`.
+    pub node: PlanNode,
+}
+
+/// Plans into one environment.
+pub struct Planner<'a> {
+    session: &'a Session,
+    env: StreamExecutionEnvironment,
+    zone: Arc<LocalZone>,
+}
+
+fn digest(parts: &[&str]) -> String {
+    let mut text = String::new();
+    for p in parts {
+        text.push_str(p);
+        text.push('\u{1f}');
+    }
+    format!("sql-{:016x}", xxhash_rust::xxh64::xxh64(text.as_bytes(), 0))
+}
+
+fn unsupported(at: Location, what: &str) -> SqlError {
+    SqlError::at(at, format!("{what} is not supported yet"))
+}
+
+/// The name Flink gives a select item without an alias.
+fn default_name(e: &sql::Expr, index: usize) -> String {
+    match e {
+        sql::Expr::Identifier(i) => i.value.clone(),
+        sql::Expr::CompoundIdentifier(parts) => parts.last().map(|p| p.value.clone()).unwrap_or_default(),
+        sql::Expr::Nested(inner) => default_name(inner, index),
+        _ => format!("EXPR${index}"),
+    }
+}
+
+impl<'a> Planner<'a> {
+    /// A planner of `session`'s statements into `env`.
+    pub fn new(session: &'a Session, env: StreamExecutionEnvironment) -> Result<Planner<'a>, SqlError> {
+        let zone = session.options().local_time_zone.as_deref().unwrap_or("UTC");
+        let zone = LocalZone::named(zone).map_err(|e| SqlError { line: 1, column: 1, message: e })?;
+        Ok(Planner { session, env, zone: Arc::new(zone) })
+    }
+
+    /// The session's time zone.
+    pub fn zone(&self) -> &LocalZone {
+        &self.zone
+    }
+
+    fn compiler<'s>(&self, scope: &'s Scope) -> Compiler<'s> {
+        Compiler { scope, zone: self.zone.clone() }
+    }
+
+    /// Plans the sinks of one job (an `INSERT` or a statement set); returns their plans.
+    pub fn inserts(&self, inserts: &[Insert]) -> Result<Vec<PlanNode>, SqlError> {
+        inserts.iter().map(|i| self.insert(i)).collect()
+    }
+
+    fn insert(&self, insert: &Insert) -> Result<PlanNode, SqlError> {
+        let at = insert.table.span().start;
+        if self.session.view(&insert.table).is_some() {
+            return Err(SqlError::at(at, format!("`{}` is a view: INSERT INTO a table", insert.table)));
+        }
+        let Some(table) = self.session.table(&insert.table) else {
+            return Err(SqlError::at(at, format!("table `{}` does not exist; CREATE TABLE it first", insert.table)));
+        };
+        let planned = self.query(&insert.query)?;
+        let columns = physical_columns(table);
+        let name = table.path.join(".");
+        // The query's columns for each sink column, by the listed names or in order.
+        let sources: Vec<Option<usize>> = if insert.columns.is_empty() {
+            if planned.scope.columns.len() != columns.len() {
+                return Err(SqlError::at(
+                    at,
+                    format!(
+                        "the query has {} columns but table `{name}` has {}: {}",
+                        planned.scope.columns.len(),
+                        columns.len(),
+                        columns.iter().map(|(n, t)| format!("`{n}` {t}")).collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+            (0..columns.len()).map(Some).collect()
+        } else {
+            if insert.columns.len() != planned.scope.columns.len() {
+                return Err(SqlError::at(at, "the column list and the query have different numbers of columns"));
+            }
+            for c in &insert.columns {
+                if !columns.iter().any(|(n, _)| *n == c.value) {
+                    return Err(SqlError::at(c.span.start, format!("table `{name}` has no column `{}`", c.value)));
+                }
+            }
+            columns.iter().map(|(n, _)| insert.columns.iter().position(|c| c.value == *n)).collect()
+        };
+        let compiler = self.compiler(&planned.scope);
+        let mut projection = Vec::with_capacity(columns.len());
+        for ((column, ty), source) in columns.iter().zip(&sources) {
+            let value = match source {
+                Some(i) => {
+                    let from = &planned.scope.columns[*i].ty;
+                    if !assignable(&from.data, &ty.data) {
+                        return Err(SqlError::at(
+                            at,
+                            format!(
+                                "column `{column}` of table `{name}` is {}, the query gives {} (`{}`): CAST it",
+                                ty.data, from.data, planned.scope.columns[*i].name
+                            ),
+                        ));
+                    }
+                    Typed { expr: Expr::Column(*i), ty: from.clone() }
+                }
+                None if ty.nullable => Typed { expr: Expr::Literal(Value::Null), ty: ty.clone() },
+                None => {
+                    return Err(SqlError::at(
+                        at,
+                        format!("column `{column}` of table `{name}` is NOT NULL: give it a value"),
+                    ));
+                }
+            };
+            projection.push(compiler.cast(value, &ty.data, true).expr);
+        }
+        let identity = projection.iter().enumerate().all(|(i, e)| matches!(e, Expr::Column(c) if *c == i));
+        let (stream, uid, input) = if identity {
+            (planned.stream, planned.uid, planned.node)
+        } else {
+            let scope = Scope::of(None, columns.clone());
+            let calc = self.calc(planned, None, projection, scope)?;
+            (calc.stream, calc.uid, calc.node)
+        };
+        let sink_uid = digest(&["sink", &name, &format!("{:?}", table.definition.options), &uid]);
+        connectors::sink(&stream, table, &sink_uid)?;
+        Ok(PlanNode {
+            label: format!(
+                "Sink(table=[{name}], fields=[{}])",
+                columns.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+            mode: input.mode,
+            state: StateClass::Stateless,
+            inputs: vec![input],
+        })
+    }
+
+    /// Plans a query.
+    pub fn query(&self, q: &sql::Query) -> Result<Planned, SqlError> {
+        let at = q.body.span().start;
+        if q.with.is_some() {
+            return Err(unsupported(at, "WITH"));
+        }
+        if q.order_by.is_some() {
+            return Err(unsupported(at, "ORDER BY"));
+        }
+        if q.limit_clause.is_some() || q.fetch.is_some() {
+            return Err(unsupported(at, "LIMIT"));
+        }
+        self.set_expr(&q.body)
+    }
+
+    fn set_expr(&self, body: &sql::SetExpr) -> Result<Planned, SqlError> {
+        let at = body.span().start;
+        match body {
+            sql::SetExpr::Select(s) => self.select(s),
+            sql::SetExpr::Query(q) => self.query(q),
+            sql::SetExpr::SetOperation {
+                op: sql::SetOperator::Union,
+                set_quantifier: sql::SetQuantifier::All,
+                left,
+                right,
+            } => self.union_all(left, right, at),
+            sql::SetExpr::SetOperation { op, set_quantifier, .. } => {
+                Err(unsupported(at, format!("{op} {set_quantifier}").trim()))
+            }
+            other => Err(unsupported(at, &format!("`{}`", other.to_string().chars().take(40).collect::<String>()))),
+        }
+    }
+
+    fn union_all(&self, left: &sql::SetExpr, right: &sql::SetExpr, at: Location) -> Result<Planned, SqlError> {
+        let (l, r) = (self.set_expr(left)?, self.set_expr(right)?);
+        if l.scope.columns.len() != r.scope.columns.len() {
+            return Err(SqlError::at(
+                at,
+                format!(
+                    "UNION ALL of {} and {} columns: both sides need as many",
+                    l.scope.columns.len(),
+                    r.scope.columns.len()
+                ),
+            ));
+        }
+        // Both sides to the least restrictive type of each column.
+        let mut types = Vec::new();
+        for (a, b) in l.scope.columns.iter().zip(&r.scope.columns) {
+            let t = crate::typing::least_restrictive(&[a.ty.clone(), b.ty.clone()])
+                .map_err(|e| SqlError::at(at, format!("UNION ALL column `{}`: {e}", a.name)))?;
+            types.push(t);
+        }
+        let names: Vec<(String, Type)> =
+            l.scope.columns.iter().zip(&types).map(|(c, t)| (c.name.clone(), t.clone())).collect();
+        let align = |side: Planned| -> Result<Planned, SqlError> {
+            if side.scope.columns.iter().zip(&types).all(|(c, t)| c.ty.data == t.data) {
+                return Ok(side);
+            }
+            let compiler = self.compiler(&side.scope);
+            let projection = (0..types.len())
+                .map(|i| {
+                    compiler
+                        .cast(
+                            Typed { expr: Expr::Column(i), ty: side.scope.columns[i].ty.clone() },
+                            &types[i].data,
+                            true,
+                        )
+                        .expr
+                })
+                .collect();
+            self.calc(side, None, projection, Scope::of(None, names.clone()))
+        };
+        let (l, r) = (align(l)?, align(r)?);
+        let mode = if l.mode == ChangelogMode::InsertOnly && r.mode == ChangelogMode::InsertOnly {
+            ChangelogMode::InsertOnly
+        } else {
+            ChangelogMode::Retract
+        };
+        Ok(Planned {
+            stream: l.stream.union(std::slice::from_ref(&r.stream)),
+            scope: Scope::of(None, names),
+            mode,
+            uid: digest(&["union", &l.uid, &r.uid]),
+            node: PlanNode {
+                label: "Union(all=[true])".into(),
+                mode,
+                state: StateClass::Stateless,
+                inputs: vec![l.node, r.node],
+            },
+        })
+    }
+
+    fn select(&self, s: &sql::Select) -> Result<Planned, SqlError> {
+        let at = s.select_token.0.span.start;
+        if s.distinct.is_some() {
+            return Err(unsupported(at, "SELECT DISTINCT"));
+        }
+        match &s.group_by {
+            sql::GroupByExpr::Expressions(e, _) if e.is_empty() => {}
+            _ => return Err(unsupported(at, "GROUP BY")),
+        }
+        if s.having.is_some() || !s.named_window.is_empty() || s.qualify.is_some() {
+            return Err(unsupported(at, "HAVING, WINDOW and QUALIFY"));
+        }
+        let input = match s.from.as_slice() {
+            [one] if one.joins.is_empty() => self.relation(&one.relation)?,
+            [] => return Err(unsupported(at, "SELECT without FROM")),
+            _ => return Err(unsupported(at, "a join")),
+        };
+        let compiler = self.compiler(&input.scope);
+        let filter = s.selection.as_ref().map(|w| compiler.predicate(w)).transpose()?;
+        let mut projection = Vec::new();
+        let mut columns = Vec::new();
+        for item in &s.projection {
+            match item {
+                sql::SelectItem::UnnamedExpr(e) => {
+                    let t = compiler.compile(e)?;
+                    columns.push((default_name(e, columns.len()), t.ty));
+                    projection.push(t.expr);
+                }
+                sql::SelectItem::ExprWithAlias { expr, alias } => {
+                    let t = compiler.compile(expr)?;
+                    columns.push((alias.value.clone(), t.ty));
+                    projection.push(t.expr);
+                }
+                sql::SelectItem::Wildcard(_) => {
+                    for (i, c) in input.scope.columns.iter().enumerate() {
+                        columns.push((c.name.clone(), c.ty.clone()));
+                        projection.push(Expr::Column(i));
+                    }
+                }
+                sql::SelectItem::QualifiedWildcard(kind, _) => {
+                    let qualifier = kind.to_string();
+                    let before = columns.len();
+                    for (i, c) in input.scope.columns.iter().enumerate() {
+                        if c.qualifier.as_deref() == Some(qualifier.as_str()) {
+                            columns.push((c.name.clone(), c.ty.clone()));
+                            projection.push(Expr::Column(i));
+                        }
+                    }
+                    if columns.len() == before {
+                        return Err(SqlError::at(at, format!("`{qualifier}.*`: no table `{qualifier}` in FROM")));
+                    }
+                }
+                other => return Err(unsupported(at, &format!("`{other}`"))),
+            }
+        }
+        let identity = filter.is_none()
+            && projection.len() == input.scope.columns.len()
+            && projection.iter().enumerate().all(|(i, e)| matches!(e, Expr::Column(c) if *c == i))
+            && columns.iter().zip(&input.scope.columns).all(|((n, _), c)| *n == c.name);
+        if identity {
+            return Ok(input);
+        }
+        self.calc(input, filter, projection, Scope::of(None, columns))
+    }
+
+    /// A `Calc`: rows of `input` that pass `filter`, projected.
+    fn calc(
+        &self,
+        input: Planned,
+        filter: Option<Expr>,
+        projection: Vec<Expr>,
+        scope: Scope,
+    ) -> Result<Planned, SqlError> {
+        let names: Vec<&str> = scope.columns.iter().map(|c| c.name.as_str()).collect();
+        let mut label = format!("Calc(select=[{}]", names.join(", "));
+        if filter.is_some() {
+            label.push_str(", where=[..]");
+        }
+        label.push(')');
+        let uid = digest(&["calc", &input.uid, &format!("{filter:?}"), &format!("{projection:?}")]);
+        let op = CalcOperator::new(label.clone(), filter, projection);
+        let stream = input.stream.transform_with(&label, op).uid(&uid);
+        Ok(Planned {
+            stream,
+            scope,
+            mode: input.mode,
+            uid,
+            node: PlanNode { label, mode: input.mode, state: StateClass::Stateless, inputs: vec![input.node] },
+        })
+    }
+
+    fn relation(&self, r: &sql::TableFactor) -> Result<Planned, SqlError> {
+        let at = r.span().start;
+        match r {
+            sql::TableFactor::Table { name, alias, args: None, .. } => {
+                let planned = if let Some(view) = self.session.view(name) {
+                    let mut planned = self.query(&view.query)?;
+                    if !view.columns.is_empty() {
+                        if view.columns.len() != planned.scope.columns.len() {
+                            return Err(SqlError::at(
+                                at,
+                                format!(
+                                    "view `{name}` names {} columns for a query of {}",
+                                    view.columns.len(),
+                                    planned.scope.columns.len()
+                                ),
+                            ));
+                        }
+                        for (c, n) in planned.scope.columns.iter_mut().zip(&view.columns) {
+                            c.name = n.value.clone();
+                        }
+                    }
+                    planned
+                } else if let Some(table) = self.session.table(name) {
+                    self.scan(table)?
+                } else {
+                    return Err(SqlError::at(at, format!("table or view `{name}` does not exist")));
+                };
+                let qualifier = alias.as_ref().map_or_else(
+                    || name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.clone()).unwrap_or_default(),
+                    |a| a.name.value.clone(),
+                );
+                requalify(planned, &qualifier, alias.as_ref(), at)
+            }
+            sql::TableFactor::Table { .. } => Err(unsupported(at, "a table function")),
+            sql::TableFactor::Derived { lateral: false, subquery, alias, .. } => {
+                let planned = self.query(subquery)?;
+                match alias {
+                    Some(a) => requalify(planned, &a.name.value.clone(), Some(a), at),
+                    None => Ok(planned),
+                }
+            }
+            _ => Err(unsupported(at, &format!("`{}` in FROM", r.to_string().chars().take(40).collect::<String>()))),
+        }
+    }
+
+    /// A catalog table's rows: its connector's, then its computed columns (all columns in the
+    /// order declared), then its watermark.
+    fn scan(&self, table: &CatalogTable) -> Result<Planned, SqlError> {
+        let name = table.path.join(".");
+        let physical = physical_columns(table);
+        let source_uid =
+            digest(&["source", &name, &format!("{:?}", table.definition.options), &format!("{physical:?}")]);
+        let stream = connectors::source(&self.env, table)?.uid(&source_uid);
+        let node = PlanNode {
+            label: format!(
+                "TableSourceScan(table=[{name}], fields=[{}])",
+                physical.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+            mode: ChangelogMode::InsertOnly,
+            state: StateClass::Stateless,
+            inputs: Vec::new(),
+        };
+        let physical_scope = Scope::of(None, physical.clone());
+        let mut planned =
+            Planned { stream, scope: physical_scope.clone(), mode: ChangelogMode::InsertOnly, uid: source_uid, node };
+        let computed = table.definition.columns.iter().any(|c| !matches!(c.kind, ColumnKind::Physical(_)));
+        if computed {
+            let compiler = self.compiler(&physical_scope);
+            let (mut projection, mut columns) = (Vec::new(), Vec::new());
+            let mut next_physical = 0;
+            for c in &table.definition.columns {
+                match &c.kind {
+                    ColumnKind::Physical(t) => {
+                        projection.push(Expr::Column(next_physical));
+                        columns.push((c.name.value.clone(), t.clone()));
+                        next_physical += 1;
+                    }
+                    ColumnKind::Computed(e) => {
+                        let t = compiler.compile(e)?;
+                        projection.push(t.expr);
+                        columns.push((c.name.value.clone(), t.ty));
+                    }
+                    ColumnKind::Metadata { .. } => unreachable!("the connector refused metadata columns"),
+                }
+            }
+            planned = self.calc(planned, None, projection, Scope::of(None, columns))?;
+        }
+        if let Some(w) = &table.definition.watermark {
+            planned = self.watermark(planned, table, w)?;
+        }
+        Ok(planned)
+    }
+
+    fn watermark(
+        &self,
+        planned: Planned,
+        table: &CatalogTable,
+        w: &crate::ast::Watermark,
+    ) -> Result<Planned, SqlError> {
+        let at = w.column.span.start;
+        let rowtime = planned.scope.resolve(None, &w.column.value, at)?;
+        let compiler = self.compiler(&planned.scope);
+        let wm = compiler.compile(&w.expr)?;
+        for (what, t) in [("rowtime column", &planned.scope.columns[rowtime].ty.data), ("watermark", &wm.ty.data)] {
+            if !matches!(t, DataType::Timestamp(p) | DataType::TimestampLtz(p) if *p <= 3) {
+                return Err(SqlError::at(
+                    at,
+                    format!("the {what} of a WATERMARK must be a TIMESTAMP(3) or TIMESTAMP_LTZ(3), not {t}"),
+                ));
+            }
+        }
+        let name = table.path.join(".");
+        let wm_expr = Arc::new(wm.expr);
+        let label = format!("WatermarkAssigner(rowtime=[{}], watermark=[{}])", w.column.value, w.expr);
+        let uid = digest(&["watermark", &planned.uid, &label]);
+        let strategy = WatermarkStrategy::for_record_watermarks(move |row: &Row| match wm_expr.eval(&row.values) {
+            Ok(Value::Timestamp(t) | Value::TimestampLtz(t)) => Some(t.and_utc().timestamp_millis()),
+            _ => None,
+        })
+        .with_timestamp_assigner(move |row: &Row, _| match &row.values[rowtime] {
+            Value::Timestamp(t) | Value::TimestampLtz(t) => t.and_utc().timestamp_millis(),
+            _ => NO_TIMESTAMP,
+        });
+        let strategy = match self.session.options().source_idle_timeout {
+            Some(idle) => strategy.with_idleness(idle),
+            None => strategy,
+        };
+        let stream =
+            planned.stream.assign_timestamps_and_watermarks(strategy).name(&format!("{label} of {name}")).uid(&uid);
+        Ok(Planned {
+            stream,
+            scope: planned.scope,
+            mode: planned.mode,
+            uid,
+            node: PlanNode { label, mode: planned.mode, state: StateClass::Stateless, inputs: vec![planned.node] },
+        })
+    }
+}
+
+/// The relation's columns under `qualifier` (renamed by the alias's column list, if any).
+fn requalify(
+    mut planned: Planned,
+    qualifier: &str,
+    alias: Option<&sql::TableAlias>,
+    at: Location,
+) -> Result<Planned, SqlError> {
+    if let Some(a) = alias
+        && !a.columns.is_empty()
+    {
+        if a.columns.len() != planned.scope.columns.len() {
+            return Err(SqlError::at(
+                at,
+                format!("alias `{}` names {} columns of {}", a.name, a.columns.len(), planned.scope.columns.len()),
+            ));
+        }
+        for (c, n) in planned.scope.columns.iter_mut().zip(&a.columns) {
+            c.name = n.name.value.clone();
+        }
+    }
+    for c in &mut planned.scope.columns {
+        *c = ScopeColumn { qualifier: Some(qualifier.to_string()), name: c.name.clone(), ty: c.ty.clone() };
+    }
+    Ok(planned)
+}
+
+/// Whether `INSERT` writes a `from` into a `to` column (Flink's implicit casts: wider numbers,
+/// text to text, times to more or fewer fraction digits, NULL to anything).
+fn assignable(from: &DataType, to: &DataType) -> bool {
+    use DataType::*;
+    let rank = |t: &DataType| match t {
+        TinyInt => Some(1),
+        SmallInt => Some(2),
+        Int => Some(3),
+        BigInt => Some(4),
+        Decimal { .. } => Some(5),
+        Float => Some(6),
+        Double => Some(7),
+        _ => None,
+    };
+    match (from, to) {
+        (a, b) if a == b => true,
+        (Null, _) => true,
+        (Char(_) | VarChar(_), Char(_) | VarChar(_)) => true,
+        (Binary(_) | VarBinary(_), Binary(_) | VarBinary(_)) => true,
+        (Timestamp(_), Timestamp(_)) | (TimestampLtz(_), TimestampLtz(_)) | (Time(_), Time(_)) => true,
+        (Decimal { .. }, Decimal { .. }) => true,
+        (a, b) => matches!((rank(a), rank(b)), (Some(x), Some(y)) if x <= y),
+    }
+}
+
+/// Filter and projection of each row (Flink's `Calc`); a failing expression fails the job with
+/// the operator and the reason.
+#[derive(Clone)]
+struct CalcOperator {
+    name: Arc<str>,
+    filter: Option<Arc<Expr>>,
+    projection: Arc<[Expr]>,
+    /// Input columns each projection moves out of the row instead of copying (a bare column
+    /// that nothing else reads).
+    moves: Arc<[Option<usize>]>,
+}
+
+impl CalcOperator {
+    fn new(name: String, filter: Option<Expr>, projection: Vec<Expr>) -> CalcOperator {
+        let mut uses = std::collections::HashMap::<usize, usize>::new();
+        for e in filter.iter().chain(&projection) {
+            e.visit(&mut |x| {
+                if let Expr::Column(i) = x {
+                    *uses.entry(*i).or_default() += 1;
+                }
+            });
+        }
+        let moves = projection
+            .iter()
+            .map(|e| match e {
+                Expr::Column(i) if uses.get(i) == Some(&1) => Some(*i),
+                _ => None,
+            })
+            .collect();
+        CalcOperator { name: name.into(), filter: filter.map(Arc::new), projection: projection.into(), moves }
+    }
+
+    fn fail(&self, e: EvalError) -> Error {
+        Error::Record(format!("{}: {e}", self.name))
+    }
+}
+
+impl Operator for CalcOperator {
+    type In = Row;
+    type Out = Row;
+
+    fn process_batch(&mut self, batch: Vec<Record<Row>>, out: &mut Output<Row>) -> EngineResult<()> {
+        for mut record in batch {
+            let row = &mut record.value;
+            if let Some(f) = &self.filter
+                && f.eval_bool(&row.values).map_err(|e| self.fail(e))? != Some(true)
+            {
+                continue;
+            }
+            let mut values = Vec::with_capacity(self.projection.len());
+            for (e, moved) in self.projection.iter().zip(self.moves.iter()) {
+                let v = match moved {
+                    Some(i) => std::mem::take(&mut row.values[*i]),
+                    None => e.eval(&row.values).map_err(|e| self.fail(e))?,
+                };
+                values.push(v);
+            }
+            out.push(Record { value: Row { kind: row.kind, values }, timestamp: record.timestamp });
+        }
+        Ok(())
+    }
+}

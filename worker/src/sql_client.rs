@@ -1,0 +1,136 @@
+//! `ferroflink sql`, the SQL client: runs a script's statements in order on the local
+//! mini-cluster. DDL and `SET` change the session; each `INSERT INTO` or statement set is one
+//! job, run to its end (when its sources are bounded); a query prints its rows (a table, or with
+//! `--format tsv` one changelog row per line and nothing else on standard output); `EXPLAIN`
+//! prints the plan with each operator's changelog mode and state class. Logs go to standard
+//! error.
+
+use crate::cli::{Interrupts, LocalFlags, execute_local, load_config};
+use crate::jobs::{BuiltJob, JobFlags, Report};
+use crate::spec::{JobSettings, Overrides};
+use anyhow::Context;
+use ferroflink_datastream::StreamExecutionEnvironment;
+use ferroflink_sql::connectors::StdoutSink;
+use ferroflink_sql::format::RowPrinter;
+use ferroflink_sql::planner::{PlanNode, Planner, StateClass};
+use ferroflink_sql::{Effect, Session, SqlError};
+use serde_json::Value;
+use std::path::PathBuf;
+
+/// The arguments of `ferroflink sql`.
+#[derive(clap::Args)]
+pub struct SqlArgs {
+    /// The script to run (statements separated by `;`).
+    #[arg(short = 'f', long = "file", conflicts_with = "execute", required_unless_present = "execute")]
+    file: Option<PathBuf>,
+    /// Statements to run, given inline.
+    #[arg(short = 'e', long = "execute")]
+    execute: Option<String>,
+    /// How a query's rows are printed: `table` (Flink's tableau) or `tsv` (one changelog row per
+    /// line: `+I`/`-U`/`+U`/`-D`, then the columns, tab-separated, NULL as `\N`).
+    #[arg(long, default_value = "table", value_parser = ["table", "tsv"])]
+    format: String,
+    #[command(flatten)]
+    local: LocalFlags,
+    #[command(flatten)]
+    job: JobFlags,
+}
+
+/// Runs `ferroflink sql`.
+pub fn run(args: SqlArgs) -> anyhow::Result<()> {
+    let (text, origin) = match (&args.file, &args.execute) {
+        (Some(path), _) => (
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+            path.display().to_string(),
+        ),
+        (None, Some(text)) => (text.clone(), "-e".to_string()),
+        (None, None) => anyhow::bail!("give a script with -f <file> or statements with -e \"...\""),
+    };
+    let located = |e: SqlError| anyhow::anyhow!("{origin}: {e}");
+    let statements = ferroflink_sql::parse_script(&text).map_err(located)?;
+    let config = load_config(args.local.config.as_deref(), Overrides::new(), Vec::new())?;
+    let base = JobSettings::from_config(&config);
+    let flags = args.job.overrides();
+    let mut session = Session::new();
+    let mut signals = None;
+    for statement in &statements {
+        let effect = session.execute(statement).map_err(located)?;
+        for warning in session.take_warnings() {
+            tracing::warn!("{warning}");
+        }
+        let effect = match effect {
+            Effect::Done => continue,
+            Effect::ShowOptions(options) => {
+                for (key, value) in options {
+                    println!("{key}={value}");
+                }
+                continue;
+            }
+            Effect::Explain { effect, .. } => {
+                let env = StreamExecutionEnvironment::new();
+                let planner = Planner::new(&session, env).map_err(located)?;
+                let plans = match *effect {
+                    Effect::Job(inserts) => planner.inserts(&inserts).map_err(located)?,
+                    Effect::Query(query) => vec![planner.query(&query).map_err(located)?.node],
+                    _ => anyhow::bail!("EXPLAIN explains a query, an INSERT or a statement set"),
+                };
+                println!("== Job graph (operator [changelog mode, state]) ==");
+                for plan in plans {
+                    print!("{plan}");
+                }
+                continue;
+            }
+            effect => effect,
+        };
+        // A job: the configuration's settings, the command line's over them, the script's SETs last.
+        let mut overrides = flags.clone();
+        for (key, value) in session.job_config() {
+            overrides.insert(key, Value::String(value));
+        }
+        let settings = base.with(&overrides).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let env = StreamExecutionEnvironment::new();
+        env.configure(&settings);
+        let planner = Planner::new(&session, env.clone()).map_err(located)?;
+        let (name, plans, footer) = match effect {
+            Effect::Job(inserts) => {
+                let plans = planner.inserts(&inserts).map_err(located)?;
+                let sinks: Vec<String> = inserts.iter().map(|i| i.table.to_string()).collect();
+                (format!("insert-into_{}", sinks.join(",")), plans, None)
+            }
+            Effect::Query(query) => {
+                let planned = planner.query(&query).map_err(located)?;
+                let names: Vec<String> = planned.scope.columns.iter().map(|c| c.name.clone()).collect();
+                let types = planned.scope.columns.iter().map(|c| c.ty.clone()).collect();
+                let sink = StdoutSink::new(RowPrinter::new(types, planner.zone().clone()), names, args.format == "tsv");
+                planned.stream.sink_to(sink.clone()).name("Collect").set_parallelism(1);
+                ("collect".to_string(), vec![planned.node], Some(sink))
+            }
+            _ => unreachable!("the other effects are handled above"),
+        };
+        warn_unbounded_state(&plans);
+        let name = session.options().pipeline_name.clone().unwrap_or(name);
+        let signals = match &mut signals {
+            Some(s) => s,
+            None => signals.insert(Interrupts::install()?),
+        };
+        execute_local(BuiltJob { env, name, report: Report::None }, &args.local, signals)?;
+        if let Some(sink) = footer {
+            print!("{}", sink.footer());
+        }
+    }
+    Ok(())
+}
+
+/// Logs a warning for each operator whose state grows without bound.
+fn warn_unbounded_state(plans: &[PlanNode]) {
+    fn walk(node: &PlanNode) {
+        if node.state == StateClass::Unbounded {
+            tracing::warn!(
+                "{} keeps state that grows without bound; set 'table.exec.state.ttl' to expire it",
+                node.label
+            );
+        }
+        node.inputs.iter().for_each(walk);
+    }
+    plans.iter().for_each(walk);
+}
