@@ -19,6 +19,8 @@ use ferroflink_runtime::operator::{Operator, Output};
 use ferroflink_runtime::watermark::WatermarkStrategy;
 use sqlparser::ast::{self as sql, Spanned};
 use sqlparser::tokenizer::Location;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -112,6 +114,9 @@ pub struct Planner<'a> {
     session: &'a Session,
     env: StreamExecutionEnvironment,
     zone: Arc<LocalZone>,
+    /// Operator ids given so far, and how often each digest came up (the second scan of the same
+    /// table in one job gets the digest's second id).
+    ids: RefCell<HashMap<String, usize>>,
 }
 
 fn digest(parts: &[&str]) -> String {
@@ -142,7 +147,17 @@ impl<'a> Planner<'a> {
     pub fn new(session: &'a Session, env: StreamExecutionEnvironment) -> Result<Planner<'a>, SqlError> {
         let zone = session.options().local_time_zone.as_deref().unwrap_or("UTC");
         let zone = LocalZone::named(zone).map_err(|e| SqlError { line: 1, column: 1, message: e })?;
-        Ok(Planner { session, env, zone: Arc::new(zone) })
+        Ok(Planner { session, env, zone: Arc::new(zone), ids: RefCell::new(HashMap::new()) })
+    }
+
+    /// The id of an operator whose definition and inputs digest to `digest`: the digest itself,
+    /// or with `#n` for the n-th operator of the job with the same digest.
+    fn id(&self, digest: String) -> String {
+        let mut ids = self.ids.borrow_mut();
+        let n = ids.entry(digest.clone()).or_default();
+        *n += 1;
+        let id = if *n == 1 { digest } else { format!("{digest}#{n}") };
+        id
     }
 
     /// The session's time zone.
@@ -230,7 +245,7 @@ impl<'a> Planner<'a> {
             let calc = self.calc(planned, None, projection, scope)?;
             (calc.stream, calc.uid, calc.node)
         };
-        let sink_uid = digest(&["sink", &name, &format!("{:?}", table.definition.options), &uid]);
+        let sink_uid = self.id(digest(&["sink", &name, &format!("{:?}", table.definition.options), &uid]));
         connectors::sink(&stream, table, &sink_uid)?;
         Ok(PlanNode {
             label: format!(
@@ -325,7 +340,7 @@ impl<'a> Planner<'a> {
             stream: l.stream.union(std::slice::from_ref(&r.stream)),
             scope: Scope::of(None, names),
             mode,
-            uid: digest(&["union", &l.uid, &r.uid]),
+            uid: self.id(digest(&["union", &l.uid, &r.uid])),
             node: PlanNode {
                 label: "Union(all=[true])".into(),
                 mode,
@@ -414,7 +429,7 @@ impl<'a> Planner<'a> {
             label.push_str(", where=[..]");
         }
         label.push(')');
-        let uid = digest(&["calc", &input.uid, &format!("{filter:?}"), &format!("{projection:?}")]);
+        let uid = self.id(digest(&["calc", &input.uid, &format!("{filter:?}"), &format!("{projection:?}")]));
         let op = CalcOperator::new(label.clone(), filter, projection);
         let stream = input.stream.transform_with(&label, op).uid(&uid);
         Ok(Planned {
@@ -477,7 +492,7 @@ impl<'a> Planner<'a> {
         let name = table.path.join(".");
         let physical = physical_columns(table);
         let source_uid =
-            digest(&["source", &name, &format!("{:?}", table.definition.options), &format!("{physical:?}")]);
+            self.id(digest(&["source", &name, &format!("{:?}", table.definition.options), &format!("{physical:?}")]));
         let stream = connectors::source(&self.env, table)?.uid(&source_uid);
         let node = PlanNode {
             label: format!(
@@ -540,7 +555,7 @@ impl<'a> Planner<'a> {
         let name = table.path.join(".");
         let wm_expr = Arc::new(wm.expr);
         let label = format!("WatermarkAssigner(rowtime=[{}], watermark=[{}])", w.column.value, w.expr);
-        let uid = digest(&["watermark", &planned.uid, &label]);
+        let uid = self.id(digest(&["watermark", &planned.uid, &label]));
         let strategy = WatermarkStrategy::for_record_watermarks(move |row: &Row| match wm_expr.eval(&row.values) {
             Ok(Value::Timestamp(t) | Value::TimestampLtz(t)) => Some(t.and_utc().timestamp_millis()),
             _ => None,

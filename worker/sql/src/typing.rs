@@ -144,7 +144,6 @@ pub fn least_restrictive(types: &[Type]) -> Result<Type, String> {
                 (a, b) if a == b => a.clone(),
                 (DataType::Null, b) => b.clone(),
                 (a, DataType::Null) => a.clone(),
-                (DataType::Char(a), DataType::Char(b)) => DataType::Char(*a.max(b)),
                 (DataType::Char(a) | DataType::VarChar(a), DataType::Char(b) | DataType::VarChar(b)) => {
                     DataType::VarChar(*a.max(b))
                 }

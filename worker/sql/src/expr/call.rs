@@ -278,7 +278,7 @@ impl Func {
                     _ => Value::Null,
                 }
             }
-            Func::TimestampDiff(unit) => match (timestamp_of(&values[1]), timestamp_of(&values[2])) {
+            Func::TimestampDiff(unit) => match (timestamp_of(&values[0]), timestamp_of(&values[1])) {
                 (Some(a), Some(b)) => Value::Int(datetime::timestamp_diff(*unit, a, b) as i32),
                 _ => Value::Null,
             },

@@ -3,7 +3,8 @@
 its last statement, a query, as the changelog `ferroflink sql --format tsv` prints: one row per
 line, the row kind (+I, -U, +U, -D), then the columns, separated by tabs; NULL as \\N, booleans
 as true/false, TIMESTAMP(p) as YYYY-MM-DD HH:MM:SS with p fraction digits, DECIMAL in plain
-notation, floating point as Python's repr. The other statements run first, in order (INSERTs to
+notation, DOUBLE as Java's Double.toString lays it out, a tab, newline or backslash in text
+escaped. The other statements run first, in order (INSERTs to
 their end).
 
 This is the oracle of the SQL conformance suite: the suite's expected rows are what this prints.
@@ -66,6 +67,27 @@ def statements(text):
     return out
 
 
+def java_double(x):
+    """A float as Java's Double.toString lays it out (Python's repr has the same shortest digits)."""
+    if x != x:
+        return "NaN"
+    if x in (float("inf"), float("-inf")):
+        return "Infinity" if x > 0 else "-Infinity"
+    if x == 0:
+        return "-0.0" if str(x).startswith("-") else "0.0"
+    sign, digits, exp = decimal.Decimal(repr(x)).as_tuple()
+    digits = "".join(map(str, digits)).rstrip("0") or "0"
+    e = len("".join(map(str, decimal.Decimal(repr(x)).as_tuple()[1]))) + exp - 1
+    minus = "-" if sign else ""
+    if -3 <= e < 7:
+        if e >= 0:
+            whole, frac = digits[: e + 1].ljust(e + 1, "0"), digits[e + 1 :]
+        else:
+            whole, frac = "0", "0" * (-e - 1) + digits
+        return minus + whole + "." + (frac or "0")
+    return minus + digits[0] + "." + (digits[1:] or "0") + "E" + str(e)
+
+
 def fmt(value, data_type):
     if value is None:
         return "\\N"
@@ -79,14 +101,40 @@ def fmt(value, data_type):
         if p > 0:
             text += "." + ("%06d" % value.microsecond)[:p].ljust(p, "0")
         return text
+    if isinstance(value, datetime.time):
+        return value.strftime("%H:%M:%S")
     if isinstance(value, (bytes, bytearray)):
         return value.hex()
     if isinstance(value, float):
-        return repr(value)
-    return str(value)
+        return java_double(value)
+    text = str(value)
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
 
 
 KINDS = {0: "+I", 1: "-U", 2: "+U", 3: "-D"}
+
+
+def run(text, parallelism=1):
+    """The changelog lines of the script's last statement, a query, run on Flink."""
+    from pyflink.table import EnvironmentSettings, TableEnvironment
+
+    stmts = statements(text)
+    batch = any(re.search(r"(?is)'execution.runtime-mode'\s*=\s*'batch'", s) for s in stmts)
+    settings = EnvironmentSettings.in_batch_mode() if batch else EnvironmentSettings.in_streaming_mode()
+    t_env = TableEnvironment.create(settings)
+    t_env.get_config().set("parallelism.default", str(parallelism))
+    for stmt in stmts[:-1]:
+        result = t_env.execute_sql(stmt)
+        if result.get_job_client() is not None:
+            result.wait()
+    result = t_env.execute_sql(stmts[-1])
+    types = result.get_table_schema().get_field_data_types()
+    lines = []
+    with result.collect() as rows:
+        for row in rows:
+            kind = KINDS[row.get_row_kind().value]
+            lines.append("\t".join([kind] + [fmt(v, t) for v, t in zip(row, types)]))
+    return lines
 
 
 def main():
@@ -94,25 +142,9 @@ def main():
     ap.add_argument("--parallelism", type=int, default=1)
     ap.add_argument("script")
     args = ap.parse_args()
-    from pyflink.table import EnvironmentSettings, TableEnvironment
-
     text = open(args.script, encoding="utf-8").read()
-    stmts = statements(text)
-    batch = any(re.search(r"(?is)'execution.runtime-mode'\s*=\s*'batch'", s) for s in stmts)
-    settings = EnvironmentSettings.in_batch_mode() if batch else EnvironmentSettings.in_streaming_mode()
-    t_env = TableEnvironment.create(settings)
-    t_env.get_config().set("parallelism.default", str(args.parallelism))
-    for stmt in stmts[:-1]:
-        result = t_env.execute_sql(stmt)
-        if result.get_job_client() is not None:
-            result.wait()
-    result = t_env.execute_sql(stmts[-1])
-    types = result.get_table_schema().get_field_data_types()
-    out = sys.stdout
-    with result.collect() as rows:
-        for row in rows:
-            kind = KINDS[row.get_row_kind().value]
-            out.write("\t".join([kind] + [fmt(v, t) for v, t in zip(row, types)]) + "\n")
+    for line in run(text, args.parallelism):
+        sys.stdout.write(line + "\n")
 
 
 if __name__ == "__main__":

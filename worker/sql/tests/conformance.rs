@@ -1,0 +1,96 @@
+//! The SQL conformance suite: every script in `tests/conformance/*.sql` runs here at parallelism
+//! 1 and 4, and the changelog of its last statement, applied, must give the rows Apache Flink 2.3
+//! gave for the same script (`tests/golden/conformance/<name>.tsv`, made by
+//! `tests/flink/gen_conformance.py`, which re-runs Flink to check them with `--check`).
+
+use ferroflink_connectors::collect::CollectSink;
+use ferroflink_datastream::StreamExecutionEnvironment;
+use ferroflink_sql::format::RowPrinter;
+use ferroflink_sql::planner::Planner;
+use ferroflink_sql::{Effect, Session, parse_script};
+use std::collections::BTreeMap;
+
+/// Runs `text` as `ferroflink sql --format tsv` would, at `parallelism`: the TSV lines of the
+/// last statement's rows.
+fn run(text: &str, parallelism: usize) -> Vec<String> {
+    let mut session = Session::new();
+    let mut lines = Vec::new();
+    for statement in parse_script(text).expect("the script parses") {
+        let effect = session.execute(&statement).expect("the statement runs");
+        let env = StreamExecutionEnvironment::new();
+        env.set_parallelism(parallelism);
+        let planner = Planner::new(&session, env.clone()).expect("a planner");
+        match effect {
+            Effect::Job(inserts) => {
+                planner.inserts(&inserts).expect("the job plans");
+                env.execute("insert").expect("the job runs");
+            }
+            Effect::Query(query) => {
+                let planned = planner.query(&query).expect("the query plans");
+                let types = planned.scope.columns.iter().map(|c| c.ty.clone()).collect();
+                let printer = RowPrinter::new(types, planner.zone().clone());
+                let sink = CollectSink::new();
+                let rows = sink.results();
+                planned.stream.sink_to(sink);
+                env.execute("query").expect("the query runs");
+                lines = rows
+                    .take()
+                    .iter()
+                    .map(|row| {
+                        let mut line = String::new();
+                        printer.tsv(&mut line, row);
+                        line
+                    })
+                    .collect();
+            }
+            _ => {}
+        }
+    }
+    lines
+}
+
+/// The changelog applied: each row left, with how many times.
+fn apply<'a>(lines: impl IntoIterator<Item = &'a str>) -> BTreeMap<String, i64> {
+    let mut rows = BTreeMap::new();
+    for line in lines {
+        let (kind, row) = line.split_once('\t').unwrap_or((line, ""));
+        *rows.entry(row.to_string()).or_default() += if kind == "+I" || kind == "+U" { 1 } else { -1 };
+    }
+    rows.retain(|_, n| *n != 0);
+    rows
+}
+
+fn check(name: &str, script: &str, golden: &str) {
+    let expected = apply(golden.lines().filter(|l| !l.starts_with('#') && !l.is_empty()));
+    assert!(!expected.is_empty(), "{name}: the golden file has no rows");
+    for parallelism in [1, 4] {
+        let lines = run(script, parallelism);
+        let got = apply(lines.iter().map(String::as_str));
+        if got != expected {
+            let missing: Vec<_> = expected.iter().filter(|(r, n)| got.get(*r) != Some(n)).take(5).collect();
+            let extra: Vec<_> = got.iter().filter(|(r, n)| expected.get(*r) != Some(n)).take(5).collect();
+            panic!(
+                "{name} at parallelism {parallelism}: {} rows, Flink {}\nFlink's, not ours (first 5): {missing:#?}\nours, not Flink's (first 5): {extra:#?}",
+                got.values().sum::<i64>(),
+                expected.values().sum::<i64>()
+            );
+        }
+    }
+}
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                check(
+                    stringify!($name),
+                    include_str!(concat!("conformance/", stringify!($name), ".sql")),
+                    include_str!(concat!("golden/conformance/", stringify!($name), ".tsv")),
+                );
+            }
+        )*
+    };
+}
+
+conformance!(calc_basics, casts, strings_and_times, union_views_subqueries);
