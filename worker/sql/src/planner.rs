@@ -553,13 +553,31 @@ impl<'a> Planner<'a> {
             }
         }
         let name = table.path.join(".");
-        let wm_expr = Arc::new(wm.expr);
         let label = format!("WatermarkAssigner(rowtime=[{}], watermark=[{}])", w.column.value, w.expr);
         let uid = self.id(digest(&["watermark", &planned.uid, &label]));
-        let strategy = WatermarkStrategy::for_record_watermarks(move |row: &Row| match wm_expr.eval(&row.values) {
-            Ok(Value::Timestamp(t) | Value::TimestampLtz(t)) => Some(t.and_utc().timestamp_millis()),
+        let millis = |v: &Value| match v {
+            Value::Timestamp(t) | Value::TimestampLtz(t) => Some(t.and_utc().timestamp_millis()),
             _ => None,
-        })
+        };
+        // `c` and `c - INTERVAL ..` (nearly every watermark) without evaluating an expression.
+        let shifted_column = match &wm.expr {
+            Expr::Column(c) => Some((*c, 0)),
+            Expr::TimePlusInterval { time, interval, negate } => match (&**time, &**interval) {
+                (Expr::Column(c), Expr::Literal(Value::IntervalMillis(ms))) => Some((*c, if *negate { *ms } else { -ms })),
+                _ => None,
+            },
+            _ => None,
+        };
+        let strategy = match shifted_column {
+            Some((c, delay)) => {
+                WatermarkStrategy::for_record_watermarks(move |row: &Row| millis(&row.values[c]).map(|t| t - delay))
+            }
+            None => {
+                let wm_expr = Arc::new(wm.expr);
+                WatermarkStrategy::for_record_watermarks(move |row: &Row| millis(&*wm_expr.eval_ref(&row.values).ok()?))
+            }
+        };
+        let strategy = strategy
         .with_timestamp_assigner(move |row: &Row, _| match &row.values[rowtime] {
             Value::Timestamp(t) | Value::TimestampLtz(t) => t.and_utc().timestamp_millis(),
             _ => NO_TIMESTAMP,

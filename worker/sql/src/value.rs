@@ -60,8 +60,10 @@ impl Row {
     }
 }
 
-/// A value of one of Flink's types, or NULL.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// A value of one of Flink's types, or NULL. Equality and hashing are structural (a `DOUBLE` by
+/// its bits, so NaN equals NaN and groups with itself, as in Flink); SQL's comparison is
+/// [`Value::compare`].
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub enum Value {
     /// NULL, of any type.
     #[default]
@@ -104,6 +106,61 @@ pub enum Value {
     Map(Vec<(Value, Value)>),
     /// `ROW<..>`: fields in order.
     Row(Vec<Value>),
+}
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Value) -> bool {
+        use Value::*;
+        match (self, other) {
+            (Null, Null) => true,
+            (Boolean(a), Boolean(b)) => a == b,
+            (TinyInt(a), TinyInt(b)) => a == b,
+            (SmallInt(a), SmallInt(b)) => a == b,
+            (Int(a), Int(b)) => a == b,
+            (BigInt(a), BigInt(b)) => a == b,
+            (Float(a), Float(b)) => a.to_bits() == b.to_bits(),
+            (Double(a), Double(b)) => a.to_bits() == b.to_bits(),
+            (Decimal(a), Decimal(b)) => a == b,
+            (String(a), String(b)) => a == b,
+            (Bytes(a), Bytes(b)) => a == b,
+            (Date(a), Date(b)) => a == b,
+            (Time(a), Time(b)) => a == b,
+            (Timestamp(a), Timestamp(b)) | (TimestampLtz(a), TimestampLtz(b)) => a == b,
+            (IntervalMonths(a), IntervalMonths(b)) => a == b,
+            (IntervalMillis(a), IntervalMillis(b)) => a == b,
+            (Array(a), Array(b)) | (Row(a), Row(b)) => a == b,
+            (Map(a), Map(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Value {}
+
+impl std::hash::Hash for Value {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        std::mem::discriminant(self).hash(state);
+        match self {
+            Value::Null => {}
+            Value::Boolean(v) => v.hash(state),
+            Value::TinyInt(v) => v.hash(state),
+            Value::SmallInt(v) => v.hash(state),
+            Value::Int(v) => v.hash(state),
+            Value::BigInt(v) => v.hash(state),
+            Value::Float(v) => v.to_bits().hash(state),
+            Value::Double(v) => v.to_bits().hash(state),
+            Value::Decimal(v) => v.hash(state),
+            Value::String(v) => v.hash(state),
+            Value::Bytes(v) => v.hash(state),
+            Value::Date(v) => v.hash(state),
+            Value::Time(v) => v.hash(state),
+            Value::Timestamp(v) | Value::TimestampLtz(v) => v.hash(state),
+            Value::IntervalMonths(v) => v.hash(state),
+            Value::IntervalMillis(v) => v.hash(state),
+            Value::Array(v) | Value::Row(v) => v.hash(state),
+            Value::Map(v) => v.hash(state),
+        }
+    }
 }
 
 impl Value {

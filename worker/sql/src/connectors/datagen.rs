@@ -165,13 +165,50 @@ pub(super) fn source(
     })
 }
 
-fn now_millis() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+thread_local! {
+    /// The clock, read again every 256 calls: a row's time is "now" to within a few microseconds
+    /// at no cost per row.
+    static CLOCK: std::cell::Cell<(u32, i64)> = const { std::cell::Cell::new((0, 0)) };
 }
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
+fn now_millis() -> i64 {
+    CLOCK.with(|c| {
+        let (calls, now) = c.get();
+        let now = if calls % 256 == 0 {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+        } else {
+            now
+        };
+        c.set((calls.wrapping_add(1), now));
+        now
+    })
+}
+
+/// Each byte's two hexadecimal digits.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut t = [[0u8; 2]; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = [HEX[b >> 4], HEX[b & 15]];
+        b += 1;
+    }
+    t
+};
 
 impl Column {
+    /// `n` random hexadecimal digits of row `i`, 16 from each 64 random bits.
+    fn hex(&self, i: u64, n: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(n.next_multiple_of(16));
+        for word in 0..n.div_ceil(16) {
+            for byte in mix(self.seed.wrapping_add(word as u64 + 1), i).to_le_bytes() {
+                out.extend_from_slice(&HEX_PAIRS[byte as usize]);
+            }
+        }
+        out.truncate(n);
+        out
+    }
+
     fn value(&self, i: u64) -> Value {
         if self.null_below > 0 && mix(self.seed ^ 0x6e75_6c6c, i) < self.null_below {
             return Value::Null;
@@ -191,9 +228,10 @@ impl Column {
                 }
             }
             Gen::Integer { min, max, ty } => {
+                // Lemire's multiply-shift: r scaled into the span without a division.
                 let span = (*max as i128 - *min as i128 + 1) as u128;
-                let v = (*min as i128 + (r as u128 % span) as i128) as i64;
-                integer_value(v, ty)
+                let offset = if span > u64::MAX as u128 { r as u128 } else { (r as u128 * span) >> 64 };
+                integer_value((*min as i128 + offset as i128) as i64, ty)
             }
             Gen::Real { min, max, float } => {
                 let x = min + unit(r) * (max - min);
@@ -206,20 +244,8 @@ impl Column {
             }
             Gen::Text { length, var_len, bytes } => {
                 let n = if *var_len && *length > 0 { 1 + (r % *length as u64) as usize } else { *length };
-                let mut out = Vec::with_capacity(n);
-                let mut word = 0u64;
-                for k in 0..n {
-                    if k % 16 == 0 {
-                        word = mix(self.seed.wrapping_add(k as u64 / 16 + 1), i);
-                    }
-                    out.push(HEX[(word & 15) as usize]);
-                    word >>= 4;
-                }
-                if *bytes {
-                    Value::Bytes(out)
-                } else {
-                    Value::String(String::from_utf8(out).expect("hexadecimal digits"))
-                }
+                let hex = self.hex(i, n);
+                if *bytes { Value::Bytes(hex) } else { Value::String(String::from_utf8(hex).expect("hexadecimal digits")) }
             }
             Gen::Boolean => Value::Boolean(r & 1 == 1),
             Gen::Time { max_past_ms, ty } => {
