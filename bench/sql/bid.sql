@@ -6,9 +6,9 @@ CREATE TABLE bid (
   price BIGINT,
   channel VARCHAR,
   url VARCHAR,
-  dateTime TIMESTAMP(3),
+  `dateTime` TIMESTAMP(3),
   extra VARCHAR,
-  WATERMARK FOR dateTime AS dateTime - INTERVAL '4' SECOND
+  WATERMARK FOR `dateTime` AS `dateTime` - INTERVAL '4' SECOND
 ) WITH (
   'connector' = 'datagen',
   'rows-per-second' = '1000000000',

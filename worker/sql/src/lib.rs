@@ -4,6 +4,7 @@
 //! session those statements change (catalog and options). The planner that turns a session's jobs
 //! into job graphs builds on it.
 
+pub mod agg;
 pub mod ast;
 pub mod connectors;
 pub mod decimal;

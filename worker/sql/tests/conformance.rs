@@ -93,4 +93,14 @@ macro_rules! conformance {
     };
 }
 
-conformance!(calc_basics, casts, strings_and_times, union_views_subqueries);
+conformance!(
+    calc_basics,
+    casts,
+    strings_and_times,
+    union_views_subqueries,
+    group_aggregates,
+    group_by_expressions,
+    batch_group_aggregates,
+    window_aggregates,
+    window_tvf_rows,
+);

@@ -3,7 +3,8 @@
 //! `number-of-rows` (default: unbounded), and per column `fields.<c>.kind` (`random`, the
 //! default, or `sequence`), `.min`/`.max` (numbers), `.length` (text and bytes, default 100),
 //! `.var-len`, `.max-past` (times: up to that long before now), `.start`/`.end` (sequences;
-//! the table ends after the shortest), `.null-rate`. Every declared column is generated, as
+//! the table ends after the shortest), `.null-rate`. As in Flink, only `number-of-rows` makes the
+//! table bounded for batch mode. Every declared column is generated, as
 //! Flink does (no projection push-down).
 //!
 //! Random values are a function of the row's index (SplitMix64 of a per-column seed and the
@@ -143,9 +144,16 @@ pub(super) fn source(
     env: &StreamExecutionEnvironment,
     options: &mut Options,
     columns: &[(String, Type)],
+    batch: bool,
 ) -> Result<DataStream<Row>, SqlError> {
     let rate = options.number::<f64>("rows-per-second")?.unwrap_or(10_000.0);
     let mut count = options.number::<u64>("number-of-rows")?;
+    if batch && count.is_none() {
+        // As Flink: a sequence ends the table, but only 'number-of-rows' makes it bounded.
+        return Err(options.error(
+            "is unbounded, and batch mode reads bounded tables only: set 'number-of-rows', or run in streaming mode",
+        ));
+    }
     let parallelism = options.number::<usize>("scan.parallelism")?;
     let mut gens = Vec::with_capacity(columns.len());
     for (i, (name, ty)) in columns.iter().enumerate() {
@@ -245,7 +253,11 @@ impl Column {
             Gen::Text { length, var_len, bytes } => {
                 let n = if *var_len && *length > 0 { 1 + (r % *length as u64) as usize } else { *length };
                 let hex = self.hex(i, n);
-                if *bytes { Value::Bytes(hex) } else { Value::String(String::from_utf8(hex).expect("hexadecimal digits")) }
+                if *bytes {
+                    Value::Bytes(hex)
+                } else {
+                    Value::String(String::from_utf8(hex).expect("hexadecimal digits"))
+                }
             }
             Gen::Boolean => Value::Boolean(r & 1 == 1),
             Gen::Time { max_past_ms, ty } => {

@@ -118,14 +118,19 @@ pub(crate) fn physical_columns(table: &CatalogTable) -> Vec<(String, Type)> {
         .collect()
 }
 
-/// The rows of `table`'s physical columns (then metadata columns), from its connector.
-pub(crate) fn source(env: &StreamExecutionEnvironment, table: &CatalogTable) -> Result<DataStream<Row>, SqlError> {
+/// The rows of `table`'s physical columns (then metadata columns), from its connector; in batch
+/// mode (`batch`) only a bounded table can be read.
+pub(crate) fn source(
+    env: &StreamExecutionEnvironment,
+    table: &CatalogTable,
+    batch: bool,
+) -> Result<DataStream<Row>, SqlError> {
     let mut options = Options::new(table)?;
     if table.definition.columns.iter().any(|c| matches!(c.kind, ColumnKind::Metadata { .. })) {
         return Err(options.error(format!("connector '{}' has no metadata columns", options.connector)));
     }
     let stream = match options.connector.as_str() {
-        "datagen" => datagen::source(env, &mut options, &physical_columns(table))?,
+        "datagen" => datagen::source(env, &mut options, &physical_columns(table), batch)?,
         "print" | "blackhole" => {
             return Err(
                 options.error(format!("connector '{}' is a sink: INSERT INTO it, do not read it", options.connector))

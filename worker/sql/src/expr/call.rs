@@ -540,6 +540,12 @@ fn java_pattern(arg: &Typed, at: Location) -> Result<Prepared<JavaPattern>, SqlE
 
 fn function(c: &Compiler, f: &sql::Function, at: Location) -> Result<Typed, SqlError> {
     let name = f.name.to_string().to_ascii_uppercase();
+    if crate::agg::AggKind::named(&name).is_some() {
+        return Err(SqlError::at(
+            at,
+            format!("the aggregate {name} belongs in the SELECT list or HAVING of a query that aggregates, not here"),
+        ));
+    }
     if f.over.is_some() || f.filter.is_some() || !f.within_group.is_empty() {
         return Err(SqlError::at(at, format!("{name}: OVER, FILTER and WITHIN GROUP belong to aggregates, not here")));
     }

@@ -103,6 +103,9 @@ pub struct Compiler<'a> {
     pub scope: &'a Scope,
     /// The session's time zone.
     pub zone: Arc<LocalZone>,
+    /// Expressions that stand for a column computed already (after a `GROUP BY`: its keys and
+    /// aggregate calls), matched as written.
+    pub substitutions: &'a [(sql::Expr, Typed)],
 }
 
 /// Where an expression starts.
@@ -146,6 +149,9 @@ fn comparable(a: &DataType, b: &DataType) -> bool {
 impl Compiler<'_> {
     /// Compiles `e`.
     pub fn compile(&self, e: &sql::Expr) -> Result<Typed, SqlError> {
+        if let Some((_, t)) = self.substitutions.iter().find(|(s, _)| s == e) {
+            return Ok(t.clone());
+        }
         let at = location(e);
         match e {
             sql::Expr::Identifier(ident) => self.column(None, &ident.value, at),

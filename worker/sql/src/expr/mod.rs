@@ -319,7 +319,7 @@ fn compare(cmp: Cmp, a: &Value, b: &Value) -> Option<bool> {
 /// `a op b` of result type `ty` (from [`crate::typing::arithmetic`]): integers wrap as Java's
 /// do, decimals round to the type and overflow to NULL, an integer or decimal divided by zero
 /// fails.
-fn arithmetic(op: Arithmetic, a: &Value, b: &Value, ty: &DataType) -> EvalResult<Value> {
+pub(crate) fn arithmetic(op: Arithmetic, a: &Value, b: &Value, ty: &DataType) -> EvalResult<Value> {
     if a.is_null() || b.is_null() {
         return Ok(Value::Null);
     }

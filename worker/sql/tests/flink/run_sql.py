@@ -124,6 +124,11 @@ def run(text, parallelism=1):
     t_env = TableEnvironment.create(settings)
     t_env.get_config().set("parallelism.default", str(parallelism))
     for stmt in stmts[:-1]:
+        # PyFlink's execute_sql takes no SET: the SQL client's SET is a configuration change.
+        option = re.fullmatch(r"(?is)SET\s+'([^']*)'\s*=\s*'([^']*)'", stmt)
+        if option:
+            t_env.get_config().set(option.group(1), option.group(2))
+            continue
         result = t_env.execute_sql(stmt)
         if result.get_job_client() is not None:
             result.wait()

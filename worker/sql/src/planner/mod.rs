@@ -5,6 +5,9 @@
 //! ids, so the same script plans the same ids, and an edit keeps the ids of what it did not
 //! change.
 
+mod aggregate;
+mod window;
+
 use crate::ast::{ColumnKind, DataType, Insert, Type};
 use crate::connectors::{self, physical_columns};
 use crate::error::SqlError;
@@ -107,6 +110,20 @@ pub struct Planned {
     pub uid: String,
     /// The plan below, for `EXPLAIN`.
     pub node: PlanNode,
+    /// The column that is the rows' event time (their record timestamp), if one is.
+    pub rowtime: Option<usize>,
+}
+
+/// Columns by name and type.
+type Columns = Vec<(String, Type)>;
+
+/// A relation in `FROM`: rows, or a window table function over rows (kept apart until it is
+/// known whether a window aggregate consumes it).
+pub(crate) enum Relation {
+    /// Rows.
+    Plain(Planned),
+    /// `TABLE(TUMBLE|HOP|CUMULATE|SESSION(...))`.
+    Window(window::WindowInput),
 }
 
 /// Plans into one environment.
@@ -156,8 +173,7 @@ impl<'a> Planner<'a> {
         let mut ids = self.ids.borrow_mut();
         let n = ids.entry(digest.clone()).or_default();
         *n += 1;
-        let id = if *n == 1 { digest } else { format!("{digest}#{n}") };
-        id
+        if *n == 1 { digest } else { format!("{digest}#{n}") }
     }
 
     /// The session's time zone.
@@ -166,7 +182,7 @@ impl<'a> Planner<'a> {
     }
 
     fn compiler<'s>(&self, scope: &'s Scope) -> Compiler<'s> {
-        Compiler { scope, zone: self.zone.clone() }
+        Compiler { scope, zone: self.zone.clone(), substitutions: &[] }
     }
 
     /// Plans the sinks of one job (an `INSERT` or a statement set); returns their plans.
@@ -341,6 +357,7 @@ impl<'a> Planner<'a> {
             scope: Scope::of(None, names),
             mode,
             uid: self.id(digest(&["union", &l.uid, &r.uid])),
+            rowtime: l.rowtime.filter(|t| r.rowtime == Some(*t)),
             node: PlanNode {
                 label: "Union(all=[true])".into(),
                 mode,
@@ -355,23 +372,49 @@ impl<'a> Planner<'a> {
         if s.distinct.is_some() {
             return Err(unsupported(at, "SELECT DISTINCT"));
         }
-        match &s.group_by {
-            sql::GroupByExpr::Expressions(e, _) if e.is_empty() => {}
-            _ => return Err(unsupported(at, "GROUP BY")),
+        if !s.named_window.is_empty() || s.qualify.is_some() {
+            return Err(unsupported(at, "WINDOW and QUALIFY"));
         }
-        if s.having.is_some() || !s.named_window.is_empty() || s.qualify.is_some() {
-            return Err(unsupported(at, "HAVING, WINDOW and QUALIFY"));
-        }
+        let group_by = match &s.group_by {
+            sql::GroupByExpr::Expressions(e, modifiers) if modifiers.is_empty() => e.clone(),
+            _ => return Err(unsupported(at, "GROUP BY ALL, ROLLUP, CUBE and GROUPING SETS")),
+        };
         let input = match s.from.as_slice() {
             [one] if one.joins.is_empty() => self.relation(&one.relation)?,
             [] => return Err(unsupported(at, "SELECT without FROM")),
             _ => return Err(unsupported(at, "a join")),
         };
+        let calls = aggregate::calls(s);
+        if !calls.is_empty() || !group_by.is_empty() {
+            return self.aggregate(s, input, &calls, &group_by);
+        }
+        if let Some(h) = &s.having {
+            return Err(SqlError::at(h.span().start, "HAVING needs GROUP BY or an aggregate"));
+        }
+        let input = self.materialize(input)?;
         let compiler = self.compiler(&input.scope);
         let filter = s.selection.as_ref().map(|w| compiler.predicate(w)).transpose()?;
+        let (projection, columns) = self.projection(&compiler, &s.projection, at)?;
+        let identity = filter.is_none()
+            && projection.len() == input.scope.columns.len()
+            && projection.iter().enumerate().all(|(i, e)| matches!(e, Expr::Column(c) if *c == i))
+            && columns.iter().zip(&input.scope.columns).all(|((n, _), c)| *n == c.name);
+        if identity {
+            return Ok(input);
+        }
+        self.calc(input, filter, projection, Scope::of(None, columns))
+    }
+
+    /// The select list compiled: its expressions and its columns' names and types.
+    fn projection(
+        &self,
+        compiler: &Compiler,
+        items: &[sql::SelectItem],
+        at: Location,
+    ) -> Result<(Vec<Expr>, Columns), SqlError> {
         let mut projection = Vec::new();
         let mut columns = Vec::new();
-        for item in &s.projection {
+        for item in items {
             match item {
                 sql::SelectItem::UnnamedExpr(e) => {
                     let t = compiler.compile(e)?;
@@ -384,15 +427,17 @@ impl<'a> Planner<'a> {
                     projection.push(t.expr);
                 }
                 sql::SelectItem::Wildcard(_) => {
-                    for (i, c) in input.scope.columns.iter().enumerate() {
-                        columns.push((c.name.clone(), c.ty.clone()));
-                        projection.push(Expr::Column(i));
+                    for (i, c) in compiler.scope.columns.iter().enumerate() {
+                        if !c.name.starts_with('$') {
+                            columns.push((c.name.clone(), c.ty.clone()));
+                            projection.push(Expr::Column(i));
+                        }
                     }
                 }
                 sql::SelectItem::QualifiedWildcard(kind, _) => {
                     let qualifier = kind.to_string();
                     let before = columns.len();
-                    for (i, c) in input.scope.columns.iter().enumerate() {
+                    for (i, c) in compiler.scope.columns.iter().enumerate() {
                         if c.qualifier.as_deref() == Some(qualifier.as_str()) {
                             columns.push((c.name.clone(), c.ty.clone()));
                             projection.push(Expr::Column(i));
@@ -405,14 +450,7 @@ impl<'a> Planner<'a> {
                 other => return Err(unsupported(at, &format!("`{other}`"))),
             }
         }
-        let identity = filter.is_none()
-            && projection.len() == input.scope.columns.len()
-            && projection.iter().enumerate().all(|(i, e)| matches!(e, Expr::Column(c) if *c == i))
-            && columns.iter().zip(&input.scope.columns).all(|((n, _), c)| *n == c.name);
-        if identity {
-            return Ok(input);
-        }
-        self.calc(input, filter, projection, Scope::of(None, columns))
+        Ok((projection, columns))
     }
 
     /// A `Calc`: rows of `input` that pass `filter`, projected.
@@ -430,6 +468,8 @@ impl<'a> Planner<'a> {
         }
         label.push(')');
         let uid = self.id(digest(&["calc", &input.uid, &format!("{filter:?}"), &format!("{projection:?}")]));
+        let rowtime =
+            input.rowtime.and_then(|t| projection.iter().position(|e| matches!(e, Expr::Column(c) if *c == t)));
         let op = CalcOperator::new(label.clone(), filter, projection);
         let stream = input.stream.transform_with(&label, op).uid(&uid);
         Ok(Planned {
@@ -437,52 +477,74 @@ impl<'a> Planner<'a> {
             scope,
             mode: input.mode,
             uid,
+            rowtime,
             node: PlanNode { label, mode: input.mode, state: StateClass::Stateless, inputs: vec![input.node] },
         })
     }
 
-    fn relation(&self, r: &sql::TableFactor) -> Result<Planned, SqlError> {
+    fn relation(&self, r: &sql::TableFactor) -> Result<Relation, SqlError> {
         let at = r.span().start;
         match r {
             sql::TableFactor::Table { name, alias, args: None, .. } => {
-                let planned = if let Some(view) = self.session.view(name) {
-                    let mut planned = self.query(&view.query)?;
-                    if !view.columns.is_empty() {
-                        if view.columns.len() != planned.scope.columns.len() {
-                            return Err(SqlError::at(
-                                at,
-                                format!(
-                                    "view `{name}` names {} columns for a query of {}",
-                                    view.columns.len(),
-                                    planned.scope.columns.len()
-                                ),
-                            ));
-                        }
-                        for (c, n) in planned.scope.columns.iter_mut().zip(&view.columns) {
-                            c.name = n.value.clone();
-                        }
-                    }
-                    planned
-                } else if let Some(table) = self.session.table(name) {
-                    self.scan(table)?
-                } else {
-                    return Err(SqlError::at(at, format!("table or view `{name}` does not exist")));
-                };
+                let planned = self.named(name, at)?;
                 let qualifier = alias.as_ref().map_or_else(
                     || name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.clone()).unwrap_or_default(),
                     |a| a.name.value.clone(),
                 );
-                requalify(planned, &qualifier, alias.as_ref(), at)
+                requalify(planned, &qualifier, alias.as_ref(), at).map(Relation::Plain)
             }
             sql::TableFactor::Table { .. } => Err(unsupported(at, "a table function")),
             sql::TableFactor::Derived { lateral: false, subquery, alias, .. } => {
                 let planned = self.query(subquery)?;
                 match alias {
-                    Some(a) => requalify(planned, &a.name.value.clone(), Some(a), at),
-                    None => Ok(planned),
+                    Some(a) => requalify(planned, &a.name.value.clone(), Some(a), at).map(Relation::Plain),
+                    None => Ok(Relation::Plain(planned)),
+                }
+            }
+            sql::TableFactor::TableFunction { expr, alias } => {
+                let tvf = window::table_function(self, expr)?;
+                match alias {
+                    Some(a) if !a.columns.is_empty() => Err(unsupported(at, "column aliases of a window function")),
+                    Some(a) => Ok(Relation::Window(tvf.requalified(&a.name.value))),
+                    None => Ok(Relation::Window(tvf)),
                 }
             }
             _ => Err(unsupported(at, &format!("`{}` in FROM", r.to_string().chars().take(40).collect::<String>()))),
+        }
+    }
+
+    /// The rows of table or view `name`, its columns qualified by its name.
+    fn named(&self, name: &sql::ObjectName, at: Location) -> Result<Planned, SqlError> {
+        if let Some(view) = self.session.view(name) {
+            let mut planned = self.query(&view.query)?;
+            if !view.columns.is_empty() {
+                if view.columns.len() != planned.scope.columns.len() {
+                    return Err(SqlError::at(
+                        at,
+                        format!(
+                            "view `{name}` names {} columns for a query of {}",
+                            view.columns.len(),
+                            planned.scope.columns.len()
+                        ),
+                    ));
+                }
+                for (c, n) in planned.scope.columns.iter_mut().zip(&view.columns) {
+                    c.name = n.value.clone();
+                }
+            }
+            Ok(planned)
+        } else if let Some(table) = self.session.table(name) {
+            self.scan(table)
+        } else {
+            Err(SqlError::at(at, format!("table or view `{name}` does not exist")))
+        }
+    }
+
+    /// A relation's rows (a window function's with its window columns).
+    fn materialize(&self, r: Relation) -> Result<Planned, SqlError> {
+        match r {
+            Relation::Plain(p) => Ok(p),
+            Relation::Window(w) => window::materialize(self, w),
         }
     }
 
@@ -493,7 +555,8 @@ impl<'a> Planner<'a> {
         let physical = physical_columns(table);
         let source_uid =
             self.id(digest(&["source", &name, &format!("{:?}", table.definition.options), &format!("{physical:?}")]));
-        let stream = connectors::source(&self.env, table)?.uid(&source_uid);
+        let batch = self.session.options().runtime_mode == crate::session::RuntimeMode::Batch;
+        let stream = connectors::source(&self.env, table, batch)?.uid(&source_uid);
         let node = PlanNode {
             label: format!(
                 "TableSourceScan(table=[{name}], fields=[{}])",
@@ -504,8 +567,14 @@ impl<'a> Planner<'a> {
             inputs: Vec::new(),
         };
         let physical_scope = Scope::of(None, physical.clone());
-        let mut planned =
-            Planned { stream, scope: physical_scope.clone(), mode: ChangelogMode::InsertOnly, uid: source_uid, node };
+        let mut planned = Planned {
+            stream,
+            scope: physical_scope.clone(),
+            mode: ChangelogMode::InsertOnly,
+            uid: source_uid,
+            node,
+            rowtime: None,
+        };
         let computed = table.definition.columns.iter().any(|c| !matches!(c.kind, ColumnKind::Physical(_)));
         if computed {
             let compiler = self.compiler(&physical_scope);
@@ -563,7 +632,9 @@ impl<'a> Planner<'a> {
         let shifted_column = match &wm.expr {
             Expr::Column(c) => Some((*c, 0)),
             Expr::TimePlusInterval { time, interval, negate } => match (&**time, &**interval) {
-                (Expr::Column(c), Expr::Literal(Value::IntervalMillis(ms))) => Some((*c, if *negate { *ms } else { -ms })),
+                (Expr::Column(c), Expr::Literal(Value::IntervalMillis(ms))) => {
+                    Some((*c, if *negate { *ms } else { -ms }))
+                }
                 _ => None,
             },
             _ => None,
@@ -577,8 +648,7 @@ impl<'a> Planner<'a> {
                 WatermarkStrategy::for_record_watermarks(move |row: &Row| millis(&*wm_expr.eval_ref(&row.values).ok()?))
             }
         };
-        let strategy = strategy
-        .with_timestamp_assigner(move |row: &Row, _| match &row.values[rowtime] {
+        let strategy = strategy.with_timestamp_assigner(move |row: &Row, _| match &row.values[rowtime] {
             Value::Timestamp(t) | Value::TimestampLtz(t) => t.and_utc().timestamp_millis(),
             _ => NO_TIMESTAMP,
         });
@@ -590,6 +660,7 @@ impl<'a> Planner<'a> {
             planned.stream.assign_timestamps_and_watermarks(strategy).name(&format!("{label} of {name}")).uid(&uid);
         Ok(Planned {
             stream,
+            rowtime: Some(rowtime),
             scope: planned.scope,
             mode: planned.mode,
             uid,

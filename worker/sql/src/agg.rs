@@ -1,0 +1,460 @@
+//! SQL's aggregate functions (`COUNT`, `COUNT(DISTINCT ..)`, `SUM`, `MIN`, `MAX`, `AVG`, each with
+//! `FILTER (WHERE ..)`) as accumulators that add and retract rows, and the two operators built on
+//! them: the window aggregate's [`AggregateFunction`] (window TVFs: insert-only results when a
+//! window ends) and the unbounded group aggregate ([`GroupAggregate`]: a changelog, `+I` for a
+//! new group, `-U`/`+U` when its results change, `-D` when its last row is retracted; in batch
+//! mode the final rows once, at the end of input).
+//!
+//! An operator's input rows are pre-projected by the planner: the group keys first, then each
+//! call's argument and filter columns, so an accumulator reads columns by index.
+
+use crate::ast::DataType;
+use crate::decimal::Decimal;
+use crate::expr::{EvalError, integer_value};
+use crate::value::{Row, RowKind, Value};
+use ferroflink_core::error::{Error, Result};
+use ferroflink_core::functions::AggregateFunction;
+use ferroflink_core::record::MAX_WATERMARK;
+use ferroflink_datastream::{KeyedContext, KeyedProcessFunction};
+use ferroflink_runtime::context::RuntimeContext;
+use ferroflink_state::ttl::StateTtlConfig;
+use ferroflink_state::{StateDescriptor, ValueState};
+use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The values of a row's group keys: the key of the aggregate operators.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct GroupKey(pub Vec<Value>);
+
+/// An aggregate function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AggKind {
+    /// `COUNT(*)` (no argument) or `COUNT(x)` (non-NULL values).
+    Count,
+    /// `SUM(x)`.
+    Sum,
+    /// `MIN(x)`.
+    Min,
+    /// `MAX(x)`.
+    Max,
+    /// `AVG(x)`.
+    Avg,
+}
+
+impl AggKind {
+    /// The function of SQL name `name` (upper case).
+    pub fn named(name: &str) -> Option<AggKind> {
+        Some(match name {
+            "COUNT" => AggKind::Count,
+            "SUM" => AggKind::Sum,
+            "MIN" => AggKind::Min,
+            "MAX" => AggKind::Max,
+            "AVG" => AggKind::Avg,
+            _ => return None,
+        })
+    }
+}
+
+/// One aggregate call over the pre-projected input.
+#[derive(Clone, Debug)]
+pub struct AggCall {
+    /// The function.
+    pub kind: AggKind,
+    /// Its argument's column (`None`: `COUNT(*)`).
+    pub arg: Option<usize>,
+    /// The column of its `FILTER (WHERE ..)` condition.
+    pub filter: Option<usize>,
+    /// `DISTINCT`.
+    pub distinct: bool,
+    /// The argument's type (`COUNT(*)`: `BIGINT`).
+    pub input: DataType,
+    /// The result type.
+    pub ty: DataType,
+    /// Whether the input retracts rows (`MIN`/`MAX` then keep every value, not only the best).
+    pub retracts: bool,
+}
+
+/// An accumulator.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Acc {
+    /// Rows (or non-NULL values) counted.
+    Count(i64),
+    /// A sum of `n` values (NULL while `n` is 0).
+    Sum {
+        /// The sum, in the result type.
+        sum: Value,
+        /// Values summed.
+        n: i64,
+    },
+    /// The best value so far (insert-only input).
+    Best(Option<Value>),
+    /// Every value with its multiplicity, in order (input that retracts).
+    Values(Vec<(Value, i64)>),
+    /// The distinct values with their multiplicities (`DISTINCT`: the result is computed over
+    /// the keys).
+    Distinct(HashMap<Value, i64>),
+}
+
+fn add_values(a: &Value, b: &Value, negate: bool, ty: &DataType) -> std::result::Result<Value, EvalError> {
+    let op = if negate { crate::typing::Arithmetic::Minus } else { crate::typing::Arithmetic::Plus };
+    crate::expr::arithmetic(op, a, b, ty)
+}
+
+impl AggCall {
+    /// A fresh accumulator.
+    pub fn create(&self) -> Acc {
+        if self.distinct {
+            return Acc::Distinct(HashMap::new());
+        }
+        match self.kind {
+            AggKind::Count => Acc::Count(0),
+            AggKind::Sum | AggKind::Avg => Acc::Sum { sum: Value::Null, n: 0 },
+            AggKind::Min | AggKind::Max if self.retracts => Acc::Values(Vec::new()),
+            AggKind::Min | AggKind::Max => Acc::Best(None),
+        }
+    }
+
+    /// The type `SUM`/`AVG` accumulate in: `AVG` of integers sums in `BIGINT`, of decimals in
+    /// `DECIMAL(38, s)`.
+    fn sum_type(&self) -> DataType {
+        match (self.kind, &self.input) {
+            (AggKind::Avg, DataType::TinyInt | DataType::SmallInt | DataType::Int | DataType::BigInt) => {
+                DataType::BigInt
+            }
+            (AggKind::Avg, DataType::Decimal { scale, .. }) => DataType::Decimal { precision: 38, scale: *scale },
+            (AggKind::Avg, _) => DataType::Double,
+            _ => self.ty.clone(),
+        }
+    }
+
+    /// Adds (`retract`: removes) the call's value of `row` to `acc`.
+    pub fn accumulate(&self, acc: &mut Acc, row: &[Value], retract: bool) -> std::result::Result<(), EvalError> {
+        if let Some(f) = self.filter
+            && row[f] != Value::Boolean(true)
+        {
+            return Ok(());
+        }
+        let value = match self.arg {
+            None => None,
+            Some(i) if row[i].is_null() => return Ok(()),
+            Some(i) => Some(&row[i]),
+        };
+        let step = if retract { -1 } else { 1 };
+        match acc {
+            Acc::Count(n) => *n += step,
+            Acc::Sum { sum, n } => {
+                let v = value.expect("SUM and AVG have an argument");
+                *sum = if *n == 0 && !retract { v.clone() } else { add_values(sum, v, retract, &self.sum_type())? };
+                *n += step;
+                if *n == 0 {
+                    *sum = Value::Null;
+                }
+            }
+            Acc::Best(best) => {
+                let v = value.expect("MIN and MAX have an argument");
+                let better = match best {
+                    None => true,
+                    Some(b) => {
+                        let o = v.compare(b).unwrap_or(Ordering::Equal);
+                        if self.kind == AggKind::Min { o == Ordering::Less } else { o == Ordering::Greater }
+                    }
+                };
+                if retract {
+                    return Err(EvalError(format!("{:?} over insert-only input got a retraction", self.kind)));
+                }
+                if better {
+                    *best = Some(v.clone());
+                }
+            }
+            Acc::Values(values) => {
+                let v = value.expect("MIN and MAX have an argument");
+                let at = values.binary_search_by(|(x, _)| x.compare(v).unwrap_or(Ordering::Equal));
+                match at {
+                    Ok(i) => {
+                        values[i].1 += step;
+                        if values[i].1 == 0 {
+                            values.remove(i);
+                        }
+                    }
+                    Err(i) if !retract => values.insert(i, (v.clone(), 1)),
+                    Err(_) => {}
+                }
+            }
+            Acc::Distinct(seen) => {
+                let key = value.cloned().unwrap_or(Value::Null);
+                let count = seen.entry(key.clone()).or_default();
+                *count += step;
+                if *count <= 0 {
+                    seen.remove(&key);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Folds `other` (of the same call) into `acc` (merging session windows).
+    pub fn merge(&self, acc: &mut Acc, other: Acc) -> std::result::Result<(), EvalError> {
+        match (acc, other) {
+            (Acc::Count(a), Acc::Count(b)) => *a += b,
+            (Acc::Sum { sum, n }, Acc::Sum { sum: s2, n: n2 }) => {
+                if n2 != 0 {
+                    *sum = if *n == 0 { s2 } else { add_values(sum, &s2, false, &self.sum_type())? };
+                    *n += n2;
+                }
+            }
+            (Acc::Best(best), Acc::Best(other)) => {
+                if let Some(v) = other {
+                    let row = [v];
+                    let call = AggCall { arg: Some(0), filter: None, distinct: false, ..self.clone() };
+                    let mut acc = Acc::Best(best.take());
+                    call.accumulate(&mut acc, &row, false)?;
+                    if let Acc::Best(b) = acc {
+                        *best = b;
+                    }
+                }
+            }
+            (Acc::Values(values), Acc::Values(other)) => {
+                for (v, n) in other {
+                    match values.binary_search_by(|(x, _)| x.compare(&v).unwrap_or(Ordering::Equal)) {
+                        Ok(i) => values[i].1 += n,
+                        Err(i) => values.insert(i, (v, n)),
+                    }
+                }
+            }
+            (Acc::Distinct(seen), Acc::Distinct(other)) => {
+                for (v, n) in other {
+                    *seen.entry(v).or_default() += n;
+                }
+            }
+            _ => return Err(EvalError("merging accumulators of different kinds".into())),
+        }
+        Ok(())
+    }
+
+    /// The call's result.
+    pub fn result(&self, acc: &Acc) -> std::result::Result<Value, EvalError> {
+        Ok(match acc {
+            Acc::Count(n) => Value::BigInt(*n),
+            Acc::Sum { sum, n } => match self.kind {
+                AggKind::Avg if *n > 0 => self.average(sum, *n)?,
+                _ if *n > 0 => sum.clone(),
+                _ => Value::Null,
+            },
+            Acc::Best(b) => b.clone().unwrap_or(Value::Null),
+            Acc::Values(values) => match self.kind {
+                AggKind::Min => values.first().map_or(Value::Null, |(v, _)| v.clone()),
+                _ => values.last().map_or(Value::Null, |(v, _)| v.clone()),
+            },
+            Acc::Distinct(seen) => {
+                if self.kind == AggKind::Count {
+                    return Ok(
+                        Value::BigInt(seen.keys().filter(|v| !v.is_null() || self.arg.is_none()).count() as i64),
+                    );
+                }
+                let plain = AggCall { distinct: false, arg: Some(0), filter: None, ..self.clone() };
+                let mut inner = plain.create();
+                for v in seen.keys() {
+                    plain.accumulate(&mut inner, std::slice::from_ref(v), false)?;
+                }
+                plain.result(&inner)?
+            }
+        })
+    }
+
+    /// `AVG`: the sum divided by the count in the result type (integers truncate, as in Flink).
+    fn average(&self, sum: &Value, n: i64) -> std::result::Result<Value, EvalError> {
+        Ok(match &self.ty {
+            DataType::Float => Value::Float((sum.as_f64().unwrap_or(f64::NAN) / n as f64) as f32),
+            DataType::Double => Value::Double(sum.as_f64().unwrap_or(f64::NAN) / n as f64),
+            DataType::Decimal { precision, scale } => {
+                let (Some(s), Some(count)) = (sum.as_decimal(), Decimal::new(n as i128, 19, 0)) else {
+                    return Ok(Value::Null);
+                };
+                s.div(count, *precision, *scale)
+                    .map_err(|e| EvalError(e.to_string()))?
+                    .map_or(Value::Null, Value::Decimal)
+            }
+            t => integer_value(sum.as_i64().unwrap_or(0) / n, t),
+        })
+    }
+}
+
+/// The calls of one aggregate operator; as an [`AggregateFunction`] of rows, the window
+/// aggregate's.
+#[derive(Clone, Debug)]
+pub struct Aggregates {
+    /// The calls, in output order.
+    pub calls: Arc<[AggCall]>,
+}
+
+impl Aggregates {
+    fn create(&self) -> Vec<Acc> {
+        self.calls.iter().map(AggCall::create).collect()
+    }
+
+    fn accumulate(&self, accs: &mut [Acc], row: &[Value], retract: bool) -> std::result::Result<(), EvalError> {
+        for (call, acc) in self.calls.iter().zip(accs) {
+            call.accumulate(acc, row, retract)?;
+        }
+        Ok(())
+    }
+
+    fn results(&self, accs: &[Acc]) -> std::result::Result<Vec<Value>, EvalError> {
+        self.calls.iter().zip(accs).map(|(c, a)| c.result(a)).collect()
+    }
+}
+
+/// A window's accumulators, and the first failure in them (the window operator cannot fail while
+/// it adds; the failure surfaces with the window's result).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WindowAccs {
+    accs: Vec<Acc>,
+    failed: Option<String>,
+}
+
+impl AggregateFunction<Row> for Aggregates {
+    type Acc = WindowAccs;
+    type Out = std::result::Result<Vec<Value>, String>;
+
+    fn create_accumulator(&self) -> WindowAccs {
+        WindowAccs { accs: self.create(), failed: None }
+    }
+
+    fn add(&self, row: Row, acc: &mut WindowAccs) {
+        if acc.failed.is_none()
+            && let Err(e) = self.accumulate(&mut acc.accs, &row.values, !row.kind.is_accumulate())
+        {
+            acc.failed = Some(e.0);
+        }
+    }
+
+    fn get_result(&self, acc: &WindowAccs) -> Self::Out {
+        match &acc.failed {
+            Some(e) => Err(e.clone()),
+            None => self.results(&acc.accs).map_err(|e| e.0),
+        }
+    }
+
+    fn merge(&self, acc: &mut WindowAccs, other: WindowAccs) {
+        if acc.failed.is_none() {
+            acc.failed = other.failed;
+        }
+        for ((call, a), b) in self.calls.iter().zip(acc.accs.iter_mut()).zip(other.accs) {
+            if let Err(e) = call.merge(a, b) {
+                acc.failed.get_or_insert(e.0);
+            }
+        }
+    }
+}
+
+/// A group's accumulators and how many rows it holds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GroupState {
+    accs: Vec<Acc>,
+    rows: i64,
+}
+
+/// The unbounded `GROUP BY` (Flink's `GroupAggregate`): per key of the first `keys` columns, the
+/// aggregates' changelog; in batch mode (`final_only`) each group's row once, at the end of input.
+#[derive(Clone, Debug)]
+pub struct GroupAggregate {
+    /// The calls.
+    pub aggregates: Aggregates,
+    /// `table.exec.state.ttl`.
+    pub ttl: Option<Duration>,
+    /// Batch mode: emit the final rows at the end of input only.
+    pub final_only: bool,
+    /// The operator's name, for errors.
+    pub name: Arc<str>,
+}
+
+impl GroupAggregate {
+    fn fail(&self, e: EvalError) -> Error {
+        Error::Record(format!("{}: {e}", self.name))
+    }
+
+    fn row(kind: RowKind, key: &GroupKey, results: Vec<Value>) -> Row {
+        let mut values = key.0.clone();
+        values.extend(results);
+        Row { kind, values }
+    }
+}
+
+impl KeyedProcessFunction<GroupKey, Row, Row> for GroupAggregate {
+    type State = ValueState<GroupKey, GroupState>;
+
+    fn open(&mut self, ctx: &mut RuntimeContext) -> Result<Self::State> {
+        let mut descriptor = StateDescriptor::new("groups");
+        if let Some(ttl) = self.ttl {
+            descriptor = descriptor.with_ttl(StateTtlConfig::new(ttl));
+        }
+        ctx.state.value_state(&descriptor)
+    }
+
+    fn process_element(
+        &mut self,
+        groups: &mut Self::State,
+        row: Row,
+        ctx: &mut KeyedContext<'_, GroupKey, Row>,
+    ) -> Result<()> {
+        let retract = !row.kind.is_accumulate();
+        let key = ctx.key().clone();
+        let (mut state, prev) = match groups.get(&key)? {
+            Some(state) => {
+                let prev = if self.final_only {
+                    None
+                } else {
+                    Some(self.aggregates.results(&state.accs).map_err(|e| self.fail(e))?)
+                };
+                (state, prev)
+            }
+            // A retraction of a group not (or no longer, after its TTL) here changes nothing.
+            None if retract => return Ok(()),
+            None => {
+                if self.final_only {
+                    ctx.register_event_time_timer(MAX_WATERMARK)?;
+                }
+                (GroupState { accs: self.aggregates.create(), rows: 0 }, None)
+            }
+        };
+        self.aggregates.accumulate(&mut state.accs, &row.values, retract).map_err(|e| self.fail(e))?;
+        state.rows += if retract { -1 } else { 1 };
+        if state.rows <= 0 {
+            groups.clear(&key)?;
+            if let Some(prev) = prev {
+                ctx.collect(Self::row(RowKind::Delete, &key, prev));
+            }
+            return Ok(());
+        }
+        if !self.final_only {
+            let next = self.aggregates.results(&state.accs).map_err(|e| self.fail(e))?;
+            match prev {
+                None => ctx.collect(Self::row(RowKind::Insert, &key, next)),
+                Some(prev) if prev == next => {}
+                Some(prev) => {
+                    ctx.collect(Self::row(RowKind::UpdateBefore, &key, prev));
+                    ctx.collect(Self::row(RowKind::UpdateAfter, &key, next));
+                }
+            }
+        }
+        groups.put(&key, state)
+    }
+
+    fn on_timer(
+        &mut self,
+        groups: &mut Self::State,
+        _timestamp: i64,
+        ctx: &mut KeyedContext<'_, GroupKey, Row>,
+    ) -> Result<()> {
+        let key = ctx.key().clone();
+        if let Some(state) = groups.get(&key)? {
+            let results = self.aggregates.results(&state.accs).map_err(|e| self.fail(e))?;
+            ctx.collect(Self::row(RowKind::Insert, &key, results));
+            groups.clear(&key)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,443 @@
+//! `GROUP BY` and aggregate functions: a window aggregate when grouped by a window function's
+//! `window_start` and `window_end` (insert-only rows when each window ends), else the unbounded
+//! group aggregate (a changelog; its state grows with the keys unless `table.exec.state.ttl`
+//! bounds it). Either way: a `Calc` computes the keys and the calls' arguments before the
+//! exchange, the aggregate runs keyed by the group's values, and a `Calc` after it computes the
+//! select list and `HAVING` over the keys and the aggregates' results.
+
+use super::window::{WindowInput, time_value};
+use super::{ChangelogMode, PlanNode, Planned, Planner, Relation, StateClass, digest, unsupported};
+use crate::agg::{AggCall, AggKind, Aggregates, GroupAggregate, GroupKey};
+use crate::ast::{DataType, Type};
+use crate::error::SqlError;
+use crate::expr::{Expr, Scope, ScopeColumn, Typed};
+use crate::session::RuntimeMode;
+use crate::value::{Row, Value};
+use ferroflink_core::error::{Error, Result as EngineResult};
+use ferroflink_core::record::Record;
+use ferroflink_datastream::window::assigner::TimeWindow;
+use ferroflink_runtime::operator::{Operator, Output};
+use sqlparser::ast::{self as sql, FunctionArg, FunctionArgExpr, FunctionArguments, Spanned};
+use std::sync::Arc;
+
+/// Whether `f` is a call of an aggregate function.
+fn is_aggregate(f: &sql::Function) -> bool {
+    f.over.is_none() && AggKind::named(&f.name.to_string().to_ascii_uppercase()).is_some()
+}
+
+/// The aggregate calls of a `SELECT` (its list and `HAVING`), each once, in order of appearance.
+pub(super) fn calls(s: &sql::Select) -> Vec<sql::Expr> {
+    fn walk(e: &sql::Expr, out: &mut Vec<sql::Expr>) {
+        match e {
+            sql::Expr::Function(f) if is_aggregate(f) && !out.contains(e) => out.push(e.clone()),
+            sql::Expr::Function(f) if is_aggregate(f) => {}
+            sql::Expr::Function(f) => {
+                if let FunctionArguments::List(l) = &f.args {
+                    for a in &l.args {
+                        if let FunctionArg::Unnamed(FunctionArgExpr::Expr(x))
+                        | FunctionArg::Named { arg: FunctionArgExpr::Expr(x), .. } = a
+                        {
+                            walk(x, out);
+                        }
+                    }
+                }
+            }
+            sql::Expr::BinaryOp { left, right, .. } => {
+                walk(left, out);
+                walk(right, out);
+            }
+            sql::Expr::UnaryOp { expr, .. }
+            | sql::Expr::Nested(expr)
+            | sql::Expr::Cast { expr, .. }
+            | sql::Expr::IsNull(expr)
+            | sql::Expr::IsNotNull(expr)
+            | sql::Expr::IsTrue(expr)
+            | sql::Expr::IsFalse(expr)
+            | sql::Expr::IsNotTrue(expr)
+            | sql::Expr::IsNotFalse(expr)
+            | sql::Expr::Extract { expr, .. }
+            | sql::Expr::Floor { expr, .. }
+            | sql::Expr::Ceil { expr, .. } => walk(expr, out),
+            sql::Expr::Between { expr, low, high, .. } => {
+                walk(expr, out);
+                walk(low, out);
+                walk(high, out);
+            }
+            sql::Expr::In { expr, target: sql::InTarget::List(list), .. } => {
+                walk(expr, out);
+                list.iter().for_each(|x| walk(x, out));
+            }
+            sql::Expr::Case { operand, conditions, else_result, .. } => {
+                operand.iter().for_each(|x| walk(x, out));
+                for c in conditions {
+                    walk(&c.condition, out);
+                    walk(&c.result, out);
+                }
+                else_result.iter().for_each(|x| walk(x, out));
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for item in &s.projection {
+        match item {
+            sql::SelectItem::UnnamedExpr(e) | sql::SelectItem::ExprWithAlias { expr: e, .. } => walk(e, &mut out),
+            _ => {}
+        }
+    }
+    if let Some(h) = &s.having {
+        walk(h, &mut out);
+    }
+    out
+}
+
+/// Flink's result type of aggregate `kind` over values of `input`.
+fn result_type(kind: AggKind, input: &DataType) -> DataType {
+    match (kind, input) {
+        (AggKind::Count, _) => DataType::BigInt,
+        (AggKind::Sum, DataType::Decimal { scale, .. }) => DataType::Decimal { precision: 38, scale: *scale },
+        (AggKind::Avg, DataType::Decimal { scale, .. }) => DataType::Decimal { precision: 38, scale: (*scale).max(6) },
+        (_, t) => t.clone(),
+    }
+}
+
+/// One aggregate call, compiled against the input.
+struct Call {
+    kind: AggKind,
+    arg: Option<Typed>,
+    filter: Option<Expr>,
+    distinct: bool,
+    ty: DataType,
+}
+
+fn compile_call(compiler: &crate::expr::Compiler, e: &sql::Expr) -> Result<Call, SqlError> {
+    let at = e.span().start;
+    let sql::Expr::Function(f) = e else { unreachable!("calls are functions") };
+    let name = f.name.to_string().to_ascii_uppercase();
+    let kind = AggKind::named(&name).expect("an aggregate");
+    let FunctionArguments::List(list) = &f.args else {
+        return Err(SqlError::at(at, format!("{name} takes an argument")));
+    };
+    let distinct = matches!(list.duplicate_treatment, Some(sql::DuplicateTreatment::Distinct));
+    let arg = match list.args.as_slice() {
+        [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)] if kind == AggKind::Count && !distinct => None,
+        [FunctionArg::Unnamed(FunctionArgExpr::Expr(x))] => Some(compiler.compile(x)?),
+        _ => {
+            return Err(SqlError::at(
+                at,
+                format!("{name} takes one argument{}", if kind == AggKind::Count { " or *" } else { "" }),
+            ));
+        }
+    };
+    if let Some(a) = &arg {
+        let numeric = matches!(
+            a.ty.data,
+            DataType::TinyInt
+                | DataType::SmallInt
+                | DataType::Int
+                | DataType::BigInt
+                | DataType::Float
+                | DataType::Double
+                | DataType::Decimal { .. }
+        );
+        if matches!(kind, AggKind::Sum | AggKind::Avg) && !numeric {
+            return Err(SqlError::at(at, format!("{name} takes a number, not {}", a.ty.data)));
+        }
+    }
+    let filter = f.filter.as_ref().map(|w| compiler.predicate(w)).transpose()?;
+    let input = arg.as_ref().map_or(DataType::BigInt, |a| a.ty.data.clone());
+    Ok(Call { kind, ty: result_type(kind, &input), arg, filter, distinct })
+}
+
+fn reads_beyond(e: &Expr, width: usize) -> bool {
+    let mut beyond = false;
+    e.visit(&mut |x| beyond |= matches!(x, Expr::Column(c) if *c >= width));
+    beyond
+}
+
+impl Planner<'_> {
+    pub(super) fn aggregate(
+        &self,
+        s: &sql::Select,
+        input: Relation,
+        call_exprs: &[sql::Expr],
+        group_by: &[sql::Expr],
+    ) -> Result<Planned, SqlError> {
+        let at = s.select_token.0.span.start;
+        // Everything before the aggregate is compiled against the relation's columns (a window
+        // function's included).
+        let (scope, width) = match &input {
+            Relation::Plain(p) => (p.scope.clone(), p.scope.columns.len()),
+            Relation::Window(w) => (w.scope(), w.input.scope.columns.len()),
+        };
+        let compiler = self.compiler(&scope);
+        let filter = s.selection.as_ref().map(|w| compiler.predicate(w)).transpose()?;
+        let keys: Vec<Typed> = group_by.iter().map(|e| compiler.compile(e)).collect::<Result<_, _>>()?;
+        let calls: Vec<Call> = call_exprs.iter().map(|e| compile_call(&compiler, e)).collect::<Result<_, _>>()?;
+        let is_window_col = |t: &Typed, k: usize| matches!(t.expr, Expr::Column(c) if c == width + k);
+        let window = match input {
+            Relation::Window(w)
+                if keys.iter().any(|k| is_window_col(k, 0)) && keys.iter().any(|k| is_window_col(k, 1)) =>
+            {
+                let reads_window = filter
+                    .iter()
+                    .chain(calls.iter().flat_map(|c| c.arg.iter().map(|a| &a.expr).chain(&c.filter)))
+                    .chain(keys.iter().filter(|k| !(0..3).any(|i| is_window_col(k, i))).map(|k| &k.expr))
+                    .any(|e| reads_beyond(e, width));
+                if reads_window {
+                    return Err(unsupported(
+                        at,
+                        "window columns inside a window aggregate other than as its GROUP BY keys",
+                    ));
+                }
+                Some(w)
+            }
+            other => {
+                let planned = self.materialize(other)?;
+                return self.group_aggregate(s, planned, filter, keys, calls, group_by, call_exprs);
+            }
+        };
+        let w = window.expect("a window aggregate");
+        self.window_aggregate(s, w, filter, keys, calls, group_by, call_exprs, width)
+    }
+
+    /// The `Calc` before an aggregate: `[keys.., each call's argument and filter..]`; the calls
+    /// with their columns in it.
+    fn pre_aggregate(
+        &self,
+        input: Planned,
+        filter: Option<Expr>,
+        keys: &[Typed],
+        calls: Vec<Call>,
+    ) -> Result<(Planned, Vec<AggCall>), SqlError> {
+        let retracts = input.mode != ChangelogMode::InsertOnly;
+        let mut exprs: Vec<Expr> = keys.iter().map(|k| k.expr.clone()).collect();
+        let mut columns: Vec<(String, Type)> =
+            keys.iter().enumerate().map(|(i, k)| (format!("$k{i}"), k.ty.clone())).collect();
+        let mut agg_calls = Vec::new();
+        for (i, c) in calls.into_iter().enumerate() {
+            let input_type = c.arg.as_ref().map_or(DataType::BigInt, |a| a.ty.data.clone());
+            let arg = c.arg.map(|a| {
+                exprs.push(a.expr);
+                columns.push((format!("$a{i}"), a.ty));
+                exprs.len() - 1
+            });
+            let filter = c.filter.map(|f| {
+                exprs.push(f);
+                columns.push((format!("$f{i}"), Type { data: DataType::Boolean, nullable: true }));
+                exprs.len() - 1
+            });
+            agg_calls.push(AggCall {
+                kind: c.kind,
+                arg,
+                filter,
+                distinct: c.distinct,
+                input: input_type,
+                ty: c.ty,
+                retracts,
+            });
+        }
+        let pre = self.calc(input, filter, exprs, Scope::of(None, columns))?;
+        Ok((pre, agg_calls))
+    }
+
+    /// The select list and `HAVING` over an aggregate's output.
+    fn post_aggregate(
+        &self,
+        s: &sql::Select,
+        aggregated: Planned,
+        substitutions: Vec<(sql::Expr, Typed)>,
+    ) -> Result<Planned, SqlError> {
+        let at = s.select_token.0.span.start;
+        let scope = aggregated.scope.clone();
+        let mut compiler = self.compiler(&scope);
+        compiler.substitutions = &substitutions;
+        let having = s.having.as_ref().map(|h| compiler.predicate(h)).transpose()?;
+        let (projection, columns) = self.projection(&compiler, &s.projection, at)?;
+        self.calc(aggregated, having, projection, Scope::of(None, columns))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn group_aggregate(
+        &self,
+        s: &sql::Select,
+        input: Planned,
+        filter: Option<Expr>,
+        keys: Vec<Typed>,
+        calls: Vec<Call>,
+        group_by: &[sql::Expr],
+        call_exprs: &[sql::Expr],
+    ) -> Result<Planned, SqlError> {
+        let key_columns = key_columns(&input.scope, &keys, group_by);
+        let (pre, agg_calls) = self.pre_aggregate(input, filter, &keys, calls)?;
+        let nkeys = keys.len();
+        let batch = self.session.options().runtime_mode == RuntimeMode::Batch;
+        let ttl = self.session.options().state_ttl;
+        let label = format!(
+            "GroupAggregate(groupBy=[{}], select=[{}])",
+            key_columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
+            call_exprs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", ")
+        );
+        let uid =
+            self.id(digest(&["group-aggregate", &pre.uid, &label, &format!("{agg_calls:?}"), &format!("{batch}")]));
+        let function = GroupAggregate {
+            aggregates: Aggregates { calls: agg_calls.clone().into() },
+            ttl,
+            final_only: batch,
+            name: label.clone().into(),
+        };
+        let stream = pre
+            .stream
+            .key_by(move |r: &Row| GroupKey(r.values[..nkeys].to_vec()))
+            .process(function)
+            .name(&label)
+            .uid(&uid);
+        let mode = if batch { ChangelogMode::InsertOnly } else { ChangelogMode::Retract };
+        let state = if batch || ttl.is_some() { StateClass::Bounded } else { StateClass::Unbounded };
+        let mut scope = Scope { columns: key_columns };
+        let mut substitutions: Vec<(sql::Expr, Typed)> = group_by
+            .iter()
+            .zip(&keys)
+            .enumerate()
+            .map(|(i, (e, k))| (e.clone(), Typed { expr: Expr::Column(i), ty: k.ty.clone() }))
+            .collect();
+        for (i, (e, c)) in call_exprs.iter().zip(&agg_calls).enumerate() {
+            let ty = Type { data: c.ty.clone(), nullable: c.kind != AggKind::Count };
+            scope.columns.push(ScopeColumn { qualifier: None, name: format!("$agg{i}"), ty: ty.clone() });
+            substitutions.push((e.clone(), Typed { expr: Expr::Column(nkeys + i), ty }));
+        }
+        let aggregated = Planned {
+            stream,
+            scope,
+            mode,
+            uid,
+            node: PlanNode { label, mode, state, inputs: vec![pre.node] },
+            rowtime: None,
+        };
+        self.post_aggregate(s, aggregated, substitutions)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn window_aggregate(
+        &self,
+        s: &sql::Select,
+        w: WindowInput,
+        filter: Option<Expr>,
+        keys: Vec<Typed>,
+        calls: Vec<Call>,
+        group_by: &[sql::Expr],
+        call_exprs: &[sql::Expr],
+        width: usize,
+    ) -> Result<Planned, SqlError> {
+        let at = s.select_token.0.span.start;
+        if w.input.mode != ChangelogMode::InsertOnly {
+            return Err(unsupported(at, "a window aggregate over a changelog (its input must be insert-only)"));
+        }
+        let window_scope = w.scope();
+        // The keys that are not window columns go before the exchange.
+        let (plain, plain_exprs): (Vec<Typed>, Vec<&sql::Expr>) = keys
+            .iter()
+            .zip(group_by)
+            .filter(|(k, _)| !matches!(k.expr, Expr::Column(c) if c >= width))
+            .map(|(k, e)| (k.clone(), e))
+            .unzip();
+        let plain_exprs: Vec<sql::Expr> = plain_exprs.into_iter().cloned().collect();
+        let mut columns = key_columns(&window_scope, &plain, &plain_exprs);
+        let (assigner, time_type, label_window) = (w.assigner, w.time_type.clone(), w.label.clone());
+        let (pre, agg_calls) = self.pre_aggregate(w.input, filter, &plain, calls)?;
+        let nkeys = plain.len();
+        let label = format!(
+            "WindowAggregate(groupBy=[{}], window=[{label_window}], select=[{}])",
+            columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
+            call_exprs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", ")
+        );
+        let uid = self.id(digest(&["window-aggregate", &pre.uid, &label, &format!("{agg_calls:?}")]));
+        let aggregates = Aggregates { calls: agg_calls.clone().into() };
+        let ty = time_type.clone();
+        let stream = pre
+            .stream
+            .key_by(move |r: &Row| GroupKey(r.values[..nkeys].to_vec()))
+            .window(assigner)
+            .aggregate_with(aggregates, move |key: &GroupKey, w: &TimeWindow, results: Result<Vec<Value>, String>| {
+                results.map(|results| {
+                    let mut values = Vec::with_capacity(key.0.len() + 3 + results.len());
+                    values.extend(key.0.iter().cloned());
+                    values.push(time_value(w.start, &ty));
+                    values.push(time_value(w.end, &ty));
+                    values.push(time_value(w.end - 1, &ty));
+                    values.extend(results);
+                    Row::insert(values)
+                })
+            })
+            .name(&label)
+            .uid(&uid);
+        let failing = FailOnError { name: label.clone().into() };
+        let stream = stream.transform_with("Check", failing).uid(&format!("{uid}-check"));
+        columns.extend(window_scope.columns[width..].iter().cloned());
+        let mut substitutions: Vec<(sql::Expr, Typed)> = Vec::new();
+        for (i, e) in plain_exprs.iter().enumerate() {
+            substitutions.push((e.clone(), Typed { expr: Expr::Column(i), ty: plain[i].ty.clone() }));
+        }
+        for (e, k) in group_by.iter().zip(&keys) {
+            if let Expr::Column(c) = k.expr
+                && c >= width
+            {
+                substitutions.push((e.clone(), Typed { expr: Expr::Column(nkeys + c - width), ty: k.ty.clone() }));
+            }
+        }
+        let mut scope = Scope { columns };
+        for (i, (e, c)) in call_exprs.iter().zip(&agg_calls).enumerate() {
+            let ty = Type { data: c.ty.clone(), nullable: c.kind != AggKind::Count };
+            scope.columns.push(ScopeColumn { qualifier: None, name: format!("$agg{i}"), ty: ty.clone() });
+            substitutions.push((e.clone(), Typed { expr: Expr::Column(nkeys + 3 + i), ty }));
+        }
+        let aggregated = Planned {
+            stream,
+            scope,
+            mode: ChangelogMode::InsertOnly,
+            uid,
+            node: PlanNode {
+                label,
+                mode: ChangelogMode::InsertOnly,
+                state: StateClass::Bounded,
+                inputs: vec![pre.node],
+            },
+            rowtime: Some(nkeys + 2),
+        };
+        self.post_aggregate(s, aggregated, substitutions)
+    }
+}
+
+/// The output columns of group keys: a key that is a column keeps its name and qualifier (so the
+/// select list can name it), another is `$k<i>`.
+fn key_columns(scope: &Scope, keys: &[Typed], exprs: &[sql::Expr]) -> Vec<ScopeColumn> {
+    keys.iter()
+        .zip(exprs)
+        .enumerate()
+        .map(|(i, (k, _))| match k.expr {
+            Expr::Column(c) => scope.columns[c].clone(),
+            _ => ScopeColumn { qualifier: None, name: format!("$k{i}"), ty: k.ty.clone() },
+        })
+        .collect()
+}
+
+/// Fails the job with a window's failed aggregate (the window operator cannot fail itself).
+#[derive(Clone)]
+struct FailOnError {
+    name: Arc<str>,
+}
+
+impl Operator for FailOnError {
+    type In = Result<Row, String>;
+    type Out = Row;
+
+    fn process_batch(&mut self, batch: Vec<Record<Result<Row, String>>>, out: &mut Output<Row>) -> EngineResult<()> {
+        for r in batch {
+            match r.value {
+                Ok(row) => out.push(Record { value: row, timestamp: r.timestamp }),
+                Err(e) => return Err(Error::Record(format!("{}: {e}", self.name))),
+            }
+        }
+        Ok(())
+    }
+}
