@@ -62,8 +62,13 @@ impl Scope {
                 let mut names: Vec<(f64, String)> = self
                     .columns
                     .iter()
+                    .filter(|c| !c.name.starts_with('$'))
                     .map(|c| {
-                        let full = c.qualifier.as_ref().map_or(c.name.clone(), |q| format!("{q}.{}", c.name));
+                        // Qualified as the name was written.
+                        let full = match (qualifier, &c.qualifier) {
+                            (Some(_), Some(q)) => format!("{q}.{}", c.name),
+                            _ => c.name.clone(),
+                        };
                         (strsim::jaro_winkler(&written.to_lowercase(), &full.to_lowercase()), full)
                     })
                     .collect();

@@ -1,0 +1,91 @@
+//! `ferroflink sql`, the SQL client, as a user runs it: a script's jobs run to their end, a
+//! trailing query prints its rows (nothing else on standard output with `--format tsv`), a
+//! `print` table writes Flink's format, `EXPLAIN` shows changelog modes and state classes, and a
+//! bad script exits 1 with one line that says where and what is wrong.
+
+use std::process::{Command, Output};
+
+fn sql(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ferroflink")).arg("sql").args(args).output().expect("ferroflink runs")
+}
+
+const TABLE: &str = "CREATE TABLE t (id INT, sq AS id * id, name AS CONCAT('n', CAST(id AS STRING))) WITH (
+  'connector' = 'datagen', 'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '50');";
+
+#[test]
+fn a_trailing_query_prints_tsv_and_nothing_else() {
+    let script = format!(
+        "{TABLE}\nSELECT id, sq, name, id % 3 = 0 AS third, CAST(NULL AS INT) AS nothing FROM t WHERE id > 40;"
+    );
+    let out = sql(&["-e", &script, "--format", "tsv", "-p", "2"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut got: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect();
+    got.sort();
+    // Computed here, independently of the engine.
+    let mut expected: Vec<String> =
+        (41..=50).map(|i: i32| format!("+I\t{i}\t{}\tn{i}\t{}\t\\N", i * i, i % 3 == 0)).collect();
+    expected.sort();
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn aggregates_print_a_changelog_and_inserts_run_to_their_end() {
+    let script = format!(
+        "{TABLE}
+CREATE TABLE out (k INT, n BIGINT, total INT) WITH ('connector' = 'print', 'print-identifier' = 'sums');
+INSERT INTO out SELECT id % 2, COUNT(*), SUM(id) FROM t GROUP BY id % 2;
+SELECT id % 2 AS k, COUNT(*) AS n FROM t GROUP BY id % 2;"
+    );
+    let out = sql(&["-e", &script, "--format", "tsv"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    // The INSERT's print sink: a changelog ending at each key's total.
+    assert!(stdout.contains("sums> +U[0, 25, 650]") && stdout.contains("sums> +U[1, 25, 625]"), "{stdout}");
+    // The query's changelog, applied, is one row per key.
+    let mut rows = std::collections::BTreeMap::<String, i64>::new();
+    for line in stdout.lines().filter(|l| !l.starts_with("sums> ")) {
+        let (kind, row) = line.split_once('\t').unwrap();
+        *rows.entry(row.to_string()).or_default() += if kind.starts_with('+') { 1 } else { -1 };
+    }
+    rows.retain(|_, n| *n != 0);
+    assert_eq!(rows.into_keys().collect::<Vec<_>>(), ["0\t25", "1\t25"]);
+}
+
+#[test]
+fn explain_shows_changelog_modes_and_state() {
+    let script = format!("{TABLE}\nEXPLAIN SELECT id % 2 AS k, COUNT(*) FROM t WHERE id > 3 GROUP BY id % 2;");
+    let out = sql(&["-e", &script]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("GroupAggregate") && text.contains("[retract, UNBOUNDED state]"), "{text}");
+    assert!(
+        text.contains("TableSourceScan(table=[default_catalog.default_database.t]") && text.contains("insert-only"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_bad_script_exits_1_with_one_line_saying_where_and_what() {
+    for (script, needles) in [
+        (format!("{TABLE}\nSELECT idd FROM t;"), vec!["line 3", "unknown column `idd`", "`id`"]),
+        (format!("{TABLE}\nSELECT id FROM t WHERE;"), vec!["line 3"]),
+        (
+            "CREATE TABLE x (a INT) WITH ('connector' = 'kafkaa');\nSELECT a FROM x;".to_string(),
+            vec!["unknown connector 'kafkaa'", "'datagen'"],
+        ),
+        (
+            "CREATE TABLE x (a INT) WITH ('connector' = 'datagen', 'rows-per-sec' = '5');\nSELECT a FROM x;"
+                .to_string(),
+            vec!["unsupported options for connector 'datagen': rows-per-sec", "rows-per-second"],
+        ),
+        (format!("{TABLE}\nSELECT COUNT(*) FROM t ORDER BY 1;"), vec!["ORDER BY is not supported yet"]),
+    ] {
+        let out = sql(&["-e", &script]);
+        assert_eq!(out.status.code(), Some(1), "{script}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        let last = stderr.lines().last().unwrap_or_default();
+        for needle in needles {
+            assert!(last.contains(needle), "{script}\n-> {stderr}");
+        }
+    }
+}
