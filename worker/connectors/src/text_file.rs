@@ -4,6 +4,10 @@
 //! exactly once. A split's position is its byte offset. The enumerator hands ranges to the readers
 //! as they ask.
 //!
+//! Lines are records as they are (`String`), or what a decoder makes of each line with the file
+//! and byte offset it was read at ([`TextFileSource::decoded_by`]: the SQL formats parse lines so,
+//! and name the file and offset of a malformed one).
+//!
 //! Bounded by default: the files as they are when the job starts. With
 //! [`TextFileSource::monitor_continuously`] (Flink's `monitorContinuously`) the source is unbounded:
 //! every interval the enumerator looks at the directory again and makes ranges of new files and of
@@ -13,7 +17,7 @@
 
 use ferroflink_core::codec::{decode, encode};
 use ferroflink_core::error::{Error, Result};
-use ferroflink_core::record::Record;
+use ferroflink_core::record::{Data, Record};
 use ferroflink_runtime::source::{
     Boundedness, FixedSplits, Polled, ReaderStatus, Source, SourceReader, SourceSplit, SplitAnswer, SplitEnumerator,
 };
@@ -22,6 +26,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Bytes per split of a large file.
@@ -47,35 +52,64 @@ impl SourceSplit for FileSplit {
     }
 }
 
-/// See the module documentation.
-pub struct TextFileSource {
-    path: PathBuf,
-    monitor: Option<Duration>,
+/// A line of input, where it was read.
+#[derive(Clone, Copy, Debug)]
+pub struct Line<'a> {
+    /// The file.
+    pub path: &'a str,
+    /// The byte offset of the line's start in the file.
+    pub offset: u64,
+    /// The line, without its line break.
+    pub text: &'a str,
 }
 
-impl TextFileSource {
+/// Turns a line into a record: `Ok(None)` skips it, an error fails the job. Each reader has its
+/// own (a decoder may keep buffers).
+pub type LineDecoder<T> = Box<dyn FnMut(Line<'_>) -> Result<Option<T>> + Send>;
+
+type MakeDecoder<T> = Arc<dyn Fn() -> LineDecoder<T> + Send + Sync>;
+
+/// See the module documentation.
+pub struct TextFileSource<T = String> {
+    path: PathBuf,
+    monitor: Option<Duration>,
+    decoder: MakeDecoder<T>,
+}
+
+impl TextFileSource<String> {
     /// Lines of `path` (a file or a directory).
     pub fn new(path: PathBuf) -> Self {
-        TextFileSource { path, monitor: None }
+        TextFileSource {
+            path,
+            monitor: None,
+            decoder: Arc::new(|| Box::new(|line: Line<'_>| Ok(Some(line.text.to_string())))),
+        }
     }
+}
 
+impl<T> TextFileSource<T> {
     /// Unbounded: looks for new files and appended lines every `interval`.
     pub fn monitor_continuously(mut self, interval: Duration) -> Self {
         self.monitor = Some(interval);
         self
     }
 
-    fn files(&self) -> Result<Vec<PathBuf>> {
-        let meta = std::fs::metadata(&self.path)
-            .map_err(|e| Error::io(format!("cannot read input '{}'", self.path.display()), e))?;
-        if meta.is_file() {
-            return Ok(vec![self.path.clone()]);
-        }
-        let mut files = Vec::new();
-        collect_files(&self.path, &mut files)?;
-        files.sort();
-        Ok(files)
+    /// Records that the decoders `decoder` makes (one per reader) make of the lines.
+    pub fn decoded_by<U>(self, decoder: impl Fn() -> LineDecoder<U> + Send + Sync + 'static) -> TextFileSource<U> {
+        TextFileSource { path: self.path, monitor: self.monitor, decoder: Arc::new(decoder) }
     }
+}
+
+/// The files of `path`: itself, or those under it (sorted, hidden ones left out).
+fn files(path: &Path) -> Result<Vec<PathBuf>> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(format!("cannot read input '{}'", path.display()), e))?;
+    if meta.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files = Vec::new();
+    collect_files(path, &mut files)?;
+    files.sort();
+    Ok(files)
 }
 
 fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
@@ -96,7 +130,7 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-impl Source<String> for TextFileSource {
+impl<T: Data> Source<T> for TextFileSource<T> {
     type Split = FileSplit;
 
     fn boundedness(&self) -> Boundedness {
@@ -111,7 +145,7 @@ impl Source<String> for TextFileSource {
         restored: Option<&[u8]>,
     ) -> Result<Box<dyn SplitEnumerator<FileSplit>>> {
         let Some(interval) = self.monitor else {
-            return FixedSplits::restore_or(restored, parallelism, || self.splits());
+            return FixedSplits::restore_or(restored, parallelism, || splits(&self.path));
         };
         let state = match restored {
             Some(bytes) => decode(bytes).map_err(|e| {
@@ -123,29 +157,22 @@ impl Source<String> for TextFileSource {
             })?,
             None => MonitorState::default(),
         };
-        Ok(Box::new(MonitoringEnumerator {
-            source: TextFileSource { path: self.path.clone(), monitor: None },
-            interval,
-            state,
-            scanned: None,
-        }))
+        Ok(Box::new(MonitoringEnumerator { path: self.path.clone(), interval, state, scanned: None }))
     }
 
-    fn create_reader(&self) -> Result<Box<dyn SourceReader<String, FileSplit>>> {
-        Ok(Box::new(TextFileReader { pending: Vec::new(), current: None, line: Vec::new() }))
+    fn create_reader(&self) -> Result<Box<dyn SourceReader<T, FileSplit>>> {
+        Ok(Box::new(TextFileReader { pending: Vec::new(), current: None, line: Vec::new(), decode: (self.decoder)() }))
     }
 }
 
-impl TextFileSource {
-    /// Every file's byte ranges, files in name order.
-    fn splits(&self) -> Result<Vec<FileSplit>> {
-        let mut splits = Vec::new();
-        for f in self.files()? {
-            let len = std::fs::metadata(&f).map_err(|e| Error::io(format!("cannot read '{}'", f.display()), e))?.len();
-            ranges(&f.to_string_lossy(), 0, len, &mut splits);
-        }
-        Ok(splits)
+/// Every file's byte ranges, files in name order.
+fn splits(path: &Path) -> Result<Vec<FileSplit>> {
+    let mut splits = Vec::new();
+    for f in files(path)? {
+        let len = std::fs::metadata(&f).map_err(|e| Error::io(format!("cannot read '{}'", f.display()), e))?.len();
+        ranges(&f.to_string_lossy(), 0, len, &mut splits);
     }
+    Ok(splits)
 }
 
 /// Cuts bytes `start..end` of `path` (`start` at a line start) into ranges of [`SPLIT_BYTES`].
@@ -172,7 +199,7 @@ struct MonitorState {
 
 /// The enumerator of a monitored directory.
 struct MonitoringEnumerator {
-    source: TextFileSource,
+    path: PathBuf,
     interval: Duration,
     state: MonitorState,
     /// When it last looked.
@@ -184,7 +211,7 @@ impl MonitoringEnumerator {
     fn scan(&mut self) -> Result<()> {
         self.scanned = Some(Instant::now());
         let mut made = Vec::new();
-        for f in self.source.files()? {
+        for f in files(&self.path)? {
             let path = f.to_string_lossy().into_owned();
             let from = self.state.known.get(&path).copied().unwrap_or(0);
             let len = match std::fs::metadata(&f) {
@@ -201,7 +228,7 @@ impl MonitoringEnumerator {
             self.state.known.insert(path, to);
         }
         if !made.is_empty() {
-            tracing::info!(ranges = made.len(), dir = %self.source.path.display(), "new lines to read");
+            tracing::info!(ranges = made.len(), dir = %self.path.display(), "new lines to read");
         }
         self.state.pending.extend(made);
         Ok(())
@@ -243,13 +270,14 @@ impl SplitEnumerator<FileSplit> for MonitoringEnumerator {
     }
 }
 
-struct TextFileReader {
+struct TextFileReader<T> {
     pending: Vec<FileSplit>,
     current: Option<(FileSplit, BufReader<File>)>,
     line: Vec<u8>,
+    decode: LineDecoder<T>,
 }
 
-impl TextFileReader {
+impl<T> TextFileReader<T> {
     /// The current range was read to its end.
     fn finish_current(&mut self, id: String) -> Polled {
         self.current = None;
@@ -282,14 +310,14 @@ impl TextFileReader {
     }
 }
 
-impl SourceReader<String, FileSplit> for TextFileReader {
+impl<T: Data> SourceReader<T, FileSplit> for TextFileReader<T> {
     fn add_split(&mut self, split: FileSplit) -> Result<()> {
         self.pending.push(split);
         Ok(())
     }
 
     /// Lines of the current range; the poll that reaches its end says it finished.
-    fn poll_next(&mut self, out: &mut Vec<Record<String>>, max: usize) -> Result<Polled> {
+    fn poll_next(&mut self, out: &mut Vec<Record<T>>, max: usize) -> Result<Polled> {
         if self.current.is_none() {
             self.open_next()?;
         }
@@ -317,7 +345,9 @@ impl SourceReader<String, FileSplit> for TextFileReader {
             let text = std::str::from_utf8(bytes).map_err(|e| {
                 Error::InvalidJob(format!("'{}' is not UTF-8 text (line at byte {at}: {e})", split.path))
             })?;
-            out.push(Record::untimed(text.to_string()));
+            if let Some(record) = (self.decode)(Line { path: &split.path, offset: at, text })? {
+                out.push(Record::untimed(record));
+            }
             produced += 1;
         }
         Ok(Polled::records(id, ReaderStatus::MoreAvailable))
@@ -348,7 +378,8 @@ mod tests {
             splits.push(FileSplit { path: path.to_string_lossy().into(), offset: start, end, aligned: start == 0 });
             start = end;
         }
-        let mut reader = TextFileReader { pending: splits, current: None, line: Vec::new() };
+        let decode: LineDecoder<String> = Box::new(|line: Line<'_>| Ok(Some(line.text.to_string())));
+        let mut reader = TextFileReader { pending: splits, current: None, line: Vec::new(), decode };
         let mut out = Vec::new();
         while reader.poll_next(&mut out, 13).unwrap().status != ReaderStatus::NeedsSplit {}
         let got: Vec<String> = out.into_iter().map(|r| r.value).collect();

@@ -131,6 +131,13 @@ impl RowPrinter {
         }
     }
 
+    /// `v`, a value of column `i`, as text (`CAST(v AS STRING)`).
+    pub fn text_of(&self, i: usize, v: &Value) -> String {
+        let mut out = String::new();
+        self.text(&mut out, i, v);
+        out
+    }
+
     /// One line of `--format tsv`: the row kind, then the columns, tab-separated; NULL is `\N`,
     /// booleans `true`/`false`, and a tab, newline or backslash inside text is escaped.
     pub fn tsv(&self, out: &mut String, row: &Row) {

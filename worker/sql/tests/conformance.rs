@@ -1,7 +1,8 @@
 //! The SQL conformance suite: every script in `tests/conformance/*.sql` runs here at parallelism
 //! 1 and 4, and the changelog of its last statement, applied, must give the rows Apache Flink 2.3
 //! gave for the same script (`tests/golden/conformance/<name>.tsv`, made by
-//! `tests/flink/gen_conformance.py`, which re-runs Flink to check them with `--check`).
+//! `tests/flink/gen_conformance.py`, which re-runs Flink to check them with `--check`). `${DATA}`
+//! in a script is the absolute path of `tests/data`.
 
 use ferroflink_connectors::collect::CollectSink;
 use ferroflink_datastream::StreamExecutionEnvironment;
@@ -61,6 +62,7 @@ fn apply<'a>(lines: impl IntoIterator<Item = &'a str>) -> BTreeMap<String, i64> 
 }
 
 fn check(name: &str, script: &str, golden: &str) {
+    let script = &script.replace("${DATA}", concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data"));
     let expected = apply(golden.lines().filter(|l| !l.starts_with('#') && !l.is_empty()));
     assert!(!expected.is_empty(), "{name}: the golden file has no rows");
     for parallelism in [1, 4] {
@@ -103,4 +105,5 @@ conformance!(
     batch_group_aggregates,
     window_aggregates,
     window_tvf_rows,
+    filesystem_formats,
 );

@@ -18,7 +18,7 @@ fn call(name: &str, args: &[Option<&str>]) -> Option<String> {
         "ABS_INT" => f::abs_integer(int(0), 32).to_string(),
         "ABS_DOUBLE" => f::double_to_string(float(0).abs()),
         "ROUND_DOUBLE" => f::double_to_string(f::round_double(float(0), int(1) as i32)),
-        "ROUND_DECIMAL" => f::round_decimal(Decimal::parse(a[0], 10, 4).unwrap(), int(1) as i32).to_string(),
+        "ROUND_DECIMAL" => f::round_decimal(Decimal::parse(a[0], 10, 4).unwrap(), int(1) as i32)?.to_string(),
         "ROUND_INT" => f::round_integer(int(0), int(1) as i32).to_string(),
         "POWER" => f::double_to_string(f::power(float(0), float(1))),
         "HASH_CODE" => f::hash_code(a[0]).to_string(),

@@ -1,9 +1,11 @@
 //! Flink's table connectors, by the name of their `'connector'` option and with Flink's option
-//! names and defaults: `datagen` (a source), `print` and `blackhole` (sinks). A table's options
+//! names and defaults: `datagen` (a source), `filesystem` (source and exactly-once sink), `print`
+//! and `blackhole` (sinks). A table's options
 //! are checked as Flink checks them: an option the connector does not know is an error that lists
 //! the ones it does.
 
 mod datagen;
+mod filesystem;
 mod sinks;
 
 pub use sinks::{BlackholeSink, PrintSink, StdoutSink};
@@ -17,7 +19,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// The connectors this binary has (for error messages).
-pub const CONNECTORS: &str = "'datagen', 'print', 'blackhole'";
+pub const CONNECTORS: &str = "'datagen', 'filesystem', 'print', 'blackhole'";
 
 /// A table's `WITH` options, taken one by one; what is left at the end was not understood.
 pub(crate) struct Options<'a> {
@@ -101,6 +103,19 @@ impl<'a> Options<'a> {
     }
 }
 
+/// Whether `table`'s connector takes updates and deletions (`-U`, `+U`, `-D`), not only inserts.
+pub(crate) fn takes_updates(table: &CatalogTable) -> bool {
+    table.definition.options.iter().any(|(k, v)| k == "connector" && (v == "print" || v == "blackhole"))
+}
+
+fn refuse_partitions(table: &CatalogTable, options: &Options) -> Result<(), SqlError> {
+    if table.definition.partitioned_by.is_empty() {
+        Ok(())
+    } else {
+        Err(options.error("partitioned filesystem tables (PARTITIONED BY) are not supported yet"))
+    }
+}
+
 fn error(table: &CatalogTable, message: impl std::fmt::Display) -> SqlError {
     SqlError::at(table.declared_at, format!("table `{}`: {message}", table.path.join(".")))
 }
@@ -131,6 +146,10 @@ pub(crate) fn source(
     }
     let stream = match options.connector.as_str() {
         "datagen" => datagen::source(env, &mut options, &physical_columns(table), batch)?,
+        "filesystem" => {
+            refuse_partitions(table, &options)?;
+            filesystem::source(env, &mut options, &physical_columns(table), batch)?
+        }
         "print" | "blackhole" => {
             return Err(
                 options.error(format!("connector '{}' is a sink: INSERT INTO it, do not read it", options.connector))
@@ -154,6 +173,10 @@ pub(crate) fn sink(rows: &DataStream<Row>, table: &CatalogTable, uid: &str) -> R
             rows.sink_to(PrintSink::new(identifier, stderr))
         }
         "blackhole" => rows.sink_to(BlackholeSink::new(&name)),
+        "filesystem" => {
+            refuse_partitions(table, &options)?;
+            filesystem::sink(&mut options, &physical_columns(table), rows)?
+        }
         "datagen" => {
             return Err(options.error("connector 'datagen' is a source: SELECT from it, do not INSERT INTO it"));
         }

@@ -190,9 +190,9 @@ impl Func {
             Func::Round(ty) => {
                 let n = int_at(1) as i32;
                 match (&*values[0], ty) {
-                    (Value::Decimal(d), DataType::Decimal { precision, scale }) => {
-                        numeric::round_decimal(*d, n).rescale(*precision, *scale).map_or(Value::Null, Value::Decimal)
-                    }
+                    (Value::Decimal(d), DataType::Decimal { precision, scale }) => numeric::round_decimal(*d, n)
+                        .and_then(|r| r.rescale(*precision, *scale))
+                        .map_or(Value::Null, Value::Decimal),
                     (Value::Float(x), _) => Value::Float(numeric::round_double(*x as f64, n) as f32),
                     (Value::Double(x), _) => Value::Double(numeric::round_double(*x, n)),
                     (v, ty) => integer_value(numeric::round_integer(v.as_i64().unwrap_or(0), n), ty),

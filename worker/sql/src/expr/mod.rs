@@ -10,7 +10,7 @@ mod cast;
 mod compile;
 
 pub use call::Func;
-pub(crate) use cast::{local as cast_to_local, precision as precision_of};
+pub(crate) use cast::{cast as cast_value, local as cast_to_local, precision as precision_of};
 pub use compile::{Compiler, Scope, ScopeColumn, Typed};
 
 use crate::ast::DataType;

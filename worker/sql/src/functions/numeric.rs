@@ -103,21 +103,25 @@ pub fn round_double(x: f64, n: i32) -> f64 {
 }
 
 /// `ROUND(d, n)` of a `DECIMAL(p, s)`: half up at `n` digits after the point (before it when
-/// negative), as a `DECIMAL(p - s + n' + 1, n')` with `n'` = `n` within 0..=s.
-pub fn round_decimal(d: Decimal, n: i32) -> Decimal {
+/// negative), as a `DECIMAL(p - s + n' + 1, n')` with `n'` = `n` within 0..=s; `None` (NULL)
+/// when the rounded value has more than 38 digits.
+pub fn round_decimal(d: Decimal, n: i32) -> Option<Decimal> {
     let scale = n.clamp(0, d.scale() as i32) as u8;
     let precision = (d.precision() - d.scale() + scale + 1).min(crate::typing::MAX_PRECISION);
     let drop = d.scale() as i32 - n;
     let unscaled = if drop <= 0 {
         d.unscaled()
+    } else if drop > 38 {
+        // Every digit is below the rounding position, and fewer than 39 of them: zero.
+        0
     } else {
         let unit = 10i128.pow(drop as u32);
         let (q, r) = (d.unscaled() / unit, d.unscaled() % unit);
-        (if r.abs() * 2 >= unit { q + d.unscaled().signum() } else { q }) * unit
+        (if r.abs() * 2 >= unit { q + d.unscaled().signum() } else { q }).checked_mul(unit)?
     };
     // Digits below the new scale are zero now: drop them.
     let value = unscaled / 10i128.pow((d.scale() - scale) as u32);
-    Decimal::new(value, precision, scale).expect("a rounded value fits one more integer digit")
+    Decimal::new(value, precision, scale)
 }
 
 /// `ROUND(a, n)` of an integer: itself for `n >= 0`, else half up to a multiple of 10^-n.

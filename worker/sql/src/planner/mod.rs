@@ -261,6 +261,17 @@ impl<'a> Planner<'a> {
             let calc = self.calc(planned, None, projection, scope)?;
             (calc.stream, calc.uid, calc.node)
         };
+        if input.mode != ChangelogMode::InsertOnly && !connectors::takes_updates(table) {
+            return Err(SqlError::at(
+                at,
+                format!(
+                    "table `{name}` takes inserts only, and the query gives a changelog with updates ({}): write it to a \
+                     sink that takes updates ('print', or an upsert sink with a PRIMARY KEY), or aggregate over windows \
+                     (GROUP BY window_start, window_end, ..), whose rows are final",
+                    input.label
+                ),
+            ));
+        }
         let sink_uid = self.id(digest(&["sink", &name, &format!("{:?}", table.definition.options), &uid]));
         connectors::sink(&stream, table, &sink_uid)?;
         Ok(PlanNode {

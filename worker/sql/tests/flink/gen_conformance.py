@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Runs the SQL conformance scripts (tests/conformance/<name>.sql) on Apache Flink 2.3 and writes
-the changelog of each script's last statement to tests/golden/conformance/<name>.tsv, which
+the changelog of each script's last statement to tests/golden/conformance/<name>.tsv (`${DATA}` in
+a script is the absolute path of tests/data), which
 tests/conformance.rs checks ferroflink's rows against (the changelog applied, at parallelism 1 and
 4). With names, redoes those scripts only; --check compares with the files instead of writing.
 
@@ -40,7 +41,7 @@ def main():
     failed = False
     for name in names:
         with open(os.path.join(scripts, name + ".sql"), encoding="utf-8") as f:
-            lines = run_sql.run(f.read())
+            lines = run_sql.run(f.read().replace("${DATA}", os.path.join(TESTS, "data")))
         path = os.path.join(out_dir, name + ".tsv")
         if args.check:
             with open(path, encoding="utf-8") as f:

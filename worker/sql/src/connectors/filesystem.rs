@@ -1,0 +1,403 @@
+//! `'connector' = 'filesystem'` on local paths, with Flink's options: `path` (a file, or a
+//! directory whose files are all read; hidden files and those starting with `_` are left out),
+//! `format` = `csv`, `json` (one object per line) or `raw` (a line as one `STRING`),
+//! `source.monitor-interval` (streaming: new files and appended lines keep coming),
+//! `sink.rolling-policy.file-size`, `sink.parallelism`, and the formats' options
+//! (`csv.field-delimiter`, `csv.quote-character`, `csv.disable-quote-character`,
+//! `csv.allow-comments`, `csv.ignore-parse-errors`, `csv.null-literal`,
+//! `json.fail-on-missing-field`, `json.ignore-parse-errors`, `json.timestamp-format.standard`,
+//! `raw.charset`).
+//!
+//! The source reads files in byte ranges with exactly-once positions; a record is a line. A
+//! malformed record fails the job with the file, the byte offset of its line and what is wrong,
+//! unless the format's `ignore-parse-errors` is set: then it is skipped, and each reader logs how
+//! many it skipped when it ends. The sink is the exactly-once file sink: part files committed
+//! when a checkpoint completes (or at the end of bounded input), so the committed files are the
+//! only ones whose names start with neither `.` nor `_`; it takes insert-only rows.
+
+use super::Options;
+use crate::ast::{DataType, Type};
+use crate::error::SqlError;
+use crate::expr::cast_value;
+use crate::format::RowPrinter;
+use crate::functions::timezone::LocalZone;
+use crate::value::{Row, Value};
+use ferroflink_connectors::file::FileSink;
+use ferroflink_connectors::text_file::{Line, LineDecoder, TextFileSource};
+use ferroflink_core::error::Error;
+use ferroflink_datastream::{DataStream, StreamExecutionEnvironment};
+use ferroflink_runtime::watermark::WatermarkStrategy;
+use std::sync::Arc;
+
+/// A table's format and its options.
+#[derive(Clone, Debug)]
+enum Format {
+    Csv { delimiter: u8, quote: Option<u8>, comments: bool, null_literal: Option<String> },
+    Json { fail_on_missing: bool, iso_timestamps: bool },
+    Raw,
+}
+
+#[derive(Clone, Debug)]
+struct Table {
+    name: String,
+    columns: Arc<Vec<(String, Type)>>,
+    format: Format,
+    ignore_errors: bool,
+}
+
+fn one_byte(options: &Options, key: &str, text: &str) -> Result<u8, SqlError> {
+    let unescaped = match text {
+        "\\t" => "\t",
+        other => other,
+    };
+    match unescaped.as_bytes() {
+        [b] => Ok(*b),
+        _ => Err(options.error(format!("option '{key}' = '{text}': one ASCII character, such as ',' or '\\t'"))),
+    }
+}
+
+fn table(options: &mut Options, columns: &[(String, Type)]) -> Result<Table, SqlError> {
+    let format = options.text("format").ok_or_else(|| options.error("needs a 'format': 'csv', 'json' or 'raw'"))?;
+    let (format, ignore_errors) = match format.as_str() {
+        "csv" => {
+            let delimiter = match options.text("csv.field-delimiter") {
+                Some(d) => one_byte(options, "csv.field-delimiter", &d)?,
+                None => b',',
+            };
+            let quote = match options.text("csv.quote-character") {
+                Some(q) => Some(one_byte(options, "csv.quote-character", &q)?),
+                None => Some(b'"'),
+            };
+            let quote = if options.boolean("csv.disable-quote-character")?.unwrap_or(false) { None } else { quote };
+            let comments = options.boolean("csv.allow-comments")?.unwrap_or(false);
+            let null_literal = options.text("csv.null-literal");
+            let ignore = options.boolean("csv.ignore-parse-errors")?.unwrap_or(false);
+            (Format::Csv { delimiter, quote, comments, null_literal }, ignore)
+        }
+        "json" => {
+            let fail_on_missing = options.boolean("json.fail-on-missing-field")?.unwrap_or(false);
+            let ignore = options.boolean("json.ignore-parse-errors")?.unwrap_or(false);
+            let iso_timestamps = match options.text("json.timestamp-format.standard").as_deref() {
+                None | Some("SQL") => false,
+                Some("ISO-8601") => true,
+                Some(other) => {
+                    return Err(options
+                        .error(format!("option 'json.timestamp-format.standard' = '{other}': 'SQL' or 'ISO-8601'")));
+                }
+            };
+            if fail_on_missing && ignore {
+                return Err(
+                    options.error("'json.fail-on-missing-field' and 'json.ignore-parse-errors' cannot both be true")
+                );
+            }
+            (Format::Json { fail_on_missing, iso_timestamps }, ignore)
+        }
+        "raw" => {
+            if let Some(charset) = options.text("raw.charset")
+                && !charset.eq_ignore_ascii_case("UTF-8")
+            {
+                return Err(options.error(format!("option 'raw.charset' = '{charset}': only 'UTF-8' is supported")));
+            }
+            if columns.len() != 1 || !matches!(columns[0].1.data, DataType::VarChar(_) | DataType::Char(_)) {
+                return Err(options.error("format 'raw' needs exactly one physical column, a STRING"));
+            }
+            (Format::Raw, false)
+        }
+        other => {
+            return Err(options.error(format!("unknown format '{other}'; the formats are 'csv', 'json' and 'raw'")));
+        }
+    };
+    Ok(Table { name: options.table(), columns: Arc::new(columns.to_vec()), format, ignore_errors })
+}
+
+/// The rows of a filesystem table.
+pub(super) fn source(
+    env: &StreamExecutionEnvironment,
+    options: &mut Options,
+    columns: &[(String, Type)],
+    batch: bool,
+) -> Result<DataStream<Row>, SqlError> {
+    let path = options.text("path").ok_or_else(|| options.error("needs a 'path' (a file or a directory)"))?;
+    if path.starts_with("s3://") {
+        return Err(options.error("reading s3:// paths is not supported yet; read a local path"));
+    }
+    let monitor = options.duration("source.monitor-interval")?;
+    if batch && monitor.is_some() {
+        return Err(options
+            .error("'source.monitor-interval' makes the table unbounded, and batch mode reads bounded tables only"));
+    }
+    let table = table(options, columns)?;
+    let zone = LocalZone::named("UTC").expect("UTC");
+    let name = format!("Source: {}", table.name);
+    let source = TextFileSource::new(path.into()).decoded_by(move || decoder(table.clone(), zone.clone()));
+    let source = match monitor {
+        Some(interval) => source.monitor_continuously(interval),
+        None => source,
+    };
+    Ok(env.from_source(source, WatermarkStrategy::no_watermarks(), &name))
+}
+
+/// The decoder of one reader: lines to rows, counting what it skips.
+fn decoder(table: Table, zone: LocalZone) -> LineDecoder<Row> {
+    let mut skipped = Skipped { table: table.name.clone(), count: 0 };
+    let mut fields: Vec<String> = Vec::new();
+    Box::new(move |line: Line<'_>| {
+        let parsed = match &table.format {
+            Format::Csv { comments: true, .. } if line.text.starts_with('#') => return Ok(None),
+            Format::Csv { delimiter, quote, null_literal, .. } => {
+                split_csv(line.text, *delimiter, *quote, &mut fields);
+                csv_row(&table, &fields, null_literal.as_deref(), &zone)
+            }
+            Format::Json { fail_on_missing, iso_timestamps } => {
+                json_row(&table, line.text, *fail_on_missing, *iso_timestamps, &zone)
+            }
+            Format::Raw => Ok(Row::insert(vec![Value::String(line.text.to_string())])),
+        };
+        match parsed {
+            Ok(row) => Ok(Some(row)),
+            Err(_) if table.ignore_errors => {
+                skipped.add();
+                Ok(None)
+            }
+            Err(what) => Err(Error::Record(format!(
+                "table `{}`: the record at byte {} of '{}' is malformed: {what}; fix it, or set '{}.ignore-parse-errors' = 'true' to skip such records",
+                table.name,
+                line.offset,
+                line.path,
+                if matches!(table.format, Format::Json { .. }) { "json" } else { "csv" }
+            ))),
+        }
+    })
+}
+
+/// Logs the records a reader skipped when it ends.
+struct Skipped {
+    table: String,
+    count: u64,
+}
+
+impl Skipped {
+    /// One more skipped (a method, so the decoder owns the whole counter and logs when dropped).
+    fn add(&mut self) {
+        self.count += 1;
+    }
+}
+
+impl Drop for Skipped {
+    fn drop(&mut self) {
+        if self.count > 0 {
+            tracing::warn!("table `{}`: skipped {} malformed records (ignore-parse-errors)", self.table, self.count);
+        }
+    }
+}
+
+/// Splits a CSV line into its fields (quotes removed, doubled quotes unescaped).
+fn split_csv(line: &str, delimiter: u8, quote: Option<u8>, fields: &mut Vec<String>) {
+    let mut builder = csv_core::ReaderBuilder::new();
+    builder.delimiter(delimiter);
+    match quote {
+        Some(q) => builder.quote(q),
+        None => builder.quoting(false),
+    };
+    let mut reader = builder.build();
+    fields.clear();
+    if line.is_empty() {
+        fields.push(String::new());
+        return;
+    }
+    let mut input = line.as_bytes();
+    let mut field = vec![0u8; line.len() + 1];
+    let mut current = Vec::new();
+    loop {
+        let (result, nin, nout) = reader.read_field(input, &mut field);
+        input = &input[nin..];
+        current.extend_from_slice(&field[..nout]);
+        match result {
+            csv_core::ReadFieldResult::OutputFull => continue,
+            csv_core::ReadFieldResult::InputEmpty if !input.is_empty() => continue,
+            csv_core::ReadFieldResult::InputEmpty => {
+                // The end of the line ends the record.
+                let (result, _, nout) = reader.read_field(&[], &mut field);
+                current.extend_from_slice(&field[..nout]);
+                fields.push(String::from_utf8_lossy(&current).into_owned());
+                if matches!(
+                    result,
+                    csv_core::ReadFieldResult::Field { record_end: true } | csv_core::ReadFieldResult::End
+                ) {
+                    return;
+                }
+                current.clear();
+            }
+            csv_core::ReadFieldResult::Field { record_end } => {
+                fields.push(String::from_utf8_lossy(&current).into_owned());
+                current.clear();
+                if record_end {
+                    return;
+                }
+            }
+            csv_core::ReadFieldResult::End => return,
+        }
+    }
+}
+
+/// A text value as a column of type `ty` (as Flink's formats read it: an empty field is no NULL
+/// but an error for a type other than text; `csv.null-literal` names NULL).
+fn text_value(text: &str, column: &str, ty: &Type, zone: &LocalZone) -> Result<Value, String> {
+    match &ty.data {
+        DataType::VarChar(_) | DataType::Char(_) => Ok(Value::String(text.to_string())),
+        t => cast_value(Value::String(text.to_string()), &DataType::VarChar(crate::ast::MAX_LENGTH), t, zone)
+            .ok_or_else(|| format!("column `{column}` is {t}, and '{text}' is not one")),
+    }
+}
+
+fn csv_row(table: &Table, fields: &[String], null_literal: Option<&str>, zone: &LocalZone) -> Result<Row, String> {
+    if fields.len() != table.columns.len() {
+        return Err(format!("{} fields where the table has {} columns", fields.len(), table.columns.len()));
+    }
+    let mut values = Vec::with_capacity(fields.len());
+    for (field, (name, ty)) in fields.iter().zip(table.columns.iter()) {
+        if null_literal == Some(field.as_str()) {
+            values.push(Value::Null);
+            continue;
+        }
+        values.push(text_value(field, name, ty, zone)?);
+    }
+    Ok(Row::insert(values))
+}
+
+/// A JSON value as a column of type `ty`.
+fn json_value(v: &serde_json::Value, name: &str, ty: &Type, iso: bool, zone: &LocalZone) -> Result<Value, String> {
+    use serde_json::Value as J;
+    match (v, &ty.data) {
+        (J::Null, _) => Ok(Value::Null),
+        (J::String(s), DataType::Timestamp(_) | DataType::TimestampLtz(_)) if iso => {
+            text_value(s.replacen('T', " ", 1).trim_end_matches('Z'), name, ty, zone)
+        }
+        (J::String(s), _) => text_value(s, name, ty, zone),
+        (J::Bool(b), DataType::Boolean) => Ok(Value::Boolean(*b)),
+        (J::Number(n), DataType::VarChar(_) | DataType::Char(_)) => Ok(Value::String(n.to_string())),
+        (J::Number(n), _) => text_value(&n.to_string(), name, ty, zone),
+        (J::Array(items), DataType::Array(element)) => items
+            .iter()
+            .map(|i| json_value(i, name, element, iso, zone))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array),
+        (J::Object(fields), DataType::Row(row_fields)) => row_fields
+            .iter()
+            .map(|f| fields.get(&f.name).map_or(Ok(Value::Null), |x| json_value(x, &f.name, &f.ty, iso, zone)))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Row),
+        (other, t) => Err(format!("column `{name}` is {t}, and {other} is not one")),
+    }
+}
+
+fn json_row(table: &Table, text: &str, fail_on_missing: bool, iso: bool, zone: &LocalZone) -> Result<Row, String> {
+    let doc: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(text).map_err(|e| format!("not a JSON object ({e})"))?;
+    let mut values = Vec::with_capacity(table.columns.len());
+    for (name, ty) in table.columns.iter() {
+        match doc.get(name) {
+            Some(v) => values.push(json_value(v, name, ty, iso, zone)?),
+            None if fail_on_missing => return Err(format!("the field `{name}` is missing")),
+            None => values.push(Value::Null),
+        }
+    }
+    Ok(Row::insert(values))
+}
+
+/// How a row is written as a line of the table's format.
+fn encoder(table: &Table) -> impl Fn(&Row) -> String + Send + Sync + 'static {
+    let printer =
+        RowPrinter::new(table.columns.iter().map(|(_, t)| t.clone()).collect(), LocalZone::named("UTC").expect("UTC"));
+    let (format, columns) = (table.format.clone(), table.columns.clone());
+    move |row: &Row| {
+        let mut line = String::new();
+        match &format {
+            Format::Raw => {
+                if let Some(Value::String(s)) = row.values.first() {
+                    line.push_str(s);
+                }
+            }
+            Format::Csv { delimiter, quote, null_literal, .. } => {
+                for (i, v) in row.values.iter().enumerate() {
+                    if i > 0 {
+                        line.push(*delimiter as char);
+                    }
+                    let text = match v {
+                        Value::Null => null_literal.clone().unwrap_or_default(),
+                        Value::Boolean(b) => b.to_string(),
+                        v => printer.text_of(i, v),
+                    };
+                    let q = quote.map(char::from);
+                    let needs_quotes = q.is_some()
+                        && (text.contains(*delimiter as char)
+                            || text.contains('\n')
+                            || text.contains('\r')
+                            || q.is_some_and(|q| text.contains(q)));
+                    match (needs_quotes, q) {
+                        (true, Some(q)) => {
+                            line.push(q);
+                            line.push_str(&text.replace(q, &format!("{q}{q}")));
+                            line.push(q);
+                        }
+                        _ => line.push_str(&text),
+                    }
+                }
+            }
+            Format::Json { .. } => {
+                let mut object = serde_json::Map::new();
+                for (i, ((name, _), v)) in columns.iter().zip(&row.values).enumerate() {
+                    let json = match v {
+                        Value::Null => serde_json::Value::Null,
+                        Value::Boolean(b) => serde_json::Value::Bool(*b),
+                        Value::TinyInt(_) | Value::SmallInt(_) | Value::Int(_) | Value::BigInt(_) => {
+                            serde_json::Value::from(v.as_i64().unwrap_or_default())
+                        }
+                        Value::Double(x) => {
+                            serde_json::Number::from_f64(*x).map_or(serde_json::Value::Null, serde_json::Value::Number)
+                        }
+                        Value::Decimal(d) => serde_json::from_str(&d.to_string()).unwrap_or(serde_json::Value::Null),
+                        v => serde_json::Value::String(printer.text_of(i, v)),
+                    };
+                    object.insert(name.clone(), json);
+                }
+                line = serde_json::Value::Object(object).to_string();
+            }
+        }
+        line
+    }
+}
+
+/// Writes rows into a filesystem table (the exactly-once file sink).
+pub(super) fn sink(
+    options: &mut Options,
+    columns: &[(String, Type)],
+    rows: &DataStream<Row>,
+) -> Result<DataStream<()>, SqlError> {
+    let path = options.text("path").ok_or_else(|| options.error("needs a 'path' (a directory)"))?;
+    let file_size = options.parsed("sink.rolling-policy.file-size", ferroflink_types::config::values::bytes)?;
+    let table = table(options, columns)?;
+    let mut sink = FileSink::new(path, encoder(&table));
+    if let Some(bytes) = file_size {
+        sink = sink.with_max_part_bytes(bytes as u64);
+    }
+    Ok(rows.sink_to(sink))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_lines_split_as_flink_reads_them() {
+        let mut fields = Vec::new();
+        split_csv(r#"1,"a, b","say ""hi""",,x"#, b',', Some(b'"'), &mut fields);
+        assert_eq!(fields, ["1", "a, b", r#"say "hi""#, "", "x"]);
+        split_csv("a;b", b';', Some(b'"'), &mut fields);
+        assert_eq!(fields, ["a", "b"]);
+        split_csv("", b',', Some(b'"'), &mut fields);
+        assert_eq!(fields, [""]);
+        split_csv(r#""x"y,z"#, b',', None, &mut fields);
+        assert_eq!(fields, [r#""x"y"#, "z"]);
+    }
+}
