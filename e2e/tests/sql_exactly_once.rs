@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const ROWS: u64 = 40_000;
+const ROWS: u64 = 60_000;
 
 fn script(out: &Path) -> String {
     format!(
@@ -25,7 +25,7 @@ fn script(out: &Path) -> String {
 ) WITH (
   'connector' = 'datagen',
   'number-of-rows' = '{ROWS}',
-  'rows-per-second' = '8000',
+  'rows-per-second' = '6000',
   'fields.id.kind' = 'sequence',
   'fields.id.start' = '1',
   'fields.id.end' = '{ROWS}'
@@ -95,12 +95,25 @@ fn fresh(name: &str) -> PathBuf {
 fn a_killed_sql_job_restored_from_its_checkpoint_writes_each_row_once() {
     let root = fresh("kill");
     let checkpoints = root.join("checkpoints");
-    let flags = ["-p", "2", "--checkpoint-interval", "200ms", "--checkpoint-dir", checkpoints.to_str().unwrap()];
-    let mut child = sql(&root, &flags).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let flags = [
+        "-p",
+        "2",
+        "--checkpoint-interval",
+        "200ms",
+        "--checkpoints-retained",
+        "3",
+        "--checkpoint-dir",
+        checkpoints.to_str().unwrap(),
+    ];
+    let log = std::fs::File::create(root.join("first.log")).unwrap();
+    let mut child = sql(&root, &flags).stdout(Stdio::null()).stderr(log).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         assert!(Instant::now() < deadline, "no two checkpoints with committed output within 120 s");
-        assert!(child.try_wait().unwrap().is_none(), "the job ended before it could be killed; raise ROWS");
+        if child.try_wait().unwrap().is_some() {
+            let log = std::fs::read_to_string(root.join("first.log")).unwrap_or_default();
+            panic!("the job ended before two checkpoints with committed output; raise ROWS:\n{log}");
+        }
         if completed_checkpoints(&checkpoints).len() >= 2 && !committed_lines(&root.join("out")).is_empty() {
             break;
         }

@@ -89,3 +89,32 @@ fn a_bad_script_exits_1_with_one_line_saying_where_and_what() {
         }
     }
 }
+
+#[test]
+fn a_malformed_record_names_its_file_and_offset_unless_errors_are_ignored() {
+    let dir = std::env::temp_dir().join(format!("ff-sql-malformed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let data = dir.join("data.csv");
+    std::fs::write(&data, "1,a\nx,b\n3,\"c, d\"\n").unwrap();
+    let script = |ignore: bool| {
+        format!(
+            "CREATE TABLE f (id INT, s STRING) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv', \
+             'csv.ignore-parse-errors' = '{ignore}');
+SELECT id, s FROM f;",
+            data.display()
+        )
+    };
+    let out = sql(&["-e", &script(false), "--format", "tsv"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let last = stderr.lines().last().unwrap_or_default();
+    for needle in ["data.csv", "byte 4", "column `id` is INT, and 'x' is not one", "csv.ignore-parse-errors"] {
+        assert!(last.contains(needle), "{needle}: {stderr}");
+    }
+    let out = sql(&["-e", &script(true), "--format", "tsv"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut rows: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect();
+    rows.sort();
+    assert_eq!(rows, ["+I\t1\ta", "+I\t3\tc, d"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
