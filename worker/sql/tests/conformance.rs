@@ -106,4 +106,5 @@ conformance!(
     window_aggregates,
     window_tvf_rows,
     filesystem_formats,
+    distinct_and_with,
 );

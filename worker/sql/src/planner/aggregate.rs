@@ -408,6 +408,37 @@ impl Planner<'_> {
     }
 }
 
+impl Planner<'_> {
+    /// `SELECT DISTINCT`: the rows grouped by all their columns, each once (a changelog: a row
+    /// leaves when its last copy is retracted).
+    pub(super) fn distinct(&self, input: Planned) -> Planned {
+        let batch = self.session.options().runtime_mode == RuntimeMode::Batch;
+        let ttl = self.session.options().state_ttl;
+        let names: Vec<&str> = input.scope.columns.iter().map(|c| c.name.as_str()).collect();
+        let label = format!("GroupAggregate(groupBy=[{}], select=[])", names.join(", "));
+        let uid = self.id(digest(&["distinct", &input.uid, &label, &format!("{batch}")]));
+        let function = GroupAggregate {
+            aggregates: Aggregates { calls: Vec::new().into() },
+            ttl,
+            final_only: batch,
+            name: label.clone().into(),
+        };
+        let stream = input.stream.key_by(|r: &Row| GroupKey(r.values.clone())).process(function).name(&label).uid(&uid);
+        // Without aggregates a group's row never changes: inserts, and deletions only for input
+        // that retracts.
+        let mode = if batch { ChangelogMode::InsertOnly } else { input.mode };
+        let state = if batch || ttl.is_some() { StateClass::Bounded } else { StateClass::Unbounded };
+        Planned {
+            stream,
+            scope: input.scope,
+            mode,
+            uid,
+            node: PlanNode { label, mode, state, inputs: vec![input.node] },
+            rowtime: None,
+        }
+    }
+}
+
 /// The output columns of group keys: a key that is a column keeps its name and qualifier (so the
 /// select list can name it), another is `$k<i>`.
 fn key_columns(scope: &Scope, keys: &[Typed], exprs: &[sql::Expr]) -> Vec<ScopeColumn> {

@@ -134,6 +134,8 @@ pub struct Planner<'a> {
     /// Operator ids given so far, and how often each digest came up (the second scan of the same
     /// table in one job gets the digest's second id).
     ids: RefCell<HashMap<String, usize>>,
+    /// The `WITH` queries in scope, outermost first.
+    ctes: RefCell<Vec<sql::Cte>>,
 }
 
 fn digest(parts: &[&str]) -> String {
@@ -164,7 +166,13 @@ impl<'a> Planner<'a> {
     pub fn new(session: &'a Session, env: StreamExecutionEnvironment) -> Result<Planner<'a>, SqlError> {
         let zone = session.options().local_time_zone.as_deref().unwrap_or("UTC");
         let zone = LocalZone::named(zone).map_err(|e| SqlError { line: 1, column: 1, message: e })?;
-        Ok(Planner { session, env, zone: Arc::new(zone), ids: RefCell::new(HashMap::new()) })
+        Ok(Planner {
+            session,
+            env,
+            zone: Arc::new(zone),
+            ids: RefCell::new(HashMap::new()),
+            ctes: RefCell::new(Vec::new()),
+        })
     }
 
     /// The id of an operator whose definition and inputs digest to `digest`: the digest itself,
@@ -288,16 +296,24 @@ impl<'a> Planner<'a> {
     /// Plans a query.
     pub fn query(&self, q: &sql::Query) -> Result<Planned, SqlError> {
         let at = q.body.span().start;
-        if q.with.is_some() {
-            return Err(unsupported(at, "WITH"));
-        }
         if q.order_by.is_some() {
             return Err(unsupported(at, "ORDER BY"));
         }
         if q.limit_clause.is_some() || q.fetch.is_some() {
             return Err(unsupported(at, "LIMIT"));
         }
-        self.set_expr(&q.body)
+        let Some(with) = &q.with else { return self.set_expr(&q.body) };
+        if with.recursive {
+            return Err(unsupported(at, "WITH RECURSIVE"));
+        }
+        // Each common table expression is a view of the query (and of those after it).
+        let before = self.ctes.borrow().len();
+        for cte in &with.cte_tables {
+            self.ctes.borrow_mut().push(cte.clone());
+        }
+        let planned = self.set_expr(&q.body);
+        self.ctes.borrow_mut().truncate(before);
+        planned
     }
 
     fn set_expr(&self, body: &sql::SetExpr) -> Result<Planned, SqlError> {
@@ -380,8 +396,14 @@ impl<'a> Planner<'a> {
 
     fn select(&self, s: &sql::Select) -> Result<Planned, SqlError> {
         let at = s.select_token.0.span.start;
-        if s.distinct.is_some() {
-            return Err(unsupported(at, "SELECT DISTINCT"));
+        match &s.distinct {
+            None | Some(sql::Distinct::All) => {}
+            Some(sql::Distinct::Distinct) => {
+                let all = sql::Select { distinct: None, ..s.clone() };
+                let planned = self.select(&all)?;
+                return Ok(self.distinct(planned));
+            }
+            Some(sql::Distinct::On(_)) => return Err(unsupported(at, "SELECT DISTINCT ON")),
         }
         if !s.named_window.is_empty() || s.qualify.is_some() {
             return Err(unsupported(at, "WINDOW and QUALIFY"));
@@ -526,6 +548,38 @@ impl<'a> Planner<'a> {
 
     /// The rows of table or view `name`, its columns qualified by its name.
     fn named(&self, name: &sql::ObjectName, at: Location) -> Result<Planned, SqlError> {
+        let cte = match name.0.as_slice() {
+            [part] => {
+                let ctes = self.ctes.borrow();
+                let found = ctes.iter().rposition(|c| part.as_ident().is_some_and(|i| *i == c.alias.name));
+                // A CTE sees only those before it.
+                found.map(|i| (ctes[i].clone(), ctes[..i].to_vec()))
+            }
+            _ => None,
+        };
+        if let Some((cte, visible)) = cte {
+            let outer = std::mem::replace(&mut *self.ctes.borrow_mut(), visible);
+            let planned = self.query(&cte.query);
+            *self.ctes.borrow_mut() = outer;
+            let mut planned = planned?;
+            if !cte.alias.columns.is_empty() {
+                if cte.alias.columns.len() != planned.scope.columns.len() {
+                    return Err(SqlError::at(
+                        at,
+                        format!(
+                            "`{}` names {} columns for a query of {}",
+                            cte.alias.name,
+                            cte.alias.columns.len(),
+                            planned.scope.columns.len()
+                        ),
+                    ));
+                }
+                for (c, n) in planned.scope.columns.iter_mut().zip(&cte.alias.columns) {
+                    c.name = n.name.value.clone();
+                }
+            }
+            return Ok(planned);
+        }
         if let Some(view) = self.session.view(name) {
             let mut planned = self.query(&view.query)?;
             if !view.columns.is_empty() {
