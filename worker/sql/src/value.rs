@@ -108,6 +108,15 @@ pub enum Value {
     Row(Vec<Value>),
 }
 
+impl Value {
+    /// `millis` since the epoch as a value of a time type `ty`: a `TIMESTAMP_LTZ` instant, else
+    /// the `TIMESTAMP` of its UTC date and time (as Flink reads an event time).
+    pub fn from_millis(millis: i64, ty: &crate::ast::DataType) -> Value {
+        let t = chrono::DateTime::from_timestamp_millis(millis).map_or(NaiveDateTime::MIN, |t| t.naive_utc());
+        if matches!(ty, crate::ast::DataType::TimestampLtz(_)) { Value::TimestampLtz(t) } else { Value::Timestamp(t) }
+    }
+}
+
 impl PartialEq for Value {
     fn eq(&self, other: &Value) -> bool {
         use Value::*;

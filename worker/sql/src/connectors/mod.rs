@@ -1,11 +1,12 @@
 //! Flink's table connectors, by the name of their `'connector'` option and with Flink's option
-//! names and defaults: `datagen` (a source), `filesystem` (source and exactly-once sink), `print`
-//! and `blackhole` (sinks). A table's options
+//! names and defaults: `datagen` and `nexmark` (sources), `filesystem` (source and exactly-once
+//! sink), `print` and `blackhole` (sinks). A table's options
 //! are checked as Flink checks them: an option the connector does not know is an error that lists
 //! the ones it does.
 
 mod datagen;
 mod filesystem;
+mod nexmark;
 mod sinks;
 
 pub use sinks::{BlackholeSink, PrintSink, StdoutSink};
@@ -19,7 +20,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// The connectors this binary has (for error messages).
-pub const CONNECTORS: &str = "'datagen', 'filesystem', 'print', 'blackhole'";
+pub const CONNECTORS: &str = "'datagen', 'filesystem', 'nexmark', 'print', 'blackhole'";
 
 /// A table's `WITH` options, taken one by one; what is left at the end was not understood.
 pub(crate) struct Options<'a> {
@@ -150,6 +151,7 @@ pub(crate) fn source(
             refuse_partitions(table, &options)?;
             filesystem::source(env, &mut options, &physical_columns(table), batch)?
         }
+        "nexmark" => nexmark::source(env, &mut options, &physical_columns(table), batch)?,
         "print" | "blackhole" => {
             return Err(
                 options.error(format!("connector '{}' is a sink: INSERT INTO it, do not read it", options.connector))
@@ -177,8 +179,10 @@ pub(crate) fn sink(rows: &DataStream<Row>, table: &CatalogTable, uid: &str) -> R
             refuse_partitions(table, &options)?;
             filesystem::sink(&mut options, &physical_columns(table), rows)?
         }
-        "datagen" => {
-            return Err(options.error("connector 'datagen' is a source: SELECT from it, do not INSERT INTO it"));
+        source @ ("datagen" | "nexmark") => {
+            return Err(
+                options.error(format!("connector '{source}' is a source: SELECT from it, do not INSERT INTO it"))
+            );
         }
         other => return Err(options.error(format!("unknown connector '{other}'; the connectors are {CONNECTORS}"))),
     };

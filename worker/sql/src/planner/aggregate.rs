@@ -5,7 +5,7 @@
 //! exchange, the aggregate runs keyed by the group's values, and a `Calc` after it computes the
 //! select list and `HAVING` over the keys and the aggregates' results.
 
-use super::window::{WindowInput, time_value};
+use super::window::WindowInput;
 use super::{ChangelogMode, PlanNode, Planned, Planner, Relation, StateClass, digest, unsupported};
 use crate::agg::{AggCall, AggKind, Aggregates, GroupAggregate, GroupKey};
 use crate::ast::{DataType, Type};
@@ -362,9 +362,9 @@ impl Planner<'_> {
                 results.map(|results| {
                     let mut values = Vec::with_capacity(key.0.len() + 3 + results.len());
                     values.extend(key.0.iter().cloned());
-                    values.push(time_value(w.start, &ty));
-                    values.push(time_value(w.end, &ty));
-                    values.push(time_value(w.end - 1, &ty));
+                    values.push(Value::from_millis(w.start, &ty));
+                    values.push(Value::from_millis(w.end, &ty));
+                    values.push(Value::from_millis(w.end - 1, &ty));
                     values.extend(results);
                     Row::insert(values)
                 })

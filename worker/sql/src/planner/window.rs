@@ -10,7 +10,6 @@ use crate::ast::{DataType, Type};
 use crate::error::SqlError;
 use crate::expr::{Expr, Scope, ScopeColumn};
 use crate::value::{Row, Value};
-use chrono::NaiveDateTime;
 use ferroflink_core::error::Result as EngineResult;
 use ferroflink_core::record::Record;
 use ferroflink_datastream::window::assigner::{WindowAssigner, WindowTime};
@@ -53,12 +52,6 @@ impl WindowInput {
         }
         scope
     }
-}
-
-/// The value of window bound `millis` as a column of type `ty`.
-pub(crate) fn time_value(millis: i64, ty: &DataType) -> Value {
-    let t = chrono::DateTime::from_timestamp_millis(millis).map_or(NaiveDateTime::MIN, |t| t.naive_utc());
-    if matches!(ty, DataType::TimestampLtz(_)) { Value::TimestampLtz(t) } else { Value::Timestamp(t) }
 }
 
 /// A constant interval argument, in milliseconds.
@@ -237,9 +230,9 @@ impl Operator for WindowColumns {
             while start <= last_start {
                 let end = start + size;
                 let mut values = record.value.values.clone();
-                values.push(time_value(start, &self.time_type));
-                values.push(time_value(end, &self.time_type));
-                values.push(time_value(end - 1, &self.time_type));
+                values.push(Value::from_millis(start, &self.time_type));
+                values.push(Value::from_millis(end, &self.time_type));
+                values.push(Value::from_millis(end - 1, &self.time_type));
                 out.push(Record { value: Row { kind: record.value.kind, values }, timestamp: end - 1 });
                 start += slide;
             }
