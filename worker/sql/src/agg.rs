@@ -458,3 +458,124 @@ impl KeyedProcessFunction<GroupKey, Row, Row> for GroupAggregate {
         Ok(())
     }
 }
+
+/// How a top-N sorts: the columns, each descending or not.
+pub type SortKeys = Arc<[(usize, bool)]>;
+
+/// `ROW_NUMBER() OVER (PARTITION BY .. ORDER BY ..)` kept to the first `limit` rows of each
+/// partition (Flink's `Rank`, and its deduplication when the order is a time): a new row that
+/// ranks within the limit is inserted (`+I`), the row it pushes out deleted (`-D`); with the rank
+/// as a column (`with_rank`), the rows it moves down are updated (`-U`/`+U`). Ties keep the
+/// earlier row first. In batch mode (`final_only`) each partition's rows once, at the end of
+/// input. Output rows are the first `keep` columns, then the rank if asked for.
+#[derive(Clone, Debug)]
+pub struct TopN {
+    /// The sort columns.
+    pub order: SortKeys,
+    /// Rows kept per partition.
+    pub limit: usize,
+    /// Columns of a row that are output.
+    pub keep: usize,
+    /// Append the rank (`BIGINT`) to each row.
+    pub with_rank: bool,
+    /// Batch mode.
+    pub final_only: bool,
+    /// `table.exec.state.ttl`.
+    pub ttl: Option<Duration>,
+}
+
+impl TopN {
+    fn cmp(&self, a: &Row, b: &Row) -> Ordering {
+        for &(c, descending) in self.order.iter() {
+            // NULL sorts first ascending (last descending).
+            let o = match (a.values[c].is_null(), b.values[c].is_null()) {
+                (true, true) => Ordering::Equal,
+                (true, false) => Ordering::Less,
+                (false, true) => Ordering::Greater,
+                _ => a.values[c].compare(&b.values[c]).unwrap_or(Ordering::Equal),
+            };
+            let o = if descending { o.reverse() } else { o };
+            if o != Ordering::Equal {
+                return o;
+            }
+        }
+        Ordering::Equal
+    }
+
+    fn out(&self, kind: RowKind, row: &Row, rank: usize) -> Row {
+        let mut values: Vec<Value> = row.values[..self.keep].to_vec();
+        if self.with_rank {
+            values.push(Value::BigInt(rank as i64));
+        }
+        Row { kind, values }
+    }
+}
+
+impl KeyedProcessFunction<GroupKey, Row, Row> for TopN {
+    type State = ValueState<GroupKey, Vec<Row>>;
+
+    fn open(&mut self, ctx: &mut RuntimeContext) -> Result<Self::State> {
+        let mut descriptor = StateDescriptor::new("top-n");
+        if let Some(ttl) = self.ttl {
+            descriptor = descriptor.with_ttl(StateTtlConfig::new(ttl));
+        }
+        ctx.state.value_state(&descriptor)
+    }
+
+    fn process_element(
+        &mut self,
+        state: &mut Self::State,
+        row: Row,
+        ctx: &mut KeyedContext<'_, GroupKey, Row>,
+    ) -> Result<()> {
+        if !row.kind.is_accumulate() {
+            return Err(Error::Record("a top-N over a changelog with retractions is not supported".into()));
+        }
+        let key = ctx.key().clone();
+        let mut rows = match state.get(&key)? {
+            Some(rows) => rows,
+            None => {
+                if self.final_only {
+                    ctx.register_event_time_timer(MAX_WATERMARK)?;
+                }
+                Vec::new()
+            }
+        };
+        let at = rows.partition_point(|r| self.cmp(r, &row) != Ordering::Greater);
+        if at >= self.limit {
+            return Ok(());
+        }
+        let row = Row { kind: RowKind::Insert, values: row.values };
+        rows.insert(at, row);
+        let evicted = (rows.len() > self.limit).then(|| rows.pop().expect("more than the limit"));
+        if !self.final_only {
+            if let Some(e) = &evicted {
+                ctx.collect(self.out(RowKind::Delete, e, self.limit));
+            }
+            if self.with_rank {
+                for (i, moved) in rows.iter().enumerate().skip(at + 1) {
+                    ctx.collect(self.out(RowKind::UpdateBefore, moved, i));
+                    ctx.collect(self.out(RowKind::UpdateAfter, moved, i + 1));
+                }
+            }
+            ctx.collect(self.out(RowKind::Insert, &rows[at], at + 1));
+        }
+        state.put(&key, rows)
+    }
+
+    fn on_timer(
+        &mut self,
+        state: &mut Self::State,
+        _timestamp: i64,
+        ctx: &mut KeyedContext<'_, GroupKey, Row>,
+    ) -> Result<()> {
+        let key = ctx.key().clone();
+        if let Some(rows) = state.get(&key)? {
+            for (i, r) in rows.iter().enumerate() {
+                ctx.collect(self.out(RowKind::Insert, r, i + 1));
+            }
+            state.clear(&key)?;
+        }
+        Ok(())
+    }
+}

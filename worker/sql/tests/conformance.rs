@@ -107,4 +107,5 @@ conformance!(
     window_tvf_rows,
     filesystem_formats,
     distinct_and_with,
+    top_n,
 );

@@ -6,6 +6,7 @@
 //! change.
 
 mod aggregate;
+mod rank;
 mod window;
 
 use crate::ast::{ColumnKind, DataType, Insert, Type};
@@ -136,6 +137,8 @@ pub struct Planner<'a> {
     ids: RefCell<HashMap<String, usize>>,
     /// The `WITH` queries in scope, outermost first.
     ctes: RefCell<Vec<sql::Cte>>,
+    /// The limit a query puts on the `ROW_NUMBER()` column (name, rows) of its subquery.
+    rank_limit: RefCell<Option<(String, u64)>>,
 }
 
 fn digest(parts: &[&str]) -> String {
@@ -172,6 +175,7 @@ impl<'a> Planner<'a> {
             zone: Arc::new(zone),
             ids: RefCell::new(HashMap::new()),
             ctes: RefCell::new(Vec::new()),
+            rank_limit: RefCell::new(None),
         })
     }
 
@@ -412,11 +416,29 @@ impl<'a> Planner<'a> {
             sql::GroupByExpr::Expressions(e, modifiers) if modifiers.is_empty() => e.clone(),
             _ => return Err(unsupported(at, "GROUP BY ALL, ROLLUP, CUBE and GROUPING SETS")),
         };
+        // `FROM (SELECT .., ROW_NUMBER() OVER (..) AS rn ..) WHERE rn <= N`: the limit goes down.
+        if let [one] = s.from.as_slice()
+            && let sql::TableFactor::Derived { subquery, .. } = &one.relation
+            && let sql::SetExpr::Select(inner) = &*subquery.body
+            && let Some((_, Some(alias))) = inner.projection.iter().find_map(rank::row_number)
+            && let Some(n) = rank::limit_of(s.selection.as_ref(), &alias.value)
+        {
+            *self.rank_limit.borrow_mut() = Some((alias.value.clone(), n));
+        }
         let input = match s.from.as_slice() {
             [one] if one.joins.is_empty() => self.relation(&one.relation)?,
             [] => return Err(unsupported(at, "SELECT without FROM")),
             _ => return Err(unsupported(at, "a join")),
         };
+        if s.projection.iter().any(|i| rank::row_number(i).is_some()) {
+            if !group_by.is_empty() {
+                return Err(unsupported(
+                    at,
+                    "ROW_NUMBER() with GROUP BY in one SELECT (aggregate in a subquery first)",
+                ));
+            }
+            return self.top_n(s, input);
+        }
         let calls = aggregate::calls(s);
         if !calls.is_empty() || !group_by.is_empty() {
             return self.aggregate(s, input, &calls, &group_by);

@@ -1,0 +1,166 @@
+//! Top-N and deduplication: `SELECT .., ROW_NUMBER() OVER (PARTITION BY .. ORDER BY ..) AS rn
+//! FROM ..` in a subquery whose rows the outer query limits (`WHERE rn <= N`, `rn < N`, `rn = 1`,
+//! `rn BETWEEN 1 AND N`). The limit goes down into the rank operator, which keeps N rows per
+//! partition; ordered by a time (`ORDER BY rowtime`/`proctime`, ascending or descending, `rn =
+//! 1`) it is Flink's deduplication keeping the first or the last row.
+
+use super::{ChangelogMode, PlanNode, Planned, Planner, Relation, StateClass, digest, unsupported};
+use crate::agg::{GroupKey, TopN};
+use crate::ast::{DataType, Type};
+use crate::error::SqlError;
+use crate::expr::{Expr, Scope};
+use crate::session::RuntimeMode;
+use crate::value::Row;
+use sqlparser::ast::{self as sql, Spanned};
+
+/// The `ROW_NUMBER() OVER (..)` window of a select item, and its alias.
+pub(super) fn row_number(item: &sql::SelectItem) -> Option<(&sql::WindowSpec, Option<&sql::Ident>)> {
+    let (e, alias) = match item {
+        sql::SelectItem::UnnamedExpr(e) => (e, None),
+        sql::SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias)),
+        _ => return None,
+    };
+    match e {
+        sql::Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("ROW_NUMBER") => match &f.over {
+            Some(sql::WindowType::WindowSpec(spec)) => Some((spec, alias)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The rows an outer `WHERE` keeps of rank column `name`: `N` for `name <= N`, `name < N + 1`,
+/// `name = 1`, `name BETWEEN 1 AND N`, in any conjunct.
+pub(super) fn limit_of(selection: Option<&sql::Expr>, name: &str) -> Option<u64> {
+    let e = selection?;
+    let is_rank = |x: &sql::Expr| matches!(x, sql::Expr::Identifier(i) if i.value == name);
+    let number = |x: &sql::Expr| match x {
+        sql::Expr::Value(v) => match &v.value {
+            sql::Value::Number(n, _) => n.parse::<u64>().ok(),
+            _ => None,
+        },
+        _ => None,
+    };
+    match e {
+        sql::Expr::BinaryOp { left, op: sql::BinaryOperator::And, right } => {
+            limit_of(Some(left), name).or_else(|| limit_of(Some(right), name))
+        }
+        sql::Expr::Nested(inner) => limit_of(Some(inner), name),
+        sql::Expr::BinaryOp { left, op, right } if is_rank(left) => match (op, number(right)?) {
+            (sql::BinaryOperator::LtEq, n) => Some(n),
+            (sql::BinaryOperator::Lt, n) => n.checked_sub(1),
+            (sql::BinaryOperator::Eq, 1) => Some(1),
+            _ => None,
+        },
+        sql::Expr::Between { expr, negated: false, low, high } if is_rank(expr) && number(low) == Some(1) => {
+            number(high)
+        }
+        _ => None,
+    }
+}
+
+impl Planner<'_> {
+    /// A select whose list has `ROW_NUMBER() OVER (..)`, limited by the query around it.
+    pub(super) fn top_n(&self, s: &sql::Select, input: Relation) -> Result<Planned, SqlError> {
+        let at = s.select_token.0.span.start;
+        let input = self.materialize(input)?;
+        if input.mode != ChangelogMode::InsertOnly {
+            return Err(unsupported(at, "ROW_NUMBER over a changelog with updates (its input must be insert-only)"));
+        }
+        let compiler = self.compiler(&input.scope);
+        let filter = s.selection.as_ref().map(|w| compiler.predicate(w)).transpose()?;
+        let mut exprs = Vec::new();
+        let mut columns = Vec::new();
+        let mut rank_at = None;
+        let mut spec = None;
+        for item in &s.projection {
+            if let Some((window, alias)) = row_number(item) {
+                if spec.is_some() {
+                    return Err(unsupported(at, "two ROW_NUMBER() in one SELECT"));
+                }
+                spec = Some(window);
+                rank_at = Some((
+                    columns.len(),
+                    alias.map_or("EXPR$".to_string() + &columns.len().to_string(), |a| a.value.clone()),
+                ));
+                continue;
+            }
+            let (e, c) = self.projection(&compiler, std::slice::from_ref(item), at)?;
+            exprs.extend(e);
+            columns.extend(c);
+        }
+        let spec = spec.expect("a ROW_NUMBER item");
+        let (rank_at, rank_name) = rank_at.expect("a ROW_NUMBER item");
+        let limit = match self.rank_limit.borrow_mut().take() {
+            Some((name, n)) if name == rank_name => n,
+            _ => {
+                return Err(SqlError::at(
+                    at,
+                    format!(
+                        "ROW_NUMBER() needs a limit: select from this query WHERE {rank_name} <= N (top-N) or {rank_name} = 1 (deduplication)"
+                    ),
+                ));
+            }
+        };
+        if limit == 0 || spec.order_by.is_empty() {
+            return Err(SqlError::at(at, "ROW_NUMBER() needs an ORDER BY in its OVER and a limit of at least 1"));
+        }
+        let keep = exprs.len();
+        // After the kept columns: the partition keys, then the sort keys.
+        let partition_at = exprs.len();
+        for p in &spec.partition_by {
+            let t = compiler.compile(p)?;
+            exprs.push(t.expr);
+            columns.push((format!("$p{}", exprs.len()), t.ty));
+        }
+        let npartition = spec.partition_by.len();
+        let mut order = Vec::new();
+        for o in &spec.order_by {
+            let t = compiler.compile(&o.expr)?;
+            let descending = matches!(o.options.sort, Some(sql::OrderBySort::Desc));
+            if o.options.nulls_first.is_some() {
+                return Err(unsupported(o.expr.span().start, "NULLS FIRST/LAST in ROW_NUMBER's ORDER BY"));
+            }
+            exprs.push(t.expr);
+            columns.push((format!("$o{}", exprs.len()), t.ty));
+            order.push((exprs.len() - 1, descending));
+        }
+        let pre = self.calc(input, filter, exprs, Scope::of(None, columns.clone()))?;
+        let batch = self.session.options().runtime_mode == RuntimeMode::Batch;
+        let ttl = self.session.options().state_ttl;
+        let function =
+            TopN { order: order.into(), limit: limit as usize, keep, with_rank: true, final_only: batch, ttl };
+        let label = format!(
+            "Rank(rankType=[ROW_NUMBER], rankRange=[rankStart=1, rankEnd={limit}], partitionBy=[{}], orderBy=[{}])",
+            spec.partition_by.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", "),
+            spec.order_by.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", ")
+        );
+        let uid = self.id(digest(&["rank", &pre.uid, &label, &format!("{function:?}")]));
+        let stream = pre
+            .stream
+            .key_by(move |r: &Row| GroupKey(r.values[partition_at..partition_at + npartition].to_vec()))
+            .process(function)
+            .name(&label)
+            .uid(&uid);
+        let mode = if batch { ChangelogMode::InsertOnly } else { ChangelogMode::Retract };
+        let mut out: Vec<(String, Type)> = columns[..keep].to_vec();
+        out.push((rank_name.clone(), Type { data: DataType::BigInt, nullable: false }));
+        let ranked = Planned {
+            stream,
+            scope: Scope::of(None, out.clone()),
+            mode,
+            uid,
+            node: PlanNode { label, mode, state: StateClass::Bounded, inputs: vec![pre.node] },
+            rowtime: None,
+        };
+        if rank_at == keep {
+            return Ok(ranked);
+        }
+        // The rank where the select list has it.
+        let mut projection: Vec<Expr> = (0..keep).map(Expr::Column).collect();
+        projection.insert(rank_at, Expr::Column(keep));
+        let mut names = out[..keep].to_vec();
+        names.insert(rank_at, out[keep].clone());
+        self.calc(ranked, None, projection, Scope::of(None, names))
+    }
+}
