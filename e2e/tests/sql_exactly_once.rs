@@ -9,7 +9,7 @@
 //! The expected rows are computed here, not by the engine.
 
 use ferroflink::runtime::checkpoint::metadata::METADATA_FILE;
-use ferroflink_e2e::binary;
+use ferroflink_e2e::{binary, committed_lines, temp};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -47,18 +47,6 @@ fn expected() -> Vec<String> {
     lines
 }
 
-fn committed_lines(dir: &Path) -> Vec<String> {
-    let mut lines = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if !name.starts_with('.') && !name.starts_with('_') {
-            lines.extend(std::fs::read_to_string(e.path()).unwrap().lines().map(str::to_string));
-        }
-    }
-    lines.sort();
-    lines
-}
-
 /// Completed checkpoints under `dir` (with `_metadata`), oldest first.
 fn completed_checkpoints(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
@@ -84,16 +72,9 @@ fn sql(root: &Path, extra: &[&str]) -> Command {
     c
 }
 
-fn fresh(name: &str) -> PathBuf {
-    let root = std::env::temp_dir().join(format!("ff-sql-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root).unwrap();
-    root
-}
-
 #[test]
 fn a_killed_sql_job_restored_from_its_checkpoint_writes_each_row_once() {
-    let root = fresh("kill");
+    let root = temp("sql-kill");
     let checkpoints = root.join("checkpoints");
     let flags = [
         "-p",
@@ -134,7 +115,7 @@ fn a_killed_sql_job_restored_from_its_checkpoint_writes_each_row_once() {
 
 #[test]
 fn a_savepoint_of_a_sql_job_restores_at_another_parallelism() {
-    let root = fresh("savepoint");
+    let root = temp("sql-savepoint");
     let (checkpoints, savepoints) = (root.join("checkpoints"), root.join("savepoints"));
     let chk = ["--checkpoint-interval", "200ms", "--checkpoint-dir", checkpoints.to_str().unwrap()];
     let mut first = sql(&root, &chk)

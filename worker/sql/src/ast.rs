@@ -230,6 +230,22 @@ pub enum DataType {
     Null,
 }
 
+impl DataType {
+    /// Whether values of this type are numbers (exact or approximate).
+    pub fn is_numeric(&self) -> bool {
+        matches!(
+            self,
+            DataType::TinyInt
+                | DataType::SmallInt
+                | DataType::Int
+                | DataType::BigInt
+                | DataType::Float
+                | DataType::Double
+                | DataType::Decimal { .. }
+        )
+    }
+}
+
 /// A field of a `ROW`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Field {

@@ -297,22 +297,16 @@ impl Func {
                 }
             }
             Func::FromUnixtime(zone, pattern) => {
-                let p = if values.len() > 1 {
-                    pattern.get(str_at(1), |p| JavaPattern::new(p).ok())
-                } else {
-                    pattern.get("", |_| None)
-                };
+                // One argument: the default pattern, prepared as a constant.
+                let p = pattern.get(if values.len() > 1 { str_at(1) } else { "" }, |p| JavaPattern::new(p).ok());
                 match p {
                     Some(p) => string(tz::from_unixtime(int_at(0), zone, &p)),
                     None => Value::Null,
                 }
             }
             Func::UnixTimestamp(zone, pattern) => {
-                let p = if values.len() > 1 {
-                    pattern.get(str_at(1), |p| JavaPattern::new(p).ok())
-                } else {
-                    pattern.get("", |_| None)
-                };
+                // One argument: the default pattern, prepared as a constant.
+                let p = pattern.get(if values.len() > 1 { str_at(1) } else { "" }, |p| JavaPattern::new(p).ok());
                 match p {
                     Some(p) => Value::BigInt(tz::unix_timestamp(str_at(0), zone, &p)),
                     None => Value::Null,

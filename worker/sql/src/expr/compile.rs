@@ -123,16 +123,7 @@ fn is_string(t: &DataType) -> bool {
 }
 
 fn is_numeric(t: &DataType) -> bool {
-    matches!(
-        t,
-        DataType::TinyInt
-            | DataType::SmallInt
-            | DataType::Int
-            | DataType::BigInt
-            | DataType::Float
-            | DataType::Double
-            | DataType::Decimal { .. }
-    )
+    t.is_numeric()
 }
 
 /// Whether values of `a` and `b` compare (after the implicit casts [`Compiler::comparable`] adds).

@@ -129,20 +129,11 @@ fn compile_call(compiler: &crate::expr::Compiler, e: &sql::Expr) -> Result<Call,
             ));
         }
     };
-    if let Some(a) = &arg {
-        let numeric = matches!(
-            a.ty.data,
-            DataType::TinyInt
-                | DataType::SmallInt
-                | DataType::Int
-                | DataType::BigInt
-                | DataType::Float
-                | DataType::Double
-                | DataType::Decimal { .. }
-        );
-        if matches!(kind, AggKind::Sum | AggKind::Avg) && !numeric {
-            return Err(SqlError::at(at, format!("{name} takes a number, not {}", a.ty.data)));
-        }
+    if let Some(a) = &arg
+        && matches!(kind, AggKind::Sum | AggKind::Avg)
+        && !a.ty.data.is_numeric()
+    {
+        return Err(SqlError::at(at, format!("{name} takes a number, not {}", a.ty.data)));
     }
     let filter = f.filter.as_ref().map(|w| compiler.predicate(w)).transpose()?;
     let input = arg.as_ref().map_or(DataType::BigInt, |a| a.ty.data.clone());
