@@ -12,6 +12,7 @@ pub mod error;
 pub mod expr;
 pub mod format;
 pub mod functions;
+pub mod join;
 pub mod parser;
 pub mod planner;
 pub mod session;

@@ -108,4 +108,5 @@ conformance!(
     filesystem_formats,
     distinct_and_with,
     top_n,
+    joins,
 );

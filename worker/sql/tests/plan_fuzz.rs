@@ -179,7 +179,10 @@ proptest! {
     }
 }
 
-const SCRIPTS: [&str; 5] = [
+const SCRIPTS: [&str; 8] = [
+    include_str!("conformance/joins.sql"),
+    include_str!("conformance/top_n.sql"),
+    include_str!("conformance/distinct_and_with.sql"),
     include_str!("conformance/calc_basics.sql"),
     include_str!("conformance/group_aggregates.sql"),
     include_str!("conformance/window_aggregates.sql"),

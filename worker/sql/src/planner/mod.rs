@@ -6,6 +6,7 @@
 //! change.
 
 mod aggregate;
+mod join;
 mod rank;
 mod window;
 
@@ -427,8 +428,16 @@ impl<'a> Planner<'a> {
         }
         let input = match s.from.as_slice() {
             [one] if one.joins.is_empty() => self.relation(&one.relation)?,
+            [one] => {
+                let mut joined = self.materialize(self.relation(&one.relation)?)?;
+                for j in &one.joins {
+                    let right = self.materialize(self.relation(&j.relation)?)?;
+                    joined = self.join(joined, right, &j.join_operator, j.relation.span().start)?;
+                }
+                Relation::Plain(joined)
+            }
             [] => return Err(unsupported(at, "SELECT without FROM")),
-            _ => return Err(unsupported(at, "a join")),
+            _ => return Err(unsupported(at, "a join by commas in FROM (write JOIN .. ON)")),
         };
         if s.projection.iter().any(|i| rank::row_number(i).is_some()) {
             if !group_by.is_empty() {

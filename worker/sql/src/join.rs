@@ -1,0 +1,255 @@
+//! The regular join of two changelogs on equal keys (Flink's `Join`): each side keeps, per key,
+//! its rows with their multiplicity and, on an outer side, how many rows of the other side each
+//! matches. A row that arrives joins the other side's rows of its key that the residual
+//! condition accepts (`+I` of each pair); a retraction takes them back (`-D`). On an outer side a
+//! row without a match is emitted padded with NULLs, and that padded row is taken back when its
+//! first match arrives (and emitted again when its last match leaves). A NULL key matches
+//! nothing. In batch mode (`final_only`) each key's result is emitted once, at the end of input.
+//!
+//! Interval joins and joins on window bounds are this join with their time conditions in the
+//! residual condition: the same rows, with state kept until `table.exec.state.ttl` expires it.
+
+use crate::agg::GroupKey;
+use crate::expr::Expr;
+use crate::value::{Row, RowKind, Value};
+use ferroflink_core::error::{Error, Result};
+use ferroflink_core::record::MAX_WATERMARK;
+use ferroflink_datastream::{KeyedCoProcessFunction, KeyedContext};
+use ferroflink_runtime::context::RuntimeContext;
+use ferroflink_state::ttl::StateTtlConfig;
+use ferroflink_state::{StateDescriptor, ValueState};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A row of one side, how many times it is there, and how many rows of the other side it
+/// matches.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    values: Vec<Value>,
+    count: i64,
+    matches: i64,
+}
+
+/// Which rows a join keeps without a match.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JoinKind {
+    /// `[INNER] JOIN`.
+    Inner,
+    /// `LEFT [OUTER] JOIN`.
+    Left,
+    /// `RIGHT [OUTER] JOIN`.
+    Right,
+    /// `FULL [OUTER] JOIN`.
+    Full,
+}
+
+impl JoinKind {
+    /// Whether the left (`left`) or right side keeps unmatched rows.
+    pub fn outer(self, left: bool) -> bool {
+        match self {
+            JoinKind::Inner => false,
+            JoinKind::Left => left,
+            JoinKind::Right => !left,
+            JoinKind::Full => true,
+        }
+    }
+}
+
+/// See the module documentation.
+#[derive(Clone, Debug)]
+pub struct RegularJoin {
+    /// The join type.
+    pub kind: JoinKind,
+    /// Columns of a left and a right row.
+    pub widths: (usize, usize),
+    /// The condition besides the equal keys, over `left ++ right`.
+    pub residual: Option<Arc<Expr>>,
+    /// `table.exec.state.ttl`.
+    pub ttl: Option<Duration>,
+    /// Batch mode.
+    pub final_only: bool,
+    /// The operator's name, for errors.
+    pub name: Arc<str>,
+}
+
+type Side = ValueState<GroupKey, Vec<Entry>>;
+
+impl RegularJoin {
+    fn pair(&self, left: Option<&[Value]>, right: Option<&[Value]>) -> Vec<Value> {
+        let mut values = Vec::with_capacity(self.widths.0 + self.widths.1);
+        match left {
+            Some(l) => values.extend_from_slice(l),
+            None => values.resize(self.widths.0, Value::Null),
+        }
+        match right {
+            Some(r) => values.extend_from_slice(r),
+            None => values.resize(self.widths.0 + self.widths.1, Value::Null),
+        }
+        values
+    }
+
+    /// Whether `row` (of side `left`) and `other` satisfy the residual condition.
+    fn accepts(&self, row: &[Value], other: &[Value], left: bool) -> Result<bool> {
+        let Some(residual) = &self.residual else { return Ok(true) };
+        let joined = if left { self.pair(Some(row), Some(other)) } else { self.pair(Some(other), Some(row)) };
+        residual.eval_bool(&joined).map(|b| b == Some(true)).map_err(|e| Error::Record(format!("{}: {e}", self.name)))
+    }
+
+    fn emit(
+        &self,
+        ctx: &mut KeyedContext<'_, GroupKey, Row>,
+        kind: RowKind,
+        row: &[Value],
+        other: Option<&[Value]>,
+        left: bool,
+        times: i64,
+    ) {
+        let values = if left { self.pair(Some(row), other) } else { self.pair(other, Some(row)) };
+        for _ in 0..times.max(0) {
+            ctx.collect(Row { kind, values: values.clone() });
+        }
+    }
+
+    /// A row of side `left` arrives (or is retracted).
+    fn process(
+        &self,
+        sides: &mut (Side, Side),
+        row: Row,
+        left: bool,
+        ctx: &mut KeyedContext<'_, GroupKey, Row>,
+    ) -> Result<()> {
+        let key = ctx.key().clone();
+        let (mine, theirs) = if left { (&sides.0, &sides.1) } else { (&sides.1, &sides.0) };
+        let retract = !row.kind.is_accumulate();
+        let mut own = mine.get(&key)?.unwrap_or_default();
+        if own.is_empty() && theirs.get(&key)?.is_none() && self.final_only {
+            ctx.register_event_time_timer(MAX_WATERMARK)?;
+        }
+        let at = own.iter().position(|e| e.values == row.values);
+        if retract && at.is_none() {
+            // Not (or no longer, after its TTL) here.
+            return Ok(());
+        }
+        let mut other = theirs.get(&key)?.unwrap_or_default();
+        let null_key = key.0.iter().any(Value::is_null);
+        let mut matched = 0;
+        if !null_key {
+            for o in other.iter_mut() {
+                if !self.accepts(&row.values, &o.values, left)? {
+                    continue;
+                }
+                matched += o.count;
+                if self.final_only {
+                    continue;
+                }
+                let other_outer = self.kind.outer(!left);
+                if retract {
+                    self.emit(ctx, RowKind::Delete, &row.values, Some(&o.values), left, o.count);
+                    o.matches -= 1;
+                    if other_outer && o.matches == 0 {
+                        self.emit(ctx, RowKind::Insert, &o.values, None, !left, o.count);
+                    }
+                } else {
+                    if other_outer && o.matches == 0 {
+                        self.emit(ctx, RowKind::Delete, &o.values, None, !left, o.count);
+                    }
+                    o.matches += 1;
+                    self.emit(ctx, RowKind::Insert, &row.values, Some(&o.values), left, o.count);
+                }
+            }
+        }
+        if matched == 0 && self.kind.outer(left) && !self.final_only {
+            let kind = if retract { RowKind::Delete } else { RowKind::Insert };
+            self.emit(ctx, kind, &row.values, None, left, 1);
+        }
+        match (at, retract) {
+            (Some(i), true) => {
+                own[i].count -= 1;
+                if own[i].count == 0 {
+                    own.remove(i);
+                }
+            }
+            (Some(i), false) => own[i].count += 1,
+            (None, _) => own.push(Entry { values: row.values, count: 1, matches: matched }),
+        }
+        let (mine, theirs) = if left { (&sides.0, &sides.1) } else { (&sides.1, &sides.0) };
+        if own.is_empty() {
+            mine.clear(&key)?
+        } else {
+            mine.put(&key, own)?
+        }
+        if matched > 0 && !self.final_only {
+            theirs.put(&key, other)?;
+        }
+        Ok(())
+    }
+}
+
+impl KeyedCoProcessFunction<GroupKey, Row, Row, Row> for RegularJoin {
+    type State = (Side, Side);
+
+    fn open(&mut self, ctx: &mut RuntimeContext) -> Result<Self::State> {
+        let descriptor = |name: &str| {
+            let d = StateDescriptor::new(name);
+            match self.ttl {
+                Some(ttl) => d.with_ttl(StateTtlConfig::new(ttl)),
+                None => d,
+            }
+        };
+        Ok((ctx.state.value_state(&descriptor("join-left"))?, ctx.state.value_state(&descriptor("join-right"))?))
+    }
+
+    fn process_element1(
+        &mut self,
+        sides: &mut Self::State,
+        row: Row,
+        ctx: &mut KeyedContext<'_, GroupKey, Row>,
+    ) -> Result<()> {
+        self.process(sides, row, true, ctx)
+    }
+
+    fn process_element2(
+        &mut self,
+        sides: &mut Self::State,
+        row: Row,
+        ctx: &mut KeyedContext<'_, GroupKey, Row>,
+    ) -> Result<()> {
+        self.process(sides, row, false, ctx)
+    }
+
+    /// Batch mode: the key's whole result.
+    fn on_timer(
+        &mut self,
+        sides: &mut Self::State,
+        _timestamp: i64,
+        ctx: &mut KeyedContext<'_, GroupKey, Row>,
+    ) -> Result<()> {
+        let key = ctx.key().clone();
+        let (lefts, rights) = (sides.0.get(&key)?.unwrap_or_default(), sides.1.get(&key)?.unwrap_or_default());
+        let null_key = key.0.iter().any(Value::is_null);
+        let mut right_matched = vec![false; rights.len()];
+        for l in &lefts {
+            let mut matched = false;
+            for (j, r) in rights.iter().enumerate() {
+                if !null_key && self.accepts(&l.values, &r.values, true)? {
+                    matched = true;
+                    right_matched[j] = true;
+                    self.emit(ctx, RowKind::Insert, &l.values, Some(&r.values), true, l.count * r.count);
+                }
+            }
+            if !matched && self.kind.outer(true) {
+                self.emit(ctx, RowKind::Insert, &l.values, None, true, l.count);
+            }
+        }
+        if self.kind.outer(false) {
+            for (r, matched) in rights.iter().zip(right_matched) {
+                if !matched {
+                    self.emit(ctx, RowKind::Insert, &r.values, None, false, r.count);
+                }
+            }
+        }
+        sides.0.clear(&key)?;
+        sides.1.clear(&key)
+    }
+}

@@ -1,0 +1,217 @@
+//! `FROM a [INNER|LEFT|RIGHT|FULL] JOIN b ON ..` (or `USING (..)`): the equalities between the
+//! two sides' columns become the key both inputs are partitioned by (cast to their common type),
+//! the rest of the condition is checked on each pair ([`crate::join::RegularJoin`]).
+
+use super::{ChangelogMode, PlanNode, Planned, Planner, StateClass, digest, unsupported};
+use crate::agg::GroupKey;
+use crate::error::SqlError;
+use crate::expr::{Cmp, Expr, Scope, Typed};
+use crate::join::{JoinKind, RegularJoin};
+use crate::session::RuntimeMode;
+use crate::typing::least_restrictive;
+use crate::value::{Row, Value};
+use sqlparser::ast::{self as sql, Spanned};
+use std::sync::Arc;
+
+/// The conjuncts of a condition.
+fn conjuncts(e: Expr, out: &mut Vec<Expr>) {
+    match e {
+        Expr::And(a, b) => {
+            conjuncts(*a, out);
+            conjuncts(*b, out);
+        }
+        other => out.push(other),
+    }
+}
+
+/// Which side's columns an expression reads: `(reads left, reads right)`.
+fn sides(e: &Expr, left_width: usize) -> (bool, bool) {
+    let (mut l, mut r) = (false, false);
+    e.visit(&mut |x| {
+        if let Expr::Column(c) = x {
+            if *c < left_width { l = true } else { r = true }
+        }
+    });
+    (l, r)
+}
+
+/// `e` over the right side's own columns (its columns shifted down by the left side's width).
+fn shifted(e: &Expr, by: usize) -> Expr {
+    let mut copy = e.clone();
+    renumber(&mut copy, by);
+    copy
+}
+
+fn renumber(e: &mut Expr, by: usize) {
+    match e {
+        Expr::Column(c) => *c -= by,
+        Expr::Literal(_) => {}
+        Expr::Field(x, _) | Expr::Not(x) | Expr::IsNull(x, _) | Expr::Negate(x) => renumber(x, by),
+        Expr::IsBoolean { expr, .. } | Expr::Like { expr, .. } => renumber(expr, by),
+        Expr::And(a, b) | Expr::Or(a, b) | Expr::Compare(_, a, b) => {
+            renumber(a, by);
+            renumber(b, by);
+        }
+        Expr::Arithmetic { left, right, .. } => {
+            renumber(left, by);
+            renumber(right, by);
+        }
+        Expr::TimePlusInterval { time, interval, .. } => {
+            renumber(time, by);
+            renumber(interval, by);
+        }
+        Expr::Case { whens, otherwise } => {
+            for (c, r) in whens {
+                renumber(c, by);
+                renumber(r, by);
+            }
+            renumber(otherwise, by);
+        }
+        Expr::Cast(c) => renumber(&mut c.expr, by),
+        Expr::In { expr, list, .. } => {
+            renumber(expr, by);
+            list.iter_mut().for_each(|x| renumber(x, by));
+        }
+        Expr::Call(_, args) => args.iter_mut().for_each(|x| renumber(x, by)),
+    }
+}
+
+impl Planner<'_> {
+    /// `left` joined with `right` by `operator`.
+    pub(super) fn join(
+        &self,
+        left: Planned,
+        right: Planned,
+        operator: &sql::JoinOperator,
+        at: sqlparser::tokenizer::Location,
+    ) -> Result<Planned, SqlError> {
+        let (kind, constraint) = match operator {
+            sql::JoinOperator::Join(c) | sql::JoinOperator::Inner(c) => (JoinKind::Inner, c),
+            sql::JoinOperator::Left(c) | sql::JoinOperator::LeftOuter(c) => (JoinKind::Left, c),
+            sql::JoinOperator::Right(c) | sql::JoinOperator::RightOuter(c) => (JoinKind::Right, c),
+            sql::JoinOperator::FullOuter(c) => (JoinKind::Full, c),
+            _ => {
+                return Err(unsupported(
+                    at,
+                    "this kind of join (Flink SQL's are [INNER], LEFT, RIGHT and FULL JOIN .. ON)",
+                ));
+            }
+        };
+        let lw = left.scope.columns.len();
+        let mut scope = left.scope.clone();
+        scope.columns.extend(right.scope.columns.iter().cloned());
+        let compiler = self.compiler(&scope);
+        let condition = match constraint {
+            sql::JoinConstraint::On(e) => compiler.predicate(e)?,
+            sql::JoinConstraint::Using(names) => {
+                let mut all: Option<Expr> = None;
+                for n in names {
+                    let name = n.to_string();
+                    let l = left.scope.resolve(None, &name, n.span().start)?;
+                    let r = right.scope.resolve(None, &name, n.span().start)?;
+                    let eq = Expr::Compare(Cmp::Eq, Box::new(Expr::Column(l)), Box::new(Expr::Column(lw + r)));
+                    all = Some(match all {
+                        Some(a) => Expr::And(Box::new(a), Box::new(eq)),
+                        None => eq,
+                    });
+                }
+                all.ok_or_else(|| SqlError::at(at, "USING needs a column"))?
+            }
+            _ => return Err(unsupported(at, "a join without ON or USING (a cross join)")),
+        };
+        let mut parts = Vec::new();
+        conjuncts(condition, &mut parts);
+        let (mut left_keys, mut right_keys, mut residual) = (Vec::new(), Vec::new(), Vec::new());
+        for part in parts {
+            if let Expr::Compare(Cmp::Eq, a, b) = &part {
+                let (sa, sb) = (sides(a, lw), sides(b, lw));
+                let pair = match (sa, sb) {
+                    ((true, false), (false, true)) => Some((a, b)),
+                    ((false, true), (true, false)) => Some((b, a)),
+                    _ => None,
+                };
+                if let Some((l, r)) = pair {
+                    left_keys.push((**l).clone());
+                    right_keys.push(shifted(r, lw));
+                    continue;
+                }
+            }
+            residual.push(part);
+        }
+        if left_keys.is_empty() {
+            return Err(unsupported(at, "a join without an equality between its two sides' columns"));
+        }
+        // Both sides' keys of a pair in their common type, so equal values are equal keys.
+        let key_type = |e: &Expr, side: &Scope| -> crate::ast::Type {
+            match e {
+                Expr::Column(c) => side.columns[*c].ty.clone(),
+                _ => crate::ast::Type { data: crate::ast::DataType::Null, nullable: true },
+            }
+        };
+        let left_compiler = self.compiler(&left.scope);
+        let right_compiler = self.compiler(&right.scope);
+        for (l, r) in left_keys.iter_mut().zip(right_keys.iter_mut()) {
+            let (lt, rt) = (key_type(l, &left.scope), key_type(r, &right.scope));
+            if let Ok(common) = least_restrictive(&[lt.clone(), rt.clone()])
+                && lt.data != rt.data
+                && common.data != crate::ast::DataType::Null
+            {
+                *l = left_compiler.cast(Typed { expr: l.clone(), ty: lt }, &common.data, true).expr;
+                *r = right_compiler.cast(Typed { expr: r.clone(), ty: rt }, &common.data, true).expr;
+            }
+        }
+        let residual = residual.into_iter().reduce(|a, b| Expr::And(Box::new(a), Box::new(b)));
+        let batch = self.session.options().runtime_mode == RuntimeMode::Batch;
+        let ttl = self.session.options().state_ttl;
+        let label = format!(
+            "Join(joinType=[{kind:?}], where=[{}], leftKeys={}, rightKeys={})",
+            match constraint {
+                sql::JoinConstraint::On(e) => e.to_string(),
+                other => format!("{other:?}"),
+            },
+            left_keys.len(),
+            right_keys.len()
+        );
+        let uid = self.id(digest(&[
+            "join",
+            &left.uid,
+            &right.uid,
+            &label,
+            &format!("{left_keys:?}{right_keys:?}{residual:?}{batch}"),
+        ]));
+        let function = RegularJoin {
+            kind,
+            widths: (lw, right.scope.columns.len()),
+            residual: residual.map(Arc::new),
+            ttl,
+            final_only: batch,
+            name: label.clone().into(),
+        };
+        let key_of = |keys: Vec<Expr>| {
+            let keys: Arc<[Expr]> = keys.into();
+            move |r: &Row| GroupKey(keys.iter().map(|k| k.eval(&r.values).unwrap_or(Value::Null)).collect())
+        };
+        let stream = left
+            .stream
+            .key_by(key_of(left_keys))
+            .connect(&right.stream.key_by(key_of(right_keys)))
+            .process(function)
+            .name(&label)
+            .uid(&uid);
+        let insert_only = left.mode == ChangelogMode::InsertOnly && right.mode == ChangelogMode::InsertOnly;
+        let mode = if batch || (insert_only && kind == JoinKind::Inner) {
+            ChangelogMode::InsertOnly
+        } else {
+            ChangelogMode::Retract
+        };
+        let state = if batch || ttl.is_some() { StateClass::Bounded } else { StateClass::Unbounded };
+        Ok(Planned {
+            stream,
+            scope,
+            mode,
+            uid,
+            node: PlanNode { label, mode, state, inputs: vec![left.node, right.node] },
+            rowtime: None,
+        })
+    }
+}
