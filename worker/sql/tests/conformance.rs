@@ -109,4 +109,6 @@ conformance!(
     distinct_and_with,
     top_n,
     joins,
+    order_by_limit,
+    batch_order_by,
 );

@@ -301,12 +301,57 @@ impl<'a> Planner<'a> {
     /// Plans a query.
     pub fn query(&self, q: &sql::Query) -> Result<Planned, SqlError> {
         let at = q.body.span().start;
-        if q.order_by.is_some() {
-            return Err(unsupported(at, "ORDER BY"));
+        if q.fetch.is_some() {
+            return Err(unsupported(at, "FETCH"));
         }
-        if q.limit_clause.is_some() || q.fetch.is_some() {
-            return Err(unsupported(at, "LIMIT"));
+        let limit = match &q.limit_clause {
+            None | Some(sql::LimitClause::LimitOffset { limit: None, offset: None, .. }) => None,
+            Some(sql::LimitClause::LimitOffset { limit: Some(e), offset: None, limit_by }) if limit_by.is_empty() => {
+                Some(
+                    rank::constant_count(e)
+                        .ok_or_else(|| SqlError::at(e.span().start, "LIMIT takes a whole number"))?,
+                )
+            }
+            Some(_) => return Err(unsupported(at, "OFFSET")),
+        };
+        let mut keys = match q.order_by.as_ref().map(|o| &o.kind) {
+            None => Vec::new(),
+            Some(sql::OrderByKind::Expressions(keys)) => keys.clone(),
+            Some(sql::OrderByKind::All(_)) => return Err(unsupported(at, "ORDER BY ALL")),
+        };
+        if keys.is_empty() && limit.is_none() {
+            return self.with(q);
         }
+        // A select sorts by what its rows do not show too: each sort expression becomes a hidden
+        // column of the select (`$order<i>`), dropped after the sort.
+        let mut hidden = 0;
+        let planned = match &*q.body {
+            sql::SetExpr::Select(s)
+                if s.distinct.is_none() && keys.iter().any(|k| rank::constant_count(&k.expr).is_none()) =>
+            {
+                let mut select = (**s).clone();
+                for (i, k) in keys.iter_mut().enumerate() {
+                    if rank::constant_count(&k.expr).is_some() {
+                        continue;
+                    }
+                    let name = sql::Ident::new(format!("$order{i}"));
+                    select
+                        .projection
+                        .push(sql::SelectItem::ExprWithAlias { expr: k.expr.clone(), alias: name.clone() });
+                    k.expr = sql::Expr::Identifier(name);
+                    hidden += 1;
+                }
+                let query = sql::Query { body: Box::new(sql::SetExpr::Select(Box::new(select))), ..q.clone() };
+                self.with(&query)?
+            }
+            _ => self.with(q)?,
+        };
+        self.sort_limit(planned, &keys, hidden, limit, at)
+    }
+
+    /// The query's body with its `WITH` queries in scope.
+    fn with(&self, q: &sql::Query) -> Result<Planned, SqlError> {
+        let at = q.body.span().start;
         let Some(with) = &q.with else { return self.set_expr(&q.body) };
         if with.recursive {
             return Err(unsupported(at, "WITH RECURSIVE"));

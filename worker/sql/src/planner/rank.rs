@@ -59,7 +59,85 @@ pub(super) fn limit_of(selection: Option<&sql::Expr>, name: &str) -> Option<u64>
     }
 }
 
+/// A whole number constant (`LIMIT 10`).
+pub(super) fn constant_count(e: &sql::Expr) -> Option<u64> {
+    match e {
+        sql::Expr::Value(v) => match &v.value {
+            sql::Value::Number(n, _) => n.parse().ok(),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 impl Planner<'_> {
+    /// `ORDER BY .. [LIMIT n]` and `LIMIT n` of a query's rows: a top-N of one partition. In
+    /// streaming mode a sort needs a limit (a changelog of the first `n` rows); in batch mode the
+    /// sorted rows come once, at the end of input. `LIMIT` alone keeps the first `n` rows to
+    /// arrive.
+    /// The input's last `hidden` columns are sort keys only, not output.
+    pub(super) fn sort_limit(
+        &self,
+        input: Planned,
+        keys: &[sql::OrderByExpr],
+        hidden: usize,
+        limit: Option<u64>,
+        at: sqlparser::tokenizer::Location,
+    ) -> Result<Planned, SqlError> {
+        let batch = self.session.options().runtime_mode == RuntimeMode::Batch;
+        if input.mode != ChangelogMode::InsertOnly {
+            return Err(unsupported(at, "ORDER BY or LIMIT over a changelog with updates"));
+        }
+        if !keys.is_empty() && limit.is_none() && !batch {
+            return Err(unsupported(at, "ORDER BY without LIMIT in streaming mode (a sort never ends; add LIMIT n)"));
+        }
+        let compiler = self.compiler(&input.scope);
+        let mut order = Vec::new();
+        let mut exprs: Vec<Expr> = (0..input.scope.columns.len()).map(Expr::Column).collect();
+        let mut columns = input.scope.columns.iter().map(|c| (c.name.clone(), c.ty.clone())).collect::<Vec<_>>();
+        for o in keys {
+            if o.options.nulls_first.is_some() {
+                return Err(unsupported(o.expr.span().start, "NULLS FIRST/LAST"));
+            }
+            let column = match constant_count(&o.expr) {
+                // `ORDER BY 2`: the second column.
+                Some(n) if n >= 1 && (n as usize) <= input.scope.columns.len() - hidden => n as usize - 1,
+                Some(_) => {
+                    return Err(SqlError::at(o.expr.span().start, "ORDER BY <n> names a column of the query, from 1"));
+                }
+                None => {
+                    let t = compiler.compile(&o.expr)?;
+                    exprs.push(t.expr);
+                    columns.push((format!("$s{}", exprs.len()), t.ty));
+                    exprs.len() - 1
+                }
+            };
+            order.push((column, matches!(o.options.sort, Some(sql::OrderBySort::Desc))));
+        }
+        let keep = input.scope.columns.len() - hidden;
+        let scope = Scope { columns: input.scope.columns[..keep].to_vec() };
+        let pre = if exprs.len() > keep { self.calc(input, None, exprs, Scope::of(None, columns))? } else { input };
+        let limit = limit.map_or(usize::MAX, |n| n as usize);
+        let function = TopN { order: order.into(), limit, keep, with_rank: false, final_only: batch, ttl: None };
+        let label = format!(
+            "SortLimit(orderBy=[{}], fetch=[{}])",
+            keys.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(", "),
+            if limit == usize::MAX { "all".to_string() } else { limit.to_string() }
+        );
+        let uid = self.id(digest(&["sort-limit", &pre.uid, &label, &format!("{function:?}")]));
+        let stream = pre.stream.key_by(|_: &Row| GroupKey(Vec::new())).process(function).name(&label).uid(&uid);
+        let mode = if batch || keys.is_empty() { ChangelogMode::InsertOnly } else { ChangelogMode::Retract };
+        let state = if limit == usize::MAX { StateClass::Unbounded } else { StateClass::Bounded };
+        Ok(Planned {
+            stream,
+            scope,
+            mode,
+            uid,
+            node: PlanNode { label, mode, state, inputs: vec![pre.node] },
+            rowtime: None,
+        })
+    }
+
     /// A select whose list has `ROW_NUMBER() OVER (..)`, limited by the query around it.
     pub(super) fn top_n(&self, s: &sql::Select, input: Relation) -> Result<Planned, SqlError> {
         let at = s.select_token.0.span.start;
