@@ -338,7 +338,7 @@ pub fn main(registry: Registry) {
     let telemetry = ferroflink_telemetry::init(service, "ferroflink=warn", "ferroflink=info");
     let result = match cli.command {
         Command::Run { job, args } => run(&registry, &job, &args),
-        Command::Sql(args) => crate::sql_client::run(*args),
+        Command::Sql(args) => crate::sql_client::run(*args, &registry),
         Command::Bench { queries, events, parallelism, checkpoint_interval, job_args } => {
             bench(&registry, &queries, events, parallelism, checkpoint_interval, &job_args)
         }

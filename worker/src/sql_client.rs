@@ -6,7 +6,7 @@
 //! error.
 
 use crate::cli::{Interrupts, LocalFlags, execute_local, load_config};
-use crate::jobs::{BuiltJob, JobFlags, Report};
+use crate::jobs::{BuiltJob, JobFlags, Registry, Report};
 use crate::spec::{JobSettings, Overrides};
 use anyhow::Context;
 use ferroflink_datastream::StreamExecutionEnvironment;
@@ -36,8 +36,8 @@ pub struct SqlArgs {
     job: JobFlags,
 }
 
-/// Runs `ferroflink sql`.
-pub fn run(args: SqlArgs) -> anyhow::Result<()> {
+/// Runs `ferroflink sql` with the functions of `registry` for `CREATE FUNCTION`.
+pub fn run(args: SqlArgs, registry: &Registry) -> anyhow::Result<()> {
     let (text, origin) = match (&args.file, &args.execute) {
         (Some(path), _) => (
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
@@ -68,7 +68,9 @@ pub fn run(args: SqlArgs) -> anyhow::Result<()> {
             }
             Effect::Explain { effect, .. } => {
                 let env = StreamExecutionEnvironment::new();
-                let planner = Planner::new(&session, env).map_err(located)?;
+                let planner = Planner::new(&session, env)
+                    .and_then(|p| p.with_functions(registry.functions()))
+                    .map_err(located)?;
                 let plans = match *effect {
                     Effect::Job(inserts) => planner.inserts(&inserts).map_err(located)?,
                     Effect::Query(query) => vec![planner.query(&query).map_err(located)?.node],
@@ -90,7 +92,9 @@ pub fn run(args: SqlArgs) -> anyhow::Result<()> {
         let settings = base.with(&overrides).map_err(|e| anyhow::anyhow!("{e}"))?;
         let env = StreamExecutionEnvironment::new();
         env.configure(&settings);
-        let planner = Planner::new(&session, env.clone()).map_err(located)?;
+        let planner = Planner::new(&session, env.clone())
+            .and_then(|p| p.with_functions(registry.functions()))
+            .map_err(located)?;
         let (name, plans, footer) = match effect {
             Effect::Job(inserts) => {
                 let plans = planner.inserts(&inserts).map_err(located)?;

@@ -17,6 +17,7 @@ pub mod parser;
 pub mod planner;
 pub mod session;
 pub mod typing;
+pub mod udf;
 pub mod value;
 
 pub use error::SqlError;

@@ -133,6 +133,11 @@ impl Session {
         self.views.get(&path_of(name).ok()?)
     }
 
+    /// The functions bound by `CREATE FUNCTION`: SQL name and registered identifier.
+    pub fn functions(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.functions.iter().map(|(n, i)| (n.as_str(), i.as_str()))
+    }
+
     /// The registered name a SQL function name is bound to by `CREATE FUNCTION`.
     pub fn function(&self, name: &str) -> Option<&str> {
         self.functions.get(name).map(String::as_str)

@@ -170,7 +170,9 @@ proptest! {
         let sqlparser::ast::SetExpr::Select(select) = *q.body else { return Ok(()) };
         let sqlparser::ast::SelectItem::UnnamedExpr(expr) = &select.projection[0] else { return Ok(()) };
         let scope = scope();
-        let compiler = Compiler { scope: &scope, zone: Arc::new(LocalZone::named("UTC").unwrap()), substitutions: &[] };
+        let udfs = std::collections::BTreeMap::new();
+        let compiler =
+            Compiler { scope: &scope, zone: Arc::new(LocalZone::named("UTC").unwrap()), substitutions: &[], udfs: &udfs };
         if let Ok(typed) = compiler.compile(expr) {
             for k in 0..4 {
                 let _ = typed.expr.eval(&row(seed.wrapping_add(k)));

@@ -30,6 +30,9 @@ use crate::datastream::StreamExecutionEnvironment;
 use crate::error::{Error, Result};
 use crate::runtime::{PlannedJob, Planner};
 use crate::spec::{Job, JobSpec};
+use crate::sql::ast::DataType;
+use crate::sql::udf::Udfs;
+use crate::sql::value::Value;
 use clap::Args as _;
 use std::sync::Arc;
 
@@ -44,10 +47,11 @@ struct Entry {
     help: fn() -> clap::Command,
 }
 
-/// Jobs by name, in the order they were registered.
+/// Jobs by name, in the order they were registered, and the functions SQL can bind.
 #[derive(Clone, Default)]
 pub struct Registry {
     jobs: Vec<Entry>,
+    functions: Udfs,
 }
 
 impl std::fmt::Debug for Registry {
@@ -120,6 +124,29 @@ impl Registry {
         let help = || JobFlags::augment_args(A::command());
         self.jobs.push(Entry { name: name.into(), about: about.into(), build, help });
         self
+    }
+
+    /// Adds a scalar function for SQL under `identifier` (`CREATE FUNCTION f AS '<identifier>'`
+    /// binds a SQL name to it): its argument types, its result type and its body, which gets the
+    /// arguments cast to those types (NULL as it is) and returns the result or why there is none
+    /// (which fails the job).
+    ///
+    /// # Panics
+    /// When `identifier` is registered already.
+    pub fn function(
+        mut self,
+        identifier: &str,
+        args: &[DataType],
+        result: DataType,
+        body: impl Fn(&[Value]) -> std::result::Result<Value, String> + Send + Sync + 'static,
+    ) -> Registry {
+        self.functions = self.functions.scalar(identifier, args, result, body);
+        self
+    }
+
+    /// The functions registered for SQL.
+    pub fn functions(&self) -> &Udfs {
+        &self.functions
     }
 
     /// Whether job `name` is registered.

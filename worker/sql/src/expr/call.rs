@@ -117,6 +117,8 @@ pub enum Func {
     ToTimestampLtz(u8),
     /// `CONVERT_TZ(s, from, to)`.
     ConvertTz,
+    /// A function the binary registers, bound by `CREATE FUNCTION`.
+    Udf(crate::udf::ScalarUdf),
 }
 
 impl Func {
@@ -159,6 +161,10 @@ impl Func {
                 return Ok(super::cast::local(now(), zone).map_or(Value::Null, |t| Value::Date(t.date())));
             }
             Func::UnixTimestampNow => return Ok(Value::BigInt(now().and_utc().timestamp())),
+            Func::Udf(udf) => {
+                let values: Vec<Value> = args.iter().map(|a| a.eval(row)).collect::<EvalResult<_>>()?;
+                return (udf.body)(&values).map_err(|e| EvalError(format!("function {}: {e}", udf.identifier)));
+            }
             _ => {}
         }
         let values: Vec<Cow<Value>> = args.iter().map(|a| a.eval_ref(row)).collect::<EvalResult<_>>()?;
@@ -336,7 +342,8 @@ impl Func {
             | Func::CurrentTimestamp
             | Func::LocalTimestamp(_)
             | Func::CurrentDate(_)
-            | Func::UnixTimestampNow => unreachable!("evaluated above"),
+            | Func::UnixTimestampNow
+            | Func::Udf(_) => unreachable!("evaluated above"),
         })
     }
 }
@@ -844,13 +851,26 @@ fn function(c: &Compiler, f: &sql::Function, at: Location) -> Result<Typed, SqlE
             strings_then_ints(&args, 3, at)?;
             call(Func::ConvertTz, args, STRING, nullable)
         }
-        _ => {
-            return Err(SqlError::at(
-                at,
-                format!(
-                    "unknown function {name}; see the functions in README.md, or register yours with CREATE FUNCTION"
-                ),
-            ));
-        }
+        _ => match c.udfs.get(&name) {
+            Some(udf) => {
+                arity(udf.args.len()..=udf.args.len())?;
+                let mut cast = Vec::with_capacity(args.len());
+                for (a, to) in args.into_iter().zip(&udf.args) {
+                    if !super::cast::castable(&a.ty.data, to) {
+                        return Err(SqlError::at(at, format!("{name} takes a {to}, not {}", a.ty.data)));
+                    }
+                    cast.push(c.cast(a, to, true));
+                }
+                call(Func::Udf(udf.clone()), cast, udf.result.clone(), true)
+            }
+            None => {
+                return Err(SqlError::at(
+                    at,
+                    format!(
+                        "unknown function {name}; see the functions in README.md, or bind yours with CREATE FUNCTION"
+                    ),
+                ));
+            }
+        },
     })
 }

@@ -12,9 +12,11 @@ use crate::functions::cast as text;
 use crate::functions::timezone::LocalZone;
 use crate::parser::parse_type;
 use crate::typing::{self, Arithmetic};
+use crate::udf::ScalarUdf;
 use crate::value::Value;
 use sqlparser::ast::{self as sql, BinaryOperator, CastKind, Spanned, UnaryOperator};
 use sqlparser::tokenizer::Location;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// A column an expression can name.
@@ -111,6 +113,8 @@ pub struct Compiler<'a> {
     /// Expressions that stand for a column computed already (after a `GROUP BY`: its keys and
     /// aggregate calls), matched as written.
     pub substitutions: &'a [(sql::Expr, Typed)],
+    /// The functions `CREATE FUNCTION` bound, by SQL name in upper case.
+    pub udfs: &'a BTreeMap<String, ScalarUdf>,
 }
 
 /// Where an expression starts.

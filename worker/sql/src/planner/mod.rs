@@ -16,6 +16,7 @@ use crate::error::SqlError;
 use crate::expr::{Compiler, EvalError, Expr, Scope, ScopeColumn, Typed};
 use crate::functions::timezone::LocalZone;
 use crate::session::{CatalogTable, Session};
+use crate::udf::{ScalarUdf, Udfs};
 use crate::value::{Row, Value};
 use ferroflink_core::error::{Error, Result as EngineResult};
 use ferroflink_core::record::{NO_TIMESTAMP, Record};
@@ -25,7 +26,7 @@ use ferroflink_runtime::watermark::WatermarkStrategy;
 use sqlparser::ast::{self as sql, Spanned};
 use sqlparser::tokenizer::Location;
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
@@ -140,6 +141,8 @@ pub struct Planner<'a> {
     ctes: RefCell<Vec<sql::Cte>>,
     /// The limit a query puts on the `ROW_NUMBER()` column (name, rows) of its subquery.
     rank_limit: RefCell<Option<(String, u64)>>,
+    /// The functions `CREATE FUNCTION` bound, by SQL name in upper case.
+    udfs: BTreeMap<String, ScalarUdf>,
 }
 
 fn digest(parts: &[&str]) -> String {
@@ -177,7 +180,25 @@ impl<'a> Planner<'a> {
             ids: RefCell::new(HashMap::new()),
             ctes: RefCell::new(Vec::new()),
             rank_limit: RefCell::new(None),
+            udfs: BTreeMap::new(),
         })
+    }
+
+    /// This planner with the session's `CREATE FUNCTION`s bound to the functions `registered`;
+    /// a binding to a function the binary does not register is an error that lists those it does.
+    pub fn with_functions(mut self, registered: &Udfs) -> Result<Self, SqlError> {
+        for (name, identifier) in self.session.functions() {
+            let udf = registered.get(identifier).ok_or_else(|| SqlError {
+                line: 1,
+                column: 1,
+                message: format!(
+                    "function `{name}` is bound to '{identifier}', which this binary does not register; it registers: {}",
+                    registered.names()
+                ),
+            })?;
+            self.udfs.insert(name.to_ascii_uppercase(), udf.clone());
+        }
+        Ok(self)
     }
 
     /// The id of an operator whose definition and inputs digest to `digest`: the digest itself,
@@ -194,8 +215,8 @@ impl<'a> Planner<'a> {
         &self.zone
     }
 
-    fn compiler<'s>(&self, scope: &'s Scope) -> Compiler<'s> {
-        Compiler { scope, zone: self.zone.clone(), substitutions: &[] }
+    fn compiler<'s>(&'s self, scope: &'s Scope) -> Compiler<'s> {
+        Compiler { scope, zone: self.zone.clone(), substitutions: &[], udfs: &self.udfs }
     }
 
     /// Plans the sinks of one job (an `INSERT` or a statement set); returns their plans.
