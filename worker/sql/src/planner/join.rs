@@ -187,6 +187,8 @@ impl Planner<'_> {
             final_only: batch,
             name: label.clone().into(),
         };
+        // A key expression that fails (a CAST of text that is no number) gives a NULL key, which
+        // matches nothing: the partitioner cannot fail the job.
         let key_of = |keys: Vec<Expr>| {
             let keys: Arc<[Expr]> = keys.into();
             move |r: &Row| GroupKey(keys.iter().map(|k| k.eval(&r.values).unwrap_or(Value::Null)).collect())
