@@ -111,4 +111,5 @@ conformance!(
     joins,
     order_by_limit,
     batch_order_by,
+    window_top_n,
 );
