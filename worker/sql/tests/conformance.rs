@@ -112,4 +112,5 @@ conformance!(
     order_by_limit,
     batch_order_by,
     window_top_n,
+    collections,
 );

@@ -119,6 +119,14 @@ pub enum Func {
     ConvertTz,
     /// A function the binary registers, bound by `CREATE FUNCTION`.
     Udf(crate::udf::ScalarUdf),
+    /// `ARRAY[a, b, ..]`.
+    Array,
+    /// `ROW(a, b, ..)`.
+    Row,
+    /// `arr[i]` (from 1) or `map[key]`: NULL when there is no such element.
+    Element,
+    /// `CARDINALITY(arr | map)`.
+    Cardinality,
 }
 
 impl Func {
@@ -164,6 +172,10 @@ impl Func {
             Func::Udf(udf) => {
                 let values: Vec<Value> = args.iter().map(|a| a.eval(row)).collect::<EvalResult<_>>()?;
                 return (udf.body)(&values).map_err(|e| EvalError(format!("function {}: {e}", udf.identifier)));
+            }
+            Func::Array | Func::Row => {
+                let values: Vec<Value> = args.iter().map(|a| a.eval(row)).collect::<EvalResult<_>>()?;
+                return Ok(if matches!(self, Func::Array) { Value::Array(values) } else { Value::Row(values) });
             }
             _ => {}
         }
@@ -336,6 +348,22 @@ impl Func {
                 }
             }
             Func::ConvertTz => string(tz::convert_tz(str_at(0), str_at(1), str_at(2))),
+            Func::Element => match &*values[0] {
+                Value::Array(items) => {
+                    let i = values[1].as_i64().unwrap_or(0);
+                    if i >= 1 && (i as usize) <= items.len() { items[i as usize - 1].clone() } else { Value::Null }
+                }
+                Value::Map(entries) => entries
+                    .iter()
+                    .find(|(k, _)| k.sql_eq(&values[1]) == Some(true))
+                    .map_or(Value::Null, |(_, v)| v.clone()),
+                _ => Value::Null,
+            },
+            Func::Cardinality => match &*values[0] {
+                Value::Array(items) => Value::Int(items.len() as i32),
+                Value::Map(entries) => Value::Int(entries.len() as i32),
+                _ => Value::Null,
+            },
             Func::Coalesce
             | Func::If
             | Func::ConcatWs
@@ -343,7 +371,9 @@ impl Func {
             | Func::LocalTimestamp(_)
             | Func::CurrentDate(_)
             | Func::UnixTimestampNow
-            | Func::Udf(_) => unreachable!("evaluated above"),
+            | Func::Udf(_)
+            | Func::Array
+            | Func::Row => unreachable!("evaluated above"),
         })
     }
 }
@@ -448,6 +478,38 @@ pub(super) fn compile(c: &Compiler, e: &sql::Expr, at: Location) -> Result<Typed
             strings_then_ints(&args, 2, at)?;
             let nullable = args.iter().any(|a| a.ty.nullable);
             Ok(call(Func::Trim(side), args, STRING, nullable))
+        }
+        sql::Expr::Array(array) => {
+            let args: Vec<Typed> = array.elem.iter().map(|e| c.compile(e)).collect::<Result<_, _>>()?;
+            if args.is_empty() {
+                return Err(SqlError::at(at, "ARRAY[] needs an element (its type comes from them)"));
+            }
+            let types: Vec<Type> = args.iter().map(|a| a.ty.clone()).collect();
+            let element =
+                crate::typing::least_restrictive(&types).map_err(|e| SqlError::at(at, format!("ARRAY: {e}")))?;
+            let args = args.into_iter().map(|a| c.cast(a, &element.data, true)).collect();
+            Ok(call(Func::Array, args, DataType::Array(Box::new(element)), false))
+        }
+        sql::Expr::CompoundFieldAccess { root, access_chain } => {
+            let mut t = c.compile(root)?;
+            for access in access_chain {
+                let sql::AccessExpr::Subscript(sql::Subscript::Index { index }) = access else {
+                    return Err(SqlError::at(at, format!("{} is not supported in Flink SQL here", describe(e))));
+                };
+                let key = c.compile(index)?;
+                let (element, key) = match &t.ty.data {
+                    DataType::Array(element) if is_integer(&key.ty.data) => ((**element).clone(), key),
+                    DataType::Map(k, v) => ((**v).clone(), c.cast(key, &k.data, true)),
+                    other => {
+                        return Err(SqlError::at(
+                            at,
+                            format!("[{}] takes an ARRAY and an integer or a MAP and a key, not {other}", key.ty.data),
+                        ));
+                    }
+                };
+                t = call(Func::Element, vec![t, key], element.data, true);
+            }
+            Ok(t)
         }
         other => Err(SqlError::at(at, format!("{} is not supported in Flink SQL here", describe(other)))),
     }
@@ -845,6 +907,22 @@ fn function(c: &Compiler, f: &sql::Function, at: Location) -> Result<Typed, SqlE
             typing::arithmetic(Arithmetic::Plus, &args[0].ty, &args[0].ty)
                 .map_err(|_| SqlError::at(at, format!("TO_TIMESTAMP_LTZ takes a number, not {}", args[0].ty.data)))?;
             call(Func::ToTimestampLtz(precision), args, DataType::TimestampLtz(3), nullable)
+        }
+        "ROW" => {
+            arity(1..=usize::MAX)?;
+            let fields = args
+                .iter()
+                .enumerate()
+                .map(|(i, a)| crate::ast::Field { name: format!("EXPR${i}"), ty: a.ty.clone() })
+                .collect();
+            call(Func::Row, args, DataType::Row(fields), false)
+        }
+        "CARDINALITY" => {
+            arity(1..=1)?;
+            if !matches!(args[0].ty.data, DataType::Array(_) | DataType::Map(..) | DataType::Multiset(_)) {
+                return Err(SqlError::at(at, format!("CARDINALITY takes an ARRAY or a MAP, not {}", args[0].ty.data)));
+            }
+            call(Func::Cardinality, args, DataType::Int, nullable)
         }
         "CONVERT_TZ" => {
             arity(3..=3)?;
