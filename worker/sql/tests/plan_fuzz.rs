@@ -155,7 +155,9 @@ fn expression() -> impl Strategy<Value = String> {
                 .prop_map(|(x, l)| format!("{x} IN ({})", l.join(", "))),
             inner.clone().prop_map(|a| format!("{a} LIKE 'a%'")),
             inner.clone().prop_map(|a| format!("{a} IS NOT NULL")),
-            inner.prop_map(|a| format!("EXTRACT(DAY FROM {a})")),
+            inner.clone().prop_map(|a| format!("EXTRACT(DAY FROM {a})")),
+            prop::collection::vec(inner.clone(), 0..3).prop_map(|l| format!("ARRAY[{}]", l.join(", "))),
+            (inner.clone(), inner).prop_map(|(a, i)| format!("ARRAY[{a}, {a}][{i}]")),
         ]
     })
 }
@@ -181,7 +183,8 @@ proptest! {
     }
 }
 
-const SCRIPTS: [&str; 8] = [
+const SCRIPTS: [&str; 9] = [
+    include_str!("conformance/collections.sql"),
     include_str!("conformance/joins.sql"),
     include_str!("conformance/top_n.sql"),
     include_str!("conformance/distinct_and_with.sql"),
