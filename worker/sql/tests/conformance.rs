@@ -113,4 +113,5 @@ conformance!(
     batch_order_by,
     window_top_n,
     collections,
+    in_implicit_casts,
 );

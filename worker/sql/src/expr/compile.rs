@@ -191,7 +191,7 @@ impl Compiler<'_> {
                 Ok(Typed::new(expr, DataType::Boolean, nullable))
             }
             sql::Expr::In { expr, target: sql::InTarget::List(list), negated, .. } => {
-                self.in_list(expr, list, *negated, at)
+                self.in_list(expr, list, *negated)
             }
             sql::Expr::Like { negated, any: false, expr, pattern, escape_char } => {
                 self.like(expr, pattern, escape_char.as_deref(), *negated, at)
@@ -472,16 +472,20 @@ impl Compiler<'_> {
         Ok((l, r))
     }
 
-    fn in_list(&self, e: &sql::Expr, list: &[sql::Expr], negated: bool, at: Location) -> Result<Typed, SqlError> {
-        let x = self.compile(e)?;
+    /// `x [NOT] IN (list)`: each item comparable with `x` (text cast to the other side's type,
+    /// `x` itself once if an item makes it so).
+    fn in_list(&self, e: &sql::Expr, list: &[sql::Expr], negated: bool) -> Result<Typed, SqlError> {
+        let mut x = self.compile(e)?;
         let mut nullable = x.ty.nullable;
         let mut items = Vec::with_capacity(list.len());
         for item in list {
-            let (_, item) = self.comparable(x.clone(), self.compile(item)?, location(item))?;
+            let (left, item) = self.comparable(x.clone(), self.compile(item)?, location(item))?;
+            if left.ty.data != x.ty.data {
+                x = left;
+            }
             nullable |= item.ty.nullable;
             items.push(item.expr);
         }
-        let _ = at;
         Ok(Typed::new(Expr::In { expr: Box::new(x.expr), list: items, negated }, DataType::Boolean, nullable))
     }
 
