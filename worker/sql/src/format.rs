@@ -6,7 +6,7 @@ use crate::ast::{DataType, Type};
 use crate::expr::{cast_to_local, precision_of};
 use crate::functions::numeric::double_to_string;
 use crate::functions::timezone::LocalZone;
-use crate::value::{Row, Value};
+use crate::value::{Row, Value, write_joined};
 use chrono::{NaiveDateTime, NaiveTime, Timelike};
 use std::fmt::Write as _;
 
@@ -47,47 +47,16 @@ pub fn write_java(out: &mut String, v: &Value) {
         Value::Time(t) => java_time(out, *t, false),
         Value::Timestamp(t) => java_date_time(out, *t, false),
         Value::TimestampLtz(t) => java_date_time(out, *t, true),
-        Value::Bytes(b) => {
-            out.push('[');
-            for (i, byte) in b.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write!(out, "{}", *byte as i8).unwrap();
-            }
-            out.push(']');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_java(out, item);
-            }
-            out.push(']');
-        }
-        Value::Map(entries) => {
-            out.push('{');
-            for (i, (k, v)) in entries.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_java(out, k);
-                out.push('=');
-                write_java(out, v);
-            }
-            out.push('}');
-        }
+        Value::Bytes(b) => write_joined(out, '[', ']', b, |out, byte| write!(out, "{}", *byte as i8).unwrap()),
+        Value::Array(items) => write_joined(out, '[', ']', items, write_java),
+        Value::Map(entries) => write_joined(out, '{', '}', entries, |out, (k, v)| {
+            write_java(out, k);
+            out.push('=');
+            write_java(out, v);
+        }),
         Value::Row(fields) => {
-            out.push_str("+I[");
-            for (i, f) in fields.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_java(out, f);
-            }
-            out.push(']');
+            out.push_str("+I");
+            write_joined(out, '[', ']', fields, write_java);
         }
         other => other.write_sql(out, 0),
     }
@@ -96,14 +65,7 @@ pub fn write_java(out: &mut String, v: &Value) {
 /// A row as the `print` connector writes it: `+I[1, abc]`.
 pub fn print_row(out: &mut String, row: &Row) {
     out.push_str(row.kind.short());
-    out.push('[');
-    for (i, v) in row.values.iter().enumerate() {
-        if i > 0 {
-            out.push_str(", ");
-        }
-        write_java(out, v);
-    }
-    out.push(']');
+    write_joined(out, '[', ']', &row.values, write_java);
 }
 
 /// How `ferroflink sql` prints the columns of a query.

@@ -296,40 +296,33 @@ impl Value {
                 let (h, m, s, f) = (rest / 3_600_000, rest / 60_000 % 60, rest / 1000 % 60, rest % 1000);
                 write!(out, "{sign}{d} {h:02}:{m:02}:{s:02}.{f:03}").unwrap()
             }
-            Value::Array(items) => {
-                out.push('[');
-                for (i, v) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push_str(", ");
-                    }
-                    v.write_sql(out, precision);
-                }
-                out.push(']');
-            }
-            Value::Map(entries) => {
-                out.push('{');
-                for (i, (k, v)) in entries.iter().enumerate() {
-                    if i > 0 {
-                        out.push_str(", ");
-                    }
-                    k.write_sql(out, precision);
-                    out.push('=');
-                    v.write_sql(out, precision);
-                }
-                out.push('}');
-            }
-            Value::Row(fields) => {
-                out.push('(');
-                for (i, v) in fields.iter().enumerate() {
-                    if i > 0 {
-                        out.push_str(", ");
-                    }
-                    v.write_sql(out, precision);
-                }
-                out.push(')');
-            }
+            Value::Array(items) => write_joined(out, '[', ']', items, |out, v| v.write_sql(out, precision)),
+            Value::Map(entries) => write_joined(out, '{', '}', entries, |out, (k, v)| {
+                k.write_sql(out, precision);
+                out.push('=');
+                v.write_sql(out, precision);
+            }),
+            Value::Row(fields) => write_joined(out, '(', ')', fields, |out, v| v.write_sql(out, precision)),
         }
     }
+}
+
+/// `items` written by `each` between `open` and `close`, separated by `, `.
+pub(crate) fn write_joined<I: IntoIterator>(
+    out: &mut String,
+    open: char,
+    close: char,
+    items: I,
+    mut each: impl FnMut(&mut String, I::Item),
+) {
+    out.push(open);
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        each(out, item);
+    }
+    out.push(close);
 }
 
 #[cfg(test)]

@@ -141,11 +141,15 @@ pub(super) fn source(
 fn decoder(table: Table, zone: LocalZone) -> LineDecoder<Row> {
     let mut skipped = Skipped { table: table.name.clone(), count: 0 };
     let mut fields: Vec<String> = Vec::new();
+    let mut splitter = match &table.format {
+        Format::Csv { delimiter, quote, .. } => Some(CsvSplitter::new(*delimiter, *quote)),
+        _ => None,
+    };
     Box::new(move |line: Line<'_>| {
         let parsed = match &table.format {
             Format::Csv { comments: true, .. } if line.text.starts_with('#') => return Ok(None),
-            Format::Csv { delimiter, quote, null_literal, .. } => {
-                split_csv(line.text, *delimiter, *quote, &mut fields);
+            Format::Csv { null_literal, .. } => {
+                splitter.as_mut().expect("a CSV table has a splitter").split(line.text, &mut fields);
                 csv_row(&table, &fields, null_literal.as_deref(), &zone)
             }
             Format::Json { fail_on_missing, iso_timestamps } => {
@@ -191,51 +195,61 @@ impl Drop for Skipped {
     }
 }
 
-/// Splits a CSV line into its fields (quotes removed, doubled quotes unescaped).
-fn split_csv(line: &str, delimiter: u8, quote: Option<u8>, fields: &mut Vec<String>) {
-    let mut builder = csv_core::ReaderBuilder::new();
-    builder.delimiter(delimiter);
-    match quote {
-        Some(q) => builder.quote(q),
-        None => builder.quoting(false),
-    };
-    let mut reader = builder.build();
-    fields.clear();
-    if line.is_empty() {
-        fields.push(String::new());
-        return;
+/// Splits CSV lines into their fields (quotes removed, doubled quotes unescaped); one per reader,
+/// so its parser and buffers serve every line.
+struct CsvSplitter {
+    reader: csv_core::Reader,
+    /// The parser's output, in chunks.
+    chunk: Vec<u8>,
+    /// The field being read.
+    current: Vec<u8>,
+}
+
+impl CsvSplitter {
+    fn new(delimiter: u8, quote: Option<u8>) -> CsvSplitter {
+        let mut builder = csv_core::ReaderBuilder::new();
+        builder.delimiter(delimiter);
+        match quote {
+            Some(q) => builder.quote(q),
+            None => builder.quoting(false),
+        };
+        CsvSplitter { reader: builder.build(), chunk: vec![0; 4096], current: Vec::new() }
     }
-    let mut input = line.as_bytes();
-    let mut field = vec![0u8; line.len() + 1];
-    let mut current = Vec::new();
-    loop {
-        let (result, nin, nout) = reader.read_field(input, &mut field);
-        input = &input[nin..];
-        current.extend_from_slice(&field[..nout]);
-        match result {
-            csv_core::ReadFieldResult::OutputFull => continue,
-            csv_core::ReadFieldResult::InputEmpty if !input.is_empty() => continue,
-            csv_core::ReadFieldResult::InputEmpty => {
-                // The end of the line ends the record.
-                let (result, _, nout) = reader.read_field(&[], &mut field);
-                current.extend_from_slice(&field[..nout]);
-                fields.push(String::from_utf8_lossy(&current).into_owned());
-                if matches!(
-                    result,
-                    csv_core::ReadFieldResult::Field { record_end: true } | csv_core::ReadFieldResult::End
-                ) {
-                    return;
+
+    /// The fields of `line` into `fields`.
+    fn split(&mut self, line: &str, fields: &mut Vec<String>) {
+        fields.clear();
+        if line.is_empty() {
+            fields.push(String::new());
+            return;
+        }
+        self.reader.reset();
+        self.current.clear();
+        let mut input = line.as_bytes();
+        loop {
+            let (result, nin, nout) = self.reader.read_field(input, &mut self.chunk);
+            input = &input[nin..];
+            self.current.extend_from_slice(&self.chunk[..nout]);
+            let record_end = match result {
+                csv_core::ReadFieldResult::OutputFull => continue,
+                csv_core::ReadFieldResult::InputEmpty if !input.is_empty() => continue,
+                csv_core::ReadFieldResult::InputEmpty => {
+                    // The end of the line ends the record.
+                    let (result, _, nout) = self.reader.read_field(&[], &mut self.chunk);
+                    self.current.extend_from_slice(&self.chunk[..nout]);
+                    matches!(
+                        result,
+                        csv_core::ReadFieldResult::Field { record_end: true } | csv_core::ReadFieldResult::End
+                    )
                 }
-                current.clear();
+                csv_core::ReadFieldResult::Field { record_end } => record_end,
+                csv_core::ReadFieldResult::End => return,
+            };
+            fields.push(String::from_utf8_lossy(&self.current).into_owned());
+            self.current.clear();
+            if record_end {
+                return;
             }
-            csv_core::ReadFieldResult::Field { record_end } => {
-                fields.push(String::from_utf8_lossy(&current).into_owned());
-                current.clear();
-                if record_end {
-                    return;
-                }
-            }
-            csv_core::ReadFieldResult::End => return,
         }
     }
 }
@@ -391,13 +405,18 @@ mod tests {
     #[test]
     fn csv_lines_split_as_flink_reads_them() {
         let mut fields = Vec::new();
-        split_csv(r#"1,"a, b","say ""hi""",,x"#, b',', Some(b'"'), &mut fields);
+        let mut csv = CsvSplitter::new(b',', Some(b'"'));
+        csv.split(r#"1,"a, b","say ""hi""",,x"#, &mut fields);
         assert_eq!(fields, ["1", "a, b", r#"say "hi""#, "", "x"]);
-        split_csv("a;b", b';', Some(b'"'), &mut fields);
-        assert_eq!(fields, ["a", "b"]);
-        split_csv("", b',', Some(b'"'), &mut fields);
+        // The same splitter, line after line, and a field longer than its chunk.
+        let long = "y".repeat(10_000);
+        csv.split(&format!("{long},z"), &mut fields);
+        assert_eq!(fields, [long.as_str(), "z"]);
+        csv.split("", &mut fields);
         assert_eq!(fields, [""]);
-        split_csv(r#""x"y,z"#, b',', None, &mut fields);
+        CsvSplitter::new(b';', Some(b'"')).split("a;b", &mut fields);
+        assert_eq!(fields, ["a", "b"]);
+        CsvSplitter::new(b',', None).split(r#""x"y,z"#, &mut fields);
         assert_eq!(fields, [r#""x"y"#, "z"]);
     }
 }

@@ -4,6 +4,7 @@
 
 use crate::format::{RowPrinter, print_row};
 use crate::value::{Row, Value};
+use chrono::Timelike;
 use ferroflink_core::error::{Error, Result};
 use ferroflink_core::record::Record;
 use ferroflink_runtime::context::RuntimeContext;
@@ -119,7 +120,10 @@ fn fold(buf: &mut Vec<u8>, v: &Value) {
             buf.extend(b);
         }
         Value::Date(d) => buf.extend(d.to_epoch_days().to_le_bytes()),
-        Value::Time(t) => buf.extend(format!("{t}").as_bytes()),
+        Value::Time(t) => {
+            buf.extend(t.num_seconds_from_midnight().to_le_bytes());
+            buf.extend(t.nanosecond().to_le_bytes());
+        }
         Value::Timestamp(t) | Value::TimestampLtz(t) => {
             buf.extend(t.and_utc().timestamp_micros().to_le_bytes());
         }

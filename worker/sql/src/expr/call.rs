@@ -566,12 +566,7 @@ fn extract(c: &Compiler, unit: TimeUnit, x: Typed, at: Location) -> Result<Typed
 fn floor_ceil(x: Typed, floor: bool, at: Location) -> Result<Typed, SqlError> {
     let data = match &x.ty.data {
         DataType::Decimal { precision, scale } => DataType::Decimal { precision: (precision - scale).max(1), scale: 0 },
-        t @ (DataType::TinyInt
-        | DataType::SmallInt
-        | DataType::Int
-        | DataType::BigInt
-        | DataType::Float
-        | DataType::Double) => t.clone(),
+        t if t.is_numeric() => t.clone(),
         other => return Err(SqlError::at(at, format!("FLOOR/CEIL take a number, not {other}"))),
     };
     let nullable = x.ty.nullable;
@@ -725,12 +720,7 @@ fn function(c: &Compiler, f: &sql::Function, at: Location) -> Result<Typed, SqlE
                     let p = (*precision as i64 - *scale as i64 + keep as i64 + 1).clamp(1, 38) as u8;
                     DataType::Decimal { precision: p, scale: keep as u8 }
                 }
-                t @ (DataType::TinyInt
-                | DataType::SmallInt
-                | DataType::Int
-                | DataType::BigInt
-                | DataType::Float
-                | DataType::Double) => t.clone(),
+                t if t.is_numeric() => t.clone(),
                 other => return Err(SqlError::at(at, format!("ROUND takes a number, not {other}"))),
             };
             call(Func::Round(data.clone()), args, data, nullable)

@@ -126,17 +126,13 @@ fn is_string(t: &DataType) -> bool {
     matches!(t, DataType::Char(_) | DataType::VarChar(_))
 }
 
-fn is_numeric(t: &DataType) -> bool {
-    t.is_numeric()
-}
-
 /// Whether values of `a` and `b` compare (after the implicit casts [`Compiler::comparable`] adds).
 fn comparable(a: &DataType, b: &DataType) -> bool {
     let time = |t: &DataType| matches!(t, DataType::Timestamp(_) | DataType::TimestampLtz(_) | DataType::Date);
     a == b
         || matches!(a, DataType::Null)
         || matches!(b, DataType::Null)
-        || (is_numeric(a) && is_numeric(b))
+        || (a.is_numeric() && b.is_numeric())
         || (is_string(a) && is_string(b))
         || (time(a) && time(b))
         || matches!((a, b), (DataType::Time(_), DataType::Time(_)))
@@ -312,7 +308,7 @@ impl Compiler<'_> {
                     return literal(&sql::Value::Number(format!("-{n}"), false), at);
                 }
                 let x = self.compile(e)?;
-                let ok = is_numeric(&x.ty.data)
+                let ok = x.ty.data.is_numeric()
                     || matches!(x.ty.data, DataType::IntervalDayTime | DataType::IntervalYearMonth);
                 if !ok {
                     return Err(SqlError::at(
@@ -452,7 +448,7 @@ impl Compiler<'_> {
     /// a date or a time (as Flink's implicit casts do), or an error if they cannot be compared.
     fn comparable(&self, l: Typed, r: Typed, at: Location) -> Result<(Typed, Typed), SqlError> {
         let casts_from_string = |t: &DataType| {
-            is_numeric(t)
+            t.is_numeric()
                 || matches!(t, DataType::Date | DataType::Time(_) | DataType::Timestamp(_) | DataType::Boolean)
         };
         let (l, r) = match (&l.ty.data, &r.ty.data) {
