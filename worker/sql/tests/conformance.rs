@@ -114,4 +114,5 @@ conformance!(
     window_top_n,
     collections,
     in_implicit_casts,
+    cumulate_windows,
 );

@@ -1,4 +1,4 @@
-//! The aligned-window operator: tumbling, sliding and global windows.
+//! The aligned-window operator: tumbling, sliding, cumulative and global windows.
 //!
 //! Time is cut into panes of `gcd(size, slide)`; each element is added to the accumulator of its one
 //! pane, whatever the ratio `size / slide`, and a window's result is the merge of its panes when it
@@ -21,21 +21,33 @@ use std::sync::Arc;
 /// What a window timer does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 enum WindowTimer {
-    /// Fire the window starting here.
+    /// Fire the window of this id ([`Geometry::id`]).
     Fire(i64),
     /// Drop the pane starting here (registered only with allowed lateness; savepoints of jobs
     /// without it taken before 2026-12 hold these too).
     Cleanup(i64),
 }
 
+/// How windows lie over the panes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shape {
+    /// Windows of `size` starting every `slide` (tumbling when they are equal).
+    Sliding,
+    /// Windows starting every `size` and ending every pane up to `size` after it.
+    Cumulative,
+    /// One window over all time.
+    Global,
+}
+
 /// Window geometry in panes.
 #[derive(Clone, Copy, Debug)]
 struct Geometry {
+    shape: Shape,
     size: i64,
+    /// Distance between window starts.
     slide: i64,
     offset: i64,
     pane: i64,
-    global: bool,
 }
 
 fn gcd(a: i64, b: i64) -> i64 {
@@ -44,58 +56,87 @@ fn gcd(a: i64, b: i64) -> i64 {
 
 impl Geometry {
     fn of(assigner: &WindowAssigner) -> Geometry {
-        match *assigner {
-            WindowAssigner::Tumbling { size, offset, .. } => {
-                Geometry { size, slide: size, offset, pane: size, global: false }
-            }
+        let (shape, size, slide, offset, pane) = match *assigner {
+            WindowAssigner::Tumbling { size, offset, .. } => (Shape::Sliding, size, size, offset, size),
             WindowAssigner::Sliding { size, slide, offset, .. } => {
-                Geometry { size, slide, offset, pane: gcd(size, slide), global: false }
+                (Shape::Sliding, size, slide, offset, gcd(size, slide))
             }
-            WindowAssigner::Global | WindowAssigner::Session { .. } => {
-                Geometry { size: i64::MAX, slide: i64::MAX, offset: 0, pane: i64::MAX, global: true }
-            }
-        }
+            WindowAssigner::Cumulative { size, step, offset, .. } => (Shape::Cumulative, size, size, offset, step),
+            WindowAssigner::Global | WindowAssigner::Session { .. } => (Shape::Global, i64::MAX, i64::MAX, 0, i64::MAX),
+        };
+        Geometry { shape, size, slide, offset, pane }
     }
 
     fn pane_of(&self, ts: i64) -> i64 {
-        if self.global { i64::MIN } else { window_start(ts, self.offset, self.pane) }
+        if self.shape == Shape::Global { i64::MIN } else { window_start(ts, self.offset, self.pane) }
     }
 
-    fn window(&self, start: i64) -> TimeWindow {
-        if self.global { TimeWindow::new(i64::MIN, i64::MAX) } else { TimeWindow::new(start, start + self.size) }
+    /// What identifies window `w` among the geometry's: its start, or its end for cumulative
+    /// windows (which share starts).
+    fn id(&self, w: &TimeWindow) -> i64 {
+        if self.shape == Shape::Cumulative { w.end } else { w.start }
     }
 
-    /// The newest window containing the pane.
-    fn newest(&self, pane: i64) -> TimeWindow {
-        if self.global { self.window(i64::MIN) } else { self.window(window_start(pane, self.offset, self.slide)) }
-    }
-
-    /// The oldest window containing the pane.
-    fn oldest(&self, pane: i64) -> TimeWindow {
-        if self.global {
-            return self.window(i64::MIN);
+    /// The window of id `id`.
+    fn window(&self, id: i64) -> TimeWindow {
+        match self.shape {
+            Shape::Sliding => TimeWindow::new(id, id + self.size),
+            Shape::Cumulative => TimeWindow::new(window_start(id - 1, self.offset, self.size), id),
+            Shape::Global => TimeWindow::new(i64::MIN, i64::MAX),
         }
-        let last = window_start(pane, self.offset, self.slide);
-        self.window(last - ((last - pane + self.size - 1) / self.slide) * self.slide)
+    }
+
+    /// The newest window containing the pane (the largest, for cumulative windows).
+    fn newest(&self, pane: i64) -> TimeWindow {
+        match self.shape {
+            Shape::Global => self.window(i64::MIN),
+            _ => {
+                let start = window_start(pane, self.offset, self.slide);
+                TimeWindow::new(start, start + self.size)
+            }
+        }
+    }
+
+    /// The oldest window containing the pane (the smallest, for cumulative windows).
+    fn oldest(&self, pane: i64) -> TimeWindow {
+        match self.shape {
+            Shape::Global => self.window(i64::MIN),
+            Shape::Cumulative => TimeWindow::new(self.newest(pane).start, pane + self.pane),
+            Shape::Sliding => {
+                let last = window_start(pane, self.offset, self.slide);
+                self.window(last - ((last - pane + self.size - 1) / self.slide) * self.slide)
+            }
+        }
     }
 
     /// All windows containing the pane, oldest first.
     fn windows_of(&self, pane: i64) -> impl Iterator<Item = TimeWindow> + '_ {
-        let first = self.oldest(pane).start;
-        let last = self.newest(pane).start;
-        let step = if self.global { 1 } else { self.slide };
-        let count = if self.global { 1 } else { (last - first) / step + 1 };
-        (0..count).map(move |i| self.window(first + i * step))
+        let (oldest, newest) = (self.oldest(pane), self.newest(pane));
+        let count = match self.shape {
+            Shape::Global => 1,
+            Shape::Sliding => (newest.start - oldest.start) / self.slide + 1,
+            Shape::Cumulative => (newest.end - oldest.end) / self.pane + 1,
+        };
+        (0..count).map(move |i| match self.shape {
+            Shape::Cumulative => TimeWindow::new(oldest.start, oldest.end + i * self.pane),
+            _ => TimeWindow::new(oldest.start + i * self.slide, oldest.end + i * self.slide),
+        })
     }
 
-    /// The panes whose newest window is `w`: those of its first slide.
+    /// The panes whose newest window is `w`: those of its first slide; all of a cumulative
+    /// window's when it is the largest, none before.
     fn panes_last_in(&self, w: &TimeWindow) -> impl Iterator<Item = i64> + '_ {
-        let (first, count) = if self.global { (i64::MIN, 1) } else { (w.start, self.slide / self.pane) };
+        let (first, count) = match self.shape {
+            Shape::Global => (i64::MIN, 1),
+            Shape::Sliding => (w.start, self.slide / self.pane),
+            Shape::Cumulative if w.end - w.start == self.size => (w.start, self.size / self.pane),
+            Shape::Cumulative => (w.start, 0),
+        };
         (0..count).map(move |i| first + i * self.pane)
     }
 
     fn single_pane(&self) -> bool {
-        self.global || self.pane == self.size
+        self.shape == Shape::Global || self.pane == self.size
     }
 }
 
@@ -226,7 +267,7 @@ impl<K: Key, T: Data, B: WindowBody<K, T>> Panes<K, T, B> {
                 if self.time == WindowTime::ProcessingTime
                     || (w.max_timestamp() > watermark && !self.is_late(&w, watermark))
                 {
-                    self.register(time.timers(), &key, WindowTimer::Fire(w.start), w.max_timestamp())?;
+                    self.register(time.timers(), &key, WindowTimer::Fire(self.geometry.id(&w)), w.max_timestamp())?;
                 }
             }
             // Without lateness the newest window's firing drops the pane (`fire_on_time`).
@@ -256,8 +297,8 @@ impl<K: Key, T: Data, B: WindowBody<K, T>> OnTimer<K, WindowTimer, B::Out> for P
         out: &mut Output<B::Out>,
     ) -> Result<()> {
         match fired.namespace {
-            WindowTimer::Fire(start) => {
-                let w = self.geometry.window(start);
+            WindowTimer::Fire(id) => {
+                let w = self.geometry.window(id);
                 self.fire_on_time(&fired.key, w, out)
             }
             WindowTimer::Cleanup(pane) => self.panes.as_ref().expect("opened").clear_in(&fired.key, &pane),
@@ -282,7 +323,7 @@ impl<K: Key, T: Data, B: WindowBody<K, T>> Operator for AlignedWindowOperator<K,
         };
         for r in batch {
             let ts = match w.time {
-                WindowTime::EventTime if r.timestamp == NO_TIMESTAMP && !w.geometry.global => {
+                WindowTime::EventTime if r.timestamp == NO_TIMESTAMP && w.geometry.shape != Shape::Global => {
                     return Err(Error::InvalidJob(
                         "an event-time window got a record without timestamp: give the source a WatermarkStrategy \
                          with a timestamp assigner, or call assign_timestamps_and_watermarks before key_by"
@@ -334,6 +375,25 @@ mod tests {
             let expected: Vec<i64> = (-40..40).filter(|s| s % 4 == 0 && *s <= pane && pane < s + 10).collect();
             let got: Vec<i64> = g.windows_of(pane).map(|w| w.start).collect();
             assert_eq!(got, expected, "pane {pane}");
+        }
+    }
+
+    #[test]
+    fn panes_and_windows_of_a_cumulative_geometry() {
+        let g = Geometry::of(&WindowAssigner::Cumulative { size: 10, step: 2, offset: 0, time: WindowTime::EventTime });
+        // Brute force: pane p of [s, s + 10) is in the windows [s, e) with e ≡ 0 mod 2 and p < e ≤ s + 10.
+        for pane in (-20..40).step_by(2) {
+            let s = i64::div_euclid(pane, 10) * 10;
+            let expected: Vec<(i64, i64)> = (pane + 1..=s + 10).filter(|e| e % 2 == 0).map(|e| (s, e)).collect();
+            let got: Vec<(i64, i64)> = g.windows_of(pane).map(|w| (w.start, w.end)).collect();
+            assert_eq!(got, expected, "pane {pane}");
+            for w in g.windows_of(pane) {
+                assert_eq!(g.window(g.id(&w)), w);
+            }
+            // A pane is dropped when its largest window fires, and only then.
+            let largest = TimeWindow::new(s, s + 10);
+            assert!(g.panes_last_in(&largest).any(|p| p == pane));
+            assert_eq!(g.panes_last_in(&TimeWindow::new(s, s + 8)).count(), 0);
         }
     }
 }

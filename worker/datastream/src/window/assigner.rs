@@ -71,6 +71,18 @@ pub enum WindowAssigner {
         /// Time domain.
         time: WindowTime,
     },
+    /// Windows that share a start every `size` and end every `step` up to it: `[s, s + step)`,
+    /// `[s, s + 2 step)`, .., `[s, s + size)` (Flink SQL's `CUMULATE`).
+    Cumulative {
+        /// Length of the largest window (ms), a multiple of `step`.
+        size: i64,
+        /// Distance between window ends (ms).
+        step: i64,
+        /// Shift of window starts (ms).
+        offset: i64,
+        /// Time domain.
+        time: WindowTime,
+    },
     /// Windows that grow while elements arrive less than `gap` apart, merging when they meet.
     Session {
         /// Inactivity gap (ms).
@@ -88,6 +100,7 @@ impl WindowAssigner {
         match *self {
             WindowAssigner::Tumbling { time, .. }
             | WindowAssigner::Sliding { time, .. }
+            | WindowAssigner::Cumulative { time, .. }
             | WindowAssigner::Session { time, .. } => time,
             WindowAssigner::Global => WindowTime::EventTime,
         }
@@ -102,6 +115,13 @@ impl WindowAssigner {
             WindowAssigner::Sliding { size, slide, offset, .. } if size <= 0 || slide <= 0 || offset.abs() >= slide => {
                 Err(format!(
                     "sliding window needs size > 0, slide > 0 and |offset| < slide (size {size} ms, slide {slide} ms, offset {offset} ms)"
+                ))
+            }
+            WindowAssigner::Cumulative { size, step, offset, .. }
+                if step <= 0 || size <= 0 || size % step != 0 || offset.abs() >= size =>
+            {
+                Err(format!(
+                    "cumulative window needs step > 0, a size that is a multiple of it and |offset| < size (size {size} ms, step {step} ms, offset {offset} ms)"
                 ))
             }
             WindowAssigner::Session { gap, .. } if gap <= 0 => Err(format!("session gap must be > 0 (got {gap} ms)")),

@@ -12,7 +12,7 @@ use crate::expr::{Expr, Scope, ScopeColumn};
 use crate::value::{Row, Value};
 use ferroflink_core::error::Result as EngineResult;
 use ferroflink_core::record::Record;
-use ferroflink_datastream::window::assigner::{WindowAssigner, WindowTime};
+use ferroflink_datastream::window::assigner::{WindowAssigner, WindowTime, window_start};
 use ferroflink_runtime::operator::{Operator, Output};
 use sqlparser::ast::{self as sql, FunctionArg, FunctionArgExpr, FunctionArguments, Spanned};
 
@@ -172,7 +172,17 @@ pub(super) fn table_function(planner: &Planner, expr: &sql::Expr) -> Result<Wind
             let gap = interval(planner, required("GAP")?, "gap")?;
             (WindowAssigner::Session { gap, time }, format!("SESSION(gap=[{gap} ms])"))
         }
-        _ => return Err(unsupported(at, "CUMULATE")),
+        _ => {
+            let (step, size) =
+                (interval(planner, required("STEP")?, "step")?, interval(planner, required("SIZE")?, "size")?);
+            if size % step != 0 {
+                return Err(SqlError::at(at, "CUMULATE's size must be a multiple of its step"));
+            }
+            (
+                WindowAssigner::Cumulative { size, step, offset, time },
+                format!("CUMULATE(max_size=[{size} ms], step=[{step} ms])"),
+            )
+        }
     };
     if let Err(e) = assigner.validate() {
         return Err(SqlError::at(at, e));
@@ -220,21 +230,30 @@ impl Operator for WindowColumns {
     fn process_batch(&mut self, batch: Vec<Record<Row>>, out: &mut Output<Row>) -> EngineResult<()> {
         for record in batch {
             let ts = record.timestamp;
-            let (size, slide, offset) = match self.assigner {
-                WindowAssigner::Tumbling { size, offset, .. } => (size, size, offset),
-                WindowAssigner::Sliding { size, slide, offset, .. } => (size, slide, offset),
+            // The first window, how starts and ends move from one to the next, and how many.
+            let (start, end, start_step, end_step, count) = match self.assigner {
+                WindowAssigner::Tumbling { size, offset, .. } => {
+                    let start = window_start(ts, offset, size);
+                    (start, start + size, 0, 0, 1)
+                }
+                WindowAssigner::Sliding { size, slide, offset, .. } => {
+                    let start = window_start(ts, offset, slide) - size + slide;
+                    (start, start + size, slide, slide, size / slide)
+                }
+                WindowAssigner::Cumulative { size, step, offset, .. } => {
+                    let start = window_start(ts, offset, size);
+                    let end = window_start(ts, offset, step) + step;
+                    (start, end, 0, step, (start + size - end) / step + 1)
+                }
                 _ => unreachable!("sessions are refused when planning"),
             };
-            let last_start = ts - (ts - offset).rem_euclid(slide);
-            let mut start = last_start - size + slide;
-            while start <= last_start {
-                let end = start + size;
+            for i in 0..count {
+                let (start, end) = (start + i * start_step, end + i * end_step);
                 let mut values = record.value.values.clone();
                 values.push(Value::from_millis(start, &self.time_type));
                 values.push(Value::from_millis(end, &self.time_type));
                 values.push(Value::from_millis(end - 1, &self.time_type));
                 out.push(Record { value: Row { kind: record.value.kind, values }, timestamp: end - 1 });
-                start += slide;
             }
         }
         Ok(())
