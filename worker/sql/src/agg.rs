@@ -11,6 +11,7 @@
 use crate::ast::DataType;
 use crate::decimal::Decimal;
 use crate::expr::{EvalError, integer_value};
+use crate::udf::AggregateUdf;
 use crate::value::{Row, RowKind, Value};
 use ferroflink_core::error::{Error, Result};
 use ferroflink_core::functions::AggregateFunction;
@@ -42,6 +43,8 @@ pub enum AggKind {
     Max,
     /// `AVG(x)`.
     Avg,
+    /// A function the binary registers ([`AggCall::udf`]).
+    Udf,
 }
 
 impl AggKind {
@@ -75,6 +78,23 @@ pub struct AggCall {
     pub ty: DataType,
     /// Whether the input retracts rows (`MIN`/`MAX` then keep every value, not only the best).
     pub retracts: bool,
+    /// The function of an [`AggKind::Udf`] call.
+    pub udf: Option<UdafCall>,
+}
+
+/// A registered aggregate function's call: the function and its arguments' columns.
+#[derive(Clone, Debug)]
+pub struct UdafCall {
+    /// The function.
+    pub function: AggregateUdf,
+    /// Its arguments' columns, cast to its argument types.
+    pub args: Vec<usize>,
+}
+
+impl UdafCall {
+    fn fail(&self, e: String) -> EvalError {
+        EvalError(format!("function {}: {e}", self.function.identifier))
+    }
 }
 
 /// An accumulator.
@@ -96,6 +116,8 @@ pub enum Acc {
     /// The distinct values with their multiplicities (`DISTINCT`: the result is computed over
     /// the keys).
     Distinct(HashMap<Value, i64>),
+    /// A registered function's accumulator.
+    Udf(Value),
 }
 
 fn add_values(a: &Value, b: &Value, negate: bool, ty: &DataType) -> std::result::Result<Value, EvalError> {
@@ -109,11 +131,15 @@ impl AggCall {
         if self.distinct {
             return Acc::Distinct(HashMap::new());
         }
+        if let Some(u) = &self.udf {
+            return Acc::Udf(u.function.function.create_accumulator());
+        }
         match self.kind {
             AggKind::Count => Acc::Count(0),
             AggKind::Sum | AggKind::Avg => Acc::Sum { sum: Value::Null, n: 0 },
             AggKind::Min | AggKind::Max if self.retracts => Acc::Values(Vec::new()),
             AggKind::Min | AggKind::Max => Acc::Best(None),
+            AggKind::Udf => unreachable!("a function's call has its function"),
         }
     }
 
@@ -183,6 +209,13 @@ impl AggCall {
                     Err(_) => {}
                 }
             }
+            Acc::Udf(acc) => {
+                // A function's call has no `arg`: it gets its arguments, NULLs too.
+                let u = self.udf.as_ref().expect("a function's call");
+                let args: Vec<Value> = u.args.iter().map(|i| row[*i].clone()).collect();
+                let f = &u.function.function;
+                if retract { f.retract(acc, &args) } else { f.accumulate(acc, &args) }.map_err(|e| u.fail(e))?;
+            }
             Acc::Distinct(seen) => {
                 let key = value.cloned().unwrap_or(Value::Null);
                 let count = seen.entry(key.clone()).or_default();
@@ -229,6 +262,10 @@ impl AggCall {
                     *seen.entry(v).or_default() += n;
                 }
             }
+            (Acc::Udf(acc), Acc::Udf(other)) => {
+                let u = self.udf.as_ref().expect("a function's call");
+                u.function.function.merge(acc, other).map_err(|e| u.fail(e))?;
+            }
             _ => return Err(EvalError("merging accumulators of different kinds".into())),
         }
         Ok(())
@@ -244,6 +281,10 @@ impl AggCall {
                 _ => Value::Null,
             },
             Acc::Best(b) => b.clone().unwrap_or(Value::Null),
+            Acc::Udf(acc) => {
+                let u = self.udf.as_ref().expect("a function's call");
+                u.function.function.get_value(acc).map_err(|e| u.fail(e))?
+            }
             Acc::Values(values) => match self.kind {
                 AggKind::Min => values.first().map_or(Value::Null, |(v, _)| v.clone()),
                 _ => values.last().map_or(Value::Null, |(v, _)| v.clone()),

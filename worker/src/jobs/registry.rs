@@ -31,7 +31,7 @@ use crate::error::{Error, Result};
 use crate::runtime::{PlannedJob, Planner};
 use crate::spec::{Job, JobSpec};
 use crate::sql::ast::DataType;
-use crate::sql::udf::Udfs;
+use crate::sql::udf::{Udfs, UserAggregate};
 use crate::sql::value::Value;
 use clap::Args as _;
 use std::sync::Arc;
@@ -141,6 +141,24 @@ impl Registry {
         body: impl Fn(&[Value]) -> std::result::Result<Value, String> + Send + Sync + 'static,
     ) -> Registry {
         self.functions = self.functions.scalar(identifier, args, result, body);
+        self
+    }
+
+    /// Adds an aggregate function for SQL under `identifier` (`CREATE FUNCTION f AS '<identifier>'`
+    /// binds a SQL name to it; `GROUP BY` and window aggregates call it like `SUM`): its argument
+    /// types, its result type and its body (Flink's `AggregateFunction`: an accumulator, with
+    /// `retract` for changelog input and `merge` for sliding, cumulative and session windows).
+    ///
+    /// # Panics
+    /// When `identifier` is registered already.
+    pub fn aggregate_function(
+        mut self,
+        identifier: &str,
+        args: &[DataType],
+        result: DataType,
+        function: impl UserAggregate,
+    ) -> Registry {
+        self.functions = self.functions.aggregate(identifier, args, result, function);
         self
     }
 

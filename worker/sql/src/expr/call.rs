@@ -921,14 +921,7 @@ fn function(c: &Compiler, f: &sql::Function, at: Location) -> Result<Typed, SqlE
         }
         _ => match c.udfs.get(&name) {
             Some(udf) => {
-                arity(udf.args.len()..=udf.args.len())?;
-                let mut cast = Vec::with_capacity(args.len());
-                for (a, to) in args.into_iter().zip(&udf.args) {
-                    if !super::cast::castable(&a.ty.data, to) {
-                        return Err(SqlError::at(at, format!("{name} takes a {to}, not {}", a.ty.data)));
-                    }
-                    cast.push(c.cast(a, to, true));
-                }
+                let cast = c.cast_arguments(&name, args, &udf.args, at)?;
                 call(Func::Udf(udf.clone()), cast, udf.result.clone(), true)
             }
             None => {

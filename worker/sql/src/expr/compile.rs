@@ -223,6 +223,29 @@ impl Compiler<'_> {
         }
     }
 
+    /// The arguments of registered function `name` cast to its parameter types `to` (as Flink
+    /// casts to a UDF's parameters).
+    pub(crate) fn cast_arguments(
+        &self,
+        name: &str,
+        args: Vec<Typed>,
+        to: &[DataType],
+        at: Location,
+    ) -> Result<Vec<Typed>, SqlError> {
+        if args.len() != to.len() {
+            return Err(SqlError::at(at, format!("{name} takes {} arguments, not {}", to.len(), args.len())));
+        }
+        args.into_iter()
+            .zip(to)
+            .map(|(a, to)| {
+                if !castable(&a.ty.data, to) {
+                    return Err(SqlError::at(at, format!("{name} takes a {to}, not {}", a.ty.data)));
+                }
+                Ok(self.cast(a, to, true))
+            })
+            .collect()
+    }
+
     /// `t` as a `to` (an implicit or explicit cast; none when the types agree).
     pub fn cast(&self, t: Typed, to: &DataType, strict: bool) -> Typed {
         if &t.ty.data == to {

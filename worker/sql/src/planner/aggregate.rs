@@ -7,27 +7,27 @@
 
 use super::window::WindowInput;
 use super::{ChangelogMode, PlanNode, Planned, Planner, Relation, StateClass, digest, unsupported};
-use crate::agg::{AggCall, AggKind, Aggregates, GroupAggregate, GroupKey};
+use crate::agg::{AggCall, AggKind, Aggregates, GroupAggregate, GroupKey, UdafCall};
 use crate::ast::{DataType, Type};
 use crate::error::SqlError;
 use crate::expr::{Expr, Scope, ScopeColumn, Typed};
 use crate::session::RuntimeMode;
+use crate::udf::AggregateUdf;
 use crate::value::{Row, Value};
 use ferroflink_core::error::{Error, Result as EngineResult};
 use ferroflink_core::record::Record;
-use ferroflink_datastream::window::assigner::TimeWindow;
+use ferroflink_datastream::window::assigner::{TimeWindow, WindowAssigner};
 use ferroflink_runtime::operator::{Operator, Output};
 use sqlparser::ast::{self as sql, FunctionArg, FunctionArgExpr, FunctionArguments, Spanned};
+use sqlparser::tokenizer::Location;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// Whether `f` is a call of an aggregate function.
-fn is_aggregate(f: &sql::Function) -> bool {
-    f.over.is_none() && AggKind::named(&f.name.to_string().to_ascii_uppercase()).is_some()
-}
-
-/// The aggregate calls of a `SELECT` (its list and `HAVING`), each once, in order of appearance.
-pub(super) fn calls(s: &sql::Select) -> Vec<sql::Expr> {
-    fn walk(e: &sql::Expr, out: &mut Vec<sql::Expr>) {
+/// The aggregate calls of a `SELECT` (its list and `HAVING`), each once, in order of appearance;
+/// `is_aggregate` tells a call of an aggregate function.
+fn calls(s: &sql::Select, is_aggregate: &dyn Fn(&sql::Function) -> bool) -> Vec<sql::Expr> {
+    fn walk(e: &sql::Expr, out: &mut Vec<sql::Expr>, is_aggregate: &dyn Fn(&sql::Function) -> bool) {
+        let walk = |e: &sql::Expr, out: &mut Vec<sql::Expr>| walk(e, out, is_aggregate);
         match e {
             sql::Expr::Function(f) if is_aggregate(f) && !out.contains(e) => out.push(e.clone()),
             sql::Expr::Function(f) if is_aggregate(f) => {}
@@ -81,12 +81,14 @@ pub(super) fn calls(s: &sql::Select) -> Vec<sql::Expr> {
     let mut out = Vec::new();
     for item in &s.projection {
         match item {
-            sql::SelectItem::UnnamedExpr(e) | sql::SelectItem::ExprWithAlias { expr: e, .. } => walk(e, &mut out),
+            sql::SelectItem::UnnamedExpr(e) | sql::SelectItem::ExprWithAlias { expr: e, .. } => {
+                walk(e, &mut out, is_aggregate)
+            }
             _ => {}
         }
     }
     if let Some(h) = &s.having {
-        walk(h, &mut out);
+        walk(h, &mut out, is_aggregate);
     }
     out
 }
@@ -108,12 +110,65 @@ struct Call {
     filter: Option<Expr>,
     distinct: bool,
     ty: DataType,
+    /// A registered function, its arguments cast to its types.
+    udf: Option<(AggregateUdf, Vec<Typed>)>,
+    at: Location,
 }
 
-fn compile_call(compiler: &crate::expr::Compiler, e: &sql::Expr) -> Result<Call, SqlError> {
+impl Call {
+    /// The expressions the call reads.
+    fn reads(&self) -> impl Iterator<Item = &Expr> {
+        let udf_args = self.udf.iter().flat_map(|(_, args)| args.iter().map(|a| &a.expr));
+        self.arg.iter().map(|a| &a.expr).chain(&self.filter).chain(udf_args)
+    }
+}
+
+/// A call of a registered aggregate function.
+fn compile_udf_call(
+    compiler: &crate::expr::Compiler,
+    udf: &AggregateUdf,
+    f: &sql::Function,
+    at: Location,
+) -> Result<Call, SqlError> {
+    let name = f.name.to_string();
+    let FunctionArguments::List(list) = &f.args else {
+        return Err(SqlError::at(at, format!("{name} takes {} arguments", udf.args.len())));
+    };
+    if list.duplicate_treatment.is_some() {
+        return Err(unsupported(at, "DISTINCT in a call of a registered aggregate function"));
+    }
+    let args = list
+        .args
+        .iter()
+        .map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) => compiler.compile(x),
+            _ => Err(SqlError::at(at, format!("{name} takes expressions as arguments"))),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let args = compiler.cast_arguments(&name, args, &udf.args, at)?;
+    let filter = f.filter.as_ref().map(|w| compiler.predicate(w)).transpose()?;
+    Ok(Call {
+        kind: AggKind::Udf,
+        arg: None,
+        filter,
+        distinct: false,
+        ty: udf.result.clone(),
+        udf: Some((udf.clone(), args)),
+        at,
+    })
+}
+
+fn compile_call(
+    compiler: &crate::expr::Compiler,
+    udafs: &BTreeMap<String, AggregateUdf>,
+    e: &sql::Expr,
+) -> Result<Call, SqlError> {
     let at = e.span().start;
     let sql::Expr::Function(f) = e else { unreachable!("calls are functions") };
     let name = f.name.to_string().to_ascii_uppercase();
+    if let Some(udf) = udafs.get(&name) {
+        return compile_udf_call(compiler, udf, f, at);
+    }
     let kind = AggKind::named(&name).expect("an aggregate");
     let FunctionArguments::List(list) = &f.args else {
         return Err(SqlError::at(at, format!("{name} takes an argument")));
@@ -137,7 +192,7 @@ fn compile_call(compiler: &crate::expr::Compiler, e: &sql::Expr) -> Result<Call,
     }
     let filter = f.filter.as_ref().map(|w| compiler.predicate(w)).transpose()?;
     let input = arg.as_ref().map_or(DataType::BigInt, |a| a.ty.data.clone());
-    Ok(Call { kind, ty: result_type(kind, &input), arg, filter, distinct })
+    Ok(Call { kind, ty: result_type(kind, &input), arg, filter, distinct, udf: None, at })
 }
 
 fn reads_beyond(e: &Expr, width: usize) -> bool {
@@ -147,6 +202,14 @@ fn reads_beyond(e: &Expr, width: usize) -> bool {
 }
 
 impl Planner<'_> {
+    /// The aggregate calls of `s`: of SQL's aggregate functions and the registered ones bound.
+    pub(super) fn aggregate_calls(&self, s: &sql::Select) -> Vec<sql::Expr> {
+        calls(s, &|f| {
+            let name = f.name.to_string().to_ascii_uppercase();
+            f.over.is_none() && (AggKind::named(&name).is_some() || self.udafs.contains_key(&name))
+        })
+    }
+
     pub(super) fn aggregate(
         &self,
         s: &sql::Select,
@@ -164,7 +227,8 @@ impl Planner<'_> {
         let compiler = self.compiler(&scope);
         let filter = s.selection.as_ref().map(|w| compiler.predicate(w)).transpose()?;
         let keys: Vec<Typed> = group_by.iter().map(|e| compiler.compile(e)).collect::<Result<_, _>>()?;
-        let calls: Vec<Call> = call_exprs.iter().map(|e| compile_call(&compiler, e)).collect::<Result<_, _>>()?;
+        let calls: Vec<Call> =
+            call_exprs.iter().map(|e| compile_call(&compiler, &self.udafs, e)).collect::<Result<_, _>>()?;
         let is_window_col = |t: &Typed, k: usize| matches!(t.expr, Expr::Column(c) if c == width + k);
         let window = match input {
             Relation::Window(w)
@@ -172,7 +236,7 @@ impl Planner<'_> {
             {
                 let reads_window = filter
                     .iter()
-                    .chain(calls.iter().flat_map(|c| c.arg.iter().map(|a| &a.expr).chain(&c.filter)))
+                    .chain(calls.iter().flat_map(Call::reads))
                     .chain(keys.iter().filter(|k| !(0..3).any(|i| is_window_col(k, i))).map(|k| &k.expr))
                     .any(|e| reads_beyond(e, width));
                 if reads_window {
@@ -202,6 +266,18 @@ impl Planner<'_> {
         calls: Vec<Call>,
     ) -> Result<(Planned, Vec<AggCall>), SqlError> {
         let retracts = input.mode != ChangelogMode::InsertOnly;
+        if retracts
+            && let Some(c) = calls.iter().find(|c| c.udf.as_ref().is_some_and(|(u, _)| !u.function.can_retract()))
+        {
+            let (u, _) = c.udf.as_ref().expect("a function's call");
+            return Err(SqlError::at(
+                c.at,
+                format!(
+                    "the function '{}' cannot retract, and its input is a changelog (rows are updated or deleted): implement UserAggregate::retract and can_retract, or aggregate insert-only rows",
+                    u.identifier
+                ),
+            ));
+        }
         let mut exprs: Vec<Expr> = keys.iter().map(|k| k.expr.clone()).collect();
         let mut columns: Vec<(String, Type)> =
             keys.iter().enumerate().map(|(i, k)| (format!("$k{i}"), k.ty.clone())).collect();
@@ -218,6 +294,18 @@ impl Planner<'_> {
                 columns.push((format!("$f{i}"), Type { data: DataType::Boolean, nullable: true }));
                 exprs.len() - 1
             });
+            let udf = c.udf.map(|(function, args)| UdafCall {
+                function,
+                args: args
+                    .into_iter()
+                    .enumerate()
+                    .map(|(j, a)| {
+                        exprs.push(a.expr);
+                        columns.push((format!("$a{i}_{j}"), a.ty));
+                        exprs.len() - 1
+                    })
+                    .collect(),
+            });
             agg_calls.push(AggCall {
                 kind: c.kind,
                 arg,
@@ -226,6 +314,7 @@ impl Planner<'_> {
                 input: input_type,
                 ty: c.ty,
                 retracts,
+                udf,
             });
         }
         let pre = self.calc(input, filter, exprs, Scope::of(None, columns))?;
@@ -323,6 +412,22 @@ impl Planner<'_> {
         let at = s.select_token.0.span.start;
         if w.input.mode != ChangelogMode::InsertOnly {
             return Err(unsupported(at, "a window aggregate over a changelog (its input must be insert-only)"));
+        }
+        let merges = match w.assigner {
+            WindowAssigner::Sliding { size, slide, .. } => size != slide,
+            WindowAssigner::Cumulative { size, step, .. } => size != step,
+            WindowAssigner::Session { .. } => true,
+            WindowAssigner::Tumbling { .. } | WindowAssigner::Global => false,
+        };
+        if merges && let Some(c) = calls.iter().find(|c| c.udf.as_ref().is_some_and(|(u, _)| !u.function.can_merge())) {
+            let (u, _) = c.udf.as_ref().expect("a function's call");
+            return Err(SqlError::at(
+                c.at,
+                format!(
+                    "the function '{}' cannot merge accumulators, which {} needs: implement UserAggregate::merge and can_merge, or use TUMBLE",
+                    u.identifier, w.label
+                ),
+            ));
         }
         let window_scope = w.scope();
         // The keys that are not window columns go before the exchange.

@@ -16,7 +16,7 @@ use crate::error::SqlError;
 use crate::expr::{Compiler, EvalError, Expr, Scope, ScopeColumn, Typed};
 use crate::functions::timezone::LocalZone;
 use crate::session::{CatalogTable, Session};
-use crate::udf::{ScalarUdf, Udfs};
+use crate::udf::{AggregateUdf, ScalarUdf, Udf, Udfs};
 use crate::value::{Row, Value};
 use ferroflink_core::error::{Error, Result as EngineResult};
 use ferroflink_core::record::{NO_TIMESTAMP, Record};
@@ -141,8 +141,10 @@ pub struct Planner<'a> {
     ctes: RefCell<Vec<sql::Cte>>,
     /// The limit a query puts on the `ROW_NUMBER()` column (name, rows) of its subquery.
     rank_limit: RefCell<Option<(String, u64)>>,
-    /// The functions `CREATE FUNCTION` bound, by SQL name in upper case.
+    /// The scalar functions `CREATE FUNCTION` bound, by SQL name in upper case.
     udfs: BTreeMap<String, ScalarUdf>,
+    /// The aggregate functions `CREATE FUNCTION` bound, by SQL name in upper case.
+    udafs: BTreeMap<String, AggregateUdf>,
 }
 
 fn digest(parts: &[&str]) -> String {
@@ -181,6 +183,7 @@ impl<'a> Planner<'a> {
             ctes: RefCell::new(Vec::new()),
             rank_limit: RefCell::new(None),
             udfs: BTreeMap::new(),
+            udafs: BTreeMap::new(),
         })
     }
 
@@ -196,7 +199,10 @@ impl<'a> Planner<'a> {
                     registered.names()
                 ),
             })?;
-            self.udfs.insert(name.to_ascii_uppercase(), udf.clone());
+            match udf {
+                Udf::Scalar(f) => self.udfs.insert(name.to_ascii_uppercase(), f.clone()).map(|_| ()),
+                Udf::Aggregate(f) => self.udafs.insert(name.to_ascii_uppercase(), f.clone()).map(|_| ()),
+            };
         }
         Ok(self)
     }
@@ -514,7 +520,7 @@ impl<'a> Planner<'a> {
             }
             return self.top_n(s, input);
         }
-        let calls = aggregate::calls(s);
+        let calls = self.aggregate_calls(s);
         if !calls.is_empty() || !group_by.is_empty() {
             return self.aggregate(s, input, &calls, &group_by);
         }
