@@ -224,6 +224,7 @@ fn vertex_json(job: &JobEntry) -> Vec<Value> {
                 "inputs": inputs,
                 "metrics": {
                     "read-records": sum(|s| s.records_in),
+                    "numRecordsInErrors": sum(|s| s.records_in_errors),
                     "write-records": sum(|s| s.records_out),
                     "sink-records": sum(|s| s.sink_records),
                     "accumulated-busy-time": ms(|s| s.busy),
@@ -482,8 +483,13 @@ async fn metrics(State(api): State<Api>) -> impl IntoResponse {
         }
     }
     type VertexSeries<'a> = (&'a str, &'a str, fn(&ferroflink_runtime::metrics::TaskMetricsSnapshot) -> f64);
-    let per_vertex: [VertexSeries; 5] = [
+    let per_vertex: [VertexSeries; 6] = [
         ("ferroflink_vertex_records_in_total", "Records that entered the vertex's subtasks.", |s| s.records_in as f64),
+        (
+            "ferroflink_vertex_records_in_errors_total",
+            "Malformed records the vertex's sources skipped (numRecordsInErrors).",
+            |s| s.records_in_errors as f64,
+        ),
         ("ferroflink_vertex_records_out_total", "Records the vertex's subtasks sent downstream.", |s| {
             s.records_out as f64
         }),

@@ -357,6 +357,7 @@ impl Shared {
                 records_in: m.records_in.load(Ordering::Relaxed),
                 records_out: m.records_out.load(Ordering::Relaxed),
                 sink_records: m.sink_records.load(Ordering::Relaxed),
+                records_in_errors: m.records_in_errors.load(Ordering::Relaxed),
                 idle_ns: m.idle_ns.load(Ordering::Relaxed),
                 backpressured_ns: m.backpressured_ns.load(Ordering::Relaxed),
                 total_ns: m.total(),
@@ -835,10 +836,16 @@ fn prometheus_text(shared: &Shared) -> String {
     out.single("ferroflink_taskmanager_slots", "gauge", "Task slots of this TaskManager.", shared.slots as f64);
     let registered = if shared.outbound.lock().expect("session lock").is_some() { 1.0 } else { 0.0 };
     out.single("ferroflink_taskmanager_registered", "gauge", "1 while registered with a JobManager.", registered);
-    let series: [Series; 6] = [
+    let series: [Series; 7] = [
         ("ferroflink_task_records_in_total", "counter", "Records that entered the task.", |m| {
             Some(m.records_in.load(Ordering::Relaxed) as f64)
         }),
+        (
+            "ferroflink_task_records_in_errors_total",
+            "counter",
+            "Malformed records the task's source skipped (numRecordsInErrors).",
+            |m| Some(m.records_in_errors.load(Ordering::Relaxed) as f64),
+        ),
         ("ferroflink_task_records_out_total", "counter", "Records the task sent downstream.", |m| {
             Some(m.records_out.load(Ordering::Relaxed) as f64)
         }),

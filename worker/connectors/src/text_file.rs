@@ -63,9 +63,21 @@ pub struct Line<'a> {
     pub text: &'a str,
 }
 
-/// Turns a line into a record: `Ok(None)` skips it, an error fails the job. Each reader has its
-/// own (a decoder may keep buffers).
-pub type LineDecoder<T> = Box<dyn FnMut(Line<'_>) -> Result<Option<T>> + Send>;
+/// What a decoder made of a line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decoded<T> {
+    /// A record.
+    Record(T),
+    /// No record: a line that holds none (a comment).
+    Nothing,
+    /// A malformed record, skipped as the format allows: counted in the source's
+    /// `numRecordsInErrors` metric.
+    Skipped,
+}
+
+/// Turns a line into a record; an error fails the job. Each reader has its own (a decoder may
+/// keep buffers).
+pub type LineDecoder<T> = Box<dyn FnMut(Line<'_>) -> Result<Decoded<T>> + Send>;
 
 type MakeDecoder<T> = Arc<dyn Fn() -> LineDecoder<T> + Send + Sync>;
 
@@ -82,7 +94,7 @@ impl TextFileSource<String> {
         TextFileSource {
             path,
             monitor: None,
-            decoder: Arc::new(|| Box::new(|line: Line<'_>| Ok(Some(line.text.to_string())))),
+            decoder: Arc::new(|| Box::new(|line: Line<'_>| Ok(Decoded::Record(line.text.to_string())))),
         }
     }
 }
@@ -323,18 +335,18 @@ impl<T: Data> SourceReader<T, FileSplit> for TextFileReader<T> {
         }
         let Some((split, reader)) = self.current.as_mut() else { return Ok(Polled::empty(ReaderStatus::NeedsSplit)) };
         let id = split.split_id();
-        let mut produced = 0;
+        let (mut produced, mut skipped) = (0, 0);
         while produced < max {
             // A line belongs to the split if it starts before its end (offset == end only for empty tails).
             if split.offset >= split.end && !(split.offset == 0 && split.end == 0) {
-                return Ok(self.finish_current(id));
+                return Ok(self.finish_current(id).skipping(skipped));
             }
             self.line.clear();
             let n = reader
                 .read_until(b'\n', &mut self.line)
                 .map_err(|e| Error::io(format!("cannot read '{}'", split.path), e))?;
             if n == 0 {
-                return Ok(self.finish_current(id));
+                return Ok(self.finish_current(id).skipping(skipped));
             }
             let at = split.offset;
             split.offset += n as u64;
@@ -345,12 +357,14 @@ impl<T: Data> SourceReader<T, FileSplit> for TextFileReader<T> {
             let text = std::str::from_utf8(bytes).map_err(|e| {
                 Error::InvalidJob(format!("'{}' is not UTF-8 text (line at byte {at}: {e})", split.path))
             })?;
-            if let Some(record) = (self.decode)(Line { path: &split.path, offset: at, text })? {
-                out.push(Record::untimed(record));
+            match (self.decode)(Line { path: &split.path, offset: at, text })? {
+                Decoded::Record(record) => out.push(Record::untimed(record)),
+                Decoded::Nothing => {}
+                Decoded::Skipped => skipped += 1,
             }
             produced += 1;
         }
-        Ok(Polled::records(id, ReaderStatus::MoreAvailable))
+        Ok(Polled::records(id, ReaderStatus::MoreAvailable).skipping(skipped))
     }
 
     fn snapshot_splits(&self) -> Vec<FileSplit> {
@@ -378,7 +392,7 @@ mod tests {
             splits.push(FileSplit { path: path.to_string_lossy().into(), offset: start, end, aligned: start == 0 });
             start = end;
         }
-        let decode: LineDecoder<String> = Box::new(|line: Line<'_>| Ok(Some(line.text.to_string())));
+        let decode: LineDecoder<String> = Box::new(|line: Line<'_>| Ok(Decoded::Record(line.text.to_string())));
         let mut reader = TextFileReader { pending: splits, current: None, line: Vec::new(), decode };
         let mut out = Vec::new();
         while reader.poll_next(&mut out, 13).unwrap().status != ReaderStatus::NeedsSplit {}

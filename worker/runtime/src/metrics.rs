@@ -13,6 +13,8 @@ pub struct TaskMetrics {
     pub records_out: AtomicU64,
     /// Records written by sink operators in this task.
     pub sink_records: AtomicU64,
+    /// Malformed records a source skipped (Flink's `numRecordsInErrors`), as its format allows.
+    pub records_in_errors: AtomicU64,
     /// Nanoseconds spent waiting for input.
     pub idle_ns: AtomicU64,
     /// Nanoseconds spent blocked on full output channels.
@@ -31,6 +33,7 @@ impl Default for TaskMetrics {
             records_in: AtomicU64::new(0),
             records_out: AtomicU64::new(0),
             sink_records: AtomicU64::new(0),
+            records_in_errors: AtomicU64::new(0),
             idle_ns: AtomicU64::new(0),
             backpressured_ns: AtomicU64::new(0),
             total_ns: AtomicU64::new(0),
@@ -68,6 +71,7 @@ impl TaskMetrics {
             records_in: self.records_in.load(Ordering::Relaxed),
             records_out: self.records_out.load(Ordering::Relaxed),
             sink_records: self.sink_records.load(Ordering::Relaxed),
+            records_in_errors: self.records_in_errors.load(Ordering::Relaxed),
             idle: Duration::from_nanos(idle),
             backpressured: Duration::from_nanos(bp),
             busy: Duration::from_nanos(total.saturating_sub(idle + bp)),
@@ -85,6 +89,8 @@ pub struct TaskMetricsSnapshot {
     pub records_out: u64,
     /// See [`TaskMetrics::sink_records`].
     pub sink_records: u64,
+    /// See [`TaskMetrics::records_in_errors`].
+    pub records_in_errors: u64,
     /// Time spent processing.
     pub busy: Duration,
     /// Time spent waiting for input.

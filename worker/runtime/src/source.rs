@@ -118,22 +118,29 @@ pub struct Polled {
     pub split: Option<String>,
     /// Splits read to their end by this poll.
     pub finished: Vec<String>,
+    /// Malformed records this poll skipped (counted in `numRecordsInErrors`).
+    pub skipped: u64,
 }
 
 impl Polled {
     /// Records of `split`, maybe more.
     pub fn records(split: String, status: ReaderStatus) -> Polled {
-        Polled { status, split: Some(split), finished: Vec::new() }
+        Polled { status, split: Some(split), finished: Vec::new(), skipped: 0 }
     }
 
     /// The last records of `split`, which was read to its end.
     pub fn last(split: String, status: ReaderStatus) -> Polled {
-        Polled { status, split: Some(split.clone()), finished: vec![split] }
+        Polled { status, split: Some(split.clone()), finished: vec![split], skipped: 0 }
     }
 
     /// No records.
     pub fn empty(status: ReaderStatus) -> Polled {
-        Polled { status, split: None, finished: Vec::new() }
+        Polled { status, split: None, finished: Vec::new(), skipped: 0 }
+    }
+
+    /// The same, having skipped `n` malformed records.
+    pub fn skipping(self, n: u64) -> Polled {
+        Polled { skipped: n, ..self }
     }
 }
 
@@ -390,6 +397,9 @@ impl<T: Data, S: Source<T>> SourceDriver for TypedSourceDriver<T, S> {
         let reader = self.reader.as_mut().expect("opened");
         let mut batch = Vec::with_capacity(self.batch_size);
         let polled = reader.poll_next(&mut batch, self.batch_size)?;
+        if polled.skipped > 0 {
+            self.metrics.records_in_errors.fetch_add(polled.skipped, Ordering::Relaxed);
+        }
         let now = self.clock.now();
         if batch.is_empty() {
             Self::emit(self.watermarks.on_no_records(now), chain)?;

@@ -507,8 +507,9 @@ pub type SortKeys = Arc<[(usize, bool)]>;
 /// partition (Flink's `Rank`, and its deduplication when the order is a time): a new row that
 /// ranks within the limit is inserted (`+I`), the row it pushes out deleted (`-D`); with the rank
 /// as a column (`with_rank`), the rows it moves down are updated (`-U`/`+U`). Ties keep the
-/// earlier row first. In batch mode (`final_only`) each partition's rows once, at the end of
-/// input. Output rows are the first `keep` columns, then the rank if asked for.
+/// earlier row first. In batch mode each partition's rows come once, at the end of input; in a
+/// window top-N once, when the window ends. Output rows are the first `keep` columns, then the
+/// rank if asked for.
 #[derive(Clone, Debug)]
 pub struct TopN {
     /// The sort columns.
@@ -519,10 +520,30 @@ pub struct TopN {
     pub keep: usize,
     /// Append the rank (`BIGINT`) to each row.
     pub with_rank: bool,
-    /// Batch mode.
-    pub final_only: bool,
+    /// When the rows come out.
+    pub emit: Emit,
     /// `table.exec.state.ttl`.
     pub ttl: Option<Duration>,
+}
+
+/// When a [`TopN`] emits its rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Emit {
+    /// As they change: a changelog.
+    Changelog,
+    /// As they change, from an input with retractions (a group aggregate's changelog): every row
+    /// of a partition is kept, so that when a row in the first `limit` is retracted the next one
+    /// takes its place (Flink's `RetractableTopNFunction`).
+    RetractableChangelog,
+    /// Each partition's final rows at the end of input (batch mode).
+    AtEndOfInput,
+    /// Each partition's final rows when the watermark passes the last millisecond of their
+    /// window, whose end is input column `end` (a window top-N, partitioned by the window); its
+    /// state goes then. A row arriving after that is late, and dropped.
+    AtWindowEnd {
+        /// The `window_end` column.
+        end: usize,
+    },
 }
 
 impl TopN {
@@ -541,6 +562,71 @@ impl TopN {
             }
         }
         Ordering::Equal
+    }
+
+    /// [`Emit::RetractableChangelog`]: `row` added to or taken from its partition's rows (all of
+    /// them, in order), and the changes to the first `limit` emitted.
+    fn process_change(
+        &self,
+        state: &mut ValueState<GroupKey, Vec<Row>>,
+        row: Row,
+        ctx: &mut KeyedContext<'_, GroupKey, Row>,
+    ) -> Result<()> {
+        let key = ctx.key().clone();
+        let mut rows = state.get(&key)?.unwrap_or_default();
+        let before = rows.len().min(self.limit);
+        let insert = row.kind.is_accumulate();
+        let at = if insert {
+            rows.partition_point(|r| self.cmp(r, &row) != Ordering::Greater)
+        } else {
+            // Not here: retracted already, or expired by its TTL.
+            let Some(at) = rows.iter().position(|r| r.values == row.values) else { return Ok(()) };
+            at
+        };
+        if at >= self.limit {
+            // Below the first `limit`: nothing they show changes.
+            Self::change(&mut rows, row, at, insert);
+        } else if self.with_rank {
+            // Each rank from the change down may hold another row now (or none).
+            let old: Vec<Row> = rows[at..before].to_vec();
+            Self::change(&mut rows, row, at, insert);
+            for rank in at..before.max(rows.len().min(self.limit)) {
+                match (old.get(rank - at), rows.get(rank).filter(|_| rank < self.limit)) {
+                    (Some(o), Some(n)) if o.values == n.values => {}
+                    (Some(o), Some(n)) => {
+                        ctx.collect(self.out(RowKind::UpdateBefore, o, rank + 1));
+                        ctx.collect(self.out(RowKind::UpdateAfter, n, rank + 1));
+                    }
+                    (Some(o), None) => ctx.collect(self.out(RowKind::Delete, o, rank + 1)),
+                    (None, Some(n)) => ctx.collect(self.out(RowKind::Insert, n, rank + 1)),
+                    (None, None) => {}
+                }
+            }
+        } else if insert {
+            // In at `at`; the last of the first `limit` out, if they were full.
+            if before == self.limit {
+                ctx.collect(self.out(RowKind::Delete, &rows[self.limit - 1], self.limit));
+            }
+            ctx.collect(self.out(RowKind::Insert, &row, at + 1));
+            Self::change(&mut rows, row, at, insert);
+        } else {
+            // Out from `at`; the first row below the first `limit` in, if there is one.
+            ctx.collect(self.out(RowKind::Delete, &rows[at], at + 1));
+            Self::change(&mut rows, row, at, insert);
+            if let Some(next) = rows.get(self.limit - 1) {
+                ctx.collect(self.out(RowKind::Insert, next, self.limit));
+            }
+        }
+        if rows.is_empty() { state.clear(&key) } else { state.put(&key, rows) }
+    }
+
+    /// `row` inserted at `at`, or the row at `at` removed.
+    fn change(rows: &mut Vec<Row>, row: Row, at: usize, insert: bool) {
+        if insert {
+            rows.insert(at, Row { kind: RowKind::Insert, values: row.values });
+        } else {
+            rows.remove(at);
+        }
     }
 
     fn out(&self, kind: RowKind, row: &Row, rank: usize) -> Row {
@@ -569,15 +655,23 @@ impl KeyedProcessFunction<GroupKey, Row, Row> for TopN {
         row: Row,
         ctx: &mut KeyedContext<'_, GroupKey, Row>,
     ) -> Result<()> {
+        if self.emit == Emit::RetractableChangelog {
+            return self.process_change(state, row, ctx);
+        }
         if !row.kind.is_accumulate() {
-            return Err(Error::Record("a top-N over a changelog with retractions is not supported".into()));
+            return Err(Error::Record("this top-N was planned for an insert-only input and got a retraction".into()));
         }
         let key = ctx.key().clone();
         let mut rows = match state.get(&key)? {
             Some(rows) => rows,
             None => {
-                if self.final_only {
-                    ctx.register_event_time_timer(MAX_WATERMARK)?;
+                match self.emit {
+                    Emit::Changelog | Emit::RetractableChangelog => {}
+                    Emit::AtEndOfInput => ctx.register_event_time_timer(MAX_WATERMARK)?,
+                    Emit::AtWindowEnd { end } => match row.values[end].epoch_millis() {
+                        Some(end) if end - 1 > ctx.current_watermark() => ctx.register_event_time_timer(end - 1)?,
+                        _ => return Ok(()),
+                    },
                 }
                 Vec::new()
             }
@@ -589,7 +683,7 @@ impl KeyedProcessFunction<GroupKey, Row, Row> for TopN {
         let row = Row { kind: RowKind::Insert, values: row.values };
         rows.insert(at, row);
         let evicted = (rows.len() > self.limit).then(|| rows.pop().expect("more than the limit"));
-        if !self.final_only {
+        if self.emit == Emit::Changelog {
             if let Some(e) = &evicted {
                 ctx.collect(self.out(RowKind::Delete, e, self.limit));
             }

@@ -6,8 +6,14 @@
 //! first match arrives (and emitted again when its last match leaves). A NULL key matches
 //! nothing. In batch mode (`final_only`) each key's result is emitted once, at the end of input.
 //!
-//! Interval joins and joins on window bounds are this join with their time conditions in the
-//! residual condition: the same rows, with state kept until `table.exec.state.ttl` expires it.
+//! The interval join (Flink's `IntervalJoin`), of two insert-only inputs on equal keys and
+//! bounds between their event times (`lower <= left.time - right.time <= upper`), keeps each row
+//! only while a row of the other side that arrives in time can still match it: until the
+//! watermark passes the row's time less `lower` (a left row) or plus `upper` (a right row). Its
+//! output is insert-only: on an outer side a row without a match comes out padded with NULLs
+//! when it leaves the state, once.
+//!
+//! Joins on window bounds are the regular join with the bounds as keys.
 
 use crate::agg::GroupKey;
 use crate::expr::Expr;
@@ -19,6 +25,7 @@ use ferroflink_runtime::context::RuntimeContext;
 use ferroflink_state::ttl::StateTtlConfig;
 use ferroflink_state::{StateDescriptor, ValueState};
 use serde::{Deserialize, Serialize};
+use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,26 +63,21 @@ impl JoinKind {
     }
 }
 
-/// See the module documentation.
+/// What both joins share: the join type, the sides' widths and the condition besides the keys.
 #[derive(Clone, Debug)]
-pub struct RegularJoin {
+pub struct JoinShape {
     /// The join type.
     pub kind: JoinKind,
     /// Columns of a left and a right row.
     pub widths: (usize, usize),
-    /// The condition besides the equal keys, over `left ++ right`.
+    /// The condition besides the equal keys (and an interval join's time bounds), over
+    /// `left ++ right`.
     pub residual: Option<Arc<Expr>>,
-    /// `table.exec.state.ttl`.
-    pub ttl: Option<Duration>,
-    /// Batch mode.
-    pub final_only: bool,
     /// The operator's name, for errors.
     pub name: Arc<str>,
 }
 
-type Side = ValueState<GroupKey, Vec<Entry>>;
-
-impl RegularJoin {
+impl JoinShape {
     fn pair(&self, left: Option<&[Value]>, right: Option<&[Value]>) -> Vec<Value> {
         let mut values = Vec::with_capacity(self.widths.0 + self.widths.1);
         match left {
@@ -96,6 +98,7 @@ impl RegularJoin {
         residual.eval_bool(&joined).map(|b| b == Some(true)).map_err(|e| Error::Record(format!("{}: {e}", self.name)))
     }
 
+    /// `row` of side `left` joined with `other` (NULLs without one), `times` times.
     fn emit(
         &self,
         ctx: &mut KeyedContext<'_, GroupKey, Row>,
@@ -110,7 +113,22 @@ impl RegularJoin {
             ctx.collect(Row { kind, values: values.clone() });
         }
     }
+}
 
+/// See the module documentation.
+#[derive(Clone, Debug)]
+pub struct RegularJoin {
+    /// The join type and condition.
+    pub shape: JoinShape,
+    /// `table.exec.state.ttl`.
+    pub ttl: Option<Duration>,
+    /// Batch mode.
+    pub final_only: bool,
+}
+
+type Side = ValueState<GroupKey, Vec<Entry>>;
+
+impl RegularJoin {
     /// A row of side `left` arrives (or is retracted).
     fn process(
         &self,
@@ -136,32 +154,32 @@ impl RegularJoin {
         let mut matched = 0;
         if !null_key {
             for o in other.iter_mut() {
-                if !self.accepts(&row.values, &o.values, left)? {
+                if !self.shape.accepts(&row.values, &o.values, left)? {
                     continue;
                 }
                 matched += o.count;
                 if self.final_only {
                     continue;
                 }
-                let other_outer = self.kind.outer(!left);
+                let other_outer = self.shape.kind.outer(!left);
                 if retract {
-                    self.emit(ctx, RowKind::Delete, &row.values, Some(&o.values), left, o.count);
+                    self.shape.emit(ctx, RowKind::Delete, &row.values, Some(&o.values), left, o.count);
                     o.matches -= 1;
                     if other_outer && o.matches == 0 {
-                        self.emit(ctx, RowKind::Insert, &o.values, None, !left, o.count);
+                        self.shape.emit(ctx, RowKind::Insert, &o.values, None, !left, o.count);
                     }
                 } else {
                     if other_outer && o.matches == 0 {
-                        self.emit(ctx, RowKind::Delete, &o.values, None, !left, o.count);
+                        self.shape.emit(ctx, RowKind::Delete, &o.values, None, !left, o.count);
                     }
                     o.matches += 1;
-                    self.emit(ctx, RowKind::Insert, &row.values, Some(&o.values), left, o.count);
+                    self.shape.emit(ctx, RowKind::Insert, &row.values, Some(&o.values), left, o.count);
                 }
             }
         }
-        if matched == 0 && self.kind.outer(left) && !self.final_only {
+        if matched == 0 && self.shape.kind.outer(left) && !self.final_only {
             let kind = if retract { RowKind::Delete } else { RowKind::Insert };
-            self.emit(ctx, kind, &row.values, None, left, 1);
+            self.shape.emit(ctx, kind, &row.values, None, left, 1);
         }
         match (at, retract) {
             (Some(i), true) => {
@@ -232,24 +250,168 @@ impl KeyedCoProcessFunction<GroupKey, Row, Row, Row> for RegularJoin {
         for l in &lefts {
             let mut matched = false;
             for (j, r) in rights.iter().enumerate() {
-                if !null_key && self.accepts(&l.values, &r.values, true)? {
+                if !null_key && self.shape.accepts(&l.values, &r.values, true)? {
                     matched = true;
                     right_matched[j] = true;
-                    self.emit(ctx, RowKind::Insert, &l.values, Some(&r.values), true, l.count * r.count);
+                    self.shape.emit(ctx, RowKind::Insert, &l.values, Some(&r.values), true, l.count * r.count);
                 }
             }
-            if !matched && self.kind.outer(true) {
-                self.emit(ctx, RowKind::Insert, &l.values, None, true, l.count);
+            if !matched && self.shape.kind.outer(true) {
+                self.shape.emit(ctx, RowKind::Insert, &l.values, None, true, l.count);
             }
         }
-        if self.kind.outer(false) {
+        if self.shape.kind.outer(false) {
             for (r, matched) in rights.iter().zip(right_matched) {
                 if !matched {
-                    self.emit(ctx, RowKind::Insert, &r.values, None, false, r.count);
+                    self.shape.emit(ctx, RowKind::Insert, &r.values, None, false, r.count);
                 }
             }
         }
         sides.0.clear(&key)?;
         sides.1.clear(&key)
+    }
+}
+
+/// A row of one side of an interval join, its event time, and whether it matched a row.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TimedRow {
+    time: i64,
+    values: Vec<Value>,
+    matched: bool,
+}
+
+/// See the module documentation.
+#[derive(Clone, Debug)]
+pub struct IntervalJoin {
+    /// The join type and the condition besides the keys and the time bounds.
+    pub shape: JoinShape,
+    /// The event-time column of a left and of a right row.
+    pub times: (usize, usize),
+    /// The bounds of `left.time - right.time`, in milliseconds, both inclusive.
+    pub bounds: RangeInclusive<i64>,
+}
+
+type TimedSide = ValueState<GroupKey, Vec<TimedRow>>;
+
+impl IntervalJoin {
+    /// The event time a row of side `left` stops being able to match rows that arrive in time.
+    fn expiry(&self, time: i64, left: bool) -> i64 {
+        if left { time - self.bounds.start() } else { time + self.bounds.end() }
+    }
+
+    /// Whether rows of the left side at `l` and of the right side at `r` match in time.
+    fn in_bounds(&self, l: i64, r: i64) -> bool {
+        self.bounds.contains(&(l - r))
+    }
+
+    fn process(
+        &self,
+        sides: &mut (TimedSide, TimedSide),
+        row: Row,
+        left: bool,
+        ctx: &mut KeyedContext<'_, GroupKey, Row>,
+    ) -> Result<()> {
+        if !row.kind.is_accumulate() {
+            return Err(Error::Record(format!("{}: an interval join's inputs must be insert-only", self.shape.name)));
+        }
+        let outer = self.shape.kind.outer(left);
+        let column = if left { self.times.0 } else { self.times.1 };
+        let key = ctx.key().clone();
+        let Some(time) = row.values[column].epoch_millis().filter(|_| !key.0.iter().any(Value::is_null)) else {
+            // A NULL time or key matches nothing.
+            if outer {
+                self.shape.emit(ctx, RowKind::Insert, &row.values, None, left, 1);
+            }
+            return Ok(());
+        };
+        let (mine, theirs) = if left { (&sides.0, &sides.1) } else { (&sides.1, &sides.0) };
+        let mut matched = false;
+        if let Some(mut other) = theirs.get(&key)? {
+            let mut changed = false;
+            for o in other.iter_mut() {
+                let fits = if left { self.in_bounds(time, o.time) } else { self.in_bounds(o.time, time) };
+                if !fits || !self.shape.accepts(&row.values, &o.values, left)? {
+                    continue;
+                }
+                matched = true;
+                changed |= !o.matched;
+                o.matched = true;
+                self.shape.emit(ctx, RowKind::Insert, &row.values, Some(&o.values), left, 1);
+            }
+            if changed && self.shape.kind.outer(!left) {
+                theirs.put(&key, other)?;
+            }
+        }
+        let expiry = self.expiry(time, left);
+        if expiry > ctx.current_watermark() {
+            let mut own = mine.get(&key)?.unwrap_or_default();
+            own.push(TimedRow { time, values: row.values, matched });
+            mine.put(&key, own)?;
+            ctx.register_event_time_timer(expiry)?;
+        } else if outer && !matched {
+            // Late: no row that arrives in time can match it any more.
+            self.shape.emit(ctx, RowKind::Insert, &row.values, None, left, 1);
+        }
+        Ok(())
+    }
+
+    /// Drops the rows of side `left` that expired by `now`, emitting the unmatched ones of an
+    /// outer side.
+    fn expire(&self, side: &TimedSide, left: bool, now: i64, ctx: &mut KeyedContext<'_, GroupKey, Row>) -> Result<()> {
+        let key = ctx.key().clone();
+        let Some(rows) = side.get(&key)? else { return Ok(()) };
+        let before = rows.len();
+        let mut kept = Vec::with_capacity(rows.len());
+        for r in rows {
+            if self.expiry(r.time, left) > now {
+                kept.push(r);
+            } else if !r.matched && self.shape.kind.outer(left) {
+                self.shape.emit(ctx, RowKind::Insert, &r.values, None, left, 1);
+            }
+        }
+        match kept.len() {
+            0 => side.clear(&key),
+            n if n < before => side.put(&key, kept),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl KeyedCoProcessFunction<GroupKey, Row, Row, Row> for IntervalJoin {
+    type State = (TimedSide, TimedSide);
+
+    fn open(&mut self, ctx: &mut RuntimeContext) -> Result<Self::State> {
+        Ok((
+            ctx.state.value_state(&StateDescriptor::new("interval-join-left"))?,
+            ctx.state.value_state(&StateDescriptor::new("interval-join-right"))?,
+        ))
+    }
+
+    fn process_element1(
+        &mut self,
+        sides: &mut Self::State,
+        row: Row,
+        ctx: &mut KeyedContext<'_, GroupKey, Row>,
+    ) -> Result<()> {
+        self.process(sides, row, true, ctx)
+    }
+
+    fn process_element2(
+        &mut self,
+        sides: &mut Self::State,
+        row: Row,
+        ctx: &mut KeyedContext<'_, GroupKey, Row>,
+    ) -> Result<()> {
+        self.process(sides, row, false, ctx)
+    }
+
+    fn on_timer(
+        &mut self,
+        sides: &mut Self::State,
+        timestamp: i64,
+        ctx: &mut KeyedContext<'_, GroupKey, Row>,
+    ) -> Result<()> {
+        self.expire(&sides.0, true, timestamp, ctx)?;
+        self.expire(&sides.1, false, timestamp, ctx)
     }
 }

@@ -42,22 +42,55 @@ impl Dialect for FlinkDialect {
         Some('`')
     }
 
-    /// `TABLE name` as an argument of a table function (`TUMBLE(TABLE bid, ...)`): a
-    /// [`Expr::Prefixed`] with prefix `TABLE`, which prints back as written.
+    /// `TABLE name` as an argument of a table function, and `MAP[..]`.
     fn parse_prefix(&self, parser: &mut Parser) -> Option<Result<Expr, ParserError>> {
-        let is_table = matches!(&parser.peek_token_ref().token, Token::Word(w) if w.keyword == Keyword::TABLE);
-        if !is_table || !matches!(parser.peek_nth_token_ref(1).token, Token::Word(_)) {
-            return None;
-        }
-        let prefix = match parser.next_token().token {
-            Token::Word(w) => w.to_ident(Span::empty()),
-            _ => unreachable!("peeked a word"),
-        };
-        Some(parser.parse_object_name(false).map(|name| {
-            let parts = name.0.into_iter().filter_map(|p| p.as_ident().cloned()).collect();
-            Expr::Prefixed { prefix, value: Box::new(Expr::CompoundIdentifier(parts)) }
-        }))
+        table_argument(parser).or_else(|| map_constructor(parser))
     }
+}
+
+/// `TABLE name` as an argument of a table function (`TUMBLE(TABLE bid, ...)`): a
+/// [`Expr::Prefixed`] with prefix `TABLE`, which prints back as written.
+fn table_argument(parser: &mut Parser) -> Option<Result<Expr, ParserError>> {
+    let is_table = matches!(&parser.peek_token_ref().token, Token::Word(w) if w.keyword == Keyword::TABLE);
+    if !is_table || !matches!(parser.peek_nth_token_ref(1).token, Token::Word(_)) {
+        return None;
+    }
+    let prefix = match parser.next_token().token {
+        Token::Word(w) => w.to_ident(Span::empty()),
+        _ => unreachable!("peeked a word"),
+    };
+    Some(parser.parse_object_name(false).map(|name| {
+        let parts = name.0.into_iter().filter_map(|p| p.as_ident().cloned()).collect();
+        Expr::Prefixed { prefix, value: Box::new(Expr::CompoundIdentifier(parts)) }
+    }))
+}
+
+/// Flink's `MAP[k1, v1, k2, v2, ..]`, as a map of entries.
+fn map_constructor(parser: &mut Parser) -> Option<Result<Expr, ParserError>> {
+    let map = matches!(&parser.peek_token_ref().token, Token::Word(w) if w.value.eq_ignore_ascii_case("MAP"))
+        && parser.peek_nth_token_ref(1).token == Token::LBracket;
+    if !map {
+        return None;
+    }
+    parser.next_token();
+    parser.next_token();
+    let entries = (|| {
+        let items = parser.parse_comma_separated(Parser::parse_expr)?;
+        parser.expect_token(&Token::RBracket)?;
+        if items.len() % 2 != 0 {
+            return Err(ParserError::ParserError(format!(
+                "MAP[..] takes keys and values in pairs, and has {} items",
+                items.len()
+            )));
+        }
+        let mut items = items.into_iter();
+        let mut entries = Vec::new();
+        while let (Some(key), Some(value)) = (items.next(), items.next()) {
+            entries.push(sqlparser::ast::MapEntry { key: Box::new(key), value: Box::new(value) });
+        }
+        Ok(Expr::Map(sqlparser::ast::Map { entries }))
+    })();
+    Some(entries)
 }
 
 /// How deep expressions may nest before the parser refuses them (rather than overflow the stack).

@@ -117,6 +117,17 @@ impl Value {
     }
 }
 
+impl Value {
+    /// A `TIMESTAMP`'s or `TIMESTAMP_LTZ`'s milliseconds since the epoch (of its UTC date and
+    /// time, as event time reads it); `None` for NULL and other types.
+    pub fn epoch_millis(&self) -> Option<i64> {
+        match self {
+            Value::Timestamp(t) | Value::TimestampLtz(t) => Some(t.and_utc().timestamp_millis()),
+            _ => None,
+        }
+    }
+}
+
 impl PartialEq for Value {
     fn eq(&self, other: &Value) -> bool {
         use Value::*;

@@ -576,6 +576,7 @@ impl Cluster {
                         t.records_in.store(c.records_in, Ordering::Relaxed);
                         t.records_out.store(c.records_out, Ordering::Relaxed);
                         t.sink_records.store(c.sink_records, Ordering::Relaxed);
+                        t.records_in_errors.store(c.records_in_errors, Ordering::Relaxed);
                         t.idle_ns.store(c.idle_ns, Ordering::Relaxed);
                         t.backpressured_ns.store(c.backpressured_ns, Ordering::Relaxed);
                         t.total_ns.store(c.total_ns, Ordering::Relaxed);

@@ -10,8 +10,8 @@
 //!
 //! The source reads files in byte ranges with exactly-once positions; a record is a line. A
 //! malformed record fails the job with the file, the byte offset of its line and what is wrong,
-//! unless the format's `ignore-parse-errors` is set: then it is skipped, and each reader logs how
-//! many it skipped when it ends. The sink is the exactly-once file sink: part files committed
+//! unless the format's `ignore-parse-errors` is set: then it is skipped, counted in the source's
+//! `numRecordsInErrors` metric, and each reader logs how many it skipped when it ends. The sink is the exactly-once file sink: part files committed
 //! when a checkpoint completes (or at the end of bounded input), so the committed files are the
 //! only ones whose names start with neither `.` nor `_`; it takes insert-only rows.
 
@@ -23,7 +23,7 @@ use crate::format::RowPrinter;
 use crate::functions::timezone::LocalZone;
 use crate::value::{Row, Value};
 use ferroflink_connectors::file::FileSink;
-use ferroflink_connectors::text_file::{Line, LineDecoder, TextFileSource};
+use ferroflink_connectors::text_file::{Decoded, Line, LineDecoder, TextFileSource};
 use ferroflink_core::error::Error;
 use ferroflink_datastream::{DataStream, StreamExecutionEnvironment};
 use ferroflink_runtime::watermark::WatermarkStrategy;
@@ -147,7 +147,7 @@ fn decoder(table: Table, zone: LocalZone) -> LineDecoder<Row> {
     };
     Box::new(move |line: Line<'_>| {
         let parsed = match &table.format {
-            Format::Csv { comments: true, .. } if line.text.starts_with('#') => return Ok(None),
+            Format::Csv { comments: true, .. } if line.text.starts_with('#') => return Ok(Decoded::Nothing),
             Format::Csv { null_literal, .. } => {
                 splitter.as_mut().expect("a CSV table has a splitter").split(line.text, &mut fields);
                 csv_row(&table, &fields, null_literal.as_deref(), &zone)
@@ -158,10 +158,10 @@ fn decoder(table: Table, zone: LocalZone) -> LineDecoder<Row> {
             Format::Raw => Ok(Row::insert(vec![Value::String(line.text.to_string())])),
         };
         match parsed {
-            Ok(row) => Ok(Some(row)),
+            Ok(row) => Ok(Decoded::Record(row)),
             Err(_) if table.ignore_errors => {
                 skipped.add();
-                Ok(None)
+                Ok(Decoded::Skipped)
             }
             Err(what) => Err(Error::Record(format!(
                 "table `{}`: the record at byte {} of '{}' is malformed: {what}; fix it, or set '{}.ignore-parse-errors' = 'true' to skip such records",

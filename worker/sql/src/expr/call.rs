@@ -123,6 +123,8 @@ pub enum Func {
     Array,
     /// `ROW(a, b, ..)`.
     Row,
+    /// `MAP[k1, v1, k2, v2, ..]`: a key given twice keeps its last value.
+    Map,
     /// `arr[i]` (from 1) or `map[key]`: NULL when there is no such element.
     Element,
     /// `CARDINALITY(arr | map)`.
@@ -176,6 +178,17 @@ impl Func {
             Func::Array | Func::Row => {
                 let values: Vec<Value> = args.iter().map(|a| a.eval(row)).collect::<EvalResult<_>>()?;
                 return Ok(if matches!(self, Func::Array) { Value::Array(values) } else { Value::Row(values) });
+            }
+            Func::Map => {
+                let mut entries: Vec<(Value, Value)> = Vec::with_capacity(args.len() / 2);
+                for pair in args.chunks(2) {
+                    let (key, value) = (pair[0].eval(row)?, pair[1].eval(row)?);
+                    match entries.iter_mut().find(|(k, _)| *k == key) {
+                        Some(entry) => entry.1 = value,
+                        None => entries.push((key, value)),
+                    }
+                }
+                return Ok(Value::Map(entries));
             }
             _ => {}
         }
@@ -373,7 +386,8 @@ impl Func {
             | Func::UnixTimestampNow
             | Func::Udf(_)
             | Func::Array
-            | Func::Row => unreachable!("evaluated above"),
+            | Func::Row
+            | Func::Map => unreachable!("evaluated above"),
         })
     }
 }
@@ -489,6 +503,29 @@ pub(super) fn compile(c: &Compiler, e: &sql::Expr, at: Location) -> Result<Typed
                 crate::typing::least_restrictive(&types).map_err(|e| SqlError::at(at, format!("ARRAY: {e}")))?;
             let args = args.into_iter().map(|a| c.cast(a, &element.data, true)).collect();
             Ok(call(Func::Array, args, DataType::Array(Box::new(element)), false))
+        }
+        sql::Expr::Map(map) => {
+            // Flink's `MAP[k1, v1, ..]`, which the dialect reads into entries.
+            let mut keys = Vec::new();
+            let mut values = Vec::new();
+            for entry in &map.entries {
+                keys.push(c.compile(&entry.key)?);
+                values.push(c.compile(&entry.value)?);
+            }
+            if keys.is_empty() {
+                return Err(SqlError::at(at, "MAP[] needs an entry (its types come from them)"));
+            }
+            let common = |items: &[Typed], what: &str| {
+                let types: Vec<Type> = items.iter().map(|a| a.ty.clone()).collect();
+                crate::typing::least_restrictive(&types).map_err(|e| SqlError::at(at, format!("MAP's {what}: {e}")))
+            };
+            let (key, value) = (common(&keys, "keys")?, common(&values, "values")?);
+            let mut args = Vec::with_capacity(keys.len() * 2);
+            for (k, v) in keys.into_iter().zip(values) {
+                args.push(c.cast(k, &key.data, true));
+                args.push(c.cast(v, &value.data, true));
+            }
+            Ok(call(Func::Map, args, DataType::Map(Box::new(key), Box::new(value)), false))
         }
         sql::Expr::CompoundFieldAccess { root, access_chain } => {
             let mut t = c.compile(root)?;

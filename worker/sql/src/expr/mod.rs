@@ -48,6 +48,19 @@ pub enum Cmp {
     NotDistinct,
 }
 
+impl Cmp {
+    /// The comparison with its operands swapped (`a < b` is `b > a`).
+    pub fn reversed(self) -> Cmp {
+        match self {
+            Cmp::Lt => Cmp::Gt,
+            Cmp::LtEq => Cmp::GtEq,
+            Cmp::Gt => Cmp::Lt,
+            Cmp::GtEq => Cmp::LtEq,
+            other => other,
+        }
+    }
+}
+
 /// A compiled expression.
 #[derive(Clone, Debug)]
 pub enum Expr {

@@ -1,12 +1,16 @@
 //! `FROM a [INNER|LEFT|RIGHT|FULL] JOIN b ON ..` (or `USING (..)`): the equalities between the
 //! two sides' columns become the key both inputs are partitioned by (cast to their common type),
-//! the rest of the condition is checked on each pair ([`crate::join::RegularJoin`]).
+//! the rest of the condition is checked on each pair ([`crate::join::RegularJoin`]). Between
+//! two insert-only inputs in event time, a lower and an upper bound of one's time against the
+//! other's (`a.ts BETWEEN b.ts - INTERVAL .. AND b.ts + INTERVAL ..`, or `>=`/`>` and `<=`/`<`
+//! comparisons) make it an interval join ([`crate::join::IntervalJoin`]), insert-only, whose
+//! state the watermark frees.
 
 use super::{ChangelogMode, PlanNode, Planned, Planner, StateClass, digest, unsupported};
 use crate::agg::GroupKey;
 use crate::error::SqlError;
 use crate::expr::{Cmp, Expr, Scope, Typed};
-use crate::join::{JoinKind, RegularJoin};
+use crate::join::{IntervalJoin, JoinKind, JoinShape, RegularJoin};
 use crate::session::RuntimeMode;
 use crate::typing::least_restrictive;
 use crate::value::{Row, Value};
@@ -74,6 +78,56 @@ fn renumber(e: &mut Expr, by: usize) {
         }
         Expr::Call(_, args) => args.iter_mut().for_each(|x| renumber(x, by)),
     }
+}
+
+/// Which side's event time, and the milliseconds added to it: `c` or `c ± INTERVAL ..`.
+fn shifted_time(e: &Expr, times: (usize, usize)) -> Option<(bool, i64)> {
+    let side = |c: usize| (c == times.0).then_some(true).or((c == times.1).then_some(false));
+    match e {
+        Expr::Column(c) => Some((side(*c)?, 0)),
+        Expr::TimePlusInterval { time, interval, negate } => match (&**time, &**interval) {
+            (Expr::Column(c), Expr::Literal(Value::IntervalMillis(ms))) => {
+                Some((side(*c)?, if *negate { -ms } else { *ms }))
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The conjuncts that bound `left.time - right.time` (`times`: the two event-time columns over
+/// `left ++ right`), as inclusive bounds in milliseconds: when both are there, an interval join,
+/// and those conjuncts leave `residual` (the join holds them by construction).
+fn time_bounds(residual: &mut Vec<Expr>, times: (usize, usize)) -> Option<(i64, i64)> {
+    let bound = |part: &Expr| -> Option<(Option<i64>, Option<i64>)> {
+        let Expr::Compare(cmp, a, b) = part else { return None };
+        let (cmp, v) = match (shifted_time(a, times)?, shifted_time(b, times)?) {
+            // left + x cmp right + y  <=>  left - right cmp y - x
+            ((true, x), (false, y)) => (*cmp, y - x),
+            // right + x cmp left + y  <=>  left - right (cmp reversed) x - y
+            ((false, x), (true, y)) => (cmp.reversed(), x - y),
+            _ => return None,
+        };
+        match cmp {
+            Cmp::GtEq => Some((Some(v), None)),
+            Cmp::Gt => Some((Some(v + 1), None)),
+            Cmp::LtEq => Some((None, Some(v))),
+            Cmp::Lt => Some((None, Some(v - 1))),
+            Cmp::Eq => Some((Some(v), Some(v))),
+            _ => None,
+        }
+    };
+    let (mut lower, mut upper) = (None::<i64>, None::<i64>);
+    for (low, high) in residual.iter().filter_map(bound) {
+        lower = lower.max(low);
+        upper = match (upper, high) {
+            (Some(u), Some(h)) => Some(u.min(h)),
+            (u, h) => u.or(h),
+        };
+    }
+    let bounds = (lower?, upper?);
+    residual.retain(|p| bound(p).is_none());
+    Some(bounds)
 }
 
 impl Planner<'_> {
@@ -160,11 +214,19 @@ impl Planner<'_> {
                 *r = right_compiler.cast(Typed { expr: r.clone(), ty: rt }, &common.data, true).expr;
             }
         }
+        // Two insert-only inputs in event time with bounds between their times: an interval join.
+        let interval = match (left.rowtime, right.rowtime) {
+            (Some(l), Some(r)) if left.mode == ChangelogMode::InsertOnly && right.mode == ChangelogMode::InsertOnly => {
+                time_bounds(&mut residual, (l, lw + r)).map(|bounds| ((l, r), bounds))
+            }
+            _ => None,
+        };
         let residual = residual.into_iter().reduce(|a, b| Expr::And(Box::new(a), Box::new(b)));
         let batch = self.session.options().runtime_mode == RuntimeMode::Batch;
         let ttl = self.session.options().state_ttl;
         let label = format!(
-            "Join(joinType=[{kind:?}], where=[{}], leftKeys={}, rightKeys={})",
+            "{}(joinType=[{kind:?}], where=[{}], leftKeys={}, rightKeys={})",
+            if interval.is_some() { "IntervalJoin" } else { "Join" },
             match constraint {
                 sql::JoinConstraint::On(e) => e.to_string(),
                 other => format!("{other:?}"),
@@ -177,14 +239,12 @@ impl Planner<'_> {
             &left.uid,
             &right.uid,
             &label,
-            &format!("{left_keys:?}{right_keys:?}{residual:?}{batch}"),
+            &format!("{left_keys:?}{right_keys:?}{residual:?}{batch}{interval:?}"),
         ]));
-        let function = RegularJoin {
+        let shape = JoinShape {
             kind,
             widths: (lw, right.scope.columns.len()),
             residual: residual.map(Arc::new),
-            ttl,
-            final_only: batch,
             name: label.clone().into(),
         };
         // A key expression that fails (a CAST of text that is no number) gives a NULL key, which
@@ -193,20 +253,21 @@ impl Planner<'_> {
             let keys: Arc<[Expr]> = keys.into();
             move |r: &Row| GroupKey(keys.iter().map(|k| k.eval(&r.values).unwrap_or(Value::Null)).collect())
         };
-        let stream = left
-            .stream
-            .key_by(key_of(left_keys))
-            .connect(&right.stream.key_by(key_of(right_keys)))
-            .process(function)
-            .name(&label)
-            .uid(&uid);
+        let connected = left.stream.key_by(key_of(left_keys)).connect(&right.stream.key_by(key_of(right_keys)));
+        let stream = match interval {
+            Some((times, (lower, upper))) => connected.process(IntervalJoin { shape, times, bounds: lower..=upper }),
+            None => connected.process(RegularJoin { shape, ttl, final_only: batch }),
+        }
+        .name(&label)
+        .uid(&uid);
         let insert_only = left.mode == ChangelogMode::InsertOnly && right.mode == ChangelogMode::InsertOnly;
-        let mode = if batch || (insert_only && kind == JoinKind::Inner) {
+        let mode = if batch || interval.is_some() || (insert_only && kind == JoinKind::Inner) {
             ChangelogMode::InsertOnly
         } else {
             ChangelogMode::Retract
         };
-        let state = if batch || ttl.is_some() { StateClass::Bounded } else { StateClass::Unbounded };
+        let state =
+            if batch || ttl.is_some() || interval.is_some() { StateClass::Bounded } else { StateClass::Unbounded };
         Ok(Planned {
             stream,
             scope,

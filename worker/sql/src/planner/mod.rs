@@ -83,6 +83,13 @@ pub struct PlanNode {
 }
 
 impl PlanNode {
+    /// Whether its rows come with event-time watermarks: it assigns them, or every input of it
+    /// has them.
+    pub fn in_event_time(&self) -> bool {
+        self.label.starts_with("WatermarkAssigner")
+            || (!self.inputs.is_empty() && self.inputs.iter().all(PlanNode::in_event_time))
+    }
+
     fn write(&self, out: &mut String, indent: &str, last: bool, root: bool) {
         let (branch, next) =
             if root { ("", String::new()) } else { ("+- ", format!("{indent}{}", if last { "   " } else { ":  " })) };
@@ -361,10 +368,23 @@ impl<'a> Planner<'a> {
                     if rank::constant_count(&k.expr).is_some() {
                         continue;
                     }
+                    // A name the select list gives sorts by that item's expression.
+                    let aliased = match &k.expr {
+                        sql::Expr::Identifier(id) => s.projection.iter().find_map(|item| match item {
+                            sql::SelectItem::ExprWithAlias { expr, alias }
+                                if alias.value.eq_ignore_ascii_case(&id.value) =>
+                            {
+                                Some(expr.clone())
+                            }
+                            _ => None,
+                        }),
+                        _ => None,
+                    };
                     let name = sql::Ident::new(format!("$order{i}"));
-                    select
-                        .projection
-                        .push(sql::SelectItem::ExprWithAlias { expr: k.expr.clone(), alias: name.clone() });
+                    select.projection.push(sql::SelectItem::ExprWithAlias {
+                        expr: aliased.unwrap_or_else(|| k.expr.clone()),
+                        alias: name.clone(),
+                    });
                     k.expr = sql::Expr::Identifier(name);
                     hidden += 1;
                 }
@@ -792,10 +812,6 @@ impl<'a> Planner<'a> {
         let name = table.path.join(".");
         let label = format!("WatermarkAssigner(rowtime=[{}], watermark=[{}])", w.column.value, w.expr);
         let uid = self.id(digest(&["watermark", &planned.uid, &label]));
-        let millis = |v: &Value| match v {
-            Value::Timestamp(t) | Value::TimestampLtz(t) => Some(t.and_utc().timestamp_millis()),
-            _ => None,
-        };
         // `c` and `c - INTERVAL ..` (nearly every watermark) without evaluating an expression.
         let shifted_column = match &wm.expr {
             Expr::Column(c) => Some((*c, 0)),
@@ -808,18 +824,18 @@ impl<'a> Planner<'a> {
             _ => None,
         };
         let strategy = match shifted_column {
-            Some((c, delay)) => {
-                WatermarkStrategy::for_record_watermarks(move |row: &Row| millis(&row.values[c]).map(|t| t - delay))
-            }
+            Some((c, delay)) => WatermarkStrategy::for_record_watermarks(move |row: &Row| {
+                row.values[c].epoch_millis().map(|t| t - delay)
+            }),
             None => {
                 let wm_expr = Arc::new(wm.expr);
-                WatermarkStrategy::for_record_watermarks(move |row: &Row| millis(&*wm_expr.eval_ref(&row.values).ok()?))
+                WatermarkStrategy::for_record_watermarks(move |row: &Row| {
+                    wm_expr.eval_ref(&row.values).ok()?.epoch_millis()
+                })
             }
         };
-        let strategy = strategy.with_timestamp_assigner(move |row: &Row, _| match &row.values[rowtime] {
-            Value::Timestamp(t) | Value::TimestampLtz(t) => t.and_utc().timestamp_millis(),
-            _ => NO_TIMESTAMP,
-        });
+        let strategy = strategy
+            .with_timestamp_assigner(move |row: &Row, _| row.values[rowtime].epoch_millis().unwrap_or(NO_TIMESTAMP));
         let strategy = match self.session.options().source_idle_timeout {
             Some(idle) => strategy.with_idleness(idle),
             None => strategy,

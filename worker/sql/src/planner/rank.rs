@@ -5,7 +5,7 @@
 //! 1`) it is Flink's deduplication keeping the first or the last row.
 
 use super::{ChangelogMode, PlanNode, Planned, Planner, Relation, StateClass, digest, unsupported};
-use crate::agg::{GroupKey, TopN};
+use crate::agg::{Emit, GroupKey, TopN};
 use crate::ast::{DataType, Type};
 use crate::error::SqlError;
 use crate::expr::{Expr, Scope};
@@ -85,9 +85,7 @@ impl Planner<'_> {
         at: sqlparser::tokenizer::Location,
     ) -> Result<Planned, SqlError> {
         let batch = self.session.options().runtime_mode == RuntimeMode::Batch;
-        if input.mode != ChangelogMode::InsertOnly {
-            return Err(unsupported(at, "ORDER BY or LIMIT over a changelog with updates"));
-        }
+        let retracting = input.mode != ChangelogMode::InsertOnly;
         if !keys.is_empty() && limit.is_none() && !batch {
             return Err(unsupported(at, "ORDER BY without LIMIT in streaming mode (a sort never ends; add LIMIT n)"));
         }
@@ -118,7 +116,12 @@ impl Planner<'_> {
         let scope = Scope { columns: input.scope.columns[..keep].to_vec() };
         let pre = if exprs.len() > keep { self.calc(input, None, exprs, Scope::of(None, columns))? } else { input };
         let limit = limit.map_or(usize::MAX, |n| n as usize);
-        let function = TopN { order: order.into(), limit, keep, with_rank: false, final_only: batch, ttl: None };
+        let emit = match (batch, retracting) {
+            (true, _) => Emit::AtEndOfInput,
+            (false, true) => Emit::RetractableChangelog,
+            (false, false) => Emit::Changelog,
+        };
+        let function = TopN { order: order.into(), limit, keep, with_rank: false, emit, ttl: None };
         let label = format!(
             "SortLimit(orderBy=[{}], fetch=[{}])",
             keys.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(", "),
@@ -126,8 +129,9 @@ impl Planner<'_> {
         );
         let uid = self.id(digest(&["sort-limit", &pre.uid, &label, &format!("{function:?}")]));
         let stream = pre.stream.key_by(|_: &Row| GroupKey(Vec::new())).process(function).name(&label).uid(&uid);
-        let mode = if batch || keys.is_empty() { ChangelogMode::InsertOnly } else { ChangelogMode::Retract };
-        let state = if limit == usize::MAX { StateClass::Unbounded } else { StateClass::Bounded };
+        let mode =
+            if batch || (keys.is_empty() && !retracting) { ChangelogMode::InsertOnly } else { ChangelogMode::Retract };
+        let state = if limit == usize::MAX || retracting { StateClass::Unbounded } else { StateClass::Bounded };
         Ok(Planned {
             stream,
             scope,
@@ -142,9 +146,7 @@ impl Planner<'_> {
     pub(super) fn top_n(&self, s: &sql::Select, input: Relation) -> Result<Planned, SqlError> {
         let at = s.select_token.0.span.start;
         let input = self.materialize(input)?;
-        if input.mode != ChangelogMode::InsertOnly {
-            return Err(unsupported(at, "ROW_NUMBER over a changelog with updates (its input must be insert-only)"));
-        }
+        let retracting = input.mode != ChangelogMode::InsertOnly;
         let compiler = self.compiler(&input.scope);
         let filter = s.selection.as_ref().map(|w| compiler.predicate(w)).transpose()?;
         let mut exprs = Vec::new();
@@ -192,6 +194,26 @@ impl Planner<'_> {
             columns.push((format!("$p{}", exprs.len()), t.ty));
         }
         let npartition = spec.partition_by.len();
+        // Partitioned by the window bounds of insert-only rows in event time (a window
+        // aggregate's or a window function's): a window top-N, whose rows come once, when the
+        // watermark passes the window's end.
+        let window_bound = |name: &str| {
+            let named =
+                |e: &Expr| matches!(e, Expr::Column(c) if input.scope.columns[*c].name.eq_ignore_ascii_case(name));
+            exprs[partition_at..].iter().position(named).map(|i| partition_at + i)
+        };
+        let event_time = input.node.in_event_time() && !retracting;
+        let window_end = match (window_bound("window_start"), window_bound("window_end")) {
+            (Some(_), Some(end))
+                if event_time && matches!(columns[end].1.data, DataType::Timestamp(_) | DataType::TimestampLtz(_)) =>
+            {
+                Some(end)
+            }
+            _ => None,
+        };
+        let window = window_end.is_some();
+        let rowtime =
+            input.rowtime.and_then(|t| exprs[..keep].iter().position(|e| matches!(e, Expr::Column(c) if *c == t)));
         let mut order = Vec::new();
         for o in &spec.order_by {
             let t = compiler.compile(&o.expr)?;
@@ -206,13 +228,19 @@ impl Planner<'_> {
         let pre = self.calc(input, filter, exprs, Scope::of(None, columns.clone()))?;
         let batch = self.session.options().runtime_mode == RuntimeMode::Batch;
         let ttl = self.session.options().state_ttl;
-        let function =
-            TopN { order: order.into(), limit: limit as usize, keep, with_rank: true, final_only: batch, ttl };
+        let emit = match (batch, window_end, retracting) {
+            (true, ..) => Emit::AtEndOfInput,
+            (false, Some(end), _) => Emit::AtWindowEnd { end },
+            (false, None, true) => Emit::RetractableChangelog,
+            (false, None, false) => Emit::Changelog,
+        };
+        let function = TopN { order: order.into(), limit: limit as usize, keep, with_rank: true, emit, ttl };
         let label = format!(
-            "Rank(rankType=[ROW_NUMBER], rankRange=[rankStart=1, rankEnd={limit}], partitionBy=[{}], orderBy=[{}])",
+            "(rankType=[ROW_NUMBER], rankRange=[rankStart=1, rankEnd={limit}], partitionBy=[{}], orderBy=[{}])",
             spec.partition_by.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", "),
             spec.order_by.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", ")
         );
+        let label = format!("{}{label}", if window { "WindowRank" } else { "Rank" });
         let uid = self.id(digest(&["rank", &pre.uid, &label, &format!("{function:?}")]));
         let stream = pre
             .stream
@@ -220,7 +248,12 @@ impl Planner<'_> {
             .process(function)
             .name(&label)
             .uid(&uid);
-        let mode = if batch { ChangelogMode::InsertOnly } else { ChangelogMode::Retract };
+        let mode = match emit {
+            Emit::Changelog | Emit::RetractableChangelog => ChangelogMode::Retract,
+            Emit::AtEndOfInput | Emit::AtWindowEnd { .. } => ChangelogMode::InsertOnly,
+        };
+        // Over retractions every row of a partition stays; else the first `limit`.
+        let state = if retracting && ttl.is_none() { StateClass::Unbounded } else { StateClass::Bounded };
         let mut out: Vec<(String, Type)> = columns[..keep].to_vec();
         out.push((rank_name.clone(), Type { data: DataType::BigInt, nullable: false }));
         let ranked = Planned {
@@ -228,8 +261,8 @@ impl Planner<'_> {
             scope: Scope::of(None, out.clone()),
             mode,
             uid,
-            node: PlanNode { label, mode, state: StateClass::Bounded, inputs: vec![pre.node] },
-            rowtime: None,
+            node: PlanNode { label, mode, state, inputs: vec![pre.node] },
+            rowtime: if window { rowtime } else { None },
         };
         if rank_at == keep {
             return Ok(ranked);
