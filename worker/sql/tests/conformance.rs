@@ -2,8 +2,9 @@
 //! 1 and 4, and the changelog of its last statement, applied, must give the rows Apache Flink 2.3
 //! gave for the same script (`tests/golden/conformance/<name>.tsv`, made by
 //! `tests/flink/gen_conformance.py`, which re-runs Flink to check them with `--check`); where
-//! Flink's changelog is insert-only, ours must be too. `${DATA}` in a script is the absolute path
-//! of `tests/data`.
+//! Flink's changelog is insert-only, ours must be too. A streaming script runs in batch mode as
+//! well, at both parallelisms: the same rows, inserts only. `${DATA}` in a script is the absolute
+//! path of `tests/data`.
 
 use ferroflink_connectors::collect::CollectSink;
 use ferroflink_datastream::StreamExecutionEnvironment;
@@ -62,28 +63,41 @@ fn apply<'a>(lines: impl IntoIterator<Item = &'a str>) -> BTreeMap<String, i64> 
     rows
 }
 
+/// Makes a script run in batch mode.
+const BATCH: &str = "SET 'execution.runtime-mode' = 'batch';\n";
+
 fn check(name: &str, script: &str, golden: &str) {
     let script = &script.replace("${DATA}", concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data"));
     let golden: Vec<&str> = golden.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).collect();
     let expected = apply(golden.iter().copied());
     assert!(!expected.is_empty(), "{name}: the golden file has no rows");
-    let insert_only = golden.iter().all(|l| l.starts_with("+I"));
-    for parallelism in [1, 4] {
-        let lines = run(script, parallelism);
-        // Flink's changelog mode too: where Flink only inserts, so do we (an append-only sink
-        // takes the query).
-        if insert_only && let Some(update) = lines.iter().find(|l| !l.starts_with("+I")) {
-            panic!("{name} at parallelism {parallelism}: Flink's changelog is insert-only, ours has {update}");
-        }
-        let got = apply(lines.iter().map(String::as_str));
-        if got != expected {
-            let missing: Vec<_> = expected.iter().filter(|(r, n)| got.get(*r) != Some(n)).take(5).collect();
-            let extra: Vec<_> = got.iter().filter(|(r, n)| expected.get(*r) != Some(n)).take(5).collect();
-            panic!(
-                "{name} at parallelism {parallelism}: {} rows, Flink {}\nFlink's, not ours (first 5): {missing:#?}\nours, not Flink's (first 5): {extra:#?}",
-                got.values().sum::<i64>(),
-                expected.values().sum::<i64>()
-            );
+    // A streaming script runs in batch mode too, where Flink gives the same final rows
+    // (`gen_conformance.py` checks that) as inserts only.
+    let batch = format!("{BATCH}{script}");
+    let mut runs = vec![("", script.as_str(), golden.iter().all(|l| l.starts_with("+I")))];
+    if !script.contains("'execution.runtime-mode'") {
+        runs.push((" in batch mode", batch.as_str(), true));
+    }
+    for (mode, script, insert_only) in runs {
+        for parallelism in [1, 4] {
+            let lines = run(script, parallelism);
+            // Flink's changelog mode too: where Flink only inserts, so do we (an append-only sink
+            // takes the query).
+            if insert_only && let Some(update) = lines.iter().find(|l| !l.starts_with("+I")) {
+                panic!(
+                    "{name}{mode} at parallelism {parallelism}: Flink's changelog is insert-only, ours has {update}"
+                );
+            }
+            let got = apply(lines.iter().map(String::as_str));
+            if got != expected {
+                let missing: Vec<_> = expected.iter().filter(|(r, n)| got.get(*r) != Some(n)).take(5).collect();
+                let extra: Vec<_> = got.iter().filter(|(r, n)| expected.get(*r) != Some(n)).take(5).collect();
+                panic!(
+                    "{name}{mode} at parallelism {parallelism}: {} rows, Flink {}\nFlink's, not ours (first 5): {missing:#?}\nours, not Flink's (first 5): {extra:#?}",
+                    got.values().sum::<i64>(),
+                    expected.values().sum::<i64>()
+                );
+            }
         }
     }
 }

@@ -8,7 +8,7 @@ CREATE TABLE t (
   d AS CAST(id AS DECIMAL(10, 2)) / 8,
   big AS CAST(id AS BIGINT) * 100000000000
 ) WITH (
-  'connector' = 'datagen',
+  'connector' = 'datagen', 'number-of-rows' = '60',
   'fields.id.kind' = 'sequence',
   'fields.id.start' = '1',
   'fields.id.end' = '60'

@@ -4,7 +4,7 @@ CREATE TABLE t (
   txt AS CASE id % 6 WHEN 0 THEN '12' WHEN 1 THEN ' 7 ' WHEN 2 THEN '4.5' WHEN 3 THEN 'x1' WHEN 4 THEN '-0' ELSE '2024-03-05' END,
   ts AS TIMESTAMP '2024-02-27 10:11:12.345' + INTERVAL '7' HOUR * id
 ) WITH (
-  'connector' = 'datagen',
+  'connector' = 'datagen', 'number-of-rows' = '24',
   'fields.id.kind' = 'sequence',
   'fields.id.start' = '1',
   'fields.id.end' = '24'

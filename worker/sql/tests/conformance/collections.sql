@@ -9,7 +9,7 @@ CREATE TABLE t (
   m AS MAP['one', id, 'two', id * 2, 'one', id + 100],
   widened AS MAP[id, 1.5, CAST(id * 10 AS BIGINT), id]
 ) WITH (
-  'connector' = 'datagen',
+  'connector' = 'datagen', 'number-of-rows' = '10',
   'fields.id.kind' = 'sequence',
   'fields.id.start' = '1',
   'fields.id.end' = '10'

@@ -4,7 +4,7 @@ CREATE TABLE t (
   a AS id % 4,
   b AS CASE WHEN id % 3 = 0 THEN 'x' ELSE 'y' END
 ) WITH (
-  'connector' = 'datagen',
+  'connector' = 'datagen', 'number-of-rows' = '40',
   'fields.id.kind' = 'sequence',
   'fields.id.start' = '1',
   'fields.id.end' = '40'

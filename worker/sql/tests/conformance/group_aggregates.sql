@@ -9,7 +9,7 @@ CREATE TABLE t (
   x AS CAST(id AS DOUBLE) / 8,
   s AS CONCAT('s', CAST(id % 5 AS STRING))
 ) WITH (
-  'connector' = 'datagen',
+  'connector' = 'datagen', 'number-of-rows' = '200',
   'fields.id.kind' = 'sequence',
   'fields.id.start' = '1',
   'fields.id.end' = '200'

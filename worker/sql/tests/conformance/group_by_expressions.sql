@@ -6,7 +6,7 @@ CREATE TABLE t (
   b AS CASE WHEN id % 5 = 0 THEN 'five' ELSE 'other' END,
   v AS id % 7
 ) WITH (
-  'connector' = 'datagen',
+  'connector' = 'datagen', 'number-of-rows' = '100',
   'fields.id.kind' = 'sequence',
   'fields.id.start' = '1',
   'fields.id.end' = '100'

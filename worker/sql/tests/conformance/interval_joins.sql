@@ -6,13 +6,13 @@ CREATE TABLE clicks (
   user_id AS id % 5,
   ts AS CAST(TIMESTAMP '2024-01-01 00:00:00' + INTERVAL '7' MINUTE * id AS TIMESTAMP(3)),
   WATERMARK FOR ts AS ts - INTERVAL '1' SECOND
-) WITH ('connector' = 'datagen', 'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '60');
+) WITH ('connector' = 'datagen', 'number-of-rows' = '60', 'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '60');
 CREATE TABLE page_views (
   vid INT,
   user_id AS vid % 4,
   ts AS CAST(TIMESTAMP '2024-01-01 00:00:00' + INTERVAL '5' MINUTE * vid AS TIMESTAMP(3)),
   WATERMARK FOR ts AS ts - INTERVAL '1' SECOND
-) WITH ('connector' = 'datagen', 'fields.vid.kind' = 'sequence', 'fields.vid.start' = '1', 'fields.vid.end' = '80');
+) WITH ('connector' = 'datagen', 'number-of-rows' = '80', 'fields.vid.kind' = 'sequence', 'fields.vid.start' = '1', 'fields.vid.end' = '80');
 SELECT 'inner' AS what, c.id, v.vid, TIMESTAMPDIFF(MINUTE, v.ts, c.ts) AS gap
 FROM clicks c JOIN page_views v ON c.user_id = v.user_id AND c.ts BETWEEN v.ts AND v.ts + INTERVAL '20' MINUTE
 UNION ALL

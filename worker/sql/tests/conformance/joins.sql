@@ -6,18 +6,18 @@ CREATE TABLE orders (
   amount AS id * 3 % 50,
   ts AS CAST(TIMESTAMP '2024-01-01 00:00:00' + INTERVAL '1' MINUTE * id AS TIMESTAMP(3)),
   WATERMARK FOR ts AS ts - INTERVAL '1' HOUR
-) WITH ('connector' = 'datagen', 'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '40');
+) WITH ('connector' = 'datagen', 'number-of-rows' = '40', 'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '40');
 CREATE TABLE customers (
   cid INT,
   name AS CONCAT('c', CAST(cid AS STRING)),
   tier AS cid % 3
-) WITH ('connector' = 'datagen', 'fields.cid.kind' = 'sequence', 'fields.cid.start' = '0', 'fields.cid.end' = '9');
+) WITH ('connector' = 'datagen', 'number-of-rows' = '10', 'fields.cid.kind' = 'sequence', 'fields.cid.start' = '0', 'fields.cid.end' = '9');
 CREATE TABLE shipments (
   sid INT,
   order_id AS sid * 2,
   ts AS CAST(TIMESTAMP '2024-01-01 00:00:00' + INTERVAL '1' MINUTE * (sid * 2 + sid % 5) AS TIMESTAMP(3)),
   WATERMARK FOR ts AS ts - INTERVAL '1' HOUR
-) WITH ('connector' = 'datagen', 'fields.sid.kind' = 'sequence', 'fields.sid.start' = '1', 'fields.sid.end' = '25');
+) WITH ('connector' = 'datagen', 'number-of-rows' = '25', 'fields.sid.kind' = 'sequence', 'fields.sid.start' = '1', 'fields.sid.end' = '25');
 CREATE VIEW renamed AS SELECT cid AS customer, name FROM customers;
 SELECT 'inner' AS what, o.id, c.name, o.amount
 FROM orders o JOIN customers c ON o.customer = c.cid WHERE c.tier = 1

@@ -4,7 +4,7 @@ CREATE TABLE t (
   v AS id * 37 % 101,
   label AS CONCAT('v', CAST(id * 37 % 101 AS STRING))
 ) WITH (
-  'connector' = 'datagen',
+  'connector' = 'datagen', 'number-of-rows' = '60',
   'fields.id.kind' = 'sequence',
   'fields.id.start' = '1',
   'fields.id.end' = '60'

@@ -5,7 +5,7 @@ CREATE TABLE t (
   j AS CONCAT('{"a": ', CAST(id AS STRING), ', "b": {"c": "v', CAST(id % 3 AS STRING), '"}}'),
   ts AS TIMESTAMP '2024-02-28 23:59:59.250' + INTERVAL '13' HOUR * id
 ) WITH (
-  'connector' = 'datagen',
+  'connector' = 'datagen', 'number-of-rows' = '30',
   'fields.id.kind' = 'sequence',
   'fields.id.start' = '1',
   'fields.id.end' = '30'

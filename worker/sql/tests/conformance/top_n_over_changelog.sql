@@ -7,7 +7,7 @@ CREATE TABLE t (
   item AS id % 23,
   amount AS id * 7 % 50
 ) WITH (
-  'connector' = 'datagen',
+  'connector' = 'datagen', 'number-of-rows' = '300',
   'fields.id.kind' = 'sequence',
   'fields.id.start' = '1',
   'fields.id.end' = '300'

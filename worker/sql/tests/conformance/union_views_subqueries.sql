@@ -3,7 +3,7 @@ CREATE TABLE t (
   id INT,
   name AS CONCAT('n', CAST(id AS STRING))
 ) WITH (
-  'connector' = 'datagen',
+  'connector' = 'datagen', 'number-of-rows' = '20',
   'fields.id.kind' = 'sequence',
   'fields.id.start' = '1',
   'fields.id.end' = '20'
@@ -12,7 +12,7 @@ CREATE TABLE u (
   k BIGINT,
   price AS CAST(k AS DECIMAL(8, 2)) / 4
 ) WITH (
-  'connector' = 'datagen',
+  'connector' = 'datagen', 'number-of-rows' = '11',
   'fields.k.kind' = 'sequence',
   'fields.k.start' = '100',
   'fields.k.end' = '110'

@@ -6,7 +6,7 @@ CREATE TABLE bids (
   ts AS CAST(TIMESTAMP '2024-01-01 00:00:00' + INTERVAL '1' SECOND * (id % 30) AS TIMESTAMP(3)),
   WATERMARK FOR ts AS ts - INTERVAL '1' HOUR
 ) WITH (
-  'connector' = 'datagen',
+  'connector' = 'datagen', 'number-of-rows' = '97',
   'fields.id.kind' = 'sequence',
   'fields.id.start' = '1',
   'fields.id.end' = '97'

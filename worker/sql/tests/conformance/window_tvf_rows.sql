@@ -4,7 +4,7 @@ CREATE TABLE e (
   ts AS CAST(TIMESTAMP '2024-01-01 00:00:00' + INTERVAL '3' SECOND * id AS TIMESTAMP(3)),
   WATERMARK FOR ts AS ts
 ) WITH (
-  'connector' = 'datagen',
+  'connector' = 'datagen', 'number-of-rows' = '12',
   'fields.id.kind' = 'sequence',
   'fields.id.start' = '1',
   'fields.id.end' = '12'

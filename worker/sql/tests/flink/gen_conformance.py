@@ -3,7 +3,8 @@
 the changelog of each script's last statement to tests/golden/conformance/<name>.tsv (`${DATA}` in
 a script is the absolute path of tests/data), which
 tests/conformance.rs checks ferroflink's rows against (the changelog applied, at parallelism 1 and
-4). With names, redoes those scripts only; --check compares with the files instead of writing.
+4, in streaming and in batch mode: a streaming script is run by Flink in batch mode too, and must
+give the same final rows). With names, redoes those scripts only; --check compares with the files instead of writing.
 
 Usage: gen_conformance.py [--check] [name ...]
 Needs: pip install apache-flink==2.3.0 (Java 17).
@@ -41,7 +42,16 @@ def main():
     failed = False
     for name in names:
         with open(os.path.join(scripts, name + ".sql"), encoding="utf-8") as f:
-            lines = run_sql.run(f.read().replace("${DATA}", os.path.join(TESTS, "data")))
+            script = f.read().replace("${DATA}", os.path.join(TESTS, "data"))
+        lines = run_sql.run(script)
+        # tests/conformance.rs runs a streaming script in batch mode too, against the same rows:
+        # Flink's batch run must give them.
+        if "'execution.runtime-mode'" not in script:
+            batch = run_sql.run("SET 'execution.runtime-mode' = 'batch';\n" + script)
+            if final_rows(batch) != final_rows(lines):
+                print("%s: Flink's rows in batch mode differ from its streaming ones" % name)
+                failed = True
+                continue
         path = os.path.join(out_dir, name + ".tsv")
         if args.check:
             with open(path, encoding="utf-8") as f:
