@@ -73,14 +73,15 @@ impl<T: Data> Source<T> for GeneratorSource<T> {
         if self.count.is_some() { Boundedness::Bounded } else { Boundedness::Unbounded }
     }
 
-    /// One stride per reader: split `k` of `n` makes `k, k + n, k + 2n, ...`.
+    /// One stride per reader: split `k` of `n` makes `k, k + n, k + 2n, ...`, read by reader `k`
+    /// only (a reader that went on to another stride would go back in time).
     fn create_enumerator(
         &self,
         parallelism: usize,
         restored: Option<&[u8]>,
     ) -> Result<Box<dyn SplitEnumerator<GeneratorSplit>>> {
         let n = parallelism.max(1) as u64;
-        FixedSplits::restore_or(restored, parallelism, || {
+        FixedSplits::owned(restored, parallelism, || {
             Ok((0..n).map(|k| GeneratorSplit { next: k, stride: n }).collect())
         })
     }

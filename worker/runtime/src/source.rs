@@ -163,9 +163,14 @@ pub trait SourceReader<T, S> {
 /// subtask `j mod parallelism` (the same assignment as long as every reader keeps up), else to any
 /// reader that asks; a reader asking when none is left ends. Its state is the splits not handed
 /// out yet (empty bytes: none, as restored from a snapshot taken before enumerators existed).
+///
+/// Splits in an order of event time that one reader must keep (a generator's strides: stride `k`
+/// read after stride `k + 1` by the same reader would be behind its watermark) are
+/// [`FixedSplits::owned`]: split `j` goes to subtask `j mod parallelism` only.
 pub struct FixedSplits<S> {
     parallelism: usize,
     pending: VecDeque<(usize, S)>,
+    stealing: bool,
 }
 
 impl<S: SourceSplit> FixedSplits<S> {
@@ -176,19 +181,37 @@ impl<S: SourceSplit> FixedSplits<S> {
         parallelism: usize,
         splits: impl FnOnce() -> Result<Vec<S>>,
     ) -> Result<Box<dyn SplitEnumerator<S>>> {
+        Self::boxed(restored, parallelism, splits, true)
+    }
+
+    /// As [`FixedSplits::restore_or`], but a reader only ever gets its own splits.
+    pub fn owned(
+        restored: Option<&[u8]>,
+        parallelism: usize,
+        splits: impl FnOnce() -> Result<Vec<S>>,
+    ) -> Result<Box<dyn SplitEnumerator<S>>> {
+        Self::boxed(restored, parallelism, splits, false)
+    }
+
+    fn boxed(
+        restored: Option<&[u8]>,
+        parallelism: usize,
+        splits: impl FnOnce() -> Result<Vec<S>>,
+        stealing: bool,
+    ) -> Result<Box<dyn SplitEnumerator<S>>> {
         let pending = match restored {
             Some([]) => VecDeque::new(),
             Some(bytes) => decode::<Vec<(usize, S)>>(bytes)?.into(),
             None => splits()?.into_iter().enumerate().collect(),
         };
-        Ok(Box::new(FixedSplits { parallelism: parallelism.max(1), pending }))
+        Ok(Box::new(FixedSplits { parallelism: parallelism.max(1), pending, stealing }))
     }
 }
 
 impl<S: SourceSplit> SplitEnumerator<S> for FixedSplits<S> {
     fn next_split(&mut self, subtask: usize) -> Result<SplitAnswer<S>> {
         let own = self.pending.iter().position(|(j, _)| j % self.parallelism == subtask);
-        let any = (!self.pending.is_empty()).then_some(0);
+        let any = (self.stealing && !self.pending.is_empty()).then_some(0);
         Ok(match own.or(any).and_then(|i| self.pending.remove(i)) {
             Some((_, split)) => SplitAnswer::Split(split),
             None => SplitAnswer::NoMoreSplits,

@@ -139,4 +139,6 @@ conformance!(
     cumulate_windows,
     interval_joins,
     top_n_over_changelog,
+    window_joins,
+    rank_ranges_and_offset,
 );

@@ -145,6 +145,7 @@ pub(super) fn source(
     options: &mut Options,
     columns: &[(String, Type)],
     batch: bool,
+    strategy: WatermarkStrategy<Row>,
 ) -> Result<DataStream<Row>, SqlError> {
     let rate = options.number::<f64>("rows-per-second")?.unwrap_or(10_000.0);
     let mut count = options.number::<u64>("number-of-rows")?;
@@ -166,7 +167,7 @@ pub(super) fn source(
     let gens: Arc<[Column]> = gens.into();
     let source =
         GeneratorSource::new(count, move |i| Row::insert(gens.iter().map(|c| c.value(i)).collect())).with_rate(rate);
-    let stream = env.from_source(source, WatermarkStrategy::no_watermarks(), &format!("Source: {}", options.table()));
+    let stream = env.from_source(source, strategy, &format!("Source: {}", options.table()));
     Ok(match parallelism {
         Some(p) => stream.set_parallelism(p),
         None => stream,

@@ -116,6 +116,7 @@ pub(super) fn source(
     options: &mut Options,
     columns: &[(String, Type)],
     batch: bool,
+    strategy: WatermarkStrategy<Row>,
 ) -> Result<DataStream<Row>, SqlError> {
     let path = options.text("path").ok_or_else(|| options.error("needs a 'path' (a file or a directory)"))?;
     if path.starts_with("s3://") {
@@ -134,7 +135,7 @@ pub(super) fn source(
         Some(interval) => source.monitor_continuously(interval),
         None => source,
     };
-    Ok(env.from_source(source, WatermarkStrategy::no_watermarks(), &name))
+    Ok(env.from_source(source, strategy, &name))
 }
 
 /// The decoder of one reader: lines to rows, counting what it skips.

@@ -16,6 +16,7 @@ use crate::error::SqlError;
 use crate::session::CatalogTable;
 use crate::value::Row;
 use ferroflink_datastream::{DataStream, StreamExecutionEnvironment};
+use ferroflink_runtime::watermark::WatermarkStrategy;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -140,18 +141,19 @@ pub(crate) fn source(
     env: &StreamExecutionEnvironment,
     table: &CatalogTable,
     batch: bool,
+    strategy: WatermarkStrategy<Row>,
 ) -> Result<DataStream<Row>, SqlError> {
     let mut options = Options::new(table)?;
     if table.definition.columns.iter().any(|c| matches!(c.kind, ColumnKind::Metadata { .. })) {
         return Err(options.error(format!("connector '{}' has no metadata columns", options.connector)));
     }
     let stream = match options.connector.as_str() {
-        "datagen" => datagen::source(env, &mut options, &physical_columns(table), batch)?,
+        "datagen" => datagen::source(env, &mut options, &physical_columns(table), batch, strategy)?,
         "filesystem" => {
             refuse_partitions(table, &options)?;
-            filesystem::source(env, &mut options, &physical_columns(table), batch)?
+            filesystem::source(env, &mut options, &physical_columns(table), batch, strategy)?
         }
-        "nexmark" => nexmark::source(env, &mut options, &physical_columns(table), batch)?,
+        "nexmark" => nexmark::source(env, &mut options, &physical_columns(table), batch, strategy)?,
         "print" | "blackhole" => {
             return Err(
                 options.error(format!("connector '{}' is a sink: INSERT INTO it, do not read it", options.connector))

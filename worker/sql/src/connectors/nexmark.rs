@@ -73,6 +73,7 @@ pub(super) fn source(
     options: &mut Options,
     columns: &[(String, Type)],
     batch: bool,
+    strategy: WatermarkStrategy<Row>,
 ) -> Result<DataStream<Row>, SqlError> {
     let count = options.number::<u64>("events.num")?;
     if batch && count.is_none() {
@@ -123,7 +124,7 @@ pub(super) fn source(
     let columns: Arc<[Column]> = made.into();
     let generator = NexmarkGenerator::new(config);
     let source = GeneratorSource::new(count, move |i| row(&generator.event(i), &columns)).with_rate(rate);
-    Ok(env.from_source(source, WatermarkStrategy::no_watermarks(), &format!("Source: {}", options.table())))
+    Ok(env.from_source(source, strategy, &format!("Source: {}", options.table())))
 }
 
 fn text(s: &str) -> Value {

@@ -268,6 +268,41 @@ impl Expr {
         constant
     }
 
+    /// Replaces each column `c` read inside it by `f(c)`.
+    pub fn replace_columns(&mut self, f: &mut impl FnMut(usize) -> Expr) {
+        match self {
+            Expr::Column(c) => *self = f(*c),
+            Expr::Literal(_) => {}
+            Expr::Field(x, _) | Expr::Not(x) | Expr::IsNull(x, _) | Expr::Negate(x) => x.replace_columns(f),
+            Expr::IsBoolean { expr, .. } | Expr::Like { expr, .. } => expr.replace_columns(f),
+            Expr::And(a, b) | Expr::Or(a, b) | Expr::Compare(_, a, b) => {
+                a.replace_columns(f);
+                b.replace_columns(f);
+            }
+            Expr::Arithmetic { left, right, .. } => {
+                left.replace_columns(f);
+                right.replace_columns(f);
+            }
+            Expr::TimePlusInterval { time, interval, .. } => {
+                time.replace_columns(f);
+                interval.replace_columns(f);
+            }
+            Expr::Case { whens, otherwise } => {
+                for (c, r) in whens {
+                    c.replace_columns(f);
+                    r.replace_columns(f);
+                }
+                otherwise.replace_columns(f);
+            }
+            Expr::Cast(c) => c.expr.replace_columns(f),
+            Expr::In { expr, list, .. } => {
+                expr.replace_columns(f);
+                list.iter_mut().for_each(|x| x.replace_columns(f));
+            }
+            Expr::Call(_, args) => args.iter_mut().for_each(|x| x.replace_columns(f)),
+        }
+    }
+
     /// Calls `f` on this expression and every expression inside it.
     pub fn visit(&self, f: &mut impl FnMut(&Expr)) {
         f(self);

@@ -8,6 +8,7 @@
 
 use super::{ChangelogMode, PlanNode, Planned, Planner, StateClass, digest, unsupported};
 use crate::agg::GroupKey;
+use crate::ast::DataType;
 use crate::error::SqlError;
 use crate::expr::{Cmp, Expr, Scope, Typed};
 use crate::join::{IntervalJoin, JoinKind, JoinShape, RegularJoin};
@@ -42,42 +43,8 @@ fn sides(e: &Expr, left_width: usize) -> (bool, bool) {
 /// `e` over the right side's own columns (its columns shifted down by the left side's width).
 fn shifted(e: &Expr, by: usize) -> Expr {
     let mut copy = e.clone();
-    renumber(&mut copy, by);
+    copy.replace_columns(&mut |c| Expr::Column(c - by));
     copy
-}
-
-fn renumber(e: &mut Expr, by: usize) {
-    match e {
-        Expr::Column(c) => *c -= by,
-        Expr::Literal(_) => {}
-        Expr::Field(x, _) | Expr::Not(x) | Expr::IsNull(x, _) | Expr::Negate(x) => renumber(x, by),
-        Expr::IsBoolean { expr, .. } | Expr::Like { expr, .. } => renumber(expr, by),
-        Expr::And(a, b) | Expr::Or(a, b) | Expr::Compare(_, a, b) => {
-            renumber(a, by);
-            renumber(b, by);
-        }
-        Expr::Arithmetic { left, right, .. } => {
-            renumber(left, by);
-            renumber(right, by);
-        }
-        Expr::TimePlusInterval { time, interval, .. } => {
-            renumber(time, by);
-            renumber(interval, by);
-        }
-        Expr::Case { whens, otherwise } => {
-            for (c, r) in whens {
-                renumber(c, by);
-                renumber(r, by);
-            }
-            renumber(otherwise, by);
-        }
-        Expr::Cast(c) => renumber(&mut c.expr, by),
-        Expr::In { expr, list, .. } => {
-            renumber(expr, by);
-            list.iter_mut().for_each(|x| renumber(x, by));
-        }
-        Expr::Call(_, args) => args.iter_mut().for_each(|x| renumber(x, by)),
-    }
 }
 
 /// Which side's event time, and the milliseconds added to it: `c` or `c ± INTERVAL ..`.
@@ -199,7 +166,7 @@ impl Planner<'_> {
         let key_type = |e: &Expr, side: &Scope| -> crate::ast::Type {
             match e {
                 Expr::Column(c) => side.columns[*c].ty.clone(),
-                _ => crate::ast::Type { data: crate::ast::DataType::Null, nullable: true },
+                _ => crate::ast::Type { data: DataType::Null, nullable: true },
             }
         };
         let left_compiler = self.compiler(&left.scope);
@@ -208,25 +175,57 @@ impl Planner<'_> {
             let (lt, rt) = (key_type(l, &left.scope), key_type(r, &right.scope));
             if let Ok(common) = least_restrictive(&[lt.clone(), rt.clone()])
                 && lt.data != rt.data
-                && common.data != crate::ast::DataType::Null
+                && common.data != DataType::Null
             {
                 *l = left_compiler.cast(Typed { expr: l.clone(), ty: lt }, &common.data, true).expr;
                 *r = right_compiler.cast(Typed { expr: r.clone(), ty: rt }, &common.data, true).expr;
             }
         }
         // Two insert-only inputs in event time with bounds between their times: an interval join.
+        let insert_only = left.mode == ChangelogMode::InsertOnly && right.mode == ChangelogMode::InsertOnly;
         let interval = match (left.rowtime, right.rowtime) {
-            (Some(l), Some(r)) if left.mode == ChangelogMode::InsertOnly && right.mode == ChangelogMode::InsertOnly => {
-                time_bounds(&mut residual, (l, lw + r)).map(|bounds| ((l, r), bounds))
-            }
+            (Some(l), Some(r)) if insert_only => time_bounds(&mut residual, (l, lw + r)).map(|bounds| ((l, r), bounds)),
             _ => None,
+        };
+        // Two insert-only inputs in event time joined on their window bounds: a window join, the
+        // interval join of rows whose windows end at the same time (kept until the watermark
+        // passes the end).
+        let window = || {
+            let named = |c: usize, scope: &Scope, name: &str| {
+                let column = &scope.columns[c];
+                column.name.eq_ignore_ascii_case(name)
+                    && matches!(column.ty.data, DataType::Timestamp(_) | DataType::TimestampLtz(_))
+            };
+            let bound = |name: &str| {
+                left_keys.iter().zip(&right_keys).find_map(|pair| match pair {
+                    (Expr::Column(l), Expr::Column(r))
+                        if named(*l, &left.scope, name) && named(*r, &right.scope, name) =>
+                    {
+                        Some((*l, *r))
+                    }
+                    _ => None,
+                })
+            };
+            let event_time = insert_only && left.node.in_event_time() && right.node.in_event_time();
+            bound("window_start").and(bound("window_end")).filter(|_| event_time).map(|ends| (ends, (0, 0)))
+        };
+        let (interval, windowed) = match interval {
+            Some(i) => (Some(i), false),
+            None => match window() {
+                Some(w) => (Some(w), true),
+                None => (None, false),
+            },
         };
         let residual = residual.into_iter().reduce(|a, b| Expr::And(Box::new(a), Box::new(b)));
         let batch = self.session.options().runtime_mode == RuntimeMode::Batch;
         let ttl = self.session.options().state_ttl;
         let label = format!(
             "{}(joinType=[{kind:?}], where=[{}], leftKeys={}, rightKeys={})",
-            if interval.is_some() { "IntervalJoin" } else { "Join" },
+            match (interval, windowed) {
+                (Some(_), true) => "WindowJoin",
+                (Some(_), false) => "IntervalJoin",
+                (None, _) => "Join",
+            },
             match constraint {
                 sql::JoinConstraint::On(e) => e.to_string(),
                 other => format!("{other:?}"),
@@ -260,7 +259,6 @@ impl Planner<'_> {
         }
         .name(&label)
         .uid(&uid);
-        let insert_only = left.mode == ChangelogMode::InsertOnly && right.mode == ChangelogMode::InsertOnly;
         let mode = if batch || interval.is_some() || (insert_only && kind == JoinKind::Inner) {
             ChangelogMode::InsertOnly
         } else {

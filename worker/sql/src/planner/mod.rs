@@ -338,22 +338,23 @@ impl<'a> Planner<'a> {
         if q.fetch.is_some() {
             return Err(unsupported(at, "FETCH"));
         }
-        let limit = match &q.limit_clause {
-            None | Some(sql::LimitClause::LimitOffset { limit: None, offset: None, .. }) => None,
-            Some(sql::LimitClause::LimitOffset { limit: Some(e), offset: None, limit_by }) if limit_by.is_empty() => {
-                Some(
-                    rank::constant_count(e)
-                        .ok_or_else(|| SqlError::at(e.span().start, "LIMIT takes a whole number"))?,
-                )
-            }
-            Some(_) => return Err(unsupported(at, "OFFSET")),
+        let count = |e: &sql::Expr, what: &str| {
+            rank::constant_count(e).ok_or_else(|| SqlError::at(e.span().start, format!("{what} takes a whole number")))
+        };
+        let (limit, offset) = match &q.limit_clause {
+            None => (None, 0),
+            Some(sql::LimitClause::LimitOffset { limit, offset, limit_by }) if limit_by.is_empty() => (
+                limit.as_ref().map(|e| count(e, "LIMIT")).transpose()?,
+                offset.as_ref().map(|o| count(&o.value, "OFFSET")).transpose()?.unwrap_or(0),
+            ),
+            Some(_) => return Err(unsupported(at, "LIMIT .. BY and LIMIT m, n")),
         };
         let mut keys = match q.order_by.as_ref().map(|o| &o.kind) {
             None => Vec::new(),
             Some(sql::OrderByKind::Expressions(keys)) => keys.clone(),
             Some(sql::OrderByKind::All(_)) => return Err(unsupported(at, "ORDER BY ALL")),
         };
-        if keys.is_empty() && limit.is_none() {
+        if keys.is_empty() && limit.is_none() && offset == 0 {
             return self.with(q);
         }
         // A select sorts by what its rows do not show too: each sort expression becomes a hidden
@@ -393,7 +394,7 @@ impl<'a> Planner<'a> {
             }
             _ => self.with(q)?,
         };
-        self.sort_limit(planned, &keys, hidden, limit, at)
+        self.sort_limit(planned, &keys, hidden, (offset, limit), at)
     }
 
     /// The query's body with its `WITH` queries in scope.
@@ -737,15 +738,41 @@ impl<'a> Planner<'a> {
     }
 
     /// A catalog table's rows: its connector's, then its computed columns (all columns in the
-    /// order declared), then its watermark.
+    /// order declared). Its watermark is generated in the source, per split, from the physical
+    /// row (computed columns it reads evaluated there): a reader that moves on to a split of
+    /// earlier times does not make their rows late.
     fn scan(&self, table: &CatalogTable) -> Result<Planned, SqlError> {
         let name = table.path.join(".");
         let physical = physical_columns(table);
         let source_uid =
             self.id(digest(&["source", &name, &format!("{:?}", table.definition.options), &format!("{physical:?}")]));
         let batch = self.session.options().runtime_mode == crate::session::RuntimeMode::Batch;
-        let stream = connectors::source(&self.env, table, batch)?.uid(&source_uid);
-        let node = PlanNode {
+        let physical_scope = Scope::of(None, physical.clone());
+        // Every column as an expression over the physical row.
+        let compiler = self.compiler(&physical_scope);
+        let (mut projection, mut columns) = (Vec::new(), Vec::new());
+        let mut next_physical = 0;
+        for c in &table.definition.columns {
+            match &c.kind {
+                ColumnKind::Physical(t) => {
+                    projection.push(Expr::Column(next_physical));
+                    columns.push((c.name.value.clone(), t.clone()));
+                    next_physical += 1;
+                }
+                ColumnKind::Computed(e) => {
+                    let t = compiler.compile(e)?;
+                    projection.push(t.expr);
+                    columns.push((c.name.value.clone(), t.ty));
+                }
+                ColumnKind::Metadata { .. } => {}
+            }
+        }
+        let scope = Scope::of(None, columns);
+        let watermark =
+            table.definition.watermark.as_ref().map(|w| self.watermark(&scope, &projection, w)).transpose()?;
+        let strategy = watermark.as_ref().map_or_else(WatermarkStrategy::no_watermarks, |w| w.strategy.clone());
+        let stream = connectors::source(&self.env, table, batch, strategy)?.uid(&source_uid);
+        let mut node = PlanNode {
             label: format!(
                 "TableSourceScan(table=[{name}], fields=[{}])",
                 physical.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
@@ -754,54 +781,36 @@ impl<'a> Planner<'a> {
             state: StateClass::Stateless,
             inputs: Vec::new(),
         };
-        let physical_scope = Scope::of(None, physical.clone());
+        if let Some(w) = &watermark {
+            node = PlanNode {
+                label: w.label.clone(),
+                mode: ChangelogMode::InsertOnly,
+                state: StateClass::Stateless,
+                inputs: vec![node],
+            };
+        }
         let mut planned = Planned {
             stream,
-            scope: physical_scope.clone(),
+            scope: physical_scope,
             mode: ChangelogMode::InsertOnly,
             uid: source_uid,
             node,
             rowtime: None,
         };
-        let computed = table.definition.columns.iter().any(|c| !matches!(c.kind, ColumnKind::Physical(_)));
-        if computed {
-            let compiler = self.compiler(&physical_scope);
-            let (mut projection, mut columns) = (Vec::new(), Vec::new());
-            let mut next_physical = 0;
-            for c in &table.definition.columns {
-                match &c.kind {
-                    ColumnKind::Physical(t) => {
-                        projection.push(Expr::Column(next_physical));
-                        columns.push((c.name.value.clone(), t.clone()));
-                        next_physical += 1;
-                    }
-                    ColumnKind::Computed(e) => {
-                        let t = compiler.compile(e)?;
-                        projection.push(t.expr);
-                        columns.push((c.name.value.clone(), t.ty));
-                    }
-                    ColumnKind::Metadata { .. } => unreachable!("the connector refused metadata columns"),
-                }
-            }
-            planned = self.calc(planned, None, projection, Scope::of(None, columns))?;
+        if projection.len() != physical.len() {
+            planned = self.calc(planned, None, projection, scope)?;
         }
-        if let Some(w) = &table.definition.watermark {
-            planned = self.watermark(planned, table, w)?;
-        }
+        planned.rowtime = watermark.map(|w| w.rowtime);
         Ok(planned)
     }
 
-    fn watermark(
-        &self,
-        planned: Planned,
-        table: &CatalogTable,
-        w: &crate::ast::Watermark,
-    ) -> Result<Planned, SqlError> {
+    /// A table's `WATERMARK FOR c AS expr` over its columns (`scope`, each column as `projection`
+    /// has it over the physical row): the source's strategy.
+    fn watermark(&self, scope: &Scope, projection: &[Expr], w: &crate::ast::Watermark) -> Result<Watermark, SqlError> {
         let at = w.column.span.start;
-        let rowtime = planned.scope.resolve(None, &w.column.value, at)?;
-        let compiler = self.compiler(&planned.scope);
-        let wm = compiler.compile(&w.expr)?;
-        for (what, t) in [("rowtime column", &planned.scope.columns[rowtime].ty.data), ("watermark", &wm.ty.data)] {
+        let rowtime = scope.resolve(None, &w.column.value, at)?;
+        let wm = self.compiler(scope).compile(&w.expr)?;
+        for (what, t) in [("rowtime column", &scope.columns[rowtime].ty.data), ("watermark", &wm.ty.data)] {
             if !matches!(t, DataType::Timestamp(p) | DataType::TimestampLtz(p) if *p <= 3) {
                 return Err(SqlError::at(
                     at,
@@ -809,11 +818,16 @@ impl<'a> Planner<'a> {
                 ));
             }
         }
-        let name = table.path.join(".");
         let label = format!("WatermarkAssigner(rowtime=[{}], watermark=[{}])", w.column.value, w.expr);
-        let uid = self.id(digest(&["watermark", &planned.uid, &label]));
-        // `c` and `c - INTERVAL ..` (nearly every watermark) without evaluating an expression.
-        let shifted_column = match &wm.expr {
+        let over_physical = |e: &Expr| {
+            let mut e = e.clone();
+            e.replace_columns(&mut |c| projection[c].clone());
+            e
+        };
+        let (time, wm) = (over_physical(&Expr::Column(rowtime)), over_physical(&wm.expr));
+        // `c` and `c - INTERVAL ..` of a physical `c` (nearly every watermark) without evaluating
+        // an expression.
+        let shifted_column = match &wm {
             Expr::Column(c) => Some((*c, 0)),
             Expr::TimePlusInterval { time, interval, negate } => match (&**time, &**interval) {
                 (Expr::Column(c), Expr::Literal(Value::IntervalMillis(ms))) => {
@@ -828,29 +842,29 @@ impl<'a> Planner<'a> {
                 row.values[c].epoch_millis().map(|t| t - delay)
             }),
             None => {
-                let wm_expr = Arc::new(wm.expr);
-                WatermarkStrategy::for_record_watermarks(move |row: &Row| {
-                    wm_expr.eval_ref(&row.values).ok()?.epoch_millis()
-                })
+                WatermarkStrategy::for_record_watermarks(move |row: &Row| wm.eval_ref(&row.values).ok()?.epoch_millis())
             }
         };
-        let strategy = strategy
-            .with_timestamp_assigner(move |row: &Row, _| row.values[rowtime].epoch_millis().unwrap_or(NO_TIMESTAMP));
+        let strategy = match time {
+            Expr::Column(c) => strategy
+                .with_timestamp_assigner(move |row: &Row, _| row.values[c].epoch_millis().unwrap_or(NO_TIMESTAMP)),
+            time => strategy.with_timestamp_assigner(move |row: &Row, _| {
+                time.eval_ref(&row.values).ok().and_then(|t| t.epoch_millis()).unwrap_or(NO_TIMESTAMP)
+            }),
+        };
         let strategy = match self.session.options().source_idle_timeout {
             Some(idle) => strategy.with_idleness(idle),
             None => strategy,
         };
-        let stream =
-            planned.stream.assign_timestamps_and_watermarks(strategy).name(&format!("{label} of {name}")).uid(&uid);
-        Ok(Planned {
-            stream,
-            rowtime: Some(rowtime),
-            scope: planned.scope,
-            mode: planned.mode,
-            uid,
-            node: PlanNode { label, mode: planned.mode, state: StateClass::Stateless, inputs: vec![planned.node] },
-        })
+        Ok(Watermark { strategy, label, rowtime })
     }
+}
+
+/// A table's watermark: the source's strategy, its label in a plan, and the rowtime column.
+struct Watermark {
+    strategy: WatermarkStrategy<Row>,
+    label: String,
+    rowtime: usize,
 }
 
 /// The relation's columns under `qualifier` (renamed by the alias's column list, if any).

@@ -1,16 +1,16 @@
 //! Top-N and deduplication: `SELECT .., ROW_NUMBER() OVER (PARTITION BY .. ORDER BY ..) AS rn
-//! FROM ..` in a subquery whose rows the outer query limits (`WHERE rn <= N`, `rn < N`, `rn = 1`,
-//! `rn BETWEEN 1 AND N`). The limit goes down into the rank operator, which keeps N rows per
-//! partition; ordered by a time (`ORDER BY rowtime`/`proctime`, ascending or descending, `rn =
+//! FROM ..` in a subquery whose rows the outer query limits (`WHERE rn <= N`, `rn < N`, `rn = N`,
+//! `rn BETWEEN M AND N`, the outer `WHERE` filtering the ranks it keeps). The limit goes down into
+//! the rank operator, which keeps N rows per partition; ordered by a time (`ORDER BY rowtime`/`proctime`, ascending or descending, `rn =
 //! 1`) it is Flink's deduplication keeping the first or the last row.
 
 use super::{ChangelogMode, PlanNode, Planned, Planner, Relation, StateClass, digest, unsupported};
 use crate::agg::{Emit, GroupKey, TopN};
 use crate::ast::{DataType, Type};
 use crate::error::SqlError;
-use crate::expr::{Expr, Scope};
+use crate::expr::{Cmp, Expr, Scope, ScopeColumn};
 use crate::session::RuntimeMode;
-use crate::value::Row;
+use crate::value::{Row, Value};
 use sqlparser::ast::{self as sql, Spanned};
 
 /// The `ROW_NUMBER() OVER (..)` window of a select item, and its alias.
@@ -29,8 +29,9 @@ pub(super) fn row_number(item: &sql::SelectItem) -> Option<(&sql::WindowSpec, Op
     }
 }
 
-/// The rows an outer `WHERE` keeps of rank column `name`: `N` for `name <= N`, `name < N + 1`,
-/// `name = 1`, `name BETWEEN 1 AND N`, in any conjunct.
+/// The last rank an outer `WHERE` keeps of rank column `name`: `N` for `name <= N`,
+/// `name < N + 1`, `name = N`, `name BETWEEN M AND N`, in any conjunct (the `WHERE` itself still
+/// filters, so `rn > 1 AND rn <= 3` keeps ranks 2 and 3).
 pub(super) fn limit_of(selection: Option<&sql::Expr>, name: &str) -> Option<u64> {
     let e = selection?;
     let is_rank = |x: &sql::Expr| matches!(x, sql::Expr::Identifier(i) if i.value == name);
@@ -49,12 +50,10 @@ pub(super) fn limit_of(selection: Option<&sql::Expr>, name: &str) -> Option<u64>
         sql::Expr::BinaryOp { left, op, right } if is_rank(left) => match (op, number(right)?) {
             (sql::BinaryOperator::LtEq, n) => Some(n),
             (sql::BinaryOperator::Lt, n) => n.checked_sub(1),
-            (sql::BinaryOperator::Eq, 1) => Some(1),
+            (sql::BinaryOperator::Eq, n) => Some(n),
             _ => None,
         },
-        sql::Expr::Between { expr, negated: false, low, high } if is_rank(expr) && number(low) == Some(1) => {
-            number(high)
-        }
+        sql::Expr::Between { expr, negated: false, high, .. } if is_rank(expr) => number(high),
         _ => None,
     }
 }
@@ -81,13 +80,16 @@ impl Planner<'_> {
         input: Planned,
         keys: &[sql::OrderByExpr],
         hidden: usize,
-        limit: Option<u64>,
+        (offset, limit): (u64, Option<u64>),
         at: sqlparser::tokenizer::Location,
     ) -> Result<Planned, SqlError> {
         let batch = self.session.options().runtime_mode == RuntimeMode::Batch;
         let retracting = input.mode != ChangelogMode::InsertOnly;
         if !keys.is_empty() && limit.is_none() && !batch {
             return Err(unsupported(at, "ORDER BY without LIMIT in streaming mode (a sort never ends; add LIMIT n)"));
+        }
+        if offset > 0 && limit.is_none() && !batch {
+            return Err(unsupported(at, "OFFSET without LIMIT in streaming mode (add LIMIT n)"));
         }
         let compiler = self.compiler(&input.scope);
         let mut order = Vec::new();
@@ -115,31 +117,47 @@ impl Planner<'_> {
         let keep = input.scope.columns.len() - hidden;
         let scope = Scope { columns: input.scope.columns[..keep].to_vec() };
         let pre = if exprs.len() > keep { self.calc(input, None, exprs, Scope::of(None, columns))? } else { input };
-        let limit = limit.map_or(usize::MAX, |n| n as usize);
+        // With an OFFSET, the first `offset + limit` rows ranked, then those ranked after `offset`.
+        let offset = offset as usize;
+        let limit = limit.map_or(usize::MAX, |n| (n as usize).saturating_add(offset));
         let emit = match (batch, retracting) {
             (true, _) => Emit::AtEndOfInput,
             (false, true) => Emit::RetractableChangelog,
             (false, false) => Emit::Changelog,
         };
-        let function = TopN { order: order.into(), limit, keep, with_rank: false, emit, ttl: None };
+        let function = TopN { order: order.into(), limit, keep, with_rank: offset > 0, emit, ttl: None };
         let label = format!(
-            "SortLimit(orderBy=[{}], fetch=[{}])",
+            "SortLimit(orderBy=[{}], offset=[{offset}], fetch=[{}])",
             keys.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(", "),
-            if limit == usize::MAX { "all".to_string() } else { limit.to_string() }
+            if limit == usize::MAX { "all".to_string() } else { (limit - offset).to_string() }
         );
         let uid = self.id(digest(&["sort-limit", &pre.uid, &label, &format!("{function:?}")]));
         let stream = pre.stream.key_by(|_: &Row| GroupKey(Vec::new())).process(function).name(&label).uid(&uid);
         let mode =
             if batch || (keys.is_empty() && !retracting) { ChangelogMode::InsertOnly } else { ChangelogMode::Retract };
         let state = if limit == usize::MAX || retracting { StateClass::Unbounded } else { StateClass::Bounded };
-        Ok(Planned {
+        let mut ranked_scope = scope.clone();
+        if offset > 0 {
+            ranked_scope.columns.push(ScopeColumn {
+                qualifier: None,
+                name: "$rank".into(),
+                ty: Type { data: DataType::BigInt, nullable: false },
+            });
+        }
+        let sorted = Planned {
             stream,
-            scope,
+            scope: ranked_scope,
             mode,
             uid,
             node: PlanNode { label, mode, state, inputs: vec![pre.node] },
             rowtime: None,
-        })
+        };
+        if offset == 0 {
+            return Ok(sorted);
+        }
+        let after_offset =
+            Expr::Compare(Cmp::Gt, Box::new(Expr::Column(keep)), Box::new(Expr::Literal(Value::BigInt(offset as i64))));
+        self.calc(sorted, Some(after_offset), (0..keep).map(Expr::Column).collect(), scope)
     }
 
     /// A select whose list has `ROW_NUMBER() OVER (..)`, limited by the query around it.
