@@ -546,22 +546,26 @@ pub enum Emit {
     },
 }
 
+/// How rows compare by sort columns `order`: NULL first ascending (last descending).
+fn compare_rows(order: &SortKeys, a: &Row, b: &Row) -> Ordering {
+    for &(c, descending) in order.iter() {
+        let o = match (a.values[c].is_null(), b.values[c].is_null()) {
+            (true, true) => Ordering::Equal,
+            (true, false) => Ordering::Less,
+            (false, true) => Ordering::Greater,
+            _ => a.values[c].compare(&b.values[c]).unwrap_or(Ordering::Equal),
+        };
+        let o = if descending { o.reverse() } else { o };
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    Ordering::Equal
+}
+
 impl TopN {
     fn cmp(&self, a: &Row, b: &Row) -> Ordering {
-        for &(c, descending) in self.order.iter() {
-            // NULL sorts first ascending (last descending).
-            let o = match (a.values[c].is_null(), b.values[c].is_null()) {
-                (true, true) => Ordering::Equal,
-                (true, false) => Ordering::Less,
-                (false, true) => Ordering::Greater,
-                _ => a.values[c].compare(&b.values[c]).unwrap_or(Ordering::Equal),
-            };
-            let o = if descending { o.reverse() } else { o };
-            if o != Ordering::Equal {
-                return o;
-            }
-        }
-        Ordering::Equal
+        compare_rows(&self.order, a, b)
     }
 
     /// [`Emit::RetractableChangelog`]: `row` added to or taken from its partition's rows (all of
@@ -712,5 +716,60 @@ impl KeyedProcessFunction<GroupKey, Row, Row> for TopN {
             state.clear(&key)?;
         }
         Ok(())
+    }
+}
+
+/// Streaming `ORDER BY rowtime [, ..]` without a limit (Flink's temporal sort): rows held until
+/// the watermark passes their time, then emitted in time order, rows of one time in the order of
+/// the further sort columns. Keyed by the time, on one subtask, so timers fire in time order. A
+/// row at or behind the watermark is late, and dropped.
+#[derive(Clone, Debug)]
+pub struct TimeSort {
+    /// The further sort columns, for rows of one time.
+    pub order: SortKeys,
+}
+
+impl KeyedProcessFunction<GroupKey, Row, Row> for TimeSort {
+    type State = ValueState<GroupKey, Vec<Row>>;
+
+    fn open(&mut self, ctx: &mut RuntimeContext) -> Result<Self::State> {
+        ctx.state.value_state(&StateDescriptor::new("time-sort"))
+    }
+
+    fn process_element(
+        &mut self,
+        state: &mut Self::State,
+        row: Row,
+        ctx: &mut KeyedContext<'_, GroupKey, Row>,
+    ) -> Result<()> {
+        let key = ctx.key().clone();
+        let Some(time) = key.0.first().and_then(Value::epoch_millis) else { return Ok(()) };
+        if time <= ctx.current_watermark() {
+            return Ok(());
+        }
+        let mut rows = match state.get(&key)? {
+            Some(rows) => rows,
+            None => {
+                ctx.register_event_time_timer(time)?;
+                Vec::new()
+            }
+        };
+        rows.push(row);
+        state.put(&key, rows)
+    }
+
+    fn on_timer(
+        &mut self,
+        state: &mut Self::State,
+        _timestamp: i64,
+        ctx: &mut KeyedContext<'_, GroupKey, Row>,
+    ) -> Result<()> {
+        let key = ctx.key().clone();
+        let Some(mut rows) = state.get(&key)? else { return Ok(()) };
+        rows.sort_by(|a, b| compare_rows(&self.order, a, b));
+        for row in rows {
+            ctx.collect(row);
+        }
+        state.clear(&key)
     }
 }

@@ -357,6 +357,23 @@ impl<'a> Planner<'a> {
         if keys.is_empty() && limit.is_none() && offset == 0 {
             return self.with(q);
         }
+        // Streaming `ORDER BY <rowtime> [ASC], ..` without a limit: a temporal sort.
+        let streaming = self.session.options().runtime_mode == crate::session::RuntimeMode::Streaming;
+        if streaming && limit.is_none() && offset == 0 && !matches!(keys[0].options.sort, Some(sql::OrderBySort::Desc))
+        {
+            let planned = self.with(q)?;
+            let time_name = planned.rowtime.map(|t| planned.scope.columns[t].name.clone());
+            let first = match &keys[0].expr {
+                sql::Expr::Identifier(i) => Some(&i.value),
+                sql::Expr::CompoundIdentifier(parts) => parts.last().map(|i| &i.value),
+                _ => None,
+            };
+            if let (Some(time), Some(first)) = (time_name, first)
+                && time.eq_ignore_ascii_case(first)
+            {
+                return self.time_sort(planned, &keys, at);
+            }
+        }
         // A select sorts by what its rows do not show too: each sort expression becomes a hidden
         // column of the select (`$order<i>`), dropped after the sort.
         let mut hidden = 0;

@@ -5,7 +5,7 @@
 //! 1`) it is Flink's deduplication keeping the first or the last row.
 
 use super::{ChangelogMode, PlanNode, Planned, Planner, Relation, StateClass, digest, unsupported};
-use crate::agg::{Emit, GroupKey, TopN};
+use crate::agg::{Emit, GroupKey, TimeSort, TopN};
 use crate::ast::{DataType, Type};
 use crate::error::SqlError;
 use crate::expr::{Cmp, Expr, Scope, ScopeColumn};
@@ -158,6 +158,61 @@ impl Planner<'_> {
         let after_offset =
             Expr::Compare(Cmp::Gt, Box::new(Expr::Column(keep)), Box::new(Expr::Literal(Value::BigInt(offset as i64))));
         self.calc(sorted, Some(after_offset), (0..keep).map(Expr::Column).collect(), scope)
+    }
+
+    /// Streaming `ORDER BY <rowtime>, ..` without a limit over the query's rows (`input`, whose
+    /// rowtime column the first key names): [`TimeSort`] on one subtask, insert-only, the rowtime
+    /// kept. The further keys name columns of the query (or their positions).
+    pub(super) fn time_sort(
+        &self,
+        input: Planned,
+        keys: &[sql::OrderByExpr],
+        at: sqlparser::tokenizer::Location,
+    ) -> Result<Planned, SqlError> {
+        let rowtime = input.rowtime.expect("a temporal sort's input has a rowtime");
+        if input.mode != ChangelogMode::InsertOnly {
+            return Err(unsupported(at, "ORDER BY a time attribute over a changelog with updates"));
+        }
+        let compiler = self.compiler(&input.scope);
+        let mut order = Vec::new();
+        for o in &keys[1..] {
+            if o.options.nulls_first.is_some() {
+                return Err(unsupported(o.expr.span().start, "NULLS FIRST/LAST"));
+            }
+            let column = match constant_count(&o.expr) {
+                Some(n) if n >= 1 && (n as usize) <= input.scope.columns.len() => n as usize - 1,
+                _ => match compiler.compile(&o.expr)?.expr {
+                    Expr::Column(c) => c,
+                    _ => {
+                        return Err(unsupported(
+                            o.expr.span().start,
+                            "ORDER BY a time attribute then an expression (sort by columns the query selects)",
+                        ));
+                    }
+                },
+            };
+            order.push((column, matches!(o.options.sort, Some(sql::OrderBySort::Desc))));
+        }
+        let label =
+            format!("TemporalSort(orderBy=[{}])", keys.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(", "));
+        let function = TimeSort { order: order.into() };
+        let uid = self.id(digest(&["time-sort", &input.uid, &label, &format!("{function:?}")]));
+        let stream = input
+            .stream
+            .key_by(move |r: &Row| GroupKey(vec![r.values[rowtime].clone()]))
+            .process(function)
+            .name(&label)
+            .uid(&uid)
+            .set_parallelism(1);
+        let mode = ChangelogMode::InsertOnly;
+        Ok(Planned {
+            stream,
+            scope: input.scope,
+            mode,
+            uid,
+            node: PlanNode { label, mode, state: StateClass::Bounded, inputs: vec![input.node] },
+            rowtime: Some(rowtime),
+        })
     }
 
     /// A select whose list has `ROW_NUMBER() OVER (..)`, limited by the query around it.
