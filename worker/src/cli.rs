@@ -550,6 +550,10 @@ pub(crate) fn execute_local(built: BuiltJob, local: &LocalFlags, signals: &Inter
             result.restarts
         );
     }
+    let skipped: u64 = result.vertices.iter().flat_map(|v| &v.subtasks).map(|s| s.records_in_errors).sum();
+    if skipped > 0 {
+        eprintln!("job {}: {skipped} malformed records skipped (numRecordsInErrors)", result.job_id);
+    }
     if let Report::Summary { title, events, checksum } = built.report {
         let processed = result.source_records(&graph);
         // A restored or restarted run reads only what comes after its checkpoint.

@@ -120,6 +120,8 @@ SELECT id, s FROM f;",
     }
     let out = sql(&["-e", &script(true), "--format", "tsv"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("1 malformed records skipped (numRecordsInErrors)"), "{stderr}");
     let mut rows: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect();
     rows.sort();
     assert_eq!(rows, ["+I\t1\ta", "+I\t3\tc, d"]);

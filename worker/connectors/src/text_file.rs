@@ -14,6 +14,11 @@
 //! what was appended to known ones, up to their last complete line (a line being written is read
 //! once its newline is there). Files are never read again from their start: rewriting one in place
 //! is not seen, and a file's last line is read only once it ends with a newline.
+//!
+//! Compressed files (`.gz`, `.zst`, by their names) cannot be cut: each is one split, read whole
+//! through its decompressor, its position the offset in the decompressed text (a restored reader
+//! decompresses again up to it). A monitored directory reads a compressed file once, when it
+//! appears: it must be written whole before it is moved in.
 
 use ferroflink_core::codec::{decode, encode};
 use ferroflink_core::error::{Error, Result};
@@ -31,6 +36,23 @@ use std::time::{Duration, Instant};
 
 /// Bytes per split of a large file.
 const SPLIT_BYTES: u64 = 32 << 20;
+
+/// How a file is compressed, by its name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Compression {
+    Gzip,
+    Zstd,
+}
+
+fn compression(path: &str) -> Option<Compression> {
+    if path.ends_with(".gz") {
+        Some(Compression::Gzip)
+    } else if path.ends_with(".zst") {
+        Some(Compression::Zstd)
+    } else {
+        None
+    }
+}
 
 /// A byte range of a file and the position reached in it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -187,8 +209,13 @@ fn splits(path: &Path) -> Result<Vec<FileSplit>> {
     Ok(splits)
 }
 
-/// Cuts bytes `start..end` of `path` (`start` at a line start) into ranges of [`SPLIT_BYTES`].
+/// Cuts bytes `start..end` of `path` (`start` at a line start) into ranges of [`SPLIT_BYTES`]; a
+/// compressed file is one split to its end, in decompressed bytes.
 fn ranges(path: &str, start: u64, end: u64, out: &mut Vec<FileSplit>) {
+    if compression(path).is_some() {
+        out.push(FileSplit { path: path.to_string(), offset: 0, end: u64::MAX, aligned: true });
+        return;
+    }
     let mut from = start;
     loop {
         let to = (from + SPLIT_BYTES).min(end);
@@ -233,6 +260,14 @@ impl MonitoringEnumerator {
                 Err(e) => return Err(Error::io(format!("cannot read '{}'", f.display()), e)),
             };
             if len <= from {
+                continue;
+            }
+            if compression(&path).is_some() {
+                // Read once, whole, when it appears.
+                if from == 0 {
+                    ranges(&path, 0, len, &mut made);
+                    self.state.known.insert(path, len);
+                }
                 continue;
             }
             let Some(to) = end_of_last_line(&f, from, len)? else { continue };
@@ -284,7 +319,7 @@ impl SplitEnumerator<FileSplit> for MonitoringEnumerator {
 
 struct TextFileReader<T> {
     pending: Vec<FileSplit>,
-    current: Option<(FileSplit, BufReader<File>)>,
+    current: Option<(FileSplit, BufReader<Box<dyn Read + Send>>)>,
     line: Vec<u8>,
     decode: LineDecoder<T>,
 }
@@ -303,12 +338,24 @@ impl<T> TextFileReader<T> {
             return Ok(());
         }
         let mut split = self.pending.remove(0);
-        let file = File::open(&split.path).map_err(|e| Error::io(format!("cannot open '{}'", split.path), e))?;
-        let mut reader = BufReader::with_capacity(1 << 16, file);
+        let mut file = File::open(&split.path).map_err(|e| Error::io(format!("cannot open '{}'", split.path), e))?;
+        if let Some(kind) = compression(&split.path) {
+            let fail = |e| Error::io(format!("cannot decompress '{}'", split.path), e);
+            let decompressed: Box<dyn Read + Send> = match kind {
+                Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(file)),
+                Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(file).map_err(fail)?),
+            };
+            let mut reader = BufReader::with_capacity(1 << 16, decompressed);
+            // Restored: the lines before the position were read already.
+            std::io::copy(&mut (&mut reader).take(split.offset), &mut std::io::sink()).map_err(fail)?;
+            self.current = Some((split, reader));
+            return Ok(());
+        }
         // Unaligned: start one byte early and skip through the first newline, so a line that begins
         // exactly at the range start is kept and one that began earlier is left to the previous range.
         let seek_to = if split.aligned { split.offset } else { split.offset - 1 };
-        reader.seek(SeekFrom::Start(seek_to)).map_err(|e| Error::io(format!("cannot seek in '{}'", split.path), e))?;
+        file.seek(SeekFrom::Start(seek_to)).map_err(|e| Error::io(format!("cannot seek in '{}'", split.path), e))?;
+        let mut reader = BufReader::with_capacity(1 << 16, Box::new(file) as Box<dyn Read + Send>);
         if !split.aligned {
             let mut skip = Vec::new();
             let n = reader
@@ -398,6 +445,56 @@ mod tests {
         while reader.poll_next(&mut out, 13).unwrap().status != ReaderStatus::NeedsSplit {}
         let got: Vec<String> = out.into_iter().map(|r| r.value).collect();
         assert_eq!(got, lines);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Gzip and zstd files are one split each, read whole; a reader restored from a position
+    /// inside one goes on from the next line, and the plain file beside them is read as before.
+    #[test]
+    fn compressed_files_are_read_whole_and_resume_from_their_position() {
+        use std::io::Write;
+        let dir = std::env::temp_dir().join(format!("ff-compressed-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let lines = |file: &str| (0..2000).map(|i| format!("{file} {i} {}", "y".repeat(i % 23))).collect::<Vec<_>>();
+        let text = |file: &str| lines(file).join("\n") + "\n";
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(text("gz").as_bytes()).unwrap();
+        std::fs::write(dir.join("a.log.gz"), gz.finish().unwrap()).unwrap();
+        std::fs::write(dir.join("b.log.zst"), zstd::stream::encode_all(text("zst").as_bytes(), 3).unwrap()).unwrap();
+        std::fs::write(dir.join("c.log"), text("plain")).unwrap();
+        let source = TextFileSource::new(dir.clone());
+        let mut enumerator = source.create_enumerator(1, None).unwrap();
+        let mut splits = Vec::new();
+        while let SplitAnswer::Split(s) = enumerator.next_split(0).unwrap() {
+            splits.push(s);
+        }
+        assert_eq!(splits.iter().filter(|s| s.end == u64::MAX).count(), 2, "{splits:?}");
+        let mut expected: Vec<String> = ["gz", "zst", "plain"].iter().flat_map(|f| lines(f)).collect();
+        expected.sort();
+        let read = |splits: Vec<FileSplit>, stop_after: Option<usize>| {
+            let mut reader = source.create_reader().unwrap();
+            for s in splits {
+                reader.add_split(s).unwrap();
+            }
+            let mut out = Vec::new();
+            while reader.poll_next(&mut out, 100).unwrap().status != ReaderStatus::NeedsSplit {
+                if stop_after.is_some_and(|n| out.len() >= n) {
+                    break;
+                }
+            }
+            (out.into_iter().map(|r| r.value).collect::<Vec<String>>(), reader.snapshot_splits())
+        };
+        let (mut all, _) = read(splits.clone(), None);
+        all.sort();
+        assert_eq!(all, expected);
+        // Stopped in the middle of the gzip file, then restored from its positions.
+        let (mut first, positions) = read(splits, Some(700));
+        assert!(positions.iter().any(|s| s.end == u64::MAX && s.offset > 0), "{positions:?}");
+        let (rest, _) = read(positions, None);
+        first.extend(rest);
+        first.sort();
+        assert_eq!(first, expected);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

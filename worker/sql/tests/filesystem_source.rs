@@ -1,6 +1,6 @@
-//! Malformed records of a `filesystem` table with `*.ignore-parse-errors` set: skipped, and
-//! counted in the source's `numRecordsInErrors` metric, at parallelism 1 and 3 (byte ranges of one
-//! file read by several readers).
+//! The `filesystem` source: malformed records with `*.ignore-parse-errors` set are skipped and
+//! counted in the source's `numRecordsInErrors` metric, and `.gz`/`.zst` files in a directory tree
+//! are read with the plain ones, at parallelism 1 and 3.
 
 use ferroflink_connectors::collect::CollectSink;
 use ferroflink_datastream::StreamExecutionEnvironment;
@@ -79,6 +79,33 @@ fn skipped_malformed_records_are_counted_in_num_records_in_errors() {
         let (rows, errors) = run(&json_script, parallelism);
         assert_eq!(rows.len(), 500 - bad_json as usize, "json at parallelism {parallelism}");
         assert_eq!(errors, bad_json, "json at parallelism {parallelism}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn compressed_files_in_a_directory_tree_are_read_with_the_plain_ones() {
+    use std::io::Write;
+    let dir = std::env::temp_dir().join(format!("ff-sql-compressed-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("day=1")).unwrap();
+    let csv = |from: i32| (from..from + 300).map(|i| format!("{i},v{i}\n")).collect::<String>();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(csv(0).as_bytes()).unwrap();
+    std::fs::write(dir.join("a.csv.gz"), gz.finish().unwrap()).unwrap();
+    std::fs::write(dir.join("day=1/b.csv.zst"), zstd::stream::encode_all(csv(300).as_bytes(), 1).unwrap()).unwrap();
+    std::fs::write(dir.join("day=1/c.csv"), csv(600)).unwrap();
+    let script = format!(
+        "CREATE TABLE f (id INT, s STRING) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n\
+         SELECT id FROM f;",
+        dir.display()
+    );
+    let mut expected: Vec<String> = (0..900).map(|i| format!("Int({i})")).collect();
+    expected.sort();
+    for parallelism in [1, 3] {
+        let (rows, errors) = run(&script, parallelism);
+        assert_eq!(rows, expected, "parallelism {parallelism}");
+        assert_eq!(errors, 0);
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
