@@ -1,5 +1,6 @@
-//! A source of the lines of a file or of every file in a directory (sorted by name, hidden files
-//! skipped). Large files are cut into byte ranges; a range reads the lines that start inside it (a
+//! A source of the lines of a file or of every file in a directory tree (sorted by name, hidden
+//! files skipped), local or every object under an `s3://bucket/prefix` (read with ranged GETs of
+//! 8 MiB, with the job's S3 settings: [`TextFileSource::with_s3`]). Large files are cut into byte ranges; a range reads the lines that start inside it (a
 //! line crossing the range's end belongs to it), so ranges read in parallel produce every line
 //! exactly once. A split's position is its byte offset. The enumerator hands ranges to the readers
 //! as they ask.
@@ -26,6 +27,7 @@ use ferroflink_core::record::{Data, Record};
 use ferroflink_runtime::source::{
     Boundedness, FixedSplits, Polled, ReaderStatus, Source, SourceReader, SourceSplit, SplitAnswer, SplitEnumerator,
 };
+use ferroflink_state::s3::{S3Config, S3Storage};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
@@ -108,6 +110,7 @@ pub struct TextFileSource<T = String> {
     path: PathBuf,
     monitor: Option<Duration>,
     decoder: MakeDecoder<T>,
+    s3: Arc<S3Config>,
 }
 
 impl TextFileSource<String> {
@@ -117,6 +120,7 @@ impl TextFileSource<String> {
             path,
             monitor: None,
             decoder: Arc::new(|| Box::new(|line: Line<'_>| Ok(Decoded::Record(line.text.to_string())))),
+            s3: Arc::default(),
         }
     }
 }
@@ -128,9 +132,54 @@ impl<T> TextFileSource<T> {
         self
     }
 
+    /// How an `s3://bucket/prefix` path is reached (the job's S3 settings).
+    pub fn with_s3(mut self, config: S3Config) -> Self {
+        self.s3 = Arc::new(config);
+        self
+    }
+
     /// Records that the decoders `decoder` makes (one per reader) make of the lines.
     pub fn decoded_by<U>(self, decoder: impl Fn() -> LineDecoder<U> + Send + Sync + 'static) -> TextFileSource<U> {
-        TextFileSource { path: self.path, monitor: self.monitor, decoder: Arc::new(decoder) }
+        TextFileSource { path: self.path, monitor: self.monitor, decoder: Arc::new(decoder), s3: self.s3 }
+    }
+}
+
+/// Whether `path` is an `s3://` location.
+fn is_s3(path: &Path) -> bool {
+    path.to_string_lossy().starts_with("s3://")
+}
+
+/// An S3 object read from an offset in chunks of ranged GETs.
+struct S3Read {
+    storage: S3Storage,
+    position: u64,
+    chunk: Vec<u8>,
+    at: usize,
+    ended: bool,
+}
+
+impl S3Read {
+    /// Bytes per GET.
+    const CHUNK: u64 = 8 << 20;
+
+    /// The object `storage` is rooted at, from byte `position`.
+    fn new(storage: S3Storage, position: u64) -> Self {
+        S3Read { storage, position, chunk: Vec::new(), at: 0, ended: false }
+    }
+}
+
+impl Read for S3Read {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.at == self.chunk.len() && !self.ended {
+            self.chunk = self.storage.read_range("", self.position, Self::CHUNK).map_err(std::io::Error::other)?;
+            self.ended = (self.chunk.len() as u64) < Self::CHUNK;
+            self.position += self.chunk.len() as u64;
+            self.at = 0;
+        }
+        let n = buf.len().min(self.chunk.len() - self.at);
+        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
     }
 }
 
@@ -179,8 +228,15 @@ impl<T: Data> Source<T> for TextFileSource<T> {
         restored: Option<&[u8]>,
     ) -> Result<Box<dyn SplitEnumerator<FileSplit>>> {
         let Some(interval) = self.monitor else {
-            return FixedSplits::restore_or(restored, parallelism, || splits(&self.path));
+            return FixedSplits::restore_or(restored, parallelism, || splits(&self.path, &self.s3));
         };
+        if is_s3(&self.path) {
+            return Err(Error::InvalidJob(format!(
+                "monitoring '{}' for new files is not supported yet: monitor a local directory, or read the \
+                 objects once",
+                self.path.display()
+            )));
+        }
         let state = match restored {
             Some(bytes) => decode(bytes).map_err(|e| {
                 Error::CorruptSnapshot(format!(
@@ -195,13 +251,29 @@ impl<T: Data> Source<T> for TextFileSource<T> {
     }
 
     fn create_reader(&self) -> Result<Box<dyn SourceReader<T, FileSplit>>> {
-        Ok(Box::new(TextFileReader { pending: Vec::new(), current: None, line: Vec::new(), decode: (self.decoder)() }))
+        Ok(Box::new(TextFileReader {
+            pending: Vec::new(),
+            current: None,
+            line: Vec::new(),
+            decode: (self.decoder)(),
+            s3: self.s3.clone(),
+        }))
     }
 }
 
 /// Every file's byte ranges, files in name order.
-fn splits(path: &Path) -> Result<Vec<FileSplit>> {
+fn splits(path: &Path, s3: &S3Config) -> Result<Vec<FileSplit>> {
     let mut splits = Vec::new();
+    if is_s3(path) {
+        // Every object under the prefix, hidden ones (a segment starting with `.` or `_`) left out.
+        let root = path.to_string_lossy().trim_end_matches('/').to_string();
+        for (key, len) in S3Storage::open(&root, s3)?.objects()? {
+            if !key.split('/').any(|segment| segment.starts_with(['.', '_'])) {
+                ranges(&format!("{root}/{key}"), 0, len, &mut splits);
+            }
+        }
+        return Ok(splits);
+    }
     for f in files(path)? {
         let len = std::fs::metadata(&f).map_err(|e| Error::io(format!("cannot read '{}'", f.display()), e))?.len();
         ranges(&f.to_string_lossy(), 0, len, &mut splits);
@@ -322,6 +394,7 @@ struct TextFileReader<T> {
     current: Option<(FileSplit, BufReader<Box<dyn Read + Send>>)>,
     line: Vec<u8>,
     decode: LineDecoder<T>,
+    s3: Arc<S3Config>,
 }
 
 impl<T> TextFileReader<T> {
@@ -338,8 +411,24 @@ impl<T> TextFileReader<T> {
             return Ok(());
         }
         let mut split = self.pending.remove(0);
-        let mut file = File::open(&split.path).map_err(|e| Error::io(format!("cannot open '{}'", split.path), e))?;
-        if let Some(kind) = compression(&split.path) {
+        // Unaligned: start one byte early and skip through the first newline, so a line that begins
+        // exactly at the range start is kept and one that began earlier is left to the previous range.
+        let compressed = compression(&split.path);
+        let seek_to = match compressed {
+            Some(_) => 0,
+            None if split.aligned => split.offset,
+            None => split.offset - 1,
+        };
+        let file: Box<dyn Read + Send> = if split.path.starts_with("s3://") {
+            Box::new(S3Read::new(S3Storage::open(&split.path, &self.s3)?, seek_to))
+        } else {
+            let mut file =
+                File::open(&split.path).map_err(|e| Error::io(format!("cannot open '{}'", split.path), e))?;
+            file.seek(SeekFrom::Start(seek_to))
+                .map_err(|e| Error::io(format!("cannot seek in '{}'", split.path), e))?;
+            Box::new(file)
+        };
+        if let Some(kind) = compressed {
             let fail = |e| Error::io(format!("cannot decompress '{}'", split.path), e);
             let decompressed: Box<dyn Read + Send> = match kind {
                 Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(file)),
@@ -351,11 +440,7 @@ impl<T> TextFileReader<T> {
             self.current = Some((split, reader));
             return Ok(());
         }
-        // Unaligned: start one byte early and skip through the first newline, so a line that begins
-        // exactly at the range start is kept and one that began earlier is left to the previous range.
-        let seek_to = if split.aligned { split.offset } else { split.offset - 1 };
-        file.seek(SeekFrom::Start(seek_to)).map_err(|e| Error::io(format!("cannot seek in '{}'", split.path), e))?;
-        let mut reader = BufReader::with_capacity(1 << 16, Box::new(file) as Box<dyn Read + Send>);
+        let mut reader = BufReader::with_capacity(1 << 16, file);
         if !split.aligned {
             let mut skip = Vec::new();
             let n = reader
@@ -440,7 +525,8 @@ mod tests {
             start = end;
         }
         let decode: LineDecoder<String> = Box::new(|line: Line<'_>| Ok(Decoded::Record(line.text.to_string())));
-        let mut reader = TextFileReader { pending: splits, current: None, line: Vec::new(), decode };
+        let mut reader =
+            TextFileReader { pending: splits, current: None, line: Vec::new(), decode, s3: Arc::default() };
         let mut out = Vec::new();
         while reader.poll_next(&mut out, 13).unwrap().status != ReaderStatus::NeedsSplit {}
         let got: Vec<String> = out.into_iter().map(|r| r.value).collect();

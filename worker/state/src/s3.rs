@@ -165,6 +165,41 @@ impl S3Storage {
         result
     }
 
+    /// Every object under this storage's prefix, at any depth: its path relative to the prefix
+    /// and its size, in key order.
+    pub fn objects(&self) -> Result<Vec<(String, u64)>> {
+        let prefix = if self.prefix.is_empty() { String::new() } else { format!("{}/", self.prefix) };
+        runtime().block_on(async {
+            let mut objects = Vec::new();
+            let mut pages = self.client.list_objects_v2().bucket(&self.bucket).prefix(&prefix).into_paginator().send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| self.fail("list", "", e))?;
+                for o in page.contents() {
+                    if let Some(key) = o.key().filter(|k| k.len() > prefix.len() && !k.ends_with('/')) {
+                        objects.push((key[prefix.len()..].to_string(), o.size().unwrap_or(0).max(0) as u64));
+                    }
+                }
+            }
+            Ok(objects)
+        })
+    }
+
+    /// Up to `len` bytes of `path` from byte `start` (fewer at its end, none past it).
+    pub fn read_range(&self, path: &str, start: u64, len: u64) -> Result<Vec<u8>> {
+        let key = self.key(path);
+        let range = format!("bytes={start}-{}", start + len.max(1) - 1);
+        runtime().block_on(async {
+            let object = match self.client.get_object().bucket(&self.bucket).key(&key).range(range).send().await {
+                Ok(o) => o,
+                // 416: the range starts at or past the end.
+                Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 416) => return Ok(Vec::new()),
+                Err(e) => return Err(self.fail("read", path, e)),
+            };
+            let body = object.body.collect().await.map_err(|e| self.fail("read", path, e))?;
+            Ok(body.into_bytes().to_vec())
+        })
+    }
+
     /// Starts a multipart upload to `path`: an object that appears, whole, only when the upload
     /// completes. Returns the upload id.
     pub fn start_upload(&self, path: &str) -> Result<String> {

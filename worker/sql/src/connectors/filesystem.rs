@@ -1,5 +1,6 @@
-//! `'connector' = 'filesystem'` on local paths, with Flink's options: `path` (a file, or a
-//! directory whose files are all read; hidden files and those starting with `_` are left out),
+//! `'connector' = 'filesystem'` with Flink's options: `path` (a file, or a directory whose files
+//! are all read, recursively; hidden files and those starting with `_` are left out; local, or
+//! `s3://bucket/prefix` with the job's S3 settings: every object under the prefix),
 //! `format` = `csv`, `json` (one object per line) or `raw` (a line as one `STRING`),
 //! `source.monitor-interval` (streaming: new files and appended lines keep coming),
 //! `sink.rolling-policy.file-size`, `sink.parallelism`, and the formats' options
@@ -119,10 +120,12 @@ pub(super) fn source(
     strategy: WatermarkStrategy<Row>,
 ) -> Result<DataStream<Row>, SqlError> {
     let path = options.text("path").ok_or_else(|| options.error("needs a 'path' (a file or a directory)"))?;
-    if path.starts_with("s3://") {
-        return Err(options.error("reading s3:// paths is not supported yet; read a local path"));
-    }
     let monitor = options.duration("source.monitor-interval")?;
+    if path.starts_with("s3://") && monitor.is_some() {
+        return Err(options.error(
+            "'source.monitor-interval' on s3:// paths is not supported yet: read the objects once, or monitor a local directory",
+        ));
+    }
     if batch && monitor.is_some() {
         return Err(options
             .error("'source.monitor-interval' makes the table unbounded, and batch mode reads bounded tables only"));
@@ -130,7 +133,8 @@ pub(super) fn source(
     let table = table(options, columns)?;
     let zone = LocalZone::named("UTC").expect("UTC");
     let name = format!("Source: {}", table.name);
-    let source = TextFileSource::new(path.into()).decoded_by(move || decoder(table.clone(), zone.clone()));
+    let s3 = env.execution_settings().checkpoint.s3;
+    let source = TextFileSource::new(path.into()).with_s3(s3).decoded_by(move || decoder(table.clone(), zone.clone()));
     let source = match monitor {
         Some(interval) => source.monitor_continuously(interval),
         None => source,
