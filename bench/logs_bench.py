@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""The access-log batch job (issue 16's shape), side by side with Apache Flink: generated access
+logs in Apache's combined format (0.1% of lines cut short), read as `raw` lines, parsed with
+REGEXP_EXTRACT, aggregated per hour and status (COUNT, SUM, MAX) and ranked for the top 10 paths
+per hour, both into `csv` files through one statement set, in batch mode at parallelism 1.
+
+The figure is MB of input per CPU-second (user + sys of the engine's processes) after start-up: the
+CPU of a run over --small MB is subtracted from that of a run over --mb MB. Both engines' outputs
+are compared (the same rows) on the small input.
+
+Usage: bench/logs_bench.py [--engines ferroflink,flink] [--mb 200] [--small 10] [--runs 3]
+                           [--binary target/release/ferroflink] [--dir /tmp/ff-logs]
+Needs for Flink: pip install apache-flink==2.3.0 (Java 17).
+"""
+
+import argparse
+import glob
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+PATHS = ["/", "/index.html", "/login", "/logout", "/cart", "/checkout", "/search", "/api/items",
+         "/api/orders", "/static/app.js", "/static/app.css", "/img/logo.png", "/help", "/about"]
+PATHS += ["/items/%d" % i for i in range(400)]
+AGENTS = ["Mozilla/5.0 (X11; Linux x86_64)", "curl/8.5.0", "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_2)"]
+STATUSES = [200] * 40 + [304] * 5 + [404] * 3 + [500, 302]
+
+
+def generate(directory, mb, files=4, seed=7):
+    """`mb` MB of log lines in `files` files under `directory` (made once, then reused)."""
+    marker = os.path.join(directory, "_complete")
+    if os.path.exists(marker):
+        return
+    os.makedirs(directory, exist_ok=True)
+    rng = random.Random(seed)
+    per_file = mb * 1_000_000 // files
+    for f in range(files):
+        with open(os.path.join(directory, "access-%02d.log" % f), "w") as out:
+            written = 0
+            while written < per_file:
+                hour, minute, second = rng.randrange(24), rng.randrange(60), rng.randrange(60)
+                path = PATHS[min(int(rng.paretovariate(1.2)) - 1, len(PATHS) - 1)] if rng.random() < 0.7 else rng.choice(PATHS)
+                line = '10.%d.%d.%d - - [07/Dec/2026:%02d:%02d:%02d +0000] "GET %s HTTP/1.1" %d %d "-" "%s"\n' % (
+                    rng.randrange(256), rng.randrange(256), rng.randrange(256), hour, minute, second, path,
+                    rng.choice(STATUSES), rng.randrange(100, 50_000), rng.choice(AGENTS))
+                if rng.random() < 0.001:
+                    line = line[: rng.randrange(5, len(line) - 1)] + "\n"
+                out.write(line)
+                written += len(line)
+    open(marker, "w").close()
+
+
+def script(logs, out):
+    return """
+SET 'execution.runtime-mode' = 'batch';
+CREATE TABLE logs (line STRING) WITH ('connector' = 'filesystem', 'path' = '{logs}', 'format' = 'raw');
+CREATE TABLE by_status (hr STRING, status INT, hits BIGINT, total_size BIGINT, largest BIGINT)
+  WITH ('connector' = 'filesystem', 'path' = '{out}/status', 'format' = 'csv');
+CREATE TABLE top_paths (hr STRING, path STRING, hits BIGINT, rn BIGINT)
+  WITH ('connector' = 'filesystem', 'path' = '{out}/paths', 'format' = 'csv');
+CREATE VIEW parsed AS SELECT
+  REGEXP_EXTRACT(line, '\\[\\d+/\\w+/\\d+:(\\d\\d):', 1) AS hr,
+  CAST(REGEXP_EXTRACT(line, '" (\\d\\d\\d) \\d+ ', 1) AS INT) AS status,
+  CAST(REGEXP_EXTRACT(line, '" \\d\\d\\d (\\d+) ', 1) AS BIGINT) AS size,
+  REGEXP_EXTRACT(line, '"GET ([^ ]+) HTTP', 1) AS path
+FROM logs;
+EXECUTE STATEMENT SET BEGIN
+INSERT INTO by_status SELECT hr, status, COUNT(*), SUM(size), MAX(size)
+  FROM parsed WHERE status IS NOT NULL GROUP BY hr, status;
+INSERT INTO top_paths SELECT hr, path, hits, rn FROM (
+  SELECT hr, path, hits, ROW_NUMBER() OVER (PARTITION BY hr ORDER BY hits DESC, path) AS rn
+  FROM (SELECT hr, path, COUNT(*) AS hits FROM parsed WHERE path IS NOT NULL AND status IS NOT NULL GROUP BY hr, path))
+WHERE rn <= 10;
+END;
+""".format(logs=logs, out=out)
+
+
+# Runs the script on PyFlink in batch mode (its SET as configuration, its statement set as one),
+# then prints the user+sys CPU seconds of its JVM.
+FLINK_RUNNER = r"""
+import os, re, sys
+from pyflink.table import EnvironmentSettings, TableEnvironment
+text = open(sys.argv[1]).read()
+t_env = TableEnvironment.create(EnvironmentSettings.in_batch_mode())
+t_env.get_config().set("parallelism.default", "1")
+body = text.split("EXECUTE STATEMENT SET BEGIN")
+for stmt in [s.strip() for s in body[0].split(";") if s.strip()]:
+    if not stmt.upper().startswith("SET "):
+        t_env.execute_sql(stmt)
+statements = t_env.create_statement_set()
+for stmt in [s.strip() for s in body[1].replace("END;", "").split(";") if s.strip()]:
+    statements.add_insert_sql(stmt)
+statements.execute().wait()
+ticks = os.sysconf("SC_CLK_TCK")
+cpu = 0.0
+for pid in os.listdir("/proc"):
+    if not pid.isdigit():
+        continue
+    try:
+        stat = open("/proc/%s/stat" % pid).read().rsplit(")", 1)[1].split()
+    except OSError:
+        continue
+    if int(stat[1]) == os.getpid():
+        cpu += (int(stat[11]) + int(stat[12])) / ticks
+print("CPU", cpu)
+"""
+
+
+def run(command):
+    proc = subprocess.run(command, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit("%s failed:\n%s" % (" ".join(command), proc.stderr[-2000:]))
+    return proc.stdout
+
+
+def rows(out):
+    """The output rows of both sinks, sorted (hidden and in-progress files left out)."""
+    found = []
+    for sink in ("status", "paths"):
+        for f in glob.glob(os.path.join(out, sink, "**", "*"), recursive=True):
+            if os.path.isfile(f) and not os.path.basename(f).startswith((".", "_")):
+                found += [sink + "," + line.rstrip("\n") for line in open(f) if line.strip()]
+    return sorted(found)
+
+
+def measure(engine, binary, logs):
+    """CPU seconds of one run over `logs`, and its output rows."""
+    out = tempfile.mkdtemp(prefix="ff-logs-out-")
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
+        f.write(script(logs, out))
+    if engine == "ferroflink":
+        before = os.times()
+        run([binary, "sql", "-f", f.name, "-p", "1"])
+        after = os.times()
+        cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    else:
+        with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as r:
+            r.write(FLINK_RUNNER)
+        cpu = float(run([sys.executable, r.name, f.name]).split("CPU")[-1])
+        os.unlink(r.name)
+    os.unlink(f.name)
+    result = rows(out)
+    subprocess.run(["rm", "-rf", out])
+    return cpu, result
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--engines", default="ferroflink,flink")
+    ap.add_argument("--mb", type=int, default=200)
+    ap.add_argument("--small", type=int, default=10)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--binary", default=os.path.join(HERE, "..", "target", "release", "ferroflink"))
+    ap.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "ff-logs"))
+    args = ap.parse_args()
+    small, big = os.path.join(args.dir, "%dmb" % args.small), os.path.join(args.dir, "%dmb" % args.mb)
+    generate(small, args.small)
+    generate(big, args.mb)
+    outputs = {}
+    print("%-12s %8s %14s   %s" % ("engine", "MB", "MB/CPU-s", "runs"))
+    for engine in args.engines.split(","):
+        figures = []
+        for _ in range(args.runs):
+            (cpu_small, outputs[engine]), (cpu_big, _) = measure(engine, args.binary, small), measure(
+                engine, args.binary, big)
+            figures.append((args.mb - args.small) / max(cpu_big - cpu_small, 1e-9))
+        print("%-12s %8d %14.1f   %s" % (engine, args.mb, statistics.median(figures),
+                                       " / ".join("%.1f" % f for f in figures)))
+        sys.stdout.flush()
+    if len(outputs) == 2:
+        a, b = outputs.values()
+        print("outputs on %d MB: %s (%d rows)" % (args.small, "the same" if a == b else "DIFFER", len(a)))
+
+
+if __name__ == "__main__":
+    main()
