@@ -286,7 +286,7 @@ fn already_exists(path: &[String; 3]) -> String {
 }
 
 /// `t`, `db.t` or `catalog.db.t` in the default catalog and database.
-fn path_of(name: &ObjectName) -> Result<[String; 3], String> {
+pub(crate) fn path_of(name: &ObjectName) -> Result<[String; 3], String> {
     let parts: Vec<String> = name.0.iter().map(|p| p.as_ident().map(|i| i.value.clone()).unwrap_or_default()).collect();
     let (catalog, database, table) = match parts.as_slice() {
         [t] => (DEFAULT_CATALOG, DEFAULT_DATABASE, t),

@@ -192,7 +192,9 @@ impl Func {
             }
             _ => {}
         }
-        let values: Vec<Cow<Value>> = args.iter().map(|a| a.eval_ref(row)).collect::<EvalResult<_>>()?;
+        // On the stack for up to four arguments: most calls, once per row.
+        let values: smallvec::SmallVec<[Cow<Value>; 4]> =
+            args.iter().map(|a| a.eval_ref(row)).collect::<EvalResult<_>>()?;
         if values.iter().any(|v| v.is_null()) {
             return Ok(Value::Null);
         }

@@ -109,6 +109,7 @@ impl fmt::Display for PlanNode {
 }
 
 /// A planned relation: its rows and what they are.
+#[derive(Clone)]
 pub struct Planned {
     /// The rows.
     pub stream: DataStream<Row>,
@@ -152,6 +153,9 @@ pub struct Planner<'a> {
     udfs: BTreeMap<String, ScalarUdf>,
     /// The aggregate functions `CREATE FUNCTION` bound, by SQL name in upper case.
     udafs: BTreeMap<String, AggregateUdf>,
+    /// The tables and views planned so far, by full name: a job reads a table (and computes a
+    /// view) once, however many of its queries use it (Flink's source and sub-plan reuse).
+    reused: RefCell<HashMap<[String; 3], Planned>>,
 }
 
 fn digest(parts: &[&str]) -> String {
@@ -191,6 +195,7 @@ impl<'a> Planner<'a> {
             rank_limit: RefCell::new(None),
             udfs: BTreeMap::new(),
             udafs: BTreeMap::new(),
+            reused: RefCell::new(HashMap::new()),
         })
     }
 
@@ -721,6 +726,19 @@ impl<'a> Planner<'a> {
             }
             return Ok(planned);
         }
+        let path = crate::session::path_of(name).ok();
+        if let Some(planned) = path.as_ref().and_then(|p| self.reused.borrow().get(p).cloned()) {
+            return Ok(planned);
+        }
+        let planned = self.catalog_object(name, at)?;
+        if let Some(path) = path {
+            self.reused.borrow_mut().insert(path, planned.clone());
+        }
+        Ok(planned)
+    }
+
+    /// A view's or a table's rows.
+    fn catalog_object(&self, name: &sql::ObjectName, at: Location) -> Result<Planned, SqlError> {
         if let Some(view) = self.session.view(name) {
             let mut planned = self.query(&view.query)?;
             if !view.columns.is_empty() {
