@@ -29,7 +29,7 @@ use ferroflink_runtime::source::{
 };
 use ferroflink_state::s3::{S3Config, S3Storage};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -152,6 +152,7 @@ fn is_s3(path: &Path) -> bool {
 /// An S3 object read from an offset in chunks of ranged GETs.
 struct S3Read {
     storage: S3Storage,
+    key: String,
     position: u64,
     chunk: Vec<u8>,
     at: usize,
@@ -162,16 +163,17 @@ impl S3Read {
     /// Bytes per GET.
     const CHUNK: u64 = 8 << 20;
 
-    /// The object `storage` is rooted at, from byte `position`.
-    fn new(storage: S3Storage, position: u64) -> Self {
-        S3Read { storage, position, chunk: Vec::new(), at: 0, ended: false }
+    /// Object `key` of the bucket `storage` is rooted at, from byte `position`.
+    fn new(storage: S3Storage, key: String, position: u64) -> Self {
+        S3Read { storage, key, position, chunk: Vec::new(), at: 0, ended: false }
     }
 }
 
 impl Read for S3Read {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         if self.at == self.chunk.len() && !self.ended {
-            self.chunk = self.storage.read_range("", self.position, Self::CHUNK).map_err(std::io::Error::other)?;
+            self.chunk =
+                self.storage.read_range(&self.key, self.position, Self::CHUNK).map_err(std::io::Error::other)?;
             self.ended = (self.chunk.len() as u64) < Self::CHUNK;
             self.position += self.chunk.len() as u64;
             self.at = 0;
@@ -257,6 +259,7 @@ impl<T: Data> Source<T> for TextFileSource<T> {
             line: Vec::new(),
             decode: (self.decoder)(),
             s3: self.s3.clone(),
+            buckets: HashMap::new(),
         }))
     }
 }
@@ -395,6 +398,8 @@ struct TextFileReader<T> {
     line: Vec<u8>,
     decode: LineDecoder<T>,
     s3: Arc<S3Config>,
+    /// A client per bucket read, made once.
+    buckets: HashMap<String, S3Storage>,
 }
 
 impl<T> TextFileReader<T> {
@@ -420,7 +425,17 @@ impl<T> TextFileReader<T> {
             None => split.offset - 1,
         };
         let file: Box<dyn Read + Send> = if split.path.starts_with("s3://") {
-            Box::new(S3Read::new(S3Storage::open(&split.path, &self.s3)?, seek_to))
+            let location = &split.path["s3://".len()..];
+            let (bucket, key) = location.split_once('/').unwrap_or((location, ""));
+            let storage = match self.buckets.get(bucket) {
+                Some(storage) => storage.clone(),
+                None => {
+                    let storage = S3Storage::open(&format!("s3://{bucket}"), &self.s3)?;
+                    self.buckets.insert(bucket.to_string(), storage.clone());
+                    storage
+                }
+            };
+            Box::new(S3Read::new(storage, key.to_string(), seek_to))
         } else {
             let mut file =
                 File::open(&split.path).map_err(|e| Error::io(format!("cannot open '{}'", split.path), e))?;
@@ -525,8 +540,14 @@ mod tests {
             start = end;
         }
         let decode: LineDecoder<String> = Box::new(|line: Line<'_>| Ok(Decoded::Record(line.text.to_string())));
-        let mut reader =
-            TextFileReader { pending: splits, current: None, line: Vec::new(), decode, s3: Arc::default() };
+        let mut reader = TextFileReader {
+            pending: splits,
+            current: None,
+            line: Vec::new(),
+            decode,
+            s3: Arc::default(),
+            buckets: HashMap::new(),
+        };
         let mut out = Vec::new();
         while reader.poll_next(&mut out, 13).unwrap().status != ReaderStatus::NeedsSplit {}
         let got: Vec<String> = out.into_iter().map(|r| r.value).collect();
