@@ -23,6 +23,8 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from sql_bench import PRINT_JVM_CPU, cpu_of  # noqa: E402
 
 PATHS = ["/", "/index.html", "/login", "/logout", "/cart", "/checkout", "/search", "/api/items",
          "/api/orders", "/static/app.js", "/static/app.css", "/img/logo.png", "/help", "/about"]
@@ -96,26 +98,7 @@ statements = t_env.create_statement_set()
 for stmt in [s.strip() for s in body[1].replace("END;", "").split(";") if s.strip()]:
     statements.add_insert_sql(stmt)
 statements.execute().wait()
-ticks = os.sysconf("SC_CLK_TCK")
-cpu = 0.0
-for pid in os.listdir("/proc"):
-    if not pid.isdigit():
-        continue
-    try:
-        stat = open("/proc/%s/stat" % pid).read().rsplit(")", 1)[1].split()
-    except OSError:
-        continue
-    if int(stat[1]) == os.getpid():
-        cpu += (int(stat[11]) + int(stat[12])) / ticks
-print("CPU", cpu)
-"""
-
-
-def run(command):
-    proc = subprocess.run(command, capture_output=True, text=True)
-    if proc.returncode != 0:
-        sys.exit("%s failed:\n%s" % (" ".join(command), proc.stderr[-2000:]))
-    return proc.stdout
+""" + PRINT_JVM_CPU
 
 
 def rows(out):
@@ -135,13 +118,13 @@ def measure(engine, binary, logs):
         f.write(script(logs, out))
     if engine == "ferroflink":
         before = os.times()
-        run([binary, "sql", "-f", f.name, "-p", "1"])
+        cpu_of([binary, "sql", "-f", f.name, "-p", "1"])
         after = os.times()
         cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
     else:
         with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as r:
             r.write(FLINK_RUNNER)
-        cpu = float(run([sys.executable, r.name, f.name]).split("CPU")[-1])
+        cpu = float(cpu_of([sys.executable, r.name, f.name]).split("CPU")[-1])
         os.unlink(r.name)
     os.unlink(f.name)
     result = rows(out)

@@ -19,18 +19,8 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-# Runs a script's statements on PyFlink, then prints the user+sys CPU seconds of its JVM.
-FLINK_RUNNER = r"""
-import os, re, sys
-from pyflink.table import EnvironmentSettings, TableEnvironment
-text = open(sys.argv[1]).read()
-text = re.sub(r"--[^\n]*", "", text)
-t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
-t_env.get_config().set("parallelism.default", "1")
-for stmt in [s.strip() for s in text.split(";") if s.strip()]:
-    result = t_env.execute_sql(stmt)
-    if result.get_job_client() is not None:
-        result.wait()
+# The end of a PyFlink runner: prints the user+sys CPU seconds of its JVM (its child processes).
+PRINT_JVM_CPU = r"""
 ticks = os.sysconf("SC_CLK_TCK")
 cpu = 0.0
 for pid in os.listdir("/proc"):
@@ -44,6 +34,20 @@ for pid in os.listdir("/proc"):
         cpu += (int(stat[11]) + int(stat[12])) / ticks
 print("CPU", cpu)
 """
+
+# Runs a script's statements on PyFlink, then prints the user+sys CPU seconds of its JVM.
+FLINK_RUNNER = r"""
+import os, re, sys
+from pyflink.table import EnvironmentSettings, TableEnvironment
+text = open(sys.argv[1]).read()
+text = re.sub(r"--[^\n]*", "", text)
+t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+t_env.get_config().set("parallelism.default", "1")
+for stmt in [s.strip() for s in text.split(";") if s.strip()]:
+    result = t_env.execute_sql(stmt)
+    if result.get_job_client() is not None:
+        result.wait()
+""" + PRINT_JVM_CPU
 
 
 def script(query, rows):
