@@ -19,10 +19,22 @@
 //! completing the upload, when the object appears whole. Recovery completes the restored pending
 //! uploads and aborts the other uploads of the old subtasks it takes over. The job's S3 settings
 //! (`--s3-endpoint`, ...) apply.
+//!
+//! A *partitioned* sink ([`FileSink::partitioned`]) writes each record into a subdirectory named
+//! by the record (Hive's `dt=2026-12-07/hr=10`), with parts of their own there. Its writer can run
+//! as an operator ([`FileSink::writer`]) that reports the parts each checkpoint made pending to a
+//! [`PartitionCommitter`] at parallelism 1, which commits them too (commits are idempotent) and
+//! then marks each partition done with a success file once its trigger fires: by processing
+//! time, or once every writer's watermark passes the time the partition stands for.
+//!
+//! Parts roll at the size limit, at every checkpoint barrier and, when open longer than the
+//! rollover interval, at the next check (Flink's `sink.rolling-policy.*`).
 
+use ferroflink_core::clock::Clock;
 use ferroflink_core::error::{Error, Result};
-use ferroflink_core::record::{Data, Record};
+use ferroflink_core::record::{Data, Record, Timestamp};
 use ferroflink_runtime::context::RuntimeContext;
+use ferroflink_runtime::operator::{Operator, Output};
 use ferroflink_runtime::sink::{Sink, SinkWriter};
 use ferroflink_state::operator::OperatorListState;
 use ferroflink_state::s3::{PART_BYTES, S3Storage};
@@ -33,32 +45,130 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 type Format<T> = Arc<dyn Fn(&T) -> String + Send + Sync>;
+type Bucketer<T> = Arc<dyn Fn(&T) -> String + Send + Sync>;
 
 /// Name of the sink's operator state.
 const STATE: &str = "file-sink";
 /// Name of the state listing the S3 uploads of pending parts.
 const UPLOADS: &str = "file-sink-uploads";
+/// Name of the state giving the partition directory of pending parts that are not at the top.
+const BUCKETS: &str = "file-sink-buckets";
+/// Name of the partition committer's state.
+const COMMITTER: &str = "partition-committer";
+
+/// When parts roll (Flink's `sink.rolling-policy.file-size`, `.rollover-interval` and
+/// `.check-interval`; parts also roll at every checkpoint).
+#[derive(Clone, Copy, Debug)]
+struct RollingPolicy {
+    max_part_bytes: u64,
+    rollover: Duration,
+    check_interval: Duration,
+}
 
 /// See the module documentation.
 pub struct FileSink<T> {
     dir: PathBuf,
     format: Format<T>,
-    max_part_bytes: u64,
+    bucket: Option<Bucketer<T>>,
+    rolling: RollingPolicy,
+}
+
+impl<T> Clone for FileSink<T> {
+    fn clone(&self) -> Self {
+        FileSink { dir: self.dir.clone(), format: self.format.clone(), bucket: self.bucket.clone(), rolling: self.rolling }
+    }
 }
 
 impl<T: Data> FileSink<T> {
     /// Writes `format(record)` lines into part files under `dir`.
     pub fn new(dir: impl Into<PathBuf>, format: impl Fn(&T) -> String + Send + Sync + 'static) -> Self {
-        FileSink { dir: dir.into(), format: Arc::new(format), max_part_bytes: 128 << 20 }
+        FileSink {
+            dir: dir.into(),
+            format: Arc::new(format),
+            bucket: None,
+            rolling: RollingPolicy {
+                max_part_bytes: 128 << 20,
+                rollover: Duration::from_secs(30 * 60),
+                check_interval: Duration::from_secs(60),
+            },
+        }
     }
 
     /// Rolls to a new part file after this many bytes.
     pub fn with_max_part_bytes(mut self, bytes: u64) -> Self {
-        self.max_part_bytes = bytes.max(1);
+        self.rolling.max_part_bytes = bytes.max(1);
         self
     }
+
+    /// Rolls a part open longer than `rollover`, looking every `check_interval`.
+    pub fn with_rollover_interval(mut self, rollover: Duration, check_interval: Duration) -> Self {
+        self.rolling.rollover = rollover;
+        self.rolling.check_interval = check_interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Writes each record into the subdirectory `bucket(record)` (a relative path such as
+    /// `dt=2026-12-07/hr=10`; empty: the output directory itself).
+    pub fn partitioned(mut self, bucket: impl Fn(&T) -> String + Send + Sync + 'static) -> Self {
+        self.bucket = Some(Arc::new(bucket));
+        self
+    }
+
+    /// The writer as an operator of each subtask, reporting the parts it makes pending to a
+    /// [`PartitionCommitter`]: at every checkpoint barrier and at the end of input.
+    pub fn writer(self) -> impl Fn() -> PartitionWriter<T> + Send + Sync + 'static {
+        let sink = Arc::new(self);
+        move || PartitionWriter { sink: sink.clone(), writer: None, parallelism: 1, watermark: Timestamp::MIN }
+    }
+
+    fn open_writer(&self, ctx: &mut RuntimeContext) -> Result<FileWriter<T>> {
+        let store = part_store(&self.dir, ctx)?;
+        let state: OperatorListState<SubtaskParts> = ctx.operator_state.union_list_state(STATE)?;
+        let upload_state: OperatorListState<PendingUpload> = ctx.operator_state.union_list_state(UPLOADS)?;
+        let bucket_state: OperatorListState<PartBucket> = ctx.operator_state.union_list_state(BUCKETS)?;
+        let (subtask, parallelism) = (ctx.task.subtask_index, ctx.task.parallelism);
+        let restored = state.get();
+        let uploads = upload_state.get().into_iter().map(|u| ((u.subtask, u.part), u.upload)).collect();
+        let restored_buckets = bucket_state.get().into_iter().map(|b| ((b.subtask, b.part), b.bucket)).collect();
+        let mut writer = FileWriter {
+            store,
+            format: self.format.clone(),
+            bucket: self.bucket.clone(),
+            rolling: self.rolling,
+            clock: ctx.clock.clone(),
+            last_check: ctx.clock.now(),
+            subtask,
+            next_part: restored.iter().map(|s| s.next_part).max().unwrap_or(0),
+            open: HashMap::new(),
+            pending: Vec::new(),
+            buckets: HashMap::new(),
+            commit_on_finish: !ctx.final_checkpoint,
+            state,
+            upload_state,
+            bucket_state,
+            uploads,
+            rolled: Vec::new(),
+            line: String::new(),
+        };
+        writer.recover(&restored, &restored_buckets, parallelism)?;
+        writer.state.clear();
+        writer.upload_state.clear();
+        writer.bucket_state.clear();
+        Ok(writer)
+    }
+}
+
+fn part_store(dir: &Path, ctx: &RuntimeContext) -> Result<Box<dyn PartStore>> {
+    let location = dir.to_string_lossy();
+    if location.starts_with("s3://") {
+        return Ok(Box::new(S3Parts { storage: S3Storage::open(&location, &ctx.s3)? }));
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::io(format!("cannot create output directory '{}'", dir.display()), e))?;
+    Ok(Box::new(LocalParts { dir: dir.to_path_buf() }))
 }
 
 /// A rolled part waiting for its checkpoint to complete.
@@ -85,12 +195,43 @@ struct PendingUpload {
     upload: Upload,
 }
 
+/// The partition directory of a pending part, in the checkpoint (parts at the top have none).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct PartBucket {
+    subtask: usize,
+    part: u64,
+    bucket: String,
+}
+
 /// What one subtask keeps in a checkpoint.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct SubtaskParts {
     subtask: usize,
     next_part: u64,
     pending: Vec<PendingPart>,
+}
+
+/// A part a writer made pending, as it reports it to the [`PartitionCommitter`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingFile {
+    bucket: String,
+    subtask: usize,
+    part: u64,
+    upload: Option<Upload>,
+}
+
+/// What a writer subtask reports to the [`PartitionCommitter`] at a checkpoint barrier or at the
+/// end of its input.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionCommitInfo {
+    subtask: usize,
+    parallelism: usize,
+    /// Parts made pending since the last report.
+    parts: Vec<PendingFile>,
+    /// The writer's watermark.
+    watermark: Timestamp,
+    /// Whether the writer's input ended (its last report).
+    finished: bool,
 }
 
 fn in_progress_name(subtask: usize, part: u64) -> String {
@@ -103,6 +244,11 @@ fn pending_name(subtask: usize, part: u64) -> String {
 
 fn final_name(subtask: usize, part: u64) -> String {
     format!("part-{subtask}-{part}")
+}
+
+/// `name` inside partition directory `bucket`.
+fn in_bucket(bucket: &str, name: &str) -> String {
+    if bucket.is_empty() { name.to_string() } else { format!("{bucket}/{name}") }
 }
 
 /// `(subtask, part)` of a final part file name.
@@ -121,50 +267,22 @@ fn parse_hidden(name: &str) -> Option<(usize, u64)> {
 
 impl<T: Data> Sink<T> for FileSink<T> {
     fn create_writer(&self, ctx: &mut RuntimeContext) -> Result<Box<dyn SinkWriter<T>>> {
-        let location = self.dir.to_string_lossy();
-        let store: Box<dyn PartStore> = if location.starts_with("s3://") {
-            Box::new(S3Parts { storage: S3Storage::open(&location, &ctx.s3)? })
-        } else {
-            std::fs::create_dir_all(&self.dir)
-                .map_err(|e| Error::io(format!("cannot create output directory '{}'", self.dir.display()), e))?;
-            Box::new(LocalParts { dir: self.dir.clone() })
-        };
-        let state: OperatorListState<SubtaskParts> = ctx.operator_state.union_list_state(STATE)?;
-        let upload_state: OperatorListState<PendingUpload> = ctx.operator_state.union_list_state(UPLOADS)?;
-        let (subtask, parallelism) = (ctx.task.subtask_index, ctx.task.parallelism);
-        let restored = state.get();
-        let uploads = upload_state.get().into_iter().map(|u| ((u.subtask, u.part), u.upload)).collect();
-        let mut writer = FileWriter {
-            store,
-            format: self.format.clone(),
-            max_part_bytes: self.max_part_bytes,
-            subtask,
-            next_part: restored.iter().map(|s| s.next_part).max().unwrap_or(0),
-            current: None,
-            pending: Vec::new(),
-            commit_on_finish: !ctx.final_checkpoint,
-            state,
-            upload_state,
-            uploads,
-            line: String::new(),
-        };
-        writer.recover(&restored, parallelism)?;
-        writer.state.clear();
-        writer.upload_state.clear();
-        Ok(Box::new(writer))
+        Ok(Box::new(self.open_writer(ctx)?))
     }
 }
 
 /// Where part files go: a local directory or an S3 prefix.
 trait PartStore: Send {
-    /// Starts part `part` of `subtask`, in progress.
-    fn open(&self, subtask: usize, part: u64) -> Result<Box<dyn PartFile>>;
-    /// Makes a pending part final (idempotent: a committed part is left alone); `upload` is what
-    /// [`PartFile::make_pending`] returned for it.
-    fn commit(&self, subtask: usize, part: u64, upload: Option<&Upload>) -> Result<()>;
-    /// Deletes (or aborts) every in-progress or pending part of the old subtasks `mine` accepts
-    /// except `keep`.
+    /// Starts part `part` of `subtask` in partition directory `bucket`, in progress.
+    fn open(&self, bucket: &str, subtask: usize, part: u64) -> Result<Box<dyn PartFile>>;
+    /// Makes a pending part final (idempotent, also when another task commits it at the same
+    /// time); `upload` is what [`PartFile::make_pending`] returned for it.
+    fn commit(&self, bucket: &str, subtask: usize, part: u64, upload: Option<&Upload>) -> Result<()>;
+    /// Deletes (or aborts) every in-progress or pending part, in any partition, of the old
+    /// subtasks `mine` accepts except `keep`.
     fn discard(&self, mine: &dyn Fn(usize) -> bool, keep: &HashSet<(usize, u64)>) -> Result<()>;
+    /// Writes the empty file `name` into partition directory `bucket`.
+    fn mark(&self, bucket: &str, name: &str) -> Result<()>;
 }
 
 /// A part being written.
@@ -189,22 +307,27 @@ struct LocalPart {
 }
 
 impl PartStore for LocalParts {
-    fn open(&self, subtask: usize, part: u64) -> Result<Box<dyn PartFile>> {
-        let path = self.dir.join(in_progress_name(subtask, part));
+    fn open(&self, bucket: &str, subtask: usize, part: u64) -> Result<Box<dyn PartFile>> {
+        let dir = self.dir.join(bucket);
+        if !bucket.is_empty() {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| Error::io(format!("cannot create partition directory '{}'", dir.display()), e))?;
+        }
+        let path = dir.join(in_progress_name(subtask, part));
         let file = File::create(&path).map_err(|e| Error::io(format!("cannot create '{}'", path.display()), e))?;
-        Ok(Box::new(LocalPart {
-            file: BufWriter::new(file),
-            path,
-            pending: self.dir.join(pending_name(subtask, part)),
-        }))
+        Ok(Box::new(LocalPart { file: BufWriter::new(file), path, pending: dir.join(pending_name(subtask, part)) }))
     }
 
-    fn commit(&self, subtask: usize, part: u64, _: Option<&Upload>) -> Result<()> {
-        let pending = self.dir.join(pending_name(subtask, part));
-        let done = self.dir.join(final_name(subtask, part));
+    fn commit(&self, bucket: &str, subtask: usize, part: u64, _: Option<&Upload>) -> Result<()> {
+        let dir = self.dir.join(bucket);
+        let pending = dir.join(pending_name(subtask, part));
+        let done = dir.join(final_name(subtask, part));
         tracing::debug!(file = %done.display(), "committing");
         if pending.exists() {
-            return rename(&pending, &done);
+            match rename(&pending, &done) {
+                Err(_) if done.exists() => return Ok(()),
+                other => return other,
+            }
         }
         if done.exists() {
             return Ok(());
@@ -213,21 +336,30 @@ impl PartStore for LocalParts {
     }
 
     fn discard(&self, mine: &dyn Fn(usize) -> bool, keep: &HashSet<(usize, u64)>) -> Result<()> {
-        let entries = std::fs::read_dir(&self.dir)
-            .map_err(|e| Error::io(format!("cannot list output directory '{}'", self.dir.display()), e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| Error::io(format!("cannot list '{}'", self.dir.display()), e))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some((old, part)) = parse_hidden(&name)
-                && mine(old)
-                && !keep.contains(&(old, part))
-            {
-                tracing::info!(file = %name, "deleting a part file no completed checkpoint covers");
-                std::fs::remove_file(entry.path())
-                    .map_err(|e| Error::io(format!("cannot delete '{}'", entry.path().display()), e))?;
+        let mut dirs = vec![self.dir.clone()];
+        while let Some(dir) = dirs.pop() {
+            let list_error = |e| Error::io(format!("cannot list output directory '{}'", dir.display()), e);
+            for entry in std::fs::read_dir(&dir).map_err(list_error)? {
+                let entry = entry.map_err(list_error)?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if entry.file_type().map_err(list_error)?.is_dir() {
+                    dirs.push(entry.path());
+                } else if let Some((old, part)) = parse_hidden(&name)
+                    && mine(old)
+                    && !keep.contains(&(old, part))
+                {
+                    tracing::info!(file = %entry.path().display(), "deleting a part file no completed checkpoint covers");
+                    std::fs::remove_file(entry.path())
+                        .map_err(|e| Error::io(format!("cannot delete '{}'", entry.path().display()), e))?;
+                }
             }
         }
         Ok(())
+    }
+
+    fn mark(&self, bucket: &str, name: &str) -> Result<()> {
+        let path = self.dir.join(bucket).join(name);
+        File::create(&path).map(drop).map_err(|e| Error::io(format!("cannot create '{}'", path.display()), e))
     }
 }
 
@@ -274,16 +406,19 @@ impl S3Part {
 }
 
 impl PartStore for S3Parts {
-    fn open(&self, subtask: usize, part: u64) -> Result<Box<dyn PartFile>> {
-        let key = final_name(subtask, part);
+    fn open(&self, bucket: &str, subtask: usize, part: u64) -> Result<Box<dyn PartFile>> {
+        let key = in_bucket(bucket, &final_name(subtask, part));
         let upload = Upload { upload_id: self.storage.start_upload(&key)?, etags: Vec::new() };
         Ok(Box::new(S3Part { storage: self.storage.clone(), key, upload, buffer: Vec::new() }))
     }
 
-    fn commit(&self, subtask: usize, part: u64, upload: Option<&Upload>) -> Result<()> {
-        let key = final_name(subtask, part);
+    fn commit(&self, bucket: &str, subtask: usize, part: u64, upload: Option<&Upload>) -> Result<()> {
+        let key = in_bucket(bucket, &final_name(subtask, part));
         match upload {
-            Some(u) => self.storage.complete_upload(&key, &u.upload_id, &u.etags),
+            Some(u) => match self.storage.complete_upload(&key, &u.upload_id, &u.etags) {
+                Err(_) if self.storage.exists(&key)? => Ok(()),
+                other => other,
+            },
             None if self.storage.exists(&key)? => Ok(()),
             None => Err(missing_pending(&self.storage.location(&key))),
         }
@@ -291,7 +426,8 @@ impl PartStore for S3Parts {
 
     fn discard(&self, mine: &dyn Fn(usize) -> bool, keep: &HashSet<(usize, u64)>) -> Result<()> {
         for (key, id) in self.storage.uploads("")? {
-            if let Some((old, part)) = parse_final(&key)
+            let name = key.rsplit('/').next().unwrap_or(&key);
+            if let Some((old, part)) = parse_final(name)
                 && mine(old)
                 && !keep.contains(&(old, part))
             {
@@ -300,6 +436,10 @@ impl PartStore for S3Parts {
             }
         }
         Ok(())
+    }
+
+    fn mark(&self, bucket: &str, name: &str) -> Result<()> {
+        self.storage.write(&in_bucket(bucket, name), b"")
     }
 }
 
@@ -339,21 +479,33 @@ struct OpenPart {
     file: Box<dyn PartFile>,
     bytes: u64,
     part: u64,
+    /// Processing time it was opened at.
+    opened: Timestamp,
 }
 
 struct FileWriter<T> {
     store: Box<dyn PartStore>,
     format: Format<T>,
-    max_part_bytes: u64,
+    bucket: Option<Bucketer<T>>,
+    rolling: RollingPolicy,
+    clock: Arc<dyn Clock>,
+    /// When open parts were last checked against the rollover interval.
+    last_check: Timestamp,
     subtask: usize,
     next_part: u64,
-    current: Option<OpenPart>,
+    /// The open part of each partition directory.
+    open: HashMap<String, OpenPart>,
     pending: Vec<PendingPart>,
+    /// Partition directories of pending parts not at the top, by part.
+    buckets: HashMap<u64, String>,
     commit_on_finish: bool,
     state: OperatorListState<SubtaskParts>,
     upload_state: OperatorListState<PendingUpload>,
+    bucket_state: OperatorListState<PartBucket>,
     /// Uploads of pending parts (S3), by `(subtask, part)`.
     uploads: HashMap<(usize, u64), Upload>,
+    /// Parts made pending since they were last taken for a report.
+    rolled: Vec<PendingFile>,
     line: String,
 }
 
@@ -365,14 +517,21 @@ fn rename(from: &Path, to: &Path) -> Result<()> {
 impl<T> FileWriter<T> {
     /// Commits the restored pending parts of the old subtasks this one takes over (`j mod p == i`)
     /// and deletes their other hidden parts.
-    fn recover(&mut self, restored: &[SubtaskParts], parallelism: usize) -> Result<()> {
+    fn recover(
+        &mut self,
+        restored: &[SubtaskParts],
+        buckets: &HashMap<(usize, u64), String>,
+        parallelism: usize,
+    ) -> Result<()> {
         let subtask = self.subtask;
         let mine = move |old: usize| old % parallelism == subtask;
         let mut committed = HashSet::new();
         for old in restored.iter().filter(|s| mine(s.subtask)) {
             for p in &old.pending {
-                self.store.commit(old.subtask, p.part, self.uploads.get(&(old.subtask, p.part)))?;
-                committed.insert((old.subtask, p.part));
+                let key = (old.subtask, p.part);
+                let bucket = buckets.get(&key).map_or("", String::as_str);
+                self.store.commit(bucket, old.subtask, p.part, self.uploads.get(&key))?;
+                committed.insert(key);
             }
         }
         self.uploads.clear();
@@ -381,51 +540,59 @@ impl<T> FileWriter<T> {
 
     fn commit(&mut self, part: u64) -> Result<()> {
         let upload = self.uploads.remove(&(self.subtask, part));
-        self.store.commit(self.subtask, part, upload.as_ref())
+        let bucket = self.buckets.remove(&part).unwrap_or_default();
+        self.store.commit(&bucket, self.subtask, part, upload.as_ref())
     }
 
-    fn open(&mut self) -> Result<&mut OpenPart> {
-        if self.current.is_none() {
-            let part = self.next_part;
-            let file = self.store.open(self.subtask, part)?;
-            self.next_part += 1;
-            self.current = Some(OpenPart { file, bytes: 0, part });
-        }
-        Ok(self.current.as_mut().expect("just opened"))
-    }
-
-    /// Closes the open part; it is pending until a checkpoint covers it.
-    fn roll(&mut self) -> Result<()> {
-        let Some(p) = self.current.take() else { return Ok(()) };
-        if let Some(upload) = p.file.make_pending()? {
-            self.uploads.insert((self.subtask, p.part), upload);
+    /// Closes the open part of partition `bucket`; it is pending until a checkpoint covers it.
+    fn roll(&mut self, bucket: &str) -> Result<()> {
+        let Some((bucket, p)) = self.open.remove_entry(bucket) else { return Ok(()) };
+        let upload = p.file.make_pending()?;
+        if let Some(upload) = &upload {
+            self.uploads.insert((self.subtask, p.part), upload.clone());
         }
         self.pending.push(PendingPart { checkpoint_id: None, part: p.part });
+        self.rolled.push(PendingFile { bucket: bucket.clone(), subtask: self.subtask, part: p.part, upload });
+        if !bucket.is_empty() {
+            self.buckets.insert(p.part, bucket);
+        }
         Ok(())
+    }
+
+    fn roll_all(&mut self) -> Result<()> {
+        let buckets: Vec<String> = self.open.keys().cloned().collect();
+        buckets.iter().try_for_each(|b| self.roll(b))
     }
 }
 
 impl<T: Data> SinkWriter<T> for FileWriter<T> {
     fn write(&mut self, batch: Vec<Record<T>>) -> Result<()> {
         for r in batch {
+            let bucket = self.bucket.as_ref().map(|b| b(&r.value)).unwrap_or_default();
             self.line.clear();
             self.line.push_str(&(self.format)(&r.value));
             self.line.push('\n');
-            let line = std::mem::take(&mut self.line);
-            let part = self.open()?;
-            part.file.write(line.as_bytes())?;
-            part.bytes += line.len() as u64;
-            let full = part.bytes >= self.max_part_bytes;
-            self.line = line;
-            if full {
-                self.roll()?;
+            let part = match self.open.get_mut(&bucket) {
+                Some(part) => part,
+                None => {
+                    let part = self.next_part;
+                    let file = self.store.open(&bucket, self.subtask, part)?;
+                    self.next_part += 1;
+                    let opened = self.clock.now();
+                    self.open.entry(bucket.clone()).or_insert(OpenPart { file, bytes: 0, part, opened })
+                }
+            };
+            part.file.write(self.line.as_bytes())?;
+            part.bytes += self.line.len() as u64;
+            if part.bytes >= self.rolling.max_part_bytes {
+                self.roll(&bucket)?;
             }
         }
         Ok(())
     }
 
     fn finish(&mut self) -> Result<()> {
-        self.roll()?;
+        self.roll_all()?;
         if self.commit_on_finish {
             for p in std::mem::take(&mut self.pending) {
                 self.commit(p.part)?;
@@ -435,7 +602,7 @@ impl<T: Data> SinkWriter<T> for FileWriter<T> {
     }
 
     fn snapshot_state(&mut self, checkpoint_id: u64) -> Result<()> {
-        self.roll()?;
+        self.roll_all()?;
         tracing::debug!(checkpoint_id, subtask = self.subtask, pending = ?self.pending, "pre-commit");
         for p in &mut self.pending {
             p.checkpoint_id.get_or_insert(checkpoint_id);
@@ -450,6 +617,11 @@ impl<T: Data> SinkWriter<T> for FileWriter<T> {
             Some(PendingUpload { subtask: self.subtask, part: p.part, upload })
         });
         self.upload_state.update(uploads.collect());
+        let buckets = self.pending.iter().filter_map(|p| {
+            let bucket = self.buckets.get(&p.part)?.clone();
+            Some(PartBucket { subtask: self.subtask, part: p.part, bucket })
+        });
+        self.bucket_state.update(buckets.collect());
         Ok(())
     }
 
@@ -464,11 +636,252 @@ impl<T: Data> SinkWriter<T> for FileWriter<T> {
         Ok(())
     }
 
+    fn next_processing_time(&self) -> Option<Timestamp> {
+        let check = i64::try_from(self.rolling.check_interval.as_millis()).unwrap_or(i64::MAX);
+        (!self.open.is_empty()).then(|| self.last_check.saturating_add(check))
+    }
+
+    fn on_processing_time(&mut self, now: Timestamp) -> Result<()> {
+        self.last_check = now;
+        let rollover = i64::try_from(self.rolling.rollover.as_millis()).unwrap_or(i64::MAX);
+        let old: Vec<String> =
+            self.open.iter().filter(|(_, p)| p.opened.saturating_add(rollover) <= now).map(|(b, _)| b.clone()).collect();
+        old.iter().try_for_each(|b| self.roll(b))
+    }
+
     fn close(&mut self) -> Result<()> {
-        if let Some(p) = self.current.as_mut() {
-            p.file.flush()?;
+        self.open.values_mut().try_for_each(|p| p.file.flush())
+    }
+}
+
+/// A file sink's writer as an operator that reports its pending parts downstream, to a
+/// [`PartitionCommitter`] (see [`FileSink::writer`]).
+pub struct PartitionWriter<T> {
+    sink: Arc<FileSink<T>>,
+    writer: Option<FileWriter<T>>,
+    parallelism: usize,
+    watermark: Timestamp,
+}
+
+impl<T: Data> PartitionWriter<T> {
+    fn writer(&mut self) -> &mut FileWriter<T> {
+        self.writer.as_mut().expect("opened")
+    }
+
+    fn report(&mut self, finished: bool, out: &mut Output<PartitionCommitInfo>) {
+        let (watermark, parallelism) = (self.watermark, self.parallelism);
+        let writer = self.writer();
+        let parts = std::mem::take(&mut writer.rolled);
+        let info = PartitionCommitInfo { subtask: writer.subtask, parallelism, parts, watermark, finished };
+        out.collect(info, watermark);
+    }
+}
+
+impl<T: Data> Operator for PartitionWriter<T> {
+    type In = T;
+    type Out = PartitionCommitInfo;
+
+    fn open(&mut self, ctx: &mut RuntimeContext) -> Result<()> {
+        self.writer = Some(self.sink.open_writer(ctx)?);
+        self.parallelism = ctx.task.parallelism;
+        Ok(())
+    }
+
+    fn process_batch(&mut self, batch: Vec<Record<T>>, _out: &mut Output<PartitionCommitInfo>) -> Result<()> {
+        self.writer().write(batch)
+    }
+
+    fn process_watermark(&mut self, watermark: Timestamp, _out: &mut Output<PartitionCommitInfo>) -> Result<()> {
+        self.watermark = self.watermark.max(watermark);
+        Ok(())
+    }
+
+    fn next_processing_time(&self) -> Option<Timestamp> {
+        self.writer.as_ref().and_then(|w| w.next_processing_time())
+    }
+
+    fn on_processing_time(&mut self, now: Timestamp, _out: &mut Output<PartitionCommitInfo>) -> Result<()> {
+        self.writer().on_processing_time(now)
+    }
+
+    fn finish(&mut self, out: &mut Output<PartitionCommitInfo>) -> Result<()> {
+        self.writer().finish()?;
+        self.watermark = Timestamp::MAX;
+        self.report(true, out);
+        Ok(())
+    }
+
+    fn snapshot_state(&mut self, checkpoint_id: u64, out: &mut Output<PartitionCommitInfo>) -> Result<()> {
+        self.writer().snapshot_state(checkpoint_id)?;
+        self.report(false, out);
+        Ok(())
+    }
+
+    fn notify_checkpoint_complete(&mut self, checkpoint_id: u64) -> Result<()> {
+        self.writer().notify_checkpoint_complete(checkpoint_id)
+    }
+
+    fn close(&mut self) -> Result<()> {
+        match self.writer.as_mut() {
+            Some(w) => w.close(),
+            None => Ok(()),
+        }
+    }
+}
+
+/// When a partition is done (Flink's `sink.partition-commit.trigger`).
+#[derive(Clone)]
+pub enum CommitTrigger {
+    /// Once processing time passes the moment its first files were committed, plus the delay.
+    ProcessTime,
+    /// Once every writer's watermark passes the time the partition stands for, plus the delay:
+    /// the function gives that time for a partition directory (`dt=2026-12-07/hr=10`) or says why
+    /// it cannot.
+    PartitionTime(Arc<dyn Fn(&str) -> std::result::Result<Timestamp, String> + Send + Sync>),
+}
+
+/// Commits what [`PartitionWriter`]s report, at parallelism 1: the parts of a checkpoint when it
+/// completes (or at the end of input without checkpoints), then a success file in each
+/// partition directory whose trigger fired (Flink's `success-file` commit policy). At the end of
+/// the input every partition written is marked.
+#[derive(Clone)]
+pub struct PartitionCommitter {
+    dir: PathBuf,
+    trigger: CommitTrigger,
+    delay: Duration,
+    success_file: String,
+}
+
+impl PartitionCommitter {
+    /// Marks partitions of output directory `dir` with an empty file `success_file`.
+    pub fn new(dir: impl Into<PathBuf>, trigger: CommitTrigger, delay: Duration, success_file: &str) -> Self {
+        PartitionCommitter { dir: dir.into(), trigger, delay, success_file: success_file.to_string() }
+    }
+}
+
+/// What the committer keeps in a checkpoint.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct CommitterState {
+    /// Parts reported, with the checkpoint that covers them (`None`: the next one).
+    parts: Vec<(Option<u64>, PendingFile)>,
+    /// Partitions whose files are committed, waiting for the trigger, with when they were first seen.
+    waiting: Vec<(String, Timestamp)>,
+    /// Each writer subtask's watermark (`Timestamp::MAX` once its input ended).
+    watermarks: Vec<Timestamp>,
+}
+
+struct CommitterWriter {
+    store: Box<dyn PartStore>,
+    committer: PartitionCommitter,
+    clock: Arc<dyn Clock>,
+    state: OperatorListState<CommitterState>,
+    now: CommitterState,
+    finished: bool,
+    commit_on_finish: bool,
+}
+
+impl Sink<PartitionCommitInfo> for PartitionCommitter {
+    fn create_writer(&self, ctx: &mut RuntimeContext) -> Result<Box<dyn SinkWriter<PartitionCommitInfo>>> {
+        let state: OperatorListState<CommitterState> = ctx.operator_state.union_list_state(COMMITTER)?;
+        let mut now = CommitterState::default();
+        for restored in state.get() {
+            now.parts.extend(restored.parts);
+            now.waiting.extend(restored.waiting);
+        }
+        state.clear();
+        let mut writer = CommitterWriter {
+            store: part_store(&self.dir, ctx)?,
+            committer: self.clone(),
+            clock: ctx.clock.clone(),
+            state,
+            now,
+            finished: false,
+            commit_on_finish: !ctx.final_checkpoint,
+        };
+        // A restored checkpoint completed: its parts are due.
+        writer.commit_parts(|_| true)?;
+        Ok(Box::new(writer))
+    }
+}
+
+impl CommitterWriter {
+    /// Commits the reported parts `due` accepts (by covering checkpoint); their partitions wait.
+    fn commit_parts(&mut self, due: impl Fn(Option<u64>) -> bool) -> Result<()> {
+        let (ready, later): (Vec<_>, Vec<_>) = self.now.parts.drain(..).partition(|(c, _)| due(*c));
+        self.now.parts = later;
+        let now = self.clock.now();
+        for (_, p) in ready {
+            self.store.commit(&p.bucket, p.subtask, p.part, p.upload.as_ref())?;
+            if !self.now.waiting.iter().any(|(b, _)| *b == p.bucket) {
+                self.now.waiting.push((p.bucket, now));
+            }
         }
         Ok(())
+    }
+
+    /// Marks the waiting partitions whose trigger fired (all of them when `all`).
+    fn commit_partitions(&mut self, all: bool) -> Result<()> {
+        let now = self.clock.now();
+        let delay = i64::try_from(self.committer.delay.as_millis()).unwrap_or(i64::MAX);
+        let watermark = self.now.watermarks.iter().copied().min().unwrap_or(Timestamp::MIN);
+        let mut waiting = Vec::new();
+        for (bucket, seen) in std::mem::take(&mut self.now.waiting) {
+            let due = all
+                || match &self.committer.trigger {
+                    CommitTrigger::ProcessTime => now >= seen.saturating_add(delay),
+                    CommitTrigger::PartitionTime(time_of) => {
+                        let time = time_of(&bucket).map_err(|e| {
+                            Error::Config(format!("cannot commit partition '{bucket}' by partition time: {e}"))
+                        })?;
+                        watermark > time.saturating_add(delay)
+                    }
+                };
+            if due {
+                tracing::info!(partition = %bucket, "committing partition");
+                self.store.mark(&bucket, &self.committer.success_file)?;
+            } else {
+                waiting.push((bucket, seen));
+            }
+        }
+        self.now.waiting = waiting;
+        Ok(())
+    }
+}
+
+impl SinkWriter<PartitionCommitInfo> for CommitterWriter {
+    fn write(&mut self, batch: Vec<Record<PartitionCommitInfo>>) -> Result<()> {
+        for Record { value: info, .. } in batch {
+            let marks = &mut self.now.watermarks;
+            if marks.len() < info.parallelism {
+                marks.resize(info.parallelism, Timestamp::MIN);
+            }
+            let mark = &mut marks[info.subtask];
+            *mark = if info.finished { Timestamp::MAX } else { (*mark).max(info.watermark) };
+            self.now.parts.extend(info.parts.into_iter().map(|p| (None, p)));
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.finished = true;
+        if self.commit_on_finish {
+            self.commit_parts(|_| true)?;
+            self.commit_partitions(true)?;
+        }
+        Ok(())
+    }
+
+    fn snapshot_state(&mut self, checkpoint_id: u64) -> Result<()> {
+        for (c, _) in &mut self.now.parts {
+            c.get_or_insert(checkpoint_id);
+        }
+        self.state.update(vec![self.now.clone()]);
+        Ok(())
+    }
+
+    fn notify_checkpoint_complete(&mut self, checkpoint_id: u64) -> Result<()> {
+        self.commit_parts(|c| c.is_some_and(|c| c <= checkpoint_id))?;
+        self.commit_partitions(self.finished && self.now.parts.is_empty())
     }
 }
 

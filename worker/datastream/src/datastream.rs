@@ -89,7 +89,17 @@ impl<T: Data> DataStream<T> {
 
     /// Adds a custom operator.
     pub fn transform_with<O: Operator<In = T> + Clone + Send + Sync>(&self, name: &str, op: O) -> DataStream<O::Out> {
-        self.transform(name, one_input(move || op.clone()))
+        self.transform_from(name, move || op.clone())
+    }
+
+    /// Adds a custom operator that each subtask makes with `make` (for operators that are not
+    /// `Send` once open).
+    pub fn transform_from<O: Operator<In = T>>(
+        &self,
+        name: &str,
+        make: impl Fn() -> O + Send + Sync + 'static,
+    ) -> DataStream<O::Out> {
+        self.transform(name, one_input(make))
     }
 
     /// Partitions by key: each key's elements go to one subtask (by key group).

@@ -27,7 +27,7 @@ pub trait ChainOperator {
     /// See [`Operator::finish`].
     fn finish(&mut self, out: &mut ChainOutput) -> Result<()>;
     /// See [`Operator::snapshot_state`].
-    fn snapshot_state(&mut self, checkpoint_id: u64) -> Result<()>;
+    fn snapshot_state(&mut self, checkpoint_id: u64, out: &mut ChainOutput) -> Result<()>;
     /// See [`Operator::notify_checkpoint_complete`].
     fn notify_checkpoint_complete(&mut self, checkpoint_id: u64) -> Result<()>;
     /// See [`Operator::close`].
@@ -74,8 +74,10 @@ impl<O: Operator> ChainOperator for OneInput<O> {
         self.out.drain_into(out);
         Ok(())
     }
-    fn snapshot_state(&mut self, checkpoint_id: u64) -> Result<()> {
-        self.op.snapshot_state(checkpoint_id)
+    fn snapshot_state(&mut self, checkpoint_id: u64, out: &mut ChainOutput) -> Result<()> {
+        self.op.snapshot_state(checkpoint_id, &mut self.out)?;
+        self.out.drain_into(out);
+        Ok(())
     }
     fn notify_checkpoint_complete(&mut self, checkpoint_id: u64) -> Result<()> {
         self.op.notify_checkpoint_complete(checkpoint_id)
@@ -129,8 +131,10 @@ impl<O: TwoInputOperator> ChainOperator for TwoInput<O> {
         self.out.drain_into(out);
         Ok(())
     }
-    fn snapshot_state(&mut self, checkpoint_id: u64) -> Result<()> {
-        self.op.snapshot_state(checkpoint_id)
+    fn snapshot_state(&mut self, checkpoint_id: u64, out: &mut ChainOutput) -> Result<()> {
+        self.op.snapshot_state(checkpoint_id, &mut self.out)?;
+        self.out.drain_into(out);
+        Ok(())
     }
     fn notify_checkpoint_complete(&mut self, checkpoint_id: u64) -> Result<()> {
         self.op.notify_checkpoint_complete(checkpoint_id)
@@ -269,12 +273,15 @@ impl Chain {
         self.broadcast(&Element::EndOfInput)
     }
 
-    /// Snapshots every operator (upstream first) for `barrier`'s checkpoint.
+    /// Snapshots every operator (upstream first) for `barrier`'s checkpoint; what one emits while
+    /// it snapshots reaches the later ones before they snapshot.
     pub fn snapshot(&mut self, barrier: &CheckpointBarrier) -> Result<Vec<SubtaskSnapshot>> {
         let mut states = Vec::with_capacity(self.nodes.len());
-        for node in &mut self.nodes {
-            node.op.snapshot_state(barrier.id)?;
-            let ctx = &node.ctx;
+        for i in 0..self.nodes.len() {
+            let mut out = ChainOutput::default();
+            self.nodes[i].op.snapshot_state(barrier.id, &mut out)?;
+            self.route(From::Node(i), out)?;
+            let ctx = &self.nodes[i].ctx;
             let (keyed, incremental) = ctx.state.snapshot(barrier.format, barrier.id)?;
             states.push(SubtaskSnapshot {
                 operator_id: ctx.task.operator_id.clone(),

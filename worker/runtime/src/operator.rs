@@ -180,8 +180,9 @@ pub trait Operator: 'static {
 
     /// A checkpoint barrier passed: all input before it has been processed and nothing after it.
     /// Move state kept outside the state backends into them, and pre-commit (a transactional sink
-    /// makes what it wrote so far pending). The backends are snapshotted right after.
-    fn snapshot_state(&mut self, _checkpoint_id: u64) -> Result<()> {
+    /// makes what it wrote so far pending). The backends are snapshotted right after. Records
+    /// emitted here go downstream ahead of the barrier, so they belong to this checkpoint.
+    fn snapshot_state(&mut self, _checkpoint_id: u64, _out: &mut Output<Self::Out>) -> Result<()> {
         Ok(())
     }
 
@@ -233,7 +234,7 @@ pub trait TwoInputOperator: 'static {
         Ok(())
     }
     /// See [`Operator::snapshot_state`].
-    fn snapshot_state(&mut self, _checkpoint_id: u64) -> Result<()> {
+    fn snapshot_state(&mut self, _checkpoint_id: u64, _out: &mut Output<Self::Out>) -> Result<()> {
         Ok(())
     }
     /// See [`Operator::notify_checkpoint_complete`].

@@ -7,7 +7,7 @@ use crate::context::RuntimeContext;
 use crate::metrics::TaskMetrics;
 use crate::operator::{Operator, Output};
 use ferroflink_core::error::Result;
-use ferroflink_core::record::{Data, Record};
+use ferroflink_core::record::{Data, Record, Timestamp};
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -32,6 +32,14 @@ pub trait SinkWriter<T> {
     }
     /// A checkpoint completed: commit what was pre-committed up to it.
     fn notify_checkpoint_complete(&mut self, _checkpoint_id: u64) -> Result<()> {
+        Ok(())
+    }
+    /// The earliest processing time at which [`SinkWriter::on_processing_time`] must run.
+    fn next_processing_time(&self) -> Option<Timestamp> {
+        None
+    }
+    /// Processing time reached `now` (a rolling policy closes parts open too long).
+    fn on_processing_time(&mut self, _now: Timestamp) -> Result<()> {
         Ok(())
     }
     /// Release resources (also after failure or cancellation).
@@ -76,11 +84,19 @@ impl<T: Data, S: Sink<T>> Operator for SinkOperator<T, S> {
         Ok(())
     }
 
+    fn next_processing_time(&self) -> Option<Timestamp> {
+        self.writer.as_ref().and_then(|w| w.next_processing_time())
+    }
+
+    fn on_processing_time(&mut self, now: Timestamp, _out: &mut Output<()>) -> Result<()> {
+        self.writer.as_mut().expect("opened").on_processing_time(now)
+    }
+
     fn finish(&mut self, _out: &mut Output<()>) -> Result<()> {
         self.writer.as_mut().expect("opened").finish()
     }
 
-    fn snapshot_state(&mut self, checkpoint_id: u64) -> Result<()> {
+    fn snapshot_state(&mut self, checkpoint_id: u64, _out: &mut Output<()>) -> Result<()> {
         self.writer.as_mut().expect("opened").snapshot_state(checkpoint_id)
     }
 

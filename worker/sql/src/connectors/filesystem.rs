@@ -16,19 +16,21 @@
 //! when a checkpoint completes (or at the end of bounded input), so the committed files are the
 //! only ones whose names start with neither `.` nor `_`; it takes insert-only rows.
 
-use super::Options;
+use super::{Options, Placement};
 use crate::ast::{DataType, Type};
 use crate::error::SqlError;
 use crate::expr::cast_value;
 use crate::format::RowPrinter;
 use crate::functions::timezone::LocalZone;
 use crate::value::{Row, Value};
-use ferroflink_connectors::file::FileSink;
+use crate::functions::datetime::{JavaPattern, to_timestamp};
+use ferroflink_connectors::file::{CommitTrigger, FileSink, PartitionCommitter};
 use ferroflink_connectors::text_file::{Decoded, Line, LineDecoder, TextFileSource};
 use ferroflink_core::error::Error;
 use ferroflink_datastream::{DataStream, StreamExecutionEnvironment};
 use ferroflink_runtime::watermark::WatermarkStrategy;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A table's format and its options.
 #[derive(Clone, Debug)]
@@ -387,20 +389,218 @@ fn encoder(table: &Table) -> impl Fn(&Row) -> String + Send + Sync + 'static {
     }
 }
 
-/// Writes rows into a filesystem table (the exactly-once file sink).
+/// Writes rows into a filesystem table (the exactly-once file sink); a partitioned table's rows go
+/// into Hive-style `k=v` directories of its partition keys' values, which its files leave out, and
+/// with `sink.partition-commit.policy.kind` = `success-file` a committer marks each partition done.
 pub(super) fn sink(
     options: &mut Options,
     columns: &[(String, Type)],
+    partition_keys: &[String],
     rows: &DataStream<Row>,
-) -> Result<DataStream<()>, SqlError> {
+    placement: &Placement,
+) -> Result<(), SqlError> {
     let path = options.text("path").ok_or_else(|| options.error("needs a 'path' (a directory)"))?;
     let file_size = options.parsed("sink.rolling-policy.file-size", ferroflink_types::config::values::bytes)?;
-    let table = table(options, columns)?;
-    let mut sink = FileSink::new(path, encoder(&table));
+    let rollover = options.duration("sink.rolling-policy.rollover-interval")?;
+    let check = options.duration("sink.rolling-policy.check-interval")?;
+    let keys: Vec<usize> = partition_keys
+        .iter()
+        .map(|k| columns.iter().position(|(c, _)| c == k).expect("partition keys are checked columns"))
+        .collect();
+    let data: Vec<usize> = (0..columns.len()).filter(|i| !keys.contains(i)).collect();
+    if data.is_empty() {
+        return Err(options.error("every column is a partition key: a partitioned table needs a column to write"));
+    }
+    let data_columns: Vec<(String, Type)> = data.iter().map(|&i| columns[i].clone()).collect();
+    let table = table(options, &data_columns)?;
+    let encode = encoder(&table);
+    let mut sink = if keys.is_empty() {
+        FileSink::new(&path, encode)
+    } else {
+        FileSink::new(&path, move |row: &Row| {
+            let values = data.iter().map(|&i| row.values[i].clone()).collect();
+            encode(&Row::insert(values))
+        })
+    };
     if let Some(bytes) = file_size {
         sink = sink.with_max_part_bytes(bytes as u64);
     }
-    Ok(rows.sink_to(sink))
+    if rollover.is_some() || check.is_some() {
+        sink = sink.with_rollover_interval(
+            rollover.unwrap_or(Duration::from_secs(30 * 60)),
+            check.unwrap_or(Duration::from_secs(60)),
+        );
+    }
+    let commit = partition_commit(options, partition_keys)?;
+    if keys.is_empty() {
+        if commit.is_some() {
+            return Err(options.error("partition commit options need a partitioned table (PARTITIONED BY)"));
+        }
+        placement.place(rows.sink_to(sink));
+        return Ok(());
+    }
+    let default_name = options.text("partition.default-name").unwrap_or_else(|| "__DEFAULT_PARTITION__".into());
+    let printer = RowPrinter::new(columns.iter().map(|(_, t)| t.clone()).collect(), LocalZone::named("UTC").expect("UTC"));
+    let names: Vec<String> = partition_keys.to_vec();
+    let sink = sink.partitioned(move |row: &Row| {
+        let mut dir = String::new();
+        for (name, &i) in names.iter().zip(&keys) {
+            if !dir.is_empty() {
+                dir.push('/');
+            }
+            let text = match &row.values[i] {
+                Value::Null => String::new(),
+                v => printer.text_of(i, v),
+            };
+            escape_path_name(&mut dir, name);
+            dir.push('=');
+            escape_path_name(&mut dir, if text.is_empty() { &default_name } else { &text });
+        }
+        dir
+    });
+    match commit {
+        None => {
+            placement.place(rows.sink_to(sink));
+        }
+        Some((trigger, delay, success_file)) => {
+            let reports = placement.place(rows.transform_from("Sink", sink.writer()));
+            placement
+                .place_single("PartitionCommitter", reports.sink_to(PartitionCommitter::new(path, trigger, delay, &success_file)));
+        }
+    }
+    Ok(())
+}
+
+/// Appends `text` to a partition path as Hive escapes it: `%XX` for the characters a path or its
+/// `k=v` syntax reserves and for control characters.
+fn escape_path_name(out: &mut String, text: &str) {
+    for c in text.chars() {
+        if c < ' ' || c == '\u{7f}' || "\"#%'*/:=?\\{[]^".contains(c) {
+            out.push_str(&format!("%{:02X}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+}
+
+/// Flink's partition commit options: the trigger, its delay and the success file's name, if a
+/// commit policy is set.
+fn partition_commit(
+    options: &mut Options,
+    partition_keys: &[String],
+) -> Result<Option<(CommitTrigger, Duration, String)>, SqlError> {
+    let policy = options.text("sink.partition-commit.policy.kind");
+    let trigger = options.text("sink.partition-commit.trigger");
+    let delay = options.duration("sink.partition-commit.delay")?.unwrap_or(Duration::ZERO);
+    let success_file = options.text("sink.partition-commit.success-file.name").unwrap_or_else(|| "_SUCCESS".into());
+    let kind = options.text("partition.time-extractor.kind");
+    let pattern = options.text("partition.time-extractor.timestamp-pattern");
+    let formatter = options.text("partition.time-extractor.timestamp-formatter");
+    if let Some(zone) = options.text("sink.partition-commit.watermark-time-zone")
+        && zone != "UTC"
+    {
+        return Err(options.error(format!(
+            "option 'sink.partition-commit.watermark-time-zone' = '{zone}': only 'UTC' is supported (watermarks of TIMESTAMP_LTZ columns in other zones are not yet)"
+        )));
+    }
+    let Some(policy) = policy else { return Ok(None) };
+    for p in policy.split(',').map(str::trim) {
+        match p {
+            "success-file" => {}
+            "metastore" => {
+                return Err(options.error(
+                    "partition commit policy 'metastore' needs a Hive metastore, which filesystem tables do not have: use 'success-file'",
+                ));
+            }
+            other => {
+                return Err(options.error(format!(
+                    "unsupported partition commit policy '{other}' in 'sink.partition-commit.policy.kind': use 'success-file'"
+                )));
+            }
+        }
+    }
+    if let Some(kind) = kind
+        && kind != "default"
+    {
+        return Err(options.error(format!(
+            "option 'partition.time-extractor.kind' = '{kind}': only 'default' is supported (custom extractors are Java classes)"
+        )));
+    }
+    let trigger = match trigger.as_deref() {
+        None | Some("process-time") => CommitTrigger::ProcessTime,
+        Some("partition-time") => {
+            let formatter = formatter
+                .map(|f| JavaPattern::new(&f).map_err(|e| {
+                    options.error(format!("option 'partition.time-extractor.timestamp-formatter' = '{f}': {e}"))
+                }))
+                .transpose()?;
+            let keys = partition_keys.to_vec();
+            CommitTrigger::PartitionTime(Arc::new(move |dir: &str| partition_time(dir, &keys, pattern.as_deref(), formatter.as_ref())))
+        }
+        Some(other) => {
+            return Err(options.error(format!(
+                "option 'sink.partition-commit.trigger' = '{other}': 'process-time' or 'partition-time'"
+            )));
+        }
+    };
+    Ok(Some((trigger, delay, success_file)))
+}
+
+/// The time partition directory `dir` stands for, as Flink's default extractor gives it: the
+/// `timestamp-pattern` with each `$key` replaced by the key's value (without a pattern, the first
+/// key's value), parsed by the formatter (without one, as `CAST(.. AS TIMESTAMP)` parses).
+fn partition_time(
+    dir: &str,
+    keys: &[String],
+    pattern: Option<&str>,
+    formatter: Option<&JavaPattern>,
+) -> Result<i64, String> {
+    let values: Vec<(&str, String)> = dir
+        .split('/')
+        .filter_map(|segment| segment.split_once('='))
+        .map(|(k, v)| (k, unescape_path_name(v)))
+        .collect();
+    let text = match pattern {
+        None => values.first().map(|(_, v)| v.clone()).unwrap_or_default(),
+        Some(pattern) => {
+            // Longer names first, so `$hour` is not taken for `$h` followed by `our`.
+            let mut by_length: Vec<&String> = keys.iter().collect();
+            by_length.sort_by_key(|k| std::cmp::Reverse(k.len()));
+            let mut text = pattern.to_string();
+            for key in by_length {
+                let value = values.iter().find(|(k, _)| k == key).map_or("", |(_, v)| v.as_str());
+                text = text.replace(&format!("${key}"), value);
+            }
+            text
+        }
+    };
+    let time = match formatter {
+        Some(f) => to_timestamp(&text, f),
+        None => crate::functions::cast::to_timestamp(&text, 3),
+    };
+    time.map(|t| t.and_utc().timestamp_millis())
+        .ok_or_else(|| format!("'{text}' is not a timestamp (set 'partition.time-extractor.timestamp-pattern' and '.timestamp-formatter')"))
+}
+
+/// A partition path's value with Hive's `%XX` escapes undone.
+fn unescape_path_name(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('%') {
+        out.push_str(&rest[..i]);
+        match rest.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok()) {
+            Some(b) => {
+                out.push(b as char);
+                rest = &rest[i + 3..];
+            }
+            None => {
+                out.push('%');
+                rest = &rest[i + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]

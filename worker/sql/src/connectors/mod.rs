@@ -165,21 +165,52 @@ pub(crate) fn source(
     Ok(stream)
 }
 
+/// Where a table's sink goes in the job: its name, uid and parallelism (`sink.parallelism`).
+pub(crate) struct Placement {
+    name: String,
+    uid: String,
+    parallelism: Option<usize>,
+}
+
+impl Placement {
+    /// Names `stream` and gives it its uid and parallelism.
+    pub(crate) fn place<T: ferroflink_core::record::Data>(&self, stream: DataStream<T>) -> DataStream<T> {
+        let stream = stream.name(&self.name).uid(&self.uid);
+        match self.parallelism {
+            Some(p) => stream.set_parallelism(p),
+            None => stream,
+        }
+    }
+
+    /// A helper operator after the sink, at parallelism 1 (a partition committer).
+    pub(crate) fn place_single<T: ferroflink_core::record::Data>(
+        &self,
+        what: &str,
+        stream: DataStream<T>,
+    ) -> DataStream<T> {
+        stream.name(&format!("{what}: {}", self.name)).uid(&format!("{}-{}", self.uid, what)).set_parallelism(1)
+    }
+}
+
 /// Writes `rows` (of the table's physical columns) into `table` through its connector.
 pub(crate) fn sink(rows: &DataStream<Row>, table: &CatalogTable, uid: &str) -> Result<(), SqlError> {
     let mut options = Options::new(table)?;
     let name = options.table();
-    let parallelism = options.number::<usize>("sink.parallelism")?;
-    let sink = match options.connector.as_str() {
+    let placement =
+        Placement { name: format!("Sink: {name}"), uid: uid.to_string(), parallelism: options.number("sink.parallelism")? };
+    match options.connector.as_str() {
         "print" => {
             let identifier = options.text("print-identifier");
             let stderr = options.boolean("standard-error")?.unwrap_or(false);
-            rows.sink_to(PrintSink::new(identifier, stderr))
+            placement.place(rows.sink_to(PrintSink::new(identifier, stderr)));
         }
-        "blackhole" => rows.sink_to(BlackholeSink::new(&name)),
+        "blackhole" => {
+            placement.place(rows.sink_to(BlackholeSink::new(&name)));
+        }
         "filesystem" => {
-            refuse_partitions(table, &options)?;
-            filesystem::sink(&mut options, &physical_columns(table), rows)?
+            let partition_keys: Vec<String> =
+                table.definition.partitioned_by.iter().map(|c| c.value.clone()).collect();
+            filesystem::sink(&mut options, &physical_columns(table), &partition_keys, rows, &placement)?;
         }
         source @ ("datagen" | "nexmark") => {
             return Err(
@@ -188,10 +219,5 @@ pub(crate) fn sink(rows: &DataStream<Row>, table: &CatalogTable, uid: &str) -> R
         }
         other => return Err(options.error(format!("unknown connector '{other}'; the connectors are {CONNECTORS}"))),
     };
-    options.finish()?;
-    let sink = sink.name(&format!("Sink: {name}")).uid(uid);
-    if let Some(p) = parallelism {
-        sink.set_parallelism(p);
-    }
-    Ok(())
+    options.finish()
 }
