@@ -78,7 +78,12 @@ pub struct FileSink<T> {
 
 impl<T> Clone for FileSink<T> {
     fn clone(&self) -> Self {
-        FileSink { dir: self.dir.clone(), format: self.format.clone(), bucket: self.bucket.clone(), rolling: self.rolling }
+        FileSink {
+            dir: self.dir.clone(),
+            format: self.format.clone(),
+            bucket: self.bucket.clone(),
+            rolling: self.rolling,
+        }
     }
 }
 
@@ -644,8 +649,12 @@ impl<T: Data> SinkWriter<T> for FileWriter<T> {
     fn on_processing_time(&mut self, now: Timestamp) -> Result<()> {
         self.last_check = now;
         let rollover = i64::try_from(self.rolling.rollover.as_millis()).unwrap_or(i64::MAX);
-        let old: Vec<String> =
-            self.open.iter().filter(|(_, p)| p.opened.saturating_add(rollover) <= now).map(|(b, _)| b.clone()).collect();
+        let old: Vec<String> = self
+            .open
+            .iter()
+            .filter(|(_, p)| p.opened.saturating_add(rollover) <= now)
+            .map(|(b, _)| b.clone())
+            .collect();
         old.iter().try_for_each(|b| self.roll(b))
     }
 
@@ -737,8 +746,11 @@ pub enum CommitTrigger {
     /// Once every writer's watermark passes the time the partition stands for, plus the delay:
     /// the function gives that time for a partition directory (`dt=2026-12-07/hr=10`) or says why
     /// it cannot.
-    PartitionTime(Arc<dyn Fn(&str) -> std::result::Result<Timestamp, String> + Send + Sync>),
+    PartitionTime(PartitionTime),
 }
+
+/// The time a partition directory stands for, or why it has none.
+pub type PartitionTime = Arc<dyn Fn(&str) -> std::result::Result<Timestamp, String> + Send + Sync>;
 
 /// Commits what [`PartitionWriter`]s report, at parallelism 1: the parts of a checkpoint when it
 /// completes (or at the end of input without checkpoints), then a success file in each
@@ -762,11 +774,12 @@ impl PartitionCommitter {
 /// What the committer keeps in a checkpoint.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct CommitterState {
-    /// Parts reported, with the checkpoint that covers them (`None`: the next one).
-    parts: Vec<(Option<u64>, PendingFile)>,
+    /// Reports received, with the checkpoint whose barrier they came before (`None`: the next one).
+    reports: Vec<(Option<u64>, PartitionCommitInfo)>,
     /// Partitions whose files are committed, waiting for the trigger, with when they were first seen.
     waiting: Vec<(String, Timestamp)>,
-    /// Each writer subtask's watermark (`Timestamp::MAX` once its input ended).
+    /// Each writer subtask's watermark as of the completed checkpoints (`Timestamp::MAX` once its
+    /// input ended).
     watermarks: Vec<Timestamp>,
 }
 
@@ -785,8 +798,9 @@ impl Sink<PartitionCommitInfo> for PartitionCommitter {
         let state: OperatorListState<CommitterState> = ctx.operator_state.union_list_state(COMMITTER)?;
         let mut now = CommitterState::default();
         for restored in state.get() {
-            now.parts.extend(restored.parts);
+            now.reports.extend(restored.reports);
             now.waiting.extend(restored.waiting);
+            now.watermarks = restored.watermarks;
         }
         state.clear();
         let mut writer = CommitterWriter {
@@ -798,22 +812,31 @@ impl Sink<PartitionCommitInfo> for PartitionCommitter {
             finished: false,
             commit_on_finish: !ctx.final_checkpoint,
         };
-        // A restored checkpoint completed: its parts are due.
-        writer.commit_parts(|_| true)?;
+        // A restored checkpoint completed: its reports are due.
+        writer.commit_reports(|_| true)?;
         Ok(Box::new(writer))
     }
 }
 
 impl CommitterWriter {
-    /// Commits the reported parts `due` accepts (by covering checkpoint); their partitions wait.
-    fn commit_parts(&mut self, due: impl Fn(Option<u64>) -> bool) -> Result<()> {
-        let (ready, later): (Vec<_>, Vec<_>) = self.now.parts.drain(..).partition(|(c, _)| due(*c));
-        self.now.parts = later;
+    /// Commits the parts of the reports `due` accepts (by checkpoint) and takes their writers'
+    /// watermarks; the parts' partitions wait for their trigger.
+    fn commit_reports(&mut self, due: impl Fn(Option<u64>) -> bool) -> Result<()> {
+        let (ready, later): (Vec<_>, Vec<_>) = self.now.reports.drain(..).partition(|(c, _)| due(*c));
+        self.now.reports = later;
         let now = self.clock.now();
-        for (_, p) in ready {
-            self.store.commit(&p.bucket, p.subtask, p.part, p.upload.as_ref())?;
-            if !self.now.waiting.iter().any(|(b, _)| *b == p.bucket) {
-                self.now.waiting.push((p.bucket, now));
+        for (_, info) in ready {
+            let marks = &mut self.now.watermarks;
+            if marks.len() < info.parallelism {
+                marks.resize(info.parallelism, Timestamp::MIN);
+            }
+            let mark = &mut marks[info.subtask];
+            *mark = if info.finished { Timestamp::MAX } else { (*mark).max(info.watermark) };
+            for p in info.parts {
+                self.store.commit(&p.bucket, p.subtask, p.part, p.upload.as_ref())?;
+                if !self.now.waiting.iter().any(|(b, _)| *b == p.bucket) {
+                    self.now.waiting.push((p.bucket, now));
+                }
             }
         }
         Ok(())
@@ -850,29 +873,21 @@ impl CommitterWriter {
 
 impl SinkWriter<PartitionCommitInfo> for CommitterWriter {
     fn write(&mut self, batch: Vec<Record<PartitionCommitInfo>>) -> Result<()> {
-        for Record { value: info, .. } in batch {
-            let marks = &mut self.now.watermarks;
-            if marks.len() < info.parallelism {
-                marks.resize(info.parallelism, Timestamp::MIN);
-            }
-            let mark = &mut marks[info.subtask];
-            *mark = if info.finished { Timestamp::MAX } else { (*mark).max(info.watermark) };
-            self.now.parts.extend(info.parts.into_iter().map(|p| (None, p)));
-        }
+        self.now.reports.extend(batch.into_iter().map(|r| (None, r.value)));
         Ok(())
     }
 
     fn finish(&mut self) -> Result<()> {
         self.finished = true;
         if self.commit_on_finish {
-            self.commit_parts(|_| true)?;
+            self.commit_reports(|_| true)?;
             self.commit_partitions(true)?;
         }
         Ok(())
     }
 
     fn snapshot_state(&mut self, checkpoint_id: u64) -> Result<()> {
-        for (c, _) in &mut self.now.parts {
+        for (c, _) in &mut self.now.reports {
             c.get_or_insert(checkpoint_id);
         }
         self.state.update(vec![self.now.clone()]);
@@ -880,14 +895,16 @@ impl SinkWriter<PartitionCommitInfo> for CommitterWriter {
     }
 
     fn notify_checkpoint_complete(&mut self, checkpoint_id: u64) -> Result<()> {
-        self.commit_parts(|c| c.is_some_and(|c| c <= checkpoint_id))?;
-        self.commit_partitions(self.finished && self.now.parts.is_empty())
+        self.commit_reports(|c| c.is_some_and(|c| c <= checkpoint_id))?;
+        self.commit_partitions(self.finished && self.now.reports.is_empty())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferroflink_core::clock::ManualClock;
+    use ferroflink_state::operator::OperatorStateStore;
 
     #[test]
     fn hidden_names_parse() {
@@ -897,5 +914,109 @@ mod tests {
         assert_eq!(parse_hidden(".part-x-2.pending"), None);
         assert_eq!(parse_final(&final_name(4, 9)), Some((4, 9)));
         assert_eq!(parse_final(&pending_name(4, 9)), None);
+    }
+
+    /// A committer over `dir` with `trigger` and a delay of an hour, on a manual clock.
+    fn committer(dir: &Path, trigger: CommitTrigger, clock: &ManualClock) -> CommitterWriter {
+        CommitterWriter {
+            store: Box::new(LocalParts { dir: dir.to_path_buf() }),
+            committer: PartitionCommitter::new(dir, trigger, Duration::from_secs(3600), "_SUCCESS"),
+            clock: Arc::new(clock.clone()),
+            state: OperatorStateStore::default().union_list_state(COMMITTER).unwrap(),
+            now: CommitterState::default(),
+            finished: false,
+            commit_on_finish: false,
+        }
+    }
+
+    /// A pending part of `subtask` in partition `hr=<hour>`, on disk, and its report.
+    fn pending(dir: &Path, hour: u32, subtask: usize, part: u64) -> PendingFile {
+        let bucket = format!("hr={hour}");
+        std::fs::create_dir_all(dir.join(&bucket)).unwrap();
+        std::fs::write(dir.join(&bucket).join(pending_name(subtask, part)), "x\n").unwrap();
+        PendingFile { bucket, subtask, part, upload: None }
+    }
+
+    fn report(subtask: usize, parts: Vec<PendingFile>, watermark: Timestamp) -> Vec<Record<PartitionCommitInfo>> {
+        vec![Record {
+            value: PartitionCommitInfo { subtask, parallelism: 2, parts, watermark, finished: false },
+            timestamp: 0,
+        }]
+    }
+
+    fn done(dir: &Path) -> Vec<String> {
+        let mut done: Vec<String> =
+            (0..24).map(|h| format!("hr={h}")).filter(|b| dir.join(b).join("_SUCCESS").exists()).collect();
+        done.sort();
+        done
+    }
+
+    const HOUR: i64 = 3_600_000;
+
+    #[test]
+    fn partitions_commit_when_every_writers_watermark_passes_their_time_and_delay() {
+        let dir = std::env::temp_dir().join(format!("ff-committer-wm-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let hour_of = |bucket: &str| -> std::result::Result<Timestamp, String> {
+            Ok(bucket.strip_prefix("hr=").unwrap().parse::<i64>().unwrap() * HOUR)
+        };
+        let clock = ManualClock::new(0);
+        let mut c = committer(&dir, CommitTrigger::PartitionTime(Arc::new(hour_of)), &clock);
+        // Checkpoint 1: both writers wrote hour 10, one hour 11; one writer's watermark is at 11:30.
+        c.write(report(0, vec![pending(&dir, 10, 0, 0), pending(&dir, 11, 0, 1)], 11 * HOUR + HOUR / 2)).unwrap();
+        c.write(report(1, vec![pending(&dir, 10, 1, 0)], 10 * HOUR)).unwrap();
+        c.snapshot_state(1).unwrap();
+        // Reports after the barrier belong to checkpoint 2.
+        c.write(report(1, vec![pending(&dir, 12, 1, 1)], 11 * HOUR + HOUR / 2)).unwrap();
+        c.notify_checkpoint_complete(1).unwrap();
+        assert!(
+            dir.join("hr=10/part-0-0").exists()
+                && dir.join("hr=10/part-1-0").exists()
+                && dir.join("hr=11/part-0-1").exists()
+        );
+        assert!(dir.join("hr=12").join(pending_name(1, 1)).exists(), "checkpoint 2's part waits for it");
+        // As of checkpoint 1 the slowest writer was at 10:00 (its later report does not count:
+        // the parts it made with it are not committed): nothing is done.
+        assert_eq!(done(&dir), Vec::<String>::new());
+        c.snapshot_state(2).unwrap();
+        c.notify_checkpoint_complete(2).unwrap();
+        assert_eq!(done(&dir), ["hr=10"], "both at 11:30: past 10:00 + 1 h; hours 11 and 12 wait for their delay");
+        c.write(report(0, vec![], 12 * HOUR + 1)).unwrap();
+        c.write(report(1, vec![], 13 * HOUR + 1)).unwrap();
+        c.snapshot_state(3).unwrap();
+        c.notify_checkpoint_complete(3).unwrap();
+        assert_eq!(done(&dir), ["hr=10", "hr=11"]);
+        // The end of the input commits the rest.
+        c.finish().unwrap();
+        c.snapshot_state(4).unwrap();
+        c.notify_checkpoint_complete(4).unwrap();
+        assert_eq!(done(&dir), ["hr=10", "hr=11", "hr=12"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn partitions_commit_by_processing_time_after_the_delay() {
+        let dir = std::env::temp_dir().join(format!("ff-committer-pt-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let clock = ManualClock::new(0);
+        let mut c = committer(&dir, CommitTrigger::ProcessTime, &clock);
+        c.write(report(0, vec![pending(&dir, 1, 0, 0)], 0)).unwrap();
+        c.snapshot_state(1).unwrap();
+        c.notify_checkpoint_complete(1).unwrap();
+        assert!(dir.join("hr=1/part-0-0").exists());
+        clock.advance(HOUR / 2);
+        c.write(report(0, vec![pending(&dir, 2, 0, 1)], 0)).unwrap();
+        c.snapshot_state(2).unwrap();
+        c.notify_checkpoint_complete(2).unwrap();
+        assert_eq!(done(&dir), Vec::<String>::new());
+        clock.advance(HOUR / 2);
+        c.snapshot_state(3).unwrap();
+        c.notify_checkpoint_complete(3).unwrap();
+        assert_eq!(done(&dir), ["hr=1"], "an hour after hour 1's files were committed, not yet for hour 2");
+        // A restored committer commits what its checkpoint held and keeps the waiting partitions.
+        c.snapshot_state(4).unwrap();
+        let restored = c.state.get();
+        assert_eq!(restored[0].waiting.len(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

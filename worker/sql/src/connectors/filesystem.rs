@@ -3,7 +3,12 @@
 //! `s3://bucket/prefix` with the job's S3 settings: every object under the prefix),
 //! `format` = `csv`, `json` (one object per line) or `raw` (a line as one `STRING`),
 //! `source.monitor-interval` (streaming: new files and appended lines keep coming),
-//! `sink.rolling-policy.file-size`, `sink.parallelism`, and the formats' options
+//! `sink.rolling-policy.file-size`, `.rollover-interval`, `.check-interval`, `sink.parallelism`,
+//! partitioned tables (`PARTITIONED BY`: Hive-style `k=v` directories, as Flink 2.3 names them,
+//! read back with the partition columns from the directory names; `partition.default-name`,
+//! `sink.partition-commit.policy.kind` = `success-file`, `sink.partition-commit.trigger`
+//! (`process-time`, `partition-time`), `.delay`, `.success-file.name`,
+//! `partition.time-extractor.timestamp-pattern`, `.timestamp-formatter`), and the formats' options
 //! (`csv.field-delimiter`, `csv.quote-character`, `csv.disable-quote-character`,
 //! `csv.allow-comments`, `csv.ignore-parse-errors`, `csv.null-literal`,
 //! `json.fail-on-missing-field`, `json.ignore-parse-errors`, `json.timestamp-format.standard`,
@@ -21,9 +26,10 @@ use crate::ast::{DataType, Type};
 use crate::error::SqlError;
 use crate::expr::cast_value;
 use crate::format::RowPrinter;
+use crate::functions::datetime::{JavaPattern, to_timestamp};
 use crate::functions::timezone::LocalZone;
 use crate::value::{Row, Value};
-use crate::functions::datetime::{JavaPattern, to_timestamp};
+use chrono::Timelike;
 use ferroflink_connectors::file::{CommitTrigger, FileSink, PartitionCommitter};
 use ferroflink_connectors::text_file::{Decoded, Line, LineDecoder, TextFileSource};
 use ferroflink_core::error::Error;
@@ -118,6 +124,7 @@ pub(super) fn source(
     env: &StreamExecutionEnvironment,
     options: &mut Options,
     columns: &[(String, Type)],
+    partition_keys: &[String],
     batch: bool,
     strategy: WatermarkStrategy<Row>,
 ) -> Result<DataStream<Row>, SqlError> {
@@ -132,16 +139,128 @@ pub(super) fn source(
         return Err(options
             .error("'source.monitor-interval' makes the table unbounded, and batch mode reads bounded tables only"));
     }
-    let table = table(options, columns)?;
+    // The table may be written too: its sink's options are known here (as Flink checks them).
+    for key in SINK_OPTIONS {
+        options.text(key);
+    }
+    let (data_columns, keys) = split_columns(options, columns, partition_keys)?;
+    let table = table(options, &data_columns)?;
     let zone = LocalZone::named("UTC").expect("UTC");
     let name = format!("Source: {}", table.name);
+    let partitions = PartitionColumns {
+        table: table.name.clone(),
+        keys: keys.iter().map(|&i| (i, columns[i].0.clone(), columns[i].1.clone())).collect(),
+        default_name: options.text("partition.default-name").unwrap_or_else(|| DEFAULT_PARTITION.into()),
+        zone: zone.clone(),
+    };
     let s3 = env.execution_settings().checkpoint.s3;
-    let source = TextFileSource::new(path.into()).with_s3(s3).decoded_by(move || decoder(table.clone(), zone.clone()));
+    let source = TextFileSource::new(path.into()).with_s3(s3).decoded_by(move || {
+        let decode = decoder(table.clone(), zone.clone());
+        if partitions.keys.is_empty() { decode } else { partitions.clone().around(decode) }
+    });
     let source = match monitor {
         Some(interval) => source.monitor_continuously(interval),
         None => source,
     };
     Ok(env.from_source(source, strategy, &name))
+}
+
+/// The options only the sink reads.
+const SINK_OPTIONS: [&str; 12] = [
+    "sink.parallelism",
+    "sink.rolling-policy.file-size",
+    "sink.rolling-policy.rollover-interval",
+    "sink.rolling-policy.check-interval",
+    "sink.partition-commit.policy.kind",
+    "sink.partition-commit.trigger",
+    "sink.partition-commit.delay",
+    "sink.partition-commit.success-file.name",
+    "sink.partition-commit.watermark-time-zone",
+    "partition.time-extractor.kind",
+    "partition.time-extractor.timestamp-pattern",
+    "partition.time-extractor.timestamp-formatter",
+];
+
+/// Flink's name for the directory of a NULL or empty partition value (`partition.default-name`).
+const DEFAULT_PARTITION: &str = "__DEFAULT_PARTITION__";
+
+/// Columns by name and type.
+type Columns = Vec<(String, Type)>;
+
+/// The columns in a table's files (all but the partition keys), and the positions of the keys.
+fn split_columns(
+    options: &Options,
+    columns: &[(String, Type)],
+    partition_keys: &[String],
+) -> Result<(Columns, Vec<usize>), SqlError> {
+    let mut keys: Vec<usize> = partition_keys
+        .iter()
+        .map(|k| columns.iter().position(|(c, _)| c == k).expect("partition keys are checked columns"))
+        .collect();
+    let data: Vec<(String, Type)> =
+        columns.iter().enumerate().filter(|(i, _)| !keys.contains(i)).map(|(_, c)| c.clone()).collect();
+    if data.is_empty() {
+        return Err(options.error("every column is a partition key: a partitioned table needs a column in its files"));
+    }
+    keys.sort_unstable();
+    Ok((data, keys))
+}
+
+/// The partition keys of a partitioned table's source: their values come from the `key=value`
+/// directories a file is in.
+#[derive(Clone)]
+struct PartitionColumns {
+    table: String,
+    /// Position in the row, name and type of each key, by position.
+    keys: Vec<(usize, String, Type)>,
+    default_name: String,
+    zone: LocalZone,
+}
+
+impl PartitionColumns {
+    /// The keys' values for a file at `path`.
+    fn values(&self, path: &str) -> Result<Vec<Value>, Error> {
+        let segments: Vec<(&str, &str)> = path.split('/').filter_map(|s| s.split_once('=')).collect();
+        self.keys
+            .iter()
+            .map(|(_, key, ty)| {
+                let Some((_, text)) = segments.iter().rev().find(|(k, _)| unescape_path_name(k) == *key) else {
+                    return Err(Error::Record(format!(
+                        "table `{}`: file '{path}' is in no `{key}=..` directory, and `{key}` is a partition key: \
+                         the files of a partitioned table are in its partitions' directories",
+                        self.table
+                    )));
+                };
+                let text = unescape_path_name(text);
+                if text == self.default_name {
+                    return Ok(Value::Null);
+                }
+                partition_value(&text, key, ty, &self.zone).map_err(|e| {
+                    Error::Record(format!("table `{}`: the partition directory of '{path}': {e}", self.table))
+                })
+            })
+            .collect()
+    }
+
+    /// `decode` with the keys' values put in each row.
+    fn around(self, mut decode: LineDecoder<Row>) -> LineDecoder<Row> {
+        let mut cached: Option<(String, Vec<Value>)> = None;
+        Box::new(move |line: Line<'_>| {
+            let path = line.path;
+            let mut row = match decode(line)? {
+                Decoded::Record(row) => row,
+                other => return Ok(other),
+            };
+            if cached.as_ref().is_none_or(|(p, _)| p != path) {
+                cached = Some((path.to_string(), self.values(path)?));
+            }
+            let (_, values) = cached.as_ref().expect("just cached");
+            for ((position, ..), value) in self.keys.iter().zip(values) {
+                row.values.insert(*position, value.clone());
+            }
+            Ok(Decoded::Record(row))
+        })
+    }
 }
 
 /// The decoder of one reader: lines to rows, counting what it skips.
@@ -400,18 +519,13 @@ pub(super) fn sink(
     placement: &Placement,
 ) -> Result<(), SqlError> {
     let path = options.text("path").ok_or_else(|| options.error("needs a 'path' (a directory)"))?;
+    // The table may be read too: its source's options are known here.
+    options.text("source.monitor-interval");
     let file_size = options.parsed("sink.rolling-policy.file-size", ferroflink_types::config::values::bytes)?;
     let rollover = options.duration("sink.rolling-policy.rollover-interval")?;
     let check = options.duration("sink.rolling-policy.check-interval")?;
-    let keys: Vec<usize> = partition_keys
-        .iter()
-        .map(|k| columns.iter().position(|(c, _)| c == k).expect("partition keys are checked columns"))
-        .collect();
+    let (data_columns, keys) = split_columns(options, columns, partition_keys)?;
     let data: Vec<usize> = (0..columns.len()).filter(|i| !keys.contains(i)).collect();
-    if data.is_empty() {
-        return Err(options.error("every column is a partition key: a partitioned table needs a column to write"));
-    }
-    let data_columns: Vec<(String, Type)> = data.iter().map(|&i| columns[i].clone()).collect();
     let table = table(options, &data_columns)?;
     let encode = encoder(&table);
     let mut sink = if keys.is_empty() {
@@ -439,19 +553,20 @@ pub(super) fn sink(
         placement.place(rows.sink_to(sink));
         return Ok(());
     }
-    let default_name = options.text("partition.default-name").unwrap_or_else(|| "__DEFAULT_PARTITION__".into());
-    let printer = RowPrinter::new(columns.iter().map(|(_, t)| t.clone()).collect(), LocalZone::named("UTC").expect("UTC"));
-    let names: Vec<String> = partition_keys.to_vec();
+    let default_name = options.text("partition.default-name").unwrap_or_else(|| DEFAULT_PARTITION.into());
+    let printer =
+        RowPrinter::new(columns.iter().map(|(_, t)| t.clone()).collect(), LocalZone::named("UTC").expect("UTC"));
+    // Directories nest in the order of PARTITIONED BY.
+    let nesting: Vec<(String, usize)> =
+        partition_keys.iter().map(|k| (k.clone(), columns.iter().position(|(c, _)| c == k).unwrap_or(0))).collect();
     let sink = sink.partitioned(move |row: &Row| {
         let mut dir = String::new();
-        for (name, &i) in names.iter().zip(&keys) {
+        for (name, i) in &nesting {
+            let i = *i;
             if !dir.is_empty() {
                 dir.push('/');
             }
-            let text = match &row.values[i] {
-                Value::Null => String::new(),
-                v => printer.text_of(i, v),
-            };
+            let text = partition_text(&printer, i, &row.values[i]);
             escape_path_name(&mut dir, name);
             dir.push('=');
             escape_path_name(&mut dir, if text.is_empty() { &default_name } else { &text });
@@ -464,11 +579,61 @@ pub(super) fn sink(
         }
         Some((trigger, delay, success_file)) => {
             let reports = placement.place(rows.transform_from("Sink", sink.writer()));
-            placement
-                .place_single("PartitionCommitter", reports.sink_to(PartitionCommitter::new(path, trigger, delay, &success_file)));
+            placement.place_single(
+                "PartitionCommitter",
+                reports.sink_to(PartitionCommitter::new(path, trigger, delay, &success_file)),
+            );
         }
     }
     Ok(())
+}
+
+/// A partition value as Flink 2.3 writes it in a directory name: the text of its internal value,
+/// so a `DATE` is its days since 1970, a `TIME` its milliseconds of the day and a `TIMESTAMP`
+/// Java's `LocalDateTime` text (`2026-12-07T10:00`, seconds only when not zero); NULL is empty.
+fn partition_text(printer: &RowPrinter, column: usize, value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::Date(d) => d.to_epoch_days().to_string(),
+        Value::Time(t) => (t.num_seconds_from_midnight() * 1000 + t.nanosecond() / 1_000_000).to_string(),
+        Value::Timestamp(t) | Value::TimestampLtz(t) => {
+            let mut text = t.format("%Y-%m-%dT%H:%M").to_string();
+            let nanos = t.nanosecond();
+            if t.second() != 0 || nanos != 0 {
+                text.push_str(&format!(":{:02}", t.second()));
+            }
+            if nanos % 1_000_000_000 != 0 {
+                text.push_str(&match nanos {
+                    n if n % 1_000_000 == 0 => format!(".{:03}", n / 1_000_000),
+                    n if n % 1000 == 0 => format!(".{:06}", n / 1000),
+                    n => format!(".{n:09}"),
+                });
+            }
+            text
+        }
+        v => printer.text_of(column, v),
+    }
+}
+
+/// A partition directory's value as a column of type `ty`: what [`partition_text`] writes, or the
+/// SQL text of a date, time or timestamp.
+fn partition_value(text: &str, column: &str, ty: &Type, zone: &LocalZone) -> Result<Value, String> {
+    match &ty.data {
+        DataType::Date if !text.contains('-') => text
+            .parse::<i32>()
+            .ok()
+            .and_then(chrono::NaiveDate::from_epoch_days)
+            .map(Value::Date)
+            .ok_or_else(|| format!("column `{column}` is DATE, and '{text}' is not one")),
+        DataType::Time(_) if !text.contains(':') => text
+            .parse::<u32>()
+            .ok()
+            .and_then(|ms| chrono::NaiveTime::from_num_seconds_from_midnight_opt(ms / 1000, ms % 1000 * 1_000_000))
+            .map(Value::Time)
+            .ok_or_else(|| format!("column `{column}` is TIME, and '{text}' is not one")),
+        DataType::Timestamp(_) | DataType::TimestampLtz(_) => text_value(&text.replacen('T', " ", 1), column, ty, zone),
+        _ => text_value(text, column, ty, zone),
+    }
 }
 
 /// Appends `text` to a partition path as Hive escapes it: `%XX` for the characters a path or its
@@ -530,12 +695,16 @@ fn partition_commit(
         None | Some("process-time") => CommitTrigger::ProcessTime,
         Some("partition-time") => {
             let formatter = formatter
-                .map(|f| JavaPattern::new(&f).map_err(|e| {
-                    options.error(format!("option 'partition.time-extractor.timestamp-formatter' = '{f}': {e}"))
-                }))
+                .map(|f| {
+                    JavaPattern::new(&f).map_err(|e| {
+                        options.error(format!("option 'partition.time-extractor.timestamp-formatter' = '{f}': {e}"))
+                    })
+                })
                 .transpose()?;
             let keys = partition_keys.to_vec();
-            CommitTrigger::PartitionTime(Arc::new(move |dir: &str| partition_time(dir, &keys, pattern.as_deref(), formatter.as_ref())))
+            CommitTrigger::PartitionTime(Arc::new(move |dir: &str| {
+                partition_time(dir, &keys, pattern.as_deref(), formatter.as_ref())
+            }))
         }
         Some(other) => {
             return Err(options.error(format!(
@@ -555,11 +724,8 @@ fn partition_time(
     pattern: Option<&str>,
     formatter: Option<&JavaPattern>,
 ) -> Result<i64, String> {
-    let values: Vec<(&str, String)> = dir
-        .split('/')
-        .filter_map(|segment| segment.split_once('='))
-        .map(|(k, v)| (k, unescape_path_name(v)))
-        .collect();
+    let values: Vec<(&str, String)> =
+        dir.split('/').filter_map(|segment| segment.split_once('=')).map(|(k, v)| (k, unescape_path_name(v))).collect();
     let text = match pattern {
         None => values.first().map(|(_, v)| v.clone()).unwrap_or_default(),
         Some(pattern) => {
@@ -578,8 +744,11 @@ fn partition_time(
         Some(f) => to_timestamp(&text, f),
         None => crate::functions::cast::to_timestamp(&text, 3),
     };
-    time.map(|t| t.and_utc().timestamp_millis())
-        .ok_or_else(|| format!("'{text}' is not a timestamp (set 'partition.time-extractor.timestamp-pattern' and '.timestamp-formatter')"))
+    time.map(|t| t.and_utc().timestamp_millis()).ok_or_else(|| {
+        format!(
+            "'{text}' is not a timestamp (set 'partition.time-extractor.timestamp-pattern' and '.timestamp-formatter')"
+        )
+    })
 }
 
 /// A partition path's value with Hive's `%XX` escapes undone.

@@ -110,16 +110,13 @@ pub(crate) fn takes_updates(table: &CatalogTable) -> bool {
     table.definition.options.iter().any(|(k, v)| k == "connector" && (v == "print" || v == "blackhole"))
 }
 
-fn refuse_partitions(table: &CatalogTable, options: &Options) -> Result<(), SqlError> {
-    if table.definition.partitioned_by.is_empty() {
-        Ok(())
-    } else {
-        Err(options.error("partitioned filesystem tables (PARTITIONED BY) are not supported yet"))
-    }
-}
-
 fn error(table: &CatalogTable, message: impl std::fmt::Display) -> SqlError {
     SqlError::at(table.declared_at, format!("table `{}`: {message}", table.path.join(".")))
+}
+
+/// The table's `PARTITIONED BY` columns.
+fn partition_keys(table: &CatalogTable) -> Vec<String> {
+    table.definition.partitioned_by.iter().map(|c| c.value.clone()).collect()
 }
 
 /// The columns a connector reads or writes: the physical ones, in order.
@@ -150,8 +147,7 @@ pub(crate) fn source(
     let stream = match options.connector.as_str() {
         "datagen" => datagen::source(env, &mut options, &physical_columns(table), batch, strategy)?,
         "filesystem" => {
-            refuse_partitions(table, &options)?;
-            filesystem::source(env, &mut options, &physical_columns(table), batch, strategy)?
+            filesystem::source(env, &mut options, &physical_columns(table), &partition_keys(table), batch, strategy)?
         }
         "nexmark" => nexmark::source(env, &mut options, &physical_columns(table), batch, strategy)?,
         "print" | "blackhole" => {
@@ -196,8 +192,11 @@ impl Placement {
 pub(crate) fn sink(rows: &DataStream<Row>, table: &CatalogTable, uid: &str) -> Result<(), SqlError> {
     let mut options = Options::new(table)?;
     let name = options.table();
-    let placement =
-        Placement { name: format!("Sink: {name}"), uid: uid.to_string(), parallelism: options.number("sink.parallelism")? };
+    let placement = Placement {
+        name: format!("Sink: {name}"),
+        uid: uid.to_string(),
+        parallelism: options.number("sink.parallelism")?,
+    };
     match options.connector.as_str() {
         "print" => {
             let identifier = options.text("print-identifier");
@@ -208,9 +207,7 @@ pub(crate) fn sink(rows: &DataStream<Row>, table: &CatalogTable, uid: &str) -> R
             placement.place(rows.sink_to(BlackholeSink::new(&name)));
         }
         "filesystem" => {
-            let partition_keys: Vec<String> =
-                table.definition.partitioned_by.iter().map(|c| c.value.clone()).collect();
-            filesystem::sink(&mut options, &physical_columns(table), &partition_keys, rows, &placement)?;
+            filesystem::sink(&mut options, &physical_columns(table), &partition_keys(table), rows, &placement)?;
         }
         source @ ("datagen" | "nexmark") => {
             return Err(
