@@ -48,6 +48,16 @@ impl<T: Data, K: Key> KeyedStream<T, K> {
         self.stream.transform("Keyed Process", one_input(move || KeyedProcessOp::new(f.clone(), key.clone())))
     }
 
+    /// Adds a custom operator after the exchange by key (each key's elements reach one subtask),
+    /// without keyed state: the operator keeps what it needs itself.
+    pub fn transform_from<O: ferroflink_runtime::operator::Operator<In = T>>(
+        &self,
+        name: &str,
+        make: impl Fn() -> O + Send + Sync + 'static,
+    ) -> DataStream<O::Out> {
+        self.stream.transform_from(name, make)
+    }
+
     /// Groups each key's elements into windows.
     pub fn window(&self, assigner: impl Into<WindowAssigner>) -> WindowedStream<T, K> {
         WindowedStream::new(self.clone(), assigner.into())

@@ -26,6 +26,10 @@ pub trait ChainOperator {
     fn processing_time(&mut self, now: Timestamp, out: &mut ChainOutput) -> Result<()>;
     /// See [`Operator::finish`].
     fn finish(&mut self, out: &mut ChainOutput) -> Result<()>;
+    /// See [`Operator::more_to_finish`].
+    fn more_to_finish(&self) -> bool {
+        false
+    }
     /// See [`Operator::snapshot_state`].
     fn snapshot_state(&mut self, checkpoint_id: u64, out: &mut ChainOutput) -> Result<()>;
     /// See [`Operator::notify_checkpoint_complete`].
@@ -73,6 +77,9 @@ impl<O: Operator> ChainOperator for OneInput<O> {
         self.op.finish(&mut self.out)?;
         self.out.drain_into(out);
         Ok(())
+    }
+    fn more_to_finish(&self) -> bool {
+        self.op.more_to_finish()
     }
     fn snapshot_state(&mut self, checkpoint_id: u64, out: &mut ChainOutput) -> Result<()> {
         self.op.snapshot_state(checkpoint_id, &mut self.out)?;
@@ -266,9 +273,14 @@ impl Chain {
     /// before they finish), then tells downstream tasks.
     pub fn finish(&mut self) -> Result<()> {
         for i in 0..self.nodes.len() {
-            let mut out = ChainOutput::default();
-            self.nodes[i].op.finish(&mut out)?;
-            self.route(From::Node(i), out)?;
+            loop {
+                let mut out = ChainOutput::default();
+                self.nodes[i].op.finish(&mut out)?;
+                self.route(From::Node(i), out)?;
+                if !self.nodes[i].op.more_to_finish() {
+                    break;
+                }
+            }
         }
         self.broadcast(&Element::EndOfInput)
     }

@@ -178,6 +178,13 @@ pub trait Operator: 'static {
         Ok(())
     }
 
+    /// After [`Operator::finish`]: whether it has more to emit, so `finish` is called again once
+    /// what it emitted has gone downstream (an operator whose final output does not fit in memory
+    /// emits it in parts).
+    fn more_to_finish(&self) -> bool {
+        false
+    }
+
     /// A checkpoint barrier passed: all input before it has been processed and nothing after it.
     /// Move state kept outside the state backends into them, and pre-commit (a transactional sink
     /// makes what it wrote so far pending). The backends are snapshotted right after. Records

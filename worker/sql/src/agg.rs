@@ -332,19 +332,38 @@ pub struct Aggregates {
 }
 
 impl Aggregates {
-    fn create(&self) -> Vec<Acc> {
+    pub(crate) fn create(&self) -> Vec<Acc> {
         self.calls.iter().map(AggCall::create).collect()
     }
 
-    fn accumulate(&self, accs: &mut [Acc], row: &[Value], retract: bool) -> std::result::Result<(), EvalError> {
+    pub(crate) fn accumulate(
+        &self,
+        accs: &mut [Acc],
+        row: &[Value],
+        retract: bool,
+    ) -> std::result::Result<(), EvalError> {
         for (call, acc) in self.calls.iter().zip(accs) {
             call.accumulate(acc, row, retract)?;
         }
         Ok(())
     }
 
-    fn results(&self, accs: &[Acc]) -> std::result::Result<Vec<Value>, EvalError> {
+    pub(crate) fn results(&self, accs: &[Acc]) -> std::result::Result<Vec<Value>, EvalError> {
         self.calls.iter().zip(accs).map(|(c, a)| c.result(a)).collect()
+    }
+
+    /// Whether every call's accumulators merge (a registered function's may not).
+    pub fn mergeable(&self) -> bool {
+        self.calls.iter().all(|c| c.udf.as_ref().is_none_or(|u| u.function.function.can_merge()))
+    }
+
+    /// Folds group state `other` into `state`.
+    pub(crate) fn merge_states(&self, state: &mut GroupState, other: GroupState) -> std::result::Result<(), EvalError> {
+        state.rows += other.rows;
+        for ((call, acc), o) in self.calls.iter().zip(state.accs.iter_mut()).zip(other.accs) {
+            call.merge(acc, o)?;
+        }
+        Ok(())
     }
 }
 
@@ -394,8 +413,8 @@ impl AggregateFunction<Row> for Aggregates {
 /// A group's accumulators and how many rows it holds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GroupState {
-    accs: Vec<Acc>,
-    rows: i64,
+    pub(crate) accs: Vec<Acc>,
+    pub(crate) rows: i64,
 }
 
 /// The unbounded `GROUP BY` (Flink's `GroupAggregate`): per key of the first `keys` columns, the

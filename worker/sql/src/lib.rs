@@ -16,6 +16,7 @@ pub mod join;
 pub mod parser;
 pub mod planner;
 pub mod session;
+pub mod spill;
 pub mod typing;
 pub mod udf;
 pub mod value;

@@ -43,6 +43,11 @@ pub struct SqlOptions {
     pub local_time_zone: Option<String>,
     /// `pipeline.name`.
     pub pipeline_name: Option<String>,
+    /// `taskmanager.memory.managed.size`: what batch mode's aggregations of a job may keep in
+    /// memory before they spill to disk (`None`: [`crate::spill::DEFAULT_MANAGED_MEMORY`]).
+    pub managed_memory: Option<usize>,
+    /// `io.tmp.dirs`: where they spill (`None`: the system's temporary directory).
+    pub tmp_dir: Option<String>,
 }
 
 /// Options of Flink's optimizer and mini-batching, which change how Flink plans and buffers, not
@@ -251,6 +256,15 @@ impl Session {
                 self.options.local_time_zone = (value != "default").then(|| value.to_string());
             }
             "pipeline.name" => self.options.pipeline_name = Some(value.to_string()),
+            "taskmanager.memory.managed.size" => {
+                let bytes = values::bytes(value).map_err(bad)?;
+                self.options.managed_memory = Some(bytes);
+            }
+            "io.tmp.dirs" => {
+                // Flink's list of directories; the first is used.
+                let first = value.split([',', ':']).map(str::trim).find(|d| !d.is_empty());
+                self.options.tmp_dir = first.map(str::to_string);
+            }
             _ if TUNING_PREFIXES.iter().any(|p| key.starts_with(p)) && resolve(key).is_some() => {
                 self.warnings.push(format!(
                     "'{key}' tunes Flink's own planner or buffering; ferroflink plans and buffers its own way and \

@@ -12,6 +12,7 @@ use crate::ast::{DataType, Type};
 use crate::error::SqlError;
 use crate::expr::{Expr, Scope, ScopeColumn, Typed};
 use crate::session::RuntimeMode;
+use crate::spill::BatchGroupAggregate;
 use crate::udf::AggregateUdf;
 use crate::value::{Row, Value};
 use ferroflink_core::error::{Error, Result as EngineResult};
@@ -360,18 +361,19 @@ impl Planner<'_> {
         );
         let uid =
             self.id(digest(&["group-aggregate", &pre.uid, &label, &format!("{agg_calls:?}"), &format!("{batch}")]));
-        let function = GroupAggregate {
-            aggregates: Aggregates { calls: agg_calls.clone().into() },
-            ttl,
-            final_only: batch,
-            name: label.clone().into(),
+        let aggregates = Aggregates { calls: agg_calls.clone().into() };
+        let keyed = pre.stream.key_by(move |r: &Row| GroupKey(r.values[..nkeys].to_vec()));
+        let stream = if batch && aggregates.mergeable() {
+            // In bounded memory: spilling to disk.
+            self.spill.register();
+            let (budget, name) = (self.spill.clone(), Arc::<str>::from(label.as_str()));
+            keyed.transform_from(&label, move || {
+                BatchGroupAggregate::new(aggregates.clone(), nkeys, name.clone(), budget.clone())
+            })
+        } else {
+            keyed.process(GroupAggregate { aggregates, ttl, final_only: batch, name: label.clone().into() })
         };
-        let stream = pre
-            .stream
-            .key_by(move |r: &Row| GroupKey(r.values[..nkeys].to_vec()))
-            .process(function)
-            .name(&label)
-            .uid(&uid);
+        let stream = stream.name(&label).uid(&uid);
         let mode = if batch { ChangelogMode::InsertOnly } else { ChangelogMode::Retract };
         let state = if batch || ttl.is_some() { StateClass::Bounded } else { StateClass::Unbounded };
         let mut scope = Scope { columns: key_columns };

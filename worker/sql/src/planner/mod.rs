@@ -16,6 +16,7 @@ use crate::error::SqlError;
 use crate::expr::{Compiler, EvalError, Expr, Scope, ScopeColumn, Typed};
 use crate::functions::timezone::LocalZone;
 use crate::session::{CatalogTable, Session};
+use crate::spill::{DEFAULT_MANAGED_MEMORY, SpillBudget};
 use crate::udf::{AggregateUdf, ScalarUdf, Udf, Udfs};
 use crate::value::{Row, Value};
 use ferroflink_core::error::{Error, Result as EngineResult};
@@ -28,6 +29,7 @@ use sqlparser::tokenizer::Location;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// What changes an operator emits (or a sink accepts).
@@ -156,6 +158,8 @@ pub struct Planner<'a> {
     /// The tables and views planned so far, by full name: a job reads a table (and computes a
     /// view) once, however many of its queries use it (Flink's source and sub-plan reuse).
     reused: RefCell<HashMap<[String; 3], Planned>>,
+    /// The managed memory batch aggregations share (`taskmanager.memory.managed.size`).
+    spill: Arc<SpillBudget>,
 }
 
 fn digest(parts: &[&str]) -> String {
@@ -196,6 +200,10 @@ impl<'a> Planner<'a> {
             udfs: BTreeMap::new(),
             udafs: BTreeMap::new(),
             reused: RefCell::new(HashMap::new()),
+            spill: SpillBudget::new(
+                session.options().managed_memory.unwrap_or(DEFAULT_MANAGED_MEMORY),
+                session.options().tmp_dir.as_ref().map_or_else(std::env::temp_dir, PathBuf::from),
+            ),
         })
     }
 

@@ -1,0 +1,357 @@
+//! Batch mode's `GROUP BY` in bounded memory (Flink's hash aggregate with its fallback to sort):
+//! each subtask aggregates into a hash table until the table's estimated size reaches its share
+//! of the job's managed memory (`taskmanager.memory.managed.size`), then writes the groups,
+//! sorted by key, to a run file on local disk (`io.tmp.dirs`, zstd-compressed) and starts again.
+//! At the end of input, without runs the table's rows go out; with runs the remaining groups
+//! become the last run, and a merge of the runs by key folds each group's accumulators together
+//! and emits its row, so memory holds one group per run whatever the number of keys. Final rows
+//! go out in parts of [`EMIT_ROWS`], each downstream before the next is made.
+
+use crate::agg::{Acc, Aggregates, GroupKey, GroupState};
+use crate::value::{Row, RowKind, Value};
+use ferroflink_core::codec::{decode, encode};
+use ferroflink_core::error::{Error, Result};
+use ferroflink_core::record::{MAX_WATERMARK, NO_TIMESTAMP, Record, Timestamp};
+use ferroflink_runtime::context::RuntimeContext;
+use ferroflink_runtime::operator::{Operator, Output};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, hash_map};
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+/// The managed memory of a job when `taskmanager.memory.managed.size` is not set.
+pub const DEFAULT_MANAGED_MEMORY: usize = 128 << 20;
+
+/// Rows a finishing aggregate emits per call.
+pub const EMIT_ROWS: usize = 4096;
+
+/// The least a subtask gets, however many share the memory.
+const MIN_SHARE: usize = 1 << 20;
+
+/// Bytes a group costs beyond its keys and accumulators: the hash table's slot, the group's
+/// vectors, the allocator's rounding.
+const GROUP_OVERHEAD: usize = 96;
+
+/// A job's managed memory, shared by the operators that spill: each registers when it is
+/// planned, and each subtask takes an equal share when it opens.
+#[derive(Debug)]
+pub struct SpillBudget {
+    managed: usize,
+    consumers: AtomicUsize,
+    dir: PathBuf,
+}
+
+impl SpillBudget {
+    /// `managed` bytes, spilling into `dir`.
+    pub fn new(managed: usize, dir: PathBuf) -> Arc<SpillBudget> {
+        Arc::new(SpillBudget { managed, consumers: AtomicUsize::new(0), dir })
+    }
+
+    /// One more operator shares the memory.
+    pub fn register(&self) {
+        self.consumers.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The bytes one of `parallelism` subtasks of an operator may use.
+    fn share(&self, parallelism: usize) -> usize {
+        let consumers = self.consumers.load(Ordering::Relaxed).max(1);
+        (self.managed / consumers / parallelism.max(1)).max(MIN_SHARE)
+    }
+}
+
+/// See the module documentation. The input's first `nkeys` columns are the group keys.
+pub struct BatchGroupAggregate {
+    aggregates: Aggregates,
+    nkeys: usize,
+    name: Arc<str>,
+    budget: Arc<SpillBudget>,
+    /// Whether a group's accumulators grow with its rows (`DISTINCT`, retractable `MIN`/`MAX`):
+    /// then its size is measured again after each row.
+    growing: bool,
+    limit: usize,
+    /// Groups in memory with their estimated sizes, and the sum of those.
+    groups: HashMap<GroupKey, (GroupState, usize)>,
+    used: usize,
+    runs: Vec<PathBuf>,
+    subtask: usize,
+    /// While finishing: the rows still to come.
+    emitting: Option<Emitting>,
+}
+
+enum Emitting {
+    Memory(hash_map::IntoIter<GroupKey, (GroupState, usize)>),
+    Merge(Merge),
+    /// Every row and the final watermark went out.
+    Done,
+}
+
+impl BatchGroupAggregate {
+    /// An aggregate of `aggregates` per key of the first `nkeys` columns, with memory from `budget`.
+    pub fn new(aggregates: Aggregates, nkeys: usize, name: Arc<str>, budget: Arc<SpillBudget>) -> Self {
+        let growing = aggregates.calls.iter().any(|c| c.distinct || c.retracts);
+        BatchGroupAggregate {
+            aggregates,
+            nkeys,
+            name,
+            budget,
+            growing,
+            limit: usize::MAX,
+            groups: HashMap::new(),
+            used: 0,
+            runs: Vec::new(),
+            subtask: 0,
+            emitting: None,
+        }
+    }
+
+    fn fail(&self, e: impl std::fmt::Display) -> Error {
+        Error::Record(format!("{}: {e}", self.name))
+    }
+
+    fn size(key: &GroupKey, state: &GroupState) -> usize {
+        GROUP_OVERHEAD + key.0.iter().map(value_size).sum::<usize>() + state.accs.iter().map(acc_size).sum::<usize>()
+    }
+
+    /// Writes the groups in memory, sorted by key, to a new run.
+    fn spill(&mut self) -> Result<()> {
+        let mut entries: Vec<(Vec<u8>, GroupState)> =
+            self.groups.drain().map(|(k, (s, _))| encode(&k).map(|k| (k, s))).collect::<Result<_>>()?;
+        self.used = 0;
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        static RUNS: AtomicU64 = AtomicU64::new(0);
+        let path = self.budget.dir.join(format!(
+            "ferroflink-spill-{}-{}-{}.run",
+            std::process::id(),
+            self.subtask,
+            RUNS.fetch_add(1, Ordering::Relaxed)
+        ));
+        tracing::debug!(groups = entries.len(), file = %path.display(), "{}: spilling", self.name);
+        let file = File::create(&path).map_err(|e| spill_error("create", &path, e))?;
+        self.runs.push(path.clone());
+        let write = |e| spill_error("write", &path, e);
+        let mut out = zstd::stream::Encoder::new(BufWriter::with_capacity(1 << 20, file), 1).map_err(write)?;
+        let mut state_bytes = Vec::new();
+        for (key, state) in entries {
+            state_bytes.clear();
+            ferroflink_core::codec::encode_into(&state, &mut state_bytes)?;
+            for bytes in [&key, &state_bytes] {
+                out.write_all(&(bytes.len() as u32).to_le_bytes()).map_err(write)?;
+                out.write_all(bytes).map_err(write)?;
+            }
+        }
+        out.finish().and_then(|mut w| w.flush()).map_err(write)
+    }
+
+    /// The output row of a group.
+    fn row(&self, key: GroupKey, state: &GroupState) -> Result<Row> {
+        let mut values = key.0;
+        values.extend(self.aggregates.results(&state.accs).map_err(|e| self.fail(e))?);
+        Ok(Row { kind: RowKind::Insert, values })
+    }
+}
+
+fn spill_error(what: &str, path: &Path, e: std::io::Error) -> Error {
+    Error::io(
+        format!(
+            "cannot {what} spill file '{}' of a batch aggregation (set 'io.tmp.dirs' to a directory with room, or \
+             'taskmanager.memory.managed.size' higher to spill less)",
+            path.display()
+        ),
+        e,
+    )
+}
+
+/// An estimate of the heap bytes of `v`, itself included.
+fn value_size(v: &Value) -> usize {
+    std::mem::size_of::<Value>()
+        + match v {
+            Value::String(s) => s.len(),
+            Value::Bytes(b) => b.len(),
+            Value::Array(items) | Value::Row(items) => items.iter().map(value_size).sum(),
+            Value::Map(entries) => entries.iter().map(|(k, v)| value_size(k) + value_size(v)).sum(),
+            _ => 0,
+        }
+}
+
+/// An estimate of the heap bytes of `acc`, itself included.
+fn acc_size(acc: &Acc) -> usize {
+    std::mem::size_of::<Acc>()
+        + match acc {
+            Acc::Sum { sum, .. } => value_size(sum),
+            Acc::Best(Some(v)) | Acc::Udf(v) => value_size(v),
+            // Collections by their length (measured in constant time: they grow row by row); an
+            // entry's text, if any, is guessed at 16 bytes.
+            Acc::Values(values) => values.len() * (std::mem::size_of::<Value>() + 8 + 16),
+            // A hash table's slot is its entry and a control byte, at 7/8 load.
+            Acc::Distinct(seen) => seen.len() * ((std::mem::size_of::<Value>() + 9) * 8 / 7 + 16),
+            Acc::Count(_) | Acc::Best(None) => 0,
+        }
+}
+
+impl Operator for BatchGroupAggregate {
+    type In = Row;
+    type Out = Row;
+
+    fn open(&mut self, ctx: &mut RuntimeContext) -> Result<()> {
+        self.subtask = ctx.task.subtask_index;
+        self.limit = self.budget.share(ctx.task.parallelism);
+        Ok(())
+    }
+
+    fn process_batch(&mut self, batch: Vec<Record<Row>>, _out: &mut Output<Row>) -> Result<()> {
+        for Record { value: row, .. } in batch {
+            let retract = !row.kind.is_accumulate();
+            let key = GroupKey(row.values[..self.nkeys].to_vec());
+            let name = &self.name;
+            let fail = |e| Error::Record(format!("{name}: {e}"));
+            match self.groups.get_mut(&key) {
+                Some((state, size)) => {
+                    self.aggregates.accumulate(&mut state.accs, &row.values, retract).map_err(fail)?;
+                    state.rows += if retract { -1 } else { 1 };
+                    if self.growing {
+                        let now = Self::size(&key, state);
+                        self.used = self.used + now - (*size).min(now);
+                        *size = now;
+                    }
+                }
+                None => {
+                    let mut state = GroupState { accs: self.aggregates.create(), rows: 0 };
+                    self.aggregates.accumulate(&mut state.accs, &row.values, retract).map_err(fail)?;
+                    state.rows += if retract { -1 } else { 1 };
+                    let size = Self::size(&key, &state);
+                    self.used += size;
+                    self.groups.insert(key, (state, size));
+                }
+            }
+            if self.used >= self.limit {
+                self.spill()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn process_watermark(&mut self, watermark: Timestamp, out: &mut Output<Row>) -> Result<()> {
+        // The final watermark follows the rows (downstream operators of batch mode emit when it
+        // comes): `finish` sends it.
+        if watermark != MAX_WATERMARK {
+            out.emit_watermark(watermark);
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut Output<Row>) -> Result<()> {
+        if self.emitting.is_none() {
+            self.emitting = Some(if self.runs.is_empty() {
+                Emitting::Memory(std::mem::take(&mut self.groups).into_iter())
+            } else {
+                if !self.groups.is_empty() {
+                    self.spill()?;
+                }
+                tracing::info!(runs = self.runs.len(), "{}: merging the spilled groups", self.name);
+                Emitting::Merge(Merge::open(&self.runs)?)
+            });
+        }
+        let mut emitted = 0;
+        while emitted < EMIT_ROWS {
+            let next = match self.emitting.as_mut().expect("set above") {
+                Emitting::Memory(groups) => groups.next().map(|(k, (s, _))| (k, s)),
+                Emitting::Merge(merge) => merge.next(&self.aggregates).map_err(|e| self.fail(e))?,
+                Emitting::Done => None,
+            };
+            let Some((key, state)) = next else {
+                self.emitting = Some(Emitting::Done);
+                out.emit_watermark(MAX_WATERMARK);
+                break;
+            };
+            if state.rows > 0 {
+                out.collect(self.row(key, &state)?, NO_TIMESTAMP);
+                emitted += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn more_to_finish(&self) -> bool {
+        matches!(self.emitting, Some(Emitting::Memory(_) | Emitting::Merge(_)))
+    }
+
+    fn close(&mut self) -> Result<()> {
+        for run in self.runs.drain(..) {
+            let _ = std::fs::remove_file(run);
+        }
+        Ok(())
+    }
+}
+
+/// A run being read back: its next group.
+struct RunReader {
+    input: zstd::stream::Decoder<'static, BufReader<File>>,
+    path: PathBuf,
+}
+
+impl RunReader {
+    /// The next `(key bytes, state)`, or `None` at the end of the run.
+    fn next(&mut self) -> Result<Option<(Vec<u8>, GroupState)>> {
+        let read = |e| spill_error("read", &self.path, e);
+        let mut len = [0u8; 4];
+        match self.input.read_exact(&mut len) {
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+            other => other.map_err(read)?,
+        }
+        let mut key = vec![0; u32::from_le_bytes(len) as usize];
+        self.input.read_exact(&mut key).map_err(read)?;
+        self.input.read_exact(&mut len).map_err(read)?;
+        let mut state = vec![0; u32::from_le_bytes(len) as usize];
+        self.input.read_exact(&mut state).map_err(read)?;
+        Ok(Some((key, decode(&state)?)))
+    }
+}
+
+/// The k-way merge of the runs by key.
+struct Merge {
+    runs: Vec<RunReader>,
+    /// Each run's next group.
+    heads: Vec<Option<GroupState>>,
+    /// The runs by their next key, smallest first.
+    order: BinaryHeap<Reverse<(Vec<u8>, usize)>>,
+}
+
+impl Merge {
+    fn open(paths: &[PathBuf]) -> Result<Merge> {
+        let mut merge = Merge { runs: Vec::new(), heads: Vec::new(), order: BinaryHeap::new() };
+        for (i, path) in paths.iter().enumerate() {
+            let file = File::open(path).map_err(|e| spill_error("open", path, e))?;
+            let input = zstd::stream::Decoder::with_buffer(BufReader::with_capacity(1 << 16, file))
+                .map_err(|e| spill_error("read", path, e))?;
+            merge.runs.push(RunReader { input, path: path.clone() });
+            merge.heads.push(None);
+            merge.advance(i)?;
+        }
+        Ok(merge)
+    }
+
+    fn advance(&mut self, run: usize) -> Result<()> {
+        if let Some((key, state)) = self.runs[run].next()? {
+            self.heads[run] = Some(state);
+            self.order.push(Reverse((key, run)));
+        }
+        Ok(())
+    }
+
+    /// The next group, its states from every run merged.
+    fn next(&mut self, aggregates: &Aggregates) -> Result<Option<(GroupKey, GroupState)>> {
+        let Some(Reverse((key, run))) = self.order.pop() else { return Ok(None) };
+        let mut state = self.heads[run].take().expect("a run in the order has a head");
+        self.advance(run)?;
+        while self.order.peek().is_some_and(|Reverse((k, _))| *k == key) {
+            let Reverse((_, other)) = self.order.pop().expect("peeked");
+            let more = self.heads[other].take().expect("a run in the order has a head");
+            aggregates.merge_states(&mut state, more).map_err(|e| Error::Record(e.0))?;
+            self.advance(other)?;
+        }
+        Ok(Some((decode(&key)?, state)))
+    }
+}
