@@ -8,6 +8,9 @@ The figure is MB of input per CPU-second (user + sys of the engine's processes) 
 CPU of a run over --small MB is subtracted from that of a run over --mb MB. Both engines' outputs
 are compared (the same rows) on the small input.
 
+For ferroflink it then runs the job over --mb MB at parallelism 1 and 2 with default settings and
+prints each run's wall time and peak resident memory (the kernel's maximum RSS of the process).
+
 Usage: bench/logs_bench.py [--engines ferroflink,flink] [--mb 200] [--small 10] [--runs 3]
                            [--binary target/release/ferroflink] [--dir /tmp/ff-logs]
 Needs for Flink: pip install apache-flink==2.3.0 (Java 17).
@@ -21,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -111,16 +115,28 @@ def rows(out):
     return sorted(found)
 
 
-def measure(engine, binary, logs):
-    """CPU seconds of one run over `logs`, and its output rows."""
+def run_measured(command):
+    """Runs `command`: its user+sys CPU seconds, wall seconds and peak resident MiB."""
+    with tempfile.TemporaryFile() as err:
+        start = time.time()
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.time() - start
+        if status != 0:
+            err.seek(0)
+            sys.exit("%s failed:\n%s" % (" ".join(command), err.read()[-2000:].decode(errors="replace")))
+    return usage.ru_utime + usage.ru_stime, wall, usage.ru_maxrss / 1024
+
+
+def measure(engine, binary, logs, parallelism=1):
+    """CPU seconds of one run over `logs`, its output rows, and (ferroflink) its wall seconds and
+    peak resident MiB."""
     out = tempfile.mkdtemp(prefix="ff-logs-out-")
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
         f.write(script(logs, out))
+    wall = rss = None
     if engine == "ferroflink":
-        before = os.times()
-        cpu_of([binary, "sql", "-f", f.name, "-p", "1"])
-        after = os.times()
-        cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+        cpu, wall, rss = run_measured([binary, "sql", "-f", f.name, "-p", str(parallelism)])
     else:
         with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as r:
             r.write(FLINK_RUNNER)
@@ -129,7 +145,7 @@ def measure(engine, binary, logs):
     os.unlink(f.name)
     result = rows(out)
     subprocess.run(["rm", "-rf", out])
-    return cpu, result
+    return cpu, result, wall, rss
 
 
 def main():
@@ -149,12 +165,17 @@ def main():
     for engine in args.engines.split(","):
         figures = []
         for _ in range(args.runs):
-            (cpu_small, outputs[engine]), (cpu_big, _) = measure(engine, args.binary, small), measure(
+            (cpu_small, outputs[engine], _, _), (cpu_big, _, _, _) = measure(engine, args.binary, small), measure(
                 engine, args.binary, big)
             figures.append((args.mb - args.small) / max(cpu_big - cpu_small, 1e-9))
         print("%-12s %8d %14.1f   %s" % (engine, args.mb, statistics.median(figures),
                                        " / ".join("%.1f" % f for f in figures)))
         sys.stdout.flush()
+    if "ferroflink" in args.engines.split(","):
+        for parallelism in (1, 2):
+            cpu, result, wall, rss = measure("ferroflink", args.binary, big, parallelism)
+            print("ferroflink over %d MB at parallelism %d: wall %.2f s, CPU %.2f s, peak RSS %.0f MiB, %d rows"
+                  % (args.mb, parallelism, wall, cpu, rss, len(result)))
     if len(outputs) == 2:
         a, b = outputs.values()
         print("outputs on %d MB: %s (%d rows)" % (args.small, "the same" if a == b else "DIFFER", len(a)))

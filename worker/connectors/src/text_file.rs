@@ -19,7 +19,8 @@
 //! Compressed files (`.gz`, `.zst`, by their names) cannot be cut: each is one split, read whole
 //! through its decompressor, its position the offset in the decompressed text (a restored reader
 //! decompresses again up to it). A monitored directory reads a compressed file once, when it
-//! appears: it must be written whole before it is moved in.
+//! appears: it must be written whole before it is moved in. A monitored `s3://` prefix reads each
+//! new object once, whole (objects appear complete).
 
 use ferroflink_core::codec::{decode, encode};
 use ferroflink_core::error::{Error, Result};
@@ -232,13 +233,6 @@ impl<T: Data> Source<T> for TextFileSource<T> {
         let Some(interval) = self.monitor else {
             return FixedSplits::restore_or(restored, parallelism, || splits(&self.path, &self.s3));
         };
-        if is_s3(&self.path) {
-            return Err(Error::InvalidJob(format!(
-                "monitoring '{}' for new files is not supported yet: monitor a local directory, or read the \
-                 objects once",
-                self.path.display()
-            )));
-        }
         let state = match restored {
             Some(bytes) => decode(bytes).map_err(|e| {
                 Error::CorruptSnapshot(format!(
@@ -249,7 +243,13 @@ impl<T: Data> Source<T> for TextFileSource<T> {
             })?,
             None => MonitorState::default(),
         };
-        Ok(Box::new(MonitoringEnumerator { path: self.path.clone(), interval, state, scanned: None }))
+        Ok(Box::new(MonitoringEnumerator {
+            path: self.path.clone(),
+            interval,
+            state,
+            scanned: None,
+            s3: self.s3.clone(),
+        }))
     }
 
     fn create_reader(&self) -> Result<Box<dyn SourceReader<T, FileSplit>>> {
@@ -318,6 +318,8 @@ struct MonitoringEnumerator {
     state: MonitorState,
     /// When it last looked.
     scanned: Option<Instant>,
+    /// The job's S3 settings, for an `s3://` prefix.
+    s3: Arc<S3Config>,
 }
 
 impl MonitoringEnumerator {
@@ -325,7 +327,21 @@ impl MonitoringEnumerator {
     fn scan(&mut self) -> Result<()> {
         self.scanned = Some(Instant::now());
         let mut made = Vec::new();
-        for f in files(&self.path)? {
+        if is_s3(&self.path) {
+            // Objects appear whole (an upload is visible only once complete): each new key is
+            // read once, to its end.
+            let root = self.path.to_string_lossy().trim_end_matches('/').to_string();
+            for (key, len) in S3Storage::open(&root, &self.s3)?.objects()? {
+                let path = format!("{root}/{key}");
+                if key.split('/').any(|segment| segment.starts_with(['.', '_'])) || self.state.known.contains_key(&path)
+                {
+                    continue;
+                }
+                ranges(&path, 0, len, &mut made);
+                self.state.known.insert(path, len);
+            }
+        }
+        for f in if is_s3(&self.path) { Vec::new() } else { files(&self.path)? } {
             let path = f.to_string_lossy().into_owned();
             let from = self.state.known.get(&path).copied().unwrap_or(0);
             let len = match std::fs::metadata(&f) {

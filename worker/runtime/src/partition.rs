@@ -163,7 +163,8 @@ impl<T: Data> RecordWriter for PartitionWriter<T> {
         let records = batch.into_records::<T>();
         let n = self.channels.len();
         match self.strategy {
-            ShipStrategy::Forward if n == 1 => {
+            // One channel: every key goes there, no key need be computed.
+            ShipStrategy::Forward | ShipStrategy::KeyGroups if n == 1 => {
                 if self.buffers[0].is_empty() && records.len() >= self.batch_size / 2 {
                     self.channels[0].send(Element::Batch(AnyBatch::new(records)))?;
                 } else {

@@ -30,6 +30,14 @@ use std::time::Duration;
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct GroupKey(pub Vec<Value>);
 
+/// A group key is looked up by the values' slice (a derived `Hash` of the one field hashes it as
+/// the slice does), so a row's key columns find their group without a copy.
+impl std::borrow::Borrow<[Value]> for GroupKey {
+    fn borrow(&self) -> &[Value] {
+        &self.0
+    }
+}
+
 /// An aggregate function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AggKind {

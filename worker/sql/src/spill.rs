@@ -31,9 +31,13 @@ pub const EMIT_ROWS: usize = 4096;
 /// The least a subtask gets, however many share the memory.
 const MIN_SHARE: usize = 1 << 20;
 
-/// Bytes a group costs beyond its keys and accumulators: the hash table's slot, the group's
-/// vectors, the allocator's rounding.
-const GROUP_OVERHEAD: usize = 96;
+/// Bytes a group costs beyond its keys' and accumulators' contents: its slot in the hash table
+/// (at 7/8 load, and up to half empty after the table doubled), the allocator's rounding.
+const GROUP_OVERHEAD: usize = std::mem::size_of::<(GroupKey, (GroupState, usize))>() * 2 + 32;
+
+/// The part of a subtask's share its hash table may fill: a spill sorts a copy of its groups'
+/// keys and states beside it.
+const TABLE_SHARE: f64 = 0.6;
 
 /// A job's managed memory, shared by the operators that spill: each registers when it is
 /// planned, and each subtask takes an equal share when it opens.
@@ -71,6 +75,8 @@ pub struct BatchGroupAggregate {
     /// Whether a group's accumulators grow with its rows (`DISTINCT`, retractable `MIN`/`MAX`):
     /// then its size is measured again after each row.
     growing: bool,
+    /// The subtask's share of the managed memory, and what its hash table may fill of it.
+    share: usize,
     limit: usize,
     /// Groups in memory with their estimated sizes, and the sum of those.
     groups: HashMap<GroupKey, (GroupState, usize)>,
@@ -98,6 +104,7 @@ impl BatchGroupAggregate {
             name,
             budget,
             growing,
+            share: usize::MAX,
             limit: usize::MAX,
             groups: HashMap::new(),
             used: 0,
@@ -111,38 +118,43 @@ impl BatchGroupAggregate {
         Error::Record(format!("{}: {e}", self.name))
     }
 
-    fn size(key: &GroupKey, state: &GroupState) -> usize {
-        GROUP_OVERHEAD + key.0.iter().map(value_size).sum::<usize>() + state.accs.iter().map(acc_size).sum::<usize>()
+    fn size(key: &[Value], state: &GroupState) -> usize {
+        GROUP_OVERHEAD + key.iter().map(value_size).sum::<usize>() + state.accs.iter().map(acc_size).sum::<usize>()
     }
 
     /// Writes the groups in memory, sorted by key, to a new run.
     fn spill(&mut self) -> Result<()> {
-        let mut entries: Vec<(Vec<u8>, GroupState)> =
-            self.groups.drain().map(|(k, (s, _))| encode(&k).map(|k| (k, s))).collect::<Result<_>>()?;
+        // Taken, so the table's memory goes with it (a drained table keeps its capacity).
+        let mut entries: Vec<(Vec<u8>, GroupState)> = Vec::with_capacity(self.groups.len());
+        for (key, (state, _)) in std::mem::take(&mut self.groups) {
+            entries.push((encode(&key)?, state));
+        }
         self.used = 0;
         entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        static RUNS: AtomicU64 = AtomicU64::new(0);
-        let path = self.budget.dir.join(format!(
-            "ferroflink-spill-{}-{}-{}.run",
-            std::process::id(),
-            self.subtask,
-            RUNS.fetch_add(1, Ordering::Relaxed)
-        ));
-        tracing::debug!(groups = entries.len(), file = %path.display(), "{}: spilling", self.name);
-        let file = File::create(&path).map_err(|e| spill_error("create", &path, e))?;
-        self.runs.push(path.clone());
-        let write = |e| spill_error("write", &path, e);
-        let mut out = zstd::stream::Encoder::new(BufWriter::with_capacity(1 << 20, file), 1).map_err(write)?;
-        let mut state_bytes = Vec::new();
-        for (key, state) in entries {
-            state_bytes.clear();
-            ferroflink_core::codec::encode_into(&state, &mut state_bytes)?;
-            for bytes in [&key, &state_bytes] {
-                out.write_all(&(bytes.len() as u32).to_le_bytes()).map_err(write)?;
-                out.write_all(bytes).map_err(write)?;
-            }
+        tracing::debug!(groups = entries.len(), "{}: spilling", self.name);
+        let mut run = RunWriter::create(&self.budget.dir, self.subtask)?;
+        for (key, state) in &entries {
+            run.write(key, state)?;
         }
-        out.finish().and_then(|mut w| w.flush()).map_err(write)
+        self.runs.push(run.finish()?);
+        Ok(())
+    }
+
+    /// Merges runs until at most `fan_in` are left, the oldest first (a merge reads a buffer
+    /// per run: this bounds the memory the final one takes).
+    fn reduce_runs(&mut self, fan_in: usize) -> Result<()> {
+        while self.runs.len() > fan_in {
+            let merged: Vec<PathBuf> = self.runs.drain(..fan_in).collect();
+            let mut merge = Merge::open(&merged)?;
+            let mut run = RunWriter::create(&self.budget.dir, self.subtask)?;
+            while let Some((key, state)) = merge.next(&self.aggregates)? {
+                run.write(&key, &state)?;
+            }
+            drop(merge);
+            merged.iter().for_each(|p| drop(std::fs::remove_file(p)));
+            self.runs.push(run.finish()?);
+        }
+        Ok(())
     }
 
     /// The output row of a group.
@@ -150,6 +162,54 @@ impl BatchGroupAggregate {
         let mut values = key.0;
         values.extend(self.aggregates.results(&state.accs).map_err(|e| self.fail(e))?);
         Ok(Row { kind: RowKind::Insert, values })
+    }
+}
+
+/// What reading a run takes: its decompressor's window and blocks, and the file buffer.
+const RUN_BUFFER: usize = 384 << 10;
+
+/// The fewest runs merged at once, however little memory there is.
+const MIN_FAN_IN: usize = 8;
+
+/// The window of a run's compression (small, so reading many runs at once takes little memory).
+const RUN_WINDOW_LOG: u32 = 17;
+
+/// A run being written: `(key bytes, state)` pairs by ascending key, each as a length and bytes.
+struct RunWriter {
+    out: zstd::stream::Encoder<'static, BufWriter<File>>,
+    path: PathBuf,
+    bytes: Vec<u8>,
+}
+
+impl RunWriter {
+    fn create(dir: &Path, subtask: usize) -> Result<RunWriter> {
+        static RUNS: AtomicU64 = AtomicU64::new(0);
+        let name =
+            format!("ferroflink-spill-{}-{subtask}-{}.run", std::process::id(), RUNS.fetch_add(1, Ordering::Relaxed));
+        let path = dir.join(name);
+        let file = File::create(&path).map_err(|e| spill_error("create", &path, e))?;
+        let write = |e| spill_error("write", &path, e);
+        let mut out = zstd::stream::Encoder::new(BufWriter::with_capacity(1 << 16, file), 1).map_err(write)?;
+        out.window_log(RUN_WINDOW_LOG).map_err(write)?;
+        Ok(RunWriter { out, path, bytes: Vec::new() })
+    }
+
+    fn write(&mut self, key: &[u8], state: &GroupState) -> Result<()> {
+        self.bytes.clear();
+        ferroflink_core::codec::encode_into(state, &mut self.bytes)?;
+        for bytes in [key, &self.bytes] {
+            let written =
+                self.out.write_all(&(bytes.len() as u32).to_le_bytes()).and_then(|_| self.out.write_all(bytes));
+            written.map_err(|e| spill_error("write", &self.path, e))?;
+        }
+        Ok(())
+    }
+
+    /// The run's file, complete.
+    fn finish(self) -> Result<PathBuf> {
+        let RunWriter { out, path, .. } = self;
+        out.finish().and_then(|mut w| w.flush()).map_err(|e| spill_error("write", &path, e))?;
+        Ok(path)
     }
 }
 
@@ -197,22 +257,22 @@ impl Operator for BatchGroupAggregate {
 
     fn open(&mut self, ctx: &mut RuntimeContext) -> Result<()> {
         self.subtask = ctx.task.subtask_index;
-        self.limit = self.budget.share(ctx.task.parallelism);
+        self.share = self.budget.share(ctx.task.parallelism);
+        self.limit = (self.share as f64 * TABLE_SHARE) as usize;
         Ok(())
     }
 
     fn process_batch(&mut self, batch: Vec<Record<Row>>, _out: &mut Output<Row>) -> Result<()> {
         for Record { value: row, .. } in batch {
             let retract = !row.kind.is_accumulate();
-            let key = GroupKey(row.values[..self.nkeys].to_vec());
             let name = &self.name;
             let fail = |e| Error::Record(format!("{name}: {e}"));
-            match self.groups.get_mut(&key) {
+            match self.groups.get_mut(&row.values[..self.nkeys]) {
                 Some((state, size)) => {
                     self.aggregates.accumulate(&mut state.accs, &row.values, retract).map_err(fail)?;
                     state.rows += if retract { -1 } else { 1 };
                     if self.growing {
-                        let now = Self::size(&key, state);
+                        let now = Self::size(&row.values[..self.nkeys], state);
                         self.used = self.used + now - (*size).min(now);
                         *size = now;
                     }
@@ -221,7 +281,10 @@ impl Operator for BatchGroupAggregate {
                     let mut state = GroupState { accs: self.aggregates.create(), rows: 0 };
                     self.aggregates.accumulate(&mut state.accs, &row.values, retract).map_err(fail)?;
                     state.rows += if retract { -1 } else { 1 };
-                    let size = Self::size(&key, &state);
+                    let mut values = row.values;
+                    values.truncate(self.nkeys);
+                    let size = Self::size(&values, &state);
+                    let key = GroupKey(values);
                     self.used += size;
                     self.groups.insert(key, (state, size));
                 }
@@ -251,6 +314,7 @@ impl Operator for BatchGroupAggregate {
                     self.spill()?;
                 }
                 tracing::info!(runs = self.runs.len(), "{}: merging the spilled groups", self.name);
+                self.reduce_runs((self.share / RUN_BUFFER).clamp(MIN_FAN_IN, 256))?;
                 Emitting::Merge(Merge::open(&self.runs)?)
             });
         }
@@ -258,7 +322,10 @@ impl Operator for BatchGroupAggregate {
         while emitted < EMIT_ROWS {
             let next = match self.emitting.as_mut().expect("set above") {
                 Emitting::Memory(groups) => groups.next().map(|(k, (s, _))| (k, s)),
-                Emitting::Merge(merge) => merge.next(&self.aggregates).map_err(|e| self.fail(e))?,
+                Emitting::Merge(merge) => match merge.next(&self.aggregates).map_err(|e| self.fail(e))? {
+                    Some((key, state)) => Some((decode(&key)?, state)),
+                    None => None,
+                },
                 Emitting::Done => None,
             };
             let Some((key, state)) = next else {
@@ -324,8 +391,9 @@ impl Merge {
         let mut merge = Merge { runs: Vec::new(), heads: Vec::new(), order: BinaryHeap::new() };
         for (i, path) in paths.iter().enumerate() {
             let file = File::open(path).map_err(|e| spill_error("open", path, e))?;
-            let input = zstd::stream::Decoder::with_buffer(BufReader::with_capacity(1 << 16, file))
+            let mut input = zstd::stream::Decoder::with_buffer(BufReader::with_capacity(1 << 16, file))
                 .map_err(|e| spill_error("read", path, e))?;
+            input.window_log_max(RUN_WINDOW_LOG).map_err(|e| spill_error("read", path, e))?;
             merge.runs.push(RunReader { input, path: path.clone() });
             merge.heads.push(None);
             merge.advance(i)?;
@@ -341,8 +409,8 @@ impl Merge {
         Ok(())
     }
 
-    /// The next group, its states from every run merged.
-    fn next(&mut self, aggregates: &Aggregates) -> Result<Option<(GroupKey, GroupState)>> {
+    /// The next group (its key's bytes), its states from every run merged.
+    fn next(&mut self, aggregates: &Aggregates) -> Result<Option<(Vec<u8>, GroupState)>> {
         let Some(Reverse((key, run))) = self.order.pop() else { return Ok(None) };
         let mut state = self.heads[run].take().expect("a run in the order has a head");
         self.advance(run)?;
@@ -352,6 +420,6 @@ impl Merge {
             aggregates.merge_states(&mut state, more).map_err(|e| Error::Record(e.0))?;
             self.advance(other)?;
         }
-        Ok(Some((decode(&key)?, state)))
+        Ok(Some((key, state)))
     }
 }

@@ -149,4 +149,6 @@ conformance!(
     window_joins,
     rank_ranges_and_offset,
     temporal_sort,
+    access_log_status,
+    access_log_top_paths,
 );

@@ -130,11 +130,6 @@ pub(super) fn source(
 ) -> Result<DataStream<Row>, SqlError> {
     let path = options.text("path").ok_or_else(|| options.error("needs a 'path' (a file or a directory)"))?;
     let monitor = options.duration("source.monitor-interval")?;
-    if path.starts_with("s3://") && monitor.is_some() {
-        return Err(options.error(
-            "'source.monitor-interval' on s3:// paths is not supported yet: read the objects once, or monitor a local directory",
-        ));
-    }
     if batch && monitor.is_some() {
         return Err(options
             .error("'source.monitor-interval' makes the table unbounded, and batch mode reads bounded tables only"));
