@@ -6,50 +6,14 @@
 //! well, at both parallelisms: the same rows, inserts only. `${DATA}` in a script is the absolute
 //! path of `tests/data`.
 
-use ferroflink_connectors::collect::CollectSink;
-use ferroflink_datastream::StreamExecutionEnvironment;
-use ferroflink_sql::format::RowPrinter;
-use ferroflink_sql::planner::Planner;
-use ferroflink_sql::{Effect, Session, parse_script};
+mod common;
+
 use std::collections::BTreeMap;
 
 /// Runs `text` as `ferroflink sql --format tsv` would, at `parallelism`: the TSV lines of the
 /// last statement's rows.
 fn run(text: &str, parallelism: usize) -> Vec<String> {
-    let mut session = Session::new();
-    let mut lines = Vec::new();
-    for statement in parse_script(text).expect("the script parses") {
-        let effect = session.execute(&statement).expect("the statement runs");
-        let env = StreamExecutionEnvironment::new();
-        env.set_parallelism(parallelism);
-        let planner = Planner::new(&session, env.clone()).expect("a planner");
-        match effect {
-            Effect::Job(inserts) => {
-                planner.inserts(&inserts).expect("the job plans");
-                env.execute("insert").expect("the job runs");
-            }
-            Effect::Query(query) => {
-                let planned = planner.query(&query).expect("the query plans");
-                let types = planned.scope.columns.iter().map(|c| c.ty.clone()).collect();
-                let printer = RowPrinter::new(types, planner.zone().clone());
-                let sink = CollectSink::new();
-                let rows = sink.results();
-                planned.stream.sink_to(sink);
-                env.execute("query").expect("the query runs");
-                lines = rows
-                    .take()
-                    .iter()
-                    .map(|row| {
-                        let mut line = String::new();
-                        printer.tsv(&mut line, row);
-                        line
-                    })
-                    .collect();
-            }
-            _ => {}
-        }
-    }
-    lines
+    common::run_tsv(text, parallelism, None)
 }
 
 /// The changelog applied: each row left, with how many times.

@@ -4,58 +4,13 @@
 //! batch and in streaming mode, at parallelism 1 and 4, with and without checkpoints; and the
 //! table read back gives the rows the golden listing holds, decoded here without engine code.
 
-use ferroflink_connectors::collect::CollectSink;
-use ferroflink_datastream::StreamExecutionEnvironment;
-use ferroflink_sql::format::RowPrinter;
-use ferroflink_sql::planner::Planner;
-use ferroflink_sql::{Effect, Session, parse_script};
+mod common;
+
+use common::run_tsv as run;
 use std::path::Path;
-use std::time::Duration;
 
 const SCRIPT: &str = include_str!("files/partitioned.sql");
 const GOLDEN: &str = include_str!("golden/partitioned.tsv");
-
-/// Runs `script` at `parallelism` (with checkpoints into `checkpoints` when given): the TSV rows of
-/// its last statement if it is a query.
-fn run(script: &str, parallelism: usize, checkpoints: Option<&Path>) -> Vec<String> {
-    let mut session = Session::new();
-    let mut lines = Vec::new();
-    for statement in parse_script(script).expect("the script parses") {
-        let effect = session.execute(&statement).expect("the statement runs");
-        let env = StreamExecutionEnvironment::new();
-        env.set_parallelism(parallelism);
-        if let Some(dir) = checkpoints {
-            env.enable_checkpointing(Duration::from_millis(20), &dir.display().to_string());
-        }
-        let planner = Planner::new(&session, env.clone()).expect("a planner");
-        match effect {
-            Effect::Job(inserts) => {
-                planner.inserts(&inserts).expect("the job plans");
-                env.execute("insert").expect("the job runs");
-            }
-            Effect::Query(query) => {
-                let planned = planner.query(&query).expect("the query plans");
-                let types = planned.scope.columns.iter().map(|c| c.ty.clone()).collect();
-                let printer = RowPrinter::new(types, planner.zone().clone());
-                let sink = CollectSink::new();
-                let rows = sink.results();
-                planned.stream.sink_to(sink);
-                env.execute("query").expect("the query runs");
-                lines = rows
-                    .take()
-                    .iter()
-                    .map(|row| {
-                        let mut line = String::new();
-                        printer.tsv(&mut line, row);
-                        line
-                    })
-                    .collect();
-            }
-            _ => {}
-        }
-    }
-    lines
-}
 
 /// What `out` holds, as the golden file lists it: `file<TAB>dir<TAB>line`, `success<TAB>dir`.
 fn listing(out: &Path) -> Vec<String> {

@@ -772,6 +772,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn partition_names_escape_as_hive_does_and_give_their_time() {
+        let mut dir = String::new();
+        escape_path_name(&mut dir, "a/b:c=d%e #f\u{1}");
+        assert_eq!(dir, "a%2Fb%3Ac%3Dd%25e %23f%01");
+        assert_eq!(unescape_path_name(&dir), "a/b:c=d%e #f\u{1}");
+        assert_eq!(unescape_path_name("100%"), "100%");
+        let keys = ["dt".to_string(), "hr".to_string()];
+        let hour = |dir: &str, pattern: Option<&str>| partition_time(dir, &keys, pattern, None);
+        let at = |s: &str| {
+            chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap().and_utc().timestamp_millis()
+        };
+        assert_eq!(hour("dt=2026-12-07/hr=10", Some("$dt $hr:00:00")), Ok(at("2026-12-07 10:00:00")));
+        assert_eq!(hour("dt=2026-12-07/hr=10", None), Ok(at("2026-12-07 00:00:00")));
+        let formatter = JavaPattern::new("yyyyMMdd HH").unwrap();
+        assert_eq!(
+            partition_time("dt=20261207/hr=09", &keys, Some("$dt $hr"), Some(&formatter)),
+            Ok(at("2026-12-07 09:00:00"))
+        );
+        assert!(
+            hour("dt=today/hr=10", Some("$dt $hr:00:00")).unwrap_err().contains("'today 10:00:00' is not a timestamp")
+        );
+    }
+
+    #[test]
     fn csv_lines_split_as_flink_reads_them() {
         let mut fields = Vec::new();
         let mut csv = CsvSplitter::new(b',', Some(b'"'));

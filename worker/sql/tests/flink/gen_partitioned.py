@@ -13,7 +13,6 @@ Needs: pip install apache-flink==2.3.0 (Java 17).
 
 import argparse
 import os
-import re
 import sys
 import tempfile
 
@@ -39,18 +38,10 @@ def listing(out):
 
 
 def run(script):
-    """Runs the script's statements (SETs as configuration), each INSERT to its end."""
+    """Runs the script's statements in batch mode."""
     from pyflink.table import EnvironmentSettings, TableEnvironment
 
-    t_env = TableEnvironment.create(EnvironmentSettings.in_batch_mode())
-    for stmt in run_sql.statements(script):
-        option = re.fullmatch(r"(?is)SET\s+'([^']*)'\s*=\s*'([^']*)'", stmt)
-        if option:
-            t_env.get_config().set(option.group(1), option.group(2))
-            continue
-        result = t_env.execute_sql(stmt)
-        if result.get_job_client() is not None:
-            result.wait()
+    run_sql.execute(TableEnvironment.create(EnvironmentSettings.in_batch_mode()), run_sql.statements(script))
 
 
 def main():

@@ -114,6 +114,19 @@ def fmt(value, data_type):
 KINDS = {0: "+I", 1: "-U", 2: "+U", 3: "-D"}
 
 
+def execute(t_env, stmts):
+    """Runs statements in order, each INSERT to its end; a SET is a configuration change (PyFlink's
+    execute_sql takes no SET)."""
+    for stmt in stmts:
+        option = re.fullmatch(r"(?is)SET\s+'([^']*)'\s*=\s*'([^']*)'", stmt)
+        if option:
+            t_env.get_config().set(option.group(1), option.group(2))
+            continue
+        result = t_env.execute_sql(stmt)
+        if result.get_job_client() is not None:
+            result.wait()
+
+
 def run(text, parallelism=1):
     """The changelog lines of the script's last statement, a query, run on Flink."""
     from pyflink.table import EnvironmentSettings, TableEnvironment
@@ -123,15 +136,7 @@ def run(text, parallelism=1):
     settings = EnvironmentSettings.in_batch_mode() if batch else EnvironmentSettings.in_streaming_mode()
     t_env = TableEnvironment.create(settings)
     t_env.get_config().set("parallelism.default", str(parallelism))
-    for stmt in stmts[:-1]:
-        # PyFlink's execute_sql takes no SET: the SQL client's SET is a configuration change.
-        option = re.fullmatch(r"(?is)SET\s+'([^']*)'\s*=\s*'([^']*)'", stmt)
-        if option:
-            t_env.get_config().set(option.group(1), option.group(2))
-            continue
-        result = t_env.execute_sql(stmt)
-        if result.get_job_client() is not None:
-            result.wait()
+    execute(t_env, stmts[:-1])
     result = t_env.execute_sql(stmts[-1])
     types = result.get_table_schema().get_field_data_types()
     lines = []
