@@ -7,6 +7,7 @@ use crate::keyed::KeyedStream;
 use crate::operators::{FilterOp, FlatMapOp, MapOp, ProcessOp};
 use ferroflink_connectors::collect::{CollectSink, Collected};
 use ferroflink_connectors::print::PrintSink;
+use ferroflink_core::keygroup::KeyGroupAssigner;
 use ferroflink_core::record::{Data, Key, NO_TIMESTAMP};
 use ferroflink_runtime::graph::stream_graph::{
     self, ChainingStrategy, Input, OperatorFactory, Partitioning, Producer, one_input,
@@ -107,6 +108,18 @@ impl<T: Data> DataStream<T> {
         let key: Arc<dyn Fn(&T) -> K + Send + Sync> = Arc::new(key);
         let stream = DataStream::from_input(self.env.clone(), self.input.clone().keyed(key.clone()));
         KeyedStream { stream, key }
+    }
+
+    /// [`DataStream::key_by`] where the exchange finds an element's key group with `key_group`
+    /// (given the key-group assigner), which must agree with `key`'s: for keys that are costly to
+    /// make, when their codec bytes can be written from the element in place.
+    pub fn key_by_with_groups<K: Key>(
+        &self,
+        key: impl Fn(&T) -> K + Send + Sync + 'static,
+        key_group: impl Fn(&T, &KeyGroupAssigner, &mut Vec<u8>) -> usize + Send + Sync + 'static,
+    ) -> KeyedStream<T, K> {
+        let input = self.input.clone().keyed_by_group(Arc::new(key_group));
+        KeyedStream { stream: DataStream::from_input(self.env.clone(), input), key: Arc::new(key) }
     }
 
     /// Merges streams of the same type.

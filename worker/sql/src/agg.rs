@@ -30,6 +30,21 @@ use std::time::Duration;
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct GroupKey(pub Vec<Value>);
 
+impl GroupKey {
+    /// `stream` keyed by its rows' columns `columns` (the exchange hashes them in place: a
+    /// `GroupKey`'s codec bytes are its values', as a slice's).
+    pub fn key_by(
+        stream: &ferroflink_datastream::DataStream<Row>,
+        columns: std::ops::Range<usize>,
+    ) -> ferroflink_datastream::KeyedStream<Row, GroupKey> {
+        let at = columns.clone();
+        stream.key_by_with_groups(
+            move |r: &Row| GroupKey(r.values[columns.clone()].to_vec()),
+            move |r: &Row, assigner, scratch| assigner.key_group(&r.values[at.clone()], scratch),
+        )
+    }
+}
+
 /// A group key is looked up by the values' slice (a derived `Hash` of the one field hashes it as
 /// the slice does), so a row's key columns find their group without a copy.
 impl std::borrow::Borrow<[Value]> for GroupKey {
@@ -798,5 +813,25 @@ impl KeyedProcessFunction<GroupKey, Row, Row> for TimeSort {
             ctx.collect(row);
         }
         state.clear(&key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_group_keys_group_is_its_columns_group() {
+        let assigner = ferroflink_core::keygroup::KeyGroupAssigner::new(128);
+        let rows = [
+            vec![Value::String("07".into()), Value::Int(200)],
+            vec![Value::Null, Value::BigInt(-3)],
+            vec![Value::String("x".repeat(100)), Value::Double(1.5)],
+        ];
+        let mut scratch = Vec::new();
+        for values in rows {
+            let whole = assigner.key_group(&GroupKey(values.clone()), &mut scratch);
+            assert_eq!(assigner.key_group(&values[..], &mut scratch), whole, "{values:?}");
+        }
     }
 }

@@ -13,14 +13,17 @@ use crate::chain::{ChainOperator, OneInput, TwoInput};
 use crate::context::RuntimeContext;
 use crate::metrics::TaskMetrics;
 use crate::operator::{Operator, TwoInputOperator};
-use crate::partition::{ChannelSender, PartitionWriter, RecordWriter, ShipStrategy, key_group_fn};
+use crate::partition::{ChannelSender, KeyGroupFn, PartitionWriter, RecordWriter, ShipStrategy};
 use crate::sink::{Sink, SinkOperator};
 use crate::source::{EnumeratorFactory, Source, SourceDriver, TypedSourceDriver, enumerator_factory};
 use crate::watermark::WatermarkStrategy;
 use ferroflink_core::clock::{Clock, SystemClock};
 use ferroflink_core::element::AnyBatch;
-use ferroflink_core::keygroup::DEFAULT_MAX_PARALLELISM;
+use ferroflink_core::keygroup::{DEFAULT_MAX_PARALLELISM, KeyGroupAssigner};
 use ferroflink_core::record::{Data, Key};
+
+/// The key group of a record's key, by the assigner of the job's max parallelism.
+pub type KeyGroupOf<T> = Arc<dyn Fn(&T, &KeyGroupAssigner, &mut Vec<u8>) -> usize + Send + Sync>;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -267,10 +270,21 @@ impl<T: Data> Input<T> {
     }
 
     /// Partitioned by `key`: each key's records go to the subtask owning its key group.
-    pub fn keyed<K: Key>(mut self, key: Arc<dyn Fn(&T) -> K + Send + Sync>) -> Input<T> {
+    pub fn keyed<K: Key>(self, key: Arc<dyn Fn(&T) -> K + Send + Sync>) -> Input<T> {
+        self.keyed_by_group(Arc::new(move |value: &T, assigner: &KeyGroupAssigner, scratch: &mut Vec<u8>| {
+            assigner.key_group(&key(value), scratch)
+        }))
+    }
+
+    /// Partitioned by key groups `key_group` gives a record (with the assigner of the job's max
+    /// parallelism): it must be the key group of the record's key, computed without making the key
+    /// (a key's codec bytes can often be written from the record in place).
+    pub fn keyed_by_group(mut self, key_group: KeyGroupOf<T>) -> Input<T> {
         self.partitioning = Partitioning::Hash;
         self.writer = Arc::new(move |strategy, channels, p| {
-            let kg = key_group_fn(key.clone(), p.max_parallelism);
+            let (assigner, key_group) = (KeyGroupAssigner::new(p.max_parallelism), key_group.clone());
+            let kg: KeyGroupFn<T> =
+                Arc::new(move |value: &T, scratch: &mut Vec<u8>| key_group(value, &assigner, scratch));
             Box::new(PartitionWriter::<T>::new(
                 channels,
                 strategy,

@@ -362,7 +362,7 @@ impl Planner<'_> {
         let uid =
             self.id(digest(&["group-aggregate", &pre.uid, &label, &format!("{agg_calls:?}"), &format!("{batch}")]));
         let aggregates = Aggregates { calls: agg_calls.clone().into() };
-        let keyed = pre.stream.key_by(move |r: &Row| GroupKey(r.values[..nkeys].to_vec()));
+        let keyed = GroupKey::key_by(&pre.stream, 0..nkeys);
         let stream = if batch && aggregates.mergeable() {
             // In bounded memory: spilling to disk.
             self.spill.register();
@@ -452,9 +452,7 @@ impl Planner<'_> {
         let uid = self.id(digest(&["window-aggregate", &pre.uid, &label, &format!("{agg_calls:?}")]));
         let aggregates = Aggregates { calls: agg_calls.clone().into() };
         let ty = time_type.clone();
-        let stream = pre
-            .stream
-            .key_by(move |r: &Row| GroupKey(r.values[..nkeys].to_vec()))
+        let stream = GroupKey::key_by(&pre.stream, 0..nkeys)
             .window(assigner)
             .aggregate_with(aggregates, move |key: &GroupKey, w: &TimeWindow, results: Result<Vec<Value>, String>| {
                 results.map(|results| {

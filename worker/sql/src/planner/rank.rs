@@ -315,9 +315,7 @@ impl Planner<'_> {
         );
         let label = format!("{}{label}", if window { "WindowRank" } else { "Rank" });
         let uid = self.id(digest(&["rank", &pre.uid, &label, &format!("{function:?}")]));
-        let stream = pre
-            .stream
-            .key_by(move |r: &Row| GroupKey(r.values[partition_at..partition_at + npartition].to_vec()))
+        let stream = GroupKey::key_by(&pre.stream, partition_at..partition_at + npartition)
             .process(function)
             .name(&label)
             .uid(&uid);
