@@ -4,8 +4,13 @@
 //! sorted by key, to a run file on local disk (`io.tmp.dirs`, zstd-compressed) and starts again.
 //! At the end of input, without runs the table's rows go out; with runs the remaining groups
 //! become the last run, and a merge of the runs by key folds each group's accumulators together
-//! and emits its row, so memory holds one group per run whatever the number of keys. Final rows
-//! go out in parts of [`EMIT_ROWS`], each downstream before the next is made.
+//! and emits its row, so memory holds one group per run whatever the number of keys (with more
+//! runs than its memory reads at once, groups of runs are merged into longer ones first). Final
+//! rows go out in parts of [`EMIT_ROWS`], each downstream before the next is made, and the final
+//! watermark after them (downstream operators of batch mode emit when it comes).
+//!
+//! Runs are ordered by the keys' codec bytes, so a key is one group across runs as it is in the
+//! table (values that are equal but encode differently, such as `0.0` and `-0.0`, stay apart).
 
 use crate::agg::{Acc, Aggregates, GroupKey, GroupState};
 use crate::value::{Row, RowKind, Value};
