@@ -363,7 +363,13 @@ fn validate_table(t: &mut CreateTable) -> Result<(), String> {
         }
     }
     for c in &t.partitioned_by {
-        find(t, c).ok_or_else(|| unknown(t, "the PARTITIONED BY", c))?;
+        let i = find(t, c).ok_or_else(|| unknown(t, "the PARTITIONED BY", c))?;
+        if !matches!(t.columns[i].kind, ColumnKind::Physical(_)) {
+            return Err(format!(
+                "the PARTITIONED BY column `{}` is computed or metadata; a table is partitioned by physical columns",
+                c.value
+            ));
+        }
     }
     Ok(())
 }

@@ -552,8 +552,8 @@ pub(super) fn sink(
     let printer =
         RowPrinter::new(columns.iter().map(|(_, t)| t.clone()).collect(), LocalZone::named("UTC").expect("UTC"));
     // Directories nest in the order of PARTITIONED BY.
-    let nesting: Vec<(String, usize)> =
-        partition_keys.iter().map(|k| (k.clone(), columns.iter().position(|(c, _)| c == k).unwrap_or(0))).collect();
+    let position = |k: &String| columns.iter().position(|(c, _)| c == k).expect("partition keys are checked columns");
+    let nesting: Vec<(String, usize)> = partition_keys.iter().map(|k| (k.clone(), position(k))).collect();
     let sink = sink.partitioned(move |row: &Row| {
         let mut dir = String::new();
         for (name, i) in &nesting {
