@@ -1,7 +1,8 @@
 //! Batch mode's `GROUP BY` in bounded memory: with 1 MiB of managed memory for 50,000 groups
 //! (some 15 MiB of them) each subtask spills sorted runs to disk and merges them at the end; the
 //! rows equal a computation here that shares no engine code, at parallelism 1 and 4. A spill
-//! directory that cannot be written fails the job naming the file and what to set.
+//! directory that cannot be written fails the job naming the file and what to set. Batch mode takes
+//! no periodic checkpoints.
 
 use ferroflink_connectors::collect::CollectSink;
 use ferroflink_datastream::StreamExecutionEnvironment;
@@ -104,4 +105,20 @@ fn a_group_by_larger_than_memory_spills_and_gives_every_group_once() {
     let error = run(&script(&tmp.join("missing").display().to_string()), 1).unwrap_err();
     assert!(error.contains("spill file") && error.contains("io.tmp.dirs"), "{error}");
     std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+#[test]
+fn batch_mode_takes_no_periodic_checkpoints() {
+    // The spilling aggregate keeps its groups outside the state backends until the end, so a
+    // checkpoint in the middle of a batch job could not hold them: as in Flink, there is none.
+    for (mode, periodic) in [("batch", false), ("streaming", true)] {
+        let mut session = Session::new();
+        for statement in parse_script(&format!("SET 'execution.runtime-mode' = '{mode}';")).unwrap() {
+            session.execute(&statement).unwrap();
+        }
+        let env = StreamExecutionEnvironment::new();
+        env.enable_checkpointing(std::time::Duration::from_millis(100), "/tmp/unused-checkpoints");
+        Planner::new(&session, env.clone()).unwrap();
+        assert_eq!(env.execution_settings().checkpoint.interval.is_some(), periodic, "{mode}");
+    }
 }

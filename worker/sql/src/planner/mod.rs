@@ -190,6 +190,16 @@ impl<'a> Planner<'a> {
     pub fn new(session: &'a Session, env: StreamExecutionEnvironment) -> Result<Planner<'a>, SqlError> {
         let zone = session.options().local_time_zone.as_deref().unwrap_or("UTC");
         let zone = LocalZone::named(zone).map_err(|e| SqlError { line: 1, column: 1, message: e })?;
+        if session.options().runtime_mode == crate::session::RuntimeMode::Batch {
+            // As in Flink's batch runtime: no periodic checkpoints (batch operators such as the
+            // spilling aggregate keep their input outside the state backends until the end);
+            // a failed batch job runs again from its beginning. The end still commits the sinks.
+            env.configure_checkpoints(|c| {
+                if c.interval.take().is_some() {
+                    tracing::warn!("batch mode takes no periodic checkpoints; the checkpoint interval is ignored");
+                }
+            });
+        }
         Ok(Planner {
             session,
             env,
