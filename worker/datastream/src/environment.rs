@@ -161,6 +161,12 @@ impl StreamExecutionEnvironment {
         }
         self.set_batch_size(job.batch_size);
         let c = &settings.checkpointing;
+        if c.interval.is_some() && c.dir.is_none() {
+            tracing::warn!(
+                "a checkpoint interval is set but no checkpoint storage, so no checkpoints are taken: set \
+                 execution.checkpointing.dir (state.checkpoints.dir, --checkpoint-dir)"
+            );
+        }
         self.configure_checkpoints(|config| {
             config.interval = c.interval.filter(|_| c.dir.is_some());
             config.dir = c.dir.clone();
