@@ -12,16 +12,21 @@ use std::io::Write;
 use std::process::{Command, Output};
 use support::moto::Moto;
 
-fn sql(moto: &Moto, endpoint: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ferroflink"))
+/// `ferroflink sql <args>` with the S3 settings of `moto` at `endpoint`.
+fn sql_command(moto: &Moto, endpoint: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ferroflink"));
+    command
         .arg("sql")
         .args(args)
         .env("FERROFLINK__S3__ENDPOINT", endpoint)
         .env("FERROFLINK__S3__PATH_STYLE", "true")
         .env("FERROFLINK__S3__REGION", "us-east-1")
-        .env("FERROFLINK__S3__CREDENTIALS_FILE", moto.credentials_file())
-        .output()
-        .expect("ferroflink runs")
+        .env("FERROFLINK__S3__CREDENTIALS_FILE", moto.credentials_file());
+    command
+}
+
+fn sql(moto: &Moto, endpoint: &str, args: &[&str]) -> Output {
+    sql_command(moto, endpoint, args).output().expect("ferroflink runs")
 }
 
 #[test]
@@ -108,11 +113,7 @@ fn a_partitioned_table_on_s3_gets_hive_directories_success_files_and_reads_back(
         dirs.dedup();
         marked.sort();
         assert_eq!(marked, dirs, "parallelism {parallelism}: a _SUCCESS object in each partition");
-        let read = format!("{table}SELECT id, hr, st FROM t;");
-        let out = sql(&moto, &moto.endpoint, &["-e", &read, "--format", "tsv", "-p", parallelism]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let mut rows: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect();
-        rows.sort();
+        let rows = rows_of(&moto, &format!("{table}SELECT id, hr, st FROM t;"), parallelism);
         assert_eq!(rows, expected_rows, "parallelism {parallelism}: the table read back");
     }
 }
@@ -204,13 +205,9 @@ fn a_monitored_s3_prefix_reads_each_new_object_once() {
         out.display()
     );
     let checkpoints = root.join("checkpoints");
-    let mut job = Command::new(env!("CARGO_BIN_EXE_ferroflink"))
-        .args(["sql", "-e", &script, "-p", "2", "--checkpoint-interval", "100ms", "--checkpoint-dir"])
-        .arg(&checkpoints)
-        .env("FERROFLINK__S3__ENDPOINT", &moto.endpoint)
-        .env("FERROFLINK__S3__PATH_STYLE", "true")
-        .env("FERROFLINK__S3__REGION", "us-east-1")
-        .env("FERROFLINK__S3__CREDENTIALS_FILE", moto.credentials_file())
+    let checkpoint_dir = checkpoints.display().to_string();
+    let flags = ["-e", &script, "-p", "2", "--checkpoint-interval", "100ms", "--checkpoint-dir", &checkpoint_dir];
+    let mut job = sql_command(&moto, &moto.endpoint, &flags)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

@@ -268,12 +268,8 @@ impl<T: Data> Source<T> for TextFileSource<T> {
 fn splits(path: &Path, s3: &S3Config) -> Result<Vec<FileSplit>> {
     let mut splits = Vec::new();
     if is_s3(path) {
-        // Every object under the prefix, hidden ones (a segment starting with `.` or `_`) left out.
-        let root = path.to_string_lossy().trim_end_matches('/').to_string();
-        for (key, len) in S3Storage::open(&root, s3)?.objects()? {
-            if !key.split('/').any(|segment| segment.starts_with(['.', '_'])) {
-                ranges(&format!("{root}/{key}"), 0, len, &mut splits);
-            }
+        for (object, len) in s3_objects(path, s3)? {
+            ranges(&object, 0, len, &mut splits);
         }
         return Ok(splits);
     }
@@ -282,6 +278,18 @@ fn splits(path: &Path, s3: &S3Config) -> Result<Vec<FileSplit>> {
         ranges(&f.to_string_lossy(), 0, len, &mut splits);
     }
     Ok(splits)
+}
+
+/// Every object under the `s3://` prefix `path` (its `s3://` location) and its size, hidden ones
+/// (a segment starting with `.` or `_`) left out.
+fn s3_objects(path: &Path, s3: &S3Config) -> Result<Vec<(String, u64)>> {
+    let root = path.to_string_lossy().trim_end_matches('/').to_string();
+    let objects = S3Storage::open(&root, s3)?.objects()?;
+    Ok(objects
+        .into_iter()
+        .filter(|(key, _)| !key.split('/').any(|segment| segment.starts_with(['.', '_'])))
+        .map(|(key, len)| (format!("{root}/{key}"), len))
+        .collect())
 }
 
 /// Cuts bytes `start..end` of `path` (`start` at a line start) into ranges of [`SPLIT_BYTES`]; a
@@ -328,20 +336,28 @@ impl MonitoringEnumerator {
         self.scanned = Some(Instant::now());
         let mut made = Vec::new();
         if is_s3(&self.path) {
-            // Objects appear whole (an upload is visible only once complete): each new key is
+            // Objects appear whole (an upload is visible only once complete): each new one is
             // read once, to its end.
-            let root = self.path.to_string_lossy().trim_end_matches('/').to_string();
-            for (key, len) in S3Storage::open(&root, &self.s3)?.objects()? {
-                let path = format!("{root}/{key}");
-                if key.split('/').any(|segment| segment.starts_with(['.', '_'])) || self.state.known.contains_key(&path)
-                {
-                    continue;
+            for (object, len) in s3_objects(&self.path, &self.s3)? {
+                if let std::collections::btree_map::Entry::Vacant(known) = self.state.known.entry(object) {
+                    ranges(known.key(), 0, len, &mut made);
+                    known.insert(len);
                 }
-                ranges(&path, 0, len, &mut made);
-                self.state.known.insert(path, len);
             }
+        } else {
+            self.scan_files(&mut made)?;
         }
-        for f in if is_s3(&self.path) { Vec::new() } else { files(&self.path)? } {
+        if !made.is_empty() {
+            tracing::info!(ranges = made.len(), dir = %self.path.display(), "new lines to read");
+        }
+        self.state.pending.extend(made);
+        Ok(())
+    }
+
+    /// Ranges of the new files of a local directory and of the complete lines appended to known
+    /// ones.
+    fn scan_files(&mut self, made: &mut Vec<FileSplit>) -> Result<()> {
+        for f in files(&self.path)? {
             let path = f.to_string_lossy().into_owned();
             let from = self.state.known.get(&path).copied().unwrap_or(0);
             let len = match std::fs::metadata(&f) {
@@ -356,19 +372,15 @@ impl MonitoringEnumerator {
             if compression(&path).is_some() {
                 // Read once, whole, when it appears.
                 if from == 0 {
-                    ranges(&path, 0, len, &mut made);
+                    ranges(&path, 0, len, made);
                     self.state.known.insert(path, len);
                 }
                 continue;
             }
             let Some(to) = end_of_last_line(&f, from, len)? else { continue };
-            ranges(&path, from, to, &mut made);
+            ranges(&path, from, to, made);
             self.state.known.insert(path, to);
         }
-        if !made.is_empty() {
-            tracing::info!(ranges = made.len(), dir = %self.path.display(), "new lines to read");
-        }
-        self.state.pending.extend(made);
         Ok(())
     }
 }

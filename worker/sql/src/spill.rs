@@ -270,12 +270,17 @@ impl Operator for BatchGroupAggregate {
     fn process_batch(&mut self, batch: Vec<Record<Row>>, _out: &mut Output<Row>) -> Result<()> {
         for Record { value: row, .. } in batch {
             let retract = !row.kind.is_accumulate();
-            let name = &self.name;
-            let fail = |e| Error::Record(format!("{name}: {e}"));
+            let (aggregates, name) = (&self.aggregates, &self.name);
+            let add = |state: &mut GroupState, values: &[Value]| {
+                aggregates
+                    .accumulate(&mut state.accs, values, retract)
+                    .map_err(|e| Error::Record(format!("{name}: {e}")))?;
+                state.rows += if retract { -1 } else { 1 };
+                Ok::<_, Error>(())
+            };
             match self.groups.get_mut(&row.values[..self.nkeys]) {
                 Some((state, size)) => {
-                    self.aggregates.accumulate(&mut state.accs, &row.values, retract).map_err(fail)?;
-                    state.rows += if retract { -1 } else { 1 };
+                    add(state, &row.values)?;
                     if self.growing {
                         let now = Self::size(&row.values[..self.nkeys], state);
                         self.used = self.used + now - (*size).min(now);
@@ -284,14 +289,12 @@ impl Operator for BatchGroupAggregate {
                 }
                 None => {
                     let mut state = GroupState { accs: self.aggregates.create(), rows: 0 };
-                    self.aggregates.accumulate(&mut state.accs, &row.values, retract).map_err(fail)?;
-                    state.rows += if retract { -1 } else { 1 };
+                    add(&mut state, &row.values)?;
                     let mut values = row.values;
                     values.truncate(self.nkeys);
                     let size = Self::size(&values, &state);
-                    let key = GroupKey(values);
                     self.used += size;
-                    self.groups.insert(key, (state, size));
+                    self.groups.insert(GroupKey(values), (state, size));
                 }
             }
             if self.used >= self.limit {

@@ -440,21 +440,23 @@ fn json_row(table: &Table, text: &str, fail_on_missing: bool, iso: bool, zone: &
     Ok(Row::insert(values))
 }
 
-/// How a row is written as a line of the table's format.
-fn encoder(table: &Table) -> impl Fn(&Row) -> String + Send + Sync + 'static {
+/// How a row is written as a line of the table's format: the row's columns at `positions`, the
+/// table's columns (a partitioned table's files leave its partition columns out).
+fn encoder(table: &Table, positions: Vec<usize>) -> impl Fn(&Row) -> String + Send + Sync + 'static {
     let printer =
         RowPrinter::new(table.columns.iter().map(|(_, t)| t.clone()).collect(), LocalZone::named("UTC").expect("UTC"));
     let (format, columns) = (table.format.clone(), table.columns.clone());
     move |row: &Row| {
         let mut line = String::new();
+        let values = positions.iter().map(|&p| &row.values[p]);
         match &format {
             Format::Raw => {
-                if let Some(Value::String(s)) = row.values.first() {
+                if let Some(Value::String(s)) = values.clone().next() {
                     line.push_str(s);
                 }
             }
             Format::Csv { delimiter, quote, null_literal, .. } => {
-                for (i, v) in row.values.iter().enumerate() {
+                for (i, v) in values.enumerate() {
                     if i > 0 {
                         line.push(*delimiter as char);
                     }
@@ -481,7 +483,7 @@ fn encoder(table: &Table) -> impl Fn(&Row) -> String + Send + Sync + 'static {
             }
             Format::Json { .. } => {
                 let mut object = serde_json::Map::new();
-                for (i, ((name, _), v)) in columns.iter().zip(&row.values).enumerate() {
+                for (i, ((name, _), v)) in columns.iter().zip(values).enumerate() {
                     let json = match v {
                         Value::Null => serde_json::Value::Null,
                         Value::Boolean(b) => serde_json::Value::Bool(*b),
@@ -522,15 +524,7 @@ pub(super) fn sink(
     let (data_columns, keys) = split_columns(options, columns, partition_keys)?;
     let data: Vec<usize> = (0..columns.len()).filter(|i| !keys.contains(i)).collect();
     let table = table(options, &data_columns)?;
-    let encode = encoder(&table);
-    let mut sink = if keys.is_empty() {
-        FileSink::new(&path, encode)
-    } else {
-        FileSink::new(&path, move |row: &Row| {
-            let values = data.iter().map(|&i| row.values[i].clone()).collect();
-            encode(&Row::insert(values))
-        })
-    };
+    let mut sink = FileSink::new(&path, encoder(&table, data));
     if let Some(bytes) = file_size {
         sink = sink.with_max_part_bytes(bytes as u64);
     }
