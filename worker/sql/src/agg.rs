@@ -11,18 +11,22 @@
 use crate::ast::DataType;
 use crate::decimal::Decimal;
 use crate::expr::{EvalError, integer_value};
+use crate::spill::{Fold, value_size};
 use crate::udf::AggregateUdf;
 use crate::value::{Row, RowKind, Value};
 use ferroflink_core::error::{Error, Result};
 use ferroflink_core::functions::AggregateFunction;
-use ferroflink_core::record::MAX_WATERMARK;
+use ferroflink_core::record::{MAX_WATERMARK, NO_TIMESTAMP};
 use ferroflink_datastream::{KeyedContext, KeyedProcessFunction};
 use ferroflink_runtime::context::RuntimeContext;
+use ferroflink_runtime::operator::Output;
 use ferroflink_state::ttl::StateTtlConfig;
 use ferroflink_state::{StateDescriptor, ValueState};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -758,6 +762,81 @@ impl KeyedProcessFunction<GroupKey, Row, Row> for TopN {
             state.clear(&key)?;
         }
         Ok(())
+    }
+}
+
+/// Batch mode's top-N of insert-only rows, in bounded memory ([`crate::spill::BatchFold`]): a
+/// partition's first `limit` rows, in order (of equal rows the earlier first, within a run); two
+/// states of a partition merge by order, cut to the limit. Partitioned by the columns
+/// `partition` (none for one partition: `ORDER BY .. LIMIT n`).
+pub struct TopNFold {
+    /// The order, the limit and the output.
+    pub top: TopN,
+    /// The partition columns.
+    pub partition: Range<usize>,
+    /// The operator's name, for errors.
+    pub name: Arc<str>,
+}
+
+/// An estimate of the heap bytes of `row`, itself included.
+pub(crate) fn row_size(values: &[Value]) -> usize {
+    std::mem::size_of::<Row>() + values.iter().map(value_size).sum::<usize>()
+}
+
+impl Fold for TopNFold {
+    type State = Vec<Row>;
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn key<'a>(&self, row: &'a Row) -> Option<Cow<'a, [Value]>> {
+        Some(Cow::Borrowed(&row.values[self.partition.clone()]))
+    }
+
+    fn create(&self) -> Vec<Row> {
+        Vec::new()
+    }
+
+    fn add(&self, rows: &mut Vec<Row>, row: Row) -> Result<usize> {
+        if !row.kind.is_accumulate() {
+            return Err(Error::Record(format!("{}: a batch top-N's input must be insert-only", self.name)));
+        }
+        let at = rows.partition_point(|r| self.top.cmp(r, &row) != Ordering::Greater);
+        if at >= self.top.limit {
+            return Ok(0);
+        }
+        let size = row_size(&row.values);
+        rows.insert(at, row);
+        let freed = if rows.len() > self.top.limit { rows.pop().map_or(0, |r| row_size(&r.values)) } else { 0 };
+        Ok(size.saturating_sub(freed))
+    }
+
+    fn size(&self, rows: &Vec<Row>) -> usize {
+        rows.iter().map(|r| row_size(&r.values)).sum()
+    }
+
+    fn merge(&self, rows: &mut Vec<Row>, other: Vec<Row>) -> Result<()> {
+        let mut merged = Vec::with_capacity((rows.len() + other.len()).min(self.top.limit));
+        let (mut a, mut b) = (std::mem::take(rows).into_iter().peekable(), other.into_iter().peekable());
+        while merged.len() < self.top.limit {
+            let first = match (a.peek(), b.peek()) {
+                (Some(x), Some(y)) => self.top.cmp(x, y) != Ordering::Greater,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
+            };
+            merged.push(if first { a.next() } else { b.next() }.expect("peeked"));
+        }
+        *rows = merged;
+        Ok(())
+    }
+
+    fn emit(&self, _key: GroupKey, rows: Vec<Row>, out: &mut Output<Row>) -> Result<usize> {
+        for (i, r) in rows.iter().enumerate() {
+            out.collect(self.top.out(RowKind::Insert, r, i + 1), NO_TIMESTAMP);
+        }
+        Ok(rows.len())
     }
 }
 

@@ -17,14 +17,17 @@
 
 use crate::agg::GroupKey;
 use crate::expr::Expr;
+use crate::spill::{Fold, value_size};
 use crate::value::{Row, RowKind, Value};
 use ferroflink_core::error::{Error, Result};
-use ferroflink_core::record::MAX_WATERMARK;
+use ferroflink_core::record::{MAX_WATERMARK, NO_TIMESTAMP};
 use ferroflink_datastream::{KeyedCoProcessFunction, KeyedContext};
 use ferroflink_runtime::context::RuntimeContext;
+use ferroflink_runtime::operator::Output;
 use ferroflink_state::ttl::StateTtlConfig;
 use ferroflink_state::{StateDescriptor, ValueState};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::time::Duration;
@@ -96,6 +99,40 @@ impl JoinShape {
         let Some(residual) = &self.residual else { return Ok(true) };
         let joined = if left { self.pair(Some(row), Some(other)) } else { self.pair(Some(other), Some(row)) };
         residual.eval_bool(&joined).map(|b| b == Some(true)).map_err(|e| Error::Record(format!("{}: {e}", self.name)))
+    }
+
+    /// A complete key's result (batch mode): each pair of a left and a right row the residual
+    /// condition accepts, then on an outer side each row without a match padded with NULLs; to
+    /// `emit` with how many times it comes (at least once).
+    fn final_rows(
+        &self,
+        lefts: &[Entry],
+        rights: &[Entry],
+        null_key: bool,
+        mut emit: impl FnMut(Vec<Value>, i64),
+    ) -> Result<()> {
+        let mut right_matched = vec![false; rights.len()];
+        for l in lefts {
+            let mut matched = false;
+            for (j, r) in rights.iter().enumerate() {
+                if !null_key && self.accepts(&l.values, &r.values, true)? {
+                    matched = true;
+                    right_matched[j] = true;
+                    emit(self.pair(Some(&l.values), Some(&r.values)), l.count * r.count);
+                }
+            }
+            if !matched && self.kind.outer(true) {
+                emit(self.pair(Some(&l.values), None), l.count);
+            }
+        }
+        if self.kind.outer(false) {
+            for (r, matched) in rights.iter().zip(right_matched) {
+                if !matched {
+                    emit(self.pair(None, Some(&r.values)), r.count);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// `row` of side `left` joined with `other` (NULLs without one), `times` times.
@@ -246,29 +283,98 @@ impl KeyedCoProcessFunction<GroupKey, Row, Row, Row> for RegularJoin {
         let key = ctx.key().clone();
         let (lefts, rights) = (sides.0.get(&key)?.unwrap_or_default(), sides.1.get(&key)?.unwrap_or_default());
         let null_key = key.0.iter().any(Value::is_null);
-        let mut right_matched = vec![false; rights.len()];
-        for l in &lefts {
-            let mut matched = false;
-            for (j, r) in rights.iter().enumerate() {
-                if !null_key && self.shape.accepts(&l.values, &r.values, true)? {
-                    matched = true;
-                    right_matched[j] = true;
-                    self.shape.emit(ctx, RowKind::Insert, &l.values, Some(&r.values), true, l.count * r.count);
-                }
+        self.shape.final_rows(&lefts, &rights, null_key, |values, times| {
+            for _ in 1..times {
+                ctx.collect(Row { kind: RowKind::Insert, values: values.clone() });
             }
-            if !matched && self.shape.kind.outer(true) {
-                self.shape.emit(ctx, RowKind::Insert, &l.values, None, true, l.count);
-            }
-        }
-        if self.shape.kind.outer(false) {
-            for (r, matched) in rights.iter().zip(right_matched) {
-                if !matched {
-                    self.shape.emit(ctx, RowKind::Insert, &r.values, None, false, r.count);
-                }
-            }
-        }
+            ctx.collect(Row { kind: RowKind::Insert, values });
+        })?;
         sides.0.clear(&key)?;
         sides.1.clear(&key)
+    }
+}
+
+/// Batch mode's regular join of two insert-only inputs in bounded memory
+/// ([`crate::spill::BatchFold`], a sort-merge join): its input is both sides' rows in one stream,
+/// each `[key.., side, row..]` (`side` TRUE on the left), and a key's state its rows of each side,
+/// joined once the key is complete. A row with a NULL key matches nothing: it goes out at once,
+/// padded with NULLs, if its side is outer.
+pub struct JoinFold {
+    /// The join type and condition.
+    pub shape: JoinShape,
+    /// The key columns.
+    pub nkeys: usize,
+}
+
+impl JoinFold {
+    /// The side (left or not) of an input row, and its row.
+    fn split(&self, mut row: Row) -> (bool, Vec<Value>) {
+        let left = row.values[self.nkeys] == Value::Boolean(true);
+        row.values.drain(..=self.nkeys);
+        (left, row.values)
+    }
+}
+
+impl Fold for JoinFold {
+    /// The left rows, the right rows.
+    type State = (Vec<Entry>, Vec<Entry>);
+
+    fn name(&self) -> &str {
+        &self.shape.name
+    }
+
+    fn key<'a>(&self, row: &'a Row) -> Option<Cow<'a, [Value]>> {
+        let key = &row.values[..self.nkeys];
+        (!key.iter().any(Value::is_null)).then_some(Cow::Borrowed(key))
+    }
+
+    fn unkeyed(&self, row: Row, out: &mut Output<Row>) -> Result<()> {
+        let (left, values) = self.split(row);
+        if self.shape.kind.outer(left) {
+            let values = if left { self.shape.pair(Some(&values), None) } else { self.shape.pair(None, Some(&values)) };
+            out.collect(Row { kind: RowKind::Insert, values }, NO_TIMESTAMP);
+        }
+        Ok(())
+    }
+
+    fn create(&self) -> Self::State {
+        (Vec::new(), Vec::new())
+    }
+
+    fn add(&self, (lefts, rights): &mut Self::State, row: Row) -> Result<usize> {
+        if !row.kind.is_accumulate() {
+            return Err(Error::Record(format!("{}: a batch join's inputs must be insert-only", self.shape.name)));
+        }
+        let (left, values) = self.split(row);
+        let size = std::mem::size_of::<Entry>() + values.iter().map(value_size).sum::<usize>();
+        (if left { lefts } else { rights }).push(Entry { values, count: 1, matches: 0 });
+        Ok(size)
+    }
+
+    fn size(&self, (lefts, rights): &Self::State) -> usize {
+        lefts
+            .iter()
+            .chain(rights)
+            .map(|e| std::mem::size_of::<Entry>() + e.values.iter().map(value_size).sum::<usize>())
+            .sum()
+    }
+
+    fn merge(&self, (lefts, rights): &mut Self::State, (more_lefts, more_rights): Self::State) -> Result<()> {
+        lefts.extend(more_lefts);
+        rights.extend(more_rights);
+        Ok(())
+    }
+
+    fn emit(&self, _key: GroupKey, (lefts, rights): Self::State, out: &mut Output<Row>) -> Result<usize> {
+        let mut emitted = 0;
+        self.shape.final_rows(&lefts, &rights, false, |values, times| {
+            for _ in 1..times {
+                out.collect(Row { kind: RowKind::Insert, values: values.clone() }, NO_TIMESTAMP);
+            }
+            out.collect(Row { kind: RowKind::Insert, values }, NO_TIMESTAMP);
+            emitted += times as usize;
+        })?;
+        Ok(emitted)
     }
 }
 

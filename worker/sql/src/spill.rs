@@ -1,13 +1,19 @@
-//! Batch mode's `GROUP BY` in bounded memory (Flink's hash aggregate with its fallback to sort):
-//! each subtask aggregates into a hash table until the table's estimated size reaches its share
-//! of the job's managed memory (`taskmanager.memory.managed.size`), then writes the groups,
-//! sorted by key, to a run file on local disk (`io.tmp.dirs`, zstd-compressed) and starts again.
-//! At the end of input, without runs the table's rows go out; with runs the remaining groups
-//! become the last run, and a merge of the runs by key folds each group's accumulators together
-//! and emits its row, so memory holds one group per run whatever the number of keys (with more
-//! runs than its memory reads at once, groups of runs are merged into longer ones first). Final
-//! rows go out in parts of [`EMIT_ROWS`], each downstream before the next is made, and the final
+//! Batch mode's keyed operators in bounded memory (Flink's hash aggregate with its fallback to
+//! sort, and its sort-merge join): a [`Fold`] says what a key's state is, how a row is added to
+//! it, how two states of one key merge and what a state emits at the end. [`BatchFold`] runs one:
+//! each subtask folds rows into a hash table until the table's estimated size reaches its share
+//! of the job's managed memory (`taskmanager.memory.managed.size`), then writes the states, sorted
+//! by key, to a run file on local disk (`io.tmp.dirs`, zstd-compressed) and starts again. At the
+//! end of input, without runs the table's states are emitted; with runs the remaining states
+//! become the last run, and a merge of the runs by key folds each key's states together and emits
+//! them, so memory holds one key's state per run whatever the number of keys (with more runs than
+//! its memory reads at once, groups of runs are merged into longer ones first). Final rows go out
+//! in parts of about [`EMIT_ROWS`], each downstream before the next is made, and the final
 //! watermark after them (downstream operators of batch mode emit when it comes).
+//!
+//! The folds: `GROUP BY` and `SELECT DISTINCT` ([`GroupFold`]), top-N and deduplication
+//! ([`crate::agg::TopNFold`]: a key's first N rows, merged by order), and the regular join
+//! ([`crate::join::JoinFold`]: a key's rows of both sides, joined when the key is complete).
 //!
 //! Runs are ordered by the keys' codec bytes, so a key is one group across runs as it is in the
 //! table (values that are equal but encode differently, such as `0.0` and `-0.0`, stay apart).
@@ -19,6 +25,9 @@ use ferroflink_core::error::{Error, Result};
 use ferroflink_core::record::{MAX_WATERMARK, NO_TIMESTAMP, Record, Timestamp};
 use ferroflink_runtime::context::RuntimeContext;
 use ferroflink_runtime::operator::{Operator, Output};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, hash_map};
 use std::fs::File;
@@ -36,12 +45,8 @@ pub const EMIT_ROWS: usize = 4096;
 /// The least a subtask gets, however many share the memory.
 const MIN_SHARE: usize = 1 << 20;
 
-/// Bytes a group costs beyond its keys' and accumulators' contents: its slot in the hash table
-/// (at 7/8 load, and up to half empty after the table doubled), the allocator's rounding.
-const GROUP_OVERHEAD: usize = std::mem::size_of::<(GroupKey, (GroupState, usize))>() * 2 + 32;
-
-/// The part of a subtask's share its hash table may fill: a spill sorts a copy of its groups'
-/// keys and states beside it.
+/// The part of a subtask's share its hash table may fill: a spill sorts a copy of its keys and
+/// states beside it.
 const TABLE_SHARE: f64 = 0.6;
 
 /// A job's managed memory, shared by the operators that spill: each registers when it is
@@ -71,47 +76,136 @@ impl SpillBudget {
     }
 }
 
-/// See the module documentation. The input's first `nkeys` columns are the group keys.
-pub struct BatchGroupAggregate {
+/// What a [`BatchFold`] keeps per key: see the module documentation.
+pub trait Fold: Send + 'static {
+    /// A key's state.
+    type State: Serialize + DeserializeOwned + Send;
+
+    /// The operator's name, for errors and logs.
+    fn name(&self) -> &str;
+
+    /// The key of `row`, or `None` when it belongs to no key (then [`Fold::unkeyed`] takes it).
+    fn key<'a>(&self, row: &'a Row) -> Option<Cow<'a, [Value]>>;
+
+    /// A row of no key, as it comes.
+    fn unkeyed(&self, _row: Row, _out: &mut Output<Row>) -> Result<()> {
+        Ok(())
+    }
+
+    /// The state of a key without rows.
+    fn create(&self) -> Self::State;
+
+    /// Adds `row` to `state`; the bytes `state` grew by (an estimate).
+    fn add(&self, state: &mut Self::State, row: Row) -> Result<usize>;
+
+    /// An estimate of the heap bytes of `state`.
+    fn size(&self, state: &Self::State) -> usize;
+
+    /// Folds `other`, a later state of the same key, into `state`.
+    fn merge(&self, state: &mut Self::State, other: Self::State) -> Result<()>;
+
+    /// Emits the rows of a complete key; how many.
+    fn emit(&self, key: GroupKey, state: Self::State, out: &mut Output<Row>) -> Result<usize>;
+}
+
+/// `GROUP BY` (and `SELECT DISTINCT`, without aggregates): a group's accumulators, the input's
+/// first `nkeys` columns its key.
+pub struct GroupFold {
     aggregates: Aggregates,
     nkeys: usize,
     name: Arc<str>,
-    budget: Arc<SpillBudget>,
     /// Whether a group's accumulators grow with its rows (`DISTINCT`, retractable `MIN`/`MAX`):
     /// then its size is measured again after each row.
     growing: bool,
+}
+
+impl GroupFold {
+    /// An aggregate of `aggregates` (which must be [`Aggregates::mergeable`]) per key of the first
+    /// `nkeys` columns.
+    pub fn new(aggregates: Aggregates, nkeys: usize, name: Arc<str>) -> Self {
+        let growing = aggregates.calls.iter().any(|c| c.distinct || c.retracts);
+        GroupFold { aggregates, nkeys, name, growing }
+    }
+
+    fn fail(&self, e: impl std::fmt::Display) -> Error {
+        Error::Record(format!("{}: {e}", self.name))
+    }
+}
+
+impl Fold for GroupFold {
+    type State = GroupState;
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn key<'a>(&self, row: &'a Row) -> Option<Cow<'a, [Value]>> {
+        Some(Cow::Borrowed(&row.values[..self.nkeys]))
+    }
+
+    fn create(&self) -> GroupState {
+        GroupState { accs: self.aggregates.create(), rows: 0 }
+    }
+
+    fn add(&self, state: &mut GroupState, row: Row) -> Result<usize> {
+        let retract = !row.kind.is_accumulate();
+        let before = if self.growing { self.size(state) } else { 0 };
+        self.aggregates.accumulate(&mut state.accs, &row.values, retract).map_err(|e| self.fail(e))?;
+        state.rows += if retract { -1 } else { 1 };
+        Ok(if self.growing { self.size(state).saturating_sub(before) } else { 0 })
+    }
+
+    fn size(&self, state: &GroupState) -> usize {
+        state.accs.iter().map(acc_size).sum()
+    }
+
+    fn merge(&self, state: &mut GroupState, other: GroupState) -> Result<()> {
+        self.aggregates.merge_states(state, other).map_err(|e| self.fail(e))
+    }
+
+    fn emit(&self, key: GroupKey, state: GroupState, out: &mut Output<Row>) -> Result<usize> {
+        if state.rows <= 0 {
+            return Ok(0);
+        }
+        let mut values = key.0;
+        values.extend(self.aggregates.results(&state.accs).map_err(|e| self.fail(e))?);
+        out.collect(Row { kind: RowKind::Insert, values }, NO_TIMESTAMP);
+        Ok(1)
+    }
+}
+
+/// See the module documentation.
+pub struct BatchFold<F: Fold> {
+    fold: F,
+    budget: Arc<SpillBudget>,
     /// The subtask's share of the managed memory, and what its hash table may fill of it.
     share: usize,
     limit: usize,
-    /// Groups in memory with their estimated sizes, and the sum of those.
-    groups: HashMap<GroupKey, (GroupState, usize)>,
+    /// States in memory, and the estimate of their bytes.
+    states: HashMap<GroupKey, F::State>,
     used: usize,
     runs: Vec<PathBuf>,
     subtask: usize,
-    /// While finishing: the rows still to come.
-    emitting: Option<Emitting>,
+    /// While finishing: the states still to emit.
+    emitting: Option<Emitting<F::State>>,
 }
 
-enum Emitting {
-    Memory(hash_map::IntoIter<GroupKey, (GroupState, usize)>),
-    Merge(Merge),
+enum Emitting<S> {
+    Memory(hash_map::IntoIter<GroupKey, S>),
+    Merge(Merge<S>),
     /// Every row and the final watermark went out.
     Done,
 }
 
-impl BatchGroupAggregate {
-    /// An aggregate of `aggregates` per key of the first `nkeys` columns, with memory from `budget`.
-    pub fn new(aggregates: Aggregates, nkeys: usize, name: Arc<str>, budget: Arc<SpillBudget>) -> Self {
-        let growing = aggregates.calls.iter().any(|c| c.distinct || c.retracts);
-        BatchGroupAggregate {
-            aggregates,
-            nkeys,
-            name,
+impl<F: Fold> BatchFold<F> {
+    /// `fold` with memory from `budget`.
+    pub fn new(fold: F, budget: Arc<SpillBudget>) -> Self {
+        BatchFold {
+            fold,
             budget,
-            growing,
             share: usize::MAX,
             limit: usize::MAX,
-            groups: HashMap::new(),
+            states: HashMap::new(),
             used: 0,
             runs: Vec::new(),
             subtask: 0,
@@ -119,24 +213,20 @@ impl BatchGroupAggregate {
         }
     }
 
-    fn fail(&self, e: impl std::fmt::Display) -> Error {
-        Error::Record(format!("{}: {e}", self.name))
-    }
+    /// Bytes a key costs beyond its values' and state's contents: its slot in the hash table (at
+    /// 7/8 load, and up to half empty after the table doubled), the allocator's rounding.
+    const KEY_OVERHEAD: usize = std::mem::size_of::<(GroupKey, F::State)>() * 2 + 32;
 
-    fn size(key: &[Value], state: &GroupState) -> usize {
-        GROUP_OVERHEAD + key.iter().map(value_size).sum::<usize>() + state.accs.iter().map(acc_size).sum::<usize>()
-    }
-
-    /// Writes the groups in memory, sorted by key, to a new run.
+    /// Writes the states in memory, sorted by key, to a new run.
     fn spill(&mut self) -> Result<()> {
         // Taken, so the table's memory goes with it (a drained table keeps its capacity).
-        let mut entries: Vec<(Vec<u8>, GroupState)> = Vec::with_capacity(self.groups.len());
-        for (key, (state, _)) in std::mem::take(&mut self.groups) {
+        let mut entries: Vec<(Vec<u8>, F::State)> = Vec::with_capacity(self.states.len());
+        for (key, state) in std::mem::take(&mut self.states) {
             entries.push((encode(&key)?, state));
         }
         self.used = 0;
         entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        tracing::debug!(groups = entries.len(), "{}: spilling", self.name);
+        tracing::debug!(keys = entries.len(), "{}: spilling", self.fold.name());
         let mut run = RunWriter::create(&self.budget.dir, self.subtask)?;
         for (key, state) in &entries {
             run.write(key, state)?;
@@ -152,7 +242,7 @@ impl BatchGroupAggregate {
             let merged: Vec<PathBuf> = self.runs.drain(..fan_in).collect();
             let mut merge = Merge::open(&merged)?;
             let mut run = RunWriter::create(&self.budget.dir, self.subtask)?;
-            while let Some((key, state)) = merge.next(&self.aggregates)? {
+            while let Some((key, state)) = merge.next(&self.fold)? {
                 run.write(&key, &state)?;
             }
             drop(merge);
@@ -160,13 +250,6 @@ impl BatchGroupAggregate {
             self.runs.push(run.finish()?);
         }
         Ok(())
-    }
-
-    /// The output row of a group.
-    fn row(&self, key: GroupKey, state: &GroupState) -> Result<Row> {
-        let mut values = key.0;
-        values.extend(self.aggregates.results(&state.accs).map_err(|e| self.fail(e))?);
-        Ok(Row { kind: RowKind::Insert, values })
     }
 }
 
@@ -199,7 +282,7 @@ impl RunWriter {
         Ok(RunWriter { out, path, bytes: Vec::new() })
     }
 
-    fn write(&mut self, key: &[u8], state: &GroupState) -> Result<()> {
+    fn write(&mut self, key: &[u8], state: &impl Serialize) -> Result<()> {
         self.bytes.clear();
         ferroflink_core::codec::encode_into(state, &mut self.bytes)?;
         for bytes in [key, &self.bytes] {
@@ -221,7 +304,7 @@ impl RunWriter {
 fn spill_error(what: &str, path: &Path, e: std::io::Error) -> Error {
     Error::io(
         format!(
-            "cannot {what} spill file '{}' of a batch aggregation (set 'io.tmp.dirs' to a directory with room, or \
+            "cannot {what} spill file '{}' of a batch operator (set 'io.tmp.dirs' to a directory with room, or \
              'taskmanager.memory.managed.size' higher to spill less)",
             path.display()
         ),
@@ -230,7 +313,7 @@ fn spill_error(what: &str, path: &Path, e: std::io::Error) -> Error {
 }
 
 /// An estimate of the heap bytes of `v`, itself included.
-fn value_size(v: &Value) -> usize {
+pub(crate) fn value_size(v: &Value) -> usize {
     std::mem::size_of::<Value>()
         + match v {
             Value::String(s) => s.len(),
@@ -256,7 +339,7 @@ fn acc_size(acc: &Acc) -> usize {
         }
 }
 
-impl Operator for BatchGroupAggregate {
+impl<F: Fold> Operator for BatchFold<F> {
     type In = Row;
     type Out = Row;
 
@@ -267,35 +350,21 @@ impl Operator for BatchGroupAggregate {
         Ok(())
     }
 
-    fn process_batch(&mut self, batch: Vec<Record<Row>>, _out: &mut Output<Row>) -> Result<()> {
+    fn process_batch(&mut self, batch: Vec<Record<Row>>, out: &mut Output<Row>) -> Result<()> {
         for Record { value: row, .. } in batch {
-            let retract = !row.kind.is_accumulate();
-            let (aggregates, name) = (&self.aggregates, &self.name);
-            let add = |state: &mut GroupState, values: &[Value]| {
-                aggregates
-                    .accumulate(&mut state.accs, values, retract)
-                    .map_err(|e| Error::Record(format!("{name}: {e}")))?;
-                state.rows += if retract { -1 } else { 1 };
-                Ok::<_, Error>(())
+            let Some(key) = self.fold.key(&row) else {
+                self.fold.unkeyed(row, out)?;
+                continue;
             };
-            match self.groups.get_mut(&row.values[..self.nkeys]) {
-                Some((state, size)) => {
-                    add(state, &row.values)?;
-                    if self.growing {
-                        let now = Self::size(&row.values[..self.nkeys], state);
-                        self.used = self.used + now - (*size).min(now);
-                        *size = now;
-                    }
-                }
-                None => {
-                    let mut state = GroupState { accs: self.aggregates.create(), rows: 0 };
-                    add(&mut state, &row.values)?;
-                    let mut values = row.values;
-                    values.truncate(self.nkeys);
-                    let size = Self::size(&values, &state);
-                    self.used += size;
-                    self.groups.insert(GroupKey(values), (state, size));
-                }
+            if let Some(state) = self.states.get_mut(&*key) {
+                drop(key);
+                self.used += self.fold.add(state, row)?;
+            } else {
+                let key = GroupKey(key.into_owned());
+                let mut state = self.fold.create();
+                self.fold.add(&mut state, row)?;
+                self.used += Self::KEY_OVERHEAD + key.0.iter().map(value_size).sum::<usize>() + self.fold.size(&state);
+                self.states.insert(key, state);
             }
             if self.used >= self.limit {
                 self.spill()?;
@@ -316,12 +385,12 @@ impl Operator for BatchGroupAggregate {
     fn finish(&mut self, out: &mut Output<Row>) -> Result<()> {
         if self.emitting.is_none() {
             self.emitting = Some(if self.runs.is_empty() {
-                Emitting::Memory(std::mem::take(&mut self.groups).into_iter())
+                Emitting::Memory(std::mem::take(&mut self.states).into_iter())
             } else {
-                if !self.groups.is_empty() {
+                if !self.states.is_empty() {
                     self.spill()?;
                 }
-                tracing::info!(runs = self.runs.len(), "{}: merging the spilled groups", self.name);
+                tracing::info!(runs = self.runs.len(), "{}: merging the spilled runs", self.fold.name());
                 self.reduce_runs((self.share / RUN_BUFFER).clamp(MIN_FAN_IN, 256))?;
                 Emitting::Merge(Merge::open(&self.runs)?)
             });
@@ -329,8 +398,8 @@ impl Operator for BatchGroupAggregate {
         let mut emitted = 0;
         while emitted < EMIT_ROWS {
             let next = match self.emitting.as_mut().expect("set above") {
-                Emitting::Memory(groups) => groups.next().map(|(k, (s, _))| (k, s)),
-                Emitting::Merge(merge) => match merge.next(&self.aggregates).map_err(|e| self.fail(e))? {
+                Emitting::Memory(states) => states.next(),
+                Emitting::Merge(merge) => match merge.next(&self.fold)? {
                     Some((key, state)) => Some((decode(&key)?, state)),
                     None => None,
                 },
@@ -341,10 +410,7 @@ impl Operator for BatchGroupAggregate {
                 out.emit_watermark(MAX_WATERMARK);
                 break;
             };
-            if state.rows > 0 {
-                out.collect(self.row(key, &state)?, NO_TIMESTAMP);
-                emitted += 1;
-            }
+            emitted += self.fold.emit(key, state, out)?;
         }
         Ok(())
     }
@@ -369,7 +435,7 @@ struct RunReader {
 
 impl RunReader {
     /// The next `(key bytes, state)`, or `None` at the end of the run.
-    fn next(&mut self) -> Result<Option<(Vec<u8>, GroupState)>> {
+    fn next<S: DeserializeOwned>(&mut self) -> Result<Option<(Vec<u8>, S)>> {
         let read = |e| spill_error("read", &self.path, e);
         let mut len = [0u8; 4];
         match self.input.read_exact(&mut len) {
@@ -386,16 +452,16 @@ impl RunReader {
 }
 
 /// The k-way merge of the runs by key.
-struct Merge {
+struct Merge<S> {
     runs: Vec<RunReader>,
-    /// Each run's next group.
-    heads: Vec<Option<GroupState>>,
+    /// Each run's next state.
+    heads: Vec<Option<S>>,
     /// The runs by their next key, smallest first.
     order: BinaryHeap<Reverse<(Vec<u8>, usize)>>,
 }
 
-impl Merge {
-    fn open(paths: &[PathBuf]) -> Result<Merge> {
+impl<S: DeserializeOwned> Merge<S> {
+    fn open(paths: &[PathBuf]) -> Result<Merge<S>> {
         let mut merge = Merge { runs: Vec::new(), heads: Vec::new(), order: BinaryHeap::new() };
         for (i, path) in paths.iter().enumerate() {
             let file = File::open(path).map_err(|e| spill_error("open", path, e))?;
@@ -417,15 +483,15 @@ impl Merge {
         Ok(())
     }
 
-    /// The next group (its key's bytes), its states from every run merged.
-    fn next(&mut self, aggregates: &Aggregates) -> Result<Option<(Vec<u8>, GroupState)>> {
+    /// The next key (its bytes), its states from every run merged.
+    fn next<F: Fold<State = S>>(&mut self, fold: &F) -> Result<Option<(Vec<u8>, S)>> {
         let Some(Reverse((key, run))) = self.order.pop() else { return Ok(None) };
         let mut state = self.heads[run].take().expect("a run in the order has a head");
         self.advance(run)?;
         while self.order.peek().is_some_and(|Reverse((k, _))| *k == key) {
             let Reverse((_, other)) = self.order.pop().expect("peeked");
             let more = self.heads[other].take().expect("a run in the order has a head");
-            aggregates.merge_states(&mut state, more).map_err(|e| Error::Record(e.0))?;
+            fold.merge(&mut state, more)?;
             self.advance(other)?;
         }
         Ok(Some((key, state)))

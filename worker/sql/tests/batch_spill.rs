@@ -1,28 +1,58 @@
-//! Batch mode's `GROUP BY` in bounded memory: with 1 MiB of managed memory for 50,000 groups
-//! (some 15 MiB of them) each subtask spills sorted runs to disk and merges them at the end; the
-//! rows equal a computation here that shares no engine code, at parallelism 1 and 4. A spill
-//! directory that cannot be written fails the job naming the file and what to set. Batch mode takes
-//! no periodic checkpoints.
+//! Batch mode's keyed operators in bounded memory: with 1 MiB of managed memory, a `GROUP BY` of
+//! 50,000 groups (some 15 MiB of them), a top-3 of 50,000 partitions and a full outer join of
+//! 200,000 rows with 60,000 each spill sorted runs to disk and merge them at the end; the rows
+//! equal a computation here that shares no engine code, at parallelism 1 and 4, and no spill file
+//! is left. A spill directory that cannot be written fails the job naming the file and what to
+//! set. Batch mode takes no periodic checkpoints.
 
 use ferroflink_connectors::collect::CollectSink;
 use ferroflink_datastream::StreamExecutionEnvironment;
 use ferroflink_sql::planner::Planner;
 use ferroflink_sql::{Effect, Session, parse_script};
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
 const ROWS: i64 = 200_000;
 const GROUPS: i64 = 50_000;
 
-fn script(tmp: &str) -> String {
+/// Batch mode, 1 MiB of managed memory spilling into `tmp`, and table `t` of ids 1 to [`ROWS`].
+fn preamble(tmp: &Path) -> String {
     format!(
         "SET 'execution.runtime-mode' = 'batch';
          SET 'taskmanager.memory.managed.size' = '1m';
-         SET 'io.tmp.dirs' = '{tmp}';
+         SET 'io.tmp.dirs' = '{}';
          CREATE TABLE t (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '{ROWS}', 'rows-per-second' = '100000000',
-           'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '{ROWS}');
-         SELECT CONCAT('key-', CAST(MOD(id * 7919, {GROUPS}) AS STRING)) AS k, COUNT(*), SUM(id), MIN(id),
-           MAX(id), COUNT(DISTINCT MOD(id, 7)) FROM t GROUP BY CONCAT('key-', CAST(MOD(id * 7919, {GROUPS}) AS STRING));"
+           'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '{ROWS}');",
+        tmp.display()
     )
+}
+
+fn group_by(tmp: &Path) -> String {
+    format!(
+        "{}
+         SELECT CONCAT('key-', CAST(MOD(id * 7919, {GROUPS}) AS STRING)) AS k, COUNT(*), SUM(id), MIN(id),
+           MAX(id), COUNT(DISTINCT MOD(id, 7)) FROM t GROUP BY CONCAT('key-', CAST(MOD(id * 7919, {GROUPS}) AS STRING));",
+        preamble(tmp)
+    )
+}
+
+/// Whether `query` at parallelism 1 and 4 gives `expected` (sorted), spilling into `tmp` and
+/// leaving no file there.
+fn spills_and_gives(query: impl Fn(&Path) -> String, expected: &[String], tmp: &Path) {
+    for parallelism in [1, 4] {
+        let rows = run(&query(tmp), parallelism).unwrap();
+        assert_eq!(rows.len(), expected.len(), "parallelism {parallelism}");
+        let differ = rows.iter().zip(expected).find(|(a, b)| a != b);
+        assert!(differ.is_none(), "parallelism {parallelism}: a row differs from those computed directly: {differ:?}");
+        let left: Vec<_> = std::fs::read_dir(tmp).unwrap().collect();
+        assert!(left.is_empty(), "parallelism {parallelism}: spill files left behind: {left:?}");
+    }
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let tmp = std::env::temp_dir().join(format!("ff-spill-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    tmp
 }
 
 /// The query's rows at `parallelism`, as text, sorted; or the job's error.
@@ -52,7 +82,7 @@ fn run(script: &str, parallelism: usize) -> Result<Vec<String>, String> {
 }
 
 /// The groups computed directly.
-fn expected() -> Vec<String> {
+fn expected_groups() -> Vec<String> {
     #[derive(Default)]
     struct Group {
         count: i64,
@@ -90,20 +120,76 @@ fn expected() -> Vec<String> {
 
 #[test]
 fn a_group_by_larger_than_memory_spills_and_gives_every_group_once() {
-    let tmp = std::env::temp_dir().join(format!("ff-spill-{}", std::process::id()));
-    std::fs::create_dir_all(&tmp).unwrap();
-    let expected = expected();
+    let tmp = temp_dir("group-by");
+    let expected = expected_groups();
     assert_eq!(expected.len(), GROUPS as usize);
-    for parallelism in [1, 4] {
-        let rows = run(&script(&tmp.display().to_string()), parallelism).unwrap();
-        assert_eq!(rows.len(), expected.len(), "parallelism {parallelism}");
-        assert!(rows == expected, "parallelism {parallelism}: the rows differ from the groups computed directly");
-        let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
-        assert!(left.is_empty(), "parallelism {parallelism}: spill files left behind: {left:?}");
-    }
+    spills_and_gives(group_by, &expected, &tmp);
     // Spilling into a directory that is not there fails, saying which file and what to set.
-    let error = run(&script(&tmp.join("missing").display().to_string()), 1).unwrap_err();
+    let error = run(&group_by(&tmp.join("missing")), 1).unwrap_err();
     assert!(error.contains("spill file") && error.contains("io.tmp.dirs"), "{error}");
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+#[test]
+fn a_top_n_of_more_partitions_than_fit_in_memory_spills_and_ranks_each_once() {
+    let query = |tmp: &Path| {
+        format!(
+            "{}
+             SELECT k, id, v, rn FROM (
+               SELECT k, id, v, ROW_NUMBER() OVER (PARTITION BY k ORDER BY v DESC, id) AS rn
+               FROM (SELECT CONCAT('key-', CAST(MOD(id * 7919, {GROUPS}) AS STRING)) AS k, id, MOD(id * 31, 1000) AS v FROM t))
+             WHERE rn <= 3;",
+            preamble(tmp)
+        )
+    };
+    let mut partitions: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
+    for id in 1..=ROWS {
+        partitions.entry(format!("key-{}", id * 7919 % GROUPS)).or_default().push((-(id * 31 % 1000), id));
+    }
+    let mut expected = Vec::new();
+    for (k, mut rows) in partitions {
+        rows.sort();
+        for (rank, (v, id)) in rows.into_iter().take(3).enumerate() {
+            expected.push(format!("String({k:?}),BigInt({id}),Int({}),BigInt({})", -v, rank + 1));
+        }
+    }
+    expected.sort();
+    let tmp = temp_dir("top-n");
+    spills_and_gives(query, &expected, &tmp);
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+#[test]
+fn a_join_larger_than_memory_spills_and_gives_every_pair_and_unmatched_row_once() {
+    const RIGHT: i64 = 60_000;
+    // Some 3 left rows per key, a key in 70,000 of which 60,000 have a right row; every 1000th
+    // left row's key is NULL; the condition besides the key leaves out every 5th left row.
+    let query = |tmp: &Path| {
+        format!(
+            "{}
+             CREATE TABLE r (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '{RIGHT}',
+               'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '{RIGHT}');
+             SELECT x.id, r.id FROM (
+               SELECT id, CASE WHEN MOD(id, 1000) = 0 THEN CAST(NULL AS BIGINT) ELSE MOD(id * 7919, 70000) END AS k FROM t
+             ) AS x FULL OUTER JOIN r ON x.k = r.id AND MOD(x.id, 5) <> 0;",
+            preamble(tmp)
+        )
+    };
+    let mut expected = Vec::new();
+    let mut matched = BTreeSet::new();
+    for id in 1..=ROWS {
+        let k = id * 7919 % 70000;
+        if id % 1000 != 0 && (1..=RIGHT).contains(&k) && id % 5 != 0 {
+            matched.insert(k);
+            expected.push(format!("BigInt({id}),BigInt({k})"));
+        } else {
+            expected.push(format!("BigInt({id}),Null"));
+        }
+    }
+    expected.extend((1..=RIGHT).filter(|r| !matched.contains(r)).map(|r| format!("Null,BigInt({r})")));
+    expected.sort();
+    let tmp = temp_dir("join");
+    spills_and_gives(query, &expected, &tmp);
     std::fs::remove_dir_all(&tmp).unwrap();
 }
 

@@ -12,7 +12,7 @@ use crate::ast::{DataType, Type};
 use crate::error::SqlError;
 use crate::expr::{Expr, Scope, ScopeColumn, Typed};
 use crate::session::RuntimeMode;
-use crate::spill::BatchGroupAggregate;
+use crate::spill::{BatchFold, GroupFold};
 use crate::udf::AggregateUdf;
 use crate::value::{Row, Value};
 use ferroflink_core::error::{Error, Result as EngineResult};
@@ -368,7 +368,7 @@ impl Planner<'_> {
             self.spill.register();
             let (budget, name) = (self.spill.clone(), Arc::<str>::from(label.as_str()));
             keyed.transform_from(&label, move || {
-                BatchGroupAggregate::new(aggregates.clone(), nkeys, name.clone(), budget.clone())
+                BatchFold::new(GroupFold::new(aggregates.clone(), nkeys, name.clone()), budget.clone())
             })
         } else {
             keyed.process(GroupAggregate { aggregates, ttl, final_only: batch, name: label.clone().into() })
@@ -513,13 +513,20 @@ impl Planner<'_> {
         let names: Vec<&str> = input.scope.columns.iter().map(|c| c.name.as_str()).collect();
         let label = format!("GroupAggregate(groupBy=[{}], select=[])", names.join(", "));
         let uid = self.id(digest(&["distinct", &input.uid, &label, &format!("{batch}")]));
-        let function = GroupAggregate {
-            aggregates: Aggregates { calls: Vec::new().into() },
-            ttl,
-            final_only: batch,
-            name: label.clone().into(),
+        let aggregates = Aggregates { calls: Vec::new().into() };
+        let ncolumns = input.scope.columns.len();
+        let keyed = GroupKey::key_by(&input.stream, 0..ncolumns);
+        let stream = if batch {
+            // In bounded memory: spilling to disk.
+            self.spill.register();
+            let (budget, name) = (self.spill.clone(), Arc::<str>::from(label.as_str()));
+            keyed.transform_from(&label, move || {
+                BatchFold::new(GroupFold::new(aggregates.clone(), ncolumns, name.clone()), budget.clone())
+            })
+        } else {
+            keyed.process(GroupAggregate { aggregates, ttl, final_only: false, name: label.clone().into() })
         };
-        let stream = input.stream.key_by(|r: &Row| GroupKey(r.values.clone())).process(function).name(&label).uid(&uid);
+        let stream = stream.name(&label).uid(&uid);
         // Without aggregates a group's row never changes: inserts, and deletions only for input
         // that retracts.
         let mode = if batch { ChangelogMode::InsertOnly } else { input.mode };

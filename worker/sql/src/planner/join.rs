@@ -11,8 +11,9 @@ use crate::agg::GroupKey;
 use crate::ast::DataType;
 use crate::error::SqlError;
 use crate::expr::{Cmp, Expr, Scope, Typed};
-use crate::join::{IntervalJoin, JoinKind, JoinShape, RegularJoin};
+use crate::join::{IntervalJoin, JoinFold, JoinKind, JoinShape, RegularJoin};
 use crate::session::RuntimeMode;
+use crate::spill::BatchFold;
 use crate::typing::least_restrictive;
 use crate::value::{Row, Value};
 use sqlparser::ast::{self as sql, Spanned};
@@ -252,10 +253,33 @@ impl Planner<'_> {
             let keys: Arc<[Expr]> = keys.into();
             move |r: &Row| GroupKey(keys.iter().map(|k| k.eval(&r.values).unwrap_or(Value::Null)).collect())
         };
-        let connected = left.stream.key_by(key_of(left_keys)).connect(&right.stream.key_by(key_of(right_keys)));
-        let stream = match interval {
-            Some((times, (lower, upper))) => connected.process(IntervalJoin { shape, times, bounds: lower..=upper }),
-            None => connected.process(RegularJoin { shape, ttl, final_only: batch }),
+        let stream = if batch && insert_only && interval.is_none() {
+            // In bounded memory: both sides' rows, `[key.., side, row..]`, folded by key, spilling
+            // to disk.
+            let tagged = |stream: &ferroflink_datastream::DataStream<Row>, keys: Vec<Expr>, left: bool| {
+                stream.map(move |row: Row| {
+                    let mut values: Vec<Value> =
+                        keys.iter().map(|k| k.eval(&row.values).unwrap_or(Value::Null)).collect();
+                    values.push(Value::Boolean(left));
+                    values.extend(row.values);
+                    Row { kind: row.kind, values }
+                })
+            };
+            let nkeys = left_keys.len();
+            let both = tagged(&left.stream, left_keys, true).union(&[tagged(&right.stream, right_keys, false)]);
+            self.spill.register();
+            let budget = self.spill.clone();
+            GroupKey::key_by(&both, 0..nkeys).transform_from(&label, move || {
+                BatchFold::new(JoinFold { shape: shape.clone(), nkeys }, budget.clone())
+            })
+        } else {
+            let connected = left.stream.key_by(key_of(left_keys)).connect(&right.stream.key_by(key_of(right_keys)));
+            match interval {
+                Some((times, (lower, upper))) => {
+                    connected.process(IntervalJoin { shape, times, bounds: lower..=upper })
+                }
+                None => connected.process(RegularJoin { shape, ttl, final_only: batch }),
+            }
         }
         .name(&label)
         .uid(&uid);

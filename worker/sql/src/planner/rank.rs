@@ -5,13 +5,17 @@
 //! 1`) it is Flink's deduplication keeping the first or the last row.
 
 use super::{ChangelogMode, PlanNode, Planned, Planner, Relation, StateClass, digest, unsupported};
-use crate::agg::{Emit, GroupKey, TimeSort, TopN};
+use crate::agg::{Emit, GroupKey, TimeSort, TopN, TopNFold};
 use crate::ast::{DataType, Type};
 use crate::error::SqlError;
 use crate::expr::{Cmp, Expr, Scope, ScopeColumn};
 use crate::session::RuntimeMode;
+use crate::spill::BatchFold;
 use crate::value::{Row, Value};
+use ferroflink_datastream::DataStream;
 use sqlparser::ast::{self as sql, Spanned};
+use std::ops::Range;
+use std::sync::Arc;
 
 /// The `ROW_NUMBER() OVER (..)` window of a select item, and its alias.
 pub(super) fn row_number(item: &sql::SelectItem) -> Option<(&sql::WindowSpec, Option<&sql::Ident>)> {
@@ -132,7 +136,13 @@ impl Planner<'_> {
             if limit == usize::MAX { "all".to_string() } else { (limit - offset).to_string() }
         );
         let uid = self.id(digest(&["sort-limit", &pre.uid, &label, &format!("{function:?}")]));
-        let stream = pre.stream.key_by(|_: &Row| GroupKey(Vec::new())).process(function).name(&label).uid(&uid);
+        let stream = if batch && !retracting && limit != usize::MAX {
+            self.batch_top_n(&pre.stream, function, 0..0, &label)
+        } else {
+            pre.stream.key_by(|_: &Row| GroupKey(Vec::new())).process(function)
+        }
+        .name(&label)
+        .uid(&uid);
         let mode =
             if batch || (keys.is_empty() && !retracting) { ChangelogMode::InsertOnly } else { ChangelogMode::Retract };
         let state = if limit == usize::MAX || retracting { StateClass::Unbounded } else { StateClass::Bounded };
@@ -158,6 +168,18 @@ impl Planner<'_> {
         let after_offset =
             Expr::Compare(Cmp::Gt, Box::new(Expr::Column(keep)), Box::new(Expr::Literal(Value::BigInt(offset as i64))));
         self.calc(sorted, Some(after_offset), (0..keep).map(Expr::Column).collect(), scope)
+    }
+
+    /// Batch mode's top-N of insert-only `input` partitioned by columns `partition`, in bounded
+    /// memory: spilling to disk.
+    fn batch_top_n(&self, input: &DataStream<Row>, top: TopN, partition: Range<usize>, label: &str) -> DataStream<Row> {
+        self.spill.register();
+        let (budget, name) = (self.spill.clone(), Arc::<str>::from(label));
+        let keyed = GroupKey::key_by(input, partition.clone());
+        keyed.transform_from(label, move || {
+            let fold = TopNFold { top: top.clone(), partition: partition.clone(), name: name.clone() };
+            BatchFold::new(fold, budget.clone())
+        })
     }
 
     /// Streaming `ORDER BY <rowtime>, ..` without a limit over the query's rows (`input`, whose
@@ -315,10 +337,14 @@ impl Planner<'_> {
         );
         let label = format!("{}{label}", if window { "WindowRank" } else { "Rank" });
         let uid = self.id(digest(&["rank", &pre.uid, &label, &format!("{function:?}")]));
-        let stream = GroupKey::key_by(&pre.stream, partition_at..partition_at + npartition)
-            .process(function)
-            .name(&label)
-            .uid(&uid);
+        let partition = partition_at..partition_at + npartition;
+        let stream = if batch && !retracting {
+            self.batch_top_n(&pre.stream, function, partition, &label)
+        } else {
+            GroupKey::key_by(&pre.stream, partition).process(function)
+        }
+        .name(&label)
+        .uid(&uid);
         let mode = match emit {
             Emit::Changelog | Emit::RetractableChangelog => ChangelogMode::Retract,
             Emit::AtEndOfInput | Emit::AtWindowEnd { .. } => ChangelogMode::InsertOnly,
