@@ -23,7 +23,6 @@ use ferroflink_runtime::operator::Output;
 use ferroflink_state::ttl::StateTtlConfig;
 use ferroflink_state::{StateDescriptor, ValueState};
 use serde::{Deserialize, Serialize};
-use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::ops::Range;
@@ -790,8 +789,8 @@ impl Fold for TopNFold {
         &self.name
     }
 
-    fn key<'a>(&self, row: &'a Row) -> Option<Cow<'a, [Value]>> {
-        Some(Cow::Borrowed(&row.values[self.partition.clone()]))
+    fn key<'a>(&self, row: &'a Row) -> Option<&'a [Value]> {
+        Some(&row.values[self.partition.clone()])
     }
 
     fn create(&self) -> Vec<Row> {

@@ -27,7 +27,6 @@ use ferroflink_runtime::operator::Output;
 use ferroflink_state::ttl::StateTtlConfig;
 use ferroflink_state::{StateDescriptor, ValueState};
 use serde::{Deserialize, Serialize};
-use std::borrow::Cow;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::time::Duration;
@@ -323,9 +322,9 @@ impl Fold for JoinFold {
         &self.shape.name
     }
 
-    fn key<'a>(&self, row: &'a Row) -> Option<Cow<'a, [Value]>> {
+    fn key<'a>(&self, row: &'a Row) -> Option<&'a [Value]> {
         let key = &row.values[..self.nkeys];
-        (!key.iter().any(Value::is_null)).then_some(Cow::Borrowed(key))
+        (!key.iter().any(Value::is_null)).then_some(key)
     }
 
     fn unkeyed(&self, row: Row, out: &mut Output<Row>) -> Result<()> {

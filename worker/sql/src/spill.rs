@@ -11,9 +11,11 @@
 //! in parts of about [`EMIT_ROWS`], each downstream before the next is made, and the final
 //! watermark after them (downstream operators of batch mode emit when it comes).
 //!
-//! The folds: `GROUP BY` and `SELECT DISTINCT` ([`GroupFold`]), top-N and deduplication
-//! ([`crate::agg::TopNFold`]: a key's first N rows, merged by order), and the regular join
-//! ([`crate::join::JoinFold`]: a key's rows of both sides, joined when the key is complete).
+//! The folds: `GROUP BY`, `SELECT DISTINCT` and window aggregates (grouped by the windows' bounds
+//! too) ([`GroupFold`]), top-N and deduplication
+//! ([`crate::agg::TopNFold`]: a key's first N rows, merged by order), and the regular and window
+//! join ([`crate::join::JoinFold`]: a key's rows of both sides, joined when the key is complete).
+//! No watermark passes the operator before the end: its rows all come then.
 //!
 //! Runs are ordered by the keys' codec bytes, so a key is one group across runs as it is in the
 //! table (values that are equal but encode differently, such as `0.0` and `-0.0`, stay apart).
@@ -27,7 +29,6 @@ use ferroflink_runtime::context::RuntimeContext;
 use ferroflink_runtime::operator::{Operator, Output};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, hash_map};
 use std::fs::File;
@@ -85,7 +86,7 @@ pub trait Fold: Send + 'static {
     fn name(&self) -> &str;
 
     /// The key of `row`, or `None` when it belongs to no key (then [`Fold::unkeyed`] takes it).
-    fn key<'a>(&self, row: &'a Row) -> Option<Cow<'a, [Value]>>;
+    fn key<'a>(&self, row: &'a Row) -> Option<&'a [Value]>;
 
     /// A row of no key, as it comes.
     fn unkeyed(&self, _row: Row, _out: &mut Output<Row>) -> Result<()> {
@@ -139,8 +140,8 @@ impl Fold for GroupFold {
         &self.name
     }
 
-    fn key<'a>(&self, row: &'a Row) -> Option<Cow<'a, [Value]>> {
-        Some(Cow::Borrowed(&row.values[..self.nkeys]))
+    fn key<'a>(&self, row: &'a Row) -> Option<&'a [Value]> {
+        Some(&row.values[..self.nkeys])
     }
 
     fn create(&self) -> GroupState {
@@ -356,11 +357,10 @@ impl<F: Fold> Operator for BatchFold<F> {
                 self.fold.unkeyed(row, out)?;
                 continue;
             };
-            if let Some(state) = self.states.get_mut(&*key) {
-                drop(key);
+            if let Some(state) = self.states.get_mut(key) {
                 self.used += self.fold.add(state, row)?;
             } else {
-                let key = GroupKey(key.into_owned());
+                let key = GroupKey(key.to_vec());
                 let mut state = self.fold.create();
                 self.fold.add(&mut state, row)?;
                 self.used += Self::KEY_OVERHEAD + key.0.iter().map(value_size).sum::<usize>() + self.fold.size(&state);
@@ -373,12 +373,9 @@ impl<F: Fold> Operator for BatchFold<F> {
         Ok(())
     }
 
-    fn process_watermark(&mut self, watermark: Timestamp, out: &mut Output<Row>) -> Result<()> {
-        // The final watermark follows the rows (downstream operators of batch mode emit when it
-        // comes): `finish` sends it.
-        if watermark != MAX_WATERMARK {
-            out.emit_watermark(watermark);
-        }
+    fn process_watermark(&mut self, _watermark: Timestamp, _out: &mut Output<Row>) -> Result<()> {
+        // Every row comes at the end, so no watermark passes before it (downstream a row behind
+        // the watermark would be late): `finish` sends the final one after the rows.
         Ok(())
     }
 

@@ -1,9 +1,10 @@
 //! Batch mode's keyed operators in bounded memory: with 1 MiB of managed memory, a `GROUP BY` of
-//! 50,000 groups (some 15 MiB of them), a top-3 of 50,000 partitions and a full outer join of
-//! 200,000 rows with 60,000 each spill sorted runs to disk and merge them at the end; the rows
+//! 50,000 groups (some 15 MiB of them), a top-3 of 50,000 partitions, a full outer join of
+//! 200,000 rows with 60,000 and a sliding window aggregate of some 400,000 (key, window) groups
+//! each spill sorted runs to disk and merge them at the end; the rows
 //! equal a computation here that shares no engine code, at parallelism 1 and 4, and no spill file
-//! is left. A spill directory that cannot be written fails the job naming the file and what to
-//! set. Batch mode takes no periodic checkpoints.
+//! is left; each of them, spilling into a directory that is not there, fails naming the file and
+//! what to set. Batch mode takes no periodic checkpoints.
 
 use ferroflink_connectors::collect::CollectSink;
 use ferroflink_datastream::StreamExecutionEnvironment;
@@ -37,8 +38,11 @@ fn group_by(tmp: &Path) -> String {
 }
 
 /// Whether `query` at parallelism 1 and 4 gives `expected` (sorted), spilling into `tmp` and
-/// leaving no file there.
+/// leaving no file there; and whether it spills: into a directory that is not there it fails,
+/// saying which file and what to set.
 fn spills_and_gives(query: impl Fn(&Path) -> String, expected: &[String], tmp: &Path) {
+    let error = run(&query(&tmp.join("missing")), 1).unwrap_err();
+    assert!(error.contains("spill file") && error.contains("io.tmp.dirs"), "{error}");
     for parallelism in [1, 4] {
         let rows = run(&query(tmp), parallelism).unwrap();
         assert_eq!(rows.len(), expected.len(), "parallelism {parallelism}");
@@ -124,9 +128,6 @@ fn a_group_by_larger_than_memory_spills_and_gives_every_group_once() {
     let expected = expected_groups();
     assert_eq!(expected.len(), GROUPS as usize);
     spills_and_gives(group_by, &expected, &tmp);
-    // Spilling into a directory that is not there fails, saying which file and what to set.
-    let error = run(&group_by(&tmp.join("missing")), 1).unwrap_err();
-    assert!(error.contains("spill file") && error.contains("io.tmp.dirs"), "{error}");
     std::fs::remove_dir_all(&tmp).unwrap();
 }
 
@@ -189,6 +190,39 @@ fn a_join_larger_than_memory_spills_and_gives_every_pair_and_unmatched_row_once(
     expected.extend((1..=RIGHT).filter(|r| !matched.contains(r)).map(|r| format!("Null,BigInt({r})")));
     expected.sort();
     let tmp = temp_dir("join");
+    spills_and_gives(query, &expected, &tmp);
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+#[test]
+fn a_window_aggregate_of_more_groups_than_fit_in_memory_spills_and_gives_each_window_once() {
+    // A row a second, each in two 20 s windows sliding by 10 s, some 400,000 (key, window) groups.
+    let query = |tmp: &Path| {
+        format!(
+            "{}
+             CREATE TABLE w (id BIGINT, k AS MOD(id * 7919, 5000),
+               ts AS CAST(TIMESTAMP '2024-01-01 00:00:00' + INTERVAL '1' SECOND * id AS TIMESTAMP(3)),
+               WATERMARK FOR ts AS ts) WITH ('connector' = 'datagen', 'number-of-rows' = '{ROWS}',
+               'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '{ROWS}');
+             SELECT k, TIMESTAMPDIFF(SECOND, TIMESTAMP '2024-01-01 00:00:00', window_start), COUNT(*), SUM(id)
+             FROM TABLE(HOP(TABLE w, DESCRIPTOR(ts), INTERVAL '10' SECOND, INTERVAL '20' SECOND))
+             GROUP BY k, window_start, window_end;",
+            preamble(tmp)
+        )
+    };
+    let mut groups: BTreeMap<(i64, i64), (i64, i64)> = BTreeMap::new();
+    for id in 1..=ROWS {
+        let last = id / 10 * 10;
+        for start in [last - 10, last] {
+            let g = groups.entry((id * 7919 % 5000, start)).or_default();
+            g.0 += 1;
+            g.1 += id;
+        }
+    }
+    let mut expected: Vec<String> =
+        groups.into_iter().map(|((k, s), (n, sum))| format!("Int({k}),Int({s}),BigInt({n}),BigInt({sum})")).collect();
+    expected.sort();
+    let tmp = temp_dir("window");
     spills_and_gives(query, &expected, &tmp);
     std::fs::remove_dir_all(&tmp).unwrap();
 }

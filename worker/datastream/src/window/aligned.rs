@@ -50,6 +50,19 @@ struct Geometry {
     pane: i64,
 }
 
+impl WindowAssigner {
+    /// The windows that hold an element at `timestamp`, oldest first: of tumbling, sliding and
+    /// cumulative windows (`None` for session windows and the global window, which an element's
+    /// time alone does not place).
+    pub fn windows_containing(&self, timestamp: Timestamp) -> Option<Vec<TimeWindow>> {
+        let g = Geometry::of(self);
+        // A pane's windows hold the whole pane, but for sliding windows shorter than their slide,
+        // whose gaps hold panes too.
+        let holds = |w: &TimeWindow| w.start <= timestamp && timestamp < w.end;
+        (g.shape != Shape::Global).then(|| g.windows_of(g.pane_of(timestamp)).filter(holds).collect())
+    }
+}
+
 fn gcd(a: i64, b: i64) -> i64 {
     if b == 0 { a } else { gcd(b, a % b) }
 }
@@ -109,7 +122,8 @@ impl Geometry {
         }
     }
 
-    /// All windows containing the pane, oldest first.
+    /// All windows containing the pane, oldest first (for sliding windows shorter than their
+    /// slide, a pane in a gap gets the window before the gap).
     fn windows_of(&self, pane: i64) -> impl Iterator<Item = TimeWindow> + '_ {
         let (oldest, newest) = (self.oldest(pane), self.newest(pane));
         let count = match self.shape {
@@ -395,5 +409,40 @@ mod tests {
             assert!(g.panes_last_in(&largest).any(|p| p == pane));
             assert_eq!(g.panes_last_in(&TimeWindow::new(s, s + 8)).count(), 0);
         }
+    }
+
+    #[test]
+    fn windows_containing_a_time_are_those_whose_bounds_hold_it() {
+        let time = WindowTime::EventTime;
+        let assigners = [
+            WindowAssigner::Tumbling { size: 10, offset: 3, time },
+            WindowAssigner::Sliding { size: 10, slide: 4, offset: 0, time },
+            WindowAssigner::Sliding { size: 6, slide: 9, offset: 1, time },
+            WindowAssigner::Cumulative { size: 10, step: 5, offset: 0, time },
+        ];
+        for assigner in assigners {
+            // Brute force: every window of the assigner's kind that starts near `t` and holds it.
+            let all: Vec<TimeWindow> = match assigner {
+                WindowAssigner::Tumbling { size, offset, .. } => {
+                    (-50..50).filter(|s| (s - offset) % size == 0).map(|s| TimeWindow::new(s, s + size)).collect()
+                }
+                WindowAssigner::Sliding { size, slide, offset, .. } => {
+                    (-50..50).filter(|s| (s - offset) % slide == 0).map(|s| TimeWindow::new(s, s + size)).collect()
+                }
+                WindowAssigner::Cumulative { size, step, .. } => (-50..50)
+                    .filter(|s| s % size == 0)
+                    .flat_map(|s| (1..=size / step).map(move |i| TimeWindow::new(s, s + i * step)))
+                    .collect(),
+                _ => unreachable!(),
+            };
+            for t in -20..20 {
+                let mut expected: Vec<TimeWindow> = all.iter().filter(|w| w.start <= t && t < w.end).copied().collect();
+                let mut got = assigner.windows_containing(t).unwrap();
+                expected.sort_by_key(|w| (w.start, w.end));
+                got.sort_by_key(|w| (w.start, w.end));
+                assert_eq!(got, expected, "{assigner:?} at {t}");
+            }
+        }
+        assert!(WindowAssigner::Session { gap: 5, time }.windows_containing(0).is_none());
     }
 }

@@ -16,8 +16,8 @@ use crate::spill::{BatchFold, GroupFold};
 use crate::udf::AggregateUdf;
 use crate::value::{Row, Value};
 use ferroflink_core::error::{Error, Result as EngineResult};
-use ferroflink_core::record::Record;
-use ferroflink_datastream::window::assigner::{TimeWindow, WindowAssigner};
+use ferroflink_core::record::{NO_TIMESTAMP, Record};
+use ferroflink_datastream::window::assigner::{TimeWindow, WindowAssigner, WindowTime};
 use ferroflink_runtime::operator::{Operator, Output};
 use sqlparser::ast::{self as sql, FunctionArg, FunctionArgExpr, FunctionArguments, Spanned};
 use sqlparser::tokenizer::Location;
@@ -442,7 +442,20 @@ impl Planner<'_> {
         let plain_exprs: Vec<sql::Expr> = plain_exprs.into_iter().cloned().collect();
         let mut columns = key_columns(&window_scope, &plain, &plain_exprs);
         let (assigner, time_type, label_window) = (w.assigner, w.time_type.clone(), w.label.clone());
-        let (pre, agg_calls) = self.pre_aggregate(w.input, filter, &plain, calls)?;
+        let batch = self.session.options().runtime_mode == RuntimeMode::Batch;
+        // Batch mode in bounded memory: each row copied into its windows, whose bounds are two
+        // more keys (in place of two constants here), and grouped as a `GROUP BY`.
+        let bounded = batch
+            && assigner.time() == WindowTime::EventTime
+            && !matches!(assigner, WindowAssigner::Session { .. } | WindowAssigner::Global)
+            && calls.iter().all(|c| c.udf.as_ref().is_none_or(|(u, _)| u.function.can_merge()));
+        let mut pre_keys = plain.clone();
+        if bounded {
+            let bound =
+                Typed { expr: Expr::Literal(Value::BigInt(0)), ty: Type { data: DataType::BigInt, nullable: false } };
+            pre_keys.extend([bound.clone(), bound]);
+        }
+        let (pre, agg_calls) = self.pre_aggregate(w.input, filter, &pre_keys, calls)?;
         let nkeys = plain.len();
         let label = format!(
             "WindowAggregate(groupBy=[{}], window=[{label_window}], select=[{}])",
@@ -452,23 +465,39 @@ impl Planner<'_> {
         let uid = self.id(digest(&["window-aggregate", &pre.uid, &label, &format!("{agg_calls:?}")]));
         let aggregates = Aggregates { calls: agg_calls.clone().into() };
         let ty = time_type.clone();
-        let stream = GroupKey::key_by(&pre.stream, 0..nkeys)
-            .window(assigner)
-            .aggregate_with(aggregates, move |key: &GroupKey, w: &TimeWindow, results: Result<Vec<Value>, String>| {
-                results.map(|results| {
-                    let mut values = Vec::with_capacity(key.0.len() + 3 + results.len());
-                    values.extend(key.0.iter().cloned());
-                    values.push(Value::from_millis(w.start, &ty));
-                    values.push(Value::from_millis(w.end, &ty));
-                    values.push(Value::from_millis(w.end - 1, &ty));
-                    values.extend(results);
-                    Row::insert(values)
+        let stream = if bounded {
+            self.spill.register();
+            let (budget, name) = (self.spill.clone(), Arc::<str>::from(label.as_str()));
+            let windowed = pre.stream.transform_with("WindowAssign", AssignWindows { assigner, at: nkeys });
+            GroupKey::key_by(&windowed, 0..nkeys + 2)
+                .transform_from(&label, move || {
+                    BatchFold::new(GroupFold::new(aggregates.clone(), nkeys + 2, name.clone()), budget.clone())
                 })
-            })
-            .name(&label)
-            .uid(&uid);
-        let failing = FailOnError { name: label.clone().into() };
-        let stream = stream.transform_with("Check", failing).uid(&format!("{uid}-check"));
+                .name(&label)
+                .uid(&uid)
+                .transform_with("WindowRows", WindowRows { at: nkeys, ty })
+        } else {
+            let stream = GroupKey::key_by(&pre.stream, 0..nkeys)
+                .window(assigner)
+                .aggregate_with(
+                    aggregates,
+                    move |key: &GroupKey, w: &TimeWindow, results: Result<Vec<Value>, String>| {
+                        results.map(|results| {
+                            let mut values = Vec::with_capacity(key.0.len() + 3 + results.len());
+                            values.extend(key.0.iter().cloned());
+                            values.push(Value::from_millis(w.start, &ty));
+                            values.push(Value::from_millis(w.end, &ty));
+                            values.push(Value::from_millis(w.end - 1, &ty));
+                            values.extend(results);
+                            Row::insert(values)
+                        })
+                    },
+                )
+                .name(&label)
+                .uid(&uid);
+            let failing = FailOnError { name: label.clone().into() };
+            stream.transform_with("Check", failing).uid(&format!("{uid}-check"))
+        };
         columns.extend(window_scope.columns[width..].iter().cloned());
         let mut substitutions: Vec<(sql::Expr, Typed)> = Vec::new();
         for (i, e) in plain_exprs.iter().enumerate() {
@@ -553,6 +582,71 @@ fn key_columns(scope: &Scope, keys: &[Typed], exprs: &[sql::Expr]) -> Vec<ScopeC
             _ => ScopeColumn { qualifier: None, name: format!("$k{i}"), ty: k.ty.clone() },
         })
         .collect()
+}
+
+/// Batch mode's window aggregate: each row once per window that holds its time, the window's
+/// start and end (epoch milliseconds) in columns `at` and `at + 1`. A row without a time is in
+/// no window.
+#[derive(Clone)]
+struct AssignWindows {
+    assigner: WindowAssigner,
+    at: usize,
+}
+
+impl AssignWindows {
+    fn put(&self, mut row: Row, w: &TimeWindow, timestamp: i64, out: &mut Output<Row>) {
+        row.values[self.at] = Value::BigInt(w.start);
+        row.values[self.at + 1] = Value::BigInt(w.end);
+        out.push(Record { value: row, timestamp });
+    }
+}
+
+impl Operator for AssignWindows {
+    type In = Row;
+    type Out = Row;
+
+    fn process_batch(&mut self, batch: Vec<Record<Row>>, out: &mut Output<Row>) -> EngineResult<()> {
+        for Record { value: row, timestamp } in batch {
+            if timestamp == NO_TIMESTAMP {
+                continue;
+            }
+            let windows = self.assigner.windows_containing(timestamp).expect("planned for aligned windows");
+            let Some((last, others)) = windows.split_last() else { continue };
+            for w in others {
+                self.put(row.clone(), w, timestamp, out);
+            }
+            self.put(row, last, timestamp, out);
+        }
+        Ok(())
+    }
+}
+
+/// Batch mode's window aggregate: a group's row (keys, window start and end in epoch
+/// milliseconds at `at`, results) as the window operator gives it (keys, `window_start`,
+/// `window_end`, `window_time`, results), at the window's last millisecond.
+#[derive(Clone)]
+struct WindowRows {
+    at: usize,
+    ty: DataType,
+}
+
+impl Operator for WindowRows {
+    type In = Row;
+    type Out = Row;
+
+    fn process_batch(&mut self, batch: Vec<Record<Row>>, out: &mut Output<Row>) -> EngineResult<()> {
+        for Record { value: mut row, .. } in batch {
+            let (Value::BigInt(start), Value::BigInt(end)) = (&row.values[self.at], &row.values[self.at + 1]) else {
+                unreachable!("a window's bounds are BIGINT keys")
+            };
+            let (start, end) = (*start, *end);
+            row.values[self.at] = Value::from_millis(start, &self.ty);
+            row.values[self.at + 1] = Value::from_millis(end, &self.ty);
+            row.values.insert(self.at + 2, Value::from_millis(end - 1, &self.ty));
+            out.push(Record { value: row, timestamp: end - 1 });
+        }
+        Ok(())
+    }
 }
 
 /// Fails the job with a window's failed aggregate (the window operator cannot fail itself).

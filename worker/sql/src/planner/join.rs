@@ -253,9 +253,9 @@ impl Planner<'_> {
             let keys: Arc<[Expr]> = keys.into();
             move |r: &Row| GroupKey(keys.iter().map(|k| k.eval(&r.values).unwrap_or(Value::Null)).collect())
         };
-        let stream = if batch && insert_only && interval.is_none() {
-            // In bounded memory: both sides' rows, `[key.., side, row..]`, folded by key, spilling
-            // to disk.
+        let stream = if batch && insert_only && (interval.is_none() || windowed) {
+            // In bounded memory (a window join too: its bounds are keys): both sides' rows,
+            // `[key.., side, row..]`, folded by key, spilling to disk.
             let tagged = |stream: &ferroflink_datastream::DataStream<Row>, keys: Vec<Expr>, left: bool| {
                 stream.map(move |row: Row| {
                     let mut values: Vec<Value> =
