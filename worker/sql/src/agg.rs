@@ -765,14 +765,16 @@ impl KeyedProcessFunction<GroupKey, Row, Row> for TopN {
 }
 
 /// Batch mode's top-N of insert-only rows, in bounded memory ([`crate::spill::BatchFold`]): a
-/// partition's first `limit` rows, in order (of equal rows the earlier first, within a run); two
-/// states of a partition merge by order, cut to the limit. Partitioned by the columns
-/// `partition` (none for one partition: `ORDER BY .. LIMIT n`).
+/// partition's first `limit` rows, in order (of equal rows the earlier first within a run, in no
+/// set order across runs); two states of a partition merge by order, cut to the limit.
+/// Partitioned by the columns `partition` (none for one partition: `ORDER BY .. LIMIT n`).
 pub struct TopNFold {
     /// The order, the limit and the output.
     pub top: TopN,
     /// The partition columns.
     pub partition: Range<usize>,
+    /// The output column whose time the rows carry (a window top-N's rowtime), if any.
+    pub time: Option<usize>,
     /// The operator's name, for errors.
     pub name: Arc<str>,
 }
@@ -797,7 +799,7 @@ impl Fold for TopNFold {
         Vec::new()
     }
 
-    fn add(&self, rows: &mut Vec<Row>, row: Row) -> Result<usize> {
+    fn add(&self, rows: &mut Vec<Row>, row: Row) -> Result<isize> {
         if !row.kind.is_accumulate() {
             return Err(Error::Record(format!("{}: a batch top-N's input must be insert-only", self.name)));
         }
@@ -808,7 +810,7 @@ impl Fold for TopNFold {
         let size = row_size(&row.values);
         rows.insert(at, row);
         let freed = if rows.len() > self.top.limit { rows.pop().map_or(0, |r| row_size(&r.values)) } else { 0 };
-        Ok(size.saturating_sub(freed))
+        Ok(size as isize - freed as isize)
     }
 
     fn size(&self, rows: &Vec<Row>) -> usize {
@@ -833,7 +835,9 @@ impl Fold for TopNFold {
 
     fn emit(&self, _key: GroupKey, rows: Vec<Row>, out: &mut Output<Row>) -> Result<usize> {
         for (i, r) in rows.iter().enumerate() {
-            out.collect(self.top.out(RowKind::Insert, r, i + 1), NO_TIMESTAMP);
+            let row = self.top.out(RowKind::Insert, r, i + 1);
+            let time = self.time.and_then(|c| row.values[c].epoch_millis()).unwrap_or(NO_TIMESTAMP);
+            out.collect(row, time);
         }
         Ok(rows.len())
     }

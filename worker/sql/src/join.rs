@@ -40,6 +40,13 @@ pub struct Entry {
     matches: i64,
 }
 
+impl Entry {
+    /// An estimate of its heap bytes, itself included.
+    fn size(&self) -> usize {
+        std::mem::size_of::<Entry>() + self.values.iter().map(value_size).sum::<usize>()
+    }
+}
+
 /// Which rows a join keeps without a match.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum JoinKind {
@@ -340,22 +347,19 @@ impl Fold for JoinFold {
         (Vec::new(), Vec::new())
     }
 
-    fn add(&self, (lefts, rights): &mut Self::State, row: Row) -> Result<usize> {
+    fn add(&self, (lefts, rights): &mut Self::State, row: Row) -> Result<isize> {
         if !row.kind.is_accumulate() {
             return Err(Error::Record(format!("{}: a batch join's inputs must be insert-only", self.shape.name)));
         }
         let (left, values) = self.split(row);
-        let size = std::mem::size_of::<Entry>() + values.iter().map(value_size).sum::<usize>();
-        (if left { lefts } else { rights }).push(Entry { values, count: 1, matches: 0 });
-        Ok(size)
+        let entry = Entry { values, count: 1, matches: 0 };
+        let size = entry.size();
+        (if left { lefts } else { rights }).push(entry);
+        Ok(size as isize)
     }
 
     fn size(&self, (lefts, rights): &Self::State) -> usize {
-        lefts
-            .iter()
-            .chain(rights)
-            .map(|e| std::mem::size_of::<Entry>() + e.values.iter().map(value_size).sum::<usize>())
-            .sum()
+        lefts.iter().chain(rights).map(Entry::size).sum()
     }
 
     fn merge(&self, (lefts, rights): &mut Self::State, (more_lefts, more_rights): Self::State) -> Result<()> {

@@ -96,13 +96,14 @@ pub trait Fold: Send + 'static {
     /// The state of a key without rows.
     fn create(&self) -> Self::State;
 
-    /// Adds `row` to `state`; the bytes `state` grew by (an estimate).
-    fn add(&self, state: &mut Self::State, row: Row) -> Result<usize>;
+    /// Adds `row` to `state`; the bytes `state` grew by (an estimate; less than zero when it
+    /// shrank).
+    fn add(&self, state: &mut Self::State, row: Row) -> Result<isize>;
 
     /// An estimate of the heap bytes of `state`.
     fn size(&self, state: &Self::State) -> usize;
 
-    /// Folds `other`, a later state of the same key, into `state`.
+    /// Folds `other`, another state of the same key, into `state`.
     fn merge(&self, state: &mut Self::State, other: Self::State) -> Result<()>;
 
     /// Emits the rows of a complete key; how many.
@@ -115,8 +116,8 @@ pub struct GroupFold {
     aggregates: Aggregates,
     nkeys: usize,
     name: Arc<str>,
-    /// Whether a group's accumulators grow with its rows (`DISTINCT`, retractable `MIN`/`MAX`):
-    /// then its size is measured again after each row.
+    /// Whether a group's accumulators may grow with its rows (`DISTINCT`, retractable
+    /// `MIN`/`MAX`, a registered function's): then its size is measured again after each row.
     growing: bool,
 }
 
@@ -124,7 +125,7 @@ impl GroupFold {
     /// An aggregate of `aggregates` (which must be [`Aggregates::mergeable`]) per key of the first
     /// `nkeys` columns.
     pub fn new(aggregates: Aggregates, nkeys: usize, name: Arc<str>) -> Self {
-        let growing = aggregates.calls.iter().any(|c| c.distinct || c.retracts);
+        let growing = aggregates.calls.iter().any(|c| c.distinct || c.retracts || c.udf.is_some());
         GroupFold { aggregates, nkeys, name, growing }
     }
 
@@ -148,12 +149,12 @@ impl Fold for GroupFold {
         GroupState { accs: self.aggregates.create(), rows: 0 }
     }
 
-    fn add(&self, state: &mut GroupState, row: Row) -> Result<usize> {
+    fn add(&self, state: &mut GroupState, row: Row) -> Result<isize> {
         let retract = !row.kind.is_accumulate();
         let before = if self.growing { self.size(state) } else { 0 };
         self.aggregates.accumulate(&mut state.accs, &row.values, retract).map_err(|e| self.fail(e))?;
         state.rows += if retract { -1 } else { 1 };
-        Ok(if self.growing { self.size(state).saturating_sub(before) } else { 0 })
+        Ok(if self.growing { self.size(state) as isize - before as isize } else { 0 })
     }
 
     fn size(&self, state: &GroupState) -> usize {
@@ -287,8 +288,13 @@ impl RunWriter {
         self.bytes.clear();
         ferroflink_core::codec::encode_into(state, &mut self.bytes)?;
         for bytes in [key, &self.bytes] {
-            let written =
-                self.out.write_all(&(bytes.len() as u32).to_le_bytes()).and_then(|_| self.out.write_all(bytes));
+            let len = u32::try_from(bytes.len()).map_err(|_| {
+                Error::Record(format!(
+                    "a key's state of {} bytes is more than a spill file holds (4 GiB): one key has too many rows",
+                    bytes.len()
+                ))
+            })?;
+            let written = self.out.write_all(&len.to_le_bytes()).and_then(|_| self.out.write_all(bytes));
             written.map_err(|e| spill_error("write", &self.path, e))?;
         }
         Ok(())
@@ -358,7 +364,7 @@ impl<F: Fold> Operator for BatchFold<F> {
                 continue;
             };
             if let Some(state) = self.states.get_mut(key) {
-                self.used += self.fold.add(state, row)?;
+                self.used = self.used.saturating_add_signed(self.fold.add(state, row)?);
             } else {
                 let key = GroupKey(key.to_vec());
                 let mut state = self.fold.create();

@@ -228,6 +228,19 @@ fn a_window_aggregate_of_more_groups_than_fit_in_memory_spills_and_gives_each_wi
 }
 
 #[test]
+fn a_window_over_rows_without_a_time_fails_naming_it() {
+    let script = "SET 'execution.runtime-mode' = 'batch';
+        CREATE TABLE w (id BIGINT,
+          ts AS CASE WHEN id = 3 THEN CAST(NULL AS TIMESTAMP(3)) ELSE CAST(TIMESTAMP '2024-01-01 00:00:00' + INTERVAL '1' SECOND * id AS TIMESTAMP(3)) END,
+          WATERMARK FOR ts AS ts) WITH ('connector' = 'datagen', 'number-of-rows' = '5',
+          'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '5');
+        SELECT window_start, COUNT(*) FROM TABLE(TUMBLE(TABLE w, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+        GROUP BY window_start, window_end;";
+    let error = run(script, 1).unwrap_err();
+    assert!(error.contains("time attribute is NULL") && error.contains("WindowAggregate"), "{error}");
+}
+
+#[test]
 fn batch_mode_takes_no_periodic_checkpoints() {
     // The spilling aggregate keeps its groups outside the state backends until the end, so a
     // checkpoint in the middle of a batch job could not hold them: as in Flink, there is none.

@@ -12,7 +12,7 @@ use crate::ast::{DataType, Type};
 use crate::error::SqlError;
 use crate::expr::{Expr, Scope, ScopeColumn, Typed};
 use crate::session::RuntimeMode;
-use crate::spill::{BatchFold, GroupFold};
+use crate::spill::GroupFold;
 use crate::udf::AggregateUdf;
 use crate::value::{Row, Value};
 use ferroflink_core::error::{Error, Result as EngineResult};
@@ -364,12 +364,8 @@ impl Planner<'_> {
         let aggregates = Aggregates { calls: agg_calls.clone().into() };
         let keyed = GroupKey::key_by(&pre.stream, 0..nkeys);
         let stream = if batch && aggregates.mergeable() {
-            // In bounded memory: spilling to disk.
-            self.spill.register();
-            let (budget, name) = (self.spill.clone(), Arc::<str>::from(label.as_str()));
-            keyed.transform_from(&label, move || {
-                BatchFold::new(GroupFold::new(aggregates.clone(), nkeys, name.clone()), budget.clone())
-            })
+            let name = Arc::<str>::from(label.as_str());
+            self.batch_fold(&keyed, &label, move || GroupFold::new(aggregates.clone(), nkeys, name.clone()))
         } else {
             keyed.process(GroupAggregate { aggregates, ttl, final_only: batch, name: label.clone().into() })
         };
@@ -466,13 +462,10 @@ impl Planner<'_> {
         let aggregates = Aggregates { calls: agg_calls.clone().into() };
         let ty = time_type.clone();
         let stream = if bounded {
-            self.spill.register();
-            let (budget, name) = (self.spill.clone(), Arc::<str>::from(label.as_str()));
-            let windowed = pre.stream.transform_with("WindowAssign", AssignWindows { assigner, at: nkeys });
-            GroupKey::key_by(&windowed, 0..nkeys + 2)
-                .transform_from(&label, move || {
-                    BatchFold::new(GroupFold::new(aggregates.clone(), nkeys + 2, name.clone()), budget.clone())
-                })
+            let name = Arc::<str>::from(label.as_str());
+            let assign = AssignWindows { assigner, at: nkeys, name: name.clone() };
+            let windowed = GroupKey::key_by(&pre.stream.transform_with("WindowAssign", assign), 0..nkeys + 2);
+            self.batch_fold(&windowed, &label, move || GroupFold::new(aggregates.clone(), nkeys + 2, name.clone()))
                 .name(&label)
                 .uid(&uid)
                 .transform_with("WindowRows", WindowRows { at: nkeys, ty })
@@ -546,12 +539,8 @@ impl Planner<'_> {
         let ncolumns = input.scope.columns.len();
         let keyed = GroupKey::key_by(&input.stream, 0..ncolumns);
         let stream = if batch {
-            // In bounded memory: spilling to disk.
-            self.spill.register();
-            let (budget, name) = (self.spill.clone(), Arc::<str>::from(label.as_str()));
-            keyed.transform_from(&label, move || {
-                BatchFold::new(GroupFold::new(aggregates.clone(), ncolumns, name.clone()), budget.clone())
-            })
+            let name = Arc::<str>::from(label.as_str());
+            self.batch_fold(&keyed, &label, move || GroupFold::new(aggregates.clone(), ncolumns, name.clone()))
         } else {
             keyed.process(GroupAggregate { aggregates, ttl, final_only: false, name: label.clone().into() })
         };
@@ -585,12 +574,13 @@ fn key_columns(scope: &Scope, keys: &[Typed], exprs: &[sql::Expr]) -> Vec<ScopeC
 }
 
 /// Batch mode's window aggregate: each row once per window that holds its time, the window's
-/// start and end (epoch milliseconds) in columns `at` and `at + 1`. A row without a time is in
-/// no window.
+/// start and end (epoch milliseconds) in columns `at` and `at + 1`. A row without a time fails
+/// the job, as in Flink.
 #[derive(Clone)]
 struct AssignWindows {
     assigner: WindowAssigner,
     at: usize,
+    name: Arc<str>,
 }
 
 impl AssignWindows {
@@ -608,7 +598,11 @@ impl Operator for AssignWindows {
     fn process_batch(&mut self, batch: Vec<Record<Row>>, out: &mut Output<Row>) -> EngineResult<()> {
         for Record { value: row, timestamp } in batch {
             if timestamp == NO_TIMESTAMP {
-                continue;
+                return Err(Error::Record(format!(
+                    "{}: a row's time attribute is NULL, and a window needs its time (filter out the rows whose time \
+                     is NULL, or COALESCE it, before the window)",
+                    self.name
+                )));
             }
             let windows = self.assigner.windows_containing(timestamp).expect("planned for aligned windows");
             let Some((last, others)) = windows.split_last() else { continue };

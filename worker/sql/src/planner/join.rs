@@ -13,7 +13,6 @@ use crate::error::SqlError;
 use crate::expr::{Cmp, Expr, Scope, Typed};
 use crate::join::{IntervalJoin, JoinFold, JoinKind, JoinShape, RegularJoin};
 use crate::session::RuntimeMode;
-use crate::spill::BatchFold;
 use crate::typing::least_restrictive;
 use crate::value::{Row, Value};
 use sqlparser::ast::{self as sql, Spanned};
@@ -267,10 +266,9 @@ impl Planner<'_> {
             };
             let nkeys = left_keys.len();
             let both = tagged(&left.stream, left_keys, true).union(&[tagged(&right.stream, right_keys, false)]);
-            self.spill.register();
-            let budget = self.spill.clone();
-            GroupKey::key_by(&both, 0..nkeys).transform_from(&label, move || {
-                BatchFold::new(JoinFold { shape: shape.clone(), nkeys }, budget.clone())
+            self.batch_fold(&GroupKey::key_by(&both, 0..nkeys), &label, move || JoinFold {
+                shape: shape.clone(),
+                nkeys,
             })
         } else {
             let connected = left.stream.key_by(key_of(left_keys)).connect(&right.stream.key_by(key_of(right_keys)));

@@ -10,18 +10,19 @@ mod join;
 mod rank;
 mod window;
 
+use crate::agg::GroupKey;
 use crate::ast::{ColumnKind, DataType, Insert, Type};
 use crate::connectors::{self, physical_columns};
 use crate::error::SqlError;
 use crate::expr::{Compiler, EvalError, Expr, Scope, ScopeColumn, Typed};
 use crate::functions::timezone::LocalZone;
 use crate::session::{CatalogTable, Session};
-use crate::spill::{DEFAULT_MANAGED_MEMORY, SpillBudget};
+use crate::spill::{BatchFold, DEFAULT_MANAGED_MEMORY, Fold, SpillBudget};
 use crate::udf::{AggregateUdf, ScalarUdf, Udf, Udfs};
 use crate::value::{Row, Value};
 use ferroflink_core::error::{Error, Result as EngineResult};
 use ferroflink_core::record::{NO_TIMESTAMP, Record};
-use ferroflink_datastream::{DataStream, StreamExecutionEnvironment};
+use ferroflink_datastream::{DataStream, KeyedStream, StreamExecutionEnvironment};
 use ferroflink_runtime::operator::{Operator, Output};
 use ferroflink_runtime::watermark::WatermarkStrategy;
 use sqlparser::ast::{self as sql, Spanned};
@@ -186,6 +187,18 @@ fn default_name(e: &sql::Expr, index: usize) -> String {
 }
 
 impl<'a> Planner<'a> {
+    /// Batch mode's keyed operator `fold` (which each subtask makes) over `keyed`, in bounded
+    /// memory: a share of the job's managed memory, spilling to disk.
+    fn batch_fold<F: Fold>(
+        &self,
+        keyed: &KeyedStream<Row, GroupKey>,
+        label: &str,
+        fold: impl Fn() -> F + Send + Sync + 'static,
+    ) -> DataStream<Row> {
+        self.spill.register();
+        let budget = self.spill.clone();
+        keyed.transform_from(label, move || BatchFold::new(fold(), budget.clone()))
+    }
     /// A planner of `session`'s statements into `env`.
     pub fn new(session: &'a Session, env: StreamExecutionEnvironment) -> Result<Planner<'a>, SqlError> {
         let zone = session.options().local_time_zone.as_deref().unwrap_or("UTC");

@@ -10,7 +10,6 @@ use crate::ast::{DataType, Type};
 use crate::error::SqlError;
 use crate::expr::{Cmp, Expr, Scope, ScopeColumn};
 use crate::session::RuntimeMode;
-use crate::spill::BatchFold;
 use crate::value::{Row, Value};
 use ferroflink_datastream::DataStream;
 use sqlparser::ast::{self as sql, Spanned};
@@ -137,7 +136,7 @@ impl Planner<'_> {
         );
         let uid = self.id(digest(&["sort-limit", &pre.uid, &label, &format!("{function:?}")]));
         let stream = if batch && !retracting && limit != usize::MAX {
-            self.batch_top_n(&pre.stream, function, 0..0, &label)
+            self.batch_top_n(&pre.stream, function, 0..0, None, &label)
         } else {
             pre.stream.key_by(|_: &Row| GroupKey(Vec::new())).process(function)
         }
@@ -171,14 +170,22 @@ impl Planner<'_> {
     }
 
     /// Batch mode's top-N of insert-only `input` partitioned by columns `partition`, in bounded
-    /// memory: spilling to disk.
-    fn batch_top_n(&self, input: &DataStream<Row>, top: TopN, partition: Range<usize>, label: &str) -> DataStream<Row> {
-        self.spill.register();
-        let (budget, name) = (self.spill.clone(), Arc::<str>::from(label));
+    /// memory: spilling to disk. Output rows carry the time of their column `time`, if any.
+    fn batch_top_n(
+        &self,
+        input: &DataStream<Row>,
+        top: TopN,
+        partition: Range<usize>,
+        time: Option<usize>,
+        label: &str,
+    ) -> DataStream<Row> {
+        let name = Arc::<str>::from(label);
         let keyed = GroupKey::key_by(input, partition.clone());
-        keyed.transform_from(label, move || {
-            let fold = TopNFold { top: top.clone(), partition: partition.clone(), name: name.clone() };
-            BatchFold::new(fold, budget.clone())
+        self.batch_fold(&keyed, label, move || TopNFold {
+            top: top.clone(),
+            partition: partition.clone(),
+            time,
+            name: name.clone(),
         })
     }
 
@@ -339,7 +346,7 @@ impl Planner<'_> {
         let uid = self.id(digest(&["rank", &pre.uid, &label, &format!("{function:?}")]));
         let partition = partition_at..partition_at + npartition;
         let stream = if batch && !retracting {
-            self.batch_top_n(&pre.stream, function, partition, &label)
+            self.batch_top_n(&pre.stream, function, partition, if window { rowtime } else { None }, &label)
         } else {
             GroupKey::key_by(&pre.stream, partition).process(function)
         }
