@@ -12,7 +12,7 @@ use crate::expr::{Expr, Scope, ScopeColumn};
 use crate::value::{Row, Value};
 use ferroflink_core::error::Result as EngineResult;
 use ferroflink_core::record::Record;
-use ferroflink_datastream::window::assigner::{WindowAssigner, WindowTime, window_start};
+use ferroflink_datastream::window::assigner::{WindowAssigner, WindowTime};
 use ferroflink_runtime::operator::{Operator, Output};
 use sqlparser::ast::{self as sql, FunctionArg, FunctionArgExpr, FunctionArguments, Spanned};
 
@@ -229,31 +229,14 @@ impl Operator for WindowColumns {
 
     fn process_batch(&mut self, batch: Vec<Record<Row>>, out: &mut Output<Row>) -> EngineResult<()> {
         for record in batch {
-            let ts = record.timestamp;
-            // The first window, how starts and ends move from one to the next, and how many.
-            let (start, end, start_step, end_step, count) = match self.assigner {
-                WindowAssigner::Tumbling { size, offset, .. } => {
-                    let start = window_start(ts, offset, size);
-                    (start, start + size, 0, 0, 1)
-                }
-                WindowAssigner::Sliding { size, slide, offset, .. } => {
-                    let start = window_start(ts, offset, slide) - size + slide;
-                    (start, start + size, slide, slide, size / slide)
-                }
-                WindowAssigner::Cumulative { size, step, offset, .. } => {
-                    let start = window_start(ts, offset, size);
-                    let end = window_start(ts, offset, step) + step;
-                    (start, end, 0, step, (start + size - end) / step + 1)
-                }
-                _ => unreachable!("sessions are refused when planning"),
-            };
-            for i in 0..count {
-                let (start, end) = (start + i * start_step, end + i * end_step);
+            let windows =
+                self.assigner.windows_containing(record.timestamp).expect("sessions are refused when planning");
+            for w in windows {
                 let mut values = record.value.values.clone();
-                values.push(Value::from_millis(start, &self.time_type));
-                values.push(Value::from_millis(end, &self.time_type));
-                values.push(Value::from_millis(end - 1, &self.time_type));
-                out.push(Record { value: Row { kind: record.value.kind, values }, timestamp: end - 1 });
+                values.push(Value::from_millis(w.start, &self.time_type));
+                values.push(Value::from_millis(w.end, &self.time_type));
+                values.push(Value::from_millis(w.end - 1, &self.time_type));
+                out.push(Record { value: Row { kind: record.value.kind, values }, timestamp: w.end - 1 });
             }
         }
         Ok(())
