@@ -10,7 +10,8 @@ Prints the wall and CPU seconds, the process's peak resident memory (the kernel'
 and checks the output has one row per key with the right counts.
 
 Usage: bench/batch_memory_bench.py [--query group-by] [--keys 1000000] [--rows 3000000]
-                                   [--managed 16m] [-p 1] [--binary target/release/ferroflink]
+                                   [--managed 16m] [-p 1] [--set KEY=VALUE ..]
+                                   [--binary target/release/ferroflink]
 """
 
 import argparse
@@ -32,6 +33,8 @@ def main():
     ap.add_argument("--rows", type=int, default=3_000_000)
     ap.add_argument("--managed", default="16m")
     ap.add_argument("-p", "--parallelism", type=int, default=1)
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a further SET of the script, e.g. state.backend.type=rocksdb")
     ap.add_argument("--binary", default=os.path.join(HERE, "..", "target", "release", "ferroflink"))
     args = ap.parse_args()
     out = tempfile.mkdtemp(prefix="ff-spill-out-")
@@ -46,6 +49,7 @@ WHERE rn <= 2""",
     script = """
 SET 'execution.runtime-mode' = 'batch';
 SET 'taskmanager.memory.managed.size' = '{managed}';
+{sets}
 CREATE TABLE t (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '{rows}', 'rows-per-second' = '1000000000',
   'fields.id.kind' = 'sequence', 'fields.id.start' = '0', 'fields.id.end' = '{last}');
 CREATE TABLE c (id BIGINT, name AS CONCAT('customer-', CAST(id AS STRING))) WITH ('connector' = 'datagen',
@@ -54,7 +58,8 @@ CREATE TABLE c (id BIGINT, name AS CONCAT('customer-', CAST(id AS STRING))) WITH
 CREATE TABLE o (k STRING, hits BIGINT, total BIGINT) WITH ('connector' = 'filesystem', 'path' = '{out}', 'format' = 'csv');
 INSERT INTO o SELECT k, COUNT(*), SUM(id) FROM ({keyed}) GROUP BY k;
 """.format(managed=args.managed, rows=args.rows, last=args.rows - 1, out=out, keys=args.keys,
-           last_key=args.keys - 1, keyed=keyed)
+           last_key=args.keys - 1, keyed=keyed,
+           sets="\n".join("SET '%s' = '%s';" % tuple(kv.split("=", 1)) for kv in args.set))
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
         f.write(script)
     cpu, wall, rss = run_measured([args.binary, "sql", "-f", f.name, "-p", str(args.parallelism)])
