@@ -26,6 +26,11 @@
 //!   completed later) and added while it runs, with a TaskManager killed mid-run: the enumerator on
 //!   the JobManager hands out ranges of complete lines as they appear, and the committed running
 //!   counts are exactly 1..n for every word, n being its count in what was written.
+//! - A SQL script of two INSERTs submitted with `ferroflink sql -f .. --jobmanager <url>` runs as
+//!   two jobs on two TaskManagers, each planning the SQL itself (the plan digests agree), and
+//!   writes the rows computed here; a script the JobManager cannot plan and a query are refused
+//!   with the reason. `ferroflink jobmanager --sql <file>` runs a one-job script (application
+//!   mode) and refuses a script of two jobs.
 //! - The web UI, loaded by headless Chromium, shows a running job: its graph with a box per vertex,
 //!   parallelism and back-pressure, its checkpoints and the TaskManagers.
 
@@ -156,6 +161,100 @@ fn reference(events: u64, root: &Path) -> Vec<String> {
     let lines = committed_lines(&out);
     assert!(lines.len() > 100, "the reference has {} lines", lines.len());
     lines
+}
+
+const SQL_ROWS: i64 = 20_000;
+
+/// A SQL script of two jobs (two INSERTs from one `datagen` table, at parallelism 3) into CSV
+/// tables under `root` (`a` and `b`).
+fn sql_script(root: &Path) -> String {
+    format!(
+        "SET 'parallelism.default' = '3';
+CREATE TABLE src (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '{SQL_ROWS}',
+  'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '{SQL_ROWS}');
+CREATE TABLE a (id BIGINT, tripled BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');
+CREATE TABLE b (id BIGINT, label STRING) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');
+INSERT INTO a SELECT id, id * 3 FROM src WHERE MOD(id, 3) = 0;
+INSERT INTO b SELECT id, CONCAT('x', CAST(id AS STRING)) FROM src WHERE MOD(id, 3) = 1;",
+        root.join("a").display(),
+        root.join("b").display()
+    )
+}
+
+/// The rows of [`sql_script`]'s tables `a` and `b`, computed here.
+fn sql_expected() -> (Vec<String>, Vec<String>) {
+    let mut a: Vec<String> = (1..=SQL_ROWS).filter(|i| i % 3 == 0).map(|i| format!("{i},{}", i * 3)).collect();
+    let mut b: Vec<String> = (1..=SQL_ROWS).filter(|i| i % 3 == 1).map(|i| format!("{i},x{i}")).collect();
+    a.sort();
+    b.sort();
+    (a, b)
+}
+
+fn sorted(mut lines: Vec<String>) -> Vec<String> {
+    lines.sort();
+    lines
+}
+
+#[test]
+fn a_sql_script_submitted_to_a_cluster_runs_each_job_there() {
+    let root = temp("sql-submit");
+    let jm = jobmanager(&[]);
+    let _tms = [taskmanager(&jm, 2), taskmanager(&jm, 2)];
+    let file = root.join("jobs.sql");
+    std::fs::write(&file, sql_script(&root)).unwrap();
+    let out = Command::new(binary()).arg("sql").arg("-f").arg(&file).args(["--jobmanager", &jm.url]).output().unwrap();
+    assert!(out.status.success(), "sql --jobmanager failed: {}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let ids: Vec<&str> = stdout.lines().filter_map(|l| l.strip_prefix("Job ID: ")).collect();
+    assert_eq!(ids.len(), 2, "one id per INSERT: {stdout}");
+    for id in &ids {
+        let job = wait_state(&jm, id, "FINISHED", Duration::from_secs(60));
+        assert!(job["name"].as_str().unwrap().starts_with("insert-into_"), "{job}");
+    }
+    // Both TaskManagers planned the SQL themselves and ran its subtasks (the plan digests agreed).
+    let (a, b) = sql_expected();
+    assert_same(&sorted(committed_lines(&root.join("a"))), &a);
+    assert_same(&sorted(committed_lines(&root.join("b"))), &b);
+    // A script the JobManager cannot plan is refused with the planner's reason, and nothing runs.
+    let bad = root.join("bad.sql");
+    std::fs::write(
+        &bad,
+        "CREATE TABLE t (id INT) WITH ('connector' = 'datagen'); INSERT INTO nowhere SELECT id FROM t;",
+    )
+    .unwrap();
+    let out = Command::new(binary()).arg("sql").arg("-f").arg(&bad).args(["--jobmanager", &jm.url]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("nowhere"), "{stderr}");
+    // A query's rows would print on the client: it is refused, saying so.
+    let out = Command::new(binary()).args(["sql", "-e", "SELECT 1;", "--jobmanager", &jm.url]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("runs locally"), "{stderr}");
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn a_jobmanager_given_a_sql_script_runs_its_job_in_application_mode() {
+    let root = temp("sql-application");
+    let file = root.join("job.sql");
+    // Its first INSERT alone.
+    let script = sql_script(&root);
+    let one = &script[..script.rfind("INSERT INTO b").unwrap()];
+    std::fs::write(&file, one).unwrap();
+    let jm = jobmanager(&["--sql", file.to_str().unwrap()]);
+    let _tm = taskmanager(&jm, 3);
+    let jobs = jm.rest.list().unwrap();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    wait_state(&jm, &jobs[0].0, "FINISHED", Duration::from_secs(60));
+    assert_same(&sorted(committed_lines(&root.join("a"))), &sql_expected().0);
+    // A script of two jobs is refused: application mode runs one.
+    std::fs::write(&file, &script).unwrap();
+    let out = Command::new(binary())
+        .args(["jobmanager", "--rest-port", "0", "--rpc-port", "0", "--sql", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("application mode runs one job"), "{stderr}");
+    std::fs::remove_dir_all(&root).unwrap();
 }
 
 #[test]

@@ -168,6 +168,9 @@ struct JobManagerArgs {
     /// Run this job with these arguments and settings (application mode); must come last.
     #[arg(long, num_args = 1.., allow_hyphen_values = true, value_name = "JOB [ARGS]")]
     job: Vec<String>,
+    /// Run the one job (an INSERT or a statement set) of this SQL script (application mode).
+    #[arg(long, conflicts_with = "job", value_name = "FILE")]
+    sql: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -245,6 +248,22 @@ fn ha_flags(ha: Option<&str>) -> anyhow::Result<(Option<Value>, Option<Value>)> 
 
 fn jobmanager(args: JobManagerArgs, registry: Arc<Registry>) -> anyhow::Result<()> {
     let (ha_mode, ha_dir) = ha_flags(args.ha.as_deref())?;
+    let sql = match &args.sql {
+        Some(path) => {
+            let script = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            match crate::sql_client::count_jobs(&script) {
+                Ok(1) => Some(script),
+                Ok(n) => anyhow::bail!(
+                    "{}: application mode runs one job, and the script has {n} (INSERT INTO or statement sets): put \
+                     its INSERTs in one EXECUTE STATEMENT SET, or submit them with `ferroflink sql -f {} --jobmanager <url>`",
+                    path.display(),
+                    path.display()
+                ),
+                Err(e) => anyhow::bail!("{}: {e}", path.display()),
+            }
+        }
+        None => None,
+    };
     let name = args.job.first().cloned();
     let (job_flags, job_args) = match name {
         Some(_) => {
@@ -268,15 +287,16 @@ fn jobmanager(args: JobManagerArgs, registry: Arc<Registry>) -> anyhow::Result<(
             ("job.id", args.job_id.map(Into::into)),
             ("job.name", name.map(Into::into)),
             ("job.args", job_args.map(Into::into)),
+            ("job.sql", sql.map(Into::into)),
             ("restore.path", args.restore.map(Into::into)),
             ("restore.mode", args.restore_mode.map(Into::into)),
             ("restore.allow-non-restored-state", args.allow_non_restored_state.then_some(true.into())),
         ],
     )?;
-    if config.restore.path.is_some() && config.job.name.is_none() {
+    if config.restore.path.is_some() && config.job.name.is_none() && config.job.sql.is_none() {
         anyhow::bail!(
             "--restore (restore.path, Flink's execution.state-recovery.path) needs a job: give --job <name> \
-             [args] or job.name; it restores the job the JobManager starts"
+             [args], --sql <file>, job.name or job.sql; it restores the job the JobManager starts"
         );
     }
     let jm = JobManager::start(config, registry)?;

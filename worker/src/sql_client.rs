@@ -3,13 +3,18 @@
 //! job, run to its end (when its sources are bounded); a query prints its rows (a table, or with
 //! `--format tsv` one changelog row per line and nothing else on standard output); `EXPLAIN`
 //! prints the plan with each operator's changelog mode and state class. Logs go to standard
-//! error.
+//! error. With `--jobmanager <url>` each job is submitted to that cluster instead
+//! ([`Job::Sql`]: the script and the job's number), whose processes each plan it with
+//! [`plan_sql`].
 
 use crate::cli::{Interrupts, LocalFlags, execute_local, load_config};
 use crate::jobs::{BuiltJob, JobFlags, Registry, Report};
-use crate::spec::{JobSettings, Overrides};
+use crate::spec::{Job, JobSettings, Overrides, Submission};
 use anyhow::Context;
+use ferroflink_cluster::client::RestClient;
+use ferroflink_core::error::{Error, Result as EngineResult};
 use ferroflink_datastream::StreamExecutionEnvironment;
+use ferroflink_sql::ast::Insert;
 use ferroflink_sql::connectors::StdoutSink;
 use ferroflink_sql::format::RowPrinter;
 use ferroflink_sql::planner::{PlanNode, Planner, StateClass};
@@ -30,6 +35,10 @@ pub struct SqlArgs {
     /// line: `+I`/`-U`/`+U`/`-D`, then the columns, tab-separated, NULL as `\N`).
     #[arg(long, default_value = "table", value_parser = ["table", "tsv"])]
     format: String,
+    /// Submit each job of the script to the cluster whose JobManager's REST address this is,
+    /// print its id, and return (Flink's SQL client against a session cluster).
+    #[arg(long, value_name = "URL")]
+    jobmanager: Option<String>,
     #[command(flatten)]
     local: LocalFlags,
     #[command(flatten)]
@@ -51,6 +60,8 @@ pub fn run(args: SqlArgs, registry: &Registry) -> anyhow::Result<()> {
     let config = load_config(args.local.config.as_deref(), Overrides::new(), Vec::new())?;
     let base = JobSettings::from_config(&config);
     let flags = args.job.overrides();
+    let cluster = args.jobmanager.as_deref().map(RestClient::new);
+    let mut submitted = 0;
     let mut session = Session::new();
     let mut signals = None;
     for statement in &statements {
@@ -84,23 +95,25 @@ pub fn run(args: SqlArgs, registry: &Registry) -> anyhow::Result<()> {
             }
             effect => effect,
         };
-        // A job: the configuration's settings, the command line's over them, the script's SETs last.
-        let mut overrides = flags.clone();
-        for (key, value) in session.job_config() {
-            overrides.insert(key, Value::String(value));
+        if let Some(cluster) = &cluster {
+            let Effect::Job(_) = effect else {
+                anyhow::bail!(
+                    "{origin}: a query prints its rows here, so it runs locally: leave out --jobmanager, or INSERT \
+                     its rows INTO a table"
+                );
+            };
+            let submission =
+                Submission { job: Job::Sql { script: text.clone(), job: submitted }, config: flags.clone() };
+            let id = cluster.submit(&submission).with_context(|| format!("{origin}: submitting job {submitted}"))?;
+            println!("Job ID: {id}");
+            submitted += 1;
+            continue;
         }
-        let settings = base.with(&overrides).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let env = StreamExecutionEnvironment::new();
-        env.configure(&settings);
-        let planner = Planner::new(&session, env.clone())
-            .and_then(|p| p.with_functions(registry.functions()))
-            .map_err(located)?;
+        // A job: the configuration's settings, the command line's over them, the script's SETs last.
+        let (env, planner) =
+            job_planner(&session, &base, &flags, registry).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
         let (name, plans, footer) = match effect {
-            Effect::Job(inserts) => {
-                let plans = planner.inserts(&inserts).map_err(located)?;
-                let sinks: Vec<String> = inserts.iter().map(|i| i.table.to_string()).collect();
-                (format!("insert-into_{}", sinks.join(",")), plans, None)
-            }
+            Effect::Job(inserts) => (job_name(&inserts), planner.inserts(&inserts).map_err(located)?, None),
             Effect::Query(query) => {
                 let planned = planner.query(&query).map_err(located)?;
                 let names: Vec<String> = planned.scope.columns.iter().map(|c| c.name.clone()).collect();
@@ -123,6 +136,68 @@ pub fn run(args: SqlArgs, registry: &Registry) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The environment and planner of a job of the script at this point of `session`: `settings`
+/// with `flags` over them and the script's `SET`s over those.
+fn job_planner<'s>(
+    session: &'s Session,
+    settings: &JobSettings,
+    flags: &Overrides,
+    registry: &Registry,
+) -> Result<(StreamExecutionEnvironment, Planner<'s>), String> {
+    let mut overrides = flags.clone();
+    for (key, value) in session.job_config() {
+        overrides.insert(key, Value::String(value));
+    }
+    let settings = settings.with(&overrides).map_err(|e| e.to_string())?;
+    let env = StreamExecutionEnvironment::new();
+    env.configure(&settings);
+    let planner = Planner::new(session, env.clone())
+        .and_then(|p| p.with_functions(registry.functions()))
+        .map_err(|e| e.to_string())?;
+    Ok((env, planner))
+}
+
+/// A job's name unless `pipeline.name` gives one: Flink's, after its sinks.
+fn job_name(inserts: &[Insert]) -> String {
+    let sinks: Vec<String> = inserts.iter().map(|i| i.table.to_string()).collect();
+    format!("insert-into_{}", sinks.join(","))
+}
+
+/// Job `index` (from 0) of SQL `script` (its `INSERT`s and statement sets, in order), planned in
+/// an environment configured with `settings` and the script's `SET`s: what every process of a
+/// cluster plans from a SQL job's spec.
+pub fn plan_sql(script: &str, index: usize, settings: &JobSettings, registry: &Registry) -> EngineResult<BuiltJob> {
+    let fail = |e: String| Error::InvalidJob(format!("SQL job: {e}"));
+    let statements = ferroflink_sql::parse_script(script).map_err(|e| fail(e.to_string()))?;
+    let mut session = Session::new();
+    let mut jobs = 0;
+    for statement in &statements {
+        let Effect::Job(inserts) = session.execute(statement).map_err(|e| fail(e.to_string()))? else { continue };
+        if jobs < index {
+            jobs += 1;
+            continue;
+        }
+        let (env, planner) = job_planner(&session, settings, &Overrides::new(), registry).map_err(fail)?;
+        planner.inserts(&inserts).map_err(|e| fail(e.to_string()))?;
+        let name = session.options().pipeline_name.clone().unwrap_or_else(|| job_name(&inserts));
+        return Ok(BuiltJob { env, name, report: Report::None });
+    }
+    Err(fail(format!("the script has {jobs} jobs (INSERT INTO or statement sets), not a job {index} (from 0)")))
+}
+
+/// How many jobs (`INSERT`s and statement sets) SQL `script` has; an error of its statements if
+/// it has one.
+pub fn count_jobs(script: &str) -> Result<usize, SqlError> {
+    let mut session = Session::new();
+    let mut jobs = 0;
+    for statement in &ferroflink_sql::parse_script(script)? {
+        if let Effect::Job(_) = session.execute(statement)? {
+            jobs += 1;
+        }
+    }
+    Ok(jobs)
 }
 
 /// Logs a warning for each operator whose state grows without bound.

@@ -33,7 +33,7 @@ use ferroflink_state::rocksdb::{RocksDbConfig, RocksDbResources};
 use ferroflink_state::s3::S3Config;
 use ferroflink_state::storage;
 use ferroflink_types::config::{Config, DEFAULT_METRICS_PORTS, MANAGED_FRACTION, NetworkCompression};
-use ferroflink_types::spec::JobSpec;
+use ferroflink_types::spec::{Job, JobSpec};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
@@ -598,7 +598,7 @@ fn plan(planner: &dyn Planner, d: &proto::Deploy) -> Result<PlannedJob> {
             d.job_name, d.job_id
         ))
     })?;
-    if !planner.knows(spec.name()) {
+    if matches!(spec.job, Job::Registered { .. }) && !planner.knows(spec.name()) {
         return Err(Error::InvalidJob(format!(
             "job '{}' ({}) runs '{}', which this TaskManager's image does not know (it has {}): run the \
              TaskManagers from the JobManager's image",

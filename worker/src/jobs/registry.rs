@@ -184,7 +184,10 @@ impl Registry {
 
     /// Builds the job of `spec` in an environment configured with its settings.
     pub fn build(&self, spec: &JobSpec) -> Result<BuiltJob> {
-        let Job::Registered { name, args } = &spec.job;
+        let (name, args) = match &spec.job {
+            Job::Registered { name, args } => (name, args),
+            Job::Sql { script, job } => return crate::sql_client::plan_sql(script, *job, &spec.settings, self),
+        };
         let Some(job) = self.jobs.iter().find(|j| &j.name == name) else {
             return Err(Error::InvalidJob(format!(
                 "unknown job '{name}'; the jobs of this binary are: {}",

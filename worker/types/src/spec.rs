@@ -40,6 +40,15 @@ pub enum Job {
         #[serde(default)]
         args: Vec<String>,
     },
+    /// A SQL script's job: every process runs the script's statements in order (DDL, `SET`) and
+    /// plans its job number `job` (from 0: its `INSERT`s and statement sets, in order).
+    Sql {
+        /// The script.
+        script: String,
+        /// Which of its jobs.
+        #[serde(default)]
+        job: usize,
+    },
 }
 
 impl JobSpec {
@@ -51,16 +60,22 @@ impl JobSpec {
         }
     }
 
-    /// The job a configuration runs at start (`job.name`, `job.args` and the job settings), if any.
+    /// The job a configuration runs at start (`job.name` and `job.args`, or `job.sql`, with the job
+    /// settings), if any.
     pub fn from_config(config: &Config) -> Option<JobSpec> {
-        let name = config.job.name.as_deref()?;
-        Some(JobSpec { settings: JobSettings::from_config(config), ..JobSpec::registered(name, &config.job.args) })
+        let job = match (&config.job.sql, &config.job.name) {
+            (Some(script), _) => Job::Sql { script: script.clone(), job: 0 },
+            (None, Some(name)) => Job::Registered { name: name.clone(), args: config.job.args.clone() },
+            (None, None) => return None,
+        };
+        Some(JobSpec { job, settings: JobSettings::from_config(config) })
     }
 
-    /// The job's name as registered.
+    /// The job's name as registered, or `sql` for a SQL script's job.
     pub fn name(&self) -> &str {
         match &self.job {
             Job::Registered { name, .. } => name,
+            Job::Sql { .. } => "sql",
         }
     }
 

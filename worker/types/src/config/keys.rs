@@ -34,6 +34,12 @@ pub const KEYS: &[Key] = &[
         "the registered job the JobManager runs at start (application mode); `job.builtin` is its former name",
     ),
     key("job.args", &[], "[]", "the job's own arguments, as on `ferroflink run <job> ...`"),
+    key(
+        "job.sql",
+        &[],
+        "none",
+        "a SQL script (its text) whose one job the JobManager runs at start, instead of `job.name` (`ferroflink jobmanager --sql <file>`)",
+    ),
     key("job.parallelism", &["parallelism.default"], "the job's", "default parallelism of the job's operators"),
     key(
         "job.max-parallelism",

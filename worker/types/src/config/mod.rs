@@ -140,6 +140,9 @@ pub struct JobSection {
     /// Its arguments.
     #[serde(deserialize_with = "lenient::strings")]
     pub args: Vec<String>,
+    /// The SQL script whose one job the JobManager runs at start (application mode), instead of a
+    /// registered job.
+    pub sql: Option<String>,
     /// Default parallelism.
     #[serde(with = "lenient::opt_usize")]
     pub parallelism: Option<usize>,
@@ -160,6 +163,7 @@ impl Default for JobSection {
             id: None,
             name: None,
             args: Vec::new(),
+            sql: None,
             parallelism: None,
             max_parallelism: None,
             batch_size: DEFAULT_BATCH_SIZE,
