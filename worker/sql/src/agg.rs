@@ -38,7 +38,7 @@ impl GroupKey {
     /// `GroupKey`'s codec bytes are its values', as a slice's).
     pub fn key_by(
         stream: &ferroflink_datastream::DataStream<Row>,
-        columns: std::ops::Range<usize>,
+        columns: Range<usize>,
     ) -> ferroflink_datastream::KeyedStream<Row, GroupKey> {
         let at = columns.clone();
         stream.key_by_with_groups(

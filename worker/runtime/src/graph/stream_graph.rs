@@ -21,11 +21,11 @@ use ferroflink_core::clock::{Clock, SystemClock};
 use ferroflink_core::element::AnyBatch;
 use ferroflink_core::keygroup::{DEFAULT_MAX_PARALLELISM, KeyGroupAssigner};
 use ferroflink_core::record::{Data, Key};
+use std::marker::PhantomData;
+use std::sync::Arc;
 
 /// The key group of a record's key, by the assigner of the job's max parallelism.
 pub type KeyGroupOf<T> = Arc<dyn Fn(&T, &KeyGroupAssigner, &mut Vec<u8>) -> usize + Send + Sync>;
-use std::marker::PhantomData;
-use std::sync::Arc;
 
 /// Creates an operator instance for a subtask; it is then opened with its [`RuntimeContext`].
 pub type OperatorFactory = Arc<dyn Fn(&RuntimeContext) -> Box<dyn ChainOperator> + Send + Sync>;

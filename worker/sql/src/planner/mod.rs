@@ -187,18 +187,6 @@ fn default_name(e: &sql::Expr, index: usize) -> String {
 }
 
 impl<'a> Planner<'a> {
-    /// Batch mode's keyed operator `fold` (which each subtask makes) over `keyed`, in bounded
-    /// memory: a share of the job's managed memory, spilling to disk.
-    fn batch_fold<F: Fold>(
-        &self,
-        keyed: &KeyedStream<Row, GroupKey>,
-        label: &str,
-        fold: impl Fn() -> F + Send + Sync + 'static,
-    ) -> DataStream<Row> {
-        self.spill.register();
-        let budget = self.spill.clone();
-        keyed.transform_from(label, move || BatchFold::new(fold(), budget.clone()))
-    }
     /// A planner of `session`'s statements into `env`.
     pub fn new(session: &'a Session, env: StreamExecutionEnvironment) -> Result<Planner<'a>, SqlError> {
         let zone = session.options().local_time_zone.as_deref().unwrap_or("UTC");
@@ -228,6 +216,19 @@ impl<'a> Planner<'a> {
                 session.options().tmp_dir.as_ref().map_or_else(std::env::temp_dir, PathBuf::from),
             ),
         })
+    }
+
+    /// Batch mode's keyed operator `fold` (which each subtask makes) over `keyed`, in bounded
+    /// memory: a share of the job's managed memory, spilling to disk.
+    fn batch_fold<F: Fold>(
+        &self,
+        keyed: &KeyedStream<Row, GroupKey>,
+        label: &str,
+        fold: impl Fn() -> F + Send + Sync + 'static,
+    ) -> DataStream<Row> {
+        self.spill.register();
+        let budget = self.spill.clone();
+        keyed.transform_from(label, move || BatchFold::new(fold(), budget.clone()))
     }
 
     /// This planner with the session's `CREATE FUNCTION`s bound to the functions `registered`;
