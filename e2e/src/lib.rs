@@ -29,7 +29,8 @@ pub fn binary_of(package: &str, bin: &str) -> PathBuf {
     path
 }
 
-/// A child process, killed when dropped; its standard error is collected.
+/// A child process, killed when dropped; its standard output and error are collected into one
+/// log, line by line, as a container runtime does.
 pub struct Process {
     child: Child,
     log: Arc<Mutex<String>>,
@@ -44,24 +45,27 @@ impl Process {
     /// Starts `binary` with `args` and `env`.
     pub fn start_binary(binary: &Path, args: &[&str], env: &[(&str, &str)]) -> Process {
         let mut cmd = Command::new(binary);
-        cmd.args(args).stdout(Stdio::null()).stderr(Stdio::piped()).env("RUST_LOG", "ferroflink=info");
+        cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).env("RUST_LOG", "ferroflink=info");
         for (k, v) in env {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().unwrap();
         let log = Arc::new(Mutex::new(String::new()));
-        let (stderr, sink) = (child.stderr.take().unwrap(), log.clone());
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
+        fn collect(stream: impl std::io::Read + Send + 'static, log: Arc<Mutex<String>>) {
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let mut log = log.lock().unwrap();
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            });
+        }
+        collect(child.stdout.take().unwrap(), log.clone());
+        collect(child.stderr.take().unwrap(), log.clone());
         Process { child, log }
     }
 
-    /// What it printed to standard error so far.
+    /// What it printed so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }

@@ -391,6 +391,72 @@ fn lose_a_taskmanager(name: &str, signal: &str, s3: Option<&moto::Moto>) -> Dura
 }
 
 #[test]
+fn a_sql_job_survives_a_killed_taskmanager_and_a_jobmanager_failover_with_exact_output() {
+    const ROWS: i64 = 600_000;
+    let root = temp("sql-failover");
+    let out = root.join("out");
+    // Keyed 1 s event-time windows (id i at i ms) counted and summed per key, at 30 000 rows a second.
+    let script = format!(
+        "SET 'parallelism.default' = '4';
+SET 'execution.checkpointing.interval' = '300 ms';
+CREATE TABLE ticks (id BIGINT, ts AS TO_TIMESTAMP_LTZ(id, 3), WATERMARK FOR ts AS ts) WITH (
+  'connector' = 'datagen', 'rows-per-second' = '30000', 'number-of-rows' = '{ROWS}',
+  'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '{ROWS}');
+CREATE TABLE windows (k BIGINT, n BIGINT, total BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');
+INSERT INTO windows
+SELECT MOD(id, 7), COUNT(*), SUM(id) FROM TABLE(TUMBLE(TABLE ticks, DESCRIPTOR(ts), INTERVAL '1' SECOND))
+GROUP BY MOD(id, 7), window_start, window_end;",
+        out.display()
+    );
+    let file = root.join("job.sql");
+    std::fs::write(&file, script).unwrap();
+    let ha = format!("file:{}", root.join("ha").display());
+    let checkpoints = root.join("checkpoints");
+    let start_jobmanager = || {
+        let args = ["--ha", &ha, "--checkpoint-dir", checkpoints.to_str().unwrap(), "--sql", file.to_str().unwrap()];
+        jobmanager_with_env(&args, &[("FERROFLINK__HA__LEASE_DURATION", "2s")])
+    };
+    let leader = start_jobmanager();
+    leader.process.wait_for_line("this JobManager leads", Duration::from_secs(30));
+    let standby = start_jobmanager();
+    standby.process.wait_for_line("standing by", Duration::from_secs(30));
+    let how = ["--ha", ha.as_str()];
+    let (lost, _kept) = (taskmanager_with(&how, 2, &[]), taskmanager_with(&how, 2, &[]));
+    let id = leader.rest.list().unwrap()[0].0.clone();
+    wait_state(&leader, &id, "RUNNING", Duration::from_secs(30));
+    wait_checkpoints(&leader, &id, 2);
+
+    // A TaskManager SIGKILLed: the job restarts from its checkpoint on the replacement.
+    let _replacement = taskmanager_with(&how, 2, &[]);
+    lost.signal("-KILL");
+    let left = Instant::now() + Duration::from_secs(30);
+    while state(&leader, &id).0 == "RUNNING" && Instant::now() < left {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    wait_state(&leader, &id, "RUNNING", Duration::from_secs(60));
+    let before = completed_checkpoints(&leader, &id);
+    wait_checkpoints(&leader, &id, before + 2);
+    assert!(leader.process.log().contains("from checkpoint"), "{}", leader.process.log());
+
+    // The leading JobManager SIGKILLed: the standby resumes the job from the HA records.
+    leader.process.signal("-KILL");
+    standby.process.wait_for_line("this JobManager leads", Duration::from_secs(30));
+    wait_state(&standby, &id, "RUNNING", Duration::from_secs(60));
+    wait_state(&standby, &id, "FINISHED", Duration::from_secs(120));
+    assert!(standby.process.log().contains("resuming the job"), "{}", standby.process.log());
+
+    // Computed here: window w holds ids [1000 w, 1000 w + 999] ∩ [1, ROWS].
+    let mut want = std::collections::BTreeMap::<(i64, i64), (i64, i64)>::new();
+    for id in 1..=ROWS {
+        let w = want.entry((id / 1000, id % 7)).or_default();
+        (w.0, w.1) = (w.0 + 1, w.1 + id);
+    }
+    let want: Vec<String> = want.iter().map(|((_, k), (n, sum))| format!("{k},{n},{sum}")).collect();
+    assert_same(&sorted(committed_lines(&out)), &sorted(want));
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
 fn killed_taskmanager_is_replaced_and_the_output_is_exact() {
     let server = moto::Moto::start();
     server.create_bucket("ckpts");

@@ -3,9 +3,10 @@
 //! (moto) for checkpoints and savepoints: savepoints from the nonce, exactly once across an
 //! operator restart; retention deleting the oldest savepoint files; periodic savepoints; `stopAt`; a 2 → 4 parallelism
 //! upgrade through a savepoint, then suspend and resume; a last-state upgrade and a restartNonce
-//! restart from the latest checkpoint; a failed upgrade rolled back from its savepoint — each
-//! ending with committed output identical to an uninterrupted run; every example FlinkJob, and a
-//! final savepoint on deletion.
+//! restart from the latest checkpoint; an upgrade that does not plan refused while the job runs
+//! on, one that fails rolled back from its savepoint; a SQL FlinkJob from a ConfigMap upgraded by
+//! editing its script, an incompatible edit refused — each ending with committed output identical
+//! to an uninterrupted run; every example FlinkJob, and a final savepoint on deletion.
 
 #[path = "../../worker/tests/support/moto.rs"]
 mod moto;
@@ -13,10 +14,11 @@ mod moto;
 use ferroflink::state::storage;
 use ferroflink_e2e::kubernetes::{Cluster, NS};
 use ferroflink_e2e::{assert_same, binary, committed_lines, temp};
-use ferroflink_operator::crd::{FlinkJob, FlinkJobSpec, LifecycleState, SavepointKind};
+use ferroflink_operator::crd::{ConfigMapKey, FlinkJob, FlinkJobSpec, LifecycleState, SavepointKind, SecretVariable};
 use ferroflink_operator::reconcile::reconcile;
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::api::{Api, PostParams};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -309,7 +311,7 @@ fn every_example_runs() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(examples.len(), 2, "a new example needs its case here: {examples:?}");
+    assert_eq!(examples.len(), 4, "a new example needs its case here: {examples:?}");
     let root = temp("operator-examples");
     let mut cluster = Cluster::start(&root);
     let server = s3(&cluster);
@@ -323,6 +325,53 @@ fn every_example_runs() {
         lifecycle(j) == Some(LifecycleState::Finished)
     });
     assert_eq!(job.status.unwrap().job_state.as_deref(), Some("FINISHED"));
+    cluster.stop_operator();
+
+    // SQL in the FlinkJob: generated orders counted per product into print (unbounded): it runs,
+    // and the TaskManagers print the changelog.
+    let orders = example("sql-orders-print.yaml", &server);
+    cluster.create(&orders);
+    cluster.start_operator("orders");
+    cluster.wait_for("orders", "running", Duration::from_secs(120), running);
+    let printed = |logs: &str| logs.lines().any(|l| l.contains("+I[") || l.contains("+U["));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !printed(&cluster.logs()) {
+        assert!(std::time::Instant::now() < deadline, "no changelog printed\n{}", cluster.logs());
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    cluster.delete_flinkjob("orders", Duration::from_secs(60));
+
+    // Batch SQL over CSV files in S3 through the filesystem connector: its report equals the counts
+    // computed here.
+    server.create_bucket("logs");
+    let store = |prefix: &str| storage::open(&format!("s3://logs/{prefix}"), &server.config(&server.endpoint)).unwrap();
+    let mut want: BTreeMap<i64, (i64, std::collections::BTreeSet<String>)> = BTreeMap::new();
+    for file in 0..3 {
+        let mut csv = String::new();
+        for i in 0..2000_i64 {
+            let (user, status) =
+                (format!("u{}", (i * 7 + file) % 97), [200, 200, 200, 304, 404, 500][(i % 6) as usize]);
+            csv.push_str(&format!("{user},/page/{},{status}\n", i % 13));
+            let entry = want.entry(status).or_default();
+            entry.0 += 1;
+            entry.1.insert(user);
+        }
+        store("access").write(&format!("part-{file}.csv"), csv.as_bytes()).unwrap();
+    }
+    let report = example("sql-s3-status-report.yaml", &server);
+    cluster.create(&report);
+    cluster.start_operator("status-report");
+    cluster.wait_for("status-report", "finished", Duration::from_secs(120), |j| {
+        lifecycle(j) == Some(LifecycleState::Finished)
+    });
+    let out = store("reports/status");
+    let mut got: Vec<String> = Vec::new();
+    for name in out.list("").unwrap().into_iter().filter(|n| !n.starts_with(['.', '_'])) {
+        got.extend(String::from_utf8(out.read(&name).unwrap()).unwrap().lines().map(str::to_string));
+    }
+    got.sort();
+    let want: Vec<String> = want.iter().map(|(status, (n, users))| format!("{status},{n},{}", users.len())).collect();
+    assert_same(&got, &want);
     cluster.stop_operator();
 
     // Nexmark q7 at parallelism 10 (three TaskManager pods of four slots), a leading and a
@@ -377,15 +426,24 @@ fn last_state_upgrade_and_restart_nonce_resume_from_the_latest_checkpoint() {
 }
 
 #[test]
-fn an_upgrade_that_does_not_run_rolls_back_from_its_savepoint() {
+fn an_upgrade_that_does_not_plan_is_refused_and_one_that_does_not_run_rolls_back() {
     let bounded = Bounded::start("operator-rollback", |spec| spec.job.rollback_after = Some("20s".into()));
     let cluster = &bounded.cluster;
 
-    // A spec that cannot run: the upgrade savepoint is taken, the new run fails, the old spec
-    // comes back from that savepoint.
+    // A spec that does not plan is refused before anything stops: the job runs on.
     let mut broken = bounded.args.clone();
     broken[1] = "no-such-query".into();
     cluster.patch_spec(NAME, json!({"job": {"args": broken}}));
+    let refused = |j: &FlinkJob| {
+        j.status.as_ref().unwrap().conditions.iter().any(|c| c.type_ == "Degraded" && c.reason == "UpgradeRefused")
+    };
+    let job = cluster.wait_for(NAME, "the upgrade refused", Duration::from_secs(60), refused);
+    let status = job.status.unwrap();
+    assert!(status.error.as_deref().unwrap().contains("does not plan") && status.run.unwrap().number == 1);
+
+    // With a new image as well, the running JobManager cannot check it: the upgrade savepoint is
+    // taken, the new run fails, the old spec comes back from that savepoint.
+    cluster.patch_spec(NAME, json!({"image": "ferroflink:next"}));
     let job = cluster.wait_for(NAME, "rolled back", Duration::from_secs(120), |j| {
         j.status.as_ref().unwrap().run.as_ref().is_some_and(|r| r.reason == "rollback")
     });
@@ -397,4 +455,100 @@ fn an_upgrade_that_does_not_run_rolls_back_from_its_savepoint() {
     let degraded = job.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Degraded").unwrap();
     assert_eq!((degraded.status.as_str(), degraded.reason.as_str()), ("True", "RolledBack"));
     bounded.finishes_like_one_process();
+}
+
+/// The SQL job of [`sql_flinkjob_from_a_configmap_upgraded_by_editing_its_script_keeps_its_state`]:
+/// `${ROWS}` ids (a Secret's value) at 100 a second, with times id × 100 ms, counted and summed
+/// per 1 s event-time window into CSV files under `out`.
+fn windows_script(out: &Path, edit: &str) -> String {
+    format!(
+        "{edit}
+CREATE TABLE ticks (
+  id BIGINT,
+  ts AS TO_TIMESTAMP_LTZ(id * 100, 3),
+  WATERMARK FOR ts AS ts
+) WITH (
+  'connector' = 'datagen', 'rows-per-second' = '100', 'number-of-rows' = '${{ROWS}}',
+  'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '1000000'
+);
+CREATE TABLE windows (ticks BIGINT, total BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');
+INSERT INTO windows
+SELECT COUNT(*), SUM(id) FROM TABLE(TUMBLE(TABLE ticks, DESCRIPTOR(ts), INTERVAL '1' SECOND))
+GROUP BY window_start, window_end;
+",
+        out.display()
+    )
+}
+
+#[test]
+fn sql_flinkjob_from_a_configmap_upgraded_by_editing_its_script_keeps_its_state() {
+    const ROWS: i64 = 4000;
+    let root = temp("operator-sql-upgrade");
+    let mut cluster = Cluster::start(&root);
+    let server = s3(&cluster);
+    let out = root.join("out");
+    let mut secret = Secret::default();
+    secret.metadata.name = Some("ticks-secrets".into());
+    secret.data = Some(BTreeMap::from([("rows".to_string(), ByteString(ROWS.to_string().into_bytes()))]));
+    cluster.create(&secret);
+    let script = |text: String| ConfigMap {
+        metadata: kube::api::ObjectMeta { name: Some("ticks-sql".into()), ..Default::default() },
+        data: Some(BTreeMap::from([("job.sql".to_string(), text)])),
+        ..Default::default()
+    };
+    cluster.create(&script(windows_script(&out, "-- ticks, version 1")));
+    let mut spec = spec(&server, Vec::new(), 2);
+    spec.job.name = None;
+    spec.job.sql_config_map = Some(ConfigMapKey { name: "ticks-sql".into(), key: "job.sql".into() });
+    spec.job.secrets = vec![SecretVariable { env: "ROWS".into(), secret: "ticks-secrets".into(), key: "rows".into() }];
+    create(&cluster, spec);
+    cluster.start_operator(NAME);
+    cluster.wait_for(NAME, "running with a checkpoint", Duration::from_secs(90), |j| {
+        running(j) && j.status.as_ref().unwrap().last_checkpoint.is_some()
+    });
+
+    // A compatible edit of the script (a view no statement uses): a savepoint upgrade.
+    let maps: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), NS);
+    let replace =
+        |text: String| cluster.block_on(maps.replace("ticks-sql", &PostParams::default(), &script(text))).unwrap();
+    let version_2 =
+        windows_script(&out, "-- ticks, version 2\nCREATE TEMPORARY VIEW late AS SELECT id FROM ticks WHERE id > 100;");
+    replace(version_2.clone());
+    let job = cluster.wait_for(NAME, "upgraded", Duration::from_secs(90), |j| running(j) && run_number(j) == 2);
+    let status = job.status.unwrap();
+    assert_eq!(status.run.as_ref().unwrap().reason, "upgrade");
+    assert_eq!(status.run.as_ref().unwrap().restored_from, status.upgrade_savepoint);
+    let recorded = serde_json::to_string(&status).unwrap();
+    assert!(!recorded.contains("TUMBLE"), "the status copies the script: {recorded}");
+    assert!(status.run.unwrap().spec.contains(&ferroflink_operator::render::sql_digest(&version_2)));
+
+    // An edit that would lose the windows' state (2 s windows: another operator) is refused
+    // before anything stops; the job runs on, and undoing the edit clears the condition.
+    replace(windows_script(&out, "-- ticks, version 3").replace("INTERVAL '1' SECOND", "INTERVAL '2' SECOND"));
+    let refused = |j: &FlinkJob| {
+        j.status.as_ref().unwrap().conditions.iter().any(|c| c.type_ == "Degraded" && c.reason == "UpgradeRefused")
+    };
+    let job = cluster.wait_for(NAME, "the incompatible edit refused", Duration::from_secs(60), refused);
+    let status = job.status.unwrap();
+    let why = status.error.clone().unwrap();
+    assert!(why.contains("LOSES STATE") && why.contains("allowNonRestoredState"), "{why}");
+    assert_eq!((status.run.unwrap().number, status.job_state.as_deref()), (2, Some("RUNNING")));
+    replace(version_2);
+    cluster.wait_for(NAME, "the condition cleared", Duration::from_secs(60), |j| running(j) && !refused(j));
+
+    let finished = |j: &FlinkJob| lifecycle(j) == Some(LifecycleState::Finished);
+    cluster.wait_for(NAME, "finished", Duration::from_secs(120), finished);
+    drop(cluster);
+    // Window k holds the ids whose time id × 100 ms falls in [k s, k + 1 s).
+    let mut want = BTreeMap::<i64, (i64, i64)>::new();
+    for id in 1..=ROWS {
+        let w = want.entry(id / 10).or_default();
+        (w.0, w.1) = (w.0 + 1, w.1 + id);
+    }
+    let mut want: Vec<String> = want.values().map(|(n, sum)| format!("{n},{sum}")).collect();
+    want.sort();
+    let mut got = committed_lines(&out);
+    got.sort();
+    assert_same(&got, &want);
+    let _ = std::fs::remove_dir_all(&root);
 }

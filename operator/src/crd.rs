@@ -18,8 +18,16 @@ use std::collections::BTreeMap;
     printcolumn(name = "Lifecycle", type_ = "string", json_path = ".status.lifecycleState"),
     printcolumn(name = "Parallelism", type_ = "integer", json_path = ".spec.job.parallelism"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
-    validation = Rule::new("has(self.spec.job.name) != has(self.spec.job.builtin)")
-        .message("job.name names the job the image registers (job.builtin is its former name): give exactly one of them"),
+    validation = Rule::new(
+        "(has(self.spec.job.name) ? 1 : 0) + (has(self.spec.job.builtin) ? 1 : 0) + (has(self.spec.job.sql) ? 1 : 0) \
+         + (has(self.spec.job.sqlConfigMap) ? 1 : 0) == 1"
+    )
+    .message(
+        "give exactly one of job.name (a job the image registers; job.builtin is its former name), job.sql (a Flink \
+         SQL script) or job.sqlConfigMap (the ConfigMap key holding one)"
+    ),
+    validation = Rule::new("!has(self.spec.job.args) || has(self.spec.job.name) || has(self.spec.job.builtin)")
+        .message("job.args are a registered job's arguments: a SQL job takes its settings from SET statements and spec.config"),
     validation = Rule::new("!has(self.spec.jobManager) || self.spec.jobManager.replicas <= 1 || has(self.spec.checkpointing)")
         .message("jobManager.replicas > 1 (standby JobManagers) requires checkpointing.storage for the HA pointers"),
     validation = Rule::new("has(self.spec.savepoints) || !has(self.spec.job.upgradeMode) || self.spec.job.upgradeMode != 'savepoint'")
@@ -124,6 +132,25 @@ pub struct JobSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64))]
     pub args: Vec<String>,
+    /// A Flink SQL script (DDL, `SET`, then one `INSERT INTO` or `EXECUTE STATEMENT SET`), run
+    /// instead of a registered job. Option values may say `${NAME}` for a variable of `secrets`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 262144))]
+    pub sql: Option<String>,
+    /// The ConfigMap key holding the SQL script (for long scripts), instead of `sql`. An edit of
+    /// it is a spec change, seen within 30 s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sql_config_map: Option<ConfigMapKey>,
+    /// What identifies a SQL job's script where a spec is recorded (the status): its digest, never
+    /// its text. The operator's own; not part of the schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(skip)]
+    pub sql_digest: Option<String>,
+    /// Environment variables of the job's pods taken from Secret keys: SQL option values say
+    /// `${NAME}` for them, and never show their values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub secrets: Vec<SecretVariable>,
     /// Parallelism: the slots the job needs.
     #[schemars(range(min = 1, max = 32768))]
     pub parallelism: i32,
@@ -165,10 +192,41 @@ pub struct JobSpec {
 }
 
 impl JobSpec {
-    /// The registered job to run: `name`, else the former `builtin` (the CEL rule makes one set).
+    /// The registered job to run: `name`, else the former `builtin` (the CEL rule makes one of
+    /// them, `sql` or `sqlConfigMap` set).
     pub fn registered(&self) -> &str {
         self.name.as_deref().or(self.builtin.as_deref()).unwrap_or_default()
     }
+
+    /// Whether the job is a SQL script (inline, in a ConfigMap, or recorded by its digest).
+    pub fn is_sql(&self) -> bool {
+        self.sql.is_some() || self.sql_config_map.is_some() || self.sql_digest.is_some()
+    }
+}
+
+/// A key of a ConfigMap in the FlinkJob's namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+pub struct ConfigMapKey {
+    /// The ConfigMap.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Its key.
+    #[schemars(length(min = 1, max = 253))]
+    pub key: String,
+}
+
+/// An environment variable of the job's pods from a Secret key.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+pub struct SecretVariable {
+    /// The variable (`PG_PASSWORD`): SQL option values name it as `${PG_PASSWORD}`.
+    #[schemars(length(min = 1, max = 128), regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))]
+    pub env: String,
+    /// The Secret, in the FlinkJob's namespace.
+    #[schemars(length(min = 1, max = 253))]
+    pub secret: String,
+    /// Its key.
+    #[schemars(length(min = 1, max = 253))]
+    pub key: String,
 }
 
 /// How a spec change is rolled out.

@@ -59,6 +59,38 @@ pub async fn job_view(base: &str, job_id: &str) -> Result<(String, Option<String
     }
 }
 
+/// Asks the JobManager whether the job's latest snapshot would restore into `job` (a
+/// `POST /jobs` job: registered or SQL) with `config` over its settings: `None` when it would
+/// (losing state counts only without `allow_lost`), else why not: the state it would lose, or
+/// the planner's error when the new job does not plan. A JobManager that cannot tell (an image
+/// without the check) lets the upgrade go on.
+pub async fn refused_upgrade(base: &str, job_id: &str, job: Value, config: Value, allow_lost: bool) -> Option<String> {
+    let body = json!({"job": job, "config": config});
+    match call("POST", base, &format!("/jobs/{job_id}/restore-check"), Some(body)).await {
+        Ok((200, body)) => {
+            let count = |field: &str| body["verdict"][field].as_array().map_or(0, Vec::len);
+            let fits = count("rekeyed") == 0 && (count("lost") == 0 || allow_lost);
+            let snapshot = body["snapshot"].as_str().unwrap_or("its latest snapshot");
+            let message = body["message"].as_str().unwrap_or_default().trim_end();
+            (!fits).then(|| {
+                format!(
+                    "the new spec cannot take over the job's state ({snapshot}): {message}; keep those operators, \
+                     set job.allowNonRestoredState to drop their state, or use upgradeMode stateless"
+                )
+            })
+        }
+        Ok((400, body)) => Some(format!("the new spec does not plan: {}", refused(base, 400, &body))),
+        Ok((status, body)) => {
+            tracing::warn!(job_id, status, %body, "the JobManager cannot check the upgrade; going on without the check");
+            None
+        }
+        Err(why) => {
+            tracing::warn!(job_id, "cannot check the upgrade ({why}); going on without the check");
+            None
+        }
+    }
+}
+
 /// The job's latest completed checkpoint, if it has one.
 pub async fn latest_checkpoint(base: &str, job_id: &str) -> Result<Option<CheckpointInfo>, String> {
     match call("GET", base, &format!("/jobs/{job_id}/checkpoints"), None).await? {

@@ -59,6 +59,10 @@ pub enum Error {
     /// The FlinkJob is not namespaced.
     #[error("the FlinkJob has no namespace")]
     MissingNamespace,
+    /// The spec names something the cluster does not hold (reported in the status, not retried
+    /// fast).
+    #[error("{0}")]
+    Spec(String),
 }
 
 /// Where a FlinkJob's JobManager REST API is reached.
@@ -203,9 +207,13 @@ where
 /// The fields of a spec a run is made of: all but those the operator acts on without
 /// redeploying (`job.state`, `job.savepointTriggerNonce`, `job.stopAt`, `job.upgradeMode`,
 /// `job.initialSavepointPath`, `job.restartNonce`, `job.rollbackAfter`, the savepoint schedule,
-/// retention and `onDelete`, and `checkpointing.restartAfterMissed`).
-pub fn deployed_spec(spec: &FlinkJobSpec) -> String {
+/// retention and `onDelete`, and `checkpointing.restartAfterMissed`). A SQL job's script is
+/// recorded by its `digest`, never as text.
+pub fn deployed_spec(spec: &FlinkJobSpec, digest: Option<String>) -> String {
     let mut s = spec.clone();
+    if digest.is_some() {
+        (s.job.sql, s.job.sql_config_map, s.job.sql_digest) = (None, None, digest);
+    }
     s.job.state = None;
     s.job.savepoint_trigger_nonce = None;
     s.job.stop_at = None;
@@ -220,6 +228,93 @@ pub fn deployed_spec(spec: &FlinkJobSpec) -> String {
         c.restart_after_missed = None;
     }
     serde_json::to_string(&s).expect("a spec serializes")
+}
+
+/// The SQL script of a FlinkJob's spec: `job.sql`, or the `job.sqlConfigMap` key; `Err` says
+/// why it cannot be read.
+async fn sql_script(job: &FlinkJob, ctx: &Context, ns: &str) -> Result<Option<String>, Error> {
+    let Some(key) = &job.spec.job.sql_config_map else { return Ok(job.spec.job.sql.clone()) };
+    let map = Api::<ConfigMap>::namespaced(ctx.client.clone(), ns).get_opt(&key.name).await?;
+    let Some(map) = map else {
+        return Err(Error::Spec(format!("job.sqlConfigMap: there is no ConfigMap {} in namespace {ns}", key.name)));
+    };
+    match map.data.as_ref().and_then(|d| d.get(&key.key)) {
+        Some(script) => Ok(Some(script.clone())),
+        None => Err(Error::Spec(format!("job.sqlConfigMap: ConfigMap {} has no key {}", key.name, key.key))),
+    }
+}
+
+/// The digest of the SQL script a recorded spec deploys, if it is a SQL job's.
+fn recorded_digest(spec: &str) -> Option<String> {
+    serde_json::from_str::<FlinkJobSpec>(spec).ok()?.job.sql_digest
+}
+
+/// Keeps the SQL script `wanted` (digest and text) where runs find it, and deletes the kept scripts
+/// no run in `st` (current, last stable, rolled back, pending restart) or `wanted` deploys.
+async fn keep_sql_scripts(
+    job: &FlinkJob,
+    ctx: &Context,
+    ns: &str,
+    st: &FlinkJobStatus,
+    wanted: Option<(&str, &str)>,
+) -> Result<(), Error> {
+    if let Some((digest, script)) = wanted {
+        ssa(&ctx.client, ns, &crate::render::sql_script_config_map(job, digest, script)).await?;
+    }
+    let recorded = [
+        st.run.as_ref().map(|r| &r.spec),
+        st.last_stable_spec.as_ref(),
+        st.rolled_back_spec.as_ref(),
+        st.restart.as_ref().map(|r| &r.spec),
+    ];
+    let keep: Vec<String> = recorded
+        .into_iter()
+        .flatten()
+        .filter_map(|spec| recorded_digest(spec))
+        .chain(wanted.map(|(digest, _)| digest.to_string()))
+        .map(|digest| crate::render::sql_script_name(job, &digest))
+        .collect();
+    let selector = format!(
+        "app.kubernetes.io/instance={},app.kubernetes.io/component={}",
+        job.name_any(),
+        crate::render::SQL_SCRIPT_COMPONENT
+    );
+    let maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), ns);
+    for map in maps.list(&ListParams::default().labels(&selector)).await?.items {
+        if !keep.contains(&map.name_any()) {
+            delete_if_present::<ConfigMap>(&ctx.client, ns, &map.name_any()).await?;
+        }
+    }
+    Ok(())
+}
+
+/// `deployed` with the text of its SQL script (kept by [`keep_sql_scripts`]), which `wanted`
+/// holds when it is the same.
+async fn with_sql_script(
+    mut deployed: FlinkJob,
+    ctx: &Context,
+    ns: &str,
+    wanted: Option<(&str, &str)>,
+) -> Result<FlinkJob, Error> {
+    let Some(digest) = deployed.spec.job.sql_digest.clone() else { return Ok(deployed) };
+    let script = match wanted {
+        Some((d, script)) if d == digest => script.to_string(),
+        _ => {
+            let name = crate::render::sql_script_name(&deployed, &digest);
+            let map = Api::<ConfigMap>::namespaced(ctx.client.clone(), ns).get_opt(&name).await?;
+            let kept = map.and_then(|m| m.data).and_then(|mut d| d.remove(crate::render::SQL_SCRIPT_KEY));
+            kept.ok_or_else(|| {
+                Error::Spec(format!(
+                    "the ConfigMap {name}, which keeps the SQL script of run {}, was deleted: the operator \
+                     cannot render that run; restore it (key {}) or re-create the FlinkJob",
+                    deployed.status.as_ref().and_then(|s| s.run.as_ref()).map_or(0, |r| r.number),
+                    crate::render::SQL_SCRIPT_KEY
+                ))
+            })?
+        }
+    };
+    deployed.spec.job.sql = Some(script);
+    Ok(deployed)
 }
 
 /// The FlinkJob as the run in `status` deploys it: that run's spec, with the rest of the object.
@@ -266,10 +361,29 @@ impl Seen {
 }
 
 async fn apply(job: &FlinkJob, ctx: &Context, ns: &str) -> Result<Action, Error> {
+    match apply_spec(job, ctx, ns).await {
+        Err(Error::Spec(why)) => {
+            // Nothing the spec says is done until it can be read; what runs keeps running.
+            let st = job.status.clone().unwrap_or_default();
+            let mut seen = Seen::new(st.lifecycle_state);
+            (seen.desired, seen.ready) = (st.task_managers_desired, st.task_managers_ready);
+            seen.error = Some(("InvalidSpec", why));
+            finish(job, ctx, st, seen).await?;
+            Ok(Action::requeue(RESYNC))
+        }
+        other => other,
+    }
+}
+
+async fn apply_spec(job: &FlinkJob, ctx: &Context, ns: &str) -> Result<Action, Error> {
     let now = Timestamp::now();
     let mut st = job.status.clone().unwrap_or_default();
     let previous = st.lifecycle_state;
-    let wanted = deployed_spec(&job.spec);
+    let script = sql_script(job, ctx, ns).await?;
+    let script = script.as_deref().map(|s| (crate::render::sql_digest(s), s));
+    let script = script.as_ref().map(|(digest, s)| (digest.as_str(), *s));
+    keep_sql_scripts(job, ctx, ns, &st, script).await?;
+    let wanted = deployed_spec(&job.spec, script.map(|(digest, _)| digest.to_string()));
     let suspend = job.spec.job.state == Some(DesiredState::Suspended);
     let stop_at = match job.spec.job.stop_at.as_deref().map(str::parse::<Timestamp>).transpose() {
         Ok(t) => t,
@@ -302,7 +416,7 @@ async fn apply(job: &FlinkJob, ctx: &Context, ns: &str) -> Result<Action, Error>
             start_run(&mut st, "created", wanted.clone(), job.spec.job.initial_savepoint_path.clone())
         }
     };
-    let deployed = as_deployed(job, &st);
+    let deployed = with_sql_script(as_deployed(job, &st), ctx, ns, script).await?;
     if let Err(e) = render(&deployed) {
         // A spec the API server accepted but that cannot be rendered: wait for the user to fix it.
         let mut seen = Seen::new(LifecycleState::Failed);
@@ -425,6 +539,36 @@ async fn apply(job: &FlinkJob, ctx: &Context, ns: &str) -> Result<Action, Error>
             seen.error = Some(("RolledBack", why));
             finish(job, ctx, st, seen).await?;
             return Ok(Action::requeue(Duration::ZERO));
+        }
+    }
+
+    // An upgrade that carries state over is checked before anything stops: one whose new job
+    // would lose state, or does not plan, is refused while the job runs on. The running
+    // JobManager plans the new job, so the check needs the same image.
+    if changed
+        && mode != UpgradeMode::Stateless
+        && !(suspend || stop_due)
+        && state.as_deref() == Some("RUNNING")
+        && job.spec.image == deployed.spec.image
+    {
+        let new_job = match script {
+            Some((_, script)) => json!({"kind": "sql", "script": script}),
+            None => json!({"kind": "registered", "name": job.spec.job.registered(), "args": job.spec.job.args}),
+        };
+        let mut config = json!({"job.parallelism": job.spec.job.parallelism});
+        if let Some(max) = job.spec.job.max_parallelism {
+            config["job.max-parallelism"] = json!(max);
+        }
+        let allow = job.spec.job.allow_non_restored_state;
+        if let Some(why) = crate::jobmanager::refused_upgrade(&base, &id, new_job, config, allow).await {
+            if st.error.as_ref() != Some(&why) {
+                publish(ctx, job, EventType::Warning, "UpgradeRefused", why.clone()).await;
+            }
+            seen.error = Some(("UpgradeRefused", why));
+            seen.lifecycle = if ready == desired { LifecycleState::Running } else { starting_lifecycle(&run.reason) };
+            st.job_state = state.clone();
+            finish(job, ctx, st, seen).await?;
+            return Ok(Action::requeue(resync));
         }
     }
 

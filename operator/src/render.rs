@@ -67,6 +67,10 @@ pub enum RenderError {
     /// Two `spec.config` keys name the same setting with different values.
     #[error("spec.config: `{0}` and `{1}` both set `{2}` to different values: keep one")]
     ConflictingConfigKeys(String, String, &'static str),
+    /// A SQL job whose script is not in the spec (`job.sqlConfigMap`): the operator reads it
+    /// from the cluster before rendering.
+    #[error("job.sqlConfigMap is read from the cluster: render a FlinkJob with the script inline in job.sql")]
+    UnresolvedSql,
 }
 
 /// Everything a FlinkJob becomes.
@@ -232,11 +236,14 @@ fn uid(job: &FlinkJob) -> &str {
 /// error. Credentials never go here.
 pub fn engine_config(job: &FlinkJob) -> Result<String, RenderError> {
     let spec = &job.spec;
+    let what = match (&spec.job.sql, spec.job.is_sql()) {
+        (Some(script), _) => json!({"sql": script}),
+        (None, true) => return Err(RenderError::UnresolvedSql),
+        (None, false) => json!({"name": spec.job.registered(), "args": spec.job.args}),
+    };
     let mut cfg = json!({
         "job": {
             "id": job_id(job),
-            "name": spec.job.registered(),
-            "args": spec.job.args,
             "parallelism": spec.job.parallelism,
         },
         "rpc": {"port": RPC_PORT},
@@ -245,6 +252,7 @@ pub fn engine_config(job: &FlinkJob) -> Result<String, RenderError> {
         "taskmanager": {"slots": slots_per_pod(job)?},
         "ha": {"mode": "none"},
     });
+    cfg["job"].as_object_mut().expect("an object").extend(what.as_object().expect("an object").clone());
     if let Some(m) = spec.job.max_parallelism {
         cfg["job"]["max-parallelism"] = json!(m);
     }
@@ -295,6 +303,34 @@ pub fn engine_config(job: &FlinkJob) -> Result<String, RenderError> {
     }
     Ok(serde_saphyr::to_string(&cfg).expect("a JSON value serializes to YAML"))
 }
+
+/// The digest that identifies a SQL script wherever a spec is recorded: 32 hex digits, two
+/// 64-bit hashes of its text (an identity, not a signature: the script is the user's own).
+pub fn sql_digest(script: &str) -> String {
+    let hash = |seed| xxhash_rust::xxh64::xxh64(script.as_bytes(), seed);
+    format!("{:016x}{:016x}", hash(0), hash(0x5eed_5c71_f7d1_9e57))
+}
+
+/// The component label of the ConfigMaps that keep the SQL scripts a FlinkJob's runs deploy.
+pub const SQL_SCRIPT_COMPONENT: &str = "sql-script";
+
+/// The ConfigMap that keeps the SQL script with `digest` for the runs that deploy it (the status
+/// names a run's script by its digest only): `<name>-sql-<digest>`, owned by the FlinkJob.
+pub fn sql_script_config_map(job: &FlinkJob, digest: &str, script: &str) -> ConfigMap {
+    ConfigMap {
+        metadata: meta(job, sql_script_name(job, digest), SQL_SCRIPT_COMPONENT),
+        data: Some(BTreeMap::from([(SQL_SCRIPT_KEY.to_string(), script.to_string())])),
+        ..Default::default()
+    }
+}
+
+/// The name of the ConfigMap that keeps the SQL script with `digest`.
+pub fn sql_script_name(job: &FlinkJob, digest: &str) -> String {
+    format!("{}-sql-{}", job.metadata.name.as_deref().unwrap_or_default(), &digest[..digest.len().min(16)])
+}
+
+/// The key of the script in its ConfigMap.
+pub const SQL_SCRIPT_KEY: &str = "script.sql";
 
 fn labels(job: &FlinkJob, component: &str) -> BTreeMap<String, String> {
     let name = job.metadata.name.clone().unwrap_or_default();
@@ -350,21 +386,22 @@ fn env(job: &FlinkJob) -> Vec<EnvVar> {
     }];
     if let Some(secret) = job.spec.s3.as_ref().and_then(|s| s.credentials_secret.as_ref()) {
         for key in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
-            env.push(EnvVar {
-                name: key.into(),
-                value_from: Some(EnvVarSource {
-                    secret_key_ref: Some(SecretKeySelector {
-                        name: secret.clone(),
-                        key: key.into(),
-                        optional: Some(false),
-                    }),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            });
+            env.push(secret_variable(key, secret, key));
         }
     }
+    env.extend(job.spec.job.secrets.iter().map(|v| secret_variable(&v.env, &v.secret, &v.key)));
     env
+}
+
+fn secret_variable(name: &str, secret: &str, key: &str) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector { name: secret.into(), key: key.into(), optional: Some(false) }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
 }
 
 fn http_probe(path: &str, port: i32, period: i32) -> Probe {
@@ -848,6 +885,39 @@ mod tests {
         let r = render(&job(json!({}))).unwrap();
         let env = r.taskmanagers[0].spec.as_ref().unwrap().containers[0].env.clone().unwrap();
         assert!(env.iter().all(|e| !e.name.starts_with("AWS_")));
+    }
+
+    #[test]
+    fn a_sql_job_renders_its_script_and_its_secret_variables() {
+        let mut sql = job(json!({}));
+        (sql.spec.job.name, sql.spec.job.args) = (None, Vec::new());
+        sql.spec.job.sql = Some("INSERT INTO out SELECT * FROM t WHERE p = '${PG_PASSWORD}';".into());
+        sql.spec.job.secrets =
+            vec![crate::crd::SecretVariable { env: "PG_PASSWORD".into(), secret: "pg".into(), key: "password".into() }];
+        let r = render(&sql).unwrap();
+        let config: Value = serde_saphyr::from_str(&r.config_map.data.as_ref().unwrap()[CONFIG_FILE]).unwrap();
+        assert_eq!(config["job"]["sql"], json!(sql.spec.job.sql.as_deref().unwrap()));
+        assert!(config["job"].get("name").is_none() && config["job"].get("args").is_none(), "{config}");
+        for pod in [
+            r.jobmanager.spec.as_ref().unwrap().template.spec.as_ref().unwrap(),
+            r.taskmanagers[0].spec.as_ref().unwrap(),
+        ] {
+            let env = pod.containers[0].env.as_ref().unwrap();
+            let var = env.iter().find(|e| e.name == "PG_PASSWORD").expect("the variable is set");
+            let from = var.value_from.as_ref().unwrap().secret_key_ref.as_ref().unwrap();
+            assert_eq!((from.name.as_str(), from.key.as_str(), var.value.as_ref()), ("pg", "password", None));
+        }
+        // Its script by reference alone cannot be rendered without the cluster.
+        (sql.spec.job.sql, sql.spec.job.sql_config_map) =
+            (None, Some(crate::crd::ConfigMapKey { name: "bids-sql".into(), key: "job.sql".into() }));
+        assert!(matches!(render(&sql), Err(RenderError::UnresolvedSql)));
+        // The script a run keeps: named by its digest, owned by the FlinkJob.
+        let digest = sql_digest("SELECT 1;");
+        assert_eq!(digest.len(), 32);
+        assert_ne!(digest, sql_digest("SELECT 2;"));
+        let kept = sql_script_config_map(&sql, &digest, "SELECT 1;");
+        assert_eq!(kept.metadata.name.as_deref(), Some(format!("bids-sql-{}", &digest[..16]).as_str()));
+        assert_eq!(kept.metadata.owner_references.unwrap()[0].kind, "FlinkJob");
     }
 
     #[test]

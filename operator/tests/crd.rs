@@ -143,16 +143,32 @@ fn cel_rule_requires_storage_for_standby_jobmanagers() {
 }
 
 #[test]
-fn cel_rule_takes_the_job_by_name_or_its_former_builtin_field() {
+fn cel_rule_takes_one_job_by_name_its_former_builtin_field_or_sql() {
     let former = with(json!({"job": {"name": null, "builtin": "nexmark"}}));
     assert!(schema_errors(&former).is_empty() && cel_errors(&former).is_empty(), "{:?}", cel_errors(&former));
     let job: ferroflink_operator::crd::FlinkJob = serde_json::from_value(former).unwrap();
     assert_eq!(job.spec.job.registered(), "nexmark");
-    for (what, patch) in [("both", json!({"job": {"builtin": "nexmark"}})), ("neither", json!({"job": {"name": null}}))]
-    {
-        let errors = cel_errors(&with(patch));
-        assert!(errors.iter().any(|e| e.contains("give exactly one of them")), "{what}: {errors:?}");
+    let sql = "INSERT INTO out SELECT * FROM bids;";
+    for good in [
+        json!({"job": {"name": null, "args": null, "sql": sql}}),
+        json!({"job": {"name": null, "args": null, "sqlConfigMap": {"name": "bids-sql", "key": "job.sql"}}}),
+    ] {
+        let object = with(good);
+        assert!(schema_errors(&object).is_empty() && cel_errors(&object).is_empty(), "{:?}", cel_errors(&object));
     }
+    for (what, patch) in [
+        ("both", json!({"job": {"builtin": "nexmark"}})),
+        ("neither", json!({"job": {"name": null}})),
+        ("name and sql", json!({"job": {"sql": sql}})),
+        ("sql twice", json!({"job": {"name": null, "sql": sql, "sqlConfigMap": {"name": "s", "key": "k"}}})),
+    ] {
+        let errors = cel_errors(&with(patch));
+        assert!(errors.iter().any(|e| e.contains("give exactly one of job.name")), "{what}: {errors:?}");
+    }
+    let args = cel_errors(&with(json!({"job": {"name": null, "sql": sql}})));
+    assert!(args.iter().any(|e| e.contains("job.args are a registered job's arguments")), "{args:?}");
+    // The recorded digest is the operator's: not in the schema, so the API server prunes it.
+    assert!(!serde_json::to_string(&schema()).unwrap().contains("sqlDigest"));
 }
 
 #[test]

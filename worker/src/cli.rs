@@ -249,19 +249,7 @@ fn ha_flags(ha: Option<&str>) -> anyhow::Result<(Option<Value>, Option<Value>)> 
 fn jobmanager(args: JobManagerArgs, registry: Arc<Registry>) -> anyhow::Result<()> {
     let (ha_mode, ha_dir) = ha_flags(args.ha.as_deref())?;
     let sql = match &args.sql {
-        Some(path) => {
-            let script = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            match crate::sql_client::count_jobs(&script) {
-                Ok(1) => Some(script),
-                Ok(n) => anyhow::bail!(
-                    "{}: application mode runs one job, and the script has {n} (INSERT INTO or statement sets): put \
-                     its INSERTs in one EXECUTE STATEMENT SET, or submit them with `ferroflink sql -f {} --jobmanager <url>`",
-                    path.display(),
-                    path.display()
-                ),
-                Err(e) => anyhow::bail!("{}: {e}", path.display()),
-            }
-        }
+        Some(path) => Some(std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?),
         None => None,
     };
     let name = args.job.first().cloned();
@@ -293,6 +281,18 @@ fn jobmanager(args: JobManagerArgs, registry: Arc<Registry>) -> anyhow::Result<(
             ("restore.allow-non-restored-state", args.allow_non_restored_state.then_some(true.into())),
         ],
     )?;
+    if let Some(script) = &config.job.sql {
+        let what = args.sql.as_ref().map_or("job.sql".to_string(), |path| path.display().to_string());
+        match crate::sql_client::count_jobs(script) {
+            Ok(1) => {}
+            Ok(n) => anyhow::bail!(
+                "{what}: application mode runs one job, and the script has {n} (INSERT INTO or statement sets): put \
+                 its INSERTs in one EXECUTE STATEMENT SET, or submit them to a session cluster with \
+                 `ferroflink sql -f <script> --jobmanager <url>`"
+            ),
+            Err(e) => anyhow::bail!("{what}: {e}"),
+        }
+    }
     if config.restore.path.is_some() && config.job.name.is_none() && config.job.sql.is_none() {
         anyhow::bail!(
             "--restore (restore.path, Flink's execution.state-recovery.path) needs a job: give --job <name> \

@@ -14,6 +14,7 @@ use anyhow::Context;
 use ferroflink_cluster::client::RestClient;
 use ferroflink_core::error::{Error, Result as EngineResult};
 use ferroflink_datastream::StreamExecutionEnvironment;
+use ferroflink_runtime::checkpoint::restore::{RestoreVerdict, read_metadata, snapshot_storage};
 use ferroflink_sql::ast::Insert;
 use ferroflink_sql::connectors::StdoutSink;
 use ferroflink_sql::format::RowPrinter;
@@ -39,6 +40,11 @@ pub struct SqlArgs {
     /// print its id, and return (Flink's SQL client against a session cluster).
     #[arg(long, value_name = "URL")]
     jobmanager: Option<String>,
+    /// Run nothing: print what restoring this savepoint (or checkpoint) into the script's job
+    /// would do (which operators restore, which lose their state, which start without) and exit
+    /// 1 when the restore would be refused (losing state needs `--allow-non-restored-state`).
+    #[arg(long, value_name = "SAVEPOINT", conflicts_with = "jobmanager")]
+    check_restore: Option<String>,
     #[command(flatten)]
     local: LocalFlags,
     #[command(flatten)]
@@ -60,6 +66,16 @@ pub fn run(args: SqlArgs, registry: &Registry) -> anyhow::Result<()> {
     let config = load_config(args.local.config.as_deref(), Overrides::new(), Vec::new())?;
     let base = JobSettings::from_config(&config);
     let flags = args.job.overrides();
+    if let Some(snapshot) = &args.check_restore {
+        return check_restore(
+            &text,
+            &origin,
+            snapshot,
+            base.with(&flags)?,
+            args.job.allow_non_restored_state,
+            registry,
+        );
+    }
     let cluster = args.jobmanager.as_deref().map(RestClient::new);
     let mut submitted = 0;
     let mut session = Session::new();
@@ -135,6 +151,40 @@ pub fn run(args: SqlArgs, registry: &Registry) -> anyhow::Result<()> {
             print!("{}", sink.footer());
         }
     }
+    Ok(())
+}
+
+/// `ferroflink sql --check-restore <snapshot>`: the verdict of restoring `snapshot` into the one
+/// job of `script`, printed; an error (exit 1) when the restore would be refused.
+fn check_restore(
+    script: &str,
+    origin: &str,
+    snapshot: &str,
+    settings: JobSettings,
+    allow_lost: bool,
+    registry: &Registry,
+) -> anyhow::Result<()> {
+    match count_jobs(script).map_err(|e| anyhow::anyhow!("{origin}: {e}"))? {
+        1 => {}
+        n => anyhow::bail!(
+            "{origin}: a savepoint is one job's, and the script has {n} jobs (INSERT INTO or statement sets)"
+        ),
+    }
+    let spec = crate::spec::JobSpec { job: Job::Sql { script: script.to_string(), job: 0 }, settings };
+    let planned = ferroflink_runtime::planner::Planner::plan(registry, &spec)?;
+    let storage = snapshot_storage(snapshot, &planned.settings.checkpoint.s3)?;
+    let verdict = RestoreVerdict::of(&read_metadata(storage.as_ref())?, planned.graph.operators());
+    print!("{}: {verdict}", storage.location(""));
+    if !verdict.compatible(allow_lost) {
+        let why = match verdict.rekeyed.is_empty() {
+            true => {
+                "it would lose the state named above: keep those operators, or allow it with --allow-non-restored-state"
+            }
+            false => "max parallelism changed: keep it as the savepoint has it",
+        };
+        anyhow::bail!("{origin}: the savepoint cannot restore into this job: {why}");
+    }
+    println!("the savepoint restores into this job");
     Ok(())
 }
 

@@ -127,3 +127,71 @@ SELECT id, s FROM f;",
     assert_eq!(rows, ["+I\t1\ta", "+I\t3\tc, d"]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn option_values_name_environment_variables_and_messages_never_show_their_values() {
+    let script = "SET 'execution.runtime-mode' = 'batch';
+CREATE TABLE t (id INT) WITH ('connector' = 'datagen', 'number-of-rows' = '${FF_TEST_ROWS}',
+  'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '1000');
+SELECT COUNT(*) AS n, SUM(id) AS total FROM t;";
+    let run = |rows: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ferroflink"));
+        command.args(["sql", "-e", script, "--format", "tsv"]).env_remove("FF_TEST_ROWS");
+        if let Some(rows) = rows {
+            command.env("FF_TEST_ROWS", rows);
+        }
+        command.output().expect("ferroflink runs")
+    };
+    let out = run(Some("7"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8(out.stdout).unwrap().trim_end(), "+I\t7\t28");
+
+    let unset = run(None);
+    let stderr = String::from_utf8_lossy(&unset.stderr);
+    assert!(!unset.status.success() && stderr.contains("${FF_TEST_ROWS}, which is not set"), "{stderr}");
+    let bad = run(Some("hunter2"));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success() && stderr.contains("'number-of-rows' = '${FF_TEST_ROWS}'"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "the value shows: {stderr}");
+}
+
+#[test]
+fn check_restore_says_which_operators_keep_their_state_and_refuses_losing_it() {
+    let dir = std::env::temp_dir().join(format!("ff-check-restore-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let script = |aggregate: &str| {
+        format!(
+            "{TABLE}
+CREATE TABLE out (k INT, v INT) WITH ('connector' = 'blackhole');
+CREATE TEMPORARY VIEW evens AS SELECT id FROM t WHERE MOD(id, 2) = 0;
+INSERT INTO out SELECT MOD(id, 5), {aggregate}(id) FROM t GROUP BY MOD(id, 5);"
+        )
+    };
+    // The job's final savepoint: its aggregate's state.
+    let out = sql(&["-e", &script("SUM"), "--savepoint-on-exit", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut candidates =
+        std::iter::once(dir.clone()).chain(std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()));
+    let savepoint = candidates.find(|p| p.join("_metadata").exists());
+    let savepoint = savepoint.expect("a savepoint").display().to_string();
+
+    // The same job (a comment and an unused view added): everything restores.
+    let same = script("SUM").replacen(
+        "CREATE TABLE out",
+        "-- edited\nCREATE TEMPORARY VIEW odd AS SELECT id FROM t;\nCREATE TABLE out",
+        1,
+    );
+    let out = sql(&["-e", &same, "--check-restore", &savepoint]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("restored: 'GroupAggregate") && !text.contains("LOSES STATE"), "{text}");
+
+    // Another aggregate function: another operator, whose state the savepoint does not have.
+    let out = sql(&["-e", &script("MAX"), "--check-restore", &savepoint]);
+    let (text, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success() && stderr.contains("--allow-non-restored-state"), "{stderr}");
+    assert!(text.contains("LOSES STATE: 'GroupAggregate") && text.contains("starts without state"), "{text}");
+    let out = sql(&["-e", &script("MAX"), "--check-restore", &savepoint, "--allow-non-restored-state"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let _ = std::fs::remove_dir_all(&dir);
+}

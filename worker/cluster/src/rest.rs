@@ -64,6 +64,7 @@ pub fn router(cluster: Arc<Cluster>) -> axum::Router {
         .route("/jobs/{id}/savepoints", post(trigger_savepoint))
         .route("/jobs/{id}/savepoints/{request}", get(savepoint_status))
         .route("/jobs/{id}/stop", post(stop))
+        .route("/jobs/{id}/restore-check", post(restore_check))
         .route("/taskmanagers", get(taskmanagers))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -192,6 +193,38 @@ async fn submit(State(api): State<Api>, body: Option<Json<Submission>>) -> Respo
         }
         Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("the submission failed: {e}")),
+    }
+}
+
+/// `POST /jobs/<id>/restore-check` with a submission's body: what restoring the job's latest
+/// snapshot into that job would do (see [`Cluster::restore_check`]). Nothing is stopped or started.
+async fn restore_check(State(api): State<Api>, Path(id): Path<String>, body: Option<Json<Submission>>) -> Response {
+    let Some(Json(body)) = body else {
+        return error(StatusCode::BAD_REQUEST, "expected the body of POST /jobs: {\"job\": {...}, \"config\": {...}}");
+    };
+    if api.cluster.job(&id).is_none() {
+        return not_found(&id);
+    }
+    let cluster = api.cluster.clone();
+    match tokio::task::spawn_blocking(move || cluster.restore_check(&id, body.job, &body.config)).await {
+        Ok(Ok(Some((snapshot, verdict)))) => Json(json!({
+            "snapshot": snapshot,
+            "compatible": verdict.compatible(false),
+            "message": verdict.to_string(),
+            "verdict": verdict,
+        }))
+        .into_response(),
+        Ok(Ok(None)) => Json(json!({
+            "snapshot": null,
+            "compatible": true,
+            "message": "the job has no snapshot yet: nothing would be restored",
+        }))
+        .into_response(),
+        Ok(Err(e @ (Error::InvalidJob(_) | Error::Config(_) | Error::CorruptSnapshot(_)))) => {
+            error(StatusCode::BAD_REQUEST, e.to_string())
+        }
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("the check failed: {e}")),
     }
 }
 

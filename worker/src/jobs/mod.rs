@@ -93,8 +93,8 @@ pub struct JobFlags {
     #[arg(long, value_parser = ["no-claim", "claim"], requires = "restore")]
     pub restore_mode: Option<String>,
     /// Drop restored state of operators (or states) the job no longer has
-    /// (`restore.allow-non-restored-state`).
-    #[arg(long, requires = "restore")]
+    /// (`restore.allow-non-restored-state`; with `--restore`, or `sql --check-restore`).
+    #[arg(long)]
     pub allow_non_restored_state: bool,
     /// Restart strategy after failures (`restart-strategy.type`; default: exponential-delay with
     /// checkpoints, none without).

@@ -36,7 +36,9 @@ use ferroflink_runtime::checkpoint::JobRecorder;
 use ferroflink_runtime::checkpoint::coordinator::{
     AttemptProgress, AttemptTasks, CheckpointTarget, TaskCommands, TaskEvents, WriteResult, WrittenSender,
 };
-use ferroflink_runtime::checkpoint::restore::{RestoreMode, RestoreSettings};
+use ferroflink_runtime::checkpoint::restore::{
+    RestoreMode, RestoreSettings, RestoreVerdict, read_metadata, snapshot_storage,
+};
 use ferroflink_runtime::graph::execution::{place_on, slots_needed};
 use ferroflink_runtime::graph::job_graph::JobGraph;
 use ferroflink_runtime::metrics::TaskMetrics;
@@ -305,6 +307,25 @@ impl Cluster {
         base.restore = Default::default();
         let settings = base.with(overrides)?;
         self.start_job(JobSpec { job, settings }, Start::Submitted)
+    }
+
+    /// What restoring job `id`'s latest snapshot (its latest completed checkpoint or savepoint,
+    /// else the snapshot it started from) into `job`, planned with `overrides` over the running
+    /// job's settings, would do: the snapshot's location and the verdict; `None` when the job has
+    /// no snapshot yet (a restore would bring nothing). How an upgrade is checked before anything
+    /// stops.
+    pub fn restore_check(&self, id: &str, job: Job, overrides: &Overrides) -> Result<Option<(String, RestoreVerdict)>> {
+        let entry = self.job(id).ok_or_else(|| Error::InvalidJob(format!("there is no job {id}")))?;
+        let settings = entry.spec.settings.with(overrides)?;
+        let planned = self.planner.plan(&JobSpec { job, settings })?;
+        let latest = entry.handle.as_ref().and_then(|h| h.checkpoints().into_iter().max_by_key(|c| c.id));
+        let storage = match (latest, &planned.settings.restore) {
+            (Some(c), _) => c.storage,
+            (None, Some(from)) => snapshot_storage(&from.path, &planned.settings.checkpoint.s3)?,
+            (None, None) => return Ok(None),
+        };
+        let metadata = read_metadata(storage.as_ref())?;
+        Ok(Some((storage.location(""), RestoreVerdict::of(&metadata, planned.graph.operators()))))
     }
 
     /// Starts the job of the configuration (application mode), unless the HA records show it ran.

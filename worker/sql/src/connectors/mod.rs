@@ -24,20 +24,49 @@ use std::time::Duration;
 pub const CONNECTORS: &str = "'datagen', 'filesystem', 'nexmark', 'print', 'blackhole'";
 
 /// A table's `WITH` options, taken one by one; what is left at the end was not understood.
+///
+/// A value may name environment variables as `${NAME}` (credentials: on Kubernetes, Secret keys
+/// that `spec.job.secrets` maps to variables): they are substituted here, when the connector
+/// takes its options, and nowhere else, so the script, the catalog, `EXPLAIN`, the plan, the HA
+/// records and the messages of this type show the reference, never the value.
 pub(crate) struct Options<'a> {
     table: &'a CatalogTable,
     connector: String,
     left: BTreeMap<String, String>,
+    /// The values as written, of the options that name variables (for messages).
+    written: BTreeMap<String, String>,
     known: Vec<String>,
 }
 
 impl<'a> Options<'a> {
     pub(crate) fn new(table: &'a CatalogTable) -> Result<Options<'a>, SqlError> {
-        let mut left: BTreeMap<String, String> = table.definition.options.iter().cloned().collect();
+        Options::with_variables(table, |name| std::env::var(name).ok())
+    }
+
+    fn with_variables(
+        table: &'a CatalogTable,
+        variable: impl Fn(&str) -> Option<String>,
+    ) -> Result<Options<'a>, SqlError> {
+        let (mut left, mut written) = (BTreeMap::new(), BTreeMap::new());
+        for (key, value) in &table.definition.options {
+            let resolved = substitute(value, &variable).map_err(|name| {
+                error(
+                    table,
+                    format!(
+                        "option '{key}' names the environment variable ${{{name}}}, which is not set: set it (on \
+                         Kubernetes, map a Secret key to it in the FlinkJob's spec.job.secrets)"
+                    ),
+                )
+            })?;
+            if resolved != *value {
+                written.insert(key.clone(), value.clone());
+            }
+            left.insert(key.clone(), resolved);
+        }
         let Some(connector) = left.remove("connector") else {
             return Err(error(table, format!("has no 'connector' option; Flink's connectors here are {CONNECTORS}")));
         };
-        Ok(Options { table, connector, left, known: vec!["connector".into()] })
+        Ok(Options { table, connector, left, written, known: vec!["connector".into()] })
     }
 
     /// The table's name, for messages.
@@ -64,7 +93,10 @@ impl<'a> Options<'a> {
     ) -> Result<Option<T>, SqlError> {
         match self.text(key) {
             None => Ok(None),
-            Some(v) => parse(v.trim()).map(Some).map_err(|e| self.error(format!("option '{key}' = '{v}': {e}"))),
+            Some(v) => parse(v.trim()).map(Some).map_err(|e| {
+                let shown = self.written.get(key).unwrap_or(&v);
+                self.error(format!("option '{key}' = '{shown}': {e}"))
+            }),
         }
     }
 
@@ -103,6 +135,29 @@ impl<'a> Options<'a> {
             known.join(", ")
         )))
     }
+}
+
+/// `value` with each `${NAME}` (a letter or `_`, then letters, digits and `_`) replaced by
+/// `variable(NAME)`; `Err(NAME)` for one that is not set. Anything else is kept as written.
+fn substitute(value: &str, variable: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(at) = rest.find("${") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 2..];
+        let name_len = after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(after.len());
+        let name = &after[..name_len];
+        let is_name = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_');
+        if is_name && after[name_len..].starts_with('}') {
+            out.push_str(&variable(name).ok_or_else(|| name.to_string())?);
+            rest = &after[name_len + 1..];
+        } else {
+            out.push_str("${");
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 /// Whether `table`'s connector takes updates and deletions (`-U`, `+U`, `-D`), not only inserts.
@@ -217,4 +272,29 @@ pub(crate) fn sink(rows: &DataStream<Row>, table: &CatalogTable, uid: &str) -> R
         other => return Err(options.error(format!("unknown connector '{other}'; the connectors are {CONNECTORS}"))),
     };
     options.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::substitute;
+
+    fn vars(name: &str) -> Option<String> {
+        match name {
+            "PG_PASSWORD" => Some("s3cr$t".into()),
+            "_user1" => Some("flink".into()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn variables_are_substituted_and_anything_else_is_kept() {
+        assert_eq!(substitute("${PG_PASSWORD}", vars).unwrap(), "s3cr$t");
+        assert_eq!(substitute("u=${_user1};p=${PG_PASSWORD}!", vars).unwrap(), "u=flink;p=s3cr$t!");
+        for literal in ["plain", "$HOME", "${", "${}", "${1A}", "${A-B}", "cost: $5 ${", "a}${b"] {
+            assert_eq!(substitute(literal, vars).unwrap(), literal);
+        }
+        // What a variable holds is never read again as a reference.
+        assert_eq!(substitute("${PG_PASSWORD}{x}", vars).unwrap(), "s3cr$t{x}");
+        assert_eq!(substitute("x=${MISSING}", vars).unwrap_err(), "MISSING");
+    }
 }
