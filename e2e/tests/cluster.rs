@@ -426,6 +426,19 @@ GROUP BY MOD(id, 7), window_start, window_end;",
     wait_state(&leader, &id, "RUNNING", Duration::from_secs(30));
     wait_checkpoints(&leader, &id, 2);
 
+    // GET /jobs/<id>/plan (Flink's path) describes each operator as EXPLAIN does, with its state
+    // in the latest checkpoint; the web UI shows them and the script.
+    let plan = leader.rest.call("GET", &format!("/jobs/{id}/plan"), None).unwrap();
+    let operators: Vec<&Value> =
+        plan["plan"]["nodes"].as_array().unwrap().iter().flat_map(|n| n["operators"].as_array().unwrap()).collect();
+    let window = operators.iter().find(|o| o["description"].as_str().unwrap().starts_with("WindowAggregate("));
+    let window = window.unwrap_or_else(|| panic!("no window aggregate in {plan}"));
+    assert!(window["description"].as_str().unwrap().ends_with("[insert-only, bounded state]"), "{window}");
+    assert!(window["state_size"].as_u64().unwrap() > 0, "{window}");
+    let dom = rendered_dom(&format!("{}/#/jobs/{id}", leader.url), &root);
+    assert!(dom.contains("INTERVAL '1' SECOND") && dom.contains("insert-only, bounded state"), "{dom}");
+    assert!(dom.contains(&format!("data-operator=\"{}\"", window["id"].as_str().unwrap())), "{dom}");
+
     // A TaskManager SIGKILLed: the job restarts from its checkpoint on the replacement.
     let _replacement = taskmanager_with(&how, 2, &[]);
     lost.signal("-KILL");
@@ -698,6 +711,7 @@ fn the_web_ui_shows_a_running_job_in_a_browser() {
         vertices.iter().map(|v| v["inputs"].as_array().unwrap().len()).sum::<usize>()
     );
     assert!(dom.contains("Parallelism: 2") && dom.contains("data-backpressure=\""), "{dom}");
+    assert!(dom.contains("nexmark --query tumble-count") && dom.contains("data-operator=\""), "{dom}");
     assert!(dom.contains("completed,") && dom.contains("chk-"), "checkpoint history: {dom}");
     let tm_id =
         jm.rest.call("GET", "/taskmanagers", None).unwrap()["taskmanagers"][0]["id"].as_str().unwrap().to_string();

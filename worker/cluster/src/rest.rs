@@ -32,6 +32,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use crossbeam_channel::Receiver;
 use ferroflink_core::error::Error;
+use ferroflink_runtime::checkpoint::restore::read_metadata;
 use ferroflink_runtime::minicluster::{JobHandle, JobState};
 use ferroflink_types::spec::Submission;
 use serde::Deserialize;
@@ -65,6 +66,7 @@ pub fn router(cluster: Arc<Cluster>) -> axum::Router {
         .route("/jobs/{id}/savepoints/{request}", get(savepoint_status))
         .route("/jobs/{id}/stop", post(stop))
         .route("/jobs/{id}/restore-check", post(restore_check))
+        .route("/jobs/{id}/plan", get(plan))
         .route("/taskmanagers", get(taskmanagers))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -226,6 +228,73 @@ async fn restore_check(State(api): State<Api>, Path(id): Path<String>, body: Opt
         Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("the check failed: {e}")),
     }
+}
+
+/// `GET /jobs/<id>/plan`: the job graph in Flink's shape (`{"plan": {"jid", "name", "type",
+/// "nodes": [{"id", "parallelism", "operator", "operator_strategy", "description", "inputs",
+/// "optimizer_properties"}]}}`), each node with its chained `operators` (id, name, description:
+/// for SQL the operator, its changelog mode and state class) and their `state_size` in the
+/// latest completed checkpoint.
+async fn plan(State(api): State<Api>, Path(id): Path<String>) -> Response {
+    let Some(job) = api.cluster.job(&id) else { return not_found(&id) };
+    let latest = job.handle.as_ref().and_then(|h| h.checkpoints().into_iter().max_by_key(|c| c.id));
+    // The sizes are in the checkpoint's `_metadata` (storage I/O: off the async threads).
+    let sizes = tokio::task::spawn_blocking(move || {
+        let metadata = latest.map(|c| read_metadata(c.storage.as_ref())).transpose();
+        metadata.map(|m| m.map(|m| m.operators.iter().map(|o| (o.operator_id.clone(), o.state_size())).collect()))
+    })
+    .await;
+    let sizes: HashMap<String, u64> = match sizes {
+        Ok(Ok(sizes)) => sizes.unwrap_or_default(),
+        Ok(Err(e)) => return error(StatusCode::INTERNAL_SERVER_ERROR, format!("reading the latest checkpoint: {e}")),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    let graph = &job.graph;
+    let nodes: Vec<Value> = graph
+        .vertices
+        .iter()
+        .map(|v| {
+            let operators: Vec<Value> = v
+                .nodes
+                .iter()
+                .map(|&n| {
+                    let (node, id) = (&graph.graph.nodes[n], &graph.operator_ids[n]);
+                    json!({
+                        "id": id,
+                        "name": node.name,
+                        "description": node.description.clone().unwrap_or_else(|| node.name.clone()),
+                        "state_size": sizes.get(id).copied().unwrap_or(0),
+                    })
+                })
+                .collect();
+            let description: Vec<&str> = operators.iter().filter_map(|o| o["description"].as_str()).collect();
+            let inputs: Vec<Value> = graph
+                .edges
+                .iter()
+                .filter(|e| e.target_vertex == v.index)
+                .enumerate()
+                .map(|(num, e)| {
+                    json!({
+                        "num": num,
+                        "id": graph.vertices[e.source_vertex].id,
+                        "ship_strategy": format!("{:?}", e.strategy).to_uppercase(),
+                        "exchange": "pipelined_bounded",
+                    })
+                })
+                .collect();
+            json!({
+                "id": v.id,
+                "parallelism": v.parallelism,
+                "operator": "",
+                "operator_strategy": "",
+                "description": description.join("\n"),
+                "inputs": inputs,
+                "optimizer_properties": {},
+                "operators": operators,
+            })
+        })
+        .collect();
+    Json(json!({"plan": {"jid": job.id, "name": job.name, "type": "STREAMING", "nodes": nodes}})).into_response()
 }
 
 fn vertex_json(job: &JobEntry) -> Vec<Value> {

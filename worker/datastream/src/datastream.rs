@@ -206,6 +206,11 @@ impl<T: Data> DataStream<T> {
         self.configure("name", |n| n.name = name.to_string())
     }
 
+    /// Describes the operator for plans and the web UI (Flink's `setDescription`).
+    pub fn set_description(self, description: &str) -> Self {
+        self.configure("set_description", |n| n.description = Some(description.to_string()))
+    }
+
     /// Gives the operator a stable id (state is matched by it on restore).
     pub fn uid(self, uid: &str) -> Self {
         self.configure("uid", |n| n.uid = Some(uid.to_string()))

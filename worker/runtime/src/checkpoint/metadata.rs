@@ -77,6 +77,15 @@ pub struct OperatorStateMeta {
     pub subtasks: Vec<SubtaskStateHandle>,
 }
 
+impl OperatorStateMeta {
+    /// The bytes of its state in the snapshot: its state files and, in an incremental snapshot,
+    /// the files of its RocksDB databases (shared ones included).
+    pub fn state_size(&self) -> u64 {
+        let db = |h: &IncrementalHandle| h.shared.iter().chain(&h.private).map(|f| f.bytes).sum::<u64>();
+        self.subtasks.iter().map(|s| s.bytes + s.rocksdb.as_ref().map_or(0, db)).sum()
+    }
+}
+
 /// Contents of `_metadata`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckpointMetadata {

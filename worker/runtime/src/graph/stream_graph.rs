@@ -130,6 +130,9 @@ pub struct StreamNode {
     pub name: String,
     /// User-given stable id.
     pub uid: Option<String>,
+    /// What it does, for plans and the web UI (Flink's `setDescription`; SQL puts each
+    /// operator's changelog mode and state class here).
+    pub description: Option<String>,
     /// Explicit parallelism.
     pub parallelism: Option<usize>,
     /// Explicit max parallelism.
@@ -330,6 +333,7 @@ impl StreamGraph {
             id,
             name: name.to_string(),
             uid: None,
+            description: None,
             parallelism: None,
             max_parallelism: None,
             parallelism_limit: None,
@@ -391,6 +395,17 @@ impl StreamGraph {
             _ => "default".to_string(),
         };
         self.nodes[node].slot_sharing_group = group;
+    }
+
+    /// Adds `text` (a line) to the description of the node with `uid`, if there is one.
+    pub fn describe(&mut self, uid: &str, text: &str) {
+        if let Some(node) = self.nodes.iter_mut().find(|n| n.uid.as_deref() == Some(uid)) {
+            node.description = Some(match node.description.take() {
+                Some(before) if !before.split('\n').any(|line| line == text) => format!("{before}\n{text}"),
+                Some(before) => before,
+                None => text.to_string(),
+            });
+        }
     }
 
     /// Node `node`, to set its uid, name, parallelism, chaining or slot-sharing group.

@@ -388,8 +388,8 @@ impl Planner<'_> {
             stream,
             scope,
             mode,
-            uid,
-            node: PlanNode { label, mode, state, inputs: vec![pre.node] },
+            uid: uid.clone(),
+            node: PlanNode { uid, label, mode, state, inputs: vec![pre.node] },
             rowtime: None,
         };
         self.post_aggregate(s, aggregated, substitutions)
@@ -513,8 +513,9 @@ impl Planner<'_> {
             stream,
             scope,
             mode: ChangelogMode::InsertOnly,
-            uid,
+            uid: uid.clone(),
             node: PlanNode {
+                uid,
                 label,
                 mode: ChangelogMode::InsertOnly,
                 state: StateClass::Bounded,
@@ -553,8 +554,8 @@ impl Planner<'_> {
             stream,
             scope: input.scope,
             mode,
-            uid,
-            node: PlanNode { label, mode, state, inputs: vec![input.node] },
+            uid: uid.clone(),
+            node: PlanNode { uid, label, mode, state, inputs: vec![input.node] },
             rowtime: None,
         }
     }

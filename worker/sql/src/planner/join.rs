@@ -292,8 +292,8 @@ impl Planner<'_> {
             stream,
             scope,
             mode,
-            uid,
-            node: PlanNode { label, mode, state, inputs: vec![left.node, right.node] },
+            uid: uid.clone(),
+            node: PlanNode { uid, label, mode, state, inputs: vec![left.node, right.node] },
             rowtime: None,
         })
     }

@@ -75,6 +75,8 @@ impl fmt::Display for StateClass {
 /// An operator of the plan, for `EXPLAIN`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PlanNode {
+    /// The id of its operator (where it has one of its own: a union has none).
+    pub uid: String,
     /// What it does, as Flink names it (`Calc(select=[..], where=[..])`).
     pub label: String,
     /// What it emits.
@@ -93,10 +95,22 @@ impl PlanNode {
             || (!self.inputs.is_empty() && self.inputs.iter().all(PlanNode::in_event_time))
     }
 
+    /// What `EXPLAIN` says of it alone: its label, changelog mode and state class (an operator's
+    /// description in the job graph, for `GET /jobs/<id>/plan` and the web UI).
+    pub fn describe(&self) -> String {
+        format!("{} [{}, {}]", self.label, self.mode, self.state)
+    }
+
+    /// Calls `f` on it and everything below it.
+    pub fn visit(&self, f: &mut impl FnMut(&PlanNode)) {
+        f(self);
+        self.inputs.iter().for_each(|input| input.visit(f));
+    }
+
     fn write(&self, out: &mut String, indent: &str, last: bool, root: bool) {
         let (branch, next) =
             if root { ("", String::new()) } else { ("+- ", format!("{indent}{}", if last { "   " } else { ":  " })) };
-        out.push_str(&format!("{indent}{branch}{} [{}, {}]\n", self.label, self.mode, self.state));
+        out.push_str(&format!("{indent}{branch}{}\n", self.describe()));
         for (i, input) in self.inputs.iter().enumerate() {
             input.write(out, &next, i + 1 == self.inputs.len(), false);
         }
@@ -271,7 +285,12 @@ impl<'a> Planner<'a> {
 
     /// Plans the sinks of one job (an `INSERT` or a statement set); returns their plans.
     pub fn inserts(&self, inserts: &[Insert]) -> Result<Vec<PlanNode>, SqlError> {
-        inserts.iter().map(|i| self.insert(i)).collect()
+        let plans = inserts.iter().map(|i| self.insert(i)).collect::<Result<Vec<_>, _>>()?;
+        self.env.with_graph(|graph| {
+            let mut describe = |node: &PlanNode| graph.describe(&node.uid, &node.describe());
+            plans.iter().for_each(|plan| plan.visit(&mut describe));
+        });
+        Ok(plans)
     }
 
     fn insert(&self, insert: &Insert) -> Result<PlanNode, SqlError> {
@@ -359,6 +378,7 @@ impl<'a> Planner<'a> {
         let sink_uid = self.id(digest(&["sink", &name, &format!("{:?}", table.definition.options), &uid]));
         connectors::sink(&stream, table, &sink_uid)?;
         Ok(PlanNode {
+            uid: sink_uid,
             label: format!(
                 "Sink(table=[{name}], fields=[{}])",
                 columns.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
@@ -531,13 +551,15 @@ impl<'a> Planner<'a> {
         } else {
             ChangelogMode::Retract
         };
+        let uid = self.id(digest(&["union", &l.uid, &r.uid]));
         Ok(Planned {
             stream: l.stream.union(std::slice::from_ref(&r.stream)),
             scope: Scope::of(None, names),
             mode,
-            uid: self.id(digest(&["union", &l.uid, &r.uid])),
+            uid: uid.clone(),
             rowtime: l.rowtime.filter(|t| r.rowtime == Some(*t)),
             node: PlanNode {
+                uid,
                 label: "Union(all=[true])".into(),
                 mode,
                 state: StateClass::Stateless,
@@ -687,9 +709,9 @@ impl<'a> Planner<'a> {
             stream,
             scope,
             mode: input.mode,
-            uid,
+            uid: uid.clone(),
             rowtime,
-            node: PlanNode { label, mode: input.mode, state: StateClass::Stateless, inputs: vec![input.node] },
+            node: PlanNode { uid, label, mode: input.mode, state: StateClass::Stateless, inputs: vec![input.node] },
         })
     }
 
@@ -840,6 +862,7 @@ impl<'a> Planner<'a> {
         let strategy = watermark.as_ref().map_or_else(WatermarkStrategy::no_watermarks, |w| w.strategy.clone());
         let stream = connectors::source(&self.env, table, batch, strategy)?.uid(&source_uid);
         let mut node = PlanNode {
+            uid: source_uid.clone(),
             label: format!(
                 "TableSourceScan(table=[{name}], fields=[{}])",
                 physical.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
@@ -850,6 +873,7 @@ impl<'a> Planner<'a> {
         };
         if let Some(w) = &watermark {
             node = PlanNode {
+                uid: source_uid.clone(),
                 label: w.label.clone(),
                 mode: ChangelogMode::InsertOnly,
                 state: StateClass::Stateless,

@@ -157,8 +157,8 @@ impl Planner<'_> {
             stream,
             scope: ranked_scope,
             mode,
-            uid,
-            node: PlanNode { label, mode, state, inputs: vec![pre.node] },
+            uid: uid.clone(),
+            node: PlanNode { uid, label, mode, state, inputs: vec![pre.node] },
             rowtime: None,
         };
         if offset == 0 {
@@ -238,8 +238,8 @@ impl Planner<'_> {
             stream,
             scope: input.scope,
             mode,
-            uid,
-            node: PlanNode { label, mode, state: StateClass::Bounded, inputs: vec![input.node] },
+            uid: uid.clone(),
+            node: PlanNode { uid, label, mode, state: StateClass::Bounded, inputs: vec![input.node] },
             rowtime: Some(rowtime),
         })
     }
@@ -364,8 +364,8 @@ impl Planner<'_> {
             stream,
             scope: Scope::of(None, out.clone()),
             mode,
-            uid,
-            node: PlanNode { label, mode, state, inputs: vec![pre.node] },
+            uid: uid.clone(),
+            node: PlanNode { uid, label, mode, state, inputs: vec![pre.node] },
             rowtime: if window { rowtime } else { None },
         };
         if rank_at == keep {

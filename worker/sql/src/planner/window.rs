@@ -205,6 +205,7 @@ pub(super) fn materialize(planner: &Planner, w: WindowInput) -> Result<Planned, 
     let op = WindowColumns { assigner: w.assigner, time_type: w.time_type.clone() };
     let stream = w.input.stream.transform_with(&format!("WindowTableFunction({})", w.label), op).uid(&uid);
     let node = PlanNode {
+        uid: uid.clone(),
         label: format!("WindowTableFunction({})", w.label),
         mode: ChangelogMode::InsertOnly,
         state: StateClass::Stateless,
