@@ -40,16 +40,9 @@ pub(crate) struct Options<'a> {
 
 impl<'a> Options<'a> {
     pub(crate) fn new(table: &'a CatalogTable) -> Result<Options<'a>, SqlError> {
-        Options::with_variables(table, |name| std::env::var(name).ok())
-    }
-
-    fn with_variables(
-        table: &'a CatalogTable,
-        variable: impl Fn(&str) -> Option<String>,
-    ) -> Result<Options<'a>, SqlError> {
         let (mut left, mut written) = (BTreeMap::new(), BTreeMap::new());
         for (key, value) in &table.definition.options {
-            let resolved = substitute(value, &variable).map_err(|name| {
+            let resolved = substitute(value, |name| std::env::var(name).ok()).map_err(|name| {
                 error(
                     table,
                     format!(
