@@ -195,3 +195,31 @@ INSERT INTO out SELECT MOD(id, 5), {aggregate}(id) FROM t GROUP BY MOD(id, 5);"
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_nexmark_count_char_function_is_built_in() {
+    let words = ["cocoa", "", "abc", "ccc", "xyz"];
+    let cases: Vec<String> = words.iter().enumerate().map(|(i, w)| format!("WHEN {} THEN '{w}'", i + 1)).collect();
+    let script = format!(
+        "CREATE FUNCTION count_char AS 'com.github.nexmark.flink.udf.CountChar';
+CREATE TABLE t (id INT, s AS CASE id {} END) WITH ('connector' = 'datagen',
+  'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '5');
+SELECT s, count_char(s, 'c') AS n, count_char(s, 'cx') AS first_only, count_char(CAST(NULL AS STRING), 'c') AS none
+FROM t;",
+        cases.join(" ")
+    );
+    let out = sql(&["-e", &script, "--format", "tsv"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut got: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect();
+    got.sort();
+    // Counted here, independently of the engine.
+    let mut want: Vec<String> = words
+        .iter()
+        .map(|w| {
+            let n = w.matches('c').count();
+            format!("+I\t{w}\t{n}\t{n}\t0")
+        })
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+}

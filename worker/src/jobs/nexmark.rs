@@ -12,6 +12,8 @@
 //! - hop-count: bids per auction per 10 s window sliding by 2 s (q5 without its max step).
 //!
 //! Every result carries its window end where it has one, so results are comparable across runs.
+//!
+//! Also the nexmark repository's SQL function for q14, [`count_char`].
 
 use super::{BuiltJob, Report};
 use crate::connectors::checksum::ChecksumSink;
@@ -28,6 +30,7 @@ use crate::error::{Error, Result};
 use crate::record::{Data, Timestamp};
 use crate::runtime::context::RuntimeContext;
 use crate::runtime::watermark::WatermarkStrategy;
+use crate::sql::value::Value;
 use crate::state::{MapState, StateDescriptor, ValueState};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -414,4 +417,21 @@ pub fn build(env: StreamExecutionEnvironment, args: Args) -> Result<BuiltJob> {
         name: format!("nexmark {}", args.query),
         report: Report::Summary { title: format!("nexmark {}", args.query), events: args.events, checksum },
     })
+}
+
+/// The identifier the nexmark repository's q14 binds `count_char` to
+/// (`CREATE FUNCTION count_char AS '...'`).
+pub const COUNT_CHAR: &str = "com.github.nexmark.flink.udf.CountChar";
+
+/// `count_char(s, c)`: how many characters of `s` are the first character of `c`, as a `BIGINT`
+/// (0 for a NULL `s`, and for a NULL or empty `c`), as the repository's `CountChar` counts.
+pub fn count_char(args: &[Value]) -> std::result::Result<Value, String> {
+    let count = match args {
+        [Value::String(s), Value::String(c)] => match c.chars().next() {
+            Some(wanted) => s.chars().filter(|&ch| ch == wanted).count() as i64,
+            None => 0,
+        },
+        _ => 0,
+    };
+    Ok(Value::BigInt(count))
 }

@@ -30,7 +30,7 @@ use crate::datastream::StreamExecutionEnvironment;
 use crate::error::{Error, Result};
 use crate::runtime::{PlannedJob, Planner};
 use crate::spec::{Job, JobSpec};
-use crate::sql::ast::DataType;
+use crate::sql::ast::{DataType, MAX_LENGTH};
 use crate::sql::udf::{Udfs, UserAggregate};
 use crate::sql::value::Value;
 use clap::Args as _;
@@ -66,9 +66,17 @@ impl Registry {
         Registry::default()
     }
 
-    /// The built-in jobs: `wordcount`, `socket-window-wordcount` and `nexmark`.
+    /// The built-in jobs: `wordcount`, `socket-window-wordcount` and `nexmark`; and the nexmark
+    /// repository's SQL function `com.github.nexmark.flink.udf.CountChar` (its q14 binds it as
+    /// `count_char`).
     pub fn with_builtins() -> Registry {
         Registry::empty()
+            .function(
+                nexmark::COUNT_CHAR,
+                &[DataType::VarChar(MAX_LENGTH), DataType::VarChar(MAX_LENGTH)],
+                DataType::BigInt,
+                nexmark::count_char,
+            )
             .job("wordcount", "count words in a file or directory: --input <path> [--output <dir>]", wordcount::build)
             .job(
                 "socket-window-wordcount",
