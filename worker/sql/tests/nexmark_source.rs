@@ -13,21 +13,15 @@ const EVENTS: u64 = 20_000;
 
 fn script() -> String {
     format!(
-        "CREATE TABLE nexmark (
-  event_type INT,
-  person ROW<id BIGINT, name VARCHAR, emailAddress VARCHAR, creditCard VARCHAR, city VARCHAR, state VARCHAR, `dateTime` TIMESTAMP(3), extra VARCHAR>,
-  auction ROW<id BIGINT, itemName VARCHAR, description VARCHAR, initialBid BIGINT, reserve BIGINT, `dateTime` TIMESTAMP(3), expires TIMESTAMP(3), seller BIGINT, category BIGINT, extra VARCHAR>,
-  bid ROW<auction BIGINT, bidder BIGINT, price BIGINT, channel VARCHAR, url VARCHAR, `dateTime` TIMESTAMP(3), extra VARCHAR>,
-  `dateTime` AS CASE WHEN event_type = 0 THEN person.`dateTime` WHEN event_type = 1 THEN auction.`dateTime` ELSE bid.`dateTime` END,
-  WATERMARK FOR `dateTime` AS `dateTime` - INTERVAL '4' SECOND
-) WITH ('connector' = 'nexmark', 'first-event.rate' = '10000000', 'events.num' = '{EVENTS}');
+        "{} WITH ('connector' = 'nexmark', 'first-event.rate' = '10000000', 'events.num' = '{EVENTS}');
 CREATE VIEW bid AS SELECT bid.auction, bid.bidder, bid.price, bid.channel, bid.url, `dateTime`, bid.extra FROM nexmark WHERE event_type = 2;
 CREATE VIEW person AS SELECT person.id, person.name, person.city, `dateTime` FROM nexmark WHERE event_type = 0;
 SELECT 'bid', COUNT(*), MAX(price), MIN(auction) FROM bid
 UNION ALL
 SELECT 'person', COUNT(*), MAX(id), MIN(id) FROM person
 UNION ALL
-SELECT 'auction', COUNT(*), MAX(auction.reserve), MIN(auction.seller) FROM nexmark WHERE event_type = 1;"
+SELECT 'auction', COUNT(*), MAX(auction.reserve), MIN(auction.seller) FROM nexmark WHERE event_type = 1;",
+        include_str!("nexmark_table.sql")
     )
 }
 
