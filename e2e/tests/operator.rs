@@ -114,6 +114,11 @@ fn running(job: &FlinkJob) -> bool {
     lifecycle(job) == Some(LifecycleState::Running)
 }
 
+/// Whether the operator refused the spec's upgrade (Degraded, reason UpgradeRefused).
+fn upgrade_refused(job: &FlinkJob) -> bool {
+    job.status.as_ref().unwrap().conditions.iter().any(|c| c.type_ == "Degraded" && c.reason == "UpgradeRefused")
+}
+
 #[test]
 fn nonce_savepoints_are_taken_once_retention_deletes_the_oldest_and_stop_at_stops() {
     let root = temp("operator-nonce");
@@ -434,10 +439,7 @@ fn an_upgrade_that_does_not_plan_is_refused_and_one_that_does_not_run_rolls_back
     let mut broken = bounded.args.clone();
     broken[1] = "no-such-query".into();
     cluster.patch_spec(NAME, json!({"job": {"args": broken}}));
-    let refused = |j: &FlinkJob| {
-        j.status.as_ref().unwrap().conditions.iter().any(|c| c.type_ == "Degraded" && c.reason == "UpgradeRefused")
-    };
-    let job = cluster.wait_for(NAME, "the upgrade refused", Duration::from_secs(60), refused);
+    let job = cluster.wait_for(NAME, "the upgrade refused", Duration::from_secs(60), upgrade_refused);
     let status = job.status.unwrap();
     assert!(status.error.as_deref().unwrap().contains("does not plan") && status.run.unwrap().number == 1);
 
@@ -525,16 +527,13 @@ fn sql_flinkjob_from_a_configmap_upgraded_by_editing_its_script_keeps_its_state(
     // An edit that would lose the windows' state (2 s windows: another operator) is refused
     // before anything stops; the job runs on, and undoing the edit clears the condition.
     replace(windows_script(&out, "-- ticks, version 3").replace("INTERVAL '1' SECOND", "INTERVAL '2' SECOND"));
-    let refused = |j: &FlinkJob| {
-        j.status.as_ref().unwrap().conditions.iter().any(|c| c.type_ == "Degraded" && c.reason == "UpgradeRefused")
-    };
-    let job = cluster.wait_for(NAME, "the incompatible edit refused", Duration::from_secs(60), refused);
+    let job = cluster.wait_for(NAME, "the incompatible edit refused", Duration::from_secs(60), upgrade_refused);
     let status = job.status.unwrap();
     let why = status.error.clone().unwrap();
     assert!(why.contains("LOSES STATE") && why.contains("allowNonRestoredState"), "{why}");
     assert_eq!((status.run.unwrap().number, status.job_state.as_deref()), (2, Some("RUNNING")));
     replace(version_2);
-    cluster.wait_for(NAME, "the condition cleared", Duration::from_secs(60), |j| running(j) && !refused(j));
+    cluster.wait_for(NAME, "the condition cleared", Duration::from_secs(60), |j| running(j) && !upgrade_refused(j));
 
     let finished = |j: &FlinkJob| lifecycle(j) == Some(LifecycleState::Finished);
     cluster.wait_for(NAME, "finished", Duration::from_secs(120), finished);

@@ -237,7 +237,7 @@ async fn restore_check(State(api): State<Api>, Path(id): Path<String>, body: Opt
 /// latest completed checkpoint.
 async fn plan(State(api): State<Api>, Path(id): Path<String>) -> Response {
     let Some(job) = api.cluster.job(&id) else { return not_found(&id) };
-    let latest = job.handle.as_ref().and_then(|h| h.checkpoints().into_iter().max_by_key(|c| c.id));
+    let latest = job.latest_checkpoint();
     // The sizes are in the checkpoint's `_metadata` (storage I/O: off the async threads).
     let sizes = tokio::task::spawn_blocking(move || {
         let metadata = latest.map(|c| read_metadata(c.storage.as_ref())).transpose();

@@ -34,7 +34,8 @@ use ferroflink_core::element::{CheckpointBarrier, SnapshotFormat};
 use ferroflink_core::error::{Domain, Error, Result};
 use ferroflink_runtime::checkpoint::JobRecorder;
 use ferroflink_runtime::checkpoint::coordinator::{
-    AttemptProgress, AttemptTasks, CheckpointTarget, TaskCommands, TaskEvents, WriteResult, WrittenSender,
+    AttemptProgress, AttemptTasks, CheckpointTarget, CompletedCheckpoint, TaskCommands, TaskEvents, WriteResult,
+    WrittenSender,
 };
 use ferroflink_runtime::checkpoint::restore::{
     RestoreMode, RestoreSettings, RestoreVerdict, read_metadata, snapshot_storage,
@@ -123,6 +124,11 @@ pub struct JobEntry {
 }
 
 impl JobEntry {
+    /// Its latest completed checkpoint or savepoint, if this JobManager runs it and it has one.
+    pub fn latest_checkpoint(&self) -> Option<CompletedCheckpoint> {
+        self.handle.as_ref().and_then(|h| h.checkpoints().into_iter().max_by_key(|c| c.id))
+    }
+
     /// Its state, and why it failed or waits.
     pub fn state(&self) -> (JobState, Option<String>) {
         match (&self.handle, &self.recorded) {
@@ -318,8 +324,7 @@ impl Cluster {
         let entry = self.job(id).ok_or_else(|| Error::InvalidJob(format!("there is no job {id}")))?;
         let settings = entry.spec.settings.with(overrides)?;
         let planned = self.planner.plan(&JobSpec { job, settings })?;
-        let latest = entry.handle.as_ref().and_then(|h| h.checkpoints().into_iter().max_by_key(|c| c.id));
-        let storage = match (latest, &planned.settings.restore) {
+        let storage = match (entry.latest_checkpoint(), &planned.settings.restore) {
             (Some(c), _) => c.storage,
             (None, Some(from)) => snapshot_storage(&from.path, &planned.settings.checkpoint.s3)?,
             (None, None) => return Ok(None),
