@@ -5,13 +5,20 @@ Nexmark bid as a datagen table, then bench/sql/<query>.sql into a blackhole) run
 CPU-second (user + sys of the engine's process) after start-up: the CPU of a run of --small rows
 is subtracted from that of a run of --rows rows, and the difference in rows divided by it.
 
+With --nexmark DIR (the nexmark repository's nexmark-flink/src/main/resources/queries), the
+queries are the repository's qN.sql over bench/sql/bid.sql and bench/sql/nexmark_datagen.sql
+(bids, auctions and persons as datagen tables, 46 : 3 : 1), and the events of a run are the rows of
+the tables the query reads.
+
 Usage: bench/sql_bench.py [--engines ferroflink,flink] [--rows 10000000] [--small 100000]
-                          [--runs 3] [--binary target/release/ferroflink] q1 q2 ...
+                          [--runs 3] [--parallelism 1] [--nexmark DIR]
+                          [--binary target/release/ferroflink] q1 q2 ...
 Needs for Flink: pip install apache-flink==2.3.0 (Java 17).
 """
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -42,7 +49,7 @@ from pyflink.table import EnvironmentSettings, TableEnvironment
 text = open(sys.argv[1]).read()
 text = re.sub(r"--[^\n]*", "", text)
 t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
-t_env.get_config().set("parallelism.default", "1")
+t_env.get_config().set("parallelism.default", sys.argv[2])
 for stmt in [s.strip() for s in text.split(";") if s.strip()]:
     result = t_env.execute_sql(stmt)
     if result.get_job_client() is not None:
@@ -50,11 +57,36 @@ for stmt in [s.strip() for s in text.split(";") if s.strip()]:
 """ + PRINT_JVM_CPU
 
 
-def script(query, rows):
-    with open(os.path.join(HERE, "sql", "bid.sql")) as f:
-        bid = f.read().replace("{rows}", str(rows))
-    with open(os.path.join(HERE, "sql", query + ".sql")) as f:
-        return bid + "\n" + f.read()
+def read(*path):
+    with open(os.path.join(*path)) as f:
+        return f.read()
+
+
+def sizes(rows):
+    """The rows of the bid, auction and person tables when there are `rows` bids."""
+    return {"bid": rows, "auction": max(rows * 3 // 46, 1), "person": max(rows // 46, 1)}
+
+
+def script(query, rows, nexmark):
+    tables = read(HERE, "sql", "bid.sql").replace("{rows}", str(rows))
+    if not nexmark:
+        return tables + "\n" + read(HERE, "sql", query + ".sql")
+    n = sizes(rows)
+    tables += read(HERE, "sql", "nexmark_datagen.sql").replace("{auctions}", str(n["auction"])).replace(
+        "{persons}", str(n["person"]))
+    text = read(nexmark, query + ".sql")
+    if "${NEXMARK_DIR}" in text:  # q10's files, left in a fresh temporary directory
+        text = text.replace("${NEXMARK_DIR}", tempfile.mkdtemp(prefix="nexmark-")).replace("${SUBMIT_TIME}", "bench")
+    return tables + "\n" + text
+
+
+def events(query, rows, nexmark):
+    """The rows a run of `query` reads: its tables' (every bid without --nexmark)."""
+    if not nexmark:
+        return rows
+    text = re.sub(r"--[^\n]*", "", read(nexmark, query + ".sql"))
+    read_tables = set(t.lower() for t in re.findall(r"(?:FROM|JOIN|TABLE|,)\s+(bid|auction|person)\b", text, re.I))
+    return sum(n for table, n in sizes(rows).items() if table in read_tables)
 
 
 def cpu_of(command):
@@ -66,22 +98,22 @@ def cpu_of(command):
     return out
 
 
-def ferroflink_cpu(binary, query, rows):
+def ferroflink_cpu(binary, text, parallelism):
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
-        f.write(script(query, rows))
+        f.write(text)
     before = os.times()
-    cpu_of([binary, "sql", "-f", f.name, "-p", "1"])
+    cpu_of([binary, "sql", "-f", f.name, "-p", str(parallelism)])
     after = os.times()
     os.unlink(f.name)
     return (after.children_user - before.children_user) + (after.children_system - before.children_system)
 
 
-def flink_cpu(query, rows):
+def flink_cpu(text, parallelism):
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
-        f.write(script(query, rows))
+        f.write(text)
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as r:
         r.write(FLINK_RUNNER)
-    out = cpu_of([sys.executable, r.name, f.name])
+    out = cpu_of([sys.executable, r.name, f.name, str(parallelism)])
     os.unlink(f.name)
     os.unlink(r.name)
     return float(out.split("CPU")[-1])
@@ -93,20 +125,26 @@ def main():
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--small", type=int, default=100_000)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--parallelism", type=int, default=1)
+    ap.add_argument("--nexmark", help="the nexmark repository's query directory")
     ap.add_argument("--binary", default=os.path.join(HERE, "..", "target", "release", "ferroflink"))
     ap.add_argument("queries", nargs="+")
     args = ap.parse_args()
     print("%-12s %-6s %12s %14s   %s" % ("engine", "query", "rows", "events/CPU-s", "runs"))
     for engine in args.engines.split(","):
         for query in args.queries:
-            measure = (lambda n: ferroflink_cpu(args.binary, query, n)) if engine == "ferroflink" else (
-                lambda n: flink_cpu(query, n))
+            def measure(n):
+                text = script(query, n, args.nexmark)
+                if engine == "ferroflink":
+                    return ferroflink_cpu(args.binary, text, args.parallelism)
+                return flink_cpu(text, args.parallelism)
+            big_events = events(query, args.rows, args.nexmark)
             figures = []
             for _ in range(args.runs):
                 small, big = measure(args.small), measure(args.rows)
-                figures.append((args.rows - args.small) / max(big - small, 1e-9))
+                figures.append((big_events - events(query, args.small, args.nexmark)) / max(big - small, 1e-9))
             print("%-12s %-6s %12d %14.0f   %s" % (
-                engine, query, args.rows, statistics.median(figures), " / ".join("%.0f" % f for f in figures)))
+                engine, query, big_events, statistics.median(figures), " / ".join("%.0f" % f for f in figures)))
             sys.stdout.flush()
 
 

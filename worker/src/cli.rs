@@ -43,11 +43,23 @@ enum Command {
     Sql(Box<crate::sql_client::SqlArgs>),
     /// List the jobs this binary knows.
     Jobs,
-    /// Measure Nexmark throughput per core (events ÷ process CPU seconds), one query after another.
+    /// Measure Nexmark throughput per core (events ÷ process CPU seconds), one query after another:
+    /// the DataStream versions, or (with `--sql <dir>`) the nexmark repository's SQL queries.
     Bench {
-        /// Queries to run; `generator` runs the source alone into a discarding sink.
-        #[arg(long, value_delimiter = ',', default_value = "generator,q1,tumble-count,hop-count,q5,q7")]
-        queries: Vec<String>,
+        /// Queries to run; `generator` runs the source alone into a discarding sink. Default:
+        /// generator,q1,tumble-count,hop-count,q5,q7; with `--sql`, q0 to q22 but q6 and q13.
+        #[arg(long, value_delimiter = ',')]
+        queries: Option<Vec<String>>,
+        /// Run the SQL queries of the nexmark repository's query directory
+        /// (`nexmark-flink/src/main/resources/queries` of a checkout): its `ddl_gen.sql` (our
+        /// `nexmark` connector takes its table and options), `ddl_views.sql`, then `<query>.sql`,
+        /// with its variables (`${TPS}`, `${EVENTS_NUM}`, ...) set as its runner sets them.
+        #[arg(long, value_name = "DIR")]
+        sql: Option<PathBuf>,
+        /// With `--sql`: events per second of event time (the repository's TPS; at most this many a
+        /// second of wall time, too).
+        #[arg(long, default_value_t = 10_000_000)]
+        tps: u64,
         /// Events per query.
         #[arg(long, default_value_t = 10_000_000)]
         events: u64,
@@ -359,8 +371,12 @@ pub fn main(registry: Registry) {
     let result = match cli.command {
         Command::Run { job, args } => run(&registry, &job, &args),
         Command::Sql(args) => crate::sql_client::run(*args, &registry),
-        Command::Bench { queries, events, parallelism, checkpoint_interval, job_args } => {
-            bench(&registry, &queries, events, parallelism, checkpoint_interval, &job_args)
+        Command::Bench { queries, events, parallelism, checkpoint_interval, sql, tps, job_args } => {
+            let source = match sql {
+                Some(dir) => BenchSource::Sql { dir, tps },
+                None => BenchSource::DataStream { job_args },
+            };
+            bench(&registry, queries, events, parallelism, checkpoint_interval, &source)
         }
         Command::BenchState(args) => crate::state_bench::run(&args).map_err(Into::into),
         Command::Jobmanager(args) => jobmanager(args, registry.clone()),
@@ -595,38 +611,108 @@ pub(crate) fn execute_local(built: BuiltJob, local: &LocalFlags, signals: &Inter
     Ok(())
 }
 
+/// What `ferroflink bench` runs: the DataStream versions of the queries (with more arguments for
+/// the Nexmark job), or the nexmark repository's SQL in directory `dir` at `tps` events a second.
+enum BenchSource {
+    DataStream { job_args: Vec<String> },
+    Sql { dir: PathBuf, tps: u64 },
+}
+
+/// The Nexmark queries in SQL that `ferroflink bench --sql` runs by default: the repository's q0
+/// to q22 but q6 (which Flink cannot run) and q13 (a lookup join of a side input).
+const SQL_QUERIES: &str = "q0,q1,q2,q3,q4,q5,q7,q8,q9,q10,q11,q12,q14,q15,q16,q17,q18,q19,q20,q21,q22";
+
+/// The script of Nexmark `query` in SQL from the repository's query directory `dir`: its table
+/// (`ddl_gen.sql`), views and query, with the variables its runner sets (`${TPS}`, ...) and the
+/// parallelism set; `q10`'s files go under `out`.
+fn nexmark_sql(
+    dir: &std::path::Path,
+    query: &str,
+    events: u64,
+    tps: u64,
+    parallelism: usize,
+    out: &str,
+) -> anyhow::Result<String> {
+    let read = |name: &str| {
+        let path = dir.join(name);
+        std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "reading {} (--sql is the nexmark repository's nexmark-flink/src/main/resources/queries)",
+                path.display()
+            )
+        })
+    };
+    let mut script = format!("SET 'parallelism.default' = '{parallelism}';\n");
+    for name in ["ddl_gen.sql", "ddl_views.sql", &format!("{query}.sql")] {
+        script.push_str(&read(name)?);
+        script.push('\n');
+    }
+    let variables = [
+        ("NEXMARK_TABLE", "datagen".to_string()),
+        ("TPS", tps.to_string()),
+        ("EVENTS_NUM", events.to_string()),
+        ("PERSON_PROPORTION", "1".to_string()),
+        ("AUCTION_PROPORTION", "3".to_string()),
+        ("BID_PROPORTION", "46".to_string()),
+        ("NEXMARK_DIR", out.to_string()),
+        ("SUBMIT_TIME", "bench".to_string()),
+    ];
+    for (name, value) in variables {
+        script = script.replace(&format!("${{{name}}}"), &value);
+    }
+    Ok(script)
+}
+
 fn bench(
     registry: &Registry,
-    queries: &[String],
+    queries: Option<Vec<String>>,
     events: u64,
     parallelism: usize,
     checkpoints: Option<Duration>,
-    job_args: &[String],
+    source: &BenchSource,
 ) -> anyhow::Result<()> {
+    let queries = queries.unwrap_or_else(|| {
+        let default = match source {
+            BenchSource::DataStream { .. } => "generator,q1,tumble-count,hop-count,q5,q7",
+            BenchSource::Sql { .. } => SQL_QUERIES,
+        };
+        default.split(',').map(str::to_string).collect()
+    });
     println!(
         "{:<14}{:>12}{:>10}{:>10}{:>16}{:>14}{:>24}",
         "query", "events", "wall s", "cpu s", "events/s/core", "events/s", "checkpoints (p50/p99 ms)"
     );
-    for query in queries {
-        let (env, name) = if query == "generator" {
-            let env = crate::datastream::StreamExecutionEnvironment::new();
-            env.set_parallelism(parallelism);
-            let config = crate::connectors::nexmark::NexmarkConfig::default();
-            jobs::nexmark::events(&env, config, Some(events), None)
-                .sink_to(crate::connectors::discard::DiscardSink)
-                .name("Discard");
-            (env, "nexmark generator".to_string())
-        } else {
-            let mut args: Vec<String> =
-                ["--query", query, "--events", &events.to_string(), "--parallelism", &parallelism.to_string()]
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect();
-            args.extend(job_args.iter().cloned());
-            let built = registry.build(&JobFlags::spec("nexmark", &args, &Config::default())?)?;
-            (built.env, built.name)
-        };
+    for query in &queries {
         let dir = std::env::temp_dir().join(format!("ferroflink-bench-{}", std::process::id()));
+        let (env, name) = match source {
+            _ if query == "generator" => {
+                let env = crate::datastream::StreamExecutionEnvironment::new();
+                env.set_parallelism(parallelism);
+                let config = crate::connectors::nexmark::NexmarkConfig::default();
+                jobs::nexmark::events(&env, config, Some(events), None)
+                    .sink_to(crate::connectors::discard::DiscardSink)
+                    .name("Discard");
+                (env, "nexmark generator".to_string())
+            }
+            BenchSource::DataStream { job_args } => {
+                let mut args: Vec<String> =
+                    ["--query", query, "--events", &events.to_string(), "--parallelism", &parallelism.to_string()]
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect();
+                args.extend(job_args.iter().cloned());
+                let built = registry.build(&JobFlags::spec("nexmark", &args, &Config::default())?)?;
+                (built.env, built.name)
+            }
+            BenchSource::Sql { dir: queries, tps } => {
+                let out = dir.join("output");
+                let script = nexmark_sql(queries, query, events, *tps, parallelism, &out.to_string_lossy())?;
+                let settings = crate::spec::JobSettings::from_config(&Config::default());
+                let built = crate::sql_client::plan_sql(&script, 0, &settings, registry)
+                    .with_context(|| format!("Nexmark {query} in SQL"))?;
+                (built.env, format!("nexmark-sql-{query}"))
+            }
+        };
         if let Some(interval) = checkpoints {
             env.enable_checkpointing(interval, &dir.to_string_lossy());
         }

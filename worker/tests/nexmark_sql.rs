@@ -1,6 +1,8 @@
-//! Nexmark q0, q1 and q2 in SQL, as the nexmark repository writes them over its `nexmark` table and
-//! `bid` view, give the rows of the DataStream versions (`ferroflink run nexmark --query qN`) over
-//! the same generated events; each side's output is put in one form here, with no engine code.
+//! Nexmark q0, q1, q2, q5, q7 and q8 in SQL, as the nexmark repository writes them over its
+//! `nexmark` table and views, give the rows of the DataStream versions (`ferroflink run nexmark
+//! --query qN`) over the same generated events, and q11's legacy session windows the sessions
+//! computed here from the DataStream q0's bids; each side's output is put in one form here, with
+//! no engine code.
 
 use std::path::Path;
 use std::process::Command;
@@ -27,15 +29,13 @@ fn lines(dir: &Path) -> Vec<String> {
 }
 
 /// `query` (the repository's SELECT) into a CSV table of `columns` under `out`, over the
-/// repository's table (`nexmark_table.sql`, its `ddl_gen.sql` without the WITH clause) and `bid`
-/// view.
+/// repository's table and views ([`nexmark_views`]).
 fn sql(query: &str, columns: &str, out: &Path) {
     let script = format!(
-        "{} WITH ('connector' = 'nexmark', 'first-event.rate' = '10000', 'events.num' = '{EVENTS}');
-CREATE VIEW bid AS SELECT bid.auction, bid.bidder, bid.price, bid.channel, bid.url, `dateTime`, bid.extra FROM nexmark WHERE event_type = 2;
+        "{}
 CREATE TABLE sink ({columns}) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');
 INSERT INTO sink {query};",
-        include_str!("../sql/tests/nexmark_table.sql"),
+        nexmark_views(EVENTS),
         out.display()
     );
     ferroflink(&["sql", "-e", &script, "-p", "2"]);
@@ -138,4 +138,187 @@ fn sql_q0_q1_q2_equal_the_datastream_versions() {
     assert!(!want.is_empty());
     assert_eq!(lines(&sql_out.join("q2")), want, "q2");
     let _ = std::fs::remove_dir_all(&root);
+}
+
+/// The repository's `person`, `auction` and `bid` views over its table (`nexmark_table.sql`, its
+/// `ddl_gen.sql` without the WITH clause), with `events.num` events.
+fn nexmark_views(events: u64) -> String {
+    format!(
+        "{} WITH ('connector' = 'nexmark', 'first-event.rate' = '10000', 'events.num' = '{events}');
+CREATE VIEW person AS SELECT person.id, person.name, person.emailAddress, person.creditCard, person.city, person.state, `dateTime`, person.extra FROM nexmark WHERE event_type = 0;
+CREATE VIEW auction AS SELECT auction.id, auction.itemName, auction.description, auction.initialBid, auction.reserve, `dateTime`, auction.expires, auction.seller, auction.category, auction.extra FROM nexmark WHERE event_type = 1;
+CREATE VIEW bid AS SELECT bid.auction, bid.bidder, bid.price, bid.channel, bid.url, `dateTime`, bid.extra FROM nexmark WHERE event_type = 2;",
+        include_str!("../sql/tests/nexmark_table.sql")
+    )
+}
+
+/// The rows `query` ends with (its changelog applied), each as its columns joined by `,`, sorted.
+fn query_rows(query: &str) -> Vec<String> {
+    let script = format!("{}\n{query};", nexmark_views(EVENTS));
+    let out = Command::new(env!("CARGO_BIN_EXE_ferroflink"))
+        .args(["sql", "-e", &script, "-p", "2", "--format", "tsv"])
+        .output()
+        .expect("ferroflink runs");
+    assert!(out.status.success(), "{query}: {}", String::from_utf8_lossy(&out.stderr));
+    let mut rows: Vec<String> = Vec::new();
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let (kind, row) = line.split_once('\t').unwrap_or_else(|| panic!("a changelog row: {line}"));
+        let row = row.replace('\t', ",");
+        match kind {
+            "+I" | "+U" => rows.push(row),
+            "-U" | "-D" => {
+                let at =
+                    rows.iter().position(|r| *r == row).unwrap_or_else(|| panic!("{kind} of a row not there: {row}"));
+                rows.swap_remove(at);
+            }
+            other => panic!("not a change kind: {other}"),
+        }
+    }
+    rows.sort();
+    rows
+}
+
+/// The fields of a `Debug` tuple line: `(1, "a", 2)` gives `["1", "a", "2"]`.
+fn tuple(line: &str) -> Vec<String> {
+    line.trim_matches(['(', ')']).split(", ").map(|f| f.trim_matches('"').to_string()).collect()
+}
+
+/// The DataStream version's `Debug` lines of `query`.
+fn datastream_lines(query: &str) -> Vec<String> {
+    let dir = std::env::temp_dir().join(format!("ff-nexmark-ds-{query}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    datastream(query, &dir);
+    let all = lines(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    all
+}
+
+#[test]
+fn sql_q5_q7_q8_equal_the_datastream_versions() {
+    // q5: the auctions with the most bids of each 10 s window sliding by 2 s, as (auction, bids).
+    let got = query_rows(
+        "SELECT AuctionBids.auction, AuctionBids.num
+ FROM (
+   SELECT auction, count(*) AS num, window_start AS starttime, window_end AS endtime
+   FROM TABLE(HOP(TABLE bid, DESCRIPTOR(`dateTime`), INTERVAL '2' SECOND, INTERVAL '10' SECOND))
+   GROUP BY auction, window_start, window_end
+ ) AS AuctionBids
+ JOIN (
+   SELECT max(CountBids.num) AS maxn, CountBids.starttime, CountBids.endtime
+   FROM (
+     SELECT count(*) AS num, window_start AS starttime, window_end AS endtime
+     FROM TABLE(HOP(TABLE bid, DESCRIPTOR(`dateTime`), INTERVAL '2' SECOND, INTERVAL '10' SECOND))
+     GROUP BY auction, window_start, window_end
+   ) AS CountBids
+   GROUP BY CountBids.starttime, CountBids.endtime
+ ) AS MaxBids
+ ON AuctionBids.starttime = MaxBids.starttime AND AuctionBids.endtime = MaxBids.endtime AND AuctionBids.num >= MaxBids.maxn",
+    );
+    let mut want: Vec<String> = datastream_lines("q5")
+        .iter()
+        .map(|l| {
+            let f = tuple(l);
+            format!("{},{}", f[1], f[2])
+        })
+        .collect();
+    want.sort();
+    assert!(want.len() > 10, "{} hot items", want.len());
+    assert_eq!(got, want, "q5");
+
+    // q7: the bids of the highest price of each 10 s window.
+    let got = query_rows(
+        "SELECT B.auction, B.price, B.bidder, B.`dateTime`, B.extra
+from bid B
+JOIN (
+  SELECT MAX(price) AS maxprice, window_end as `dateTime`
+  FROM TABLE(TUMBLE(TABLE bid, DESCRIPTOR(`dateTime`), INTERVAL '10' SECOND))
+  GROUP BY window_start, window_end
+) B1
+ON B.price = B1.maxprice
+WHERE B.`dateTime` BETWEEN B1.`dateTime`  - INTERVAL '10' SECOND AND B1.`dateTime`",
+    );
+    let mut got: Vec<String> = got.iter().map(|r| r.splitn(5, ',').take(4).collect::<Vec<_>>().join(",")).collect();
+    got.sort();
+    let mut want: Vec<String> = datastream_lines("q7")
+        .iter()
+        .map(|l| {
+            let f = tuple(l);
+            format!("{},{},{},{}", f[2], f[1], f[3], timestamp(f[4].parse().unwrap()))
+        })
+        .collect();
+    want.sort();
+    assert!(want.len() > 5, "{} highest bids", want.len());
+    assert_eq!(got, want, "q7");
+
+    // q8: the persons who opened an auction in the 10 s window they registered in.
+    let got = query_rows(
+        "SELECT P.id, P.name, P.starttime
+FROM (
+  SELECT id, name, window_start AS starttime, window_end AS endtime
+  FROM TABLE(TUMBLE(TABLE person, DESCRIPTOR(`dateTime`), INTERVAL '10' SECOND))
+  GROUP BY id, name, window_start, window_end
+) P
+JOIN (
+  SELECT seller, window_start AS starttime, window_end AS endtime
+  FROM TABLE(TUMBLE(TABLE auction, DESCRIPTOR(`dateTime`), INTERVAL '10' SECOND))
+  GROUP BY seller, window_start, window_end
+) A
+ON P.id = A.seller AND P.starttime = A.starttime AND P.endtime = A.endtime",
+    );
+    let mut want: Vec<String> = datastream_lines("q8")
+        .iter()
+        .map(|l| {
+            let f = tuple(l);
+            format!("{},{},{}", f[0], f[1], timestamp(f[2].parse().unwrap()))
+        })
+        .collect();
+    want.sort();
+    assert!(want.len() > 5, "{} new users", want.len());
+    assert_eq!(got, want, "q8");
+}
+
+/// Session windows of `gap` ms over each bidder's bid times: (bidder, bids, start, end), a
+/// session ending `gap` after its last bid; computed here from the DataStream q0's bids.
+fn sessions(bids: &[(u64, i64)], gap: i64) -> Vec<String> {
+    let mut by_bidder: std::collections::BTreeMap<u64, Vec<i64>> = Default::default();
+    for (bidder, time) in bids {
+        by_bidder.entry(*bidder).or_default().push(*time);
+    }
+    let mut out = Vec::new();
+    for (bidder, mut times) in by_bidder {
+        times.sort();
+        let (mut start, mut last, mut n) = (times[0], times[0], 0);
+        for t in times {
+            if t - last >= gap {
+                out.push(format!("{bidder},{n},{},{}", timestamp(start), timestamp(last + gap)));
+                (start, n) = (t, 0);
+            }
+            last = t;
+            n += 1;
+        }
+        out.push(format!("{bidder},{n},{},{}", timestamp(start), timestamp(last + gap)));
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn sql_q11_legacy_session_windows_equal_sessions_computed_from_the_bids() {
+    let got = query_rows(
+        "SELECT
+    B.bidder,
+    count(*) as bid_count,
+    SESSION_START(B.`dateTime`, INTERVAL '10' SECOND) as starttime,
+    SESSION_END(B.`dateTime`, INTERVAL '10' SECOND) as endtime
+FROM bid B
+GROUP BY B.bidder, SESSION(B.`dateTime`, INTERVAL '10' SECOND)",
+    );
+    let bids: Vec<(u64, i64)> = datastream_lines("q0")
+        .iter()
+        .map(|l| (field(l, "bidder").parse().unwrap(), field(l, "date_time").parse().unwrap()))
+        .collect();
+    assert!(bids.len() > 1000);
+    let want = sessions(&bids, 10_000);
+    assert!(want.len() > 100, "{} sessions", want.len());
+    assert_eq!(got, want);
 }

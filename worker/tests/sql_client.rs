@@ -86,6 +86,18 @@ fn a_bad_script_exits_1_with_one_line_saying_where_and_what() {
             format!("{TABLE}\nSELECT id FROM t ORDER BY id;"),
             vec!["ORDER BY without LIMIT in streaming mode", "add LIMIT n"],
         ),
+        (
+            format!("{TABLE}\nSELECT COUNT(*) FROM t GROUP BY TUMBLE(sq, INTERVAL '1' SECOND);"),
+            vec!["`sq` is not a time attribute", "WATERMARK FOR sq", "PROCTIME() AS sq"],
+        ),
+        (
+            format!("{TABLE}\nSELECT HOP_END(id, INTERVAL '1' SECOND) FROM t GROUP BY id;"),
+            vec!["HOP_END names a window of the GROUP BY", "group by HOP(..) with the same arguments"],
+        ),
+        (
+            format!("{TABLE}\nSELECT a.id FROM t a, t b, t c WHERE a.id = b.id;"),
+            vec!["a join by commas is of two tables with a WHERE condition", "write JOIN .. ON"],
+        ),
     ] {
         let out = sql(&["-e", &script]);
         assert_eq!(out.status.code(), Some(1), "{script}");
@@ -222,4 +234,26 @@ FROM t;",
         .collect();
     want.sort();
     assert_eq!(got, want);
+}
+
+#[test]
+fn processing_time_windows_count_every_row_by_the_wall_clock() {
+    // A view's PROCTIME() column is a processing-time attribute: Nexmark q12's shape. The open
+    // windows fire when the bounded input ends.
+    let script = format!(
+        "{TABLE}\nCREATE VIEW v AS SELECT *, PROCTIME() AS p FROM t;
+SELECT id % 2, COUNT(*), window_start, window_end
+FROM TABLE(TUMBLE(TABLE v, DESCRIPTOR(p), INTERVAL '1' HOUR)) GROUP BY id % 2, window_start, window_end;"
+    );
+    let out = sql(&["-e", &script, "--format", "tsv", "-p", "2"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<Vec<&str>> = stdout.lines().map(|l| l.split('\t').collect()).collect();
+    // Every row counted once (in the hour now, or the next if one starts during the run).
+    let counted: i64 = rows.iter().map(|r| r[2].parse::<i64>().unwrap()).sum();
+    assert_eq!(counted, 50, "{stdout}");
+    assert!(
+        rows.iter().all(|r| r[0] == "+I" && r[3].ends_with(":00:00.000") && r[4].ends_with(":00:00.000")),
+        "{stdout}"
+    );
 }

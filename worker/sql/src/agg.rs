@@ -317,9 +317,8 @@ impl AggCall {
             },
             Acc::Distinct(seen) => {
                 if self.kind == AggKind::Count {
-                    return Ok(
-                        Value::BigInt(seen.keys().filter(|v| !v.is_null() || self.arg.is_none()).count() as i64),
-                    );
+                    let nulls = self.arg.is_some() && seen.contains_key(&Value::Null);
+                    return Ok(Value::BigInt(seen.len() as i64 - i64::from(nulls)));
                 }
                 let plain = AggCall { distinct: false, arg: Some(0), filter: None, ..self.clone() };
                 let mut inner = plain.create();
@@ -462,6 +461,31 @@ impl GroupAggregate {
         Error::Record(format!("{}: {e}", self.name))
     }
 
+    /// Folds a row into a group's state (a fresh one has no rows): the group's results before
+    /// and after it (none before when fresh, and none in batch mode, which emits at the end);
+    /// `None` after it when the group is empty. `Some(None)` after: still there, in batch mode.
+    #[allow(clippy::type_complexity)]
+    fn update(
+        &self,
+        state: &mut GroupState,
+        values: &[Value],
+        retract: bool,
+    ) -> std::result::Result<(Option<Vec<Value>>, Option<Option<Vec<Value>>>), EvalError> {
+        if state.rows == 0 && retract {
+            return Ok((None, None));
+        }
+        let results = |state: &GroupState| {
+            (!self.final_only && state.rows > 0).then(|| self.aggregates.results(&state.accs)).transpose()
+        };
+        let prev = results(state)?;
+        self.aggregates.accumulate(&mut state.accs, values, retract)?;
+        state.rows += if retract { -1 } else { 1 };
+        if state.rows <= 0 {
+            return Ok((prev, None));
+        }
+        Ok((prev, Some(results(state)?)))
+    }
+
     fn row(kind: RowKind, key: &GroupKey, results: Vec<Value>) -> Row {
         let mut values = key.0.clone();
         values.extend(results);
@@ -488,45 +512,36 @@ impl KeyedProcessFunction<GroupKey, Row, Row> for GroupAggregate {
     ) -> Result<()> {
         let retract = !row.kind.is_accumulate();
         let key = ctx.key().clone();
-        let (mut state, prev) = match groups.get(&key)? {
-            Some(state) => {
-                let prev = if self.final_only {
-                    None
-                } else {
-                    Some(self.aggregates.results(&state.accs).map_err(|e| self.fail(e))?)
-                };
-                (state, prev)
-            }
-            // A retraction of a group not (or no longer, after its TTL) here changes nothing.
-            None if retract => return Ok(()),
-            None => {
-                if self.final_only {
-                    ctx.register_event_time_timer(MAX_WATERMARK)?;
-                }
-                (GroupState { accs: self.aggregates.create(), rows: 0 }, None)
-            }
-        };
-        self.aggregates.accumulate(&mut state.accs, &row.values, retract).map_err(|e| self.fail(e))?;
-        state.rows += if retract { -1 } else { 1 };
-        if state.rows <= 0 {
+        // In place: a group's accumulators (a DISTINCT's values among them) are not copied per row.
+        let mut change = Ok((None, None));
+        let created = groups.modify_in(
+            &key,
+            &(),
+            || GroupState { accs: self.aggregates.create(), rows: 0 },
+            |state| change = self.update(state, &row.values, retract),
+        )?;
+        let (prev, next) = change.map_err(|e| self.fail(e))?;
+        let Some(next) = next else {
+            // Empty: a retraction of a group not (or no longer, after its TTL) here, or its last row's.
             groups.clear(&key)?;
             if let Some(prev) = prev {
                 ctx.collect(Self::row(RowKind::Delete, &key, prev));
             }
             return Ok(());
+        };
+        if created && self.final_only {
+            ctx.register_event_time_timer(MAX_WATERMARK)?;
         }
-        if !self.final_only {
-            let next = self.aggregates.results(&state.accs).map_err(|e| self.fail(e))?;
-            match prev {
-                None => ctx.collect(Self::row(RowKind::Insert, &key, next)),
-                Some(prev) if prev == next => {}
-                Some(prev) => {
-                    ctx.collect(Self::row(RowKind::UpdateBefore, &key, prev));
-                    ctx.collect(Self::row(RowKind::UpdateAfter, &key, next));
-                }
+        match (prev, next) {
+            (_, None) => {}
+            (None, Some(next)) => ctx.collect(Self::row(RowKind::Insert, &key, next)),
+            (Some(prev), Some(next)) if prev == next => {}
+            (Some(prev), Some(next)) => {
+                ctx.collect(Self::row(RowKind::UpdateBefore, &key, prev));
+                ctx.collect(Self::row(RowKind::UpdateAfter, &key, next));
             }
         }
-        groups.put(&key, state)
+        Ok(())
     }
 
     fn on_timer(

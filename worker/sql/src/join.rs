@@ -25,7 +25,7 @@ use ferroflink_datastream::{KeyedCoProcessFunction, KeyedContext};
 use ferroflink_runtime::context::RuntimeContext;
 use ferroflink_runtime::operator::Output;
 use ferroflink_state::ttl::StateTtlConfig;
-use ferroflink_state::{StateDescriptor, ValueState};
+use ferroflink_state::{ListState, MapState, StateDescriptor};
 use serde::{Deserialize, Serialize};
 use std::ops::RangeInclusive;
 use std::sync::Arc;
@@ -169,7 +169,24 @@ pub struct RegularJoin {
     pub final_only: bool,
 }
 
-type Side = ValueState<GroupKey, Vec<Entry>>;
+/// How many times a row is on its side, and how many rows of the other side it matches (kept
+/// up to date on an outer side only, the one that reads it).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Counts {
+    count: i64,
+    matches: i64,
+}
+
+/// A side's rows per key: each row's values to its counts, so a row is found, added or taken
+/// back in one lookup however many rows its key has.
+type Side = MapState<GroupKey, GroupKey, Counts>;
+
+/// A side's rows of `key`, as entries.
+fn entries(side: &Side, key: &GroupKey) -> Result<Vec<Entry>> {
+    side.iter(key)
+        .map(|e| e.map(|(values, c)| Entry { values: values.0, count: c.count, matches: c.matches }))
+        .collect()
+}
 
 impl RegularJoin {
     /// A row of side `left` arrives (or is retracted).
@@ -183,67 +200,64 @@ impl RegularJoin {
         let key = ctx.key().clone();
         let (mine, theirs) = if left { (&sides.0, &sides.1) } else { (&sides.1, &sides.0) };
         let retract = !row.kind.is_accumulate();
-        let mut own = mine.get(&key)?.unwrap_or_default();
-        if own.is_empty() && theirs.get(&key)?.is_none() && self.final_only {
-            ctx.register_event_time_timer(MAX_WATERMARK)?;
-        }
-        let at = own.iter().position(|e| e.values == row.values);
-        if retract && at.is_none() {
+        let values = GroupKey(row.values);
+        let own = mine.get(&key, &values)?;
+        if retract && own.is_none() {
             // Not (or no longer, after its TTL) here.
             return Ok(());
         }
-        let mut other = theirs.get(&key)?.unwrap_or_default();
+        if self.final_only {
+            ctx.register_event_time_timer(MAX_WATERMARK)?;
+        }
         let null_key = key.0.iter().any(Value::is_null);
+        let other_outer = self.shape.kind.outer(!left);
         let mut matched = 0;
+        let mut changed = Vec::new();
         if !null_key {
-            for o in other.iter_mut() {
-                if !self.shape.accepts(&row.values, &o.values, left)? {
+            for entry in theirs.iter(&key) {
+                let (other, mut o) = entry?;
+                if !self.shape.accepts(&values.0, &other.0, left)? {
                     continue;
                 }
                 matched += o.count;
                 if self.final_only {
                     continue;
                 }
-                let other_outer = self.shape.kind.outer(!left);
                 if retract {
-                    self.shape.emit(ctx, RowKind::Delete, &row.values, Some(&o.values), left, o.count);
-                    o.matches -= 1;
-                    if other_outer && o.matches == 0 {
-                        self.shape.emit(ctx, RowKind::Insert, &o.values, None, !left, o.count);
+                    self.shape.emit(ctx, RowKind::Delete, &values.0, Some(&other.0), left, o.count);
+                    if other_outer {
+                        o.matches -= 1;
+                        if o.matches == 0 {
+                            self.shape.emit(ctx, RowKind::Insert, &other.0, None, !left, o.count);
+                        }
                     }
                 } else {
-                    if other_outer && o.matches == 0 {
-                        self.shape.emit(ctx, RowKind::Delete, &o.values, None, !left, o.count);
+                    if other_outer {
+                        if o.matches == 0 {
+                            self.shape.emit(ctx, RowKind::Delete, &other.0, None, !left, o.count);
+                        }
+                        o.matches += 1;
                     }
-                    o.matches += 1;
-                    self.shape.emit(ctx, RowKind::Insert, &row.values, Some(&o.values), left, o.count);
+                    self.shape.emit(ctx, RowKind::Insert, &values.0, Some(&other.0), left, o.count);
+                }
+                if other_outer {
+                    changed.push((other, o));
                 }
             }
+        }
+        for (other, o) in changed {
+            theirs.put(&key, other, o)?;
         }
         if matched == 0 && self.shape.kind.outer(left) && !self.final_only {
             let kind = if retract { RowKind::Delete } else { RowKind::Insert };
-            self.shape.emit(ctx, kind, &row.values, None, left, 1);
+            self.shape.emit(ctx, kind, &values.0, None, left, 1);
         }
-        match (at, retract) {
-            (Some(i), true) => {
-                own[i].count -= 1;
-                if own[i].count == 0 {
-                    own.remove(i);
-                }
-            }
-            (Some(i), false) => own[i].count += 1,
-            (None, _) => own.push(Entry { values: row.values, count: 1, matches: matched }),
+        match (own, retract) {
+            (Some(c), true) if c.count <= 1 => mine.remove(&key, &values),
+            (Some(c), true) => mine.put(&key, values, Counts { count: c.count - 1, ..c }),
+            (Some(c), false) => mine.put(&key, values, Counts { count: c.count + 1, ..c }),
+            (None, _) => mine.put(&key, values, Counts { count: 1, matches: matched }),
         }
-        let (mine, theirs) = if left { (&sides.0, &sides.1) } else { (&sides.1, &sides.0) };
-        if own.is_empty() {
-            mine.clear(&key)?
-        } else {
-            mine.put(&key, own)?
-        }
-        if matched > 0 && !self.final_only {
-            theirs.put(&key, other)?;
-        }
-        Ok(())
     }
 }
 
@@ -258,7 +272,7 @@ impl KeyedCoProcessFunction<GroupKey, Row, Row, Row> for RegularJoin {
                 None => d,
             }
         };
-        Ok((ctx.state.value_state(&descriptor("join-left"))?, ctx.state.value_state(&descriptor("join-right"))?))
+        Ok((ctx.state.map_state(&descriptor("join-left-rows"))?, ctx.state.map_state(&descriptor("join-right-rows"))?))
     }
 
     fn process_element1(
@@ -287,7 +301,7 @@ impl KeyedCoProcessFunction<GroupKey, Row, Row, Row> for RegularJoin {
         ctx: &mut KeyedContext<'_, GroupKey, Row>,
     ) -> Result<()> {
         let key = ctx.key().clone();
-        let (lefts, rights) = (sides.0.get(&key)?.unwrap_or_default(), sides.1.get(&key)?.unwrap_or_default());
+        let (lefts, rights) = (entries(&sides.0, &key)?, entries(&sides.1, &key)?);
         let null_key = key.0.iter().any(Value::is_null);
         self.shape.final_rows(&lefts, &rights, null_key, |values, times| {
             for _ in 1..times {
@@ -400,7 +414,8 @@ pub struct IntervalJoin {
     pub bounds: RangeInclusive<i64>,
 }
 
-type TimedSide = ValueState<GroupKey, Vec<TimedRow>>;
+/// A side's rows per key, in arrival order: a row is appended without reading the others.
+type TimedSide = ListState<GroupKey, TimedRow>;
 
 impl IntervalJoin {
     /// The event time a row of side `left` stops being able to match rows that arrive in time.
@@ -435,7 +450,8 @@ impl IntervalJoin {
         };
         let (mine, theirs) = if left { (&sides.0, &sides.1) } else { (&sides.1, &sides.0) };
         let mut matched = false;
-        if let Some(mut other) = theirs.get(&key)? {
+        let mut other = theirs.get(&key)?;
+        if !other.is_empty() {
             let mut changed = false;
             for o in other.iter_mut() {
                 let fits = if left { self.in_bounds(time, o.time) } else { self.in_bounds(o.time, time) };
@@ -448,14 +464,12 @@ impl IntervalJoin {
                 self.shape.emit(ctx, RowKind::Insert, &row.values, Some(&o.values), left, 1);
             }
             if changed && self.shape.kind.outer(!left) {
-                theirs.put(&key, other)?;
+                theirs.update(&key, other)?;
             }
         }
         let expiry = self.expiry(time, left);
         if expiry > ctx.current_watermark() {
-            let mut own = mine.get(&key)?.unwrap_or_default();
-            own.push(TimedRow { time, values: row.values, matched });
-            mine.put(&key, own)?;
+            mine.add(&key, TimedRow { time, values: row.values, matched })?;
             ctx.register_event_time_timer(expiry)?;
         } else if outer && !matched {
             // Late: no row that arrives in time can match it any more.
@@ -468,7 +482,7 @@ impl IntervalJoin {
     /// outer side.
     fn expire(&self, side: &TimedSide, left: bool, now: i64, ctx: &mut KeyedContext<'_, GroupKey, Row>) -> Result<()> {
         let key = ctx.key().clone();
-        let Some(rows) = side.get(&key)? else { return Ok(()) };
+        let rows = side.get(&key)?;
         let before = rows.len();
         let mut kept = Vec::with_capacity(rows.len());
         for r in rows {
@@ -479,8 +493,8 @@ impl IntervalJoin {
             }
         }
         match kept.len() {
-            0 => side.clear(&key),
-            n if n < before => side.put(&key, kept),
+            0 if before > 0 => side.clear(&key),
+            n if n < before => side.update(&key, kept),
             _ => Ok(()),
         }
     }
@@ -491,8 +505,8 @@ impl KeyedCoProcessFunction<GroupKey, Row, Row, Row> for IntervalJoin {
 
     fn open(&mut self, ctx: &mut RuntimeContext) -> Result<Self::State> {
         Ok((
-            ctx.state.value_state(&StateDescriptor::new("interval-join-left"))?,
-            ctx.state.value_state(&StateDescriptor::new("interval-join-right"))?,
+            ctx.state.list_state(&StateDescriptor::new("interval-join-left-rows"))?,
+            ctx.state.list_state(&StateDescriptor::new("interval-join-right-rows"))?,
         ))
     }
 

@@ -54,6 +54,9 @@ pub struct Args {
     /// Events per second over all source readers (default: as fast as possible).
     #[arg(long)]
     pub rate: Option<f64>,
+    /// Events per second of event time (the events' timestamps; not a limit on wall time).
+    #[arg(long, default_value_t = 10_000)]
+    pub event_rate: u64,
     /// Seed of the generator.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -395,6 +398,7 @@ fn finish<T: Data>(results: DataStream<T>, output: Option<PathBuf>) -> crate::co
 pub fn build(env: StreamExecutionEnvironment, args: Args) -> Result<BuiltJob> {
     let config = NexmarkConfig {
         seed: args.seed,
+        event_rate: args.event_rate.max(1),
         num_in_flight_auctions: args.in_flight_auctions.max(1),
         hot_auction_ratio: args.hot_auction_ratio,
         ..NexmarkConfig::default()

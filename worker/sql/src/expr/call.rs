@@ -97,8 +97,11 @@ pub enum Func {
     FloorCeil(bool),
     /// `TIMESTAMPDIFF(unit, a, b)`.
     TimestampDiff(TimeUnit),
-    /// `CURRENT_TIMESTAMP`, `NOW()`, `PROCTIME()`: the instant of the call.
+    /// `CURRENT_TIMESTAMP`, `NOW()`: the instant of the call.
     CurrentTimestamp,
+    /// `PROCTIME()`: the instant of the call, and a processing-time attribute where it is a
+    /// column of its own.
+    Proctime,
     /// `LOCALTIMESTAMP`: the local time of the call.
     LocalTimestamp(Arc<LocalZone>),
     /// `CURRENT_DATE`.
@@ -136,7 +139,11 @@ impl Func {
     pub fn is_deterministic(&self) -> bool {
         !matches!(
             self,
-            Func::CurrentTimestamp | Func::LocalTimestamp(_) | Func::CurrentDate(_) | Func::UnixTimestampNow
+            Func::CurrentTimestamp
+                | Func::Proctime
+                | Func::LocalTimestamp(_)
+                | Func::CurrentDate(_)
+                | Func::UnixTimestampNow
         )
     }
 
@@ -163,7 +170,7 @@ impl Func {
                 let parts: Vec<Option<&str>> = values.iter().map(|v| v.as_str()).collect();
                 return Ok(Value::String(s::concat_ws(sep, &parts)));
             }
-            Func::CurrentTimestamp => return Ok(Value::TimestampLtz(now())),
+            Func::CurrentTimestamp | Func::Proctime => return Ok(Value::TimestampLtz(now())),
             Func::LocalTimestamp(zone) => {
                 return Ok(super::cast::local(now(), zone).map_or(Value::Null, Value::Timestamp));
             }
@@ -383,6 +390,7 @@ impl Func {
             | Func::If
             | Func::ConcatWs
             | Func::CurrentTimestamp
+            | Func::Proctime
             | Func::LocalTimestamp(_)
             | Func::CurrentDate(_)
             | Func::UnixTimestampNow
@@ -872,9 +880,13 @@ fn function(c: &Compiler, f: &sql::Function, at: Location) -> Result<Typed, SqlE
         "HOUR" => unit_fn("HOUR")?,
         "MINUTE" => unit_fn("MINUTE")?,
         "SECOND" => unit_fn("SECOND")?,
-        "CURRENT_TIMESTAMP" | "NOW" | "PROCTIME" | "CURRENT_ROW_TIMESTAMP" => {
+        "CURRENT_TIMESTAMP" | "NOW" | "CURRENT_ROW_TIMESTAMP" => {
             arity(0..=0)?;
             call(Func::CurrentTimestamp, args, DataType::TimestampLtz(3), false)
+        }
+        "PROCTIME" => {
+            arity(0..=0)?;
+            call(Func::Proctime, args, DataType::TimestampLtz(3), false)
         }
         "LOCALTIMESTAMP" => {
             arity(0..=0)?;
@@ -957,6 +969,18 @@ fn function(c: &Compiler, f: &sql::Function, at: Location) -> Result<Typed, SqlE
             arity(3..=3)?;
             strings_then_ints(&args, 3, at)?;
             call(Func::ConvertTz, args, STRING, nullable)
+        }
+        n if ["TUMBLE_", "HOP_", "SESSION_"]
+            .iter()
+            .any(|w| n.strip_prefix(w).is_some_and(|aux| ["START", "END", "ROWTIME", "PROCTIME"].contains(&aux))) =>
+        {
+            let window = &n[..n.find('_').expect("a window prefix")];
+            return Err(SqlError::at(
+                at,
+                format!(
+                    "{n} names a window of the GROUP BY: group by {window}(..) with the same arguments, written the same way, and the select list may name {window}_START, {window}_END and {window}_ROWTIME of it"
+                ),
+            ));
         }
         _ => match c.udfs.get(&name) {
             Some(udf) => {

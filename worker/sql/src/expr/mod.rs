@@ -303,6 +303,11 @@ impl Expr {
         }
     }
 
+    /// Whether this is `PROCTIME()`.
+    pub fn is_proctime(&self) -> bool {
+        matches!(self, Expr::Call(f, _) if matches!(**f, Func::Proctime))
+    }
+
     /// Calls `f` on this expression and every expression inside it.
     pub fn visit(&self, f: &mut impl FnMut(&Expr)) {
         f(self);

@@ -5,7 +5,7 @@
 //! exchange, the aggregate runs keyed by the group's values, and a `Calc` after it computes the
 //! select list and `HAVING` over the keys and the aggregates' results.
 
-use super::window::WindowInput;
+use super::window::{self, LegacyWindow, WindowInput};
 use super::{ChangelogMode, PlanNode, Planned, Planner, Relation, StateClass, digest, unsupported};
 use crate::agg::{AggCall, AggKind, Aggregates, GroupAggregate, GroupKey, UdafCall};
 use crate::ast::{DataType, Type};
@@ -219,6 +219,11 @@ impl Planner<'_> {
         group_by: &[sql::Expr],
     ) -> Result<Planned, SqlError> {
         let at = s.select_token.0.span.start;
+        let LegacyWindow { input, group_by, auxiliary } = match input {
+            Relation::Plain(p) => window::legacy_group_window(self, p, group_by)?,
+            w => LegacyWindow { input: w, group_by: group_by.to_vec(), auxiliary: vec![] },
+        };
+        let group_by = group_by.as_slice();
         // Everything before the aggregate is compiled against the relation's columns (a window
         // function's included).
         let (scope, width) = match &input {
@@ -248,13 +253,35 @@ impl Planner<'_> {
                 }
                 Some(w)
             }
+            // Grouped by the window bounds of rows that are a window's results (of a window
+            // aggregate, say): a window aggregate of those windows, fired as the watermark
+            // passes their last millisecond, the rows' time.
+            Relation::Plain(p)
+                if p.mode == ChangelogMode::InsertOnly
+                    && p.node.in_event_time()
+                    && p.window.is_some_and(|(start, end)| {
+                        [start, end].iter().all(|b| keys.iter().any(|k| matches!(k.expr, Expr::Column(c) if c == *b)))
+                    }) =>
+            {
+                let (start, end) = p.window.expect("window bounds");
+                let label = format!(
+                    "TUMBLE(win_start=[{}], win_end=[{}])",
+                    p.scope.columns[start].name, p.scope.columns[end].name
+                );
+                let time_type = match p.scope.columns[end].ty.data {
+                    DataType::TimestampLtz(_) => DataType::TimestampLtz(3),
+                    _ => DataType::Timestamp(3),
+                };
+                let assigner = WindowAssigner::Tumbling { size: 1, offset: 0, time: WindowTime::EventTime };
+                Some(WindowInput { input: p, assigner, label, time_type, qualifier: None, bounds: Some((start, end)) })
+            }
             other => {
                 let planned = self.materialize(other)?;
                 return self.group_aggregate(s, planned, filter, keys, calls, group_by, call_exprs);
             }
         };
         let w = window.expect("a window aggregate");
-        self.window_aggregate(s, w, filter, keys, calls, group_by, call_exprs, width)
+        self.window_aggregate(s, w, filter, keys, calls, (group_by, &auxiliary), call_exprs, width)
     }
 
     /// The `Calc` before an aggregate: `[keys.., each call's argument and filter..]`; the calls
@@ -391,6 +418,8 @@ impl Planner<'_> {
             uid: uid.clone(),
             node: PlanNode { uid, label, mode, state, inputs: vec![pre.node] },
             rowtime: None,
+            proctime: None,
+            window: None,
         };
         self.post_aggregate(s, aggregated, substitutions)
     }
@@ -403,7 +432,7 @@ impl Planner<'_> {
         filter: Option<Expr>,
         keys: Vec<Typed>,
         calls: Vec<Call>,
-        group_by: &[sql::Expr],
+        (group_by, auxiliary): (&[sql::Expr], &[(sql::Expr, usize)]),
         call_exprs: &[sql::Expr],
         width: usize,
     ) -> Result<Planned, SqlError> {
@@ -438,6 +467,13 @@ impl Planner<'_> {
         let plain_exprs: Vec<sql::Expr> = plain_exprs.into_iter().cloned().collect();
         let mut columns = key_columns(&window_scope, &plain, &plain_exprs);
         let (assigner, time_type, label_window) = (w.assigner, w.time_type.clone(), w.label.clone());
+        let time = assigner.time();
+        // The output's event-time window bounds: the function's, or the input's among the keys.
+        let key_of = |b: usize| plain.iter().position(|k| matches!(k.expr, Expr::Column(c) if c == b));
+        let bounds = match w.bounds {
+            Some((start, end)) => key_of(start).zip(key_of(end)),
+            None => Some((plain.len(), plain.len() + 1)).filter(|_| time == WindowTime::EventTime),
+        };
         let batch = self.session.options().runtime_mode == RuntimeMode::Batch;
         // Batch mode in bounded memory: each row copied into its windows, whose bounds are two
         // more keys (in place of two constants here), and grouped as a `GROUP BY`.
@@ -503,6 +539,10 @@ impl Planner<'_> {
                 substitutions.push((e.clone(), Typed { expr: Expr::Column(nkeys + c - width), ty: k.ty.clone() }));
             }
         }
+        let window_type = Type { data: time_type.clone(), nullable: false };
+        for (e, i) in auxiliary {
+            substitutions.push((e.clone(), Typed { expr: Expr::Column(nkeys + i), ty: window_type.clone() }));
+        }
         let mut scope = Scope { columns };
         for (i, (e, c)) in call_exprs.iter().zip(&agg_calls).enumerate() {
             let ty = Type { data: c.ty.clone(), nullable: c.kind != AggKind::Count };
@@ -521,7 +561,9 @@ impl Planner<'_> {
                 state: StateClass::Bounded,
                 inputs: vec![pre.node],
             },
-            rowtime: Some(nkeys + 2),
+            rowtime: (time == WindowTime::EventTime).then_some(nkeys + 2),
+            proctime: None,
+            window: bounds,
         };
         self.post_aggregate(s, aggregated, substitutions)
     }
@@ -557,6 +599,8 @@ impl Planner<'_> {
             uid: uid.clone(),
             node: PlanNode { uid, label, mode, state, inputs: vec![input.node] },
             rowtime: None,
+            proctime: None,
+            window: None,
         }
     }
 }

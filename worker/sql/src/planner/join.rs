@@ -191,23 +191,16 @@ impl Planner<'_> {
         // interval join of rows whose windows end at the same time (kept until the watermark
         // passes the end).
         let window = || {
-            let named = |c: usize, scope: &Scope, name: &str| {
-                let column = &scope.columns[c];
-                column.name.eq_ignore_ascii_case(name)
-                    && matches!(column.ty.data, DataType::Timestamp(_) | DataType::TimestampLtz(_))
-            };
-            let bound = |name: &str| {
-                left_keys.iter().zip(&right_keys).find_map(|pair| match pair {
-                    (Expr::Column(l), Expr::Column(r))
-                        if named(*l, &left.scope, name) && named(*r, &right.scope, name) =>
-                    {
-                        Some((*l, *r))
-                    }
-                    _ => None,
-                })
+            let ((left_start, left_end), (right_start, right_end)) = (left.window?, right.window?);
+            let paired = |l: usize, r: usize| {
+                left_keys
+                    .iter()
+                    .zip(&right_keys)
+                    .any(|pair| matches!(pair, (Expr::Column(a), Expr::Column(b)) if *a == l && *b == r))
             };
             let event_time = insert_only && left.node.in_event_time() && right.node.in_event_time();
-            bound("window_start").and(bound("window_end")).filter(|_| event_time).map(|ends| (ends, (0, 0)))
+            (event_time && paired(left_start, right_start) && paired(left_end, right_end))
+                .then_some(((left_end, right_end), (0, 0)))
         };
         let (interval, windowed) = match interval {
             Some(i) => (Some(i), false),
@@ -295,6 +288,8 @@ impl Planner<'_> {
             uid: uid.clone(),
             node: PlanNode { uid, label, mode, state, inputs: vec![left.node, right.node] },
             rowtime: None,
+            proctime: None,
+            window: None,
         })
     }
 }

@@ -140,6 +140,12 @@ pub struct Planned {
     pub node: PlanNode,
     /// The column that is the rows' event time (their record timestamp), if one is.
     pub rowtime: Option<usize>,
+    /// The column that is a processing-time attribute (`PROCTIME()`), if one is.
+    pub proctime: Option<usize>,
+    /// The columns that are the start and the end of the window each row belongs to (a window
+    /// function's or a window aggregate's), if there are: a window aggregate or a window join
+    /// can follow on them, as Flink's planner propagates window properties.
+    pub window: Option<(usize, usize)>,
 }
 
 /// Columns by name and type.
@@ -558,6 +564,8 @@ impl<'a> Planner<'a> {
             mode,
             uid: uid.clone(),
             rowtime: l.rowtime.filter(|t| r.rowtime == Some(*t)),
+            proctime: l.proctime.filter(|t| r.proctime == Some(*t)),
+            window: l.window.filter(|w| r.window == Some(*w)),
             node: PlanNode {
                 uid,
                 label: "Union(all=[true])".into(),
@@ -606,7 +614,25 @@ impl<'a> Planner<'a> {
                 Relation::Plain(joined)
             }
             [] => return Err(unsupported(at, "SELECT without FROM")),
-            _ => return Err(unsupported(at, "a join by commas in FROM (write JOIN .. ON)")),
+            // `FROM a, b WHERE p` is `FROM a JOIN b ON p` (an inner join's condition and a filter
+            // after it select the same rows).
+            [left, right] if right.joins.is_empty() && s.selection.is_some() => {
+                let mut joined = left.clone();
+                joined.joins.push(sql::Join {
+                    relation: right.relation.clone(),
+                    global: false,
+                    join_operator: sql::JoinOperator::Inner(sql::JoinConstraint::On(
+                        s.selection.clone().expect("a WHERE clause"),
+                    )),
+                });
+                return self.select(&sql::Select { from: vec![joined], selection: None, ..s.clone() });
+            }
+            _ => {
+                return Err(unsupported(
+                    at,
+                    "this FROM list (a join by commas is of two tables with a WHERE condition; write JOIN .. ON)",
+                ));
+            }
         };
         if s.projection.iter().any(|i| rank::row_number(i).is_some()) {
             if !group_by.is_empty() {
@@ -668,7 +694,15 @@ impl<'a> Planner<'a> {
                     }
                 }
                 sql::SelectItem::QualifiedWildcard(kind, _) => {
-                    let qualifier = kind.to_string();
+                    // `t.*` (of `db.t.*` the table's name).
+                    let qualifier = match kind {
+                        sql::SelectItemQualifiedWildcardKind::ObjectName(name) => {
+                            name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.clone()).unwrap_or_default()
+                        }
+                        sql::SelectItemQualifiedWildcardKind::Expr(_) => {
+                            return Err(unsupported(at, &format!("`{kind}` (of an expression)")));
+                        }
+                    };
                     let before = columns.len();
                     for (i, c) in compiler.scope.columns.iter().enumerate() {
                         if c.qualifier.as_deref() == Some(qualifier.as_str()) {
@@ -703,6 +737,13 @@ impl<'a> Planner<'a> {
         let uid = self.id(digest(&["calc", &input.uid, &format!("{filter:?}"), &format!("{projection:?}")]));
         let rowtime =
             input.rowtime.and_then(|t| projection.iter().position(|e| matches!(e, Expr::Column(c) if *c == t)));
+        // `PROCTIME()`, or the input's processing-time attribute as it is.
+        let proctime = projection.iter().position(|e| match e {
+            Expr::Column(c) => input.proctime == Some(*c),
+            e => e.is_proctime(),
+        });
+        let kept = |c: usize| projection.iter().position(|e| matches!(e, Expr::Column(x) if *x == c));
+        let window = input.window.and_then(|(start, end)| Some((kept(start)?, kept(end)?)));
         let op = CalcOperator::new(label.clone(), filter, projection);
         let stream = input.stream.transform_with(&label, op).uid(&uid);
         Ok(Planned {
@@ -711,6 +752,8 @@ impl<'a> Planner<'a> {
             mode: input.mode,
             uid: uid.clone(),
             rowtime,
+            proctime,
+            window,
             node: PlanNode { uid, label, mode: input.mode, state: StateClass::Stateless, inputs: vec![input.node] },
         })
     }
@@ -887,6 +930,8 @@ impl<'a> Planner<'a> {
             uid: source_uid,
             node,
             rowtime: None,
+            proctime: None,
+            window: None,
         };
         if projection.len() != physical.len() {
             planned = self.calc(planned, None, projection, scope)?;
@@ -1003,7 +1048,8 @@ fn assignable(from: &DataType, to: &DataType) -> bool {
         (Null, _) => true,
         (Char(_) | VarChar(_), Char(_) | VarChar(_)) => true,
         (Binary(_) | VarBinary(_), Binary(_) | VarBinary(_)) => true,
-        (Timestamp(_), Timestamp(_)) | (TimestampLtz(_), TimestampLtz(_)) | (Time(_), Time(_)) => true,
+        // Flink converts between the two timestamps implicitly, in the session's time zone.
+        (Timestamp(_) | TimestampLtz(_), Timestamp(_) | TimestampLtz(_)) | (Time(_), Time(_)) => true,
         (Decimal { .. }, Decimal { .. }) => true,
         (a, b) => matches!((rank(a), rank(b)), (Some(x), Some(y)) if x <= y),
     }

@@ -160,6 +160,8 @@ impl Planner<'_> {
             uid: uid.clone(),
             node: PlanNode { uid, label, mode, state, inputs: vec![pre.node] },
             rowtime: None,
+            proctime: None,
+            window: None,
         };
         if offset == 0 {
             return Ok(sorted);
@@ -241,6 +243,8 @@ impl Planner<'_> {
             uid: uid.clone(),
             node: PlanNode { uid, label, mode, state: StateClass::Bounded, inputs: vec![input.node] },
             rowtime: Some(rowtime),
+            proctime: None,
+            window: None,
         })
     }
 
@@ -367,6 +371,8 @@ impl Planner<'_> {
             uid: uid.clone(),
             node: PlanNode { uid, label, mode, state, inputs: vec![pre.node] },
             rowtime: if window { rowtime } else { None },
+            proctime: None,
+            window: None,
         };
         if rank_at == keep {
             return Ok(ranked);

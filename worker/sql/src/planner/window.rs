@@ -28,6 +28,11 @@ pub(crate) struct WindowInput {
     pub time_type: DataType,
     /// The qualifier of the window columns.
     pub qualifier: Option<String>,
+    /// The columns of `input` that are already the rows' window bounds (a window aggregate
+    /// after a window aggregate or window join, grouped by them), whose windows `assigner` (of
+    /// one millisecond at the window's last) only fires: the function's own window columns are
+    /// hidden then.
+    pub bounds: Option<(usize, usize)>,
 }
 
 impl WindowInput {
@@ -43,7 +48,11 @@ impl WindowInput {
     /// The function's columns: the table's, then `window_start`, `window_end`, `window_time`.
     pub(crate) fn scope(&self) -> Scope {
         let mut scope = self.input.scope.clone();
-        for name in ["window_start", "window_end", "window_time"] {
+        let names = match self.bounds {
+            None => ["window_start", "window_end", "window_time"],
+            Some(_) => ["$window_start", "$window_end", "$window_time"],
+        };
+        for name in names {
             scope.columns.push(ScopeColumn {
                 qualifier: self.qualifier.clone(),
                 name: name.to_string(),
@@ -65,6 +74,83 @@ fn interval(planner: &Planner, e: &sql::Expr, what: &str) -> Result<i64, SqlErro
             format!("the {what} of a window is a positive interval such as INTERVAL '10' SECOND"),
         )),
     }
+}
+
+/// Whether column `c` of `input` is its event time or its processing time, and the type of the
+/// window columns over it; an error at `at` when it is neither.
+fn time_attribute(
+    input: &Planned,
+    c: usize,
+    at: sqlparser::tokenizer::Location,
+    of: &str,
+) -> Result<(WindowTime, DataType), SqlError> {
+    let time = if input.rowtime == Some(c) {
+        WindowTime::EventTime
+    } else if input.proctime == Some(c) {
+        WindowTime::ProcessingTime
+    } else {
+        let name = &input.scope.columns[c].name;
+        return Err(SqlError::at(
+            at,
+            format!(
+                "`{name}` is not a time attribute of {of}: declare WATERMARK FOR {name} AS ... in its CREATE TABLE for event time, or select PROCTIME() AS {name} for processing time"
+            ),
+        ));
+    };
+    let time_type = match (&input.scope.columns[c].ty.data, time) {
+        (DataType::TimestampLtz(_), _) | (_, WindowTime::ProcessingTime) => DataType::TimestampLtz(3),
+        _ => DataType::Timestamp(3),
+    };
+    Ok((time, time_type))
+}
+
+/// The windows of window function `name` (`TUMBLE`, `HOP`, `CUMULATE` or `SESSION`) from its
+/// interval arguments by name (`SIZE`, `SLIDE`, `STEP`, `GAP`, `OFFSET`), and their label.
+fn windows<'e>(
+    planner: &Planner,
+    name: &str,
+    at: sqlparser::tokenizer::Location,
+    arg: &dyn Fn(&str) -> Option<&'e sql::Expr>,
+    time: WindowTime,
+) -> Result<(WindowAssigner, String), SqlError> {
+    let required = |key: &str| arg(key).ok_or_else(|| SqlError::at(at, format!("{name} needs its {key} argument")));
+    let offset = arg("OFFSET").map(|e| interval(planner, e, "offset")).transpose()?.unwrap_or(0);
+    let (assigner, label) = match name {
+        "TUMBLE" => {
+            let size = interval(planner, required("SIZE")?, "size")?;
+            (WindowAssigner::Tumbling { size, offset, time }, format!("TUMBLE(size=[{size} ms])"))
+        }
+        "HOP" => {
+            let (slide, size) =
+                (interval(planner, required("SLIDE")?, "slide")?, interval(planner, required("SIZE")?, "size")?);
+            if size % slide != 0 {
+                return Err(SqlError::at(at, "HOP's size must be a multiple of its slide"));
+            }
+            (
+                WindowAssigner::Sliding { size, slide, offset, time },
+                format!("HOP(size=[{size} ms], slide=[{slide} ms])"),
+            )
+        }
+        "SESSION" => {
+            let gap = interval(planner, required("GAP")?, "gap")?;
+            (WindowAssigner::Session { gap, time }, format!("SESSION(gap=[{gap} ms])"))
+        }
+        _ => {
+            let (step, size) =
+                (interval(planner, required("STEP")?, "step")?, interval(planner, required("SIZE")?, "size")?);
+            if size % step != 0 {
+                return Err(SqlError::at(at, "CUMULATE's size must be a multiple of its step"));
+            }
+            (
+                WindowAssigner::Cumulative { size, step, offset, time },
+                format!("CUMULATE(max_size=[{size} ms], step=[{step} ms])"),
+            )
+        }
+    };
+    if let Err(e) = assigner.validate() {
+        return Err(SqlError::at(at, e));
+    }
+    Ok((assigner, label))
 }
 
 /// Plans `TABLE(f(...))` of a window function `f`.
@@ -137,57 +223,9 @@ pub(super) fn table_function(planner: &Planner, expr: &sql::Expr) -> Result<Wind
         _ => return Err(SqlError::at(timecol.span().start, format!("{name}'s time argument is DESCRIPTOR(<column>)"))),
     };
     let c = input.scope.resolve(None, &column.value, column.span.start)?;
-    if input.rowtime != Some(c) {
-        return Err(SqlError::at(
-            column.span.start,
-            format!(
-                "`{}` is not an event-time attribute of `{table}`: declare WATERMARK FOR {} AS ... in its CREATE TABLE (processing-time windows are not supported)",
-                column.value, column.value
-            ),
-        ));
-    }
-    let time_type = match &input.scope.columns[c].ty.data {
-        DataType::TimestampLtz(_) => DataType::TimestampLtz(3),
-        _ => DataType::Timestamp(3),
-    };
-    let offset = arg("OFFSET").map(|e| interval(planner, e, "offset")).transpose()?.unwrap_or(0);
-    let time = WindowTime::EventTime;
-    let (assigner, label) = match name.as_str() {
-        "TUMBLE" => {
-            let size = interval(planner, required("SIZE")?, "size")?;
-            (WindowAssigner::Tumbling { size, offset, time }, format!("TUMBLE(size=[{size} ms])"))
-        }
-        "HOP" => {
-            let (slide, size) =
-                (interval(planner, required("SLIDE")?, "slide")?, interval(planner, required("SIZE")?, "size")?);
-            if size % slide != 0 {
-                return Err(SqlError::at(at, "HOP's size must be a multiple of its slide"));
-            }
-            (
-                WindowAssigner::Sliding { size, slide, offset, time },
-                format!("HOP(size=[{size} ms], slide=[{slide} ms])"),
-            )
-        }
-        "SESSION" => {
-            let gap = interval(planner, required("GAP")?, "gap")?;
-            (WindowAssigner::Session { gap, time }, format!("SESSION(gap=[{gap} ms])"))
-        }
-        _ => {
-            let (step, size) =
-                (interval(planner, required("STEP")?, "step")?, interval(planner, required("SIZE")?, "size")?);
-            if size % step != 0 {
-                return Err(SqlError::at(at, "CUMULATE's size must be a multiple of its step"));
-            }
-            (
-                WindowAssigner::Cumulative { size, step, offset, time },
-                format!("CUMULATE(max_size=[{size} ms], step=[{step} ms])"),
-            )
-        }
-    };
-    if let Err(e) = assigner.validate() {
-        return Err(SqlError::at(at, e));
-    }
-    Ok(WindowInput { input, assigner, label, time_type, qualifier: Some(qualifier) })
+    let (time, time_type) = time_attribute(&input, c, column.span.start, &format!("`{table}`"))?;
+    let (assigner, label) = windows(planner, &name, at, &arg, time)?;
+    Ok(WindowInput { input, assigner, label, time_type, qualifier: Some(qualifier), bounds: None })
 }
 
 /// The function's rows: each row once per window it falls in, with the window's columns.
@@ -197,6 +235,12 @@ pub(super) fn materialize(planner: &Planner, w: WindowInput) -> Result<Planned, 
         return Err(unsupported(
             at,
             "SESSION windows outside a window aggregate (GROUP BY window_start, window_end, ..)",
+        ));
+    }
+    if w.assigner.time() == WindowTime::ProcessingTime {
+        return Err(unsupported(
+            at,
+            "processing-time windows outside a window aggregate (GROUP BY window_start, window_end, ..)",
         ));
     }
     let scope = w.scope();
@@ -214,7 +258,16 @@ pub(super) fn materialize(planner: &Planner, w: WindowInput) -> Result<Planned, 
     if w.input.mode != ChangelogMode::InsertOnly {
         return Err(unsupported(at, "a window function over a changelog (its input must be insert-only)"));
     }
-    Ok(Planned { stream, scope, mode: ChangelogMode::InsertOnly, uid, node, rowtime: Some(width + 2) })
+    Ok(Planned {
+        stream,
+        scope,
+        mode: ChangelogMode::InsertOnly,
+        uid,
+        node,
+        rowtime: Some(width + 2),
+        proctime: None,
+        window: Some((width, width + 1)),
+    })
 }
 
 /// Appends the window columns to each row, once per window (Flink's `WindowTableFunction`).
@@ -242,4 +295,79 @@ impl Operator for WindowColumns {
         }
         Ok(())
     }
+}
+
+/// Flink's legacy group windows: `GROUP BY .., TUMBLE(time, size)` (or `HOP(time, slide, size)`
+/// or `SESSION(time, gap)`) over a relation with `TUMBLE_START`, `TUMBLE_END` and
+/// `TUMBLE_ROWTIME` of the same arguments in the select list. They are the window function over
+/// the relation grouped by its `window_start` and `window_end`: the relation (a window function
+/// when the `GROUP BY` has one), the `GROUP BY` with the window's bounds in place of the call,
+/// and the auxiliary calls with the window column each stands for (0 start, 1 end, 2 time).
+pub(super) struct LegacyWindow {
+    pub input: super::Relation,
+    pub group_by: Vec<sql::Expr>,
+    pub auxiliary: Vec<(sql::Expr, usize)>,
+}
+
+/// The legacy group window in `group_by` over `input`, if there is one (see [`LegacyWindow`]).
+pub(super) fn legacy_group_window(
+    planner: &Planner,
+    input: Planned,
+    group_by: &[sql::Expr],
+) -> Result<LegacyWindow, SqlError> {
+    let window_call = |e: &sql::Expr| match e {
+        sql::Expr::Function(f) => {
+            let name = f.name.to_string().to_ascii_uppercase();
+            ["TUMBLE", "HOP", "SESSION"].contains(&name.as_str()).then(|| (f.clone(), name))
+        }
+        _ => None,
+    };
+    let Some((at, (f, name))) = group_by.iter().enumerate().find_map(|(i, e)| Some((i, window_call(e)?))) else {
+        return Ok(LegacyWindow {
+            input: super::Relation::Plain(input),
+            group_by: group_by.to_vec(),
+            auxiliary: vec![],
+        });
+    };
+    let start = f.span().start;
+    let args: Vec<&sql::Expr> = match &f.args {
+        FunctionArguments::List(list) => list
+            .args
+            .iter()
+            .map(|a| match a {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Ok(e),
+                _ => Err(SqlError::at(start, format!("{name} in GROUP BY takes a time column and intervals"))),
+            })
+            .collect::<Result<_, _>>()?,
+        _ => vec![],
+    };
+    // Positional arguments by the names the window functions give them.
+    let (usage, names): (&str, &[&str]) = match name.as_str() {
+        "TUMBLE" => ("TUMBLE(time, size)", &["TIMECOL", "SIZE"]),
+        "HOP" => ("HOP(time, slide, size)", &["TIMECOL", "SLIDE", "SIZE"]),
+        _ => ("SESSION(time, gap)", &["TIMECOL", "GAP"]),
+    };
+    if args.len() != names.len() {
+        return Err(SqlError::at(start, format!("a group window is {usage}")));
+    }
+    let time = planner.compiler(&input.scope).compile(args[0])?;
+    let Expr::Column(c) = time.expr else {
+        return Err(SqlError::at(args[0].span().start, format!("{name}'s first argument is a time attribute column")));
+    };
+    let (time, time_type) = time_attribute(&input, c, args[0].span().start, "the query's input")?;
+    let arg = |key: &str| names.iter().position(|n| *n == key).map(|i| args[i]);
+    let (assigner, label) = windows(planner, &name, start, &arg, time)?;
+    let mut keys = group_by.to_vec();
+    let bound = |n: &str| sql::Expr::Identifier(sql::Ident::new(n));
+    keys.splice(at..=at, [bound("window_start"), bound("window_end")]);
+    // `TUMBLE_START(..)` as the call is written: its name in upper or in lower case.
+    let mut auxiliary = Vec::new();
+    for (i, suffix) in ["_START", "_END", "_ROWTIME"].into_iter().enumerate() {
+        for function in [format!("{name}{suffix}"), format!("{name}{suffix}").to_ascii_lowercase()] {
+            let call = sql::Function { name: sql::ObjectName::from(vec![sql::Ident::new(function)]), ..f.clone() };
+            auxiliary.push((sql::Expr::Function(call), i));
+        }
+    }
+    let w = WindowInput { input, assigner, label, time_type, qualifier: None, bounds: None };
+    Ok(LegacyWindow { input: super::Relation::Window(w), group_by: keys, auxiliary })
 }
