@@ -41,10 +41,10 @@ INSERT INTO sink {query};",
     ferroflink(&["sql", "-e", &script, "-p", "2"]);
 }
 
-/// The DataStream version of `query` into `out` (its records in Rust's `Debug` form); its
-/// generator's event rate is the table's (event times follow it).
-fn datastream(query: &str, out: &Path) {
-    let events = EVENTS.to_string();
+/// The DataStream version of `query` over `events` events into `out` (its records in Rust's
+/// `Debug` form); its generator's event rate is the table's (event times follow it).
+fn datastream(query: &str, events: u64, out: &Path) {
+    let events = events.to_string();
     ferroflink(&["run", "nexmark", "--query", query, "--events", &events, "--output", out.to_str().unwrap()]);
 }
 
@@ -87,7 +87,7 @@ fn sql_q0_q1_q2_equal_the_datastream_versions() {
         "auction BIGINT, bidder BIGINT, price BIGINT, `dateTime` TIMESTAMP(3), extra VARCHAR",
         &sql_out.join("q0"),
     );
-    datastream("q0", &ds_out.join("q0"));
+    datastream("q0", EVENTS, &ds_out.join("q0"));
     let want: Vec<String> = lines(&ds_out.join("q0"))
         .iter()
         .map(|l| {
@@ -105,7 +105,7 @@ fn sql_q0_q1_q2_equal_the_datastream_versions() {
         "auction BIGINT, bidder BIGINT, price DECIMAL(23, 3), `dateTime` TIMESTAMP(3), extra VARCHAR",
         &sql_out.join("q1"),
     );
-    datastream("q1", &ds_out.join("q1"));
+    datastream("q1", EVENTS, &ds_out.join("q1"));
     // The DataStream version's price is an f64; the exact product has three decimals.
     let mut want: Vec<(String, String, String, String)> = lines(&ds_out.join("q1"))
         .iter()
@@ -131,7 +131,7 @@ fn sql_q0_q1_q2_equal_the_datastream_versions() {
         "auction BIGINT, price BIGINT",
         &sql_out.join("q2"),
     );
-    datastream("q2", &ds_out.join("q2"));
+    datastream("q2", EVENTS, &ds_out.join("q2"));
     let mut want: Vec<String> =
         lines(&ds_out.join("q2")).iter().map(|l| l.trim_matches(['(', ')']).replace(", ", ",")).collect();
     want.sort();
@@ -152,9 +152,10 @@ CREATE VIEW bid AS SELECT bid.auction, bid.bidder, bid.price, bid.channel, bid.u
     )
 }
 
-/// The rows `query` ends with (its changelog applied), each as its columns joined by `,`, sorted.
-fn query_rows(query: &str) -> Vec<String> {
-    let script = format!("{}\n{query};", nexmark_views(EVENTS));
+/// The rows `query` over `events` events ends with (its changelog applied), each as its columns
+/// joined by `,`, sorted.
+fn query_rows(query: &str, events: u64) -> Vec<String> {
+    let script = format!("{}\n{query};", nexmark_views(events));
     let out = Command::new(env!("CARGO_BIN_EXE_ferroflink"))
         .args(["sql", "-e", &script, "-p", "2", "--format", "tsv"])
         .output()
@@ -183,11 +184,11 @@ fn tuple(line: &str) -> Vec<String> {
     line.trim_matches(['(', ')']).split(", ").map(|f| f.trim_matches('"').to_string()).collect()
 }
 
-/// The DataStream version's `Debug` lines of `query`.
-fn datastream_lines(query: &str) -> Vec<String> {
+/// The DataStream version's `Debug` lines of `query` over `events` events.
+fn datastream_lines(query: &str, events: u64) -> Vec<String> {
     let dir = std::env::temp_dir().join(format!("ff-nexmark-ds-{query}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    datastream(query, &dir);
+    datastream(query, events, &dir);
     let all = lines(&dir);
     let _ = std::fs::remove_dir_all(&dir);
     all
@@ -195,6 +196,8 @@ fn datastream_lines(query: &str) -> Vec<String> {
 
 #[test]
 fn sql_q5_q7_q8_equal_the_datastream_versions() {
+    // Windowed: over 5 s of event time (the table's rate is one of wall time too).
+    let windowed = 50_000;
     // q5: the auctions with the most bids of each 10 s window sliding by 2 s, as (auction, bids).
     let got = query_rows(
         "SELECT AuctionBids.auction, AuctionBids.num
@@ -213,8 +216,9 @@ fn sql_q5_q7_q8_equal_the_datastream_versions() {
    GROUP BY CountBids.starttime, CountBids.endtime
  ) AS MaxBids
  ON AuctionBids.starttime = MaxBids.starttime AND AuctionBids.endtime = MaxBids.endtime AND AuctionBids.num >= MaxBids.maxn",
+        windowed,
     );
-    let mut want: Vec<String> = datastream_lines("q5")
+    let mut want: Vec<String> = datastream_lines("q5", windowed)
         .iter()
         .map(|l| {
             let f = tuple(l);
@@ -222,7 +226,7 @@ fn sql_q5_q7_q8_equal_the_datastream_versions() {
         })
         .collect();
     want.sort();
-    assert!(want.len() > 10, "{} hot items", want.len());
+    assert!(want.len() > 5, "{} hot items", want.len());
     assert_eq!(got, want, "q5");
 
     // q7: the bids of the highest price of each 10 s window.
@@ -236,10 +240,11 @@ JOIN (
 ) B1
 ON B.price = B1.maxprice
 WHERE B.`dateTime` BETWEEN B1.`dateTime`  - INTERVAL '10' SECOND AND B1.`dateTime`",
+        windowed,
     );
     let mut got: Vec<String> = got.iter().map(|r| r.splitn(5, ',').take(4).collect::<Vec<_>>().join(",")).collect();
     got.sort();
-    let mut want: Vec<String> = datastream_lines("q7")
+    let mut want: Vec<String> = datastream_lines("q7", windowed)
         .iter()
         .map(|l| {
             let f = tuple(l);
@@ -247,7 +252,7 @@ WHERE B.`dateTime` BETWEEN B1.`dateTime`  - INTERVAL '10' SECOND AND B1.`dateTim
         })
         .collect();
     want.sort();
-    assert!(want.len() > 5, "{} highest bids", want.len());
+    assert!(!want.is_empty(), "{} highest bids", want.len());
     assert_eq!(got, want, "q7");
 
     // q8: the persons who opened an auction in the 10 s window they registered in.
@@ -264,8 +269,9 @@ JOIN (
   GROUP BY seller, window_start, window_end
 ) A
 ON P.id = A.seller AND P.starttime = A.starttime AND P.endtime = A.endtime",
+        EVENTS,
     );
-    let mut want: Vec<String> = datastream_lines("q8")
+    let mut want: Vec<String> = datastream_lines("q8", EVENTS)
         .iter()
         .map(|l| {
             let f = tuple(l);
@@ -312,8 +318,9 @@ fn sql_q11_legacy_session_windows_equal_sessions_computed_from_the_bids() {
     SESSION_END(B.`dateTime`, INTERVAL '10' SECOND) as endtime
 FROM bid B
 GROUP BY B.bidder, SESSION(B.`dateTime`, INTERVAL '10' SECOND)",
+        EVENTS,
     );
-    let bids: Vec<(u64, i64)> = datastream_lines("q0")
+    let bids: Vec<(u64, i64)> = datastream_lines("q0", EVENTS)
         .iter()
         .map(|l| (field(l, "bidder").parse().unwrap(), field(l, "date_time").parse().unwrap()))
         .collect();

@@ -115,4 +115,6 @@ conformance!(
     temporal_sort,
     access_log_status,
     access_log_top_paths,
+    legacy_windows_and_window_properties,
+    legacy_session_windows,
 );

@@ -226,8 +226,10 @@ impl Planner<'_> {
             left_keys.len(),
             right_keys.len()
         );
+        // "join/2": the rows' state took another shape (a map per key; a list in an interval
+        // join), so a savepoint of the one before is refused rather than restored without them.
         let uid = self.id(digest(&[
-            "join",
+            "join/2",
             &left.uid,
             &right.uid,
             &label,
