@@ -72,8 +72,9 @@ def script(query, rows, nexmark):
     if not nexmark:
         return tables + "\n" + read(HERE, "sql", query + ".sql")
     n = sizes(rows)
-    tables += read(HERE, "sql", "nexmark_datagen.sql").replace("{auctions}", str(n["auction"])).replace(
-        "{persons}", str(n["person"]))
+    tables += read(HERE, "sql", "nexmark_datagen.sql")
+    for table in ("auction", "person"):
+        tables = tables.replace("{%ss}" % table, str(n[table])).replace("{%s_end}" % table, str(999 + n[table]))
     text = read(nexmark, query + ".sql")
     if "${NEXMARK_DIR}" in text:  # q10's files, left in a fresh temporary directory
         text = text.replace("${NEXMARK_DIR}", tempfile.mkdtemp(prefix="nexmark-")).replace("${SUBMIT_TIME}", "bench")
@@ -85,7 +86,9 @@ def events(query, rows, nexmark):
     if not nexmark:
         return rows
     text = re.sub(r"--[^\n]*", "", read(nexmark, query + ".sql"))
-    read_tables = set(t.lower() for t in re.findall(r"(?:FROM|JOIN|TABLE|,)\s+(bid|auction|person)\b", text, re.I))
+    # `FROM t`, `JOIN t`, `TABLE t`, and `, t B WHERE` (a join by commas).
+    pattern = r"(?:FROM|JOIN|TABLE)\s+(bid|auction|person)\b|,\s*(bid|auction|person)\s+\w+\s+WHERE"
+    read_tables = set(t.lower() for match in re.findall(pattern, text, re.I) for t in match if t)
     return sum(n for table, n in sizes(rows).items() if table in read_tables)
 
 

@@ -1,8 +1,8 @@
 -- The nexmark repository's `person`, `auction` and `bid` views as datagen tables, for running its
 -- queries (qN.sql) on engines without our `nexmark` connector (Flink through PyFlink): the bid of
--- bid.sql, {auctions} auctions with ids in the bids' range and {persons} persons with ids in the
--- sellers' range. Random strings, so a query's filters on names, states or URLs select other rows
--- than over Nexmark's generator.
+-- bid.sql, {auctions} auctions and {persons} persons with ids from 1000 up, one each (the bids' are
+-- 1000 to 2000), sellers among the persons. Random strings, so a query's filters on names, states
+-- or URLs select other rows than over Nexmark's generator.
 CREATE TABLE person (
   id BIGINT,
   name VARCHAR,
@@ -17,8 +17,9 @@ CREATE TABLE person (
   'connector' = 'datagen',
   'rows-per-second' = '1000000000',
   'number-of-rows' = '{persons}',
-  'fields.id.min' = '1000',
-  'fields.id.max' = '1100',
+  'fields.id.kind' = 'sequence',
+  'fields.id.start' = '1000',
+  'fields.id.end' = '{person_end}',
   'fields.name.length' = '10',
   'fields.emailAddress.length' = '20',
   'fields.creditCard.length' = '19',
@@ -43,8 +44,9 @@ CREATE TABLE auction (
   'connector' = 'datagen',
   'rows-per-second' = '1000000000',
   'number-of-rows' = '{auctions}',
-  'fields.id.min' = '1000',
-  'fields.id.max' = '2000',
+  'fields.id.kind' = 'sequence',
+  'fields.id.start' = '1000',
+  'fields.id.end' = '{auction_end}',
   'fields.itemName.length' = '20',
   'fields.description.length' = '60',
   'fields.initialBid.min' = '1',
@@ -54,7 +56,7 @@ CREATE TABLE auction (
   'fields.dateTime.max-past' = '4s',
   'fields.expires.max-past' = '0s',
   'fields.seller.min' = '1000',
-  'fields.seller.max' = '1100',
+  'fields.seller.max' = '{person_end}',
   'fields.category.min' = '10',
   'fields.category.max' = '14',
   'fields.extra.length' = '12'
