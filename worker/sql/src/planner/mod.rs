@@ -1062,9 +1062,16 @@ struct CalcOperator {
     name: Arc<str>,
     filter: Option<Arc<Expr>>,
     projection: Arc<[Expr]>,
-    /// Input columns each projection moves out of the row instead of copying (a bare column
-    /// that nothing else reads).
-    moves: Arc<[Option<usize>]>,
+    /// What each projection moves out of the row instead of copying: a bare column nothing else
+    /// reads, or a field of a nested row column whose every read is a distinct bare field.
+    moves: Arc<[Option<Move>]>,
+}
+
+/// A value a projection takes out of its input row.
+#[derive(Clone, Copy, Debug)]
+enum Move {
+    Column(usize),
+    Field(usize, usize),
 }
 
 impl CalcOperator {
@@ -1077,10 +1084,25 @@ impl CalcOperator {
                 }
             });
         }
+        // Per column, the distinct fields bare projections read of it.
+        let mut fields = std::collections::HashMap::<usize, std::collections::HashSet<usize>>::new();
+        for e in &projection {
+            if let Expr::Field(inner, f) = e
+                && let Expr::Column(c) = **inner
+            {
+                fields.entry(c).or_default().insert(*f);
+            }
+        }
         let moves = projection
             .iter()
             .map(|e| match e {
-                Expr::Column(i) if uses.get(i) == Some(&1) => Some(*i),
+                Expr::Column(i) if uses.get(i) == Some(&1) => Some(Move::Column(*i)),
+                Expr::Field(inner, f) => match **inner {
+                    Expr::Column(c) if fields.get(&c).map(|s| s.len()) == uses.get(&c).copied() => {
+                        Some(Move::Field(c, *f))
+                    }
+                    _ => None,
+                },
                 _ => None,
             })
             .collect();
@@ -1107,7 +1129,11 @@ impl Operator for CalcOperator {
             let mut values = Vec::with_capacity(self.projection.len());
             for (e, moved) in self.projection.iter().zip(self.moves.iter()) {
                 let v = match moved {
-                    Some(i) => std::mem::take(&mut row.values[*i]),
+                    Some(Move::Column(i)) => std::mem::take(&mut row.values[*i]),
+                    Some(Move::Field(c, f)) => match &mut row.values[*c] {
+                        Value::Row(fields) => std::mem::take(&mut fields[*f]),
+                        _ => Value::Null,
+                    },
                     None => e.eval(&row.values).map_err(|e| self.fail(e))?,
                 };
                 values.push(v);
