@@ -257,3 +257,33 @@ FROM TABLE(TUMBLE(TABLE v, DESCRIPTOR(p), INTERVAL '1' HOUR)) GROUP BY id % 2, w
         "{stdout}"
     );
 }
+
+#[test]
+fn a_filesystem_table_takes_a_file_uri_as_flink_does() {
+    // Nexmark q10 writes to 'file://${NEXMARK_DIR}/...': the rows go to that local directory.
+    let dir = std::env::temp_dir().join(format!("ff-file-uri-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let script = format!(
+        "{TABLE}\nCREATE TABLE out (id INT) WITH ('connector' = 'filesystem', 'path' = 'file://{}', 'format' = 'csv');
+INSERT INTO out SELECT id FROM t;",
+        dir.display()
+    );
+    let out = sql(&["-e", &script]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut ids: Vec<i32> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("part-"))
+        .flat_map(|p| std::fs::read_to_string(p).unwrap().lines().map(|l| l.parse().unwrap()).collect::<Vec<_>>())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, (1..=50).collect::<Vec<_>>());
+    let _ = std::fs::remove_dir_all(&dir);
+    let bad = sql(&[
+        "-e",
+        &format!(
+            "{TABLE}\nCREATE TABLE o (id INT) WITH ('connector' = 'filesystem', 'path' = 'hdfs://nn/x', 'format' = 'csv');\nINSERT INTO o SELECT id FROM t;"
+        ),
+    ]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("local paths, file:// and s3://"));
+}

@@ -128,7 +128,7 @@ pub(super) fn source(
     batch: bool,
     strategy: WatermarkStrategy<Row>,
 ) -> Result<DataStream<Row>, SqlError> {
-    let path = options.text("path").ok_or_else(|| options.error("needs a 'path' (a file or a directory)"))?;
+    let path = table_path(options, "a file or a directory")?;
     let monitor = options.duration("source.monitor-interval")?;
     if batch && monitor.is_some() {
         return Err(options
@@ -515,7 +515,7 @@ pub(super) fn sink(
     rows: &DataStream<Row>,
     placement: &Placement,
 ) -> Result<(), SqlError> {
-    let path = options.text("path").ok_or_else(|| options.error("needs a 'path' (a directory)"))?;
+    let path = table_path(options, "a directory")?;
     // The table may be read too: its source's options are known here.
     options.text("source.monitor-interval");
     let file_size = options.parsed("sink.rolling-policy.file-size", ferroflink_types::config::values::bytes)?;
@@ -627,6 +627,22 @@ fn partition_value(text: &str, column: &str, ty: &Type, zone: &LocalZone) -> Res
 
 /// Appends `text` to a partition path as Hive escapes it: `%XX` for the characters a path or its
 /// `k=v` syntax reserves and for control characters.
+/// The table's `'path'` (`what` it names): a local path, the same as a `file:` URI (`file:///tmp/t`,
+/// `file:/tmp/t`, as Flink takes them), or `s3://bucket/prefix`.
+fn table_path(options: &mut Options, what: &str) -> Result<String, SqlError> {
+    let path = options.text("path").ok_or_else(|| options.error(format!("needs a 'path' ({what})")))?;
+    if let Some(local) = path.strip_prefix("file://").or_else(|| path.strip_prefix("file:")) {
+        if !local.starts_with('/') {
+            return Err(options.error(format!("'{path}' is not a local file URI: write file:///<absolute path>")));
+        }
+        return Ok(local.to_string());
+    }
+    if !path.starts_with("s3://") && path.contains("://") {
+        return Err(options.error(format!("'{path}': the file systems are local paths, file:// and s3://")));
+    }
+    Ok(path)
+}
+
 fn escape_path_name(out: &mut String, text: &str) {
     for c in text.chars() {
         if c < ' ' || c == '\u{7f}' || "\"#%'*/:=?\\{[]^".contains(c) {
